@@ -1,0 +1,206 @@
+/**
+ * ShareLoRA: LoRA whose A (or B, or both) is one tensor per target role,
+ * tied across layers.
+ *
+ *            layer 0        layer 1        layer L-1
+ *   ShareA:  B_0·A  x       B_1·A  x  ...  B_{L-1}·A  x     (A: r×d_in, one per role)
+ *   ShareB:  B·A_0  x       B·A_1  x  ...  B·A_{L-1}  x     (B: d_out×r, one per role)
+ *   ShareAB: B·A    x       B·A    x  ...  B·A        x
+ *
+ * Every layer's projection holds a hook pointing at the same tf.Variable,
+ * so autodiff sums the layers' gradients into the shared tensor and the
+ * optimizer sees it once.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Linear, LoraHook } from '../models/linear.js';
+import type { Model } from '../models/types.js';
+import { Rng } from '../util/rng.js';
+import { AdapterConfigError, resolveOptions, type ResolvedOptions, type ShareLoraOptions } from './config.js';
+import { findTargets, type Target } from './targets.js';
+
+const PREFIX = 'base_model.model.';
+
+export interface AdaptedModule extends Target { hook: Hook }
+
+class Hook implements LoraHook {
+  merged = false;
+  enabled = true;
+  constructor(readonly A: tf.Variable, readonly B: tf.Variable, readonly scaling: number, readonly dropout: number, private readonly adapter: ShareLoraAdapter) {}
+  nextSeed(): number { return this.adapter.nextDropoutSeed(); }
+}
+
+interface SavedModule { path: string; linears: Map<string, Linear>; original: Map<string, { weight: tf.Tensor2D; bias?: tf.Tensor1D }> }
+
+export class ShareLoraAdapter {
+  readonly options: ResolvedOptions;
+  readonly modules: AdaptedModule[] = [];
+  readonly scaling: number;
+  /** PEFT parameter name (as named_parameters() gives it) -> variable; a tied tensor once, under its first layer's name */
+  private readonly params = new Map<string, tf.Variable>();
+  private readonly saved: SavedModule[] = [];
+  /** counts dropout masks drawn, so a resumed run draws the same ones */
+  dropoutCounter = 0;
+
+  constructor(readonly model: Model, opts: ShareLoraOptions = {}) {
+    this.options = resolveOptions(opts);
+    const { r, alpha, share, seed, init, useRslora } = this.options;
+    this.scaling = useRslora ? alpha / Math.sqrt(r) : alpha / r;
+    const rng = new Rng(seed);
+    const targets = findTargets(model, this.options.targets);
+    for (const t of targets) if (t.linear.lora) throw new AdapterConfigError('targets', `${t.path} already has an adapter; call adapter.unload() on the old one first`);
+    const first = new Map<string, { A: tf.Variable; B: tf.Variable }>();
+    for (const t of targets) {
+      const { inFeatures: din, outFeatures: dout } = t.linear;
+      const f = first.get(t.role);
+      const base = `${PREFIX}${t.path}`;
+      let A: tf.Variable, B: tf.Variable;
+      if (f && (share === 'A' || share === 'AB')) A = f.A;
+      else {
+        // Kaiming-uniform with a = sqrt(5) over fan_in = d_in: U(±1/sqrt(d_in)), as nn.Linear/loralib/PEFT
+        const vals = init === 'gaussian' ? rng.normal(r * din, 1 / r) : rng.uniform(r * din, -1 / Math.sqrt(din), 1 / Math.sqrt(din));
+        A = tf.variable(tf.tensor2d(vals, [r, din]), true, `${base}.lora_A`);
+        this.params.set(`${base}.lora_A.default.weight`, A);
+      }
+      if (f && (share === 'B' || share === 'AB')) B = f.B;
+      else {
+        const vals = init === 'random' ? rng.uniform(dout * r, -1 / Math.sqrt(r), 1 / Math.sqrt(r)) : new Float32Array(dout * r);
+        B = tf.variable(tf.tensor2d(vals, [dout, r]), true, `${base}.lora_B`);
+        this.params.set(`${base}.lora_B.default.weight`, B);
+      }
+      if (!f) first.set(t.role, { A, B });
+      const hook = new Hook(A, B, this.scaling, this.options.dropout, this);
+      t.linear.lora = hook;
+      this.modules.push({ ...t, hook });
+    }
+    const toSave = this.options.modulesToSave ?? [...model.heads.keys()];
+    for (const path of toSave) this.trainModule(path);
+  }
+
+  /** PEFT's modules_to_save: a trainable copy of a head, restored by unload(). */
+  private trainModule(path: string): void {
+    const linears = this.model.heads.get(path);
+    if (!linears) throw new AdapterConfigError('modulesToSave', `"${path}" is not a module this ${this.model.family} model can train in full (available: ${[...this.model.heads.keys()].join(', ') || 'none'})`);
+    const original = new Map<string, { weight: tf.Tensor2D; bias?: tf.Tensor1D }>();
+    for (const [name, lin] of linears) {
+      original.set(name, { weight: lin.weight, bias: lin.bias });
+      const base = `${PREFIX}${path}.modules_to_save.default.${name}`;
+      const w = tf.variable(lin.weight, true, `${base}.weight`) as unknown as tf.Tensor2D;
+      this.params.set(`${base}.weight`, w as unknown as tf.Variable);
+      lin.weight = w;
+      if (lin.bias) {
+        const b = tf.variable(lin.bias, true, `${base}.bias`) as unknown as tf.Tensor1D;
+        this.params.set(`${base}.bias`, b as unknown as tf.Variable);
+        lin.bias = b;
+      }
+    }
+    this.saved.push({ path, linears, original });
+  }
+
+  get share() { return this.options.share; }
+  get savedModules(): string[] { return this.saved.map((s) => s.path); }
+
+  nextDropoutSeed(): number {
+    return (this.options.seed * 1_000_003 + ++this.dropoutCounter) % 2147483647;
+  }
+
+  /** name (PEFT's named_parameters(), e.g. `...q_proj.lora_A.default.weight`) -> trainable variable */
+  namedParameters(): Map<string, tf.Variable> {
+    return new Map(this.params);
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return [...this.params.values()];
+  }
+
+  /** Each tensor counted once, however many layers share it (like PEFT's de-duplication by id). */
+  trainableParameterCount(): number {
+    let n = 0;
+    for (const v of this.params.values()) n += v.size;
+    return n;
+  }
+
+  /** Adapter rows: one per adapted projection, for tables. */
+  summary(): Array<{ module: string; role: string; layer: number; dIn: number; dOut: number; A: string; B: string }> {
+    return this.modules.map((m) => ({
+      module: m.path, role: m.role, layer: m.layer, dIn: m.linear.inFeatures, dOut: m.linear.outFeatures,
+      A: this.nameOf(m.hook.A), B: this.nameOf(m.hook.B),
+    }));
+  }
+
+  private nameOf(v: tf.Variable): string {
+    for (const [k, p] of this.params) if (p === v) return k;
+    return '?';
+  }
+
+  /** W += s·B·A (transposed for Conv1D's [in, out]); a shared A merges with each layer's own B. */
+  merge(): void {
+    for (const m of this.modules) {
+      if (m.hook.merged) continue;
+      const old = m.linear.weight;
+      m.linear.weight = tf.tidy(() => tf.add(old, this.delta(m))) as tf.Tensor2D;
+      old.dispose();
+      m.hook.merged = true;
+    }
+  }
+
+  private delta(m: AdaptedModule): tf.Tensor2D {
+    const BA = m.linear.layout === 'in_out' ? tf.matMul(m.hook.A, m.hook.B, true, true) : tf.matMul(m.hook.B, m.hook.A);
+    return tf.mul(BA, this.scaling) as tf.Tensor2D;
+  }
+
+  unmerge(): void {
+    for (const m of this.modules) {
+      if (!m.hook.merged) continue;
+      const old = m.linear.weight;
+      m.linear.weight = tf.tidy(() => tf.sub(old, this.delta(m))) as tf.Tensor2D;
+      old.dispose();
+      m.hook.merged = false;
+    }
+  }
+
+  get merged(): boolean {
+    return this.modules.every((m) => m.hook.merged);
+  }
+
+  /** Run the base model alone (adapters bypassed, heads still the trained copies). */
+  setEnabled(on: boolean): void {
+    for (const m of this.modules) m.hook.enabled = on;
+  }
+
+  /** Remove the adapter from the model, restoring the base weights and heads. */
+  unload(): void {
+    this.unmerge();
+    for (const m of this.modules) m.linear.lora = undefined;
+    for (const s of this.saved) {
+      for (const [name, lin] of s.linears) {
+        const o = s.original.get(name)!;
+        lin.weight = o.weight;
+        lin.bias = o.bias;
+      }
+    }
+    tf.dispose([...this.params.values()]);
+    this.params.clear();
+    this.modules.length = 0;
+    this.saved.length = 0;
+  }
+
+  /** Save as a PEFT folder (adapter_config.json + adapter_model.safetensors); see peft.ts. */
+  async save(dir: string, extra: { baseModel?: string } = {}): Promise<void> {
+    const { saveAdapter } = await import('./peft.js');
+    await saveAdapter(this, dir, extra);
+  }
+}
+
+/**
+ * Add ShareLoRA adapters to a model; the base stays frozen.
+ * @example const adapter = injectShareLoRA(model, { r: 8, alpha: 16, targets: ['q', 'v'], share: 'A' });
+ */
+export function injectShareLoRA(model: Model, options: ShareLoraOptions = {}): ShareLoraAdapter {
+  return new ShareLoraAdapter(model, options);
+}
+
+/** PEFT's names with the adapter name removed (the keys of adapter_model.safetensors). */
+export function fileKey(paramName: string): string {
+  return paramName.replace('.default.', '.').replace('.modules_to_save.', '.');
+}
+export { PREFIX as PEFT_PREFIX };

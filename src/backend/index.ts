@@ -1,0 +1,122 @@
+/**
+ * Backend choice. The library only calls tfjs-core, so any registered
+ * backend runs the same code; this file only decides which one and sets it up.
+ */
+import { createRequire } from 'node:module';
+import * as tf from '@tensorflow/tfjs-core';
+// The union package registers every gradient and chained op (tfjs-core alone does not in Node).
+import '@tensorflow/tfjs';
+
+const require = createRequire(import.meta.url);
+
+export type BackendName = 'auto' | 'tfjs-node-gpu' | 'tfjs-node' | 'webgpu' | 'wasm' | 'cpu';
+export interface BackendInfo { name: Exclude<BackendName, 'auto'>; device: string }
+
+export class BackendUnavailable extends Error {
+  constructor(name: string, why: string, how: string) {
+    super(`backend "${name}" is not available: ${why}. ${how}`);
+    this.name = 'BackendUnavailable';
+  }
+}
+
+let current: BackendInfo | undefined;
+let webgpuDevice: string | undefined;
+
+async function tryNode(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Promise<BackendInfo> {
+  try {
+    require(pkg);
+  } catch (e) {
+    throw new BackendUnavailable(pkg, `the package ${pkg} is not installed or failed to load (${(e as Error).message.split('\n')[0]})`,
+      `Install it with \`npm install ${pkg}@4.22.0\` (it downloads libtensorflow${pkg.endsWith('gpu') ? ' and needs CUDA 11.8 + cuDNN 8' : ''}).`);
+  }
+  await tf.setBackend('tensorflow');
+  return { name: pkg === '@tensorflow/tfjs-node-gpu' ? 'tfjs-node-gpu' : 'tfjs-node', device: pkg.endsWith('gpu') ? 'CUDA (libtensorflow)' : 'CPU (libtensorflow)' };
+}
+
+/** navigator.gpu from Dawn; must exist before tfjs-backend-webgpu is first imported. */
+async function tryWebGPU(): Promise<BackendInfo> {
+  const how = 'WebGPU needs a GPU adapter through Dawn: an NVIDIA/AMD/Intel Vulkan driver, or Mesa lavapipe (Debian bookworm-backports `mesa-vulkan-drivers`) on a CPU.';
+  if (!(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu) {
+    let webgpu: { create: (flags: string[]) => unknown; globals: Record<string, unknown> };
+    try {
+      webgpu = await import('webgpu') as never;
+    } catch (e) {
+      throw new BackendUnavailable('webgpu', `the webgpu package failed to load (${(e as Error).message})`, 'Run `npm install webgpu@0.6.2`.');
+    }
+    Object.assign(globalThis, webgpu.globals);
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: webgpu.create([]) }, configurable: true, writable: true });
+  }
+  const gpu = (globalThis as unknown as { navigator: { gpu: { requestAdapter(): Promise<{ info?: { vendor?: string; description?: string; device?: string; architecture?: string } } | null> } } }).navigator.gpu;
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) throw new BackendUnavailable('webgpu', 'no GPU adapter was found', how);
+  const info = adapter.info ?? {};
+  webgpuDevice = [info.vendor, info.description || info.device || info.architecture].filter(Boolean).join(' ') || 'WebGPU adapter';
+  await import('@tensorflow/tfjs-backend-webgpu');
+  if (!(await tf.setBackend('webgpu'))) throw new BackendUnavailable('webgpu', 'tfjs-backend-webgpu failed to initialise', how);
+  await registerWebGPUKernels();
+  return { name: 'webgpu', device: webgpuDevice };
+}
+
+/** Custom fused kernels live in src/backend/webgpu; they are optional accelerators. */
+async function registerWebGPUKernels(): Promise<void> {
+  try {
+    const mod = await import('./webgpu/index.js' as string) as { registerKernels?: () => void };
+    mod.registerKernels?.();
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw e;
+  }
+}
+
+async function tryWasm(): Promise<BackendInfo> {
+  try {
+    await import('@tensorflow/tfjs-backend-wasm');
+  } catch (e) {
+    throw new BackendUnavailable('wasm', `@tensorflow/tfjs-backend-wasm failed to load (${(e as Error).message})`, 'Run `npm install @tensorflow/tfjs-backend-wasm@4.22.0`.');
+  }
+  if (!(await tf.setBackend('wasm'))) throw new BackendUnavailable('wasm', 'the WebAssembly module failed to initialise', 'Check that Node >= 20 can load .wasm files from node_modules.');
+  return { name: 'wasm', device: 'CPU (WebAssembly, SIMD)' };
+}
+
+async function tryCpu(): Promise<BackendInfo> {
+  await tf.setBackend('cpu');
+  return { name: 'cpu', device: 'CPU (plain JavaScript)' };
+}
+
+const TRIES: Record<Exclude<BackendName, 'auto'>, () => Promise<BackendInfo>> = {
+  'tfjs-node-gpu': () => tryNode('@tensorflow/tfjs-node-gpu'),
+  'tfjs-node': () => tryNode('@tensorflow/tfjs-node'),
+  webgpu: tryWebGPU,
+  wasm: tryWasm,
+  cpu: tryCpu,
+};
+
+/**
+ * Pick and initialise a backend. 'auto' tries tfjs-node-gpu, tfjs-node,
+ * webgpu (a real adapter, not a CPU fallback), wasm, then cpu.
+ * @example const { name, device } = await useBackend();
+ */
+export async function useBackend(name: BackendName | string = process.env.SHARELORA_BACKEND || 'auto'): Promise<BackendInfo> {
+  if (name !== 'auto') {
+    const tryIt = TRIES[name as Exclude<BackendName, 'auto'>];
+    if (!tryIt) throw new BackendUnavailable(name, 'unknown backend name', `Choose one of: auto, ${Object.keys(TRIES).join(', ')}.`);
+    current = await tryIt();
+    return current;
+  }
+  for (const n of ['tfjs-node-gpu', 'tfjs-node', 'webgpu', 'wasm'] as const) {
+    try {
+      const info = await TRIES[n]();
+      // A software WebGPU adapter (lavapipe) is slower than wasm for training.
+      if (n === 'webgpu' && /llvmpipe|lavapipe|swiftshader/i.test(info.device)) continue;
+      current = info;
+      return current;
+    } catch {
+      // fall through to the next candidate
+    }
+  }
+  current = await tryCpu();
+  return current;
+}
+
+export function backendInfo(): BackendInfo | undefined {
+  return current;
+}

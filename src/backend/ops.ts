@@ -1,0 +1,95 @@
+/**
+ * The hot ops every model calls, in plain tfjs-core. This is the one seam
+ * where a backend may swap in fused kernels (see src/backend/webgpu/); the
+ * math here is the reference those kernels are tested against.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface DropoutSpec { rate: number; seed: number }
+
+/**
+ * y = x·W + b, x [N, in]. W is [in, out] (HF Conv1D) or, with transposeW,
+ * [out, in] (nn.Linear), so checkpoints are used as stored.
+ */
+export function linear(x: tf.Tensor2D, w: tf.Tensor2D, bias?: tf.Tensor1D, transposeW = false): tf.Tensor2D {
+  const y = tf.matMul(x, w, false, transposeW) as tf.Tensor2D;
+  return bias ? tf.add(y, bias) as tf.Tensor2D : y;
+}
+
+/**
+ * y = x·W + b + s·(drop(x)·Aᵀ)·Bᵀ, with PEFT's layouts A [r, in], B [out, r].
+ * The low-rank product goes through the r-wide bottleneck first, so the
+ * update never materialises an in×out matrix.
+ */
+export function loraLinear(
+  x: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D | undefined,
+  A: tf.Tensor2D, B: tf.Tensor2D, scaling: number, dropout?: DropoutSpec, transposeW = false,
+): tf.Tensor2D {
+  const base = linear(x, w, bias, transposeW);
+  const xd = dropout && dropout.rate > 0 ? tf.dropout(x, dropout.rate, undefined, dropout.seed) as tf.Tensor2D : x;
+  const low = tf.matMul(tf.matMul(xd, A, false, true), B, false, true);
+  return tf.add(base, tf.mul(low, scaling));
+}
+
+export interface AttentionOptions {
+  causal: boolean;
+  /** [B, T] with 1 for keys that may be attended to, 0 for padding */
+  keyMask?: tf.Tensor2D;
+  scale: number;
+}
+
+/** Scaled dot-product attention. q [B,H,T,D], k/v [B,Hkv,T,D] with H a multiple of Hkv. */
+export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, opts: AttentionOptions): tf.Tensor4D {
+  const [B, H, T, D] = q.shape;
+  const Hkv = k.shape[1];
+  const rep = H / Hkv;
+  // grouped-query attention without copying k/v: query head h reads kv head floor(h / rep) (HF repeat_kv)
+  const qg = rep === 1 ? q : tf.reshape(q, [B, Hkv, rep * T, D]);
+  let scores = tf.mul(tf.matMul(qg, k, false, true), opts.scale); // [B,Hkv,rep*T,T]
+  const bias = attentionBias(B, T, opts.causal, opts.keyMask);
+  if (bias) scores = rep === 1 ? tf.add(scores, bias) : tf.reshape(tf.add(tf.reshape(scores, [B, Hkv, rep, T, T]), tf.expandDims(bias, 1)), [B, Hkv, rep * T, T]);
+  return tf.reshape(tf.matMul(tf.softmax(scores), v), [B, H, T, D]) as tf.Tensor4D;
+}
+
+/** Additive mask [B|1, 1, T, T]: 0 where allowed, a large negative where not. */
+function attentionBias(B: number, T: number, causal: boolean, keyMask?: tf.Tensor2D): tf.Tensor | undefined {
+  const NEG = -1e9;
+  let bias: tf.Tensor | undefined;
+  if (causal) bias = tf.reshape(tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), NEG), [1, 1, T, T]);
+  if (keyMask) {
+    const km = tf.reshape(tf.mul(tf.sub(1, tf.cast(keyMask, 'float32')), NEG), [B, 1, 1, T]);
+    bias = bias ? tf.add(bias, km) : km;
+  }
+  return bias;
+}
+
+export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta);
+}
+
+export function rmsNorm(x: tf.Tensor, w: tf.Tensor1D, eps: number): tf.Tensor {
+  const ms = tf.mean(tf.square(x), -1, true);
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), w);
+}
+
+/** 'tanh' is GPT-2's gelu_new; 'erf' is the exact GELU RoBERTa uses. */
+export function gelu(x: tf.Tensor, kind: 'tanh' | 'erf'): tf.Tensor {
+  if (kind === 'erf') return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+  const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
+  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(inner)));
+}
+
+export function silu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(x, tf.sigmoid(x));
+}
+
+/** Mean softmax cross-entropy over rows whose label is not -100 (torch's ignore_index). */
+export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  const valid = tf.cast(tf.notEqual(labels, -100), 'float32');
+  const safe = tf.mul(tf.cast(labels, 'int32'), tf.cast(valid, 'int32')) as tf.Tensor1D;
+  const logp = tf.logSoftmax(logits);
+  const picked = tf.sum(tf.mul(logp, tf.oneHot(safe, logits.shape[1])), -1);
+  const n = tf.maximum(tf.sum(valid), 1);
+  return tf.div(tf.neg(tf.sum(tf.mul(picked, valid))), n) as tf.Scalar;
+}

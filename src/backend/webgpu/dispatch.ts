@@ -1,0 +1,198 @@
+/// <reference types="@webgpu/types" />
+/**
+ * Our own dispatch path into tfjs-backend-webgpu's command stream.
+ *
+ * tfjs's runWebGPUProgram gives a program one output, read-only inputs, and
+ * rebuilds a shader key, a uniform buffer and a bind group on every call.
+ * Fused kernels need several outputs (a norm's y plus its row statistics),
+ * and per-op host cost is what dominated the plain tfjs step on the H200
+ * (~230 ms of a 673 ms step), so this path:
+ *   - takes WGSL we write whole, with explicit bindings (outputs first,
+ *     read_write; then inputs, read; then one uniform struct);
+ *   - caches pipelines by our key and uniform buffers by their bytes (a
+ *     training step repeats the same shapes, so after the first step no
+ *     uniform buffer is created or written);
+ *   - allocates outputs from the backend's buffer pool and records into the
+ *     backend's own encoder/pass, so ordering with tfjs's kernels, buffer
+ *     reuse and deferred disposal behave exactly as for built-in kernels.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+/** The parts of tfjs-backend-webgpu's WebGPUBackend we drive (several are private in its d.ts). */
+export interface WebGPUBackendLike {
+  device: GPUDevice;
+  queue: GPUQueue;
+  tensorMap: { get(id: object): { resource?: unknown; dtype: string; shape: number[]; values?: unknown } | undefined; has(id: object): boolean };
+  bufferManager: { numBytesUsed: number; numBytesAllocated: number; acquireBuffer(size: number, usage: number, mapped?: boolean, reuse?: boolean): GPUBuffer; releaseBuffer(b: GPUBuffer, reuse?: boolean): void };
+  commandEncoder: GPUCommandEncoder | null;
+  computePassEncoder: GPUComputePassEncoder | null;
+  commandQueueOwnedIds: WeakSet<object>;
+  dispatchCountInPass: number;
+  activeTimers?: Array<{ name: string; query: Promise<number> }> | null;
+  supportTimestampQuery: boolean;
+  querySet: GPUQuerySet | null;
+  querySetCount: number;
+  makeTensorInfo(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  uploadToGPU(dataId: object): void;
+  ensureCommandEncoderReady(): void;
+  endComputePassEncoder(): void;
+  submitQueue(): void;
+  getQueryTime(): Promise<number>;
+  disposeData(dataId: object, force?: boolean): boolean;
+}
+
+export function webgpuBackend(): WebGPUBackendLike {
+  return tf.backend() as unknown as WebGPUBackendLike;
+}
+
+export type UniformField = [name: string, type: 'i32' | 'u32' | 'f32', value: number];
+
+export interface KernelSpec {
+  /** unique per generated source: every constant baked into the WGSL must be in the key */
+  key: string;
+  /** WGSL body: everything after the generated bindings; entry point `main` */
+  body: () => string;
+  /** names of output bindings, in order; element types default to f32 */
+  outputs: Array<{ name: string; type?: string }>;
+  inputs: Array<{ name: string; type?: string }>;
+}
+
+const pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
+const uniformCache = new Map<string, GPUBuffer>();
+const UNIFORM_CACHE_MAX = 8192;
+
+function bindingsSource(spec: KernelSpec, uniforms: UniformField[]): string {
+  const lines: string[] = [];
+  let b = 0;
+  for (const o of spec.outputs) lines.push(`@group(0) @binding(${b++}) var<storage, read_write> ${o.name} : array<${o.type ?? 'f32'}>;`);
+  for (const i of spec.inputs) lines.push(`@group(0) @binding(${b++}) var<storage, read> ${i.name} : array<${i.type ?? 'f32'}>;`);
+  if (uniforms.length) {
+    lines.push(`struct Params { ${uniforms.map(([n, t]) => `${n} : ${t},`).join(' ')} };`);
+    lines.push(`@group(0) @binding(${b}) var<uniform> P : Params;`);
+  }
+  return lines.join('\n');
+}
+
+function pipelineFor(be: WebGPUBackendLike, spec: KernelSpec, uniforms: UniformField[]) {
+  // the uniform struct's field names are part of the source, so part of the key
+  const key = `${spec.key}|${uniforms.map((u) => u[0] + u[1]).join(',')}`;
+  let p = pipelines.get(key);
+  if (!p) {
+    const code = `${bindingsSource(spec, uniforms)}\n${spec.body()}`;
+    if (process.env.SHARELORA_PRINT_WGSL && spec.key.includes(process.env.SHARELORA_PRINT_WGSL)) console.log(`// ${spec.key}\n${code}`);
+    const module = be.device.createShaderModule({ code, label: spec.key });
+    const pipeline = be.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: spec.key });
+    p = { pipeline, layout: pipeline.getBindGroupLayout(0) };
+    pipelines.set(key, p);
+  }
+  return p;
+}
+
+function uniformBuffer(be: WebGPUBackendLike, uniforms: UniformField[]): GPUBuffer {
+  const key = uniforms.map(([, t, v]) => t[0] + v).join(',');
+  let buf = uniformCache.get(key);
+  if (buf) return buf;
+  if (uniformCache.size >= UNIFORM_CACHE_MAX) {
+    // Commands already encoded may still reference cached buffers: submit them first.
+    flush(be);
+    for (const b of uniformCache.values()) b.destroy();
+    uniformCache.clear();
+  }
+  const bytes = Math.max(16, Math.ceil((uniforms.length * 4) / 16) * 16);
+  buf = be.device.createBuffer({ size: bytes, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
+  const range = buf.getMappedRange();
+  const i32 = new Int32Array(range), u32 = new Uint32Array(range), f32 = new Float32Array(range);
+  uniforms.forEach(([, t, v], i) => { if (t === 'f32') f32[i] = v; else if (t === 'u32') u32[i] = v >>> 0; else i32[i] = v | 0; });
+  buf.unmap();
+  uniformCache.set(key, buf);
+  return buf;
+}
+
+export function flush(be: WebGPUBackendLike = webgpuBackend()): void {
+  if (be.commandEncoder) {
+    be.endComputePassEncoder();
+    be.submitQueue();
+  }
+}
+
+let submitBatch = 0;
+function batchSize(): number {
+  if (!submitBatch) submitBatch = Number(tf.env().get('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE')) || 15;
+  return submitBatch;
+}
+
+export interface OutputSpec { shape: number[]; dtype?: tf.DataType }
+
+/**
+ * Record one dispatch. Outputs are freshly allocated tensors (returned as
+ * TensorInfos for a kernelFunc to hand back) unless `into` gives existing
+ * ones to write.
+ */
+export function dispatch(
+  spec: KernelSpec,
+  inputs: tf.TensorInfo[],
+  outputs: OutputSpec[],
+  uniforms: UniformField[],
+  grid: [number, number, number],
+): tf.TensorInfo[] {
+  const be = webgpuBackend();
+  if (inputs.length !== spec.inputs.length || outputs.length !== spec.outputs.length) {
+    throw new Error(`${spec.key}: expected ${spec.inputs.length} inputs/${spec.outputs.length} outputs, got ${inputs.length}/${outputs.length}`);
+  }
+  const outInfos = outputs.map((o) => be.makeTensorInfo(o.shape, o.dtype ?? 'float32'));
+  if (grid[0] * grid[1] * grid[2] === 0) return outInfos;
+  for (const t of inputs) be.uploadToGPU(t.dataId);
+  for (const t of outInfos) be.uploadToGPU(t.dataId);
+  const { pipeline, layout } = pipelineFor(be, spec, uniforms);
+  const entries: GPUBindGroupEntry[] = [];
+  let b = 0;
+  for (const t of [...outInfos, ...inputs]) {
+    const res = be.tensorMap.get(t.dataId)!.resource as GPUBuffer;
+    entries.push({ binding: b++, resource: { buffer: res } });
+  }
+  if (uniforms.length) entries.push({ binding: b, resource: { buffer: uniformBuffer(be, uniforms) } });
+  const bindGroup = be.device.createBindGroup({ layout, entries });
+  for (const t of inputs) be.commandQueueOwnedIds.add(t.dataId);
+  for (const t of outInfos) be.commandQueueOwnedIds.add(t.dataId);
+
+  const timed = be.activeTimers != null;
+  be.ensureCommandEncoderReady();
+  if (timed && be.supportTimestampQuery) {
+    // same scheme as tfjs's recordAndSubmit, so tf.profile reports our kernels' GPU time
+    be.endComputePassEncoder();
+    if (be.querySet == null) be.querySet = be.device.createQuerySet({ type: 'timestamp', count: be.querySetCount });
+    be.computePassEncoder = be.commandEncoder!.beginComputePass({ timestampWrites: { querySet: be.querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
+  } else if (!be.computePassEncoder) {
+    be.computePassEncoder = be.commandEncoder!.beginComputePass({});
+  }
+  const pass = be.computePassEncoder!;
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+  be.dispatchCountInPass++;
+  if (timed) {
+    be.endComputePassEncoder();
+    be.activeTimers!.push({ name: spec.key, query: be.getQueryTime() });
+  } else if (be.dispatchCountInPass >= batchSize()) {
+    be.endComputePassEncoder();
+    be.submitQueue();
+  }
+  return outInfos;
+}
+
+/** Largest workgroup count per dimension we rely on (WebGPU's guaranteed minimum). */
+export const MAX_GROUPS = 65535;
+
+/** Split a 1-D workgroup count over x and y when it exceeds one dimension's limit. */
+export function grid1d(groups: number): [number, number, number] {
+  if (groups <= MAX_GROUPS) return [groups, 1, 1];
+  const y = Math.ceil(groups / MAX_GROUPS);
+  return [Math.ceil(groups / y), y, 1];
+}
+
+export function isWebGPU(): boolean {
+  return tf.getBackend() === 'webgpu';
+}
+
+export function pipelineCount(): number { return pipelines.size; }
+export function uniformBufferCount(): number { return uniformCache.size; }

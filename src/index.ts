@@ -1,0 +1,15 @@
+/**
+ * sharelora: ShareLoRA (arXiv 2406.10785) on TensorFlow.js.
+ * @example
+ *   await useBackend();
+ *   const model = await loadModel('path/to/hf-folder');
+ *   const adapter = injectShareLoRA(model, { r: 8, alpha: 16, targets: ['q', 'v'], share: 'A' });
+ *   const trainer = new Trainer(model, adapter, { lr: 1e-3 });
+ *   trainer.step({ inputIds, attentionMask, labels });
+ */
+import * as tf from '@tensorflow/tfjs-core';
+export { tf };
+export { useBackend, backendInfo, BackendUnavailable, type BackendInfo, type BackendName } from './backend/index.js';
+export * from './models/index.js';
+export * from './adapters/index.js';
+export * from './train/index.js';

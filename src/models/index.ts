@@ -1,0 +1,24 @@
+import { existsSync } from 'node:fs';
+import { loadModelFromDir } from './load.js';
+import type { Model } from './types.js';
+
+export { CheckpointError } from './errors.js';
+export { parseConfig, readConfig } from './config.js';
+export { Linear } from './linear.js';
+export { parseSafetensors, readSafetensors, serializeSafetensors } from './safetensors.js';
+export type { Family, ForwardInput, ForwardOutput, IdsLike, Model, ModelConfig, Task } from './types.js';
+export { GPT2 } from './gpt2.js';
+export { Roberta } from './roberta.js';
+export { Llama } from './llama.js';
+export { loadModelFromDir };
+
+/**
+ * Load a Hugging Face checkpoint: a local folder, or a Hub id (`gpt2`,
+ * `org/name`) fetched into the standard HF cache (read offline once cached).
+ * @example const model = await loadModel('data/sharelora-gpt2-mini');
+ */
+export async function loadModel(dirOrId: string, opts: { cacheDir?: string; revision?: string; offline?: boolean } = {}): Promise<Model> {
+  if (existsSync(dirOrId)) return loadModelFromDir(dirOrId);
+  const { resolveModelPath } = await import('../data/hub.js');
+  return loadModelFromDir(await resolveModelPath(dirOrId, opts));
+}

@@ -1,0 +1,60 @@
+/**
+ * A frozen projection y = x·W + b with W kept in its checkpoint's layout:
+ * 'out_in' for nn.Linear ([out, in]), 'in_out' for HF's Conv1D (GPT-2), so
+ * names, shapes and gradients line up with PyTorch's.
+ * An adapter attaches itself as `lora`; this is the only hook it needs.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { linear, loraLinear, type DropoutSpec } from '../backend/ops.js';
+
+export interface LoraHook {
+  /** [r, in] (PEFT's lora_A.weight) */
+  readonly A: tf.Variable;
+  /** [out, r] (PEFT's lora_B.weight) */
+  readonly B: tf.Variable;
+  readonly scaling: number;
+  readonly dropout: number;
+  /** true while the update is folded into W */
+  merged: boolean;
+  enabled: boolean;
+  nextSeed(): number;
+}
+
+export class Linear {
+  lora?: LoraHook;
+
+  constructor(
+    public readonly name: string,
+    /** replaced (not mutated) by merge/unmerge */
+    public weight: tf.Tensor2D,
+    public bias: tf.Tensor1D | undefined,
+    public readonly layout: 'out_in' | 'in_out' = 'out_in',
+  ) {}
+
+  get inFeatures(): number { return this.weight.shape[this.layout === 'in_out' ? 0 : 1]; }
+  get outFeatures(): number { return this.weight.shape[this.layout === 'in_out' ? 1 : 0]; }
+
+  /** x [..., in] -> [..., out] */
+  apply(x: tf.Tensor, training = false): tf.Tensor {
+    const lead = x.shape.slice(0, -1);
+    const x2 = tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D;
+    const l = this.lora;
+    let y: tf.Tensor2D;
+    if (l && l.enabled && !l.merged) {
+      const drop: DropoutSpec | undefined = training && l.dropout > 0 ? { rate: l.dropout, seed: l.nextSeed() } : undefined;
+      y = loraLinear(x2, this.weight, this.bias, l.A as tf.Tensor as tf.Tensor2D, l.B as tf.Tensor as tf.Tensor2D, l.scaling, drop, this.layout === 'out_in');
+    } else {
+      y = linear(x2, this.weight, this.bias, this.layout === 'out_in');
+    }
+    return tf.reshape(y, [...lead, this.outFeatures]);
+  }
+
+  parameterCount(): number {
+    return this.weight.size + (this.bias?.size ?? 0);
+  }
+
+  dispose(): void {
+    this.weight.dispose();
+    this.bias?.dispose();
+  }
+}

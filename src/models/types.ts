@@ -1,0 +1,62 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { Linear } from './linear.js';
+
+export type Family = 'gpt2' | 'roberta' | 'llama';
+export type Task = 'causal-lm' | 'seq-cls';
+
+/** Token ids as a tensor [B, T] (int32) or nested arrays. */
+export type IdsLike = tf.Tensor2D | number[][] | Int32Array[];
+
+export interface ForwardInput {
+  inputIds: IdsLike;
+  /** 1 = attend, 0 = padding; defaults to all ones. */
+  attentionMask?: IdsLike;
+  /** true while training: enables LoRA dropout. */
+  training?: boolean;
+}
+
+export interface ForwardOutput {
+  /** causal LM: [B, T, V]; sequence classification: [B, numLabels]. */
+  logits: tf.Tensor;
+}
+
+/**
+ * What every architecture exposes. Base weights are plain (frozen) tensors;
+ * only adapter parameters are tf.Variables, so gradients never touch W.
+ */
+export interface Model {
+  readonly family: Family;
+  readonly task: Task;
+  readonly config: ModelConfig;
+  readonly numLayers: number;
+  /** HF module path in the task model (e.g. `transformer.h.0.attn.c_attn`) -> projection. */
+  readonly linears: Map<string, Linear>;
+  /** Modules PEFT can copy into `modules_to_save` (e.g. `classifier`), path -> their linears. */
+  readonly heads: Map<string, Map<string, Linear>>;
+  forward(input: ForwardInput): ForwardOutput;
+  /** HF's own loss for this head: shifted CE ignoring -100 (causal LM), CE or MSE (classification). */
+  loss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar;
+  /** Number of base (frozen) parameters. */
+  baseParameterCount(): number;
+  dispose(): void;
+}
+
+export interface ModelConfig {
+  modelType: Family;
+  vocabSize: number;
+  hidden: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  intermediate: number;
+  maxPositions: number;
+  eps: number;
+  activation: string;
+  numLabels: number;
+  padTokenId: number | null;
+  ropeTheta: number;
+  tieWordEmbeddings: boolean;
+  /** the parsed config.json, for fields we do not model. */
+  raw: Record<string, unknown>;
+}

@@ -1,0 +1,66 @@
+/** Reads a HF checkpoint folder's tensors and hands them out by name with shape checks. */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { CheckpointError } from './errors.js';
+import { readSafetensors, type RawTensor } from './safetensors.js';
+
+export class WeightStore {
+  private used = new Set<string>();
+  constructor(private readonly tensors: Map<string, { t: RawTensor; file: string }>, private readonly dir: string) {}
+
+  static fromDir(dir: string): WeightStore {
+    const single = join(dir, 'model.safetensors');
+    const index = join(dir, 'model.safetensors.index.json');
+    const out = new Map<string, { t: RawTensor; file: string }>();
+    if (existsSync(single)) {
+      for (const [k, t] of readSafetensors(single).tensors) out.set(k, { t, file: single });
+    } else if (existsSync(index)) {
+      let map: Record<string, unknown>;
+      try {
+        const parsed = JSON.parse(readFileSync(index, 'utf8'));
+        map = parsed.weight_map;
+        if (!map || typeof map !== 'object') throw new Error('no "weight_map" object');
+      } catch (e) {
+        throw new CheckpointError(index, `bad shard index (${(e as Error).message})`);
+      }
+      const shards = new Map<string, Set<string>>();
+      for (const [name, shard] of Object.entries(map)) {
+        if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\')) throw new CheckpointError(index, `weight_map["${name}"] must be a file name in the folder, got ${JSON.stringify(shard)}`);
+        if (!shards.has(shard)) shards.set(shard, new Set());
+        shards.get(shard)!.add(name);
+      }
+      for (const [shard, names] of shards) {
+        const path = join(dir, shard);
+        const st = readSafetensors(path, names);
+        for (const n of names) {
+          const t = st.tensors.get(n);
+          if (!t) throw new CheckpointError(path, `tensor "${n}" listed in model.safetensors.index.json is missing from the shard`);
+          out.set(n, { t, file: path });
+        }
+      }
+    } else {
+      throw new CheckpointError(dir, 'no model.safetensors or model.safetensors.index.json in the folder');
+    }
+    return new WeightStore(out, dir);
+  }
+
+  has(name: string): boolean { return this.tensors.has(name); }
+
+  /** Tensor `name` as float32, checked against the shape the architecture expects. */
+  take(name: string, shape: number[]): tf.Tensor {
+    const e = this.tensors.get(name);
+    if (!e) throw new CheckpointError(this.dir, `tensor "${name}" is missing from the checkpoint`);
+    const want = shape;
+    if (e.t.shape.length !== want.length || e.t.shape.some((d, i) => d !== want[i])) {
+      throw new CheckpointError(e.file, `tensor "${name}" has shape [${e.t.shape.join(', ')}], expected [${want.join(', ')}]`);
+    }
+    this.used.add(name);
+    return tf.tensor(e.t.data instanceof Float32Array ? e.t.data : Float32Array.from(e.t.data), want, 'float32');
+  }
+
+  /** the first of `names` present (HF saves GPT-2 with or without the `transformer.` prefix) */
+  pick(...names: string[]): string {
+    return names.find((n) => this.tensors.has(n)) ?? names[0];
+  }
+}

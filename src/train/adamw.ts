@@ -1,0 +1,68 @@
+/**
+ * AdamW with torch.optim.AdamW's exact update order:
+ *   p  <- p·(1 - lr·wd)                      (decoupled weight decay first)
+ *   m  <- β1·m + (1-β1)·g;  v <- β2·v + (1-β2)·g²
+ *   p  <- p - lr/(1-β1^t) · m / (sqrt(v)/sqrt(1-β2^t) + eps)
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface AdamWOptions { lr?: number; betas?: [number, number]; eps?: number; weightDecay?: number }
+
+export class AdamW {
+  lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  step = 0;
+  readonly m = new Map<string, tf.Variable>();
+  readonly v = new Map<string, tf.Variable>();
+
+  constructor(opts: AdamWOptions = {}) {
+    this.lr = opts.lr ?? 1e-3;
+    [this.beta1, this.beta2] = opts.betas ?? [0.9, 0.999];
+    this.eps = opts.eps ?? 1e-8;
+    this.weightDecay = opts.weightDecay ?? 0.01;
+  }
+
+  /** Apply one update; grads are keyed like params. Does not dispose grads. */
+  apply(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>): void {
+    this.step += 1;
+    const t = this.step;
+    const bc1 = 1 - this.beta1 ** t;
+    const bc2 = 1 - this.beta2 ** t;
+    const stepSize = this.lr / bc1;
+    const sqrtBc2 = Math.sqrt(bc2);
+    for (const [name, p] of params) {
+      const g = grads.get(name);
+      if (!g) continue;
+      if (!this.m.has(name)) {
+        this.m.set(name, tf.variable(tf.zerosLike(p), false));
+        this.v.set(name, tf.variable(tf.zerosLike(p), false));
+      }
+      const m = this.m.get(name)!, v = this.v.get(name)!;
+      tf.tidy(() => {
+        const decayed = this.weightDecay ? tf.mul(p, 1 - this.lr * this.weightDecay) : p;
+        const m1 = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
+        const v1 = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
+        const denom = tf.add(tf.div(tf.sqrt(v1), sqrtBc2), this.eps);
+        m.assign(m1);
+        v.assign(v1);
+        p.assign(tf.sub(decayed, tf.mul(tf.div(m1, denom), stepSize)));
+      });
+    }
+  }
+
+  /** bytes held by the moments (2 × fp32 per trainable element) */
+  stateBytes(): number {
+    let n = 0;
+    for (const t of this.m.values()) n += t.size * 8;
+    return n;
+  }
+
+  dispose(): void {
+    tf.dispose([...this.m.values(), ...this.v.values()]);
+    this.m.clear();
+    this.v.clear();
+  }
+}

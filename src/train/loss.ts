@@ -1,0 +1,55 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { ShareLoraAdapter } from '../adapters/sharelora.js';
+import { toInt2D } from '../models/inputs.js';
+import type { IdsLike, Model } from '../models/types.js';
+
+export interface Batch {
+  inputIds: IdsLike;
+  attentionMask?: IdsLike;
+  /** causal LM: [B, T] ids with -100 ignored; classification: [B] class ids (or floats for regression) */
+  labels: tf.Tensor | number[] | number[][];
+}
+
+export function labelsTensor(labels: Batch['labels'], model: Model): tf.Tensor {
+  if (labels instanceof tf.Tensor) return tf.clone(labels);
+  if (model.task === 'causal-lm') return toInt2D(labels as number[][], 'labels');
+  return model.config.numLabels === 1 ? tf.tensor1d(labels as number[], 'float32') : tf.tensor1d(labels as number[], 'int32');
+}
+
+export interface LossAndGrads {
+  loss: number;
+  /** PEFT parameter name -> gradient; a tied tensor once, under its first layer's name */
+  grads: Map<string, tf.Tensor>;
+}
+
+/**
+ * The model's own loss on a batch and its gradient for every adapter
+ * parameter. The caller owns (and must dispose) the returned gradients.
+ */
+export function lossAndGrads(model: Model, adapter: ShareLoraAdapter, batch: Batch, opts: { training?: boolean } = {}): LossAndGrads {
+  const named = adapter.namedParameters();
+  const vars = [...named.values()];
+  const labels = labelsTensor(batch.labels, model);
+  try {
+    const { value, grads } = tf.variableGrads(() => {
+      const { logits } = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask, training: opts.training ?? false });
+      return model.loss(logits, labels);
+    }, vars);
+    const loss = value.dataSync()[0];
+    value.dispose();
+    const out = new Map<string, tf.Tensor>();
+    for (const [name, v] of named) out.set(name, grads[v.name]);
+    return { loss, grads: out };
+  } finally {
+    labels.dispose();
+  }
+}
+
+/** Mean loss over a batch without gradients. */
+export function evalLoss(model: Model, batch: Batch): number {
+  return tf.tidy(() => {
+    const labels = labelsTensor(batch.labels, model);
+    const { logits } = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask });
+    return model.loss(logits, labels).dataSync()[0];
+  });
+}

@@ -1,0 +1,36 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { readSafetensors } from '../src/models/safetensors.js';
+import { useBackend } from '../src/backend/index.js';
+
+/** repo root (tests run from dist/test) */
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const FIXTURES = join(ROOT, 'test', 'fixtures', 'hf-reference');
+
+/** Tests run on SHARELORA_BACKEND (default cpu); tolerances widen on GPU backends. */
+export async function testBackend(): Promise<string> {
+  const name = process.env.SHARELORA_BACKEND || 'cpu';
+  await useBackend(name);
+  return name;
+}
+
+export function expected(family: string): Map<string, { shape: number[]; data: Float32Array | Int32Array }> {
+  return readSafetensors(join(FIXTURES, family, 'expected.safetensors')).tensors;
+}
+
+/** max |a-b| / (max|b| + tiny), over positions where keep is true */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>, keep?: (i: number) => boolean): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (keep && !keep(i)) continue;
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / (den + 1e-12);
+}
+
+export function toArray(t: tf.Tensor): Float32Array {
+  return t.dataSync() as Float32Array;
+}
