@@ -38,6 +38,7 @@ export class ShareLoraAdapter {
   /** PEFT parameter name (as named_parameters() gives it) -> variable; a tied tensor once, under its first layer's name */
   private readonly params = new Map<string, tf.Variable>();
   private readonly saved: SavedModule[] = [];
+  private readonly unmergedWeights = new Map<Linear, tf.Tensor2D>();
   /** counts dropout masks drawn, so a resumed run draws the same ones */
   dropoutCounter = 0;
 
@@ -132,13 +133,17 @@ export class ShareLoraAdapter {
     return '?';
   }
 
-  /** W += s·B·A (transposed for Conv1D's [in, out]); a shared A merges with each layer's own B. */
+  /**
+   * W += s·B·A (transposed for Conv1D's [in, out]); a shared A merges with
+   * each layer's own B. The unmerged W is kept, so unmerge() is exact rather
+   * than W + Δ - Δ; mergeAndUnload() drops it.
+   */
   merge(): void {
     for (const m of this.modules) {
       if (m.hook.merged) continue;
-      const old = m.linear.weight;
-      m.linear.weight = tf.tidy(() => tf.add(old, this.delta(m))) as tf.Tensor2D;
-      old.dispose();
+      const W = m.linear.weight;
+      m.linear.weight = tf.tidy(() => tf.add(W, this.delta(m))) as tf.Tensor2D;
+      this.unmergedWeights.set(m.linear, W);
       m.hook.merged = true;
     }
   }
@@ -151,11 +156,32 @@ export class ShareLoraAdapter {
   unmerge(): void {
     for (const m of this.modules) {
       if (!m.hook.merged) continue;
-      const old = m.linear.weight;
-      m.linear.weight = tf.tidy(() => tf.sub(old, this.delta(m))) as tf.Tensor2D;
-      old.dispose();
+      m.linear.weight.dispose();
+      m.linear.weight = this.unmergedWeights.get(m.linear)!;
+      this.unmergedWeights.delete(m.linear);
       m.hook.merged = false;
     }
+  }
+
+  /** Fold the adapter (and trained heads) into the model for good and detach it. */
+  mergeAndUnload(): void {
+    this.merge();
+    for (const W of this.unmergedWeights.values()) W.dispose();
+    this.unmergedWeights.clear();
+    for (const m of this.modules) m.linear.lora = undefined;
+    for (const s of this.saved) {
+      for (const [name, lin] of s.linears) {
+        const o = s.original.get(name)!;
+        lin.weight = tf.clone(lin.weight);
+        lin.bias = lin.bias && tf.clone(lin.bias);
+        o.weight.dispose();
+        o.bias?.dispose();
+      }
+    }
+    tf.dispose([...this.params.values()]);
+    this.params.clear();
+    this.modules.length = 0;
+    this.saved.length = 0;
   }
 
   get merged(): boolean {

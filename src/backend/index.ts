@@ -8,6 +8,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 
 const require = createRequire(import.meta.url);
+// PROD silences tfjs's "install tfjs-node" banner, which is wrong advice on machines where it cannot install.
+tf.env().set('PROD', true);
 
 export type BackendName = 'auto' | 'tfjs-node-gpu' | 'tfjs-node' | 'webgpu' | 'wasm' | 'cpu';
 export interface BackendInfo { name: Exclude<BackendName, 'auto'>; device: string }

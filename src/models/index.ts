@@ -22,3 +22,4 @@ export async function loadModel(dirOrId: string, opts: { cacheDir?: string; revi
   const { resolveModelPath } = await import('../data/hub.js');
   return loadModelFromDir(await resolveModelPath(dirOrId, opts));
 }
+export { generate, type GenerateOptions } from './generate.js';
