@@ -84,7 +84,7 @@ export class ShareLoraAdapter {
     const original = new Map<string, { weight: tf.Tensor2D; bias?: tf.Tensor1D }>();
     for (const [name, lin] of linears) {
       original.set(name, { weight: lin.weight, bias: lin.bias });
-      const base = `${PREFIX}${path}.modules_to_save.default.${name}`;
+      const base = `${PREFIX}${path}.modules_to_save.default${name ? `.${name}` : ''}`;
       const w = tf.variable(lin.weight, true, `${base}.weight`) as unknown as tf.Tensor2D;
       this.params.set(`${base}.weight`, w as unknown as tf.Variable);
       lin.weight = w;

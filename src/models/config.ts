@@ -5,7 +5,9 @@ import { CheckpointError } from './errors.js';
 import type { Family, ModelConfig } from './types.js';
 
 const ARCHS: Record<string, Family> = {
-  GPT2LMHeadModel: 'gpt2', RobertaForSequenceClassification: 'roberta', LlamaForCausalLM: 'llama',
+  GPT2LMHeadModel: 'gpt2', GPT2ForSequenceClassification: 'gpt2', GPT2Model: 'gpt2',
+  RobertaForSequenceClassification: 'roberta', RobertaForMaskedLM: 'roberta', RobertaModel: 'roberta',
+  LlamaForCausalLM: 'llama', LlamaForSequenceClassification: 'llama', LlamaModel: 'llama',
 };
 
 export function readConfig(dir: string): ModelConfig {
@@ -52,7 +54,7 @@ export function parseConfig(raw: unknown, file = 'config.json'): ModelConfig {
     return {
       modelType, vocabSize: int('vocab_size'), hidden, layers: int('n_layer'), heads, kvHeads: heads, headDim: hidden / heads,
       intermediate: typeof c.n_inner === 'number' ? int('n_inner') : 4 * hidden, maxPositions: int('n_positions'),
-      eps: num('layer_norm_epsilon', 1e-5), activation: String(c.activation_function ?? 'gelu_new'), numLabels: 0,
+      eps: num('layer_norm_epsilon', 1e-5), activation: String(c.activation_function ?? 'gelu_new'), numLabels: c.num_labels !== undefined || c.id2label ? numLabels() : 0,
       padTokenId: pad, ropeTheta: 0, tieWordEmbeddings: c.tie_word_embeddings !== false, raw: c,
     };
   }
@@ -77,6 +79,6 @@ export function parseConfig(raw: unknown, file = 'config.json'): ModelConfig {
     modelType, vocabSize: int('vocab_size'), hidden, layers: int('num_hidden_layers'), heads, kvHeads,
     headDim: typeof c.head_dim === 'number' ? int('head_dim') : hidden / heads, intermediate: int('intermediate_size'),
     maxPositions: int('max_position_embeddings', 2048), eps: num('rms_norm_eps', 1e-6), activation: String(c.hidden_act ?? 'silu'),
-    numLabels: 0, padTokenId: pad, ropeTheta: theta, tieWordEmbeddings: c.tie_word_embeddings === true, raw: c,
+    numLabels: c.num_labels !== undefined || c.id2label ? numLabels() : 0, padTokenId: pad, ropeTheta: theta, tieWordEmbeddings: c.tie_word_embeddings === true, raw: c,
   };
 }

@@ -1,33 +1,42 @@
 /**
- * GPT-2 (HF GPT2LMHeadModel): learned positions, pre-LN blocks, fused c_attn
- * (Conv1D, [in, 3·out]), gelu_new, LM head tied to wte.
+ * GPT-2 (HF GPT2LMHeadModel / GPT2ForSequenceClassification): learned
+ * positions, pre-LN blocks, fused c_attn (Conv1D, [in, 3·out]), gelu_new,
+ * and either the LM head tied to wte or a `score` head read at each row's
+ * last non-padding token.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { attention, crossEntropy, gelu, layerNorm } from '../backend/ops.js';
 import { Linear } from './linear.js';
 import { toInt2D } from './inputs.js';
-import type { ForwardInput, ForwardOutput, Model, ModelConfig } from './types.js';
+import { Param, weightRefs, type WeightRef } from './param.js';
+import type { ForwardInput, ForwardOutput, Model, ModelConfig, Task } from './types.js';
 import type { WeightStore } from './weights.js';
 
-interface Norm { w: tf.Tensor1D; b: tf.Tensor1D }
+type Norm = { w: Param<tf.Tensor1D>; b: Param<tf.Tensor1D> };
 interface Block { ln1: Norm; attn: Linear; proj: Linear; ln2: Norm; fc: Linear; fcProj: Linear }
 
 export class GPT2 implements Model {
   readonly family = 'gpt2' as const;
-  readonly task = 'causal-lm' as const;
   readonly linears = new Map<string, Linear>();
   readonly heads = new Map<string, Map<string, Linear>>();
-  private wte: tf.Tensor2D; // [V, C], also the LM head
-  private wpe: tf.Tensor2D; // [P, C]
+  private readonly params: Param[] = [];
+  private wte: Param<tf.Tensor2D>; // [V, C], also the LM head
+  private wpe: Param<tf.Tensor2D>; // [P, C]
   private blocks: Block[] = [];
   private lnF: Norm;
+  private score?: Linear; // [labels, C], classification only
 
-  constructor(readonly config: ModelConfig, w: WeightStore) {
+  constructor(readonly config: ModelConfig, w: WeightStore, readonly task: Task = 'causal-lm', init?: { score?: tf.Tensor2D }) {
     const C = config.hidden;
-    const p = w.has('transformer.wte.weight') ? 'transformer.' : '';
-    this.wte = w.take(`${p}wte.weight`, [config.vocabSize, C]) as tf.Tensor2D;
-    this.wpe = w.take(`${p}wpe.weight`, [config.maxPositions, C]) as tf.Tensor2D;
-    const norm = (n: string): Norm => ({ w: w.take(`${n}.weight`, [C]) as tf.Tensor1D, b: w.take(`${n}.bias`, [C]) as tf.Tensor1D });
+    const p = w.has('transformer.wte.weight') || !w.has('wte.weight') ? 'transformer.' : '';
+    const param = <T extends tf.Tensor>(name: string, shape: number[]): Param<T> => {
+      const x = new Param(`transformer.${name}`, w.take(`${p}${name}`, shape) as T);
+      this.params.push(x);
+      return x;
+    };
+    this.wte = param('wte.weight', [config.vocabSize, C]);
+    this.wpe = param('wpe.weight', [config.maxPositions, C]);
+    const norm = (n: string): Norm => ({ w: param(`${n}.weight`, [C]), b: param(`${n}.bias`, [C]) });
     const conv = (n: string, i: number, o: number): Linear => {
       const lin = new Linear(`transformer.${n}`, w.take(`${p}${n}.weight`, [i, o]) as tf.Tensor2D, w.take(`${p}${n}.bias`, [o]) as tf.Tensor1D, 'in_out');
       this.linears.set(lin.name, lin);
@@ -36,53 +45,71 @@ export class GPT2 implements Model {
     for (let i = 0; i < config.layers; i++) {
       const h = `h.${i}`;
       this.blocks.push({
-        ln1: norm(`${p}${h}.ln_1`), attn: conv(`${h}.attn.c_attn`, C, 3 * C), proj: conv(`${h}.attn.c_proj`, C, C),
-        ln2: norm(`${p}${h}.ln_2`), fc: conv(`${h}.mlp.c_fc`, C, config.intermediate), fcProj: conv(`${h}.mlp.c_proj`, config.intermediate, C),
+        ln1: norm(`${h}.ln_1`), attn: conv(`${h}.attn.c_attn`, C, 3 * C), proj: conv(`${h}.attn.c_proj`, C, C),
+        ln2: norm(`${h}.ln_2`), fc: conv(`${h}.mlp.c_fc`, C, config.intermediate), fcProj: conv(`${h}.mlp.c_proj`, config.intermediate, C),
       });
     }
-    this.lnF = norm(`${p}ln_f`);
+    this.lnF = norm('ln_f');
+    if (task === 'seq-cls') {
+      const sw = w.has('score.weight') ? w.take('score.weight', [config.numLabels, C]) as tf.Tensor2D : init?.score;
+      if (!sw) throw new Error('GPT-2 classification needs a score head (score.weight) in the checkpoint or an initial one');
+      this.score = new Linear('score', sw, undefined, 'out_in');
+      this.heads.set('score', new Map([['', this.score]]));
+    }
   }
 
   get numLayers(): number { return this.config.layers; }
 
   forward({ inputIds, attentionMask, training = false }: ForwardInput): ForwardOutput {
     const { hidden: C, heads: H, headDim: D, eps } = this.config;
+    const ln = (x: tf.Tensor, n: Norm) => layerNorm(x, n.w.value, n.b.value, eps);
     return tf.tidy(() => {
       const ids = toInt2D(inputIds, 'inputIds');
       const [B, T] = ids.shape;
       if (T > this.config.maxPositions) throw new Error(`sequence length ${T} exceeds n_positions ${this.config.maxPositions}`);
       const mask = attentionMask ? toInt2D(attentionMask, 'attentionMask') : undefined;
-      let x = tf.add(tf.gather(this.wte, ids), tf.slice(this.wpe, [0, 0], [T, C])); // [B,T,C]
+      let x = tf.add(tf.gather(this.wte.value, ids), tf.slice(this.wpe.value, [0, 0], [T, C])); // [B,T,C]
       const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3]) as tf.Tensor4D;
       for (const b of this.blocks) {
-        const qkv = b.attn.apply(layerNorm(x, b.ln1.w, b.ln1.b, eps), training); // [B,T,3C]
+        const qkv = b.attn.apply(ln(x, b.ln1), training); // [B,T,3C]
         const [q, k, v] = tf.split(qkv, 3, -1);
-        const y = attention(heads(q), heads(k), heads(v), { causal: true, keyMask: mask as tf.Tensor2D | undefined, scale: 1 / Math.sqrt(D) });
+        const y = attention(heads(q), heads(k), heads(v), { causal: true, keyMask: mask, scale: 1 / Math.sqrt(D) });
         x = tf.add(x, b.proj.apply(tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, C]), training));
-        const m = gelu(b.fc.apply(layerNorm(x, b.ln2.w, b.ln2.b, eps), training), 'tanh');
-        x = tf.add(x, b.fcProj.apply(m, training));
+        x = tf.add(x, b.fcProj.apply(gelu(b.fc.apply(ln(x, b.ln2), training), 'tanh'), training));
       }
-      x = layerNorm(x, this.lnF.w, this.lnF.b, eps);
-      const logits = tf.reshape(tf.matMul(tf.reshape(x, [B * T, C]), this.wte, false, true), [B, T, this.config.vocabSize]);
+      x = ln(x, this.lnF);
+      if (this.score) return { logits: this.score.apply(lastToken(x, mask), training) };
+      const logits = tf.reshape(tf.matMul(tf.reshape(x, [B * T, C]), this.wte.value, false, true), [B, T, this.config.vocabSize]);
       return { logits };
     });
   }
 
   loss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
-    return causalLmLoss(logits, labels);
+    return this.task === 'causal-lm' ? causalLmLoss(logits, labels) : classificationLoss(logits, labels, this.config.numLabels);
+  }
+
+  weights(): Map<string, WeightRef> {
+    return weightRefs(this.params, [...this.linears.values(), ...(this.score ? [this.score] : [])]);
   }
 
   baseParameterCount(): number {
-    let n = this.wte.size + this.wpe.size + this.lnF.w.size + this.lnF.b.size;
-    for (const b of this.blocks) n += b.ln1.w.size * 4;
-    for (const l of this.linears.values()) n += l.parameterCount();
+    let n = 0;
+    for (const r of this.weights().values()) n += r.get().size;
     return n;
   }
 
   dispose(): void {
-    tf.dispose([this.wte, this.wpe, this.lnF.w, this.lnF.b, ...this.blocks.flatMap((b) => [b.ln1.w, b.ln1.b, b.ln2.w, b.ln2.b])]);
-    for (const l of this.linears.values()) l.dispose();
+    for (const r of this.weights().values()) r.get().dispose();
   }
+}
+
+/** Hidden state at each row's last attended position (HF's sequence-classification pooling for decoders). */
+export function lastToken(x: tf.Tensor, mask: tf.Tensor2D | undefined): tf.Tensor2D {
+  const [B, T] = x.shape;
+  const last = mask ? tf.cast(tf.sub(tf.sum(mask, 1), 1), 'int32') : tf.fill([B], T - 1, 'int32');
+  // a one-hot weighted sum, not gather: gather's gradient needs UnsortedSegmentSum, which wasm lacks
+  const pick = tf.expandDims(tf.oneHot(last as tf.Tensor1D, T), -1); // [B,T,1]
+  return tf.sum(tf.mul(x, pick), 1) as tf.Tensor2D;
 }
 
 /** HF's causal-LM loss: position t predicts label t+1; -100 is ignored. */
@@ -92,5 +119,13 @@ export function causalLmLoss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
     const l = tf.slice(logits, [0, 0, 0], [B, T - 1, V]);
     const y = tf.slice(tf.cast(labels, 'int32'), [0, 1], [B, T - 1]);
     return crossEntropy(tf.reshape(l, [B * (T - 1), V]) as tf.Tensor2D, tf.reshape(y, [B * (T - 1)]) as tf.Tensor1D);
+  });
+}
+
+/** HF's problem_type inference: one label is regression (MSE), more is single-label CE. */
+export function classificationLoss(logits: tf.Tensor, labels: tf.Tensor, numLabels: number): tf.Scalar {
+  return tf.tidy(() => {
+    if (numLabels === 1) return tf.mean(tf.square(tf.sub(tf.reshape(logits, [-1]), tf.cast(tf.reshape(labels, [-1]), 'float32')))) as tf.Scalar;
+    return crossEntropy(logits as tf.Tensor2D, tf.reshape(tf.cast(labels, 'int32'), [-1]) as tf.Tensor1D);
   });
 }

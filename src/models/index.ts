@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { loadModelFromDir } from './load.js';
+import { loadModelFromDir, type LoadOptions } from './load.js';
 import type { Model } from './types.js';
 
 export { CheckpointError } from './errors.js';
@@ -17,9 +17,12 @@ export { loadModelFromDir };
  * `org/name`) fetched into the standard HF cache (read offline once cached).
  * @example const model = await loadModel('data/sharelora-gpt2-mini');
  */
-export async function loadModel(dirOrId: string, opts: { cacheDir?: string; revision?: string; offline?: boolean } = {}): Promise<Model> {
-  if (existsSync(dirOrId)) return loadModelFromDir(dirOrId);
+export async function loadModel(dirOrId: string, opts: LoadOptions & { cacheDir?: string; revision?: string; offline?: boolean } = {}): Promise<Model> {
+  if (existsSync(dirOrId)) return loadModelFromDir(dirOrId, opts);
   const { resolveModelPath } = await import('../data/hub.js');
-  return loadModelFromDir(await resolveModelPath(dirOrId, opts));
+  return loadModelFromDir(await resolveModelPath(dirOrId, opts), opts);
 }
 export { generate, type GenerateOptions } from './generate.js';
+export { saveModel } from './save.js';
+export type { LoadOptions } from './load.js';
+export { Param, type WeightRef } from './param.js';

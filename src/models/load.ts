@@ -1,20 +1,51 @@
 import { existsSync, statSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '../util/rng.js';
 import { readConfig } from './config.js';
 import { CheckpointError } from './errors.js';
 import { GPT2 } from './gpt2.js';
 import { Llama } from './llama.js';
 import { Roberta } from './roberta.js';
-import type { Model } from './types.js';
+import type { Model, Task } from './types.js';
 import { WeightStore } from './weights.js';
 
+export interface LoadOptions {
+  /** 'seq-cls' puts a classification head on a GPT-2/LLaMA LM checkpoint (HF's *ForSequenceClassification) */
+  task?: Task;
+  /** labels of a new classification head (default: the config's num_labels, else 2) */
+  numLabels?: number;
+  /** seed of a new head's N(0, initializer_range) init */
+  seed?: number;
+}
+
+const SEQ_CLS = /ForSequenceClassification$/;
+
 /** Load a Hugging Face folder (config.json + model.safetensors or a sharded index). */
-export function loadModelFromDir(dir: string): Model {
+export function loadModelFromDir(dir: string, opts: LoadOptions = {}): Model {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CheckpointError(dir, 'is not a folder (expected a Hugging Face model folder with config.json)');
   const config = readConfig(dir);
+  const archs = (config.raw.architectures as string[] | undefined) ?? [];
+  const task: Task = opts.task ?? (config.modelType === 'roberta' || archs.some((a) => SEQ_CLS.test(a)) ? 'seq-cls' : 'causal-lm');
+  if (task === 'causal-lm' && config.modelType === 'roberta') throw new CheckpointError(dir, 'RoBERTa is loaded as a sequence classifier (task "seq-cls"); masked-LM heads are not supported');
+  if (opts.numLabels !== undefined) config.numLabels = opts.numLabels;
+  else if (task === 'seq-cls' && !config.numLabels) config.numLabels = 2;
   const weights = WeightStore.fromDir(dir);
+  // A head the checkpoint lacks starts as HF would: N(0, initializer_range), zero bias.
+  const rng = new Rng(opts.seed ?? 0);
+  const std = typeof config.raw.initializer_range === 'number' ? config.raw.initializer_range : 0.02;
+  const fresh = (rows: number, cols: number) => tf.tensor2d(rng.normal(rows * cols, std), [rows, cols]);
+  const C = config.hidden;
   switch (config.modelType) {
-    case 'gpt2': return new GPT2(config, weights);
-    case 'roberta': return new Roberta(config, weights);
-    case 'llama': return new Llama(config, weights);
+    case 'gpt2': return new GPT2(config, weights, task, { score: weights.has('score.weight') ? undefined : fresh(config.numLabels, C) });
+    case 'llama': return new Llama(config, weights, task, { score: weights.has('score.weight') ? undefined : fresh(config.numLabels, C) });
+    case 'roberta': {
+      const hasHead = weights.has('classifier.out_proj.weight') && opts.numLabels === undefined;
+      return new Roberta(config, weights, hasHead ? undefined : {
+        classifier: {
+          'classifier.dense.weight': fresh(C, C), 'classifier.dense.bias': tf.zeros([C]),
+          'classifier.out_proj.weight': fresh(config.numLabels, C), 'classifier.out_proj.bias': tf.zeros([config.numLabels]),
+        },
+      });
+    }
   }
 }

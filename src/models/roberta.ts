@@ -4,13 +4,15 @@
  * on <s>: dense -> tanh -> out_proj.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { attention, crossEntropy, gelu, layerNorm } from '../backend/ops.js';
+import { attention, gelu, layerNorm } from '../backend/ops.js';
+import { classificationLoss } from './gpt2.js';
 import { Linear } from './linear.js';
 import { toInt2D } from './inputs.js';
+import { Param, weightRefs, type WeightRef } from './param.js';
 import type { ForwardInput, ForwardOutput, Model, ModelConfig } from './types.js';
 import type { WeightStore } from './weights.js';
 
-interface Norm { w: tf.Tensor1D; b: tf.Tensor1D }
+type Norm = { w: Param<tf.Tensor1D>; b: Param<tf.Tensor1D> };
 interface Layer { q: Linear; k: Linear; v: Linear; o: Linear; ln1: Norm; up: Linear; down: Linear; ln2: Norm }
 
 export class Roberta implements Model {
@@ -18,25 +20,31 @@ export class Roberta implements Model {
   readonly task = 'seq-cls' as const;
   readonly linears = new Map<string, Linear>();
   readonly heads = new Map<string, Map<string, Linear>>();
-  private wordEmb: tf.Tensor2D;
-  private posEmb: tf.Tensor2D;
-  private typeEmb: tf.Tensor2D;
+  private readonly params: Param[] = [];
+  private wordEmb: Param<tf.Tensor2D>;
+  private posEmb: Param<tf.Tensor2D>;
+  private typeEmb: Param<tf.Tensor2D>;
   private embLn: Norm;
   private layers: Layer[] = [];
   private dense: Linear;
   private outProj: Linear;
 
-  constructor(readonly config: ModelConfig, w: WeightStore) {
+  constructor(readonly config: ModelConfig, w: WeightStore, init?: { classifier?: Record<string, tf.Tensor> }) {
     const C = config.hidden;
+    const param = <T extends tf.Tensor>(name: string, shape: number[]): Param<T> => {
+      const x = new Param(name, w.take(name, shape) as T);
+      this.params.push(x);
+      return x;
+    };
     const e = 'roberta.embeddings';
-    this.wordEmb = w.take(`${e}.word_embeddings.weight`, [config.vocabSize, C]) as tf.Tensor2D;
-    this.posEmb = w.take(`${e}.position_embeddings.weight`, [config.maxPositions, C]) as tf.Tensor2D;
-    const types = (config.raw.type_vocab_size as number | undefined) ?? 1;
-    this.typeEmb = w.take(`${e}.token_type_embeddings.weight`, [types, C]) as tf.Tensor2D;
-    const norm = (n: string): Norm => ({ w: w.take(`${n}.weight`, [C]) as tf.Tensor1D, b: w.take(`${n}.bias`, [C]) as tf.Tensor1D });
+    this.wordEmb = param(`${e}.word_embeddings.weight`, [config.vocabSize, C]);
+    this.posEmb = param(`${e}.position_embeddings.weight`, [config.maxPositions, C]);
+    this.typeEmb = param(`${e}.token_type_embeddings.weight`, [(config.raw.type_vocab_size as number | undefined) ?? 1, C]);
+    const norm = (n: string): Norm => ({ w: param(`${n}.weight`, [C]), b: param(`${n}.bias`, [C]) });
     this.embLn = norm(`${e}.LayerNorm`);
     const lin = (n: string, i: number, o: number, register = true): Linear => {
-      const l = new Linear(n, w.take(`${n}.weight`, [o, i]) as tf.Tensor2D, w.take(`${n}.bias`, [o]) as tf.Tensor1D);
+      const fresh = init?.classifier;
+      const l = new Linear(n, (fresh?.[`${n}.weight`] ?? w.take(`${n}.weight`, [o, i])) as tf.Tensor2D, (fresh?.[`${n}.bias`] ?? w.take(`${n}.bias`, [o])) as tf.Tensor1D);
       if (register) this.linears.set(n, l);
       return l;
     };
@@ -59,51 +67,45 @@ export class Roberta implements Model {
   forward({ inputIds, attentionMask, training = false }: ForwardInput): ForwardOutput {
     const { hidden: C, heads: H, headDim: D, eps } = this.config;
     const pad = this.config.padTokenId ?? 1;
+    const ln = (x: tf.Tensor, n: Norm) => layerNorm(x, n.w.value, n.b.value, eps);
     return tf.tidy(() => {
       const ids = toInt2D(inputIds, 'inputIds');
       const [B, T] = ids.shape;
+      if (T + pad + 1 > this.config.maxPositions) throw new Error(`sequence length ${T} exceeds max_position_embeddings ${this.config.maxPositions} - ${pad + 1}`);
       const mask = attentionMask ? toInt2D(attentionMask, 'attentionMask') : tf.onesLike(ids);
       // HF create_position_ids_from_input_ids: padding keeps position pad, others count from pad+1
       const notPad = tf.cast(tf.notEqual(ids, pad), 'int32');
       const pos = tf.cast(tf.add(tf.mul(tf.cumsum(notPad, 1), notPad), pad), 'int32') as tf.Tensor2D;
-      if (T + pad + 1 > this.config.maxPositions) throw new Error(`sequence length ${T} exceeds max_position_embeddings ${this.config.maxPositions} - ${pad + 1}`);
-      let x = tf.add(tf.add(tf.gather(this.wordEmb, ids), tf.gather(this.posEmb, pos)), tf.slice(this.typeEmb, [0, 0], [1, C]));
-      x = layerNorm(x, this.embLn.w, this.embLn.b, eps);
+      let x = tf.add(tf.add(tf.gather(this.wordEmb.value, ids), tf.gather(this.posEmb.value, pos)), tf.slice(this.typeEmb.value, [0, 0], [1, C]));
+      x = ln(x, this.embLn);
       const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3]) as tf.Tensor4D;
       const act = this.config.activation === 'gelu_new' ? 'tanh' : 'erf';
       for (const l of this.layers) {
         const y = attention(heads(l.q.apply(x, training)), heads(l.k.apply(x, training)), heads(l.v.apply(x, training)),
           { causal: false, keyMask: mask, scale: 1 / Math.sqrt(D) });
-        x = layerNorm(tf.add(l.o.apply(tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, C]), training), x), l.ln1.w, l.ln1.b, eps);
-        const h = gelu(l.up.apply(x, training), act);
-        x = layerNorm(tf.add(l.down.apply(h, training), x), l.ln2.w, l.ln2.b, eps);
+        x = ln(tf.add(l.o.apply(tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, C]), training), x), l.ln1);
+        x = ln(tf.add(l.down.apply(gelu(l.up.apply(x, training), act), training), x), l.ln2);
       }
       const cls = tf.reshape(tf.slice(x, [0, 0, 0], [B, 1, C]), [B, C]);
-      const logits = this.outProj.apply(tf.tanh(this.dense.apply(cls, training)), training);
-      return { logits };
+      return { logits: this.outProj.apply(tf.tanh(this.dense.apply(cls, training)), training) };
     });
   }
 
-  /** HF's problem_type inference: one label is regression (MSE), more is single-label CE. */
   loss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
-    return tf.tidy(() => {
-      if (this.config.numLabels === 1) return tf.mean(tf.square(tf.sub(tf.reshape(logits, [-1]), tf.cast(tf.reshape(labels, [-1]), 'float32')))) as tf.Scalar;
-      return crossEntropy(logits as tf.Tensor2D, tf.reshape(tf.cast(labels, 'int32'), [-1]) as tf.Tensor1D);
-    });
+    return classificationLoss(logits, labels, this.config.numLabels);
+  }
+
+  weights(): Map<string, WeightRef> {
+    return weightRefs(this.params, [...this.linears.values(), this.dense, this.outProj]);
   }
 
   baseParameterCount(): number {
-    let n = this.wordEmb.size + this.posEmb.size + this.typeEmb.size + 2 * C(this.embLn) + this.layers.length * 4 * C(this.embLn);
-    for (const l of this.linears.values()) n += l.parameterCount();
-    return n + this.dense.parameterCount() + this.outProj.parameterCount();
+    let n = 0;
+    for (const r of this.weights().values()) n += r.get().size;
+    return n;
   }
 
   dispose(): void {
-    tf.dispose([this.wordEmb, this.posEmb, this.typeEmb, this.embLn.w, this.embLn.b, ...this.layers.flatMap((l) => [l.ln1.w, l.ln1.b, l.ln2.w, l.ln2.b])]);
-    for (const l of this.linears.values()) l.dispose();
-    this.dense.dispose();
-    this.outProj.dispose();
+    for (const r of this.weights().values()) r.get().dispose();
   }
 }
-
-function C(n: Norm): number { return n.w.size; }

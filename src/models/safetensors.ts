@@ -134,7 +134,32 @@ export function readSafetensors(path: string, names?: Set<string>): SafetensorsF
   return parseSafetensors(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), path, names);
 }
 
-export interface TensorToWrite { dtype: 'F32' | 'I32'; shape: number[]; data: Float32Array | Int32Array }
+export interface TensorToWrite { dtype: 'F32' | 'F16' | 'I32'; shape: number[]; data: Float32Array | Int32Array }
+
+/** round-to-nearest-even float32 -> IEEE half bits */
+function floatToHalf(v: number): number {
+  const f = new Float32Array([v]);
+  const x = new Uint32Array(f.buffer)[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1), half = 1 << (shift - 1);
+    if (rem > half || (rem === half && (h & 1))) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  return sign | h;
+}
 
 /** Serialise like the reference writer: sorted names, header padded with spaces to 8 bytes. */
 export function serializeSafetensors(tensors: Map<string, TensorToWrite> | Record<string, TensorToWrite>, metadata: Record<string, string> = { format: 'pt' }): Uint8Array {
@@ -146,8 +171,9 @@ export function serializeSafetensors(tensors: Map<string, TensorToWrite> | Recor
     const t = map.get(name)!;
     const numel = t.shape.reduce((a, b) => a * b, 1);
     if (numel !== t.data.length) throw new Error(`tensor "${name}": shape [${t.shape}] has ${numel} elements but data has ${t.data.length}`);
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + 4 * numel] };
-    offset += 4 * numel;
+    const bytes = (t.dtype === 'F16' ? 2 : 4) * numel;
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
   }
   let json = JSON.stringify(header);
   while ((8 + Buffer.byteLength(json)) % 8 !== 0) json += ' ';
@@ -159,8 +185,12 @@ export function serializeSafetensors(tensors: Map<string, TensorToWrite> | Recor
   let at = 8 + hb.length;
   for (const name of names) {
     const t = map.get(name)!;
-    for (let i = 0; i < t.data.length; i++, at += 4) {
-      if (t.dtype === 'F32') view.setFloat32(at, t.data[i], true); else view.setInt32(at, t.data[i], true);
+    if (t.dtype === 'F16') {
+      for (let i = 0; i < t.data.length; i++, at += 2) view.setUint16(at, floatToHalf(t.data[i]), true);
+    } else {
+      for (let i = 0; i < t.data.length; i++, at += 4) {
+        if (t.dtype === 'F32') view.setFloat32(at, t.data[i], true); else view.setInt32(at, t.data[i], true);
+      }
     }
   }
   return out;

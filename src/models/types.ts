@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { Linear } from './linear.js';
+import type { WeightRef } from './param.js';
 
 export type Family = 'gpt2' | 'roberta' | 'llama';
 export type Task = 'causal-lm' | 'seq-cls';
@@ -36,6 +37,8 @@ export interface Model {
   forward(input: ForwardInput): ForwardOutput;
   /** HF's own loss for this head: shifted CE ignoring -100 (causal LM), CE or MSE (classification). */
   loss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar;
+  /** every base tensor under its Hugging Face checkpoint name (what saveModel writes; what full fine-tuning swaps for variables) */
+  weights(): Map<string, WeightRef>;
   /** Number of base (frozen) parameters. */
   baseParameterCount(): number;
   dispose(): void;

@@ -1,5 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { ShareLoraAdapter } from '../adapters/sharelora.js';
+/** What training needs from an adapter (ShareLoraAdapter, or full fine-tuning). */
+export interface Trainable {
+  namedParameters(): Map<string, tf.Variable>;
+  /** dropout masks drawn so far (saved with checkpoints) */
+  dropoutCounter?: number;
+}
 import { toInt2D } from '../models/inputs.js';
 import type { IdsLike, Model } from '../models/types.js';
 
@@ -26,7 +31,7 @@ export interface LossAndGrads {
  * The model's own loss on a batch and its gradient for every adapter
  * parameter. The caller owns (and must dispose) the returned gradients.
  */
-export function lossAndGrads(model: Model, adapter: ShareLoraAdapter, batch: Batch, opts: { training?: boolean } = {}): LossAndGrads {
+export function lossAndGrads(model: Model, adapter: Trainable, batch: Batch, opts: { training?: boolean } = {}): LossAndGrads {
   const named = adapter.namedParameters();
   const vars = [...named.values()];
   const labels = labelsTensor(batch.labels, model);

@@ -6,13 +6,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as aq from 'arquero';
-import type { ShareLoraAdapter } from '../adapters/sharelora.js';
 import type { Model } from '../models/types.js';
 import { Rng } from '../util/rng.js';
 import { AdamW, type AdamWOptions } from './adamw.js';
 import type { StepRecord, TrainerCallbacks } from './callbacks.js';
 import { accuracy, pearson } from './metrics.js';
-import { labelsTensor, lossAndGrads, type Batch } from './loss.js';
+import { labelsTensor, lossAndGrads, type Batch, type Trainable } from './loss.js';
 import { lrMultiplier, type ScheduleName } from './schedule.js';
 import { clearStop, stopRequested, TrainingInterrupted } from './stop.js';
 
@@ -70,7 +69,7 @@ export class Trainer {
   private accum = new Map<string, tf.Tensor>();
   private accumLoss = 0;
 
-  constructor(readonly model: Model, readonly adapter: ShareLoraAdapter, opts: TrainerOptions = {}) {
+  constructor(readonly model: Model, readonly adapter: Trainable, opts: TrainerOptions = {}) {
     this.opts = { schedule: 'constant', maxGradNorm: 0, gradAccumulation: 1, onNonFinite: 'error', seed: 0, ...opts };
     if (!Number.isSafeInteger(this.opts.gradAccumulation) || this.opts.gradAccumulation < 1) throw new Error(`gradAccumulation must be a positive integer, got ${opts.gradAccumulation}`);
     this.optimizer = new AdamW(opts);

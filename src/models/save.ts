@@ -1,0 +1,34 @@
+import { mkdir, open, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { serializeSafetensors, type TensorToWrite } from './safetensors.js';
+import type { Model } from './types.js';
+
+const ARCH: Record<string, Record<string, string>> = {
+  gpt2: { 'causal-lm': 'GPT2LMHeadModel', 'seq-cls': 'GPT2ForSequenceClassification' },
+  roberta: { 'seq-cls': 'RobertaForSequenceClassification' },
+  llama: { 'causal-lm': 'LlamaForCausalLM', 'seq-cls': 'LlamaForSequenceClassification' },
+};
+
+async function atomicWrite(path: string, data: Uint8Array | string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fh = await open(tmp, 'w');
+  try { await fh.writeFile(data); await fh.sync(); } finally { await fh.close(); }
+  await rename(tmp, path);
+}
+
+/**
+ * Write the model as a Hugging Face folder (config.json + model.safetensors)
+ * that transformers' from_pretrained and loadModel read. F16 halves the size.
+ */
+export async function saveModel(model: Model, dir: string, opts: { dtype?: 'F32' | 'F16' } = {}): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const tensors = new Map<string, TensorToWrite>();
+  for (const [name, ref] of model.weights()) {
+    const t = ref.get();
+    tensors.set(name, { dtype: opts.dtype ?? 'F32', shape: t.shape, data: t.dataSync() as Float32Array });
+  }
+  const config = { ...model.config.raw, architectures: [ARCH[model.family][model.task]], dtype: opts.dtype === 'F16' ? 'float16' : 'float32' };
+  if (model.task === 'seq-cls') Object.assign(config, { num_labels: model.config.numLabels, id2label: Object.fromEntries(Array.from({ length: model.config.numLabels }, (_, i) => [String(i), `LABEL_${i}`])), label2id: Object.fromEntries(Array.from({ length: model.config.numLabels }, (_, i) => [`LABEL_${i}`, i])) });
+  await atomicWrite(join(dir, 'model.safetensors'), serializeSafetensors(tensors));
+  await atomicWrite(join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+}
