@@ -41,7 +41,7 @@ describe('ShareLoRA adapters', () => {
         // make B non-zero with one training step, then check merge algebra
         const tr = new Trainer(m, ad, { lr: 0.05 });
         const labels = ids.map((r, i) => r.map((t, j) => (mask[i][j] ? t : -100)));
-        tr.step({ inputIds: ids, attentionMask: mask, labels });
+        await tr.step({ inputIds: ids, attentionMask: mask, labels });
         const adapted = logitsOf(m);
         assert.ok(relErr(adapted, base) > 1e-4, 'training changed the output');
         ad.merge();
@@ -76,7 +76,7 @@ describe('ShareLoRA adapters', () => {
     lo.unload();
   });
 
-  it('GPT-2 short names q/k/v adapt the fused c_attn, as PEFT does', () => {
+  it('GPT-2 short names q/k/v adapt the fused c_attn, as PEFT does', async () => {
     const ad = injectShareLoRA(models.gpt2, { r: 2, targets: ['q', 'v'], share: 'A' });
     assert.deepEqual([...new Set(ad.modules.map((m) => m.role))], ['attn.c_attn']);
     assert.deepEqual(ad.modules[0].hook.B.shape, [192, 2]);
@@ -86,7 +86,7 @@ describe('ShareLoRA adapters', () => {
     byName.unload();
   });
 
-  it('RoBERTa saves modules_to_save (the classifier) and can train it', () => {
+  it('RoBERTa saves modules_to_save (the classifier) and can train it', async () => {
     const ad = injectShareLoRA(models.roberta, { r: 4, targets: ['query', 'value'], share: 'A' });
     const names = [...ad.namedParameters().keys()];
     assert.ok(names.includes('base_model.model.classifier.modules_to_save.default.out_proj.weight'));
@@ -95,7 +95,7 @@ describe('ShareLoRA adapters', () => {
     ad.unload();
   });
 
-  it('bad options and unknown targets give errors that name the field and the choices', () => {
+  it('bad options and unknown targets give errors that name the field and the choices', async () => {
     assert.throws(() => injectShareLoRA(models.llama, { targets: ['query'] }), (e: Error) => e instanceof AdapterConfigError && /targets/.test(e.message) && /q_proj/.test(e.message));
     assert.throws(() => injectShareLoRA(models.llama, { share: 'C' as never }), /share: must be one of/);
     assert.throws(() => injectShareLoRA(models.llama, { r: 0 }), /r: must be a positive integer/);
@@ -111,14 +111,14 @@ describe('ShareLoRA adapters', () => {
 });
 
 describe('parameter accounting', () => {
-  it("reproduces the paper-scale numbers (RoBERTa-base q,v r=8)", () => {
+  it("reproduces the paper-scale numbers (RoBERTa-base q,v r=8)", async () => {
     const rows = parameterTable('roberta-base', { r: 8, targets: ['q', 'v'] }).objects() as Array<{ variant: string; trainable: number; optimizerBytes: number }>;
     const by = Object.fromEntries(rows.map((r) => [r.variant, r.trainable]));
     assert.deepEqual(by, { LoRA: 294912, ShareA: 159744, ShareB: 159744, ShareAB: 24576 });
     assert.equal(rows.find((r) => r.variant === 'ShareA')!.optimizerBytes, 159744 * 8);
   });
 
-  it('LLaMA-7B all linears r=64: ShareA saves 44%', () => {
+  it('LLaMA-7B all linears r=64: ShareA saves 44%', async () => {
     const rows = parameterTable('llama-7b', { r: 64, targets: ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] }).objects() as Array<{ variant: string; vsLoRA: number }>;
     assert.equal(Math.round(rows.find((r) => r.variant === 'ShareA')!.vsLoRA * 1000), -441);
   });

@@ -42,9 +42,9 @@ describe('checkpoints', () => {
       assert.ok([...ad.namedParameters().keys()].includes('base_model.model.score.modules_to_save.default.weight'));
       const tr = new Trainer(m, ad, { lr: 3e-2 });
       const batch = { inputIds: ids, attentionMask: mask, labels: [0, 1] };
-      const first = tr.step(batch);
+      const first = await tr.step(batch);
       let last = first;
-      for (let i = 0; i < 15; i++) last = tr.step(batch);
+      for (let i = 0; i < 15; i++) last = await tr.step(batch);
       assert.ok(last < first * 0.5, `${family}: ${first} -> ${last}`);
       const dir = mkdtempSync(join(tmpdir(), 'sl-cls-'));
       await ad.save(dir);
@@ -52,15 +52,15 @@ describe('checkpoints', () => {
     }
   });
 
-  it('full fine-tuning trains every base tensor and freezes back', () => {
+  it('full fine-tuning trains every base tensor and freezes back', async () => {
     const m = loadModelFromDir(join(FIXTURES, 'gpt2', 'model'));
     const ft = fullFineTune(m);
     assert.equal(ft.trainableParameterCount(), m.baseParameterCount());
     const tr = new Trainer(m, ft, { lr: 1e-2, weightDecay: 0 });
     const labels = ids.map((r, i) => r.map((t, j) => (mask[i][j] ? t : -100)));
-    const first = tr.step({ inputIds: ids, attentionMask: mask, labels });
+    const first = await tr.step({ inputIds: ids, attentionMask: mask, labels });
     let last = first;
-    for (let i = 0; i < 5; i++) last = tr.step({ inputIds: ids, attentionMask: mask, labels });
+    for (let i = 0; i < 5; i++) last = await tr.step({ inputIds: ids, attentionMask: mask, labels });
     assert.ok(last < first, `${first} -> ${last}`);
     const trained = out(m);
     ft.freeze();
@@ -68,7 +68,7 @@ describe('checkpoints', () => {
     tr.dispose(); m.dispose();
   });
 
-  it('bad checkpoints name the file and the tensor', () => {
+  it('bad checkpoints name the file and the tensor', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sl-bad-'));
     assert.throws(() => loadModelFromDir(dir), (e: Error) => e instanceof CheckpointError && /config\.json/.test(e.message));
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'bert' }));

@@ -60,7 +60,7 @@ for (const family of ['gpt2', 'roberta', 'llama']) {
           assert.ok(errLoss < tol.logits, `${name} loss rel err ${errLoss}`);
           tf.dispose([logits, loss0]);
 
-          const { loss, grads } = lossAndGrads(model, adapter, batch());
+          const { loss, grads } = await lossAndGrads(model, adapter, batch());
           assert.ok(Math.abs(loss - exp.get(`${name}.loss`)!.data[0]) / Math.abs(exp.get(`${name}.loss`)!.data[0]) < tol.logits);
           const want = [...exp.keys()].filter((k) => k.startsWith(`${name}.grad.`)).map((k) => k.slice(`${name}.grad.`.length)).sort();
           assert.deepEqual([...grads.keys()].sort(), want, 'gradient names (a tied tensor once, under layer 0)');
@@ -74,7 +74,8 @@ for (const family of ['gpt2', 'roberta', 'llama']) {
           tf.dispose([...grads.values()]);
 
           const trainer = new Trainer(model, adapter, { lr: 1e-2 });
-          const curve = Array.from({ length: 10 }, () => trainer.step(batch()));
+          const curve = [] as number[];
+          for (let i = 0; i < 10; i++) curve.push(await trainer.step(batch()));
           const errC = relErr(curve, exp.get(`${name}.train_losses`)!.data);
           assert.ok(errC < tol.curve, `${name} AdamW curve rel err ${errC}: ${curve.map((x) => x.toFixed(5))} vs ${Array.from(exp.get(`${name}.train_losses`)!.data).map((x) => x.toFixed(5))}`);
           trainer.dispose();

@@ -22,7 +22,7 @@ describe('Trainer', () => {
     m = loadModelFromDir(join(FIXTURES, 'roberta', 'model'));
   });
 
-  it("schedules follow HF's get_linear/cosine_schedule_with_warmup", () => {
+  it("schedules follow HF's get_linear/cosine_schedule_with_warmup", async () => {
     assert.equal(lrMultiplier('linear', 0, 10, 100), 0);
     assert.equal(lrMultiplier('linear', 5, 10, 100), 0.5);
     assert.equal(lrMultiplier('linear', 10, 10, 100), 1);
@@ -32,37 +32,37 @@ describe('Trainer', () => {
     assert.equal(lrMultiplier('constant', 500, 10, 100), 1);
   });
 
-  it('gradient accumulation over two half-batches equals one full batch', () => {
-    const run = (k: number) => {
+  it('gradient accumulation over two half-batches equals one full batch', async () => {
+    const run = async (k: number) => {
       const ad = injectShareLoRA(m, { r: 4, targets: ['q', 'v'], share: 'A', seed: 1, init: 'random' });
       const tr = new Trainer(m, ad, { lr: 1e-2, gradAccumulation: k });
-      if (k === 1) tr.step(cls([0, 1, 2, 3]));
-      else { tr.step(cls([0, 1])); tr.step(cls([2, 3])); }
+      if (k === 1) await tr.step(cls([0, 1, 2, 3]));
+      else { await tr.step(cls([0, 1])); await tr.step(cls([2, 3])); }
       const vals = [...ad.namedParameters().values()].flatMap((v) => Array.from(v.dataSync()));
       tr.dispose(); ad.unload();
       return vals;
     };
-    assert.ok(relErr(run(2), run(1)) < 1e-5);
+    assert.ok(relErr(await run(2), await run(1)) < 1e-5);
   });
 
-  it('clips the global gradient norm', () => {
+  it('clips the global gradient norm', async () => {
     const ad = injectShareLoRA(m, { r: 4, targets: ['q', 'v'], init: 'random' });
     const tr = new Trainer(m, ad, { lr: 1e-3, maxGradNorm: 1e-3 });
-    tr.step(cls([0, 1]));
+    await tr.step(cls([0, 1]));
     assert.ok(tr.records[0].gradNorm > 1e-3, 'norm is recorded before clipping');
     tr.dispose(); ad.unload();
   });
 
-  it('a NaN loss stops with the step named, and nothing is updated', () => {
+  it('a NaN loss stops with the step named, and nothing is updated', async () => {
     const ad = injectShareLoRA(m, { r: 4, targets: ['q'], init: 'random' });
     const tr = new Trainer(m, ad, { lr: 1e-2 });
-    tr.step(cls([0]));
+    await tr.step(cls([0]));
     const [name, A] = [...ad.namedParameters()][0];
     const before = Array.from(ad.namedParameters().get(name)!.dataSync());
     const poisoned = tf.fill(A.shape, NaN);
     const keep = tf.clone(A);
     A.assign(poisoned);
-    assert.throws(() => tr.step(cls([0])), (e: Error) => e instanceof NonFiniteError && /step 2/.test(e.message));
+    await assert.rejects(tr.step(cls([0])), (e: Error) => e instanceof NonFiniteError && /step 2/.test(e.message));
     A.assign(keep);
     assert.deepEqual(Array.from(A.dataSync()), before);
     tf.dispose([poisoned, keep]);
@@ -79,7 +79,7 @@ describe('Trainer', () => {
     const losses = hist.array('loss') as number[];
     assert.ok(losses.slice(-2).reduce((a, b) => a + b) < losses.slice(0, 2).reduce((a, b) => a + b), 'loss goes down');
     assert.equal((hist.array('evalLoss') as Array<number | null>).filter((x) => x !== null).length, 3);
-    const { loss, metrics } = tr.evaluate([cls([0, 1, 2, 3])]);
+    const { loss, metrics } = await tr.evaluate([cls([0, 1, 2, 3])]);
     assert.ok(loss < 0.5 * losses[0], `eval loss ${loss} vs first ${losses[0]}`);
     assert.ok(metrics.accuracy >= 0.75, `accuracy ${metrics.accuracy}`);
 
@@ -89,9 +89,9 @@ describe('Trainer', () => {
     tr.dispose(); tr2.dispose(); ad.unload();
   });
 
-  it('lossAndGrads returns one gradient per trainable tensor, none for the frozen base', () => {
+  it('lossAndGrads returns one gradient per trainable tensor, none for the frozen base', async () => {
     const ad = injectShareLoRA(m, { r: 2, targets: ['q', 'k', 'v'], share: 'AB', modulesToSave: [] });
-    const { grads } = lossAndGrads(m, ad, cls([0, 1]));
+    const { grads } = await lossAndGrads(m, ad, cls([0, 1]));
     assert.equal(grads.size, 6);
     tf.dispose([...grads.values()]);
     ad.unload();
@@ -102,12 +102,12 @@ describe('generate', () => {
   it('greedy decoding is deterministic and follows the argmax; beams and sampling run', async () => {
     await testBackend();
     const lm = loadModelFromDir(join(FIXTURES, 'gpt2', 'model'));
-    const a = generate(lm, [[5, 6, 7]], { maxNewTokens: 4 });
-    assert.deepEqual(a, generate(lm, [[5, 6, 7]], { maxNewTokens: 4 }));
+    const a = await generate(lm, [[5, 6, 7]], { maxNewTokens: 4 });
+    assert.deepEqual(a, await generate(lm, [[5, 6, 7]], { maxNewTokens: 4 }));
     const { logits } = lm.forward({ inputIds: [[5, 6, 7]] });
     assert.equal(a[0][0], tf.argMax(tf.reshape(tf.slice(logits, [0, 2, 0], [1, 1, 512]), [512])).dataSync()[0]);
-    assert.equal(generate(lm, [[5]], { maxNewTokens: 3, numBeams: 3 })[0].length, 3);
-    assert.equal(generate(lm, [[5]], { maxNewTokens: 3, temperature: 0.8, topK: 20, seed: 1 })[0].length, 3);
+    assert.equal((await generate(lm, [[5]], { maxNewTokens: 3, numBeams: 3 }))[0].length, 3);
+    assert.equal((await generate(lm, [[5]], { maxNewTokens: 3, temperature: 0.8, topK: 20, seed: 1 }))[0].length, 3);
     lm.dispose();
   });
 });

@@ -4,16 +4,19 @@
  * in `sharelora` inside adapter_config.json (PEFT drops unknown keys), and a
  * folder without it is re-tied when every layer's copy is identical.
  */
-import { mkdir, rename, writeFile, open } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import vm from 'node:vm';
 import * as tf from '@tensorflow/tfjs-core';
 import { readSafetensors, serializeSafetensors, type RawTensor, type TensorToWrite } from '../models/safetensors.js';
+import { readJsonFile } from '../models/config.js';
 import { CheckpointError } from '../models/errors.js';
 import type { Model } from '../models/types.js';
 import { AdapterConfigError, type Share, SHARES } from './config.js';
 import { fileKey, injectShareLoRA, PEFT_PREFIX, ShareLoraAdapter } from './sharelora.js';
-import { splitPath } from './targets.js';
+import { findTargets, splitPath, type Target } from './targets.js';
 
 const CONFIG = 'adapter_config.json';
 const WEIGHTS = 'adapter_model.safetensors';
@@ -30,28 +33,52 @@ function peftTargets(adapter: ShareLoraAdapter): string[] | string {
   return `(?:${prefixes.map(esc).join('|')})\\.\\d+\\.(?:${roles.map(esc).join('|')})`;
 }
 
-async function atomicWrite(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  const fh = await open(tmp, 'w');
+/** temp file, fsync, rename, fsync the folder: a crash leaves the old file or the new one, never a torn one */
+export async function atomicWrite(path: string, data: Uint8Array | string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    await fh.writeFile(data);
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  await syncDir(dirname(path));
+}
+
+/** A rename is only durable once its folder is fsynced (POSIX); where folders cannot be opened or synced (Windows) this is a no-op. */
+export async function syncDir(dir: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
     await fh.sync();
+  } catch {
+    // EISDIR/EPERM/EINVAL: the platform has no directory fsync
   } finally {
     await fh.close();
   }
-  await rename(tmp, path);
 }
 
 export async function saveAdapter(adapter: ShareLoraAdapter, dir: string, extra: { baseModel?: string } = {}): Promise<void> {
   await mkdir(dir, { recursive: true });
   const o = adapter.options;
   const tensors = new Map<string, TensorToWrite>();
-  const put = (key: string, v: tf.Tensor) => tensors.set(key, { dtype: 'F32', shape: v.shape, data: v.dataSync() as Float32Array });
+  const put = async (key: string, v: tf.Tensor) => tensors.set(key, { dtype: 'F32', shape: v.shape, data: await v.data() as Float32Array });
   for (const m of adapter.modules) {
-    put(`${PEFT_PREFIX}${m.path}.lora_A.weight`, m.hook.A);
-    put(`${PEFT_PREFIX}${m.path}.lora_B.weight`, m.hook.B);
+    await put(`${PEFT_PREFIX}${m.path}.lora_A.weight`, m.hook.A);
+    await put(`${PEFT_PREFIX}${m.path}.lora_B.weight`, m.hook.B);
   }
-  for (const [name, v] of adapter.namedParameters()) if (name.includes('.modules_to_save.')) put(fileKey(name), v);
+  for (const [name, v] of adapter.namedParameters()) if (name.includes('.modules_to_save.')) await put(fileKey(name), v);
   const config = {
     peft_type: 'LORA',
     task_type: adapter.model.task === 'causal-lm' ? 'CAUSAL_LM' : 'SEQ_CLS',
@@ -77,12 +104,7 @@ export async function saveAdapter(adapter: ShareLoraAdapter, dir: string, extra:
 }
 
 function readJson(file: string): Record<string, unknown> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new CheckpointError(file, `cannot read adapter config (${(e as Error).message})`);
-  }
+  const raw = readJsonFile(file, 'adapter config');
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new CheckpointError(file, 'adapter config is not a JSON object');
   return raw as Record<string, unknown>;
 }
@@ -93,11 +115,59 @@ function sameValues(a: RawTensor, b: RawTensor): boolean {
   return true;
 }
 
+/** Errors raised while applying a config name the config file. */
+function inFile<T>(f: () => T, file: string): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof AdapterConfigError && !e.file) throw new AdapterConfigError(e.field, e.message.slice(e.field.length + 2), file);
+    throw e;
+  }
+}
+
 /**
- * Load a PEFT LoRA folder onto a model, restoring ShareLoRA ties.
+ * PEFT full-matches a string target_modules as a regex. A hostile pattern
+ * such as (a|a)*b backtracks for ever, so it is first run over this model's
+ * module names under a time limit.
+ */
+function targetRegex(pattern: string, model: Model, file: string): RegExp {
+  let re: RegExp;
+  try {
+    re = new RegExp(`^(?:${pattern})$`);
+  } catch (e) {
+    throw new AdapterConfigError('target_modules', `is not a valid regular expression (${(e as Error).message})`, file);
+  }
+  try {
+    vm.runInNewContext('for (const p of paths) re.test(p)', { re, paths: [...model.linears.keys()] }, { timeout: 1000 });
+  } catch {
+    throw new AdapterConfigError('target_modules', `regular expression ${JSON.stringify(pattern.slice(0, 200))} takes over 1 s to match this model's module names`, file);
+  }
+  return re;
+}
+
+const key = (path: string, which: 'A' | 'B') => `${PEFT_PREFIX}${path}.lora_${which}.weight`;
+
+/** ShareA/B/AB from identical per-layer copies, for folders saved by PEFT itself. */
+function detectShare(found: Target[], tensors: Map<string, RawTensor>): Share {
+  const byRole = new Map<string, Target[]>();
+  for (const t of found) byRole.set(t.role, [...(byRole.get(t.role) ?? []), t]);
+  const tied = (which: 'A' | 'B') => [...byRole.values()].every((ts) => ts.length > 1 && ts.every((t) => sameValues(tensors.get(key(ts[0].path, which))!, tensors.get(key(t.path, which))!)));
+  const a = tied('A'), b = tied('B');
+  return a && b ? 'AB' : a ? 'A' : b ? 'B' : 'none';
+}
+
+export interface LoadAdapterOptions {
+  /** seed for dropout masks: training state that PEFT's format does not keep (checkpoints pass it back) */
+  seed?: number;
+}
+
+/**
+ * Load a PEFT LoRA folder onto a model, restoring ShareLoRA ties. Every
+ * tensor's shape is checked against the model before anything is allocated
+ * from the config's numbers, and a tensor that fits no module is an error.
  * @example const adapter = await loadAdapter(model, 'adapters/sst2-shareA');
  */
-export async function loadAdapter(model: Model, dir: string): Promise<ShareLoraAdapter> {
+export async function loadAdapter(model: Model, dir: string, opts: LoadAdapterOptions = {}): Promise<ShareLoraAdapter> {
   const cfgFile = join(dir, CONFIG);
   const wFile = join(dir, WEIGHTS);
   if (!existsSync(cfgFile)) throw new CheckpointError(cfgFile, 'missing (expected a PEFT adapter folder)');
@@ -109,57 +179,52 @@ export async function loadAdapter(model: Model, dir: string): Promise<ShareLoraA
   for (const k of ['rank_pattern', 'alpha_pattern'] as const) {
     if (c[k] && typeof c[k] === 'object' && Object.keys(c[k] as object).length) throw new AdapterConfigError(k, 'per-module ranks/alphas are not supported', cfgFile);
   }
+  const task = c.task_type === 'CAUSAL_LM' ? 'causal-lm' : c.task_type === 'SEQ_CLS' ? 'seq-cls' : undefined;
+  if (task && task !== model.task) throw new AdapterConfigError('task_type', `is ${c.task_type} but this ${model.family} model is ${model.task} (adapter made for another model?)`, cfgFile);
   if (!Number.isSafeInteger(c.r) || (c.r as number) < 1) throw new AdapterConfigError('r', `must be a positive integer, got ${JSON.stringify(c.r)}`, cfgFile);
   if (typeof c.lora_alpha !== 'number') throw new AdapterConfigError('lora_alpha', `must be a number, got ${JSON.stringify(c.lora_alpha)}`, cfgFile);
+  if (c.lora_dropout !== undefined && c.lora_dropout !== null && typeof c.lora_dropout !== 'number') throw new AdapterConfigError('lora_dropout', `must be a number, got ${JSON.stringify(c.lora_dropout)}`, cfgFile);
   const tm = c.target_modules;
   let targets: string[] | RegExp;
-  if (typeof tm === 'string') targets = new RegExp(`^(?:${tm})$`);
+  if (typeof tm === 'string') targets = targetRegex(tm, model, cfgFile);
   else if (Array.isArray(tm) && tm.length && tm.every((t) => typeof t === 'string')) targets = tm as string[];
   else throw new AdapterConfigError('target_modules', `must be a list of module names or a regex string, got ${JSON.stringify(tm)}`, cfgFile);
   const mts = c.modules_to_save;
   if (mts !== null && mts !== undefined && !(Array.isArray(mts) && mts.every((t) => typeof t === 'string'))) throw new AdapterConfigError('modules_to_save', `must be a list of module names or null, got ${JSON.stringify(mts)}`, cfgFile);
+  const recorded = (c.sharelora as { share?: unknown } | undefined)?.share;
+  if (recorded !== undefined && !SHARES.includes(recorded as Share)) throw new AdapterConfigError('sharelora.share', `must be one of ${SHARES.join(', ')}, got ${JSON.stringify(recorded)}`, cfgFile);
+  const found = inFile(() => findTargets(model, targets), cfgFile);
 
   const file = readSafetensors(wFile);
   const r = c.r as number;
-  const get = (key: string, shape: number[]): RawTensor => {
-    const t = file.tensors.get(key);
-    if (!t) throw new CheckpointError(wFile, `tensor "${key}" is missing (adapter made for another model?)`);
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) throw new CheckpointError(wFile, `tensor "${key}" has shape [${t.shape}], expected [${shape}] (adapter made for another model or rank?)`);
+  const used = new Set<string>();
+  const get = (k: string, shape: number[]): RawTensor => {
+    const t = file.tensors.get(k);
+    if (!t) throw new CheckpointError(wFile, `tensor "${k}" is missing (adapter made for another model?)`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) throw new CheckpointError(wFile, `tensor "${k}" has shape [${t.shape}], expected [${shape}] (adapter made for another model or rank?)`);
+    if (!(t.data instanceof Float32Array)) throw new CheckpointError(wFile, `tensor "${k}" has dtype ${t.dtype}; adapter weights must be floating point`);
+    used.add(k);
     return t;
   };
-
-  // Which matrices are tied: as recorded, else detected from identical per-layer copies.
-  const recorded = (c.sharelora as { share?: unknown } | undefined)?.share;
-  if (recorded !== undefined && !SHARES.includes(recorded as Share)) throw new AdapterConfigError('sharelora.share', `must be one of ${SHARES.join(', ')}, got ${JSON.stringify(recorded)}`, cfgFile);
-  const probe = injectShareLoRA(model, { r, alpha: c.lora_alpha as number, targets, share: 'none', modulesToSave: (mts as string[] | null) ?? [] });
-  let share: Share = recorded as Share | undefined ?? 'none';
-  try {
-    if (recorded === undefined) {
-      const byRole = new Map<string, typeof probe.modules>();
-      for (const m of probe.modules) byRole.set(m.role, [...(byRole.get(m.role) ?? []), m]);
-      const tied = (which: 'A' | 'B') => [...byRole.values()].every((ms) => ms.length > 1 && ms.every((m) => {
-        const shape = which === 'A' ? [r, m.linear.inFeatures] : [m.linear.outFeatures, r];
-        return sameValues(get(`${PEFT_PREFIX}${ms[0].path}.lora_${which}.weight`, shape), get(`${PEFT_PREFIX}${m.path}.lora_${which}.weight`, shape));
-      }));
-      const a = tied('A'), b = tied('B');
-      share = a && b ? 'AB' : a ? 'A' : b ? 'B' : 'none';
-    }
-  } finally {
-    probe.unload();
+  // shapes first: r and the module sizes then cannot ask for more memory than the file holds
+  for (const t of found) {
+    get(key(t.path, 'A'), [r, t.linear.inFeatures]);
+    get(key(t.path, 'B'), [t.linear.outFeatures, r]);
   }
-  const adapter = injectShareLoRA(model, {
-    r, alpha: c.lora_alpha as number, targets, share, dropout: typeof c.lora_dropout === 'number' ? c.lora_dropout : 0,
-    modulesToSave: (mts as string[] | null) ?? [], useRslora: c.use_rslora === true,
-  });
+  const share: Share = (recorded as Share | undefined) ?? detectShare(found, file.tensors);
+  const adapter = inFile(() => injectShareLoRA(model, {
+    r, alpha: c.lora_alpha as number, targets, share, dropout: (c.lora_dropout as number | null | undefined) ?? 0,
+    modulesToSave: (mts as string[] | null) ?? [], useRslora: c.use_rslora === true, seed: opts.seed,
+  }), cfgFile);
   try {
     const seen = new Set<tf.Variable>();
     for (const m of adapter.modules) {
       for (const which of ['A', 'B'] as const) {
         const v = which === 'A' ? m.hook.A : m.hook.B;
-        const key = `${PEFT_PREFIX}${m.path}.lora_${which}.weight`;
-        const t = get(key, v.shape);
+        const k = key(m.path, which);
+        const t = get(k, v.shape);
         if (seen.has(v)) {
-          if (recorded !== undefined && !sameValues(t, { ...t, data: v.dataSync() as Float32Array })) throw new CheckpointError(wFile, `tensor "${key}" differs from the first layer's although the config says lora_${which} is shared`);
+          if (recorded !== undefined && !sameValues(t, { ...t, data: await v.data() as Float32Array })) throw new CheckpointError(wFile, `tensor "${k}" differs from the first layer's although the config says lora_${which} is shared`);
           continue;
         }
         seen.add(v);
@@ -171,6 +236,8 @@ export async function loadAdapter(model: Model, dir: string): Promise<ShareLoraA
       const t = get(fileKey(name), v.shape);
       tf.tidy(() => v.assign(tf.tensor(t.data as Float32Array, t.shape)));
     }
+    const extra = [...file.tensors.keys()].filter((k) => !used.has(k));
+    if (extra.length) throw new CheckpointError(wFile, `${extra.length} tensor(s) fit no adapted module of this ${model.family} model, e.g. "${extra[0]}" (adapter made for another model?)`);
   } catch (e) {
     adapter.unload();
     throw e;

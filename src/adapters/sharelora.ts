@@ -59,13 +59,13 @@ export class ShareLoraAdapter {
       else {
         // Kaiming-uniform with a = sqrt(5) over fan_in = d_in: U(±1/sqrt(d_in)), as nn.Linear/loralib/PEFT
         const vals = init === 'gaussian' ? rng.normal(r * din, 1 / r) : rng.uniform(r * din, -1 / Math.sqrt(din), 1 / Math.sqrt(din));
-        A = tf.variable(tf.tensor2d(vals, [r, din]), true, `${base}.lora_A`);
+        A = tf.tidy(() => tf.variable(tf.tensor2d(vals, [r, din]), true, `${base}.lora_A`)); // tidy frees the initial tensor
         this.params.set(`${base}.lora_A.default.weight`, A);
       }
       if (f && (share === 'B' || share === 'AB')) B = f.B;
       else {
         const vals = init === 'random' ? rng.uniform(dout * r, -1 / Math.sqrt(r), 1 / Math.sqrt(r)) : new Float32Array(dout * r);
-        B = tf.variable(tf.tensor2d(vals, [dout, r]), true, `${base}.lora_B`);
+        B = tf.tidy(() => tf.variable(tf.tensor2d(vals, [dout, r]), true, `${base}.lora_B`));
         this.params.set(`${base}.lora_B.default.weight`, B);
       }
       if (!f) first.set(t.role, { A, B });

@@ -1,8 +1,10 @@
 /** config.json -> ModelConfig, with errors that name the file and field. */
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError } from './errors.js';
 import type { Family, ModelConfig } from './types.js';
+
+const MAX_LABELS = 100_000;
 
 const ARCHS: Record<string, Family> = {
   GPT2LMHeadModel: 'gpt2', GPT2ForSequenceClassification: 'gpt2', GPT2Model: 'gpt2',
@@ -12,13 +14,92 @@ const ARCHS: Record<string, Family> = {
 
 export function readConfig(dir: string): ModelConfig {
   const file = join(dir, 'config.json');
-  let raw: unknown;
+  return parseConfig(readJsonFile(file, 'config.json'), file);
+}
+
+/**
+ * Open for reading only if it is a regular file: a FIFO or device named like
+ * a checkpoint would otherwise block open() or read forever.
+ */
+export function openRegularFile(file: string): number {
+  let fd: number;
   try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
+    if (!statSync(file).isFile()) throw new Error('not a regular file');
+    fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   } catch (e) {
-    throw new CheckpointError(file, `cannot read config.json (${(e as Error).message})`);
+    throw new CheckpointError(file, `cannot read (${(e as Error).message})`);
   }
-  return parseConfig(raw, file);
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw new CheckpointError(file, 'cannot read (not a regular file)');
+  }
+  return fd;
+}
+
+/** A JSON file such as config.json, refused before reading when it is larger than any real one. */
+export function readJsonFile(file: string, what: string, maxBytes = 64 << 20): unknown {
+  const fd = openRegularFile(file);
+  let text: string;
+  try {
+    const size = fstatSync(fd).size;
+    if (size > maxBytes) throw new CheckpointError(file, `${what} is ${size} bytes, over the ${maxBytes}-byte limit`);
+    text = readFileSync(fd, 'utf8');
+  } catch (e) {
+    if (e instanceof CheckpointError) throw e;
+    throw new CheckpointError(file, `cannot read ${what} (${(e as Error).message})`);
+  } finally {
+    closeSync(fd);
+  }
+  return parseJsonStrict(text, file, what);
+}
+
+/** JSON.parse that also refuses a repeated key, which JSON.parse would silently resolve to the last value. */
+export function parseJsonStrict(text: string, file: string, what: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new CheckpointError(file, `${what} is not valid JSON (${(e as Error).message})`);
+  }
+  const dup = duplicateKey(text);
+  if (dup) throw new CheckpointError(file, `${what} has the key ${JSON.stringify(dup.key)} more than once${dup.in ? ` in "${dup.in}"` : ' at the top level'} (duplicate keys are ambiguous)`);
+  return value;
+}
+
+/**
+ * First key repeated within one object of already-valid JSON text: one
+ * linear pass with an explicit stack, so deep nesting cannot overflow it.
+ */
+export function duplicateKey(s: string): { key: string; in: string } | undefined {
+  const stack: Array<{ keys: Set<string> | null; name: string }> = [];
+  let expectKey = false;
+  let lastKey = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22) { // '"'
+      let j = i + 1;
+      let escaped = false;
+      for (; s.charCodeAt(j) !== 0x22; j++) if (s.charCodeAt(j) === 0x5c) { escaped = true; j++; }
+      const top = stack[stack.length - 1];
+      if (expectKey && top?.keys) {
+        const key = escaped ? (JSON.parse(s.slice(i, j + 1)) as string) : s.slice(i + 1, j);
+        if (top.keys.has(key)) return { key, in: stack.slice(1).map((f) => f.name).join('.') };
+        top.keys.add(key);
+        lastKey = key;
+      }
+      expectKey = false;
+      i = j;
+    } else if (c === 0x7b || c === 0x5b) { // '{' '['
+      stack.push({ keys: c === 0x7b ? new Set() : null, name: lastKey });
+      expectKey = c === 0x7b;
+    } else if (c === 0x7d || c === 0x5d) { // '}' ']'
+      stack.pop();
+      expectKey = false;
+    } else if (c === 0x2c) { // ','
+      expectKey = !!stack[stack.length - 1]?.keys;
+    }
+  }
+  return undefined;
 }
 
 export function parseConfig(raw: unknown, file = 'config.json'): ModelConfig {
@@ -39,13 +120,15 @@ export function parseConfig(raw: unknown, file = 'config.json'): ModelConfig {
   };
   const num = (key: string, fallback: number): number => {
     const v = c[key] ?? fallback;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new CheckpointError(file, `field "${key}" must be a number, got ${JSON.stringify(c[key])}`);
+    // every float field we read is an epsilon or a base: 0 or less would give NaN/Inf at the first forward
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new CheckpointError(file, `field "${key}" must be a positive number, got ${JSON.stringify(c[key])}`);
     return v;
   };
   const numLabels = (): number => {
-    if (c.num_labels !== undefined) return int('num_labels');
-    if (c.id2label && typeof c.id2label === 'object') return Object.keys(c.id2label).length;
-    return 2;
+    const n = c.num_labels !== undefined ? int('num_labels') : c.id2label && typeof c.id2label === 'object' ? Object.keys(c.id2label).length : 2;
+    // a new head is allocated from this number alone, before any weight is checked
+    if (n < 1 || n > MAX_LABELS) throw new CheckpointError(file, `num_labels/id2label give ${n} labels; expected 1 to ${MAX_LABELS}`);
+    return n;
   };
   const pad = typeof c.pad_token_id === 'number' ? c.pad_token_id : null;
   if (modelType === 'gpt2') {
@@ -74,10 +157,14 @@ export function parseConfig(raw: unknown, file = 'config.json'): ModelConfig {
   const rope = (c.rope_parameters ?? c.rope_scaling) as Record<string, unknown> | null | undefined;
   const ropeType = rope && typeof rope === 'object' ? (rope.rope_type ?? rope.type ?? 'default') : 'default';
   if (ropeType !== 'default') throw new CheckpointError(file, `rope type ${JSON.stringify(ropeType)} is not supported (only "default")`);
-  const theta = typeof c.rope_theta === 'number' ? c.rope_theta : (rope && typeof rope.rope_theta === 'number' ? rope.rope_theta : 10000);
+  const theta = typeof c.rope_theta === 'number' ? num('rope_theta', 10000) : (rope && typeof rope.rope_theta === 'number' ? rope.rope_theta : 10000);
+  if (!(theta > 0) || !Number.isFinite(theta)) throw new CheckpointError(file, `rope_theta must be a positive number, got ${JSON.stringify(theta)}`);
+  if (typeof c.head_dim !== 'number' && hidden % heads) throw new CheckpointError(file, `hidden_size ${hidden} is not divisible by num_attention_heads ${heads} (and no head_dim is given)`);
+  const headDim = typeof c.head_dim === 'number' ? int('head_dim') : hidden / heads;
+  if (headDim % 2) throw new CheckpointError(file, `head_dim ${headDim} is odd; rotary embeddings need an even head size`);
   return {
     modelType, vocabSize: int('vocab_size'), hidden, layers: int('num_hidden_layers'), heads, kvHeads,
-    headDim: typeof c.head_dim === 'number' ? int('head_dim') : hidden / heads, intermediate: int('intermediate_size'),
+    headDim, intermediate: int('intermediate_size'),
     maxPositions: int('max_position_embeddings', 2048), eps: num('rms_norm_eps', 1e-6), activation: String(c.hidden_act ?? 'silu'),
     numLabels: c.num_labels !== undefined || c.id2label ? numLabels() : 0, padTokenId: pad, ropeTheta: theta, tieWordEmbeddings: c.tie_word_embeddings === true, raw: c,
   };

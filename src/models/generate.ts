@@ -20,37 +20,43 @@ export interface GenerateOptions {
   seed?: number;
 }
 
-function lastLogProbs(model: Model, seqs: number[][]): Float32Array[] {
-  return tf.tidy(() => {
-    // left-pad to a common length would shift GPT-2's positions, so run ragged rows one by one
-    return seqs.map((s) => {
+async function lastLogProbs(model: Model, seqs: number[][]): Promise<Float32Array[]> {
+  // left-padding to a common length would shift GPT-2's positions, so ragged rows run one by one
+  const out: Float32Array[] = [];
+  for (const s of seqs) {
+    const lp = tf.tidy(() => {
       const { logits } = model.forward({ inputIds: [s] });
       const V = logits.shape[2]!;
-      return tf.logSoftmax(tf.reshape(tf.slice(logits, [0, s.length - 1, 0], [1, 1, V]), [V])).dataSync() as Float32Array;
+      return tf.logSoftmax(tf.reshape(tf.slice(logits, [0, s.length - 1, 0], [1, 1, V]), [V]));
     });
-  });
+    out.push(await lp.data() as Float32Array);
+    lp.dispose();
+  }
+  return out;
 }
 
 /** Continue each prompt (token ids); returns only the new tokens. */
-export function generate(model: Model, prompts: number[][], o: GenerateOptions = {}): number[][] {
+export async function generate(model: Model, prompts: number[][], o: GenerateOptions = {}): Promise<number[][]> {
   if (model.task !== 'causal-lm') throw new Error(`generate needs a causal LM; this ${model.family} model is a ${model.task} model`);
   const maxNew = o.maxNewTokens ?? 32;
   const maxLen = model.config.maxPositions;
   const rng = new Rng(o.seed ?? 0);
-  return prompts.map((prompt) => {
+  const results: number[][] = [];
+  for (const prompt of prompts) {
     if (!prompt.length) throw new Error('generate: a prompt is empty (start it with a BOS/EOS token)');
-    if ((o.numBeams ?? 1) > 1) return beam(model, prompt, maxNew, o);
+    if ((o.numBeams ?? 1) > 1) { results.push(await beam(model, prompt, maxNew, o)); continue; }
     const out: number[] = [];
     const seq = [...prompt];
     for (let i = 0; i < maxNew && seq.length < maxLen; i++) {
-      const lp = lastLogProbs(model, [seq])[0];
+      const lp = (await lastLogProbs(model, [seq]))[0];
       const tok = pick(lp, o, rng);
       out.push(tok);
       seq.push(tok);
       if (tok === o.eosTokenId) break;
     }
-    return out;
-  });
+    results.push(out);
+  }
+  return results;
 }
 
 function pick(lp: Float32Array, o: GenerateOptions, rng: Rng): number {
@@ -68,14 +74,14 @@ function pick(lp: Float32Array, o: GenerateOptions, rng: Rng): number {
   return idx[idx.length - 1];
 }
 
-function beam(model: Model, prompt: number[], maxNew: number, o: GenerateOptions): number[] {
+async function beam(model: Model, prompt: number[], maxNew: number, o: GenerateOptions): Promise<number[]> {
   const width = o.numBeams!;
   const lpen = o.lengthPenalty ?? 1;
   let beams = [{ toks: [] as number[], score: 0, done: false }];
   for (let step = 0; step < maxNew && prompt.length + step < model.config.maxPositions; step++) {
     const live = beams.filter((b) => !b.done);
     if (!live.length) break;
-    const lps = lastLogProbs(model, live.map((b) => [...prompt, ...b.toks]));
+    const lps = await lastLogProbs(model, live.map((b) => [...prompt, ...b.toks]));
     const cand = beams.filter((b) => b.done);
     live.forEach((b, i) => {
       const lp = lps[i];

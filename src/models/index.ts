@@ -26,3 +26,4 @@ export { generate, type GenerateOptions } from './generate.js';
 export { saveModel } from './save.js';
 export type { LoadOptions } from './load.js';
 export { Param, type WeightRef } from './param.js';
+export { randomModel } from './init.js';

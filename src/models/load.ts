@@ -1,4 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../util/rng.js';
 import { readConfig } from './config.js';
@@ -33,19 +34,30 @@ export function loadModelFromDir(dir: string, opts: LoadOptions = {}): Model {
   // A head the checkpoint lacks starts as HF would: N(0, initializer_range), zero bias.
   const rng = new Rng(opts.seed ?? 0);
   const std = typeof config.raw.initializer_range === 'number' ? config.raw.initializer_range : 0.02;
-  const fresh = (rows: number, cols: number) => tf.tensor2d(rng.normal(rows * cols, std), [rows, cols]);
+  const fresh = (rows: number, cols: number) => {
+    // sized from config.json alone, so a hostile config could ask for any amount of memory
+    if (rows * cols > weights.numel()) throw new CheckpointError(join(dir, 'config.json'), `a new ${rows}×${cols} head would be larger than the whole checkpoint (check hidden_size and num_labels)`);
+    return weights.track(tf.tensor2d(rng.normal(rows * cols, std), [rows, cols]));
+  };
   const C = config.hidden;
-  switch (config.modelType) {
-    case 'gpt2': return new GPT2(config, weights, task, { score: weights.has('score.weight') ? undefined : fresh(config.numLabels, C) });
-    case 'llama': return new Llama(config, weights, task, { score: weights.has('score.weight') ? undefined : fresh(config.numLabels, C) });
-    case 'roberta': {
-      const hasHead = weights.has('classifier.out_proj.weight') && opts.numLabels === undefined;
-      return new Roberta(config, weights, hasHead ? undefined : {
-        classifier: {
-          'classifier.dense.weight': fresh(C, C), 'classifier.dense.bias': tf.zeros([C]),
-          'classifier.out_proj.weight': fresh(config.numLabels, C), 'classifier.out_proj.bias': tf.zeros([config.numLabels]),
-        },
-      });
+  const score = () => (task === 'seq-cls' && !weights.has('score.weight') ? fresh(config.numLabels, C) : undefined);
+  try {
+    switch (config.modelType) {
+      case 'gpt2': return new GPT2(config, weights, task, { score: score() });
+      case 'llama': return new Llama(config, weights, task, { score: score() });
+      case 'roberta': {
+        const hasHead = weights.has('classifier.out_proj.weight') && opts.numLabels === undefined;
+        return new Roberta(config, weights, hasHead ? undefined : {
+          classifier: {
+            'classifier.dense.weight': fresh(C, C), 'classifier.dense.bias': weights.track(tf.zeros([C])),
+            'classifier.out_proj.weight': fresh(config.numLabels, C), 'classifier.out_proj.bias': weights.track(tf.zeros([config.numLabels])),
+          },
+        });
+      }
     }
+  } catch (e) {
+    // a checkpoint that does not fit its config must not leave the tensors read so far behind
+    weights.disposeTaken();
+    throw e;
   }
 }

@@ -1,14 +1,18 @@
 /**
  * safetensors: u64-LE header length N | N bytes of JSON | data buffer.
- * Every check the Rust reader makes is made here, and nothing is allocated
- * beyond the file's own size, so a hostile file fails fast with a named error.
+ * Every check the Rust reader makes is made here, plus a refusal of repeated
+ * names; the header is validated before any tensor is read, and what is
+ * allocated is bounded by the bytes the file really has, so a hostile file
+ * fails fast with a CheckpointError naming it.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, readSync } from 'node:fs';
+import { openRegularFile, parseJsonStrict } from './config.js';
 import { CheckpointError } from './errors.js';
 
 export type DType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I32' | 'I64' | 'I16' | 'I8' | 'U8' | 'BOOL';
 const DTYPE_BYTES: Record<DType, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I32: 4, I64: 8, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 const MAX_HEADER = 100_000_000;
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 export interface RawTensor {
   dtype: DType;
@@ -23,23 +27,28 @@ export interface SafetensorsFile {
 }
 
 interface Entry { name: string; dtype: DType; shape: number[]; begin: number; end: number }
+interface Header { entries: Entry[]; metadata: Record<string, string>; dataStart: number }
 
-function parseHeader(buf: Uint8Array, file: string): { entries: Entry[]; metadata: Record<string, string>; dataStart: number } {
-  if (buf.byteLength < 8) throw new CheckpointError(file, `file is ${buf.byteLength} bytes, shorter than the 8-byte header length`);
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const n = view.getBigUint64(0, true);
-  if (n > BigInt(buf.byteLength - 8)) throw new CheckpointError(file, `header length ${n} is larger than the file (${buf.byteLength} bytes)`);
+/** N from the first 8 bytes, checked against the file's length before anything else is read. */
+function headerLength(first8: Uint8Array, fileLen: number, file: string): number {
+  if (fileLen < 8) throw new CheckpointError(file, `file is ${fileLen} bytes, shorter than the 8-byte header length`);
+  const n = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
+  if (n > BigInt(fileLen - 8)) throw new CheckpointError(file, `header length ${n} is larger than the file (${fileLen} bytes)`);
   if (n > BigInt(MAX_HEADER)) throw new CheckpointError(file, `header length ${n} exceeds the 100 MB limit`);
-  const headerLen = Number(n);
-  let header: unknown;
+  return Number(n);
+}
+
+function parseHeader(headerBytes: Uint8Array, fileLen: number, file: string): Header {
+  let text: string;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + headerLen)));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
   } catch (e) {
-    throw new CheckpointError(file, `header is not valid UTF-8 JSON (${(e as Error).message})`);
+    throw new CheckpointError(file, `header is not valid UTF-8 (${(e as Error).message})`);
   }
+  const header = parseJsonStrict(text, file, 'header');
   if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new CheckpointError(file, 'header is not a JSON object');
-  const dataStart = 8 + headerLen;
-  const dataLen = buf.byteLength - dataStart;
+  const dataStart = 8 + headerBytes.byteLength;
+  const dataLen = fileLen - dataStart;
   let metadata: Record<string, string> = {};
   const entries: Entry[] = [];
   for (const [name, v] of Object.entries(header as Record<string, unknown>)) {
@@ -49,30 +58,37 @@ function parseHeader(buf: Uint8Array, file: string): { entries: Entry[]; metadat
       metadata = v as Record<string, string>;
       continue;
     }
-    const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (e === null || typeof e !== 'object') throw new CheckpointError(file, `tensor "${name}": entry is not an object`);
-    if (typeof e.dtype !== 'string' || !(e.dtype in DTYPE_BYTES)) throw new CheckpointError(file, `tensor "${name}": unsupported dtype ${JSON.stringify(e.dtype)} (expected one of ${Object.keys(DTYPE_BYTES).join(', ')})`);
-    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new CheckpointError(file, `tensor "${name}": shape ${JSON.stringify(e.shape)} is not a list of non-negative integers`);
-    const off = e.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new CheckpointError(file, `tensor "${name}": data_offsets ${JSON.stringify(off)} is not [begin, end]`);
-    const [begin, end] = off as [number, number];
-    if (end < begin) throw new CheckpointError(file, `tensor "${name}": data_offsets [${begin}, ${end}] end before begin`);
-    if (end > dataLen) throw new CheckpointError(file, `tensor "${name}": data_offsets [${begin}, ${end}] run past the data buffer (${dataLen} bytes)`);
-    const dtype = e.dtype as DType;
-    const numel = (e.shape as number[]).reduce((a, b) => a * b, 1);
-    if (numel * DTYPE_BYTES[dtype] !== end - begin) throw new CheckpointError(file, `tensor "${name}": ${end - begin} bytes do not match ${dtype} × [${(e.shape as number[]).join(', ')}] = ${numel * DTYPE_BYTES[dtype]} bytes`);
-    entries.push({ name, dtype, shape: e.shape as number[], begin, end });
+    entries.push(entry(name, v, dataLen, file));
   }
   // The format requires the buffers to tile the data region exactly, in order.
   const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let pos = 0;
   for (const e of sorted) {
     if (e.begin < pos) throw new CheckpointError(file, `tensor "${e.name}": data_offsets [${e.begin}, ${e.end}] overlap the previous tensor`);
-    if (e.begin > pos) throw new CheckpointError(file, `tensor "${e.name}": data_offsets [${e.begin}, ${e.end}] leave a gap at byte ${pos}`);
+    if (e.begin > pos) throw new CheckpointError(file, `tensor "${e.name}": data_offsets [${e.begin}, ${e.end}] are misaligned: they leave a gap at byte ${pos} of the data buffer`);
     pos = e.end;
   }
   if (pos !== dataLen) throw new CheckpointError(file, `data buffer is ${dataLen} bytes but the tensors cover ${pos}`);
   return { entries, metadata, dataStart };
+}
+
+function entry(name: string, v: unknown, dataLen: number, file: string): Entry {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new CheckpointError(file, `tensor "${name}": entry is not an object`);
+  const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+  // own keys only: "toString" or "constructor" must not pass as a dtype
+  if (typeof e.dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, e.dtype)) throw new CheckpointError(file, `tensor "${name}": unsupported dtype ${JSON.stringify(e.dtype)} (expected one of ${Object.keys(DTYPE_BYTES).join(', ')})`);
+  if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new CheckpointError(file, `tensor "${name}": shape ${JSON.stringify(e.shape)} is not a list of non-negative integers`);
+  const off = e.data_offsets;
+  if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new CheckpointError(file, `tensor "${name}": data_offsets ${JSON.stringify(off)} is not [begin, end]`);
+  const [begin, end] = off as [number, number];
+  if (end < begin) throw new CheckpointError(file, `tensor "${name}": data_offsets [${begin}, ${end}] end before begin`);
+  if (end > dataLen) throw new CheckpointError(file, `tensor "${name}": data_offsets [${begin}, ${end}] are out of range: past the end of the ${dataLen}-byte data buffer`);
+  const dtype = e.dtype as DType;
+  const shape = e.shape as number[];
+  // a product past 2^53 rounds but stays above any real byte count, so it still mismatches
+  const numel = shape.reduce((a, b) => a * b, 1);
+  if (numel * DTYPE_BYTES[dtype] !== end - begin) throw new CheckpointError(file, `tensor "${name}": size mismatch: ${end - begin} bytes for ${dtype} × [${shape.join(', ')}] = ${numel * DTYPE_BYTES[dtype]} bytes`);
+  return { name, dtype, shape, begin, end };
 }
 
 function halfToFloat(h: number): number {
@@ -84,24 +100,28 @@ function halfToFloat(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
-function decode(view: DataView, at: number, dtype: DType, numel: number, file: string, name: string): Float32Array | Int32Array {
+/** bytes (exactly one tensor's) -> float32 or int32 values; `owned` bytes may become the result */
+function decode(bytes: Uint8Array, dtype: DType, file: string, name: string, owned = false): Float32Array | Int32Array {
+  const numel = bytes.byteLength / DTYPE_BYTES[dtype];
+  if (dtype === 'F32' && LITTLE_ENDIAN) return new Float32Array((owned && bytes.byteOffset === 0 ? bytes : bytes.slice()).buffer, 0, numel);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (dtype) {
-    case 'F32': { const o = new Float32Array(numel); for (let i = 0; i < numel; i++) o[i] = view.getFloat32(at + 4 * i, true); return o; }
-    case 'F64': { const o = new Float32Array(numel); for (let i = 0; i < numel; i++) o[i] = view.getFloat64(at + 8 * i, true); return o; }
-    case 'F16': { const o = new Float32Array(numel); for (let i = 0; i < numel; i++) o[i] = halfToFloat(view.getUint16(at + 2 * i, true)); return o; }
+    case 'F32': { const o = new Float32Array(numel); for (let i = 0; i < numel; i++) o[i] = view.getFloat32(4 * i, true); return o; }
+    case 'F64': { const o = new Float32Array(numel); for (let i = 0; i < numel; i++) o[i] = view.getFloat64(8 * i, true); return o; }
+    case 'F16': { const o = new Float32Array(numel); for (let i = 0; i < numel; i++) o[i] = halfToFloat(view.getUint16(2 * i, true)); return o; }
     case 'BF16': {
       const o = new Float32Array(numel); const u = new Uint32Array(o.buffer);
-      for (let i = 0; i < numel; i++) u[i] = view.getUint16(at + 2 * i, true) << 16;
+      for (let i = 0; i < numel; i++) u[i] = view.getUint16(2 * i, true) << 16;
       return o;
     }
-    case 'I32': { const o = new Int32Array(numel); for (let i = 0; i < numel; i++) o[i] = view.getInt32(at + 4 * i, true); return o; }
-    case 'I16': { const o = new Int32Array(numel); for (let i = 0; i < numel; i++) o[i] = view.getInt16(at + 2 * i, true); return o; }
-    case 'I8': { const o = new Int32Array(numel); for (let i = 0; i < numel; i++) o[i] = view.getInt8(at + i); return o; }
-    case 'U8': case 'BOOL': { const o = new Int32Array(numel); for (let i = 0; i < numel; i++) o[i] = view.getUint8(at + i); return o; }
+    case 'I32': { const o = new Int32Array(numel); for (let i = 0; i < numel; i++) o[i] = view.getInt32(4 * i, true); return o; }
+    case 'I16': { const o = new Int32Array(numel); for (let i = 0; i < numel; i++) o[i] = view.getInt16(2 * i, true); return o; }
+    case 'I8': { const o = new Int32Array(numel); for (let i = 0; i < numel; i++) o[i] = view.getInt8(i); return o; }
+    case 'U8': case 'BOOL': { const o = new Int32Array(numel); for (let i = 0; i < numel; i++) o[i] = view.getUint8(i); return o; }
     case 'I64': {
       const o = new Int32Array(numel);
       for (let i = 0; i < numel; i++) {
-        const v = view.getBigInt64(at + 8 * i, true);
+        const v = view.getBigInt64(8 * i, true);
         if (v > 2147483647n || v < -2147483648n) throw new CheckpointError(file, `tensor "${name}": I64 value ${v} does not fit int32`);
         o[i] = Number(v);
       }
@@ -110,28 +130,53 @@ function decode(view: DataView, at: number, dtype: DType, numel: number, file: s
   }
 }
 
-/** Parse a safetensors buffer. `names` limits which tensors are decoded. */
+/** Parse a safetensors buffer. `names` limits which tensors are decoded (all are validated). */
 export function parseSafetensors(buf: Uint8Array, file = '<buffer>', names?: Set<string>): SafetensorsFile {
-  const { entries, metadata, dataStart } = parseHeader(buf, file);
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const n = headerLength(buf, buf.byteLength, file);
+  const { entries, metadata, dataStart } = parseHeader(buf.subarray(8, 8 + n), buf.byteLength, file);
   const tensors = new Map<string, RawTensor>();
   for (const e of entries) {
     if (names && !names.has(e.name)) continue;
-    const numel = e.shape.reduce((a, b) => a * b, 1);
-    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decode(view, dataStart + e.begin, e.dtype, numel, file, e.name) });
+    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decode(buf.subarray(dataStart + e.begin, dataStart + e.end), e.dtype, file, e.name) });
   }
   return { tensors, metadata };
 }
 
-export function readSafetensors(path: string, names?: Set<string>): SafetensorsFile {
-  let buf: Buffer;
-  try {
-    if (!statSync(path).isFile()) throw new Error('not a regular file');
-    buf = readFileSync(path);
-  } catch (e) {
-    throw new CheckpointError(path, `cannot read (${(e as Error).message})`);
+/** Read exactly `length` bytes at `position`; a file that shrinks while being read is an error, not a short tensor. */
+function readAt(fd: number, position: number, length: number, file: string): Uint8Array {
+  const out = new Uint8Array(length);
+  for (let got = 0; got < length;) {
+    let n: number;
+    try {
+      n = readSync(fd, out, got, length - got, position + got);
+    } catch (e) {
+      throw new CheckpointError(file, `cannot read (${(e as Error).message})`);
+    }
+    if (n === 0) throw new CheckpointError(file, `file ended at byte ${position + got} while reading (it changed while being read)`);
+    got += n;
   }
-  return parseSafetensors(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), path, names);
+  return out;
+}
+
+/**
+ * Read a .safetensors file: the header first (validated against the file's
+ * size), then only the tensors asked for, one at a time.
+ */
+export function readSafetensors(path: string, names?: Set<string>): SafetensorsFile {
+  const fd = openRegularFile(path);
+  try {
+    const size = fstatSync(fd).size;
+    const n = headerLength(readAt(fd, 0, Math.min(8, size), path), size, path);
+    const { entries, metadata, dataStart } = parseHeader(readAt(fd, 8, n, path), size, path);
+    const tensors = new Map<string, RawTensor>();
+    for (const e of entries) {
+      if (names && !names.has(e.name)) continue;
+      tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decode(readAt(fd, dataStart + e.begin, e.end - e.begin, path), e.dtype, path, e.name, true) });
+    }
+    return { tensors, metadata };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export interface TensorToWrite { dtype: 'F32' | 'F16' | 'I32'; shape: number[]; data: Float32Array | Int32Array }

@@ -25,7 +25,7 @@ export async function saveModel(model: Model, dir: string, opts: { dtype?: 'F32'
   const tensors = new Map<string, TensorToWrite>();
   for (const [name, ref] of model.weights()) {
     const t = ref.get();
-    tensors.set(name, { dtype: opts.dtype ?? 'F32', shape: t.shape, data: t.dataSync() as Float32Array });
+    tensors.set(name, { dtype: opts.dtype ?? 'F32', shape: t.shape, data: await t.data() as Float32Array });
   }
   const config = { ...model.config.raw, architectures: [ARCH[model.family][model.task]], dtype: opts.dtype === 'F16' ? 'float16' : 'float32' };
   if (model.task === 'seq-cls') Object.assign(config, { num_labels: model.config.numLabels, id2label: Object.fromEntries(Array.from({ length: model.config.numLabels }, (_, i) => [String(i), `LABEL_${i}`])), label2id: Object.fromEntries(Array.from({ length: model.config.numLabels }, (_, i) => [`LABEL_${i}`, i])) });

@@ -1,7 +1,8 @@
 /** Reads a HF checkpoint folder's tensors and hands them out by name with shape checks. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { readJsonFile } from './config.js';
 import { CheckpointError } from './errors.js';
 import { readSafetensors, type RawTensor } from './safetensors.js';
 
@@ -16,17 +17,12 @@ export class WeightStore {
     if (existsSync(single)) {
       for (const [k, t] of readSafetensors(single).tensors) out.set(k, { t, file: single });
     } else if (existsSync(index)) {
-      let map: Record<string, unknown>;
-      try {
-        const parsed = JSON.parse(readFileSync(index, 'utf8'));
-        map = parsed.weight_map;
-        if (!map || typeof map !== 'object') throw new Error('no "weight_map" object');
-      } catch (e) {
-        throw new CheckpointError(index, `bad shard index (${(e as Error).message})`);
-      }
+      const parsed = readJsonFile(index, 'shard index') as { weight_map?: unknown } | null;
+      const map = parsed?.weight_map as Record<string, unknown> | undefined;
+      if (!map || typeof map !== 'object' || Array.isArray(map)) throw new CheckpointError(index, 'bad shard index (no "weight_map" object)');
       const shards = new Map<string, Set<string>>();
       for (const [name, shard] of Object.entries(map)) {
-        if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\')) throw new CheckpointError(index, `weight_map["${name}"] must be a file name in the folder, got ${JSON.stringify(shard)}`);
+        if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\') || shard === '.' || shard === '..') throw new CheckpointError(index, `weight_map["${name}"] must be a file name in the folder, got ${JSON.stringify(shard)}`);
         if (!shards.has(shard)) shards.set(shard, new Set());
         shards.get(shard)!.add(name);
       }
@@ -47,6 +43,25 @@ export class WeightStore {
 
   has(name: string): boolean { return this.tensors.has(name); }
 
+  /** elements in the whole checkpoint: the most any tensor sized from config.json alone may hold */
+  numel(): number {
+    let n = 0;
+    for (const { t } of this.tensors.values()) n += t.data.length;
+    return n;
+  }
+
+  /** tensors handed out so far, so a model whose construction fails can free them */
+  private readonly taken: tf.Tensor[] = [];
+
+  track<T extends tf.Tensor>(t: T): T {
+    this.taken.push(t);
+    return t;
+  }
+
+  disposeTaken(): void {
+    tf.dispose(this.taken.splice(0));
+  }
+
   /** Tensor `name` as float32, checked against the shape the architecture expects. */
   take(name: string, shape: number[]): tf.Tensor {
     const e = this.tensors.get(name);
@@ -56,7 +71,7 @@ export class WeightStore {
       throw new CheckpointError(e.file, `tensor "${name}" has shape [${e.t.shape.join(', ')}], expected [${want.join(', ')}]`);
     }
     this.used.add(name);
-    return tf.tensor(e.t.data instanceof Float32Array ? e.t.data : Float32Array.from(e.t.data), want, 'float32');
+    return this.track(tf.tensor(e.t.data instanceof Float32Array ? e.t.data : Float32Array.from(e.t.data), want, 'float32'));
   }
 
   /** the first of `names` present (HF saves GPT-2 with or without the `transformer.` prefix) */

@@ -30,8 +30,9 @@ export interface LossAndGrads {
 /**
  * The model's own loss on a batch and its gradient for every adapter
  * parameter. The caller owns (and must dispose) the returned gradients.
+ * Async because GPU backends (webgpu) can only read results back asynchronously.
  */
-export function lossAndGrads(model: Model, adapter: Trainable, batch: Batch, opts: { training?: boolean } = {}): LossAndGrads {
+export async function lossAndGrads(model: Model, adapter: Trainable, batch: Batch, opts: { training?: boolean } = {}): Promise<LossAndGrads> {
   const named = adapter.namedParameters();
   const vars = [...named.values()];
   const labels = labelsTensor(batch.labels, model);
@@ -40,7 +41,7 @@ export function lossAndGrads(model: Model, adapter: Trainable, batch: Batch, opt
       const { logits } = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask, training: opts.training ?? false });
       return model.loss(logits, labels);
     }, vars);
-    const loss = value.dataSync()[0];
+    const loss = (await value.data())[0];
     value.dispose();
     const out = new Map<string, tf.Tensor>();
     for (const [name, v] of named) out.set(name, grads[v.name]);
@@ -51,10 +52,13 @@ export function lossAndGrads(model: Model, adapter: Trainable, batch: Batch, opt
 }
 
 /** Mean loss over a batch without gradients. */
-export function evalLoss(model: Model, batch: Batch): number {
-  return tf.tidy(() => {
+export async function evalLoss(model: Model, batch: Batch): Promise<number> {
+  const loss = tf.tidy(() => {
     const labels = labelsTensor(batch.labels, model);
     const { logits } = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask });
-    return model.loss(logits, labels).dataSync()[0];
+    return model.loss(logits, labels);
   });
+  const v = (await loss.data())[0];
+  loss.dispose();
+  return v;
 }

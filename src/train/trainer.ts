@@ -14,6 +14,7 @@ import { accuracy, pearson } from './metrics.js';
 import { labelsTensor, lossAndGrads, type Batch, type Trainable } from './loss.js';
 import { lrMultiplier, type ScheduleName } from './schedule.js';
 import { clearStop, stopRequested, TrainingInterrupted } from './stop.js';
+import type { ResumeOptions } from './checkpoint.js';
 
 export interface TrainerOptions extends AdamWOptions {
   schedule?: ScheduleName;
@@ -33,9 +34,11 @@ export interface TrainerOptions extends AdamWOptions {
   callbacks?: TrainerCallbacks[];
 }
 
+/** `parameter` is the first parameter (in namedParameters() order) whose gradient is NaN/Inf, or 'loss' when only the loss is. */
 export class NonFiniteError extends Error {
-  constructor(public readonly step: number, public readonly parameter: string) {
-    super(`non-finite ${parameter === 'loss' ? 'loss' : `gradient for ${parameter}`} at step ${step}; parameters keep the values of step ${step - 1} (pass onNonFinite: 'skip' to skip such steps)`);
+  constructor(public readonly step: number, public readonly parameter: string, public readonly loss?: number) {
+    const lossBad = loss !== undefined && !Number.isFinite(loss);
+    super(`non-finite ${parameter === 'loss' ? `loss (${loss})` : `gradient for ${parameter}${lossBad ? ` (and loss ${loss})` : ''}`} at step ${step}; parameters and optimizer state keep the values of step ${step - 1} (pass onNonFinite: 'skip' to skip such steps)`);
     this.name = 'NonFiniteError';
   }
 }
@@ -66,8 +69,12 @@ export class Trainer {
   /** position in the current epoch's order, for resuming */
   cursor = 0;
   rng: Rng;
-  private accum = new Map<string, tf.Tensor>();
-  private accumLoss = 0;
+  /** @internal gradients summed (÷ gradAccumulation) since the last update; checkpoints save them */
+  accum = new Map<string, tf.Tensor>();
+  /** @internal */
+  accumLoss = 0;
+  /** @internal micro-batches in `accum` */
+  accumCount = 0;
 
   constructor(readonly model: Model, readonly adapter: Trainable, opts: TrainerOptions = {}) {
     this.opts = { schedule: 'constant', maxGradNorm: 0, gradAccumulation: 1, onNonFinite: 'error', seed: 0, ...opts };
@@ -95,9 +102,9 @@ export class Trainer {
    * One micro-batch: forward, backward, and (every gradAccumulation calls)
    * clip + AdamW update. Returns the loss before the update.
    */
-  step(batch: Batch): number {
+  async step(batch: Batch): Promise<number> {
     const t0 = performance.now();
-    const { loss, grads } = lossAndGrads(this.model, this.adapter, batch, { training: true });
+    const { loss, grads } = await lossAndGrads(this.model, this.adapter, batch, { training: true });
     const k = this.opts.gradAccumulation;
     for (const [name, g] of grads) {
       const prev = this.accum.get(name);
@@ -106,18 +113,31 @@ export class Trainer {
       this.accum.set(name, scaled);
     }
     this.accumLoss += loss / k;
+    this.accumCount += 1;
     this.microStep += 1;
-    if (this.microStep % k !== 0) return loss;
+    if (this.accumCount === k) await this.update(batch, t0);
+    return loss;
+  }
 
+  /**
+   * Apply what is accumulated, if anything: fit() calls this at the end of an
+   * epoch whose batches do not divide by gradAccumulation, so no gradient is
+   * dropped and the schedule's ceil(batches / k) updates per epoch all happen.
+   */
+  async flush(batch: Batch): Promise<void> {
+    if (this.accumCount > 0) await this.update(batch, performance.now());
+  }
+
+  private async update(batch: Batch, t0: number): Promise<void> {
     const params = this.adapter.namedParameters();
     const updateStep = this.optimizer.step + 1;
     try {
-      const { norm, bad } = this.globalNorm();
+      const { norm, bad } = await this.globalNorm();
       if (!Number.isFinite(this.accumLoss) || bad) {
-        const err = new NonFiniteError(updateStep, Number.isFinite(this.accumLoss) ? bad! : 'loss');
+        const err = new NonFiniteError(updateStep, bad ?? 'loss', this.accumLoss);
         if (this.opts.onNonFinite === 'error') throw err;
         this.records.push(this.record(updateStep, this.accumLoss, NaN, norm, batch, t0));
-        return loss;
+        return;
       }
       if (this.opts.maxGradNorm > 0) {
         const coef = this.opts.maxGradNorm / (norm + 1e-6);
@@ -131,17 +151,38 @@ export class Trainer {
       tf.dispose([...this.accum.values()]);
       this.accum.clear();
       this.accumLoss = 0;
+      this.accumCount = 0;
     }
-    return loss;
   }
 
-  /** global L2 norm of the accumulated gradients, and the first non-finite one */
-  private globalNorm(): { norm: number; bad?: string } {
+  /**
+   * Global L2 norm of the accumulated gradients (in float64, so a finite
+   * gradient whose float32 sum of squares overflows is not mistaken for a
+   * NaN), and the first parameter whose gradient holds NaN or Inf.
+   */
+  private async globalNorm(): Promise<{ norm: number; bad?: string }> {
     const names = [...this.accum.keys()];
-    const sq = tf.tidy(() => tf.stack(names.map((n) => tf.sum(tf.square(this.accum.get(n)!)))).dataSync());
-    const bad = names.find((_, i) => !Number.isFinite(sq[i]));
+    if (!names.length) return { norm: 0 };
+    const statsT = tf.tidy(() => tf.stack(names.map((n) => {
+      const g = this.accum.get(n)!;
+      return tf.stack([tf.sum(tf.square(g)), tf.cast(tf.all(tf.isFinite(g)), 'float32')]);
+    })));
+    const stats = await statsT.data();
+    statsT.dispose();
+    const bad = names.find((_, i) => stats[2 * i + 1] !== 1);
     let total = 0;
-    for (const s of sq) total += s;
+    for (let i = 0; i < names.length; i++) {
+      let sq = stats[2 * i];
+      if (!Number.isFinite(sq) && !bad) {
+        // ‖g‖² = max² · Σ(g/max)²: every term ≤ 1, so nothing overflows
+        const g = this.accum.get(names[i])!;
+        const ms = tf.tidy(() => { const max = tf.max(tf.abs(g)); return tf.stack([max, tf.sum(tf.square(tf.div(g, max)))]); });
+        const [m, s] = await ms.data();
+        ms.dispose();
+        sq = m * m * s;
+      }
+      total += sq;
+    }
     return { norm: Math.sqrt(total), bad };
   }
 
@@ -152,21 +193,24 @@ export class Trainer {
   }
 
   /** Mean loss over batches, plus accuracy (classification), Pearson (regression) or perplexity (LM). */
-  evaluate(batches: Batch[]): EvalResult {
+  async evaluate(batches: Batch[]): Promise<EvalResult> {
     let lossSum = 0, n = 0;
     const preds: number[] = [], gold: number[] = [];
     for (const b of batches) {
-      tf.tidy(() => {
+      const [lossT, labels, pred] = tf.tidy(() => {
         const labels = labelsTensor(b.labels, this.model);
         const { logits } = this.model.forward({ inputIds: b.inputIds, attentionMask: b.attentionMask });
-        const w = this.model.task === 'causal-lm' ? 1 : labels.shape[0];
-        lossSum += this.model.loss(logits, labels).dataSync()[0] * w;
-        n += w;
-        if (this.model.task === 'seq-cls') {
-          gold.push(...labels.dataSync());
-          preds.push(...(this.model.config.numLabels === 1 ? tf.reshape(logits, [-1]) : tf.argMax(logits, -1)).dataSync());
-        }
+        const pred = this.model.task === 'seq-cls' ? (this.model.config.numLabels === 1 ? tf.reshape(logits, [-1]) : tf.argMax(logits, -1)) : tf.zeros([0]);
+        return [this.model.loss(logits, labels), labels, pred];
       });
+      const w = this.model.task === 'causal-lm' ? 1 : labels.shape[0];
+      lossSum += (await lossT.data())[0] * w;
+      n += w;
+      if (this.model.task === 'seq-cls') {
+        gold.push(...(await labels.data()));
+        preds.push(...(await pred.data()));
+      }
+      tf.dispose([lossT, labels, pred]);
     }
     const loss = lossSum / Math.max(1, n);
     const metrics: Record<string, number> = {};
@@ -197,19 +241,21 @@ export class Trainer {
         for (; this.cursor < order.length; ) {
           if (stopRequested()) { interrupted = true; throw new TrainingInterrupted(this.updates); }
           const before = this.records.length;
-          this.step(o.train[order[this.cursor]]);
+          const batch = o.train[order[this.cursor]];
+          await this.step(batch);
           this.cursor++;
+          if (this.cursor === order.length) await this.flush(batch);
           if (this.records.length > before) {
             const rec = this.records[this.records.length - 1];
             if (o.eval?.length && this.updates % evalEvery === 0) {
-              const r = this.evaluate(o.eval);
+              const r = await this.evaluate(o.eval);
               rec.evalLoss = r.loss;
               rec.evalMetric = Object.values(r.metrics)[0];
               cbs.forEach((c) => c.onEval?.({ step: this.updates, evalLoss: r.loss, metrics: r.metrics }));
             }
             cbs.forEach((c) => c.onStep?.(rec, { totalSteps }));
           }
-          // let SIGINT handlers and display messages run between steps
+          // let SIGINT handlers and display messages run between steps (reads are async, but may resolve synchronously on cpu)
           await new Promise((r) => setImmediate(r));
         }
       }
@@ -227,9 +273,32 @@ export class Trainer {
     return aq.table(data);
   }
 
+  /**
+   * Write a checkpoint folder: the adapter (a PEFT folder), AdamW moments and
+   * step, schedule and data position, RNG and dropout counters, and history.
+   * The folder is replaced atomically (checkpoint.ts); call it while no
+   * step() or fit() is running, e.g. after fit() returns or is interrupted.
+   */
+  async save(dir: string): Promise<void> {
+    const { saveCheckpoint } = await import('./checkpoint.js');
+    await saveCheckpoint(this, dir);
+  }
+
+  /**
+   * Rebuild the adapter on `model` and a trainer that continues exactly where
+   * save() left off; fit() with the same data then resumes mid-epoch.
+   * `opts` overrides saved options (callbacks are never saved).
+   */
+  static async resume(dir: string, model: Model, opts: ResumeOptions = {}): Promise<Trainer> {
+    const { resumeCheckpoint } = await import('./checkpoint.js');
+    return resumeCheckpoint(dir, model, opts);
+  }
+
   dispose(): void {
     this.optimizer.dispose();
     tf.dispose([...this.accum.values()]);
     this.accum.clear();
+    this.accumLoss = 0;
+    this.accumCount = 0;
   }
 }
