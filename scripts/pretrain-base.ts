@@ -127,7 +127,8 @@ async function train(prep: string, modelDir: string, minutes: number, backend: s
     seconds: Math.round(seconds), heldOutLoss: valLoss, heldOutPerplexity: Math.exp(valLoss), heldOutBlocks: val.length,
     parameters: model.baseParameterCount(), finalTrainLoss: trainer.records.at(-1)?.loss,
   });
-  await saveModel(model, modelDir);
+  // F16 halves the file (14 MB) so the model ships in data/ and travels back from the GPU machine
+  await saveModel(model, modelDir, { dtype: 'F16' });
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) writeFileSync(join(modelDir, f), readFileSync(join(prep, f)));
   writeFileSync(join(modelDir, 'training_stats.json'), JSON.stringify(stats, null, 2));
   console.log(stats);

@@ -19,7 +19,7 @@ import type { Metric, TaskData, TaskInfo } from './task.js';
 export interface HfDatasetOptions {
   /** Use the HF `glue/<task>` column names, label names and metric. */
   glue?: GlueTask;
-  /** Input columns; default: every string column except the label and target. */
+  /** Input columns; default: every string column except the label, the target and all-number columns. */
   textFields?: string[];
   /** Default `label` when such a column exists. */
   labelField?: string;
@@ -33,7 +33,7 @@ export interface HfDatasetOptions {
 }
 
 type Row = Record<string, unknown>;
-interface Loaded { rows: Row[]; where: (i: number) => string; classNames?: string[] }
+interface Loaded { rows: Row[]; where: (i: number) => string; classNames?: string[]; floatLabel?: string }
 
 /**
  * @example
@@ -55,7 +55,7 @@ export async function readHfDataset(file: string, opts: HfDatasetOptions = {}): 
   const labelField = opts.labelField ?? (preset || columns.includes('label') ? 'label' : undefined);
   const targetField = opts.targetField;
   const textFields = opts.textFields ?? preset?.text.map(([, c]) => c)
-    ?? columns.filter((c) => c !== labelField && c !== targetField && typeof rows[0]![c] === 'string');
+    ?? columns.filter((c) => c !== labelField && c !== targetField && isTextColumn(rows, c));
   if (textFields.length === 0) throw new DataError(file, `no text column found; pass textFields (columns: ${JSON.stringify(columns)})`);
   for (const c of [...textFields, ...(labelField ? [labelField] : []), ...(targetField ? [targetField] : [])]) {
     if (!columns.includes(c)) throw new DataError(file, `missing column "${c}"; the file has ${JSON.stringify(columns)}`, where(0));
@@ -75,7 +75,12 @@ export async function readHfDataset(file: string, opts: HfDatasetOptions = {}): 
   let kind: TaskInfo['kind'] = targetField ? 'generation' : 'classification';
   let labelNames = opts.labelNames ?? preset?.labelNames ?? loaded.classNames;
   if (labelField) {
-    const isRegression = preset ? !preset.fileLabels : data[labelField]!.some((v) => typeof v === 'number' && !Number.isInteger(v));
+    // A float label is a score: CSV gives it as a string, Parquet also says so in its features.
+    const isRegression = preset ? !preset.fileLabels
+      : loaded.floatLabel === labelField || data[labelField]!.some((v) => {
+        const x = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+        return typeof x === 'number' && Number.isFinite(x) && !Number.isInteger(x);
+      });
     if (isRegression) kind = 'regression';
     data[labelField] = data[labelField]!.map((v, i) => toLabel(file, where(i), labelField, v, isRegression, labelNames));
     if (!isRegression && !labelNames) {
@@ -95,6 +100,12 @@ export async function readHfDataset(file: string, opts: HfDatasetOptions = {}): 
     source: file,
   };
   return { table: table(data), task };
+}
+
+/** A string column that is not just numbers written as text (CSV's `idx`, ids). */
+function isTextColumn(rows: Row[], c: string): boolean {
+  const sample = rows.slice(0, 100).map((r) => r[c]);
+  return sample.every((v) => typeof v === 'string') && !sample.every((v) => /^\s*-?\d+(\.\d+)?\s*$/.test(v as string));
 }
 
 function describe(v: unknown): string {
@@ -137,13 +148,14 @@ async function loadParquet(file: string): Promise<Loaded> {
 }
 
 /** `datasets` stores its Features as JSON under the footer key "huggingface"; ClassLabel carries the names. */
-function classLabelNames(kv: Array<{ key: string; value?: string }> | undefined): { classNames?: string[] } {
+function classLabelNames(kv: Array<{ key: string; value?: string }> | undefined): { classNames?: string[]; floatLabel?: string } {
   const raw = kv?.find((e) => e.key === 'huggingface')?.value;
   if (!raw) return {};
   try {
-    const features = (JSON.parse(raw) as { info?: { features?: Record<string, { _type?: string; names?: string[] }> } }).info?.features ?? {};
+    const features = (JSON.parse(raw) as { info?: { features?: Record<string, { _type?: string; names?: string[]; dtype?: string }> } }).info?.features ?? {};
     const label = Object.values(features).find((f) => f._type === 'ClassLabel' && Array.isArray(f.names));
-    return label?.names ? { classNames: label.names } : {};
+    const float = Object.entries(features).find(([, f]) => f._type === 'Value' && /^float/.test(f.dtype ?? ''));
+    return { ...(label?.names ? { classNames: label.names } : {}), ...(float ? { floatLabel: float[0] } : {}) };
   } catch {
     return {};
   }

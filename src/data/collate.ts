@@ -1,0 +1,142 @@
+/**
+ * Token ids → padded batches. Padding is on the right, attention_mask is 1 on
+ * real tokens, and causal-LM labels follow transformers: labels are the input
+ * ids themselves (the model shifts them), with -100 wherever no loss should be
+ * taken (padding, and the prompt when `maskPrompt`).
+ */
+import type { TextTokenizer } from './tokenizer.js';
+
+export const IGNORE_INDEX = -100;
+
+export interface Batch {
+  inputIds: number[][];
+  attentionMask: number[][];
+  /** Per-token for causal LMs, one per row for classification / regression. */
+  labels: number[][] | number[];
+}
+
+export interface PadOptions {
+  /** Pad to a multiple of this (e.g. 8) so kernels see fewer distinct shapes. */
+  padToMultipleOf?: number;
+  /** Pad every batch to this length instead of its longest row. */
+  padTo?: number;
+}
+
+function paddedLength(lengths: number[], opts: PadOptions): number {
+  let n = opts.padTo ?? Math.max(1, ...lengths);
+  if (opts.padTo !== undefined && Math.max(0, ...lengths) > opts.padTo) {
+    throw new RangeError(`a row has ${Math.max(...lengths)} tokens, more than padTo = ${opts.padTo}; set maxLength to truncate`);
+  }
+  const m = opts.padToMultipleOf;
+  if (m !== undefined) {
+    if (!Number.isInteger(m) || m < 1) throw new RangeError(`padToMultipleOf must be a positive integer, got ${m}`);
+    n = Math.ceil(n / m) * m;
+  }
+  return n;
+}
+
+/** Right-pad id rows; the mask marks real tokens. */
+export function padRows(rows: number[][], padId: number, opts: PadOptions = {}): { inputIds: number[][]; attentionMask: number[][] } {
+  const n = paddedLength(rows.map((r) => r.length), opts);
+  return {
+    inputIds: rows.map((r) => [...r, ...new Array<number>(n - r.length).fill(padId)]),
+    attentionMask: rows.map((r) => [...new Array<number>(r.length).fill(1), ...new Array<number>(n - r.length).fill(0)]),
+  };
+}
+
+export interface ClassificationCollateOptions extends PadOptions {
+  /** Truncate each encoded row (special tokens included) to this many tokens. */
+  maxLength?: number;
+}
+
+/**
+ * One text or a text pair per row, one label per row (int class; a float for
+ * regression is passed through unchanged).
+ */
+export function collateClassification(
+  tokenizer: TextTokenizer,
+  texts: ReadonlyArray<string | readonly [string, string]>,
+  labels: readonly number[],
+  opts: ClassificationCollateOptions = {},
+): Batch {
+  if (texts.length !== labels.length) throw new RangeError(`${texts.length} texts but ${labels.length} labels`);
+  if (texts.length === 0) throw new RangeError('cannot collate an empty batch');
+  const rows = texts.map((t) => (typeof t === 'string' ? tokenizer.encodeTruncated(t, undefined, opts.maxLength) : tokenizer.encodeTruncated(t[0], t[1], opts.maxLength)));
+  return { ...padRows(rows, tokenizer.padId, opts), labels: [...labels] };
+}
+
+export interface CausalCollateOptions extends PadOptions {
+  maxLength?: number;
+  /** -100 on prompt tokens, so only the target is learned. Default true. */
+  maskPrompt?: boolean;
+  /** End each example with EOS so generation learns to stop. Default true. */
+  appendEos?: boolean;
+}
+
+/** A plain string is all target (language modelling); `{prompt, target}` is instruction / data-to-text style. */
+export type CausalExample = string | { prompt: string; target: string };
+
+/** One causal-LM row before padding. */
+export interface CausalRow { ids: number[]; labels: number[] }
+
+/**
+ * Encode one causal-LM example. Truncation cuts the end of the target first; a
+ * prompt that alone would fill `maxLength` loses its beginning instead, so at
+ * least one target token (and the text right before it) survives.
+ */
+export function encodeCausal(tokenizer: TextTokenizer, ex: CausalExample, opts: CausalCollateOptions = {}): CausalRow {
+  const appendEos = opts.appendEos ?? true;
+  if (appendEos && tokenizer.eosId === undefined) throw new RangeError(`${tokenizer.source} has no EOS token; pass appendEos: false`);
+  const { prefix, suffix } = tokenizer.template(false);
+  let prompt = typeof ex === 'string' ? [] : tokenizer.encode(ex.prompt, { addSpecialTokens: false });
+  let target = tokenizer.encode(typeof ex === 'string' ? ex : ex.target, { addSpecialTokens: false });
+  const end = [...suffix];
+  if (appendEos && end[end.length - 1] !== tokenizer.eosId) end.push(tokenizer.eosId!);
+  if (opts.maxLength !== undefined) {
+    const budget = opts.maxLength - prefix.length - end.length;
+    if (budget < 1) throw new RangeError(`maxLength ${opts.maxLength} leaves no room next to ${prefix.length + end.length} special tokens`);
+    if (prompt.length + target.length > budget) {
+      if (prompt.length >= budget) prompt = prompt.slice(prompt.length - (budget - 1));
+      target = target.slice(0, budget - prompt.length);
+    }
+  }
+  const ids = [...prefix, ...prompt, ...target, ...end];
+  const masked = opts.maskPrompt ?? true ? prefix.length + prompt.length : 0;
+  return { ids, labels: ids.map((id, i) => (i < masked ? IGNORE_INDEX : id)) };
+}
+
+/** Pad encoded causal rows; padded label positions are -100. */
+export function padCausal(rows: readonly CausalRow[], padId: number, opts: PadOptions = {}): Batch {
+  if (rows.length === 0) throw new RangeError('cannot collate an empty batch');
+  const padded = padRows(rows.map((r) => r.ids), padId, opts);
+  const n = padded.inputIds[0]!.length;
+  return { ...padded, labels: rows.map((r) => [...r.labels, ...new Array<number>(n - r.labels.length).fill(IGNORE_INDEX)]) };
+}
+
+/** Causal-LM batch: {@link encodeCausal} each example, then {@link padCausal}. */
+export function collateCausalLM(tokenizer: TextTokenizer, examples: readonly CausalExample[], opts: CausalCollateOptions = {}): Batch {
+  return padCausal(examples.map((ex) => encodeCausal(tokenizer, ex, opts)), tokenizer.padId, opts);
+}
+
+/**
+ * Concatenate documents (each followed by EOS) and cut into rows of exactly
+ * `blockSize` tokens, as GPT-2 language-model fine-tuning does: no padding is
+ * wasted. The last partial block is dropped.
+ */
+export function packSequences(docs: readonly number[][], blockSize: number, eosId: number | undefined): number[][] {
+  if (!Number.isInteger(blockSize) || blockSize < 2) throw new RangeError(`blockSize must be an integer >= 2, got ${blockSize}`);
+  const stream: number[] = [];
+  for (const d of docs) {
+    for (const id of d) stream.push(id);
+    if (eosId !== undefined) stream.push(eosId);
+  }
+  const out: number[][] = [];
+  for (let i = 0; i + blockSize <= stream.length; i += blockSize) out.push(stream.slice(i, i + blockSize));
+  return out;
+}
+
+/** Full-length blocks as a causal-LM batch (mask all 1, labels = ids). */
+export function blocksToBatch(blocks: readonly number[][]): Batch {
+  if (blocks.length === 0) throw new RangeError('cannot collate an empty batch');
+  return { inputIds: blocks.map((b) => [...b]), attentionMask: blocks.map((b) => b.map(() => 1)), labels: blocks.map((b) => [...b]) };
+}
