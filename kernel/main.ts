@@ -1,0 +1,94 @@
+/**
+ * Kernel entry point: `node dist/kernel/main.js <connection_file>`, as
+ * written into kernel.json by install.ts. The working directory is the
+ * notebook's folder (Jupyter starts kernels there).
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readConnectionFile } from './connection.js';
+import { KernelSockets } from './sockets.js';
+import { TsRuntime } from './runtime.js';
+import { fallbackToKernelPackages } from './resolve.js';
+import { preload } from './preload.js';
+import { Interrupts } from './interrupt.js';
+import { Kernel } from './kernel.js';
+import { captureOutput, currentCell, tslabDisplayWriter } from './output.js';
+import { thrownToError } from './errors.js';
+import { log } from './log.js';
+import { progressBar } from '../src/notebook/progress.js';
+import { setBrowserIdleTimeout } from '../src/notebook/chromium.js';
+import type { TrainerCallbacks } from '../src/train/callbacks.js';
+
+/** dist/kernel/main.js → the package root */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function reportStray(kind: string, e: unknown): void {
+  const err = thrownToError(e);
+  const cell = currentCell();
+  const text = `${kind}: ${err.traceback.join('\n')}\n`;
+  if (cell) cell.stream('stderr', text);
+  else log(text);
+}
+
+/**
+ * How long an interrupted awaited cell may take to stop by itself before it is
+ * detached (SHARELORA_INTERRUPT_GRACE_MS, default 2000): long enough for a
+ * training step to finish on most machines, short enough to feel responsive.
+ */
+function interruptGraceMs(): number {
+  const raw = process.env.SHARELORA_INTERRUPT_GRACE_MS;
+  if (raw === undefined || raw === '') return 2000;
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms < 0) throw new Error(`SHARELORA_INTERRUPT_GRACE_MS must be a non-negative integer (milliseconds); got ${JSON.stringify(raw)}`);
+  return ms;
+}
+
+async function main(): Promise<void> {
+  const connectionFile = process.argv[2];
+  if (!connectionFile) {
+    throw new Error('usage: node dist/kernel/main.js <connection_file> (Jupyter fills this in from kernel.json)');
+  }
+  const info = readConnectionFile(connectionFile);
+  const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+  // A cell's exception or unobserved rejection must never end the kernel.
+  process.on('uncaughtException', (e) => reportStray('Uncaught exception', e));
+  process.on('unhandledRejection', (e) => reportStray('Unhandled promise rejection', e));
+
+  fallbackToKernelPackages(REPO_ROOT);
+  const sockets = await KernelSockets.bind(info);
+  const runtime = new TsRuntime(process.cwd(), REPO_ROOT);
+  const interrupts = new Interrupts(() => runtime.interrupt(), interruptGraceMs());
+  process.on('SIGINT', () => interrupts.interrupt());
+
+  const backendName = process.env.SHARELORA_BACKEND || 'auto';
+  const pre = await preload(runtime, REPO_ROOT, backendName);
+  const trainer = pre.library?.Trainer as { defaultCallbacks?: (() => TrainerCallbacks)[] } | undefined;
+  if (trainer && Array.isArray(trainer.defaultCallbacks)) {
+    trainer.defaultCallbacks.push(interrupts.trackRuns, () => progressBar());
+  } else if (pre.library) {
+    pre.notes.push('Trainer.defaultCallbacks is missing: no automatic progress bar, and an interrupted training loop cannot be waited for');
+  }
+
+  const backend = pre.backend ? `backend ${pre.backend.name} on ${pre.backend.device}` : 'no backend selected';
+  const banner = `ShareLoRA ${version} · ${backend} · TypeScript ${runtime.tsVersion} (tslab ${runtime.tslabVersion}) · Node ${process.version}`;
+  log(banner);
+  log(`preloaded: ${pre.names.join(', ')}`);
+  for (const n of pre.notes) log(`note: ${n}`);
+
+  setBrowserIdleTimeout(10 * 60_000);
+  captureOutput();
+  runtime.tslabDisplayWriter = tslabDisplayWriter;
+  const kernel = new Kernel(sockets, runtime, interrupts, { banner, version, tsVersion: runtime.tsVersion }, pre.notes);
+  kernel.start();
+  process.on('SIGTERM', () => {
+    runtime.close();
+    void sockets.close().finally(() => process.exit(0));
+  });
+}
+
+main().catch((e) => {
+  log(`failed to start: ${(e as Error).stack ?? e}`);
+  process.exit(1);
+});
