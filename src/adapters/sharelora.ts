@@ -74,7 +74,13 @@ export class ShareLoraAdapter {
       this.modules.push({ ...t, hook });
     }
     const toSave = this.options.modulesToSave ?? [...model.heads.keys()];
-    for (const path of toSave) this.trainModule(path);
+    try {
+      for (const path of toSave) this.trainModule(path);
+    } catch (e) {
+      // an unknown module must not leave hooks (and their variables) attached to the model
+      this.unload();
+      throw e;
+    }
   }
 
   /** PEFT's modules_to_save: a trainable copy of a head, restored by unload(). */

@@ -37,8 +37,9 @@ export class AdamW {
       const g = grads.get(name);
       if (!g) continue;
       if (!this.m.has(name)) {
-        this.m.set(name, tf.variable(tf.zerosLike(p), false));
-        this.v.set(name, tf.variable(tf.zerosLike(p), false));
+        // tidy frees the zeros; a variable holds its own reference to the data
+        this.m.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
+        this.v.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
       }
       const m = this.m.get(name)!, v = this.v.get(name)!;
       tf.tidy(() => {

@@ -1,0 +1,240 @@
+/**
+ * Trainer checkpoints. A checkpoint folder holds
+ *   adapter/               the PEFT folder (saveAdapter); params.safetensors instead for other trainables
+ *   optimizer.safetensors  AdamW's m/<name> and v/<name>, and accum/<name> for a half-done accumulation
+ *   trainer.json           step, schedule, data position, RNG and dropout counters, options, history
+ * It is written under a temporary name and renamed into place. The previous
+ * checkpoint is first renamed to <dir>.prev and deleted only once the new
+ * one is in place, so a process killed at any instant leaves <dir> or
+ * <dir>.prev complete, and resume takes whichever is.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { atomicWrite, loadAdapter, saveAdapter, syncDir } from '../adapters/peft.js';
+import { ShareLoraAdapter } from '../adapters/sharelora.js';
+import { readJsonFile } from '../models/config.js';
+import { CheckpointError } from '../models/errors.js';
+import { readSafetensors, serializeSafetensors, type RawTensor, type TensorToWrite } from '../models/safetensors.js';
+import type { Model } from '../models/types.js';
+import type { StepRecord } from './callbacks.js';
+import type { Trainable } from './loss.js';
+import { Trainer, type TrainerOptions } from './trainer.js';
+
+const FORMAT = 'sharelora-trainer-checkpoint';
+const STATE = 'trainer.json';
+const OPTIM = 'optimizer.safetensors';
+const PARAMS = 'params.safetensors';
+
+export interface ResumeOptions extends TrainerOptions {
+  /** where to restore a checkpoint of something other than a ShareLoRA adapter (e.g. a FullFineTune of `model`) */
+  trainable?: Trainable;
+}
+
+interface State {
+  adapter: { kind: 'sharelora' | 'params'; seed: number; dropoutCounter: number };
+  optimizer: { step: number; lr: number };
+  trainer: { microStep: number; epoch: number; cursor: number; rngState: number; accumLoss: number; accumCount: number };
+  options: TrainerOptions;
+  records: StepRecord[];
+}
+
+/** the folder resume reads: <dir> when complete, else the <dir>.prev a killed save left */
+export function completeCheckpoint(dir: string): string {
+  for (const d of [resolve(dir), `${resolve(dir)}.prev`]) if (existsSync(join(d, STATE))) return d;
+  throw new CheckpointError(dir, `no checkpoint here (no ${STATE}, and no complete previous checkpoint in ${basename(resolve(dir))}.prev)`);
+}
+
+export async function saveCheckpoint(trainer: Trainer, dir: string): Promise<void> {
+  const target = resolve(dir);
+  await mkdir(dirname(target), { recursive: true });
+  refuseForeign(target);
+  await removeStaleTemps(target);
+  const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await mkdir(tmp);
+    await writeContents(trainer, tmp);
+    await syncDir(tmp);
+    refuseForeign(target);
+    const prev = `${target}.prev`;
+    if (existsSync(target)) {
+      await rm(prev, { recursive: true, force: true });
+      await rename(target, prev);
+    }
+    await rename(tmp, target);
+    await syncDir(dirname(target));
+    await rm(prev, { recursive: true, force: true });
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** Only a checkpoint (or an empty folder) is ever replaced: never a folder of the user's other files. */
+function refuseForeign(target: string): void {
+  if (existsSync(target) && !existsSync(join(target, STATE)) && readdirSync(target).length) {
+    throw new CheckpointError(target, 'exists and is not a trainer checkpoint; not replacing it');
+  }
+}
+
+/** temporary folders of saves whose process died (killed mid-save) */
+async function removeStaleTemps(target: string): Promise<void> {
+  const prefix = `${basename(target)}.tmp-`;
+  for (const name of await readdir(dirname(target))) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length).split('-')[0]);
+    if (!Number.isSafeInteger(pid) || pid === process.pid || alive(pid)) continue;
+    await rm(join(dirname(target), name), { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const f32 = async (v: tf.Tensor): Promise<TensorToWrite> => ({ dtype: 'F32', shape: v.shape, data: Float32Array.from(await v.data() as Float32Array) });
+/** JSON has no NaN/Inf; a skipped step's lr is NaN, so those are written as strings */
+const encode = (_k: string, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v);
+
+async function writeContents(t: Trainer, dir: string): Promise<void> {
+  const optim = new Map<string, TensorToWrite>();
+  for (const [n, m] of t.optimizer.m) optim.set(`m/${n}`, await f32(m));
+  for (const [n, v] of t.optimizer.v) optim.set(`v/${n}`, await f32(v));
+  for (const [n, g] of t.accum) optim.set(`accum/${n}`, await f32(g));
+  const share = t.adapter instanceof ShareLoraAdapter ? t.adapter : undefined;
+  const { callbacks: _, ...opts } = t.opts;
+  const state: State & { format: string; version: number } = {
+    format: FORMAT, version: 1,
+    adapter: { kind: share ? 'sharelora' : 'params', seed: share?.options.seed ?? 0, dropoutCounter: t.adapter.dropoutCounter ?? 0 },
+    optimizer: { step: t.optimizer.step, lr: t.optimizer.lr },
+    trainer: { microStep: t.microStep, epoch: t.epoch, cursor: t.cursor, rngState: t.rng.state, accumLoss: t.accumLoss, accumCount: t.accumCount },
+    options: { ...opts, lr: t.baseLr, betas: [t.optimizer.beta1, t.optimizer.beta2], eps: t.optimizer.eps, weightDecay: t.optimizer.weightDecay },
+    records: t.records,
+  };
+  if (share) await saveAdapter(share, join(dir, 'adapter'));
+  else await atomicWrite(join(dir, PARAMS), serializeSafetensors(new Map(await Promise.all([...t.adapter.namedParameters()].map(async ([n, v]) => [n, await f32(v)] as const)))));
+  await atomicWrite(join(dir, OPTIM), serializeSafetensors(optim));
+  await atomicWrite(join(dir, STATE), JSON.stringify(state, encode, 1) + '\n');
+}
+
+export async function resumeCheckpoint(dir: string, model: Model, opts: ResumeOptions = {}): Promise<Trainer> {
+  const from = completeCheckpoint(dir);
+  const stateFile = join(from, STATE);
+  const s = parseState(readJsonFile(stateFile, 'checkpoint state'), stateFile);
+  const { trainable, ...overrides } = opts;
+  let adapter: Trainable;
+  if (s.adapter.kind === 'sharelora') {
+    adapter = await loadAdapter(model, join(from, 'adapter'), { seed: s.adapter.seed });
+  } else {
+    if (!trainable) throw new CheckpointError(stateFile, 'holds parameters of a trainable that is not a ShareLoRA adapter; pass that trainable as opts.trainable');
+    const file = join(from, PARAMS);
+    const vars = trainable.namedParameters();
+    const st = readSafetensors(file);
+    if (st.tensors.size !== vars.size) throw new CheckpointError(file, `holds ${st.tensors.size} tensors for ${vars.size} trainable parameters`);
+    // all checked before any is assigned, so a mismatch leaves the trainable as it was
+    const values = [...vars].map(([n, v]) => [v, checked(st.tensors.get(n), v.shape, file, n)] as const);
+    for (const [v, x] of values) tf.tidy(() => v.assign(tf.tensor(x.data, x.shape, 'float32')));
+    adapter = trainable;
+  }
+  adapter.dropoutCounter = s.adapter.dropoutCounter;
+  const trainer = new Trainer(model, adapter, { ...s.options, ...overrides });
+  try {
+    restore(trainer, s, join(from, OPTIM));
+  } catch (e) {
+    trainer.dispose();
+    if (adapter instanceof ShareLoraAdapter) adapter.unload();
+    throw e;
+  }
+  return trainer;
+}
+
+function checked(t: RawTensor | undefined, shape: number[], file: string, name: string): RawTensor & { data: Float32Array } {
+  if (!t) throw new CheckpointError(file, `tensor "${name}" is missing`);
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) throw new CheckpointError(file, `tensor "${name}" has shape [${t.shape}], expected [${shape}] (checkpoint of another adapter?)`);
+  if (!(t.data instanceof Float32Array)) throw new CheckpointError(file, `tensor "${name}" has dtype ${t.dtype}, expected a float type`);
+  return t as RawTensor & { data: Float32Array };
+}
+
+const tensorFor = (t: RawTensor | undefined, shape: number[], file: string, name: string): tf.Tensor => {
+  const c = checked(t, shape, file, name);
+  return tf.tensor(c.data, c.shape, 'float32');
+};
+
+function restore(t: Trainer, s: State, file: string): void {
+  const params = t.adapter.namedParameters();
+  const saved = readSafetensors(file).tensors;
+  for (const key of saved.keys()) {
+    const [kind, name] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
+    if (!params.has(name) || !['m', 'v', 'accum'].includes(kind)) throw new CheckpointError(file, `tensor "${key}" matches no trainable parameter (checkpoint of another adapter?)`);
+  }
+  // in parameter order, as training fills them: the global norm sums in map order, and must round the same way
+  for (const [name, p] of params) {
+    const [m, v, g] = ['m', 'v', 'accum'].map((k) => saved.get(`${k}/${name}`));
+    if (!m !== !v) throw new CheckpointError(file, `"m/${name}" and "v/${name}" must both be present or both absent`);
+    // tidy frees the initial value; the variable keeps its own reference to the data
+    if (m) t.optimizer.m.set(name, tf.tidy(() => tf.variable(tensorFor(m, p.shape, file, `m/${name}`), false)));
+    if (v) t.optimizer.v.set(name, tf.tidy(() => tf.variable(tensorFor(v, p.shape, file, `v/${name}`), false)));
+    if (g) t.accum.set(name, tensorFor(g, p.shape, file, `accum/${name}`));
+  }
+  if ((t.accum.size > 0) !== (s.trainer.accumCount > 0)) throw new CheckpointError(file, `accumulated gradients (${t.accum.size}) disagree with trainer.accumCount ${s.trainer.accumCount}`);
+  Object.assign(t.optimizer, s.optimizer);
+  const { rngState, ...counters } = s.trainer;
+  Object.assign(t, counters);
+  t.rng.state = rngState;
+  t.records.push(...s.records);
+}
+
+/** trainer.json -> State, every field checked so a damaged file is a CheckpointError, not a NaN later */
+function parseState(raw: unknown, file: string): State {
+  const fail = (what: string): never => { throw new CheckpointError(file, what); };
+  const obj = (v: unknown, at: string) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : fail(`"${at}" must be an object`));
+  const count = (v: unknown, at: string) => (Number.isSafeInteger(v) && (v as number) >= 0 ? (v as number) : fail(`"${at}" must be a non-negative integer, got ${JSON.stringify(v)}`));
+  const float = (v: unknown, at: string) => (typeof v === 'number' ? v : v === 'NaN' || v === 'Infinity' || v === '-Infinity' ? Number(v) : fail(`"${at}" must be a number, got ${JSON.stringify(v)}`));
+  const r = obj(raw, 'checkpoint');
+  if (r.format !== FORMAT) fail(`is not a trainer checkpoint (format ${JSON.stringify(r.format)}, expected "${FORMAT}")`);
+  if (r.version !== 1) fail(`checkpoint version ${JSON.stringify(r.version)} is not supported (expected 1)`);
+  const a = obj(r.adapter, 'adapter'), o = obj(r.optimizer, 'optimizer'), t = obj(r.trainer, 'trainer'), opts = obj(r.options, 'options');
+  if (a.kind !== 'sharelora' && a.kind !== 'params') fail(`"adapter.kind" must be "sharelora" or "params", got ${JSON.stringify(a.kind)}`);
+  if (!Array.isArray(r.records)) fail('"records" must be a list');
+  const records = (r.records as unknown[]).map((x, i) => {
+    const rec = obj(x, `records[${i}]`);
+    const out: Record<string, number> = {};
+    for (const k of ['step', 'epoch', 'loss', 'lr', 'gradNorm', 'tokens', 'seconds']) out[k] = float(rec[k], `records[${i}].${k}`);
+    for (const k of ['evalLoss', 'evalMetric']) if (rec[k] !== undefined) out[k] = float(rec[k], `records[${i}].${k}`);
+    return out as unknown as StepRecord;
+  });
+  return {
+    adapter: { kind: a.kind as 'sharelora' | 'params', seed: float(a.seed, 'adapter.seed'), dropoutCounter: count(a.dropoutCounter, 'adapter.dropoutCounter') },
+    optimizer: { step: count(o.step, 'optimizer.step'), lr: float(o.lr, 'optimizer.lr') },
+    trainer: {
+      microStep: count(t.microStep, 'trainer.microStep'), epoch: count(t.epoch, 'trainer.epoch'), cursor: count(t.cursor, 'trainer.cursor'),
+      rngState: count(t.rngState, 'trainer.rngState'), accumLoss: float(t.accumLoss, 'trainer.accumLoss'), accumCount: count(t.accumCount, 'trainer.accumCount'),
+    },
+    options: parseOptions(opts, fail),
+    records,
+  };
+}
+
+function parseOptions(o: Record<string, unknown>, fail: (what: string) => never): TrainerOptions {
+  const out: Record<string, unknown> = {};
+  const finite = (k: string) => { if (o[k] !== undefined) out[k] = typeof o[k] === 'number' && Number.isFinite(o[k]) ? o[k] : fail(`"options.${k}" must be a finite number, got ${JSON.stringify(o[k])}`); };
+  ['lr', 'eps', 'weightDecay', 'warmupRatio', 'maxGradNorm', 'seed'].forEach(finite);
+  for (const k of ['warmupSteps', 'totalSteps', 'gradAccumulation']) {
+    if (o[k] !== undefined) out[k] = Number.isSafeInteger(o[k]) && (o[k] as number) >= (k === 'gradAccumulation' ? 1 : 0) ? o[k] : fail(`"options.${k}" must be a ${k === 'gradAccumulation' ? 'positive' : 'non-negative'} integer, got ${JSON.stringify(o[k])}`);
+  }
+  const oneOf = (k: string, allowed: string[]) => { if (o[k] !== undefined) out[k] = allowed.includes(o[k] as string) ? o[k] : fail(`"options.${k}" must be one of ${allowed.join(', ')}, got ${JSON.stringify(o[k])}`); };
+  oneOf('schedule', ['constant', 'linear', 'cosine']);
+  oneOf('onNonFinite', ['error', 'skip']);
+  if (o.betas !== undefined) {
+    const b = o.betas;
+    out.betas = Array.isArray(b) && b.length === 2 && b.every((x) => typeof x === 'number' && x >= 0 && x < 1) ? b : fail(`"options.betas" must be two numbers in [0, 1), got ${JSON.stringify(b)}`);
+  }
+  return out as TrainerOptions;
+}
