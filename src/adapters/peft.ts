@@ -4,10 +4,9 @@
  * in `sharelora` inside adapter_config.json (PEFT drops unknown keys), and a
  * folder without it is re-tied when every layer's copy is identical.
  */
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import vm from 'node:vm';
 import * as tf from '@tensorflow/tfjs-core';
 import { readSafetensors, serializeSafetensors, type RawTensor, type TensorToWrite } from '../models/safetensors.js';
@@ -15,6 +14,7 @@ import { readJsonFile } from '../models/config.js';
 import { CheckpointError } from '../models/errors.js';
 import type { Model } from '../models/types.js';
 import { AdapterConfigError, type Share, SHARES } from './config.js';
+import { atomicWrite } from '../util/fs.js';
 import { fileKey, injectShareLoRA, PEFT_PREFIX, ShareLoraAdapter } from './sharelora.js';
 import { findTargets, splitPath, type Target } from './targets.js';
 
@@ -33,41 +33,7 @@ function peftTargets(adapter: ShareLoraAdapter): string[] | string {
   return `(?:${prefixes.map(esc).join('|')})\\.\\d+\\.(?:${roles.map(esc).join('|')})`;
 }
 
-/** temp file, fsync, rename, fsync the folder: a crash leaves the old file or the new one, never a torn one */
-export async function atomicWrite(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  await syncDir(dirname(path));
-}
-
-/** A rename is only durable once its folder is fsynced (POSIX); where folders cannot be opened or synced (Windows) this is a no-op. */
-export async function syncDir(dir: string): Promise<void> {
-  let fh;
-  try {
-    fh = await open(dir, 'r');
-  } catch {
-    return;
-  }
-  try {
-    await fh.sync();
-  } catch {
-    // EISDIR/EPERM/EINVAL: the platform has no directory fsync
-  } finally {
-    await fh.close();
-  }
-}
+export { atomicWrite, syncDir } from '../util/fs.js';
 
 export async function saveAdapter(adapter: ShareLoraAdapter, dir: string, extra: { baseModel?: string } = {}): Promise<void> {
   await mkdir(dir, { recursive: true });

@@ -1,4 +1,5 @@
-import { mkdir, open, rename } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { atomicWrite } from '../util/fs.js';
 import { join } from 'node:path';
 import { serializeSafetensors, type TensorToWrite } from './safetensors.js';
 import type { Model } from './types.js';
@@ -9,12 +10,6 @@ const ARCH: Record<string, Record<string, string>> = {
   llama: { 'causal-lm': 'LlamaForCausalLM', 'seq-cls': 'LlamaForSequenceClassification' },
 };
 
-async function atomicWrite(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w');
-  try { await fh.writeFile(data); await fh.sync(); } finally { await fh.close(); }
-  await rename(tmp, path);
-}
 
 /**
  * Write the model as a Hugging Face folder (config.json + model.safetensors)
