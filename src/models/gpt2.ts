@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attention, crossEntropy, gelu, layerNorm } from '../backend/ops.js';
 import { Linear } from './linear.js';
 import { toInt2D } from './inputs.js';
-import { Param, weightRefs, type WeightRef } from './param.js';
+import { countWeights, disposeWeights, Param, weightRefs, type WeightRef } from './param.js';
 import type { ForwardInput, ForwardOutput, Model, ModelConfig, Task } from './types.js';
 import type { WeightStore } from './weights.js';
 
@@ -93,13 +93,11 @@ export class GPT2 implements Model {
   }
 
   baseParameterCount(): number {
-    let n = 0;
-    for (const r of this.weights().values()) n += r.get().size;
-    return n;
+    return countWeights(this.weights());
   }
 
   dispose(): void {
-    for (const r of this.weights().values()) r.get().dispose();
+    disposeWeights(this.weights());
   }
 }
 

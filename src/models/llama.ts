@@ -9,7 +9,7 @@ import { attention, rmsNorm, silu } from '../backend/ops.js';
 import { causalLmLoss, classificationLoss, lastToken } from './gpt2.js';
 import { Linear } from './linear.js';
 import { toInt2D } from './inputs.js';
-import { Param, weightRefs, type WeightRef } from './param.js';
+import { countWeights, disposeWeights, Param, weightRefs, type WeightRef } from './param.js';
 import type { ForwardInput, ForwardOutput, Model, ModelConfig, Task } from './types.js';
 import type { WeightStore } from './weights.js';
 
@@ -120,13 +120,11 @@ export class Llama implements Model {
   }
 
   baseParameterCount(): number {
-    let n = 0;
-    for (const r of this.weights().values()) n += r.get().size;
-    return n;
+    return countWeights(this.weights());
   }
 
   dispose(): void {
-    for (const r of this.weights().values()) r.get().dispose();
+    disposeWeights(this.weights());
     for (const r of this.ropeCache.values()) tf.dispose([r.cos, r.sin]);
   }
 }

@@ -22,3 +22,13 @@ export function weightRefs(params: Param[], linears: Iterable<Linear>): Map<stri
   }
   return out;
 }
+
+export function countWeights(refs: Map<string, WeightRef>): number {
+  let n = 0;
+  for (const r of refs.values()) n += r.get().size;
+  return n;
+}
+
+export function disposeWeights(refs: Map<string, WeightRef>): void {
+  for (const r of refs.values()) r.get().dispose();
+}

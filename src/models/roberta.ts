@@ -8,7 +8,7 @@ import { attention, gelu, layerNorm } from '../backend/ops.js';
 import { classificationLoss } from './gpt2.js';
 import { Linear } from './linear.js';
 import { toInt2D } from './inputs.js';
-import { Param, weightRefs, type WeightRef } from './param.js';
+import { countWeights, disposeWeights, Param, weightRefs, type WeightRef } from './param.js';
 import type { ForwardInput, ForwardOutput, Model, ModelConfig } from './types.js';
 import type { WeightStore } from './weights.js';
 
@@ -100,12 +100,10 @@ export class Roberta implements Model {
   }
 
   baseParameterCount(): number {
-    let n = 0;
-    for (const r of this.weights().values()) n += r.get().size;
-    return n;
+    return countWeights(this.weights());
   }
 
   dispose(): void {
-    for (const r of this.weights().values()) r.get().dispose();
+    disposeWeights(this.weights());
   }
 }
