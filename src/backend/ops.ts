@@ -4,6 +4,7 @@
  * math here is the reference those kernels are tested against.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fused } from './webgpu/active.js';
 
 export interface DropoutSpec { rate: number; seed: number }
 
@@ -12,6 +13,7 @@ export interface DropoutSpec { rate: number; seed: number }
  * [out, in] (nn.Linear), so checkpoints are used as stored.
  */
 export function linear(x: tf.Tensor2D, w: tf.Tensor2D, bias?: tf.Tensor1D, transposeW = false): tf.Tensor2D {
+  const fz = fused(); if (fz) return fz.linear(x, w, bias, transposeW);
   const y = tf.matMul(x, w, false, transposeW) as tf.Tensor2D;
   return bias ? tf.add(y, bias) as tf.Tensor2D : y;
 }
@@ -25,6 +27,7 @@ export function loraLinear(
   x: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D | undefined,
   A: tf.Tensor2D, B: tf.Tensor2D, scaling: number, dropout?: DropoutSpec, transposeW = false,
 ): tf.Tensor2D {
+  const fz = fused(); if (fz) return fz.loraLinear(x, w, bias, A, B, scaling, dropout, transposeW);
   const base = linear(x, w, bias, transposeW);
   const xd = dropout && dropout.rate > 0 ? tf.dropout(x, dropout.rate, undefined, dropout.seed) as tf.Tensor2D : x;
   const low = tf.matMul(tf.matMul(xd, A, false, true), B, false, true);
@@ -40,6 +43,7 @@ export interface AttentionOptions {
 
 /** Scaled dot-product attention. q [B,H,T,D], k/v [B,Hkv,T,D] with H a multiple of Hkv. */
 export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, opts: AttentionOptions): tf.Tensor4D {
+  const fz = fused(); if (fz) return fz.attention(q, k, v, opts);
   const [B, H, T, D] = q.shape;
   const Hkv = k.shape[1];
   const rep = H / Hkv;
@@ -64,28 +68,33 @@ function attentionBias(B: number, T: number, causal: boolean, keyMask?: tf.Tenso
 }
 
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor {
+  const fz = fused(); if (fz) return fz.layerNorm(x, gamma, beta, eps);
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta);
 }
 
 export function rmsNorm(x: tf.Tensor, w: tf.Tensor1D, eps: number): tf.Tensor {
+  const fz = fused(); if (fz) return fz.rmsNorm(x, w, eps);
   const ms = tf.mean(tf.square(x), -1, true);
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), w);
 }
 
 /** 'tanh' is GPT-2's gelu_new; 'erf' is the exact GELU RoBERTa uses. */
 export function gelu(x: tf.Tensor, kind: 'tanh' | 'erf'): tf.Tensor {
+  const fz = fused(); if (fz) return fz.gelu(x, kind);
   if (kind === 'erf') return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
   const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
   return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(inner)));
 }
 
 export function silu(x: tf.Tensor): tf.Tensor {
+  const fz = fused(); if (fz) return fz.silu(x);
   return tf.mul(x, tf.sigmoid(x));
 }
 
 /** Mean softmax cross-entropy over rows whose label is not -100 (torch's ignore_index). */
 export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  const fz = fused(); if (fz) return fz.crossEntropy(logits, labels);
   const valid = tf.cast(tf.notEqual(labels, -100), 'float32');
   const safe = tf.mul(tf.cast(labels, 'int32'), tf.cast(valid, 'int32')) as tf.Tensor1D;
   const logp = tf.logSoftmax(logits);

@@ -115,10 +115,8 @@ export function flush(be: WebGPUBackendLike = webgpuBackend()): void {
   }
 }
 
-let submitBatch = 0;
 function batchSize(): number {
-  if (!submitBatch) submitBatch = Number(tf.env().get('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE')) || 15;
-  return submitBatch;
+  return Number(tf.env().get('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE')) || 15;
 }
 
 export interface OutputSpec { shape: number[]; dtype?: tf.DataType }

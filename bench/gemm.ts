@@ -1,0 +1,92 @@
+/**
+ * GEMM sweep: every matrix product of a GPT-2-small LoRA step (batch 8 ×
+ * 256), timed on the GPU (timestamp queries through tf.time) for each tile
+ * of our WGSL GEMM and for tfjs's own webgpu matmul, in one process.
+ *   node dist/bench/gemm.js '{"reps":5}'
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { useBackend } from '../src/index.js';
+import { registerKernels, TILES, tfjsBatchMatMul, chooseTile } from '../src/backend/webgpu/index.js';
+
+export interface GemmShape { name: string; M: number; N: number; K: number; ta: boolean; tb: boolean; batch: number; perStep: number }
+
+/** GPT-2 small, N tokens, C wide, vocab V, 12 layers, heads of 64 over T. */
+export function gpt2Shapes(N = 2048, C = 768, V = 50257, L = 12, T = 256, H = 12, r = 8): GemmShape[] {
+  const BH = (N / T) * H, D = C / H;
+  return [
+    { name: 'c_attn fwd', M: N, N: 3 * C, K: C, ta: false, tb: false, batch: 1, perStep: L },
+    { name: 'c_attn dx', M: N, N: C, K: 3 * C, ta: false, tb: true, batch: 1, perStep: L },
+    { name: 'attn.c_proj fwd', M: N, N: C, K: C, ta: false, tb: false, batch: 1, perStep: L },
+    { name: 'attn.c_proj dx', M: N, N: C, K: C, ta: false, tb: true, batch: 1, perStep: L },
+    { name: 'c_fc fwd', M: N, N: 4 * C, K: C, ta: false, tb: false, batch: 1, perStep: L },
+    { name: 'c_fc dx', M: N, N: C, K: 4 * C, ta: false, tb: true, batch: 1, perStep: L },
+    { name: 'mlp.c_proj fwd', M: N, N: C, K: 4 * C, ta: false, tb: false, batch: 1, perStep: L },
+    { name: 'mlp.c_proj dx', M: N, N: 4 * C, K: C, ta: false, tb: true, batch: 1, perStep: L },
+    { name: 'lm_head fwd', M: N, N: V, K: C, ta: false, tb: true, batch: 1, perStep: 1 },
+    { name: 'lm_head dx', M: N, N: C, K: V, ta: false, tb: false, batch: 1, perStep: 1 },
+    { name: 'attn QK^T (x2)', M: T, N: T, K: D, ta: false, tb: true, batch: BH, perStep: 2 * L },
+    { name: 'attn PV', M: T, N: D, K: T, ta: false, tb: false, batch: BH, perStep: L },
+    { name: 'attn dP=dO V^T', M: T, N: T, K: D, ta: false, tb: true, batch: BH, perStep: L },
+    { name: 'attn dQ=dS K', M: T, N: D, K: T, ta: false, tb: false, batch: BH, perStep: L },
+    { name: 'attn dK,dV (T.N)', M: T, N: D, K: T, ta: true, tb: false, batch: BH, perStep: 2 * L },
+    { name: 'lora u=xA^T', M: N, N: r, K: C, ta: false, tb: true, batch: 1, perStep: L },
+    { name: 'lora g=dyB', M: N, N: r, K: 3 * C, ta: false, tb: false, batch: 1, perStep: L },
+    { name: 'lora dA=g^T x', M: r, N: C, K: N, ta: true, tb: false, batch: 1, perStep: L },
+    { name: 'lora dB=dy^T u', M: 3 * C, N: r, K: N, ta: true, tb: false, batch: 1, perStep: L },
+  ];
+}
+
+export interface GemmRow { shape: string; M: number; N: number; K: number; batch: number; perStep: number; gflop: number; ms: Record<string, number>; auto: string; best: string }
+
+export async function runGemmSweep(o: { reps?: number; tiles?: string[]; dawnFlags?: string[]; small?: boolean } = {}): Promise<{ device: string; rows: GemmRow[]; stepMs: Record<string, number>; dawnFlags?: string[] }> {
+  if (o.dawnFlags?.length) {
+    const webgpu = await import('webgpu') as unknown as { create(f: string[]): unknown; globals: object };
+    Object.assign(globalThis, webgpu.globals);
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: webgpu.create(o.dawnFlags) }, configurable: true, writable: true });
+  }
+  const info = await useBackend('webgpu');
+  registerKernels();
+  const reps = o.reps ?? 5;
+  const tiles = o.tiles ?? Object.keys(TILES);
+  const rows: GemmRow[] = [];
+  const stepMs: Record<string, number> = { auto: 0, best: 0, tfjs: 0 };
+  for (const s of o.small ? gpt2Shapes(256, 128, 1000, 2, 64, 4) : gpt2Shapes()) {
+    const aShape = [...(s.batch > 1 ? [s.batch] : []), ...(s.ta ? [s.K, s.M] : [s.M, s.K])];
+    const bShape = [...(s.batch > 1 ? [s.batch] : []), ...(s.tb ? [s.N, s.K] : [s.K, s.N])];
+    const a = tf.randomUniform(aShape, -1, 1), b = tf.randomUniform(bShape, -1, 1);
+    const gflop = (2 * s.M * s.N * s.K * s.batch) / 1e9;
+    const ms: Record<string, number> = {};
+    const time = async (f: () => tf.Tensor) => {
+      tf.dispose(f()); // compile + warm
+      const t = await tf.time(() => { for (let i = 0; i < reps; i++) tf.dispose(f()); });
+      return t.kernelMs as number / reps;
+    };
+    for (const tile of tiles) {
+      ms[tile] = await time(() => tf.engine().runKernel('ShareLoraMatMul', { a, b }, { transA: s.ta, transB: s.tb, tile } as never) as tf.Tensor);
+    }
+    const orig = tfjsBatchMatMul();
+    if (orig) {
+      ms.tfjs = await time(() => {
+        const out = orig.kernelFunc({ inputs: { a, b }, attrs: { transposeA: s.ta, transposeB: s.tb }, backend: tf.backend() } as never) as tf.TensorInfo;
+        return tf.engine().makeTensorFromTensorInfo(out);
+      });
+    }
+    const autoTile = chooseTile(s.M, s.N, s.batch, s.K);
+    const auto = Object.keys(TILES).find((k) => TILES[k] === autoTile)!;
+    const best = tiles.reduce((x, y) => (ms[y] < ms[x] ? y : x));
+    rows.push({ shape: s.name, M: s.M, N: s.N, K: s.K, batch: s.batch, perStep: s.perStep, gflop, ms, auto, best });
+    stepMs.auto += s.perStep * (ms[auto] ?? NaN);
+    stepMs.best += s.perStep * ms[best];
+    stepMs.tfjs += s.perStep * (ms.tfjs ?? NaN);
+    tf.dispose([a, b]);
+  }
+  return { device: info.device, rows, stepMs, dawnFlags: o.dawnFlags };
+}
+
+if (process.argv[1] && /gemm\.js$/.test(process.argv[1])) {
+  const o = process.argv[2] ? JSON.parse(process.argv[2]) : {};
+  runGemmSweep(o).then((r) => {
+    process.stdout.write(`@@RESULT ${JSON.stringify(r)}\n`);
+    process.exit(0);
+  }, (e) => { process.stdout.write(`@@RESULT ${JSON.stringify({ error: String(e?.message ?? e) })}\n`); process.exit(0); });
+}

@@ -1,0 +1,304 @@
+/**
+ * `npm run bench`: GPT-2-small LoRA / ShareA training throughput and memory
+ * on our WebGPU kernels, against PyTorch + PEFT on the same GPU in the same
+ * run, plus the plain-tfjs WebGPU path, the wasm and cpu backends at a small
+ * shape (against PyTorch on the CPU), a GEMM sweep, and the largest
+ * LLaMA-shaped model ShareA can fine-tune.
+ *
+ *   node dist/bench/run.js                 # gpu suite if a real GPU adapter exists, else cpu suite
+ *   node dist/bench/run.js --suite gpu,cpu,gemm,max --steps 10 --out bench/results/x.json
+ *
+ * Each configuration runs in its own process (bench/worker.ts,
+ * bench/torch_bench.py) so GPU memory peaks are per configuration.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { WorkerResult, WorkerSpec } from './worker.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(HERE, '..', '..');
+const PY = join(ROOT, 'bench', 'torch_bench.py');
+
+const args = process.argv.slice(2);
+const arg = (name: string, dflt?: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+
+export const GPT2_SMALL = {
+  model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], n_layer: 12, n_embd: 768, n_head: 12, vocab_size: 50257, n_positions: 1024,
+  resid_pdrop: 0, embd_pdrop: 0, attn_pdrop: 0, layer_norm_epsilon: 1e-5, activation_function: 'gelu_new', initializer_range: 0.02,
+};
+/** the CPU path's shape: small enough for a plain-JS backend to finish a step in seconds */
+export const GPT2_TINY = { ...GPT2_SMALL, n_layer: 4, n_embd: 256, n_head: 4, vocab_size: 8192, n_positions: 256 };
+
+type AnyResult = Record<string, unknown> & { ok: boolean; medianMs?: number; tokensPerSec?: number; error?: string };
+
+function log(s: string) { process.stderr.write(`${s}\n`); }
+
+function parseResult(out: string): AnyResult {
+  const line = out.split('\n').find((l) => l.startsWith('@@RESULT '));
+  if (!line) return { ok: false, error: `no result; output tail: ${out.slice(-400)}` };
+  return JSON.parse(line.slice(9));
+}
+
+function runNode(script: string, spec: unknown, env: Record<string, string> = {}, timeoutS = 600): AnyResult {
+  const r = spawnSync(process.execPath, [join(HERE, script), JSON.stringify(spec)], {
+    env: { ...process.env, ...env }, encoding: 'utf8', timeout: timeoutS * 1000, maxBuffer: 64 << 20,
+  });
+  const res = parseResult((r.stdout ?? '') + (r.error ? `\n${r.error.message}` : ''));
+  if (!res.ok && r.stderr) res.stderrTail = r.stderr.split('\n').filter((l) => l && !/^Warning: max/.test(l)).slice(-6).join('\n');
+  return res;
+}
+
+let pythonOk: boolean | undefined;
+function python(): string | undefined {
+  const py = process.env.SHARELORA_PYTHON || 'python3';
+  if (pythonOk === undefined) {
+    const r = spawnSync(py, ['-c', 'import torch, transformers, peft'], { encoding: 'utf8' });
+    pythonOk = r.status === 0;
+    if (!pythonOk) log(`# PyTorch baseline unavailable (${py}: ${(r.stderr || '').trim().split('\n').pop()})`);
+  }
+  return pythonOk ? py : undefined;
+}
+
+function runTorch(spec: unknown, timeoutS = 600): AnyResult {
+  const py = python();
+  if (!py) return { ok: false, error: 'python3 with torch, transformers and peft not found' };
+  const r = spawnSync(py, [PY, JSON.stringify(spec)], { encoding: 'utf8', timeout: timeoutS * 1000, maxBuffer: 64 << 20, env: { ...process.env, PYTHONUNBUFFERED: '1' } });
+  const res = parseResult((r.stdout ?? '') + (r.stderr ? `\n${r.stderr}` : ''));
+  return res;
+}
+
+async function gpuAdapter(): Promise<string | undefined> {
+  try {
+    const webgpu = await import('webgpu') as unknown as { create(f: string[]): { requestAdapter(): Promise<{ info: Record<string, string> } | null> }; globals: object };
+    Object.assign(globalThis, webgpu.globals);
+    const ad = await webgpu.create([]).requestAdapter();
+    if (!ad) return undefined;
+    const d = [ad.info.vendor, ad.info.architecture, ad.info.description || ad.info.device].filter(Boolean).join(' ');
+    return /llvmpipe|lavapipe|swiftshader/i.test(d) ? undefined : d;
+  } catch {
+    return undefined;
+  }
+}
+
+const GiB = 2 ** 30, MiB = 2 ** 20;
+const fmtB = (b?: unknown) => typeof b === 'number' ? (b >= GiB ? `${(b / GiB).toFixed(2)} GiB` : `${(b / MiB).toFixed(1)} MiB`) : '-';
+const fmt = (x?: unknown, d = 1) => typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '-';
+
+function versions(): Record<string, string> {
+  const pkg = (p: string) => { try { return JSON.parse(readFileSync(join(ROOT, 'node_modules', p, 'package.json'), 'utf8')).version; } catch { return '?'; } };
+  let commit = '?';
+  try { commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim(); } catch { /* not a checkout */ }
+  let gpu = '';
+  try { gpu = execFileSync('nvidia-smi', ['--query-gpu=name,driver_version,memory.total', '--format=csv,noheader'], { encoding: 'utf8' }).trim(); } catch { /* no NVIDIA GPU */ }
+  return {
+    node: process.version, tfjs: pkg('@tensorflow/tfjs-core'), tfjsWebgpu: pkg('@tensorflow/tfjs-backend-webgpu'), tfjsWasm: pkg('@tensorflow/tfjs-backend-wasm'),
+    webgpu: pkg('webgpu'), commit, cpu: `${os.cpus()[0]?.model ?? '?'} ×${os.cpus().length}`, nvidiaSmi: gpu,
+  };
+}
+
+function lowrankBytes(L: number, dIn: number, dOut: number, r: number, shareA: boolean) {
+  const params = (shareA ? r * dIn : L * r * dIn) + L * dOut * r;
+  return { params, adamStateBytes: params * 8 };
+}
+
+async function suiteGpu(steps: number, out: Record<string, unknown>) {
+  const spec = (variant: 'lora' | 'sharea', extra: Partial<WorkerSpec> = {}): WorkerSpec => ({
+    backend: 'webgpu', config: GPT2_SMALL, batch: 8, seq: 256, variant, r: 8, alpha: 16, targets: ['c_attn'], steps, warmup: 3, ...extra,
+  });
+  const ours: Record<string, AnyResult> = {};
+  for (const v of ['lora', 'sharea'] as const) {
+    log(`# ours webgpu ${v} ...`);
+    ours[v] = runNode('worker.js', spec(v, { profile: v === 'lora' }));
+    log(`#   ${JSON.stringify({ ok: ours[v].ok, ms: ours[v].medianMs, err: ours[v].error })}`);
+  }
+  log('# plain tfjs webgpu (no custom kernels) lora ...');
+  const plain = runNode('worker.js', spec('lora', { steps: Math.max(3, Math.ceil(steps / 3)), warmup: 2 }), { SHARELORA_WEBGPU_KERNELS: '0', SHARELORA_WEBGPU_MATMUL: 'tfjs', SHARELORA_WEBGPU_HOST_CACHE: '0' });
+  log(`#   ${JSON.stringify({ ok: plain.ok, ms: plain.medianMs, err: plain.error })}`);
+  const extraRuns: Record<string, AnyResult> = {};
+  const hostVariants: Record<string, Record<string, string>> = args.includes('--host-variants')
+    ? { 'no host caches': { SHARELORA_WEBGPU_HOST_CACHE: '0' }, 'submit every 64': { SHARELORA_WEBGPU_SUBMIT_BATCH: '64' } } : {};
+  for (const [name, env] of Object.entries({ ...hostVariants, ...(JSON.parse(arg('variants') ?? '{}') as Record<string, Record<string, string>>) })) {
+    log(`# ours webgpu lora with ${name} ...`);
+    extraRuns[name] = runNode('worker.js', spec('lora', { steps: Math.max(4, Math.ceil(steps / 2)), warmup: 3 }), env);
+    log(`#   ${JSON.stringify({ ok: extraRuns[name].ok, ms: extraRuns[name].medianMs, cpuMs: extraRuns[name].cpuMs, err: extraRuns[name].error })}`);
+  }
+  const torch: Record<string, AnyResult> = {};
+  for (const [k, v, attn] of [['lora', 'lora', 'sdpa'], ['sharea', 'sharea', 'sdpa'], ['lora_eager', 'lora', 'eager']] as const) {
+    log(`# pytorch+peft ${k} ...`);
+    torch[k] = runTorch({ config: GPT2_SMALL, batch: 8, seq: 256, variant: v, r: 8, alpha: 16, targets: ['c_attn'], steps: Math.max(steps, 10), warmup: 3, attn });
+    log(`#   ${JSON.stringify({ ok: torch[k].ok, ms: torch[k].medianMs, err: torch[k].error })}`);
+  }
+  const L = 12, C = 768;
+  const predicted = { lora: lowrankBytes(L, C, 3 * C, 8, false), sharea: lowrankBytes(L, C, 3 * C, 8, true) };
+  const rows = (['lora', 'sharea'] as const).map((v) => ({
+    variant: v,
+    oursMs: ours[v].medianMs, oursTokS: ours[v].tokensPerSec, torchMs: torch[v].medianMs, torchTokS: torch[v].tokensPerSec,
+    ratio: ours[v].tokensPerSec && torch[v].tokensPerSec ? (ours[v].tokensPerSec as number) / (torch[v].tokensPerSec as number) : undefined,
+    oursPoolBytes: ours[v].poolBytes, oursPeakUsedBytes: ours[v].peakUsedBytes, torchPeakBytes: torch[v].peakAllocatedBytes,
+    oursTrainable: ours[v].trainableParams, torchTrainable: torch[v].trainableParams,
+    oursOptState: ours[v].optimizerStateBytes, torchOptState: torch[v].optimizerStateBytes, predictedOptState: predicted[v].adamStateBytes,
+    oursActivation: ours[v].activationBytes, torchActivation: torch[v].activationBytes,
+  }));
+  out.gpu = {
+    shape: 'GPT-2 small (12 layers, 768 wide, 12 heads, vocab 50257), batch 8 x 256 tokens, fp32, AdamW(lr 1e-4, wd 0.01), r=8 alpha=16 on c_attn, dropout 0',
+    ours, plain, extraRuns, torch, predicted, rows,
+    shareASavingBytes: {
+      predicted: predicted.lora.adamStateBytes - predicted.sharea.adamStateBytes,
+      ours: (ours.lora.optimizerStateBytes as number) - (ours.sharea.optimizerStateBytes as number),
+      torch: (torch.lora.optimizerStateBytes as number) - (torch.sharea.optimizerStateBytes as number),
+      formula: '(L-1)·r·d_in·8 bytes (Adam m and v, fp32) = 11·8·768·8',
+    },
+  };
+  const lines = [
+    '',
+    'GPT-2 small, batch 8 x 256, fp32, AdamW — ours (tfjs webgpu + ShareLoRA WGSL kernels) vs PyTorch + PEFT, same GPU, same run',
+    'variant | ours ms/step | ours tok/s | torch ms/step | torch tok/s | ours/torch | ours GPU pool | torch peak | trainable | Adam state ours/torch/predicted',
+    ...rows.map((r) => `${r.variant} | ${fmt(r.oursMs)} | ${fmt(r.oursTokS, 0)} | ${fmt(r.torchMs)} | ${fmt(r.torchTokS, 0)} | ${fmt(r.ratio, 3)}x | ${fmtB(r.oursPoolBytes)} | ${fmtB(r.torchPeakBytes)} | ${r.oursTrainable}/${r.torchTrainable} | ${r.oursOptState}/${r.torchOptState}/${r.predictedOptState}`),
+    `plain tfjs webgpu lora: ${fmt(plain.medianMs)} ms/step (${fmt(plain.tokensPerSec, 0)} tok/s, ${fmt(plain.tokensPerSec && torch.lora.tokensPerSec ? (plain.tokensPerSec as number) / (torch.lora.tokensPerSec as number) : NaN, 3)}x torch), pool ${fmtB(plain.poolBytes)}; ours/plain = ${fmt(plain.medianMs && ours.lora.medianMs ? (plain.medianMs as number) / (ours.lora.medianMs as number) : NaN, 2)}x`,
+    `pytorch lora eager attention: ${fmt(torch.lora_eager.medianMs)} ms/step`,
+    `first-step loss (same weights and batch): ours ${(ours.lora.loss as number[] | undefined)?.[0]} | plain tfjs ${(plain.loss as number[] | undefined)?.[0]} | GPU kernel time per step (profile) ${fmt(ours.lora.profileGpuMs)} ms over ${ours.lora.kernelsPerStep} kernels; host CPU ${fmt(ours.lora.cpuMs)} ms/step`,
+    ...Object.entries(extraRuns).map(([k, r]) => `ours lora [${k}]: ${fmt(r.medianMs)} ms/step, cpu ${fmt(r.cpuMs)} ms/step`),
+  ];
+  return lines;
+}
+
+async function suiteCpu(steps: number, out: Record<string, unknown>) {
+  const base = { config: GPT2_TINY, batch: 4, seq: 64, r: 8, alpha: 16, targets: ['c_attn'], steps, warmup: 1 };
+  const res: Record<string, AnyResult> = {};
+  for (const backend of ['wasm', 'cpu'] as const) {
+    for (const v of ['lora', 'sharea'] as const) {
+      log(`# ours ${backend} ${v} ...`);
+      res[`${backend}_${v}`] = runNode('worker.js', { ...base, backend, variant: v });
+      log(`#   ${JSON.stringify({ ok: res[`${backend}_${v}`].ok, ms: res[`${backend}_${v}`].medianMs, err: res[`${backend}_${v}`].error })}`);
+    }
+  }
+  for (const v of ['lora', 'sharea'] as const) {
+    log(`# pytorch cpu (1 thread) ${v} ...`);
+    res[`torch_${v}`] = runTorch({ ...base, variant: v, device: 'cpu', threads: 1, steps: Math.max(steps, 5) });
+    log(`#   ${JSON.stringify({ ok: res[`torch_${v}`].ok, ms: res[`torch_${v}`].medianMs, err: res[`torch_${v}`].error })}`);
+  }
+  out.cpu = { shape: 'GPT-2 (4 layers, 256 wide, 4 heads, vocab 8192), batch 4 x 64 tokens, fp32, AdamW, r=8 on c_attn; PyTorch on 1 CPU thread', results: res };
+  const ratio = (a?: number, b?: number) => a && b ? `${(a / b).toFixed(3)}x` : '-';
+  return [
+    '',
+    'CPU path: GPT-2 tiny (4 x 256, vocab 8192), batch 4 x 64 — tfjs wasm/cpu vs PyTorch CPU (1 thread), same run',
+    'backend variant | ms/step | tok/s | vs torch | peak tensors',
+    ...Object.entries(res).map(([k, r]) => `${k} | ${fmt(r.medianMs)} | ${fmt(r.tokensPerSec, 0)} | ${k.startsWith('torch') ? '1x' : ratio(r.tokensPerSec as number, res[`torch_${k.split('_')[1]}`]?.tokensPerSec as number)} | ${fmtB(r.peakUsedBytes)}`),
+  ];
+}
+
+async function suiteGemm(out: Record<string, unknown>, dawnFlags?: string[]) {
+  log(`# GEMM sweep ${dawnFlags ? JSON.stringify(dawnFlags) : ''} ...`);
+  const r = runNode('gemm.js', { reps: 5, dawnFlags });
+  out[dawnFlags ? 'gemmFlags' : 'gemm'] = r;
+  const rows = (r.rows as Array<{ shape: string; gflop: number; perStep: number; ms: Record<string, number>; auto: string; best: string }>) ?? [];
+  return [
+    '',
+    `GEMM sweep ${dawnFlags ? JSON.stringify(dawnFlags) : ''} (GPU time per product, ms; TFLOP/s of the auto-chosen tile) ${r.error ?? ''}`,
+    `shape | ${rows[0] ? Object.keys(rows[0].ms).join(' | ') : ''} | auto | best | auto TFLOP/s`,
+    ...rows.map((x) => `${x.shape} | ${Object.values(x.ms).map((v) => fmt(v, 3)).join(' | ')} | ${x.auto} | ${x.best} | ${fmt(x.gflop / x.ms[x.auto], 1)}`),
+    `per-step GEMM time: ${JSON.stringify(r.stepMs)}`,
+  ];
+}
+
+/**
+ * Largest LLaMA-shaped model (LLaMA-7B-wide layers: 4096 / 11008 / 32 heads,
+ * vocab 32000, untied head) ShareA r=8 on q,v can fine-tune, fp32, batch 1 x 256.
+ * Bounded in time: two small depths give the memory per layer, the GPU's
+ * size gives a predicted depth, and a bisection between the largest depth
+ * seen to fit and the first seen to fail runs only while the budget lasts.
+ */
+async function suiteMax(out: Record<string, unknown>, budgetS: number, save: () => void) {
+  const cfg = (layers: number) => ({
+    model_type: 'llama', architectures: ['LlamaForCausalLM'], hidden_size: 4096, intermediate_size: 11008, num_attention_heads: 32, num_key_value_heads: 32,
+    num_hidden_layers: layers, vocab_size: 32000, max_position_embeddings: 2048, rms_norm_eps: 1e-6, tie_word_embeddings: false, initializer_range: 0.02,
+  });
+  const base = { batch: 1, seq: 256, variant: 'sharea' as const, r: 8, alpha: 16, targets: ['q_proj', 'v_proj'], steps: 0, warmup: 1, fitOnly: true };
+  let capacity = 139 * GiB;
+  try { capacity = Number(execFileSync('nvidia-smi', ['--query-gpu=memory.total', '--format=csv,noheader,nounits'], { encoding: 'utf8' }).trim().split('\n')[0]) * MiB; } catch { /* default */ }
+  const paramsPerLayer = 4 * 4096 * 4096 + 3 * 4096 * 11008;
+  // --max-bracket ours:69:132,torch:149:170 resumes a search from an earlier run's bracket
+  const brackets = new Map((arg('max-bracket') ?? '').split(',').filter(Boolean).map((b) => { const [n, l, h] = b.split(':'); return [n, [Number(l), Number(h)]] as const; }));
+  const search = (name: string, fits: (L: number) => AnyResult, peakOf: (r: AnyResult) => number) => {
+    const t0 = Date.now();
+    const given = brackets.get(name);
+    const trials: Array<{ layers: number; ok: boolean; s: number; error?: string; peakBytes?: number }> = [];
+    const tryL = (L: number) => {
+      const a = Date.now();
+      const r = fits(L);
+      trials.push({ layers: L, ok: r.ok, s: (Date.now() - a) / 1000, error: r.error, peakBytes: peakOf(r) });
+      log(`#   ${name} ${L} layers: ${r.ok ? `fits, peak ${fmtB(peakOf(r))}` : `fails (${r.error})`} [${((Date.now() - a) / 1000).toFixed(0)} s]`);
+      return r;
+    };
+    let lo = 0, hi = Infinity, predicted: number | undefined, perLayer: number | undefined;
+    if (given) {
+      [lo, hi] = given;
+      while (hi - lo > 1 && (Date.now() - t0) / 1000 < budgetS) {
+        const mid = Math.floor((lo + hi) / 2);
+        if (tryL(mid).ok) lo = mid; else hi = mid;
+      }
+    }
+    const a = given ? undefined : tryL(2), b = given ? undefined : tryL(6);
+    if (a?.ok) lo = 2;
+    if (b?.ok) lo = 6;
+    if (a?.ok && b?.ok) {
+      perLayer = (peakOf(b) - peakOf(a)) / 4;
+      predicted = Math.floor(6 + (capacity - peakOf(b)) / perLayer);
+      const r = tryL(predicted);
+      if (r.ok) { lo = predicted; hi = Math.ceil(predicted * 1.08) + 1; } else { hi = predicted; }
+      while (hi - lo > 1 && (Date.now() - t0) / 1000 < budgetS) {
+        const mid = Number.isFinite(hi) ? Math.floor((lo + hi) / 2) : lo * 2;
+        if (tryL(mid).ok) lo = mid; else hi = mid;
+      }
+    }
+    return { name, largestFits: lo, smallestFails: Number.isFinite(hi) ? hi : undefined, perLayerBytes: perLayer, predicted, capacityBytes: capacity,
+      params: lo * paramsPerLayer + 2 * 32000 * 4096, trials, seconds: (Date.now() - t0) / 1000 };
+  };
+  log('# largest LLaMA-shaped model, ours (webgpu) ...');
+  const ours = search('ours', (L) => runNode('worker.js', { ...base, backend: 'webgpu', config: cfg(L), init: 'tiled' }, {}, 300), (r) => (r.poolBytes as number) ?? NaN);
+  out.maxModel = { shape: 'LLaMA layers of 4096 hidden / 11008 MLP / 32 heads, vocab 32000, untied head, fp32, batch 1 x 256, ShareA r=8 on q_proj,v_proj, AdamW; ours with every layer holding the same (tiled random) weights', ours };
+  save();
+  log('# largest LLaMA-shaped model, pytorch+peft ...');
+  const torch = search('torch', (L) => runTorch({ ...base, config: cfg(L) }, 300), (r) => (r.peakReservedBytes as number) ?? NaN);
+  out.maxModel = { ...(out.maxModel as object), torch };
+  save();
+  const line = (r: typeof ours) => `${r.largestFits} layers fit (${(r.params / 1e9).toFixed(1)}B params)${r.smallestFails ? `, ${r.smallestFails} do not` : ''}; ${fmtB(r.perLayerBytes)} per layer, predicted ${r.predicted}; ${r.trials.length} trials in ${r.seconds.toFixed(0)} s`;
+  return ['', 'Largest LLaMA-shaped model (7B-wide layers) ShareA r=8 fine-tunes, fp32, batch 1 x 256, one H200:', `ours:  ${line(ours)}`, `torch: ${line(torch)}`];
+}
+
+async function main() {
+  const gpu = await gpuAdapter();
+  const suites = (arg('suite') ?? (gpu ? 'gpu,cpu' : 'cpu')).split(',');
+  const steps = Number(arg('steps', '10'));
+  const out: Record<string, unknown> = { date: new Date().toISOString(), adapter: gpu ?? 'none (no hardware WebGPU adapter)', versions: versions(), argv: args };
+  const lines: string[] = [];
+  const file = arg('out') ?? join(ROOT, 'bench', 'results', `${new Date().toISOString().slice(0, 10)}-${(gpu ? gpu : 'cpu').replace(/[^A-Za-z0-9]+/g, '-').slice(0, 40)}.json`);
+  mkdirSync(dirname(file), { recursive: true });
+  // written after every suite, so a run cut short still leaves what it measured
+  const save = () => writeFileSync(file, `${JSON.stringify(out, null, 1)}\n`);
+  for (const s of suites) {
+    if (s === 'gpu') {
+      if (!gpu) { lines.push('gpu suite skipped: no hardware WebGPU adapter'); continue; }
+      lines.push(...await suiteGpu(steps, out));
+    } else if (s === 'cpu') lines.push(...await suiteCpu(Math.min(steps, 3), out));
+    else if (s === 'gemm') lines.push(...await suiteGemm(out));
+    else if (s === 'gemm-unsafe') lines.push(...await suiteGemm(out, ['enable-dawn-features=allow_unsafe_apis,disable_robustness']));
+    else if (s === 'max') lines.push(...await suiteMax(out, Number(arg('max-budget', '240')), save));
+    save();
+    console.log(lines.join('\n'));
+    lines.length = 0;
+  }
+  const torchInfo = Object.values((out.gpu as { torch?: Record<string, AnyResult> })?.torch ?? {})[0];
+  if (torchInfo) (out.versions as Record<string, unknown>).pytorch = { torch: torchInfo.torch, transformers: torchInfo.transformers, peft: torchInfo.peft, gpu: torchInfo.gpu };
+  save();
+  console.log(`\nwrote ${file}`);
+  process.exit(0);
+}
+
+if (process.argv[1] && /run\.js$/.test(process.argv[1])) void main();

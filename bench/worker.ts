@@ -1,0 +1,249 @@
+/**
+ * One benchmark configuration in its own process (so each variant's GPU
+ * buffer pool and peak memory start from nothing): build the model with the
+ * library, inject the adapter, train a few steps, print one JSON line.
+ *   node dist/bench/worker.js '<spec json>'
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { injectShareLoRA, randomModel, Trainer, useBackend, type Model, type ShareLoraAdapter } from '../src/index.js';
+import { parseConfig } from '../src/models/config.js';
+import { GPT2 } from '../src/models/gpt2.js';
+import { Llama } from '../src/models/llama.js';
+import type { RawTensor } from '../src/models/safetensors.js';
+import { WeightStore } from '../src/models/weights.js';
+
+export interface WorkerSpec {
+  backend: 'webgpu' | 'wasm' | 'cpu';
+  config: Record<string, unknown>;
+  batch: number;
+  seq: number;
+  variant: 'lora' | 'sharea';
+  r: number;
+  alpha: number;
+  targets: string[];
+  steps: number;
+  warmup: number;
+  /** 'library': randomModel (HF init); 'tiled': a 1M-sample random block repeated, for models too big to draw sample by sample */
+  init?: 'library' | 'tiled';
+  profile?: boolean;
+  /** only check that one step fits (max-model search) */
+  fitOnly?: boolean;
+  /** flags for Dawn's create() */
+  dawnFlags?: string[];
+}
+
+export interface WorkerResult {
+  ok: boolean;
+  error?: string;
+  backend: string;
+  device?: string;
+  variant: string;
+  steps?: number[];
+  medianMs?: number;
+  /** process CPU time per step (host work: JS, tfjs bookkeeping, Dawn encoding) */
+  cpuMs?: number;
+  hostCache?: unknown;
+  tokensPerSec?: number;
+  loss?: number[];
+  trainableParams?: number;
+  trainableBytes?: number;
+  optimizerStateBytes?: number;
+  weightBytes?: number;
+  /** GPU bytes in use at the peak of a step (buffer manager), minus what was in use before it */
+  activationBytes?: number;
+  /** peak bytes of buffers in use (webgpu) / tensors alive (tfjs engine, cpu/wasm) */
+  peakUsedBytes?: number;
+  /** the webgpu buffer pool's total allocation: what the GPU holds for the process */
+  poolBytes?: number;
+  kernelsPerStep?: number;
+  profile?: Array<{ name: string; count: number; ms: number }>;
+  profileGpuMs?: number;
+  stepImpl?: string;
+  initSeconds?: number;
+}
+
+type Pool = { numBytesUsed: number; numBytesAllocated: number; acquireBuffer: (...a: unknown[]) => unknown };
+
+/**
+ * The same tensor names and shapes randomModel draws, filled from a repeated
+ * random block, every layer alike: for the max-model search, where drawing
+ * 10¹⁰ normal samples in JS would take longer than the search itself.
+ */
+function tiledModel(configJson: Record<string, unknown>): Model {
+  const c = parseConfig(configJson, 'config');
+  const block = new Float32Array(1 << 20);
+  let s = 12345;
+  for (let i = 0; i < block.length; i++) { s = (s * 1103515245 + 12345) >>> 0; block[i] = ((s / 4294967296) - 0.5) * 0.0693; } // U(±0.035): std 0.02
+  // one array per (shape, fill): tfjs keeps a reference until the first upload, so
+  // 100+ layers of identical shape cost one layer of host memory
+  const arrays = new Map<string, Float32Array>();
+  const fill = (shape: number[], value?: number): RawTensor => {
+    const key = `${shape.join('x')}:${value ?? 'r'}`;
+    let data = arrays.get(key);
+    if (!data) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      data = new Float32Array(n);
+      if (value !== undefined) data.fill(value);
+      else for (let o = 0; o < n; o += block.length) data.set(n - o >= block.length ? block : block.subarray(0, n - o), o);
+      arrays.set(key, data);
+    }
+    return { dtype: 'F32', shape, data };
+  };
+  const t = new Map<string, { t: RawTensor; file: string }>();
+  const put = (name: string, shape: number[], v?: number) => t.set(name, { t: fill(shape, v), file: '(tiled random)' });
+  const C = c.hidden;
+  if (c.modelType === 'llama') {
+    put('model.embed_tokens.weight', [c.vocabSize, C]);
+    for (let i = 0; i < c.layers; i++) {
+      const p = `model.layers.${i}`;
+      put(`${p}.input_layernorm.weight`, [C], 1); put(`${p}.post_attention_layernorm.weight`, [C], 1);
+      put(`${p}.self_attn.q_proj.weight`, [c.heads * c.headDim, C]); put(`${p}.self_attn.k_proj.weight`, [c.kvHeads * c.headDim, C]);
+      put(`${p}.self_attn.v_proj.weight`, [c.kvHeads * c.headDim, C]); put(`${p}.self_attn.o_proj.weight`, [C, c.heads * c.headDim]);
+      put(`${p}.mlp.gate_proj.weight`, [c.intermediate, C]); put(`${p}.mlp.up_proj.weight`, [c.intermediate, C]); put(`${p}.mlp.down_proj.weight`, [C, c.intermediate]);
+    }
+    put('model.norm.weight', [C], 1);
+    if (!c.tieWordEmbeddings) put('lm_head.weight', [c.vocabSize, C]);
+    return new Llama(c, new WeightStore(t, '(tiled random)'), 'causal-lm');
+  }
+  put('transformer.wte.weight', [c.vocabSize, C]); put('transformer.wpe.weight', [c.maxPositions, C]);
+  for (let i = 0; i < c.layers; i++) {
+    const h = `transformer.h.${i}`;
+    for (const n of ['ln_1', 'ln_2']) { put(`${h}.${n}.weight`, [C], 1); put(`${h}.${n}.bias`, [C], 0); }
+    put(`${h}.attn.c_attn.weight`, [C, 3 * C]); put(`${h}.attn.c_attn.bias`, [3 * C], 0);
+    put(`${h}.attn.c_proj.weight`, [C, C]); put(`${h}.attn.c_proj.bias`, [C], 0);
+    put(`${h}.mlp.c_fc.weight`, [C, c.intermediate]); put(`${h}.mlp.c_fc.bias`, [c.intermediate], 0);
+    put(`${h}.mlp.c_proj.weight`, [c.intermediate, C]); put(`${h}.mlp.c_proj.bias`, [C], 0);
+  }
+  put('transformer.ln_f.weight', [C], 1); put('transformer.ln_f.bias', [C], 0);
+  return new GPT2(c, new WeightStore(t, '(tiled random)'), 'causal-lm');
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
+  const res: WorkerResult = { ok: false, backend: spec.backend, variant: spec.variant };
+  if (spec.backend === 'webgpu' && spec.dawnFlags?.length) {
+    const webgpu = await import('webgpu') as unknown as { create(f: string[]): unknown; globals: object };
+    Object.assign(globalThis, webgpu.globals);
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: webgpu.create(spec.dawnFlags) }, configurable: true, writable: true });
+  }
+  const info = await useBackend(spec.backend);
+  res.device = info.device;
+  let pool: Pool | undefined;
+  let peakUsed = 0;
+  if (spec.backend === 'webgpu') {
+    pool = (tf.backend() as unknown as { bufferManager: Pool }).bufferManager;
+    const orig = pool.acquireBuffer.bind(pool);
+    pool.acquireBuffer = (...a: unknown[]) => {
+      const b = orig(...a);
+      if (pool!.numBytesUsed > peakUsed) peakUsed = pool!.numBytesUsed;
+      return b;
+    };
+  }
+  const used = () => pool ? pool.numBytesUsed : tf.memory().numBytes;
+  // Dawn reports out-of-memory and validation errors here, not as exceptions: a step that hit one computed garbage
+  const gpuErrors: string[] = [];
+  if (spec.backend === 'webgpu') {
+    (tf.backend() as unknown as { device: { onuncapturederror: unknown } }).device.onuncapturederror = (e: { error: { message: string } }) => {
+      if (gpuErrors.length < 5) gpuErrors.push(e.error.message.split('\n')[0]);
+    };
+  }
+
+  const t0 = performance.now();
+  const model = spec.init === 'tiled' ? tiledModel(spec.config) : randomModel(spec.config, { seed: 0 });
+  const adapter: ShareLoraAdapter = injectShareLoRA(model, { r: spec.r, alpha: spec.alpha, targets: spec.targets, share: spec.variant === 'sharea' ? 'A' : 'none', seed: 0 });
+  res.initSeconds = (performance.now() - t0) / 1000;
+  // Dawn's null device returns garbage: skip the non-finite check there (host-overhead runs only)
+  const nullGpu = !!spec.dawnFlags?.includes('backend=null');
+  const trainer = new Trainer(model, adapter, { lr: 1e-4, weightDecay: 0.01, onNonFinite: nullGpu ? 'skip' : 'error' });
+  const V = model.config.vocabSize;
+  const ids = new Int32Array(spec.batch * spec.seq);
+  let s = 7;
+  for (let i = 0; i < ids.length; i++) { s = (s * 1103515245 + 12345) >>> 0; ids[i] = s % V; }
+  const inputIds = tf.tensor2d(ids, [spec.batch, spec.seq], 'int32');
+  const labels = tf.tensor2d(ids, [spec.batch, spec.seq], 'int32');
+  const batch = { inputIds, labels };
+  res.trainableParams = adapter.trainableParameterCount();
+  res.trainableBytes = res.trainableParams * 4;
+
+  const step = async (): Promise<{ loss: number }> => ({ loss: await trainer.step(batch) });
+  res.stepImpl = 'Trainer.step (lossAndGrads + global-norm read + AdamW)';
+  res.weightBytes = used();
+
+  try {
+    const losses: number[] = [];
+    const times: number[] = [];
+    const cpus: number[] = [];
+    for (let i = 0; i < spec.warmup + spec.steps; i++) {
+      const before = used();
+      const a = performance.now();
+      const cpu0 = process.cpuUsage();
+      const r = await step();
+      const ms = performance.now() - a;
+      const cpu = process.cpuUsage(cpu0);
+      losses.push(r.loss);
+      if (i === 0) res.optimizerStateBytes = trainer.optimizer.stateBytes();
+      if (i === spec.warmup - 1 || (spec.warmup === 0 && i === 0)) {
+        peakUsed = 0; // measure the steady-state peak from here
+      }
+      if (i >= spec.warmup) {
+        times.push(ms);
+        cpus.push((cpu.user + cpu.system) / 1000);
+        if (i === spec.warmup) res.activationBytes = pool ? peakUsed - before : undefined;
+      }
+      if (spec.fitOnly) break;
+    }
+    res.loss = losses;
+    res.poolBytes = pool ? pool.numBytesAllocated : undefined;
+    if (times.length) {
+      res.steps = times.map((x) => +x.toFixed(2));
+      res.medianMs = median(times);
+      res.tokensPerSec = (spec.batch * spec.seq) / (res.medianMs / 1000);
+      res.cpuMs = median(cpus);
+    }
+    res.peakUsedBytes = pool ? peakUsed : undefined;
+    res.poolBytes = pool ? pool.numBytesAllocated : undefined;
+    if (!pool) {
+      // tfjs's engine counts every live tensor's bytes; tf.profile reports the peak within a step
+      const p = await tf.profile(async () => { await step(); });
+      res.peakUsedBytes = p.peakBytes + (res.weightBytes ?? 0);
+      res.activationBytes = p.peakBytes;
+    }
+    if (spec.profile && spec.backend === 'webgpu') {
+      const p = await tf.profile(async () => { await step(); });
+      const agg = new Map<string, { count: number; ms: number }>();
+      let total = 0;
+      for (const k of p.kernels) {
+        const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+        const e = agg.get(k.name) ?? { count: 0, ms: 0 };
+        e.count++; e.ms += ms; total += ms;
+        agg.set(k.name, e);
+      }
+      res.kernelsPerStep = p.kernels.length;
+      res.profileGpuMs = total;
+      res.profile = [...agg].map(([name, v]) => ({ name, count: v.count, ms: +v.ms.toFixed(3) })).sort((a, b) => b.ms - a.ms).slice(0, 25);
+    }
+    if (spec.backend === 'webgpu') res.hostCache = (await import('../src/backend/webgpu/index.js')).hostStats;
+    if (gpuErrors.length) throw new Error(`GPU error: ${gpuErrors.join(' | ')}`);
+    if (!losses.every(Number.isFinite) && !nullGpu) throw new Error(`non-finite loss ${losses}`);
+    res.ok = true;
+  } catch (e) {
+    res.error = String((e as Error).message ?? e).split('\n')[0];
+    if (gpuErrors.length && !res.error.startsWith('GPU error')) res.error += ` (GPU: ${gpuErrors[0]})`;
+  }
+  return res;
+}
+
+if (process.argv[1] && /worker\.js$/.test(process.argv[1]) && process.argv[2]) {
+  const spec = JSON.parse(process.argv[2]) as WorkerSpec;
+  runWorker(spec).then((r) => {
+    process.stdout.write(`@@RESULT ${JSON.stringify(r)}\n`);
+    process.exit(0);
+  }, (e) => {
+    process.stdout.write(`@@RESULT ${JSON.stringify({ ok: false, backend: spec.backend, variant: spec.variant, error: String(e?.message ?? e).split('\n')[0] })}\n`);
+    process.exit(0);
+  });
+}

@@ -1,0 +1,15 @@
+/**
+ * The switch ../ops.ts consults: our kernels when the active backend is
+ * webgpu (registered on first use, so a bare tf.setBackend('webgpu') works
+ * too), nothing otherwise. SHARELORA_WEBGPU_KERNELS=0 keeps webgpu on the
+ * plain tfjs-core path, which the benchmark uses as its in-run baseline.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { registerKernels } from './kernels.js';
+import * as ops from './ops.js';
+
+export function fused(): typeof ops | undefined {
+  if (tf.getBackend() !== 'webgpu' || process.env.SHARELORA_WEBGPU_KERNELS === '0') return undefined;
+  registerKernels();
+  return ops;
+}

@@ -1,0 +1,233 @@
+/**
+ * Tiled fp32 GEMM in WGSL: C[z] = alpha·op(A[z])·op(B[z]) (+ bias[n]) (+ s·U·V).
+ *
+ * Each workgroup computes a BM×BN tile of C; each thread a TM×TN block held
+ * in registers as vec4 rows, fed from k-major shared tiles so that one
+ * shared-memory read of a vec4 of A and a vec4 of B feeds 16 FMAs. The next
+ * K-slice is fetched into registers while the current one is multiplied.
+ * tfjs's own MatMulPackedProgram uses 4×4 per thread and 32×32 tiles, which
+ * measured 7.4 TFLOP/s at 4096² on the H200, under a fifth of the fp32 peak.
+ *
+ * The epilogue adds what LoRA needs without another pass over C:
+ *   bias[n], and a rank-r product s·U[M,r]·V (V as [N,r] or [r,N]), so that
+ *   y = xW + b + s·(xAᵀ)Bᵀ and dx = dyWᵀ + s·(dyB)A are each one launch.
+ * Batches map B's batch index through (z / bH)·bHkv + (z % bH) / bRep so
+ * grouped-query attention reads each kv head for its rep query heads
+ * without materialising the repeat.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import { dispatch, type UniformField } from './dispatch.js';
+
+export interface GemmTile { BM: number; BN: number; BK: number; TM: 4 | 8; TN: 4 | 8 }
+
+export const TILES: Record<string, GemmTile> = {
+  '128x128': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 },
+  '128x64': { BM: 128, BN: 64, BK: 16, TM: 8, TN: 8 },
+  '64x128': { BM: 64, BN: 128, BK: 16, TM: 8, TN: 8 },
+  '64x64': { BM: 64, BN: 64, BK: 16, TM: 8, TN: 8 },
+  '64x64t4': { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 },
+  '32x32': { BM: 32, BN: 32, BK: 16, TM: 4, TN: 4 },
+};
+
+/** Streaming multiprocessors to fill; the H200 has 132. Overridable for other GPUs. */
+const SMS = Number(process.env.SHARELORA_GPU_SMS || 132);
+
+export function chooseTile(M: number, N: number, batch: number, K = 0): GemmTile {
+  const forced = process.env.SHARELORA_GEMM_TILE;
+  if (forced && TILES[forced]) return TILES[forced];
+  const tiles = (t: GemmTile) => Math.ceil(M / t.BM) * Math.ceil(N / t.BN) * batch;
+  // From the H200 sweep (bench/NOTES.md): 128×128 wins wherever it gives
+  // about a wave of workgroups, unless K is long (the LM head's dX, K = 50257:
+  // 96 workgroups took 25.9 ms against 6.1 ms for 64×64 with 4×4 per thread)
+  // or a side is at most 64 (half of each 128-tile would be padding).
+  const big = TILES['128x128'];
+  if (M > 64 && N > 64 && (tiles(big) >= 2 * SMS || (tiles(big) >= 0.7 * SMS && K <= 4096))) return big;
+  if (tiles(TILES['64x64t4']) >= SMS) return TILES['64x64t4'];
+  return TILES['32x32'];
+}
+
+export interface GemmArgs {
+  a: tf.TensorInfo; b: tf.TensorInfo;
+  M: number; N: number; K: number;
+  transA: boolean; transB: boolean;
+  batch?: number;
+  /** batch strides in elements (0 broadcasts) */
+  strideA?: number; strideB?: number;
+  /** grouped-query mapping for B's batch index: z -> (z / bH)·bHkv + (z % bH) / bRep */
+  bH?: number; bHkv?: number; bRep?: number;
+  alpha?: number;
+  bias?: tf.TensorInfo;
+  /** + s·U·V with U [M, r] and V [N, r] (vT) or [r, N] */
+  lowRank?: { u: tf.TensorInfo; v: tf.TensorInfo; r: number; s: number; vT: boolean };
+  outShape: number[];
+  tile?: GemmTile;
+}
+
+export function gemm(g: GemmArgs): tf.TensorInfo {
+  const batch = g.batch ?? 1;
+  const t = g.tile ?? chooseTile(g.M, g.N, batch, g.K);
+  const lda = g.transA ? g.M : g.K;
+  const ldb = g.transB ? g.K : g.N;
+  const sA = g.strideA ?? g.M * g.K;
+  const sB = g.strideB ?? g.K * g.N;
+  const sC = g.M * g.N;
+  // vec4 global access needs every row start (and batch start) 16-byte aligned
+  const vecA = lda % 4 === 0 && sA % 4 === 0 && (g.transA ? g.M : g.K) % 4 === 0;
+  const vecB = ldb % 4 === 0 && sB % 4 === 0 && (g.transB ? g.K : g.N) % 4 === 0;
+  const vecC = g.N % 4 === 0;
+  const lr = g.lowRank;
+  const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_${g.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}`;
+  const uniforms: UniformField[] = [
+    ['M', 'u32', g.M], ['N', 'u32', g.N], ['K', 'u32', g.K],
+    ['lda', 'u32', lda], ['ldb', 'u32', ldb], ['sA', 'u32', sA], ['sB', 'u32', sB], ['sC', 'u32', sC],
+    ['bH', 'u32', g.bH ?? 1], ['bHkv', 'u32', g.bHkv ?? 1], ['bRep', 'u32', g.bRep ?? 1],
+    ['alpha', 'f32', g.alpha ?? 1],
+  ];
+  const inputs: tf.TensorInfo[] = [g.a, g.b];
+  const inDecl: Array<{ name: string; type?: string }> = [{ name: 'A', type: vecA ? 'vec4<f32>' : 'f32' }, { name: 'B', type: vecB ? 'vec4<f32>' : 'f32' }];
+  if (g.bias) { inputs.push(g.bias); inDecl.push({ name: 'bias' }); }
+  if (lr) {
+    inputs.push(lr.u, lr.v);
+    inDecl.push({ name: 'U' }, { name: 'V' });
+    uniforms.push(['R', 'u32', lr.r], ['lrs', 'f32', lr.s]);
+  }
+  const [out] = dispatch(
+    { key, outputs: [{ name: 'C', type: vecC ? 'vec4<f32>' : 'f32' }], inputs: inDecl, body: () => gemmBody(t, g.transA, g.transB, vecA, vecB, vecC, !!g.bias, lr ? (lr.vT ? 'T' : 'N') : '') },
+    inputs, [{ shape: g.outShape }], uniforms,
+    [Math.ceil(g.N / t.BN), Math.ceil(g.M / t.BM), batch],
+  );
+  return out;
+}
+
+function gemmBody(t: GemmTile, transA: boolean, transB: boolean, vecA: boolean, vecB: boolean, vecC: boolean, bias: boolean, lowRank: '' | 'T' | 'N'): string {
+  const { BM, BN, BK, TM, TN } = t;
+  const hm = TM / 4, hn = TN / 4;
+  const WX = BN / TN, WY = BM / TM, NT = WX * WY;
+  const nA = (BM * BK) / 4 / NT, nB = (BN * BK) / 4 / NT;
+  if (!Number.isInteger(nA) || !Number.isInteger(nB)) throw new Error(`bad GEMM tile ${JSON.stringify(t)}`);
+  const L: string[] = [];
+  L.push(`var<workgroup> As : array<vec4<f32>, ${(BK * BM) / 4}>;`);
+  L.push(`var<workgroup> Bs : array<vec4<f32>, ${(BK * BN) / 4}>;`);
+  // global -> register loaders for one K-slice starting at k0
+  const loadA = (): string => {
+    const s: string[] = [];
+    for (let i = 0; i < nA; i++) {
+      s.push(`{ let v = lid + ${i * NT}u;`);
+      if (transA) {
+        // A stored [K, M]: a K-row of the tile is BM contiguous floats
+        s.push(`let kk = v / ${BM / 4}u; let mq = v % ${BM / 4}u; let gk = k0 + kk; let gm = m0 + mq * 4u;`);
+        if (vecA) s.push(`ra${i} = vec4<f32>(0.0); if (gk < P.K && gm < P.M) { ra${i} = A[(aOff + gk * P.lda + gm) / 4u]; }`);
+        else s.push(`for (var c = 0u; c < 4u; c++) { ra${i}[c] = 0.0; if (gk < P.K && gm + c < P.M) { ra${i}[c] = A[aOff + gk * P.lda + gm + c]; } }`);
+      } else {
+        // A stored [M, K]: consecutive threads take consecutive rows so the transposed shared store is conflict-free
+        s.push(`let mm = v % ${BM}u; let kq = v / ${BM}u; let gm = m0 + mm; let gk = k0 + kq * 4u;`);
+        if (vecA) s.push(`ra${i} = vec4<f32>(0.0); if (gm < P.M && gk < P.K) { ra${i} = A[(aOff + gm * P.lda + gk) / 4u]; }`);
+        else s.push(`for (var c = 0u; c < 4u; c++) { ra${i}[c] = 0.0; if (gm < P.M && gk + c < P.K) { ra${i}[c] = A[aOff + gm * P.lda + gk + c]; } }`);
+      }
+      s.push('}');
+    }
+    return s.join('\n');
+  };
+  const storeA = (): string => {
+    const s: string[] = [];
+    for (let i = 0; i < nA; i++) {
+      s.push(`{ let v = lid + ${i * NT}u;`);
+      if (transA) s.push(`As[v] = ra${i};`); // v = kk*(BM/4) + mq already
+      else s.push(`let mm = v % ${BM}u; let kq = v / ${BM}u; for (var c = 0u; c < 4u; c++) { As[(kq * 4u + c) * ${BM / 4}u + mm / 4u][mm % 4u] = ra${i}[c]; }`);
+      s.push('}');
+    }
+    return s.join('\n');
+  };
+  const loadB = (): string => {
+    const s: string[] = [];
+    for (let i = 0; i < nB; i++) {
+      s.push(`{ let v = lid + ${i * NT}u;`);
+      if (!transB) {
+        s.push(`let kk = v / ${BN / 4}u; let nq = v % ${BN / 4}u; let gk = k0 + kk; let gn = n0 + nq * 4u;`);
+        if (vecB) s.push(`rb${i} = vec4<f32>(0.0); if (gk < P.K && gn < P.N) { rb${i} = B[(bOff + gk * P.ldb + gn) / 4u]; }`);
+        else s.push(`for (var c = 0u; c < 4u; c++) { rb${i}[c] = 0.0; if (gk < P.K && gn + c < P.N) { rb${i}[c] = B[bOff + gk * P.ldb + gn + c]; } }`);
+      } else {
+        s.push(`let nn = v % ${BN}u; let kq = v / ${BN}u; let gn = n0 + nn; let gk = k0 + kq * 4u;`);
+        if (vecB) s.push(`rb${i} = vec4<f32>(0.0); if (gn < P.N && gk < P.K) { rb${i} = B[(bOff + gn * P.ldb + gk) / 4u]; }`);
+        else s.push(`for (var c = 0u; c < 4u; c++) { rb${i}[c] = 0.0; if (gn < P.N && gk + c < P.K) { rb${i}[c] = B[bOff + gn * P.ldb + gk + c]; } }`);
+      }
+      s.push('}');
+    }
+    return s.join('\n');
+  };
+  const storeB = (): string => {
+    const s: string[] = [];
+    for (let i = 0; i < nB; i++) {
+      s.push(`{ let v = lid + ${i * NT}u;`);
+      if (!transB) s.push(`Bs[v] = rb${i};`);
+      else s.push(`let nn = v % ${BN}u; let kq = v / ${BN}u; for (var c = 0u; c < 4u; c++) { Bs[(kq * 4u + c) * ${BN / 4}u + nn / 4u][nn % 4u] = rb${i}[c]; }`);
+      s.push('}');
+    }
+    return s.join('\n');
+  };
+  // accumulators acc_{row}_{j}: row in [0, TM), j in [0, hn): vec4 over 4 columns
+  const accDecl: string[] = [];
+  for (let r = 0; r < TM; r++) for (let j = 0; j < hn; j++) accDecl.push(`var acc_${r}_${j} = vec4<f32>(0.0);`);
+  const inner: string[] = [];
+  for (let i = 0; i < hm; i++) inner.push(`let a${i} = As[kk * ${BM / 4}u + ${(i * BM) / hm / 4}u + ty];`);
+  for (let j = 0; j < hn; j++) inner.push(`let b${j} = Bs[kk * ${BN / 4}u + ${(j * BN) / hn / 4}u + tx];`);
+  for (let i = 0; i < hm; i++) for (let r = 0; r < 4; r++) for (let j = 0; j < hn; j++) {
+    inner.push(`acc_${i * 4 + r}_${j} = fma(vec4<f32>(a${i}[${r}]), b${j}, acc_${i * 4 + r}_${j});`);
+  }
+  // epilogue per (row r, column group j)
+  const epi: string[] = [];
+  for (let i = 0; i < hm; i++) for (let r = 0; r < 4; r++) {
+    const R = i * 4 + r;
+    epi.push(`{ let row = m0 + ${(i * BM) / hm}u + ty * 4u + ${r}u;`);
+    if (lowRank) epi.push(`let urow = min(row, P.M - 1u) * P.R;`);
+    for (let j = 0; j < hn; j++) {
+      epi.push(`{ let col = n0 + ${(j * BN) / hn}u + tx * 4u;`);
+      epi.push(`var o = acc_${R}_${j} * P.alpha;`);
+      if (lowRank) {
+        epi.push(`for (var q = 0u; q < P.R; q++) { let uq = U[urow + q] * P.lrs; var vv = vec4<f32>(0.0);`);
+        epi.push(`for (var c = 0u; c < 4u; c++) { let cc = min(col + c, P.N - 1u); vv[c] = ${lowRank === 'T' ? 'V[cc * P.R + q]' : 'V[q * P.N + cc]'}; }`);
+        epi.push(`o = fma(vec4<f32>(uq), vv, o); }`);
+      }
+      if (bias) epi.push(`for (var c = 0u; c < 4u; c++) { o[c] += bias[min(col + c, P.N - 1u)]; }`);
+      epi.push(`if (row < P.M) {`);
+      if (vecC) epi.push(`if (col < P.N) { C[(cOff + row * P.N + col) / 4u] = o; }`);
+      else epi.push(`for (var c = 0u; c < 4u; c++) { if (col + c < P.N) { C[cOff + row * P.N + col + c] = o[c]; } }`);
+      epi.push('} }');
+    }
+    epi.push('}');
+  }
+  const regs: string[] = [];
+  for (let i = 0; i < nA; i++) regs.push(`var ra${i} = vec4<f32>(0.0);`);
+  for (let i = 0; i < nB; i++) regs.push(`var rb${i} = vec4<f32>(0.0);`);
+  L.push(`
+@compute @workgroup_size(${WX}, ${WY}, 1)
+fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>) {
+  let tx = l3.x; let ty = l3.y; let lid = ty * ${WX}u + tx;
+  let n0 = w3.x * ${BN}u; let m0 = w3.y * ${BM}u; let z = w3.z;
+  let aOff = z * P.sA;
+  let bOff = ((z / P.bH) * P.bHkv + (z % P.bH) / P.bRep) * P.sB;
+  let cOff = z * P.sC;
+  ${accDecl.join('\n  ')}
+  ${regs.join('\n  ')}
+  var k0 = 0u;
+  ${loadA()}
+  ${loadB()}
+  let nk = (P.K + ${BK - 1}u) / ${BK}u;
+  for (var t = 0u; t < nk; t++) {
+    ${storeA()}
+    ${storeB()}
+    workgroupBarrier();
+    k0 = (t + 1u) * ${BK}u;
+    if (t + 1u < nk) {
+      ${loadA()}
+      ${loadB()}
+    }
+    for (var kk = 0u; kk < ${BK}u; kk++) {
+      ${inner.join('\n      ')}
+    }
+    workgroupBarrier();
+  }
+  ${epi.join('\n  ')}
+}`);
+  return L.join('\n');
+}

@@ -1,0 +1,10 @@
+/**
+ * Fused WGSL kernels for the webgpu backend. useBackend('webgpu') calls
+ * registerKernels(); ../ops.ts dispatches here when tf.getBackend() is
+ * 'webgpu'.
+ */
+export { registerKernels, KERNELS, tfjsBatchMatMul } from './kernels.js';
+export * as webgpuOps from './ops.js';
+export { flush, pipelineCount, uniformBufferCount, webgpuBackend } from './dispatch.js';
+export { chooseTile, TILES } from './gemm.js';
+export { hostStats } from './host.js';

@@ -1,0 +1,86 @@
+/**
+ * Shared set-up for the WebGPU kernel tests: bring up the webgpu backend
+ * (Dawn; lavapipe on a CPU-only machine) or say why not, and compare our
+ * kernels with the tfjs-core fallback run on the cpu backend.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { useBackend } from '../../src/backend/index.js';
+
+let why: string | undefined;
+let ready: Promise<string | undefined> | undefined;
+
+/** undefined when webgpu is up; else the reason to skip. */
+export function webgpuUnavailable(): Promise<string | undefined> {
+  ready ??= (async () => {
+    try {
+      await useBackend('webgpu');
+      return undefined;
+    } catch (e) {
+      why = `no WebGPU adapter (${(e as Error).message.split('\n')[0]}); on Debian install lavapipe: ` +
+        'apt-get install -t bookworm-backports mesa-vulkan-drivers';
+      return why;
+    }
+  })();
+  return ready;
+}
+
+/** Let the process exit: Dawn keeps it alive while navigator.gpu is referenced. */
+export function releaseGPU(): void {
+  const nav = (globalThis as { navigator?: { gpu?: unknown } }).navigator;
+  if (nav && 'gpu' in nav) delete nav.gpu;
+}
+
+/** Deterministic normal-ish samples (sum of uniforms), fresh per seed. */
+export function randn(n: number, seed: number, scale = 1): Float32Array {
+  let s = (seed * 2654435761) >>> 0 || 1;
+  const u = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 4294967296; };
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (u() + u() + u() + u() - 2) * 1.7320508 * scale;
+  return out;
+}
+
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i]) || !Number.isFinite(b[i])) return Infinity;
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+}
+
+export interface Case {
+  /** input arrays with shapes and dtypes */
+  inputs: Array<{ data: Float32Array | Int32Array; shape: number[]; dtype?: 'float32' | 'int32' }>;
+  /** indices of inputs to differentiate */
+  wrt: number[];
+}
+
+/**
+ * Runs f on the cpu backend (reference: the fallback) and g on webgpu (ours)
+ * and returns the forward output and the gradients of sum(out ∘ R) for a
+ * fixed random R, as plain arrays.
+ */
+export async function forwardAndGrads(
+  backend: 'cpu' | 'webgpu', f: (...xs: tf.Tensor[]) => tf.Tensor, c: Case, seed = 7,
+): Promise<{ out: Float32Array; grads: Float32Array[] }> {
+  await tf.setBackend(backend);
+  const xs = c.inputs.map((i) => tf.tensor(i.data, i.shape, i.dtype ?? 'float32'));
+  const out = f(...xs);
+  const R = tf.tensor(randn(out.size, seed), out.shape);
+  const outData = await out.data() as Float32Array;
+  let grads: Float32Array[] = [];
+  if (c.wrt.length) {
+    const gfun = tf.grads((...ws: tf.Tensor[]) => {
+      const all = xs.slice();
+      c.wrt.forEach((idx, j) => { all[idx] = ws[j]; });
+      return tf.sum(tf.mul(f(...all), R));
+    });
+    const gs = gfun(c.wrt.map((i) => xs[i]));
+    grads = await Promise.all(gs.map(async (g) => await g.data() as Float32Array));
+    tf.dispose(gs);
+  }
+  tf.dispose([...xs, out, R]);
+  return { out: outData, grads };
+}

@@ -1,0 +1,160 @@
+/**
+ * Each fused WebGPU kernel against the tfjs-core fallback of
+ * src/backend/ops.ts run on the cpu backend: forward output and the
+ * gradient of every differentiable input. Runs on any WebGPU adapter
+ * (lavapipe in CI); skips with the reason when there is none.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import * as ref from '../../src/backend/ops.js';
+import { webgpuOps as ours } from '../../src/backend/webgpu/index.js';
+import { forwardAndGrads, randn, relErr, releaseGPU, webgpuUnavailable, type Case } from './helpers.js';
+
+const TOL = 2e-5;
+// Lavapipe compiles each GEMM variant with LLVM (seconds apiece for the big
+// tiles), so the op tests use the smallest tile; the tile test covers the rest.
+process.env.SHARELORA_GEMM_TILE ??= '32x32';
+let skip: string | undefined;
+
+async function check(name: string, f: (...x: tf.Tensor[]) => tf.Tensor, g: (...x: tf.Tensor[]) => tf.Tensor, c: Case, tol = TOL) {
+  const want = await forwardAndGrads('cpu', f, c);
+  const got = await forwardAndGrads('webgpu', g, c);
+  const e = relErr(got.out, want.out);
+  assert.ok(e < tol, `${name}: forward rel err ${e}`);
+  want.grads.forEach((wg, i) => {
+    const eg = relErr(got.grads[i], wg);
+    assert.ok(eg < tol, `${name}: grad of input ${c.wrt[i]} rel err ${eg}`);
+  });
+}
+
+const f32 = (shape: number[], seed: number, scale = 1) => ({ data: randn(shape.reduce((a, b) => a * b, 1), seed, scale), shape });
+
+describe('webgpu kernels vs tfjs-core fallback', () => {
+  before(async () => { skip = await webgpuUnavailable(); if (skip) console.log(`# SKIP webgpu kernel tests: ${skip}`); });
+  after(() => releaseGPU());
+
+  it('linear (odd shapes, bias)', async (t) => {
+    if (skip) return t.skip(skip);
+    for (const [N, I, O, tw] of [[37, 29, 51, 0], [64, 128, 96, 1], [130, 64, 3, 0]]) {
+      await check(`linear ${N}x${I}x${O} transposeW=${tw}`, (x, w, b) => ref.linear(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D, !!tw),
+        (x, w, b) => ours.linear(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D, !!tw),
+        { inputs: [f32([N, I], 1), f32(tw ? [O, I] : [I, O], 2, 0.2), f32([O], 3)], wrt: [0, 1, 2] }, 1e-4);
+    }
+  });
+
+  it('loraLinear: base + s·(xAᵀ)Bᵀ, every gradient', async (t) => {
+    if (skip) return t.skip(skip);
+    for (const [N, I, O, r, tw] of [[40, 48, 72, 8, 0], [33, 30, 17, 4, 1]]) {
+      await check(`lora ${N}x${I}x${O} r${r} transposeW=${tw}`,
+        (x, w, b, A, B) => ref.loraLinear(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D, A as tf.Tensor2D, B as tf.Tensor2D, 2, undefined, !!tw),
+        (x, w, b, A, B) => ours.loraLinear(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D, A as tf.Tensor2D, B as tf.Tensor2D, 2, undefined, !!tw),
+        { inputs: [f32([N, I], 4), f32(tw ? [O, I] : [I, O], 5, 0.2), f32([O], 6), f32([r, I], 7, 0.3), f32([O, r], 8, 0.3)], wrt: [0, 1, 2, 3, 4] }, 1e-4);
+    }
+  });
+
+  it('loraLinear without bias, gradient of x, A, B only', async (t) => {
+    if (skip) return t.skip(skip);
+    await check('lora nobias',
+      (x, w, A, B) => ref.loraLinear(x as tf.Tensor2D, w as tf.Tensor2D, undefined, A as tf.Tensor2D, B as tf.Tensor2D, 0.5),
+      (x, w, A, B) => ours.loraLinear(x as tf.Tensor2D, w as tf.Tensor2D, undefined, A as tf.Tensor2D, B as tf.Tensor2D, 0.5),
+      { inputs: [f32([20, 16], 9), f32([16, 24], 10), f32([8, 16], 11), f32([24, 8], 12)], wrt: [0, 2, 3] }, 1e-4);
+  });
+
+  it('layerNorm and rmsNorm', async (t) => {
+    if (skip) return t.skip(skip);
+    for (const D of [48, 700]) {
+      const c: Case = { inputs: [{ data: randn(3 * 5 * D, 13, 2).map((v, i) => v + (i % 7)), shape: [3, 5, D] }, f32([D], 14), f32([D], 15)], wrt: [0, 1, 2] };
+      await check(`layerNorm D=${D}`, (x, g, b) => ref.layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5), (x, g, b) => ours.layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5), c, 1e-4);
+      await check(`rmsNorm D=${D}`, (x, g) => ref.rmsNorm(x, g as tf.Tensor1D, 1e-6), (x, g) => ours.rmsNorm(x, g as tf.Tensor1D, 1e-6),
+        { inputs: c.inputs.slice(0, 2), wrt: [0, 1] }, 1e-4);
+    }
+  });
+
+  it('gelu (tanh, erf) and silu', async (t) => {
+    if (skip) return t.skip(skip);
+    const c: Case = { inputs: [f32([7, 333], 16, 3)], wrt: [0] };
+    await check('gelu tanh', (x) => ref.gelu(x, 'tanh'), (x) => ours.gelu(x, 'tanh'), c);
+    await check('gelu erf', (x) => ref.gelu(x, 'erf'), (x) => ours.gelu(x, 'erf'), c, 1e-5);
+    await check('silu', (x) => ref.silu(x), (x) => ours.silu(x), c);
+  });
+
+  it('attention: causal, key mask, GQA', async (t) => {
+    if (skip) return t.skip(skip);
+    const configs: Array<[number, number, number, number, number, boolean, boolean]> = [
+      // B, H, Hkv, T, D, causal, mask
+      [2, 3, 3, 17, 8, true, false],
+      [2, 4, 2, 24, 16, true, true],
+      [1, 4, 1, 9, 4, false, true],
+    ];
+    for (const [B, H, Hkv, T, D, causal, masked] of configs) {
+      const km = new Float32Array(B * T).fill(1);
+      if (masked) for (let b = 0; b < B; b++) for (let j = 0; j < b * 3 + 2; j++) km[b * T + T - 1 - j] = 0;
+      const inputs: Case['inputs'] = [f32([B, H, T, D], 17), f32([B, Hkv, T, D], 18), f32([B, Hkv, T, D], 19)];
+      if (masked) inputs.push({ data: km, shape: [B, T] });
+      const mk = (impl: typeof ref.attention) => (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, m?: tf.Tensor) =>
+        impl(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, { causal, keyMask: m as tf.Tensor2D | undefined, scale: 1 / Math.sqrt(D) });
+      await check(`attention B${B} H${H}/${Hkv} T${T} D${D} causal=${causal} mask=${masked}`, mk(ref.attention), mk(ours.attention), { inputs, wrt: [0, 1, 2] }, 1e-4);
+    }
+  });
+
+  it('crossEntropy with ignored labels', async (t) => {
+    if (skip) return t.skip(skip);
+    for (const [N, V] of [[13, 1001], [6, 50]]) {
+      const labels = new Int32Array(N);
+      for (let i = 0; i < N; i++) labels[i] = i % 4 === 3 ? -100 : (i * 7919) % V;
+      await check(`crossEntropy ${N}x${V}`, (l, y) => ref.crossEntropy(l as tf.Tensor2D, y as tf.Tensor1D), (l, y) => ours.crossEntropy(l as tf.Tensor2D, y as tf.Tensor1D),
+        { inputs: [f32([N, V], 20, 4), { data: labels, shape: [N], dtype: 'int32' }], wrt: [0] }, 1e-5);
+    }
+    // every label ignored: the fallback divides by max(n, 1) and gives 0
+    await check('crossEntropy all ignored', (l, y) => ref.crossEntropy(l as tf.Tensor2D, y as tf.Tensor1D), (l, y) => ours.crossEntropy(l as tf.Tensor2D, y as tf.Tensor1D),
+      { inputs: [f32([3, 10], 21), { data: new Int32Array(3).fill(-100), shape: [3], dtype: 'int32' }], wrt: [0] }, 1e-6);
+  });
+
+  it('tf.matMul on webgpu goes through our GEMM (every transpose, batched, broadcast)', async (t) => {
+    if (skip) return t.skip(skip);
+    const cases: Array<[number[], number[], boolean, boolean]> = [
+      [[45, 70], [70, 33], false, false],
+      [[70, 45], [70, 33], true, false],
+      [[45, 70], [33, 70], false, true],
+      [[70, 45], [33, 70], true, true],
+      [[3, 20, 12], [3, 12, 9], false, false],
+      [[2, 3, 16, 8], [2, 3, 16, 8], false, true],
+    ];
+    for (const [sa, sb, ta, tb] of cases) {
+      await check(`matMul ${sa}x${sb} ${ta}${tb}`, (a, b) => tf.matMul(a, b, ta, tb), (a, b) => tf.matMul(a, b, ta, tb),
+        { inputs: [f32(sa, 22), f32(sb, 23)], wrt: [0, 1] }, 1e-4);
+    }
+    // batch broadcast: forward only (tfjs's own BatchMatMul gradient does not reduce broadcast batch dims)
+    await check('matMul broadcast', (a, b) => tf.matMul(a, b), (a, b) => tf.matMul(a, b), { inputs: [f32([3, 20, 12], 24), f32([12, 9], 25)], wrt: [] }, 1e-4);
+  });
+
+  it('ops.ts dispatches to the fused kernels on webgpu', async (t) => {
+    if (skip) return t.skip(skip);
+    await tf.setBackend('webgpu');
+    const x = tf.tensor(randn(4 * 32, 30), [4, 32]);
+    const g = tf.ones([32]) as tf.Tensor1D, b = tf.zeros([32]) as tf.Tensor1D;
+    const prof = await tf.profile(() => ref.layerNorm(x, g, b, 1e-5));
+    const names = prof.kernels.map((k) => k.name);
+    assert.ok(names.includes('ShareLoraNorm'), `kernels run: ${names.join(', ')}`);
+    tf.dispose([x, g, b, prof.result as tf.Tensor]);
+  });
+
+  it('GEMM tiles agree on awkward shapes', async (t) => {
+    if (skip) return t.skip(skip);
+    const { mm } = ours;
+    for (const tile of ['128x128', '128x64', '64x128', '64x64', '64x64t4', '32x32']) {
+      // unaligned (scalar loads/stores) and aligned (vec4) paths, both transposes
+      for (const [M, N, K, ta, tb] of [[131, 67, 45, true, false], [64, 128, 32, false, true]] as const) {
+        const a = randn(M * K, M + K), b = randn(K * N, N);
+        await tf.setBackend('cpu');
+        const want = await tf.matMul(tf.tensor(a, ta ? [K, M] : [M, K]), tf.tensor(b, tb ? [N, K] : [K, N]), ta, tb).data();
+        await tf.setBackend('webgpu');
+        const got = await tf.engine().runKernel('ShareLoraMatMul', { a: tf.tensor(a, ta ? [K, M] : [M, K]), b: tf.tensor(b, tb ? [N, K] : [K, N]) }, { transA: ta, transB: tb, tile } as never) as tf.Tensor;
+        const e = relErr(await got.data(), want);
+        assert.ok(e < 1e-5, `tile ${tile} ${M}x${N}x${K} ${ta}${tb}: rel err ${e}`);
+        void mm;
+      }
+    }
+  });
+});
