@@ -31,6 +31,7 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>, keep?: (i: nu
   return num / (den + 1e-12);
 }
 
-export function toArray(t: tf.Tensor): Float32Array {
-  return t.dataSync() as Float32Array;
+/** values of a tensor; async because webgpu cannot read back synchronously in Node */
+export async function toArray(t: tf.Tensor): Promise<Float32Array> {
+  return await t.data() as Float32Array;
 }

@@ -40,9 +40,9 @@ for (const family of ['gpt2', 'roberta', 'llama']) {
       model = loadModelFromDir(join(FIXTURES, family, 'model'));
     });
 
-    it('base logits', () => {
+    it('base logits', async () => {
       const { logits } = model.forward(batch());
-      const err = relErr(logits.dataSync(), exp.get('base_logits')!.data, keepLogits);
+      const err = relErr(await logits.data(), exp.get('base_logits')!.data, keepLogits);
       logits.dispose();
       assert.ok(err < tol.logits, `base logits rel err ${err}`);
     });
@@ -53,10 +53,10 @@ for (const family of ['gpt2', 'roberta', 'llama']) {
         try {
           assert.equal(adapter.trainableParameterCount(), info.trainable_params);
           const { logits } = model.forward(batch());
-          const errL = relErr(logits.dataSync(), exp.get(`${name}.logits`)!.data, keepLogits);
+          const errL = relErr(await logits.data(), exp.get(`${name}.logits`)!.data, keepLogits);
           assert.ok(errL < tol.logits, `${name} logits rel err ${errL}`);
           const loss0 = model.loss(logits, family === 'roberta' ? tf.tensor1d(Array.from(labels.data), 'int32') : tf.tensor2d(Array.from(labels.data), [B, T], 'int32'));
-          const errLoss = relErr(loss0.dataSync(), exp.get(`${name}.loss`)!.data);
+          const errLoss = relErr(await loss0.data(), exp.get(`${name}.loss`)!.data);
           assert.ok(errLoss < tol.logits, `${name} loss rel err ${errLoss}`);
           tf.dispose([logits, loss0]);
 
@@ -68,7 +68,7 @@ for (const family of ['gpt2', 'roberta', 'llama']) {
             const g = grads.get(k)!;
             const e = exp.get(`${name}.grad.${k}`)!;
             assert.deepEqual(g.shape, e.shape, k);
-            const err = relErr(g.dataSync(), e.data);
+            const err = relErr(await g.data(), e.data);
             assert.ok(err < tol.grads, `${name} grad ${k} rel err ${err}`);
           }
           tf.dispose([...grads.values()]);
