@@ -43,7 +43,8 @@ export interface AttentionOptions {
 
 /** Scaled dot-product attention. q [B,H,T,D], k/v [B,Hkv,T,D] with H a multiple of Hkv. */
 export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, opts: AttentionOptions): tf.Tensor4D {
-  const fz = fused(); if (fz) return fz.attention(q, k, v, opts);
+  // the fused kernel's padding-mask path disagrees with this reference (1e-2 on the fixtures); masked batches stay here until it is fixed
+  const fz = opts.keyMask ? undefined : fused(); if (fz) return fz.attention(q, k, v, opts);
   const [B, H, T, D] = q.shape;
   const Hkv = k.shape[1];
   const rep = H / Hkv;
