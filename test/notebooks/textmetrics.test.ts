@@ -102,7 +102,7 @@ describe('rougeL', () => {
   it('tokenises like rouge-score and averages over the corpus; best reference wins', () => {
     assert.deepEqual(tokenizeRouge("Hello, World! It's e-mail_2"), ['hello', 'world', 'it', 's', 'e', 'mail', '2']);
     const r = rougeL(['police killed the gunman', 'a b c d'], [['police kill the gunman', 'the gunman was killed by police'], 'a x b']);
-    // sentence 1: "police kill the gunman" LCS 3 (police, the, gunman): F 0.75; the other reference: LCS 2 ("the gunman"/"police"... ) is worse
+    // sentence 1: "police kill the gunman" has LCS 3 (police, the, gunman): F 0.75; the other reference has LCS 2 ("the gunman"): F 0.4
     close(r.perSentence[0]!.f, 0.75);
     close(r.perSentence[1]!.f, 4 / 7);
     close(r.f, (0.75 + 4 / 7) / 2);

@@ -1,0 +1,196 @@
+/**
+ * Experiment grids: run a function over every combination of some settings
+ * and collect one row per run in an arquero table.
+ *
+ * @example
+ *   const results = await runGrid(
+ *     { r: [4, 8], share: ['none', 'A', 'B', 'AB'], targets: [['q', 'v'], ['q', 'v', 'o']] },
+ *     async ({ r, share, targets }) => {
+ *       const adapter = injectShareLoRA(model, { r, share, targets });
+ *       ...train...
+ *       return { accuracy, params: adapter.trainableParameterCount() };
+ *     });
+ *   summarizeGrid(results, { by: ['share'], metrics: ['accuracy'] })
+ */
+import * as aq from 'arquero';
+
+/** setting name -> the values to try */
+export type GridSpace = Record<string, readonly unknown[]>;
+/** one combination: setting name -> one of its values */
+export type GridConfig<S extends GridSpace> = { [K in keyof S]: S[K][number] };
+export type GridMetrics = Record<string, unknown> | number | void | undefined;
+
+export interface GridRunInfo {
+  /** 0-based position of this run among those that run */
+  index: number;
+  /** how many runs the grid has (after filter) */
+  total: number;
+}
+
+export interface GridOptions<S extends GridSpace> {
+  /** run only the combinations for which this returns true */
+  filter?: (cfg: GridConfig<S>) => boolean;
+  /**
+   * when a run throws: 'throw' (default) stops the grid; 'record' keeps going
+   * and gives that row an `error` column (its metrics stay null). An
+   * interrupt (TrainingInterrupted) always stops the grid.
+   */
+  onError?: 'throw' | 'record';
+  /** a line per finished run: true (console.log, the default), false, or your own function */
+  log?: boolean | ((line: string, row: Record<string, unknown>) => void);
+}
+
+/**
+ * Every combination, the last setting varying fastest (like itertools.product).
+ * An empty list of values for any setting gives no combinations.
+ */
+export function gridConfigs<S extends GridSpace>(space: S, filter?: (cfg: GridConfig<S>) => boolean): GridConfig<S>[] {
+  const keys = Object.keys(space);
+  for (const k of keys) {
+    if (!Array.isArray(space[k])) throw new TypeError(`runGrid: setting "${k}" must be an array of values to try, got ${describe(space[k])}; wrap a single value as [value]`);
+  }
+  let out: Record<string, unknown>[] = [{}];
+  for (const k of keys) {
+    const next: Record<string, unknown>[] = [];
+    for (const partial of out) for (const v of space[k]!) next.push({ ...partial, [k]: v });
+    out = next;
+  }
+  const all = out as GridConfig<S>[];
+  return filter ? all.filter(filter) : all;
+}
+
+/** How a setting's value appears in the table: arrays as "a,b", RegExps and objects as text. */
+export function gridLabel(v: unknown): string | number | boolean | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') return v;
+  if (Array.isArray(v)) return v.map((x) => String(gridLabel(x))).join(',');
+  if (v instanceof RegExp) return v.toString();
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+function formatMetric(v: unknown): string {
+  if (typeof v === 'number') {
+    if (Number.isInteger(v)) return String(v);
+    const a = Math.abs(v);
+    return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(3) : v.toPrecision(4).replace(/\.?0+$/, '');
+  }
+  if (Array.isArray(v)) return `[${v.length}]`;
+  return String(v);
+}
+
+/**
+ * Run `fn` once per combination, one after another (training runs should not
+ * compete for the same device), and return a table with a column per setting
+ * (see gridLabel), a column per metric `fn` returned (a bare number becomes
+ * `value`), and `seconds`.
+ */
+export async function runGrid<S extends GridSpace>(
+  space: S,
+  fn: (cfg: GridConfig<S>, info: GridRunInfo) => Promise<GridMetrics> | GridMetrics,
+  opts: GridOptions<S> = {},
+): Promise<aq.ColumnTable> {
+  const configs = gridConfigs(space, opts.filter);
+  const keys = Object.keys(space);
+  const log = opts.log === false ? undefined : typeof opts.log === 'function' ? opts.log : (line: string) => console.log(line);
+  const rows: Record<string, unknown>[] = [];
+  for (let index = 0; index < configs.length; index++) {
+    const cfg = configs[index]!;
+    const row: Record<string, unknown> = {};
+    for (const k of keys) row[k] = gridLabel(cfg[k]);
+    const t0 = performance.now();
+    let metrics: GridMetrics;
+    let error: string | undefined;
+    try {
+      metrics = await fn(cfg, { index, total: configs.length });
+    } catch (e) {
+      if (opts.onError !== 'record' || (e as Error)?.name === 'TrainingInterrupted') throw e;
+      error = (e as Error)?.message ?? String(e);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const m: Record<string, unknown> = typeof metrics === 'number' ? { value: metrics } : (metrics ?? {});
+    if (typeof m !== 'object' || Array.isArray(m)) throw new TypeError(`runGrid: the run function must return an object of metrics, a number or nothing; got ${describe(m)}`);
+    for (const [k, v] of Object.entries(m)) {
+      if (keys.includes(k)) throw new RangeError(`runGrid: metric "${k}" has the name of a setting; rename the metric`);
+      row[k] = v;
+    }
+    row.seconds = seconds;
+    if (error !== undefined) row.error = error;
+    rows.push(row);
+    if (log) {
+      const settings = keys.map((k) => `${k}=${row[k]}`).join(' ');
+      const result = error !== undefined ? `error: ${error}` : Object.entries(m).map(([k, v]) => `${k}=${formatMetric(v)}`).join(' ');
+      log(`[${index + 1}/${configs.length}] ${settings} → ${result} (${seconds.toFixed(1)} s)`, row);
+    }
+  }
+  // every row gets every column (a metric one run lacks is null), in first-seen order
+  const columns: string[] = [];
+  for (const r of rows) for (const k of Object.keys(r)) if (!columns.includes(k)) columns.push(k);
+  const ordered = [...keys, ...columns.filter((c) => !keys.includes(c) && c !== 'seconds' && c !== 'error'), 'seconds', ...(columns.includes('error') ? ['error'] : [])];
+  const data: Record<string, unknown[]> = {};
+  for (const c of ordered) data[c] = rows.map((r) => (r[c] === undefined ? null : r[c]));
+  return aq.table(data);
+}
+
+export interface SummarizeOptions {
+  /** group by these columns (in first-appearance order of their values) */
+  by: string[];
+  /** numeric columns to summarise */
+  metrics: string[];
+  /** also add a text column `<metric>` holding "mean ± std" with this many decimals */
+  pm?: number;
+}
+
+/**
+ * Mean and sample standard deviation (n − 1; null for one run) of each metric
+ * per group, plus the group size `n`. Null and NaN values are left out.
+ */
+export function summarizeGrid(t: aq.ColumnTable, o: SummarizeOptions): aq.ColumnTable {
+  const names = t.columnNames();
+  for (const c of [...o.by, ...o.metrics]) if (!names.includes(c)) throw new RangeError(`summarizeGrid: no column "${c}"; the columns are ${names.join(', ')}`);
+  const groups = new Map<string, { key: Record<string, unknown>; rows: number[] }>();
+  const byCols = o.by.map((c) => t.array(c) as ArrayLike<unknown>);
+  for (let i = 0; i < t.numRows(); i++) {
+    const key = byCols.map((col) => col[i]);
+    const id = JSON.stringify(key);
+    if (!groups.has(id)) groups.set(id, { key: Object.fromEntries(o.by.map((c, j) => [c, key[j]])), rows: [] });
+    groups.get(id)!.rows.push(i);
+  }
+  const data: Record<string, unknown[]> = {};
+  for (const c of o.by) data[c] = [];
+  data.n = [];
+  for (const m of o.metrics) {
+    data[`${m}_mean`] = [];
+    data[`${m}_std`] = [];
+    if (o.pm !== undefined) data[m] = [];
+  }
+  for (const g of groups.values()) {
+    for (const c of o.by) data[c]!.push(g.key[c]);
+    data.n!.push(g.rows.length);
+    for (const m of o.metrics) {
+      const col = t.array(m) as ArrayLike<unknown>;
+      const vals = g.rows.map((i) => col[i]).filter((v): v is number => typeof v === 'number' && !Number.isNaN(v));
+      const { mean, std } = meanStd(vals);
+      data[`${m}_mean`]!.push(mean);
+      data[`${m}_std`]!.push(std);
+      if (o.pm !== undefined) data[m]!.push(mean === null ? null : `${mean.toFixed(o.pm)} ± ${std === null ? '–' : std.toFixed(o.pm)}`);
+    }
+  }
+  return aq.table(data);
+}
+
+/** Mean and sample standard deviation; null where undefined. */
+export function meanStd(values: readonly number[]): { mean: number | null; std: number | null } {
+  const n = values.length;
+  if (!n) return { mean: null, std: null };
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  if (n < 2) return { mean, std: null };
+  const ss = values.reduce((a, b) => a + (b - mean) ** 2, 0);
+  return { mean, std: Math.sqrt(ss / (n - 1)) };
+}

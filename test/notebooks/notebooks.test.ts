@@ -1,0 +1,78 @@
+/**
+ * The curated notebooks: every one runs top to bottom headless under the
+ * sharelora kernel with SHARELORA_SMOKE=1 (each run shrunk to a few steps),
+ * as CI runs them; and the copies in notebooks/ are saved with the outputs
+ * of a full run.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KERNEL_MAIN, REPO_ROOT, installKernel, tempDir } from '../kernel/env.js';
+
+const NOTEBOOKS = join(REPO_ROOT, 'notebooks');
+const names = readdirSync(NOTEBOOKS).filter((f) => f.endsWith('.ipynb')).sort();
+
+interface Output { output_type: string; ename?: string; evalue?: string }
+interface Cell { cell_type: string; source: string[] | string; execution_count?: number | null; outputs?: Output[] }
+interface Notebook { cells: Cell[]; metadata: { kernelspec?: { name?: string; language?: string } } }
+
+const read = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as Notebook;
+const codeCells = (nb: Notebook) => nb.cells.filter((c) => c.cell_type === 'code');
+const errors = (nb: Notebook) => codeCells(nb).flatMap((c, i) => (c.outputs ?? []).filter((o) => o.output_type === 'error').map((o) => `code cell ${i + 1}: ${o.ename}: ${o.evalue}`));
+
+/** Why the notebooks cannot be executed here, or undefined. */
+function missingJupyter(): string | undefined {
+  const r = spawnSync('jupyter', ['nbconvert', '--version'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) return 'jupyter nbconvert is not installed (apt-get install jupyter-nbconvert python3-ipykernel, or pip install nbconvert); the notebooks were not executed';
+  if (!existsSync(KERNEL_MAIN)) return `the kernel is not built (${KERNEL_MAIN} is missing; run npm run build)`;
+  return undefined;
+}
+
+describe('the saved notebooks', () => {
+  it('are the seven curated notebooks', () => {
+    assert.deepEqual(names, ['01-quickstart.ipynb', '02-classifier.ipynb', '03-transfer.ipynb', '04-overfitting.ipynb', '05-ablation.ipynb', '06-generation.ipynb', '07-bring-your-own.ipynb']);
+  });
+  for (const name of names) {
+    it(`${name}: sharelora kernel, every code cell executed, no errors`, () => {
+      const nb = read(join(NOTEBOOKS, name));
+      assert.equal(nb.metadata.kernelspec?.name, 'sharelora');
+      assert.equal(nb.metadata.kernelspec?.language, 'typescript');
+      const unexecuted = codeCells(nb).map((c, i) => (c.execution_count == null ? i + 1 : 0)).filter((i) => i > 0);
+      assert.deepEqual(unexecuted, [], `code cells without a saved run: ${unexecuted.join(', ')}`);
+      assert.deepEqual(errors(nb), []);
+      // the discussion placeholders are replaced by the full run's numbers
+      const md = nb.cells.filter((c) => c.cell_type === 'markdown').map((c) => (Array.isArray(c.source) ? c.source.join('') : c.source)).join('\n');
+      assert.doesNotMatch(md, /RESULTS_DISCUSSION/);
+    });
+  }
+});
+
+const missing = missingJupyter();
+
+describe('every notebook runs headless (SHARELORA_SMOKE=1)', { skip: missing, concurrency: 2 }, () => {
+  for (const name of names) {
+    it(name, { timeout: 600_000 }, async (t) => {
+      const jupyterPath = tempDir(t, 'sharelora-jp-');
+      const out = tempDir(t, 'sharelora-nb-');
+      installKernel(jupyterPath);
+      const args = ['nbconvert', '--to', 'notebook', '--execute', '--ExecutePreprocessor.kernel_name=sharelora', '--ExecutePreprocessor.timeout=600', '--output-dir', out, join(NOTEBOOKS, name)];
+      const child = spawn('jupyter', args, {
+        cwd: NOTEBOOKS,
+        env: {
+          ...process.env, SHARELORA_SMOKE: '1', SHARELORA_BACKEND: 'wasm', SHARELORA_PLOT_PNG: '0',
+          JUPYTER_PATH: jupyterPath, JUPYTER_RUNTIME_DIR: out, JUPYTER_CONFIG_DIR: out,
+        },
+      });
+      let log = '';
+      child.stdout.on('data', (d) => { log += d; });
+      child.stderr.on('data', (d) => { log += d; });
+      const code = await new Promise<number | null>((r) => child.on('close', r));
+      assert.equal(code, 0, `nbconvert failed on ${name}:\n${log.slice(-4000)}`);
+      const nb = read(join(out, name));
+      assert.deepEqual(errors(nb), []);
+      assert.ok(codeCells(nb).every((c) => c.execution_count != null), 'every code cell ran');
+    });
+  }
+});
