@@ -79,7 +79,10 @@ function formatMetric(v: unknown): string {
   if (typeof v === 'number') {
     if (Number.isInteger(v)) return String(v);
     const a = Math.abs(v);
-    return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(3) : v.toPrecision(4).replace(/\.?0+$/, '');
+    if (a !== 0 && (a < 1e-3 || a >= 1e5)) return v.toExponential(3);
+    const p = v.toPrecision(4);
+    // drop trailing zeros of a fraction only (1.100 → 1.1; 1200 stays)
+    return p.includes('.') && !p.includes('e') ? p.replace(/0+$/, '').replace(/\.$/, '') : p;
   }
   if (Array.isArray(v)) return `[${v.length}]`;
   return String(v);

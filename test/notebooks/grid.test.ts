@@ -44,6 +44,11 @@ describe('runGrid', () => {
     assert.ok((t.array('seconds') as number[]).every((s) => s >= 0));
     assert.match(lines[0]!, /^\[1\/4\] r=4 targets=q,v → params=8 name=4 \(\d+\.\d s\)$/);
   });
+  it('prints metrics compactly in the log line', async () => {
+    const lines: string[] = [];
+    await runGrid({ x: [1] }, () => ({ a: 1200.3, b: 1.1, c: 0.0625, d: 2e-5, e: 250, f: 123456.7 }), { log: (l) => lines.push(l) });
+    assert.match(lines[0]!, /→ a=1200 b=1\.1 c=0\.0625 d=2\.000e-5 e=250 f=1\.235e\+5 \(/);
+  });
   it('names a bare number "value", and fills missing metrics with null', async () => {
     const t = await runGrid({ x: [1, 2] }, (c) => c.x * 10, { log: false });
     assert.deepEqual(Array.from(t.array('value') as number[]), [10, 20]);
