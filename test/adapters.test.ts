@@ -150,3 +150,13 @@ describe('mergeAndUnload', () => {
     m.dispose();
   });
 });
+
+describe('two models', () => {
+  it('carry adapters at once (variable names stay unique)', async () => {
+    await testBackend();
+    const a = loadModelFromDir(join(FIXTURES, 'gpt2', 'model')), b = loadModelFromDir(join(FIXTURES, 'gpt2', 'model'));
+    const x = injectShareLoRA(a, { r: 2, targets: ['c_attn'] }), y = injectShareLoRA(b, { r: 2, targets: ['c_attn'] });
+    assert.deepEqual([...x.namedParameters().keys()], [...y.namedParameters().keys()], 'PEFT names are the same');
+    x.unload(); y.unload(); a.dispose(); b.dispose();
+  });
+});

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Model } from '../models/types.js';
+import { uniqueVariableName } from '../util/rng.js';
 
 export class FullFineTune {
   private readonly params = new Map<string, tf.Variable>();
@@ -13,7 +14,7 @@ export class FullFineTune {
   constructor(readonly model: Model, opts: { include?: RegExp } = {}) {
     for (const [name, ref] of model.weights()) {
       if (opts.include && !opts.include.test(name)) continue;
-      const v = tf.variable(ref.get(), true, `full.${name}`);
+      const v = tf.variable(ref.get(), true, uniqueVariableName(`full.${name}`));
       ref.get().dispose();
       ref.set(v);
       this.params.set(name, v);

@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Linear, LoraHook } from '../models/linear.js';
 import type { Model } from '../models/types.js';
-import { Rng } from '../util/rng.js';
+import { Rng, uniqueVariableName } from '../util/rng.js';
 import { AdapterConfigError, resolveOptions, type ResolvedOptions, type ShareLoraOptions } from './config.js';
 import { findTargets, type Target } from './targets.js';
 
@@ -59,13 +59,13 @@ export class ShareLoraAdapter {
       else {
         // Kaiming-uniform with a = sqrt(5) over fan_in = d_in: U(±1/sqrt(d_in)), as nn.Linear/loralib/PEFT
         const vals = init === 'gaussian' ? rng.normal(r * din, 1 / r) : rng.uniform(r * din, -1 / Math.sqrt(din), 1 / Math.sqrt(din));
-        A = tf.tidy(() => tf.variable(tf.tensor2d(vals, [r, din]), true, `${base}.lora_A`)); // tidy frees the initial tensor
+        A = tf.tidy(() => tf.variable(tf.tensor2d(vals, [r, din]), true, uniqueVariableName(`${base}.lora_A`))); // tidy frees the initial tensor
         this.params.set(`${base}.lora_A.default.weight`, A);
       }
       if (f && (share === 'B' || share === 'AB')) B = f.B;
       else {
         const vals = init === 'random' ? rng.uniform(dout * r, -1 / Math.sqrt(r), 1 / Math.sqrt(r)) : new Float32Array(dout * r);
-        B = tf.tidy(() => tf.variable(tf.tensor2d(vals, [dout, r]), true, `${base}.lora_B`));
+        B = tf.tidy(() => tf.variable(tf.tensor2d(vals, [dout, r]), true, uniqueVariableName(`${base}.lora_B`)));
         this.params.set(`${base}.lora_B.default.weight`, B);
       }
       if (!f) first.set(t.role, { A, B });
@@ -91,11 +91,11 @@ export class ShareLoraAdapter {
     for (const [name, lin] of linears) {
       original.set(name, { weight: lin.weight, bias: lin.bias });
       const base = `${PREFIX}${path}.modules_to_save.default${name ? `.${name}` : ''}`;
-      const w = tf.variable(lin.weight, true, `${base}.weight`) as unknown as tf.Tensor2D;
+      const w = tf.variable(lin.weight, true, uniqueVariableName(`${base}.weight`)) as unknown as tf.Tensor2D;
       this.params.set(`${base}.weight`, w as unknown as tf.Variable);
       lin.weight = w;
       if (lin.bias) {
-        const b = tf.variable(lin.bias, true, `${base}.bias`) as unknown as tf.Tensor1D;
+        const b = tf.variable(lin.bias, true, uniqueVariableName(`${base}.bias`)) as unknown as tf.Tensor1D;
         this.params.set(`${base}.bias`, b as unknown as tf.Variable);
         lin.bias = b;
       }

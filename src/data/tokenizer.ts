@@ -100,6 +100,8 @@ export class TextTokenizer {
   }
 
   decode(ids: readonly number[], opts: { skipSpecialTokens?: boolean } = {}): string {
+    // @huggingface/tokenizers rejects an empty list; generate() can answer EOS at once
+    if (ids.length === 0) return '';
     // No clean-up: it rewrites " ," into "," and breaks encode/decode round trips.
     return this.hf.decode([...ids], { skip_special_tokens: opts.skipSpecialTokens ?? false, clean_up_tokenization_spaces: false });
   }

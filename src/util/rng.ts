@@ -47,3 +47,9 @@ export class Rng {
     return Math.floor(this.next() * 2147483647);
   }
 }
+
+let variableCount = 0;
+/** tfjs requires globally unique variable names; PEFT names repeat when two models carry adapters */
+export function uniqueVariableName(name: string): string {
+  return `${name}#${++variableCount}`;
+}
