@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 // The union package registers every gradient and chained op (tfjs-core alone does not in Node).
 import '@tensorflow/tfjs';
+import { patchWasmMatMul } from './wasm-matmul.js';
 
 const require = createRequire(import.meta.url);
 // PROD silences tfjs's "install tfjs-node" banner, which is wrong advice on machines where it cannot install.
@@ -76,6 +77,7 @@ async function tryWasm(): Promise<BackendInfo> {
     throw new BackendUnavailable('wasm', `@tensorflow/tfjs-backend-wasm failed to load (${(e as Error).message})`, 'Run `npm install @tensorflow/tfjs-backend-wasm@4.22.0`.');
   }
   if (!(await tf.setBackend('wasm'))) throw new BackendUnavailable('wasm', 'the WebAssembly module failed to initialise', 'Check that Node >= 20 can load .wasm files from node_modules.');
+  patchWasmMatMul();
   return { name: 'wasm', device: 'CPU (WebAssembly, SIMD)' };
 }
 
