@@ -41,10 +41,36 @@ export interface AttentionOptions {
   scale: number;
 }
 
-/** Scaled dot-product attention. q [B,H,T,D], k/v [B,Hkv,T,D] with H a multiple of Hkv. */
-export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, opts: AttentionOptions): tf.Tensor4D {
-  // the fused kernel's padding-mask path disagrees with this reference (1e-2 on the fixtures); masked batches stay here until it is fixed
-  const fz = opts.keyMask ? undefined : fused(); if (fz) return fz.attention(q, k, v, opts);
+export interface TokenAttentionOptions extends AttentionOptions {
+  heads: number;
+  /** key/value heads (grouped-query attention); defaults to heads */
+  kvHeads?: number;
+}
+
+/**
+ * Scaled dot-product attention on the projections' own layout: q
+ * [B, T, H·D], k/v [B, T, Hkv·D] (H a multiple of Hkv); returns [B, T, H·D].
+ * Taking token-major tensors lets a backend address heads by stride instead
+ * of transposing (src/backend/webgpu/attention.ts).
+ */
+export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, opts: TokenAttentionOptions): tf.Tensor3D {
+  const fz = fused(); if (fz) return fz.attention(q, k, v, opts);
+  const [B, T, HD] = q.shape;
+  const H = opts.heads, Hkv = opts.kvHeads ?? H, D = HD / H;
+  const heads = (t: tf.Tensor, n: number) => tf.transpose(tf.reshape(t, [B, T, n, D]), [0, 2, 1, 3]) as tf.Tensor4D;
+  const y = attentionHeads(heads(q, H), heads(k, Hkv), heads(v, Hkv), opts);
+  return tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, HD]) as tf.Tensor3D;
+}
+
+/** Attention on GPT-2's fused c_attn output [B, T, 3C] (q, k, v side by side). */
+export function attentionPacked(qkv: tf.Tensor3D, opts: TokenAttentionOptions): tf.Tensor3D {
+  const fz = fused(); if (fz) return fz.attentionPacked(qkv, opts);
+  const [q, k, v] = tf.split(qkv, 3, -1) as tf.Tensor3D[];
+  return attention(q, k, v, opts);
+}
+
+/** The reference math per head: q [B,H,T,D], k/v [B,Hkv,T,D]. */
+function attentionHeads(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, opts: AttentionOptions): tf.Tensor4D {
   const [B, H, T, D] = q.shape;
   const Hkv = k.shape[1];
   const rep = H / Hkv;

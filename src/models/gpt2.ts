@@ -5,7 +5,7 @@
  * last non-padding token.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { attention, crossEntropy, gelu, layerNorm } from '../backend/ops.js';
+import { attentionPacked, crossEntropy, gelu, layerNorm } from '../backend/ops.js';
 import { Linear } from './linear.js';
 import { toInt2D } from './inputs.js';
 import { countWeights, disposeWeights, Param, weightRefs, type WeightRef } from './param.js';
@@ -69,12 +69,10 @@ export class GPT2 implements Model {
       if (T > this.config.maxPositions) throw new Error(`sequence length ${T} exceeds n_positions ${this.config.maxPositions}`);
       const mask = attentionMask ? toInt2D(attentionMask, 'attentionMask') : undefined;
       let x = tf.add(tf.gather(this.wte.value, ids), tf.slice(this.wpe.value, [0, 0], [T, C])); // [B,T,C]
-      const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3]) as tf.Tensor4D;
       for (const b of this.blocks) {
-        const qkv = b.attn.apply(ln(x, b.ln1), training); // [B,T,3C]
-        const [q, k, v] = tf.split(qkv, 3, -1);
-        const y = attention(heads(q), heads(k), heads(v), { causal: true, keyMask: mask, scale: 1 / Math.sqrt(D) });
-        x = tf.add(x, b.proj.apply(tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, C]), training));
+        const qkv = b.attn.apply(ln(x, b.ln1), training) as tf.Tensor3D; // [B,T,3C]
+        const y = attentionPacked(qkv, { heads: H, causal: true, keyMask: mask, scale: 1 / Math.sqrt(D) }); // [B,T,C]
+        x = tf.add(x, b.proj.apply(y, training));
         x = tf.add(x, b.fcProj.apply(gelu(b.fc.apply(ln(x, b.ln2), training), 'tanh'), training));
       }
       x = ln(x, this.lnF);

@@ -74,7 +74,7 @@ export class Llama implements Model {
       const inv = Float32Array.from({ length: D / 2 }, (_, i) => 1 / this.config.ropeTheta ** ((2 * i) / D));
       const ang = new Float32Array(T * D);
       for (let t = 0; t < T; t++) for (let i = 0; i < D; i++) ang[t * D + i] = Math.fround(t * inv[i % (D / 2)]);
-      r = tf.tidy(() => { const a = tf.tensor2d(ang, [T, D]); return { cos: tf.keep(tf.cos(a)), sin: tf.keep(tf.sin(a)) }; });
+      r = tf.tidy(() => { const a = tf.tensor3d(ang, [T, 1, D]); return { cos: tf.keep(tf.cos(a)), sin: tf.keep(tf.sin(a)) }; });
       this.ropeCache.set(T, r);
     }
     return r;
@@ -88,19 +88,20 @@ export class Llama implements Model {
       const ids = toInt2D(inputIds, 'inputIds');
       const [B, T] = ids.shape;
       const mask = attentionMask ? toInt2D(attentionMask, 'attentionMask') : undefined;
-      const rotate = (t: tf.Tensor4D): tf.Tensor4D => {
-        const [x1, x2] = tf.split(t, 2, -1);
-        return tf.add(tf.mul(t, cos), tf.mul(tf.concat([tf.neg(x2), x1], -1), sin)) as tf.Tensor4D;
+      // rotary embedding on the token-major projection [B, T, n·D]; cos/sin are [T, 1, D]
+      const rotate = (t: tf.Tensor, n: number): tf.Tensor3D => {
+        const h = tf.reshape(t, [B, T, n, D]);
+        const [x1, x2] = tf.split(h, 2, -1);
+        return tf.reshape(tf.add(tf.mul(h, cos), tf.mul(tf.concat([tf.neg(x2), x1], -1), sin)), [B, T, n * D]) as tf.Tensor3D;
       };
-      const heads = (t: tf.Tensor, n: number) => tf.transpose(tf.reshape(t, [B, T, n, D]), [0, 2, 1, 3]) as tf.Tensor4D;
       let x = tf.gather(this.embed.value, ids) as tf.Tensor;
       for (const l of this.layers) {
         const h = rmsNorm(x, l.inNorm.value, eps);
-        const q = rotate(heads(l.q.apply(h, training), H));
-        const k = rotate(heads(l.k.apply(h, training), Hkv));
-        const v = heads(l.v.apply(h, training), Hkv);
-        const y = attention(q, k, v, { causal: true, keyMask: mask, scale: 1 / Math.sqrt(D) });
-        x = tf.add(x, l.o.apply(tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, H * D]), training));
+        const q = rotate(l.q.apply(h, training), H);
+        const k = rotate(l.k.apply(h, training), Hkv);
+        const v = l.v.apply(h, training) as tf.Tensor3D;
+        const y = attention(q, k, v, { heads: H, kvHeads: Hkv, causal: true, keyMask: mask, scale: 1 / Math.sqrt(D) });
+        x = tf.add(x, l.o.apply(y, training));
         const m = rmsNorm(x, l.postNorm.value, eps);
         x = tf.add(x, l.down.apply(tf.mul(silu(l.gate.apply(m, training)), l.up.apply(m, training)), training));
       }

@@ -78,12 +78,11 @@ export class Roberta implements Model {
       const pos = tf.cast(tf.add(tf.mul(tf.cumsum(notPad, 1), notPad), pad), 'int32') as tf.Tensor2D;
       let x = tf.add(tf.add(tf.gather(this.wordEmb.value, ids), tf.gather(this.posEmb.value, pos)), tf.slice(this.typeEmb.value, [0, 0], [1, C]));
       x = ln(x, this.embLn);
-      const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3]) as tf.Tensor4D;
       const act = this.config.activation === 'gelu_new' ? 'tanh' : 'erf';
       for (const l of this.layers) {
-        const y = attention(heads(l.q.apply(x, training)), heads(l.k.apply(x, training)), heads(l.v.apply(x, training)),
-          { causal: false, keyMask: mask, scale: 1 / Math.sqrt(D) });
-        x = ln(tf.add(l.o.apply(tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, C]), training), x), l.ln1);
+        const y = attention(l.q.apply(x, training) as tf.Tensor3D, l.k.apply(x, training) as tf.Tensor3D, l.v.apply(x, training) as tf.Tensor3D,
+          { heads: H, causal: false, keyMask: mask, scale: 1 / Math.sqrt(D) });
+        x = ln(tf.add(l.o.apply(y, training), x), l.ln1);
         x = ln(tf.add(l.down.apply(gelu(l.up.apply(x, training), act), training), x), l.ln2);
       }
       const cls = tf.reshape(tf.slice(x, [0, 0, 0], [B, 1, C]), [B, C]);

@@ -79,22 +79,30 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
     await check('silu', (x) => ref.silu(x), (x) => ours.silu(x), c);
   });
 
-  it('attention: causal, key mask, GQA', async (t) => {
+  it('attention on token-major q/k/v: causal, key mask (int32 and float), GQA', async (t) => {
     if (skip) return t.skip(skip);
-    const configs: Array<[number, number, number, number, number, boolean, boolean]> = [
-      // B, H, Hkv, T, D, causal, mask
-      [2, 3, 3, 17, 8, true, false],
-      [2, 4, 2, 24, 16, true, true],
-      [1, 4, 1, 9, 4, false, true],
+    const configs: Array<[number, number, number, number, number, boolean, '' | 'int32' | 'float32']> = [
+      // B, H, Hkv, T, D, causal, mask dtype
+      [2, 3, 3, 17, 8, true, ''],
+      [2, 4, 2, 24, 16, true, 'int32'],
+      [1, 4, 1, 9, 4, false, 'float32'],
+      [2, 2, 2, 12, 8, false, 'int32'],
     ];
-    for (const [B, H, Hkv, T, D, causal, masked] of configs) {
-      const km = new Float32Array(B * T).fill(1);
-      if (masked) for (let b = 0; b < B; b++) for (let j = 0; j < b * 3 + 2; j++) km[b * T + T - 1 - j] = 0;
-      const inputs: Case['inputs'] = [f32([B, H, T, D], 17), f32([B, Hkv, T, D], 18), f32([B, Hkv, T, D], 19)];
-      if (masked) inputs.push({ data: km, shape: [B, T] });
+    for (const [B, H, Hkv, T, D, causal, maskType] of configs) {
+      const km = new Int32Array(B * T).fill(1);
+      if (maskType) for (let b = 0; b < B; b++) for (let j = 0; j < b * 3 + 2; j++) km[b * T + T - 1 - j] = 0;
+      const inputs: Case['inputs'] = [f32([B, T, H * D], 17), f32([B, T, Hkv * D], 18), f32([B, T, Hkv * D], 19)];
+      if (maskType) inputs.push({ data: maskType === 'int32' ? km : Float32Array.from(km), shape: [B, T], dtype: maskType });
+      const opts = (m?: tf.Tensor) => ({ heads: H, kvHeads: Hkv, causal, keyMask: m as tf.Tensor2D | undefined, scale: 1 / Math.sqrt(D) });
       const mk = (impl: typeof ref.attention) => (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, m?: tf.Tensor) =>
-        impl(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, { causal, keyMask: m as tf.Tensor2D | undefined, scale: 1 / Math.sqrt(D) });
-      await check(`attention B${B} H${H}/${Hkv} T${T} D${D} causal=${causal} mask=${masked}`, mk(ref.attention), mk(ours.attention), { inputs, wrt: [0, 1, 2] }, 1e-4);
+        impl(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, opts(m));
+      await check(`attention B${B} H${H}/${Hkv} T${T} D${D} causal=${causal} mask=${maskType || 'none'}`, mk(ref.attention), mk(ours.attention), { inputs, wrt: [0, 1, 2] }, 1e-4);
+      if (H === Hkv) {
+        // GPT-2's packed c_attn output: one [B, T, 3C] input, one [B, T, 3C] gradient
+        const packed: Case['inputs'] = [f32([B, T, 3 * H * D], 20), ...inputs.slice(3)];
+        const mp = (impl: typeof ref.attentionPacked) => (qkv: tf.Tensor, m?: tf.Tensor) => impl(qkv as tf.Tensor3D, opts(m));
+        await check(`attentionPacked B${B} H${H} T${T} D${D} causal=${causal} mask=${maskType || 'none'}`, mp(ref.attentionPacked), mp(ours.attentionPacked), { inputs: packed, wrt: [0] }, 1e-4);
+      }
     }
   });
 

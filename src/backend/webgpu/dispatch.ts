@@ -121,15 +121,26 @@ function batchSize(): number {
 
 export interface OutputSpec { shape: number[]; dtype?: tf.DataType }
 
+const isInfo = (o: OutputSpec | tf.TensorInfo): o is tf.TensorInfo => 'dataId' in o;
+
+/** WGSL element type a binding declares -> the tfjs dtypes whose bits it may read */
+function checkDtype(spec: KernelSpec, decl: { name: string; type?: string }, t: tf.TensorInfo, be: WebGPUBackendLike): void {
+  // tfjs casts int32 -> float32 on webgpu by relabelling, not converting: the buffer keeps int bits
+  const stored = be.tensorMap.get(t.dataId)?.dtype ?? t.dtype;
+  const scalar = (decl.type ?? 'f32').replace(/^vec\d<(.*)>$/, '$1');
+  const want = scalar === 'f32' ? ['float32'] : ['int32', 'bool'];
+  if (!want.includes(stored)) throw new Error(`${spec.key}: binding ${decl.name} is ${scalar} but its tensor's buffer holds ${stored}`);
+}
+
 /**
  * Record one dispatch. Outputs are freshly allocated tensors (returned as
- * TensorInfos for a kernelFunc to hand back) unless `into` gives existing
- * ones to write.
+ * TensorInfos for a kernelFunc to hand back), or existing TensorInfos to
+ * write into (several GEMMs filling column blocks of one gradient).
  */
 export function dispatch(
   spec: KernelSpec,
   inputs: tf.TensorInfo[],
-  outputs: OutputSpec[],
+  outputs: Array<OutputSpec | tf.TensorInfo>,
   uniforms: UniformField[],
   grid: [number, number, number],
 ): tf.TensorInfo[] {
@@ -137,7 +148,8 @@ export function dispatch(
   if (inputs.length !== spec.inputs.length || outputs.length !== spec.outputs.length) {
     throw new Error(`${spec.key}: expected ${spec.inputs.length} inputs/${spec.outputs.length} outputs, got ${inputs.length}/${outputs.length}`);
   }
-  const outInfos = outputs.map((o) => be.makeTensorInfo(o.shape, o.dtype ?? 'float32'));
+  inputs.forEach((t, i) => checkDtype(spec, spec.inputs[i], t, be));
+  const outInfos = outputs.map((o) => isInfo(o) ? o : be.makeTensorInfo(o.shape, o.dtype ?? 'float32'));
   if (grid[0] * grid[1] * grid[2] === 0) return outInfos;
   for (const t of inputs) be.uploadToGPU(t.dataId);
   for (const t of outInfos) be.uploadToGPU(t.dataId);

@@ -55,6 +55,17 @@ export interface GemmArgs {
   strideA?: number; strideB?: number;
   /** grouped-query mapping for B's batch index: z -> (z / bH)·bHkv + (z % bH) / bRep */
   bH?: number; bHkv?: number; bRep?: number;
+  /**
+   * Strided (token-major) operands, for attention over [B, T, heads·D]
+   * projections without transposes: batch z = (outer, head) with
+   * offset = (z / xH)·sX + (z % xH)·hsX + oX and row stride ldX. For B,
+   * xH is bH and the head index is (z % bH) / bRep.
+   */
+  aH?: number; hsA?: number; oA?: number; lda?: number;
+  hsB?: number; oB?: number; ldb?: number;
+  cH?: number; sC?: number; hsC?: number; oC?: number; ldc?: number;
+  /** write into this existing tensor (its shape must hold every addressed element) instead of a new one */
+  into?: tf.TensorInfo;
   alpha?: number;
   bias?: tf.TensorInfo;
   /** + s·U·V with U [M, r] and V [N, r] (vT) or [r, N] */
@@ -66,21 +77,27 @@ export interface GemmArgs {
 export function gemm(g: GemmArgs): tf.TensorInfo {
   const batch = g.batch ?? 1;
   const t = g.tile ?? chooseTile(g.M, g.N, batch, g.K);
-  const lda = g.transA ? g.M : g.K;
-  const ldb = g.transB ? g.K : g.N;
-  const sA = g.strideA ?? g.M * g.K;
-  const sB = g.strideB ?? g.K * g.N;
-  const sC = g.M * g.N;
+  const lda = g.lda ?? (g.transA ? g.M : g.K);
+  const ldb = g.ldb ?? (g.transB ? g.K : g.N);
+  const ldc = g.ldc ?? g.N;
+  const sA = g.strideA ?? g.M * g.K, hsA = g.hsA ?? 0, oA = g.oA ?? 0;
+  // B's per-batch stride, split into the outer (z / bH) and kv-head parts
+  const sB1 = g.strideB ?? g.K * g.N;
+  const hsB = g.hsB ?? sB1, sB = g.hsB === undefined ? sB1 * (g.bHkv ?? 1) : sB1, oB = g.oB ?? 0;
+  const sC = g.sC ?? g.M * g.N, hsC = g.hsC ?? 0, oC = g.oC ?? 0;
+  const al = (...xs: number[]) => xs.every((x) => x % 4 === 0);
   // vec4 global access needs every row start (and batch start) 16-byte aligned
-  const vecA = lda % 4 === 0 && sA % 4 === 0 && (g.transA ? g.M : g.K) % 4 === 0;
-  const vecB = ldb % 4 === 0 && sB % 4 === 0 && (g.transB ? g.K : g.N) % 4 === 0;
-  const vecC = g.N % 4 === 0;
+  const vecA = al(lda, sA, hsA, oA, g.transA ? g.M : g.K);
+  const vecB = al(ldb, sB, hsB, oB, g.transB ? g.K : g.N);
+  const vecC = al(ldc, sC, hsC, oC, g.N);
   const lr = g.lowRank;
   const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_${g.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}`;
   const uniforms: UniformField[] = [
     ['M', 'u32', g.M], ['N', 'u32', g.N], ['K', 'u32', g.K],
-    ['lda', 'u32', lda], ['ldb', 'u32', ldb], ['sA', 'u32', sA], ['sB', 'u32', sB], ['sC', 'u32', sC],
-    ['bH', 'u32', g.bH ?? 1], ['bHkv', 'u32', g.bHkv ?? 1], ['bRep', 'u32', g.bRep ?? 1],
+    ['lda', 'u32', lda], ['ldb', 'u32', ldb], ['ldc', 'u32', ldc],
+    ['sA', 'u32', sA], ['aH', 'u32', g.aH ?? 1], ['hsA', 'u32', hsA], ['oA', 'u32', oA],
+    ['sB', 'u32', sB], ['bH', 'u32', g.bH ?? 1], ['bRep', 'u32', g.bRep ?? 1], ['hsB', 'u32', hsB], ['oB', 'u32', oB],
+    ['sC', 'u32', sC], ['cH', 'u32', g.cH ?? 1], ['hsC', 'u32', hsC], ['oC', 'u32', oC],
     ['alpha', 'f32', g.alpha ?? 1],
   ];
   const inputs: tf.TensorInfo[] = [g.a, g.b];
@@ -93,7 +110,7 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   }
   const [out] = dispatch(
     { key, outputs: [{ name: 'C', type: vecC ? 'vec4<f32>' : 'f32' }], inputs: inDecl, body: () => gemmBody(t, g.transA, g.transB, vecA, vecB, vecC, !!g.bias, lr ? (lr.vT ? 'T' : 'N') : '') },
-    inputs, [{ shape: g.outShape }], uniforms,
+    inputs, [g.into ?? { shape: g.outShape }], uniforms,
     [Math.ceil(g.N / t.BN), Math.ceil(g.M / t.BM), batch],
   );
   return out;
@@ -190,8 +207,8 @@ function gemmBody(t: GemmTile, transA: boolean, transB: boolean, vecA: boolean, 
       }
       if (bias) epi.push(`for (var c = 0u; c < 4u; c++) { o[c] += bias[min(col + c, P.N - 1u)]; }`);
       epi.push(`if (row < P.M) {`);
-      if (vecC) epi.push(`if (col < P.N) { C[(cOff + row * P.N + col) / 4u] = o; }`);
-      else epi.push(`for (var c = 0u; c < 4u; c++) { if (col + c < P.N) { C[cOff + row * P.N + col + c] = o[c]; } }`);
+      if (vecC) epi.push(`if (col < P.N) { C[(cOff + row * P.ldc + col) / 4u] = o; }`);
+      else epi.push(`for (var c = 0u; c < 4u; c++) { if (col + c < P.N) { C[cOff + row * P.ldc + col + c] = o[c]; } }`);
       epi.push('} }');
     }
     epi.push('}');
@@ -204,9 +221,9 @@ function gemmBody(t: GemmTile, transA: boolean, transB: boolean, vecA: boolean, 
 fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>) {
   let tx = l3.x; let ty = l3.y; let lid = ty * ${WX}u + tx;
   let n0 = w3.x * ${BN}u; let m0 = w3.y * ${BM}u; let z = w3.z;
-  let aOff = z * P.sA;
-  let bOff = ((z / P.bH) * P.bHkv + (z % P.bH) / P.bRep) * P.sB;
-  let cOff = z * P.sC;
+  let aOff = (z / P.aH) * P.sA + (z % P.aH) * P.hsA + P.oA;
+  let bOff = (z / P.bH) * P.sB + ((z % P.bH) / P.bRep) * P.hsB + P.oB;
+  let cOff = (z / P.cH) * P.sC + (z % P.cH) * P.hsC + P.oC;
   ${accDecl.join('\n  ')}
   ${regs.join('\n  ')}
   var k0 = 0u;

@@ -9,56 +9,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { dispatch, grid1d, webgpuBackend } from './dispatch.js';
 import { installHostCaches } from './host.js';
 import { gemm, type GemmTile, TILES } from './gemm.js';
+import { attentionBackward, attentionForward } from './attention.js';
+import { ELT_HEADER, reducers, ROW_HEADER, rowWG } from './rows.js';
 
 type Inputs = Record<string, tf.TensorInfo>;
 type Attrs = Record<string, unknown>;
 
 const size = (t: tf.TensorInfo) => t.shape.reduce((a, b) => a * b, 1);
-
-/** WGSL: tree sum / max over a workgroup; call in uniform control flow. */
-function reducers(WG: number): string {
-  return `
-var<workgroup> red : array<f32, ${WG}>;
-fn wgSum(v : f32, lid : u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-fn wgMax(v : f32, lid : u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}`;
-}
-
-const ROW_HEADER = (WG: number) => `
-@compute @workgroup_size(${WG}, 1, 1)
-fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>, @builtin(num_workgroups) n3 : vec3<u32>) {
-  let lid = l3.x;
-  let row = w3.y * n3.x + w3.x;
-  if (row >= P.rows) { return; }`;
-
-const ELT_HEADER = `
-@compute @workgroup_size(256, 1, 1)
-fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>, @builtin(num_workgroups) n3 : vec3<u32>) {
-  let i = (w3.y * n3.x + w3.x) * 256u + l3.x;
-  if (i >= P.n) { return; }`;
-
-function rowWG(len: number): number {
-  return len >= 2048 ? 256 : len >= 512 ? 128 : 64;
-}
 
 // ---------------------------------------------------------------- norms
 
@@ -174,87 +131,6 @@ ${ELT_HEADER}
   Y[i] = y;
 }`,
   }, grad ? [x, dy] : [x], [{ shape: x.shape }], [['n', 'u32', n]], grid1d(Math.ceil(n / 256)))[0];
-}
-
-// ---------------------------------------------------------------- attention softmax
-
-/**
- * Row kernel over scores Z = scale·QKᵀ [BH, T, T]: adds the causal and
- * key-padding bias exactly as the tfjs fallback does ((1 - m)·-1e9), then
- * softmax. Outputs P and each row's log-sum-exp, so the backward can
- * rebuild P from a recomputed Z instead of keeping T×T between passes.
- */
-const MASK_SNIPPET = (hasMask: boolean, causal: boolean) => `
-fn biasAt(b : u32, i : u32, j : u32) -> f32 {
-  var o = 0.0;
-  ${causal ? 'if (j > i) { o = o - 1e9; }' : ''}
-  ${hasMask ? 'o = o + (1.0 - KM[b * P.T + j]) * -1e9;' : ''}
-  return o;
-}`;
-
-function attnSoftmax({ inputs, attrs }: { inputs: Inputs; attrs: Attrs }): tf.TensorInfo[] {
-  const { z, keyMask } = inputs;
-  const causal = !!attrs.causal;
-  const [BH, T] = z.shape;
-  const H = attrs.heads as number;
-  const rows = BH * T;
-  const WG = rowWG(T);
-  return dispatch({
-    key: `attn_sm_fwd_${WG}_${+causal}${+!!keyMask}`,
-    outputs: [{ name: 'Pr' }, { name: 'LSE' }],
-    inputs: keyMask ? [{ name: 'Z' }, { name: 'KM' }] : [{ name: 'Z' }],
-    body: () => `${reducers(WG)}
-${MASK_SNIPPET(!!keyMask, causal)}
-${ROW_HEADER(WG)}
-  let i = row % P.T;
-  let b = row / P.T / P.H;
-  let base = row * P.T;
-  var m = -3.0e38;
-  for (var j = lid; j < P.T; j += ${WG}u) { m = max(m, Z[base + j] + biasAt(b, i, j)); }
-  m = wgMax(m, lid);
-  var s = 0.0;
-  for (var j = lid; j < P.T; j += ${WG}u) { s += exp(Z[base + j] + biasAt(b, i, j) - m); }
-  s = wgSum(s, lid);
-  let inv = 1.0 / s;
-  for (var j = lid; j < P.T; j += ${WG}u) { Pr[base + j] = exp(Z[base + j] + biasAt(b, i, j) - m) * inv; }
-  if (lid == 0u) { LSE[row] = m + log(s); }
-}`,
-  }, keyMask ? [z, keyMask] : [z], [{ shape: z.shape }, { shape: [rows] }], [['rows', 'u32', rows], ['T', 'u32', T], ['H', 'u32', H]], grid1d(rows));
-}
-
-/** From recomputed Z, dP = dO·Vᵀ and the saved LSE: P again, and dS = scale·P∘(dP − rowsum(P∘dP)). */
-function attnSoftmaxGrad({ inputs, attrs }: { inputs: Inputs; attrs: Attrs }): tf.TensorInfo[] {
-  const { z, dp, lse, keyMask } = inputs;
-  const causal = !!attrs.causal;
-  const [BH, T] = z.shape;
-  const H = attrs.heads as number;
-  const rows = BH * T;
-  const WG = rowWG(T);
-  const ins = [z, dp, lse];
-  if (keyMask) ins.push(keyMask);
-  return dispatch({
-    key: `attn_sm_bwd_${WG}_${+causal}${+!!keyMask}`,
-    outputs: [{ name: 'DS' }, { name: 'Pr' }],
-    inputs: [{ name: 'Z' }, { name: 'DP' }, { name: 'LSE' }, ...(keyMask ? [{ name: 'KM' }] : [])],
-    body: () => `${reducers(WG)}
-${MASK_SNIPPET(!!keyMask, causal)}
-${ROW_HEADER(WG)}
-  let i = row % P.T;
-  let b = row / P.T / P.H;
-  let base = row * P.T;
-  let l = LSE[row];
-  var d = 0.0;
-  for (var j = lid; j < P.T; j += ${WG}u) {
-    let p = exp(Z[base + j] + biasAt(b, i, j) - l);
-    Pr[base + j] = p;
-    d += p * DP[base + j];
-  }
-  d = wgSum(d, lid);
-  for (var j = lid; j < P.T; j += ${WG}u) {
-    DS[base + j] = P.scale * Pr[base + j] * (DP[base + j] - d);
-  }
-}`,
-  }, ins, [{ shape: z.shape }, { shape: z.shape }], [['rows', 'u32', rows], ['T', 'u32', T], ['H', 'u32', H], ['scale', 'f32', attrs.scale as number]], grid1d(rows));
 }
 
 // ---------------------------------------------------------------- cross-entropy
@@ -416,8 +292,8 @@ export const KERNELS = {
   normFwd: 'ShareLoraNorm',
   normBwd: 'ShareLoraNormGrad',
   act: 'ShareLoraActivation',
-  attnSm: 'ShareLoraAttnSoftmax',
-  attnSmGrad: 'ShareLoraAttnSoftmaxGrad',
+  attn: 'ShareLoraAttention',
+  attnGrad: 'ShareLoraAttentionGrad',
   xent: 'ShareLoraSoftmaxXent',
   xentGrad: 'ShareLoraSoftmaxXentGrad',
 } as const;
@@ -434,8 +310,8 @@ export function registerKernels(opts: { replaceBatchMatMul?: boolean } = {}): vo
   reg(KERNELS.normFwd, normForward);
   reg(KERNELS.normBwd, normBackward);
   reg(KERNELS.act, activation);
-  reg(KERNELS.attnSm, attnSoftmax);
-  reg(KERNELS.attnSmGrad, attnSoftmaxGrad);
+  reg(KERNELS.attn, attentionForward);
+  reg(KERNELS.attnGrad, attentionBackward);
   reg(KERNELS.xent, xentForward);
   reg(KERNELS.xentGrad, xentBackward);
   if (opts.replaceBatchMatMul ?? process.env.SHARELORA_WEBGPU_MATMUL !== 'tfjs') {

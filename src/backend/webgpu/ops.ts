@@ -10,7 +10,7 @@
  * dgamma.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { AttentionOptions, DropoutSpec } from '../ops.js';
+import type { DropoutSpec, TokenAttentionOptions } from '../ops.js';
 import { KERNELS } from './kernels.js';
 
 type Thunks = Record<string, () => tf.Tensor>;
@@ -152,40 +152,34 @@ export function silu(x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * Scaled dot-product attention without keeping T×T between passes:
- * forward Z = scale·QKᵀ (GEMM) -> masked softmax (P, lse) -> O = PV (GEMM),
- * saving q, k, v and lse only. Backward recomputes Z, rebuilds P from lse,
- * and forms dS = scale·P∘(dP − rowsum(P∘dP)) in one row kernel.
- * GQA: the GEMMs read kv head (z / H)·Hkv + (z % H) / rep for query head z.
+ * Scaled dot-product attention over token-major projections (attention.ts):
+ * q [B, T, H·D], k/v [B, T, Hkv·D], or GPT-2's packed qkv [B, T, 3C];
+ * returns [B, T, H·D]. Saves the inputs and the row LSE only.
  */
-export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, opts: AttentionOptions): tf.Tensor4D {
-  const [Bn, H, T, D] = q.shape;
-  const Hkv = k.shape[1];
-  const rep = H / Hkv;
-  const BH = Bn * H;
-  const gqa = { bH: H, bHkv: Hkv, bRep: rep };
-  const mask = opts.keyMask ? tf.cast(opts.keyMask, 'float32') : undefined;
-  const smAttrs = { causal: opts.causal, heads: H, scale: opts.scale };
-  const scores = (qs: tf.Tensor, ks: tf.Tensor) => mm(qs, ks, { transB: true, alpha: opts.scale, batch: BH, outShape: [BH, T, T], ...gqa });
-  return lazyGrad({ q, k, v }, (save) => {
-    const z = scores(q, k);
-    const [p, lse] = run(KERNELS.attnSm, { z, keyMask: mask }, smAttrs) as tf.Tensor[];
-    save(mask ? [q, k, v, lse, mask] : [q, k, v, lse]);
-    return mm(p, v, { batch: BH, outShape: [Bn, H, T, D], ...gqa }) as tf.Tensor4D;
-  }, (dO, [qs, ks, vs, lse, km]) => {
-    const z = scores(qs, ks);
-    const dp = mm(dO, vs, { transB: true, batch: BH, outShape: [BH, T, T], ...gqa });
-    const [ds, p] = run(KERNELS.attnSmGrad, { z, dp, lse, keyMask: km }, smAttrs) as tf.Tensor[];
-    z.dispose();
-    dp.dispose();
-    // per query head; GQA sums each group of rep heads back onto its kv head
-    const toKv = (t: tf.Tensor) => rep === 1 ? t : tf.sum(tf.reshape(t, [Bn, Hkv, rep, T, D]), 2);
-    return {
-      q: () => mm(ds, ks, { batch: BH, outShape: [Bn, H, T, D], ...gqa }),
-      k: () => toKv(mm(ds, qs, { transA: true, batch: BH, outShape: [Bn, H, T, D] })),
-      v: () => toKv(mm(p, dO, { transA: true, batch: BH, outShape: [Bn, H, T, D] })),
-    };
+function attend(inputs: Record<string, tf.Tensor>, opts: TokenAttentionOptions): tf.Tensor3D {
+  const mask = opts.keyMask ? tf.cast(opts.keyMask, 'int32') : undefined;
+  const attrs = { heads: opts.heads, kvHeads: opts.kvHeads ?? opts.heads, causal: opts.causal, scale: opts.scale };
+  const names = Object.keys(inputs);
+  return lazyGrad(inputs, (save) => {
+    const [o, lse] = run(KERNELS.attn, { ...inputs, keyMask: mask }, attrs) as tf.Tensor[];
+    save([...names.map((n) => inputs[n]), lse, ...(mask ? [mask] : [])]);
+    return o as tf.Tensor3D;
+  }, (dy, saved) => {
+    const ins: Record<string, tf.Tensor> = {};
+    names.forEach((n, i) => { ins[n] = saved[i]; });
+    const grads = run(KERNELS.attnGrad, { ...ins, lse: saved[names.length], dy, keyMask: saved[names.length + 1] }, attrs) as tf.Tensor[];
+    const out: Record<string, () => tf.Tensor> = {};
+    names.forEach((n, i) => { out[n] = () => grads[i]; });
+    return out;
   });
+}
+
+export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, opts: TokenAttentionOptions): tf.Tensor3D {
+  return attend({ q, k, v }, opts);
+}
+
+export function attentionPacked(qkv: tf.Tensor3D, opts: TokenAttentionOptions): tf.Tensor3D {
+  return attend({ qkv }, opts);
 }
 
 /** Mean softmax cross-entropy over rows whose label is not -100. */

@@ -1,0 +1,203 @@
+/**
+ * Attention straight from the projections' token-major layout.
+ *
+ * q, k, v arrive as [B, T, heads·D] (or GPT-2's fused c_attn output
+ * [B, T, 3C], read in place at column offsets 0, C, 2C), and the output
+ * leaves as [B, T, H·D]: the GEMMs address head z of batch b through
+ * strides, so the split, the four head transposes and their gradients
+ * (≈ 12 dispatches a layer, each a full pass over q/k/v) never run.
+ *
+ * Forward: Z = scale·QKᵀ -> masked softmax (P, row log-sum-exp) -> O = PV.
+ * Only the inputs and the LSE are kept; the backward recomputes Z, rebuilds
+ * P from the LSE and forms dS = scale·P∘(dP − rowsum(P∘dP)) in one row
+ * kernel, then writes dQ, dK, dV (into one [B, T, 3C] gradient when the
+ * input was packed). The T×T tensors live only inside one kernel call.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { dispatch, grid1d, webgpuBackend } from './dispatch.js';
+import { gemm, type GemmArgs } from './gemm.js';
+import { reducers, ROW_HEADER, rowWG } from './rows.js';
+
+type Inputs = Record<string, tf.TensorInfo>;
+type Attrs = Record<string, unknown>;
+
+interface Shape { B: number; T: number; H: number; Hkv: number; D: number; rep: number; packed: boolean; causal: boolean; scale: number }
+/** where one of q/k/v lives: its tensor, row stride, column offset */
+interface Src { t: tf.TensorInfo; ld: number; off: number }
+
+function shapeOf(inputs: Inputs, attrs: Attrs): Shape {
+  const packed = !!inputs.qkv;
+  const x = packed ? inputs.qkv : inputs.q;
+  const [B, T] = x.shape;
+  const H = attrs.heads as number, Hkv = (attrs.kvHeads as number) ?? H;
+  const D = packed ? x.shape[2] / (3 * H) : x.shape[2] / H;
+  return { B, T, H, Hkv, D, rep: H / Hkv, packed, causal: !!attrs.causal, scale: attrs.scale as number };
+}
+
+function sources(inputs: Inputs, s: Shape): { q: Src; k: Src; v: Src } {
+  if (s.packed) {
+    const C = s.H * s.D;
+    return { q: { t: inputs.qkv, ld: 3 * C, off: 0 }, k: { t: inputs.qkv, ld: 3 * C, off: C }, v: { t: inputs.qkv, ld: 3 * C, off: 2 * C } };
+  }
+  return { q: { t: inputs.q, ld: s.H * s.D, off: 0 }, k: { t: inputs.k, ld: s.Hkv * s.D, off: 0 }, v: { t: inputs.v, ld: s.Hkv * s.D, off: 0 } };
+}
+
+// operand descriptors for batch z = b·H + h ([T, D] per head)
+const asA = (x: Src, s: Shape): Partial<GemmArgs> => ({ a: x.t, lda: x.ld, strideA: s.T * x.ld, aH: s.H, hsA: s.D, oA: x.off });
+/** a query-head source as B (bRep 1) or a kv source read by query head z (bRep = rep) */
+const asB = (x: Src, s: Shape, rep: number): Partial<GemmArgs> => ({ b: x.t, ldb: x.ld, strideB: s.T * x.ld, bH: s.H, bRep: rep, hsB: s.D, oB: x.off });
+/** write head z's [T, D] block into a token-major target */
+const asC = (t: tf.TensorInfo, ld: number, off: number, s: Shape): Partial<GemmArgs> => ({ into: t, ldc: ld, sC: s.T * ld, cH: s.H, hsC: s.D, oC: off });
+
+function scores(src: { q: Src; k: Src }, s: Shape): tf.TensorInfo {
+  return gemm({ ...asA(src.q, s), ...asB(src.k, s, s.rep), M: s.T, N: s.T, K: s.D, transA: false, transB: true, batch: s.B * s.H, alpha: s.scale, outShape: [s.B * s.H, s.T, s.T] } as GemmArgs);
+}
+
+/**
+ * Causal and key-padding bias exactly as the tfjs fallback adds it
+ * ((1 − m)·−1e9 in float32). The mask is read as i32: tfjs's webgpu Cast
+ * from int32 to float32 relabels the buffer without converting it.
+ */
+const MASK_SNIPPET = (hasMask: boolean, causal: boolean) => `
+fn biasAt(b : u32, i : u32, j : u32) -> f32 {
+  var o = 0.0;
+  ${causal ? 'if (j > i) { o = o - 1e9; }' : ''}
+  ${hasMask ? 'o = o + (1.0 - f32(KM[b * P.T + j])) * -1e9;' : ''}
+  return o;
+}`;
+
+function softmaxRows(z: tf.TensorInfo, km: tf.TensorInfo | undefined, s: Shape): tf.TensorInfo[] {
+  const rows = s.B * s.H * s.T;
+  const WG = rowWG(s.T);
+  return dispatch({
+    key: `attn_sm_fwd_${WG}_${+s.causal}${+!!km}`,
+    outputs: [{ name: 'Pr' }, { name: 'LSE' }],
+    inputs: km ? [{ name: 'Z' }, { name: 'KM', type: 'i32' }] : [{ name: 'Z' }],
+    body: () => `${reducers(WG)}
+${MASK_SNIPPET(!!km, s.causal)}
+${ROW_HEADER(WG)}
+  let i = row % P.T;
+  let b = row / P.T / P.H;
+  let base = row * P.T;
+  var m = -3.0e38;
+  for (var j = lid; j < P.T; j += ${WG}u) { m = max(m, Z[base + j] + biasAt(b, i, j)); }
+  m = wgMax(m, lid);
+  var s = 0.0;
+  for (var j = lid; j < P.T; j += ${WG}u) { s += exp(Z[base + j] + biasAt(b, i, j) - m); }
+  s = wgSum(s, lid);
+  let inv = 1.0 / s;
+  for (var j = lid; j < P.T; j += ${WG}u) { Pr[base + j] = exp(Z[base + j] + biasAt(b, i, j) - m) * inv; }
+  if (lid == 0u) { LSE[row] = m + log(s); }
+}`,
+  }, km ? [z, km] : [z], [{ shape: z.shape }, { shape: [rows] }], [['rows', 'u32', rows], ['T', 'u32', s.T], ['H', 'u32', s.H]], grid1d(rows));
+}
+
+/** From recomputed Z, dP = dO·Vᵀ and the saved LSE: P again, and dS = scale·P∘(dP − rowsum(P∘dP)). */
+function softmaxRowsGrad(z: tf.TensorInfo, dp: tf.TensorInfo, lse: tf.TensorInfo, km: tf.TensorInfo | undefined, s: Shape): tf.TensorInfo[] {
+  const rows = s.B * s.H * s.T;
+  const WG = rowWG(s.T);
+  const ins = km ? [z, dp, lse, km] : [z, dp, lse];
+  return dispatch({
+    key: `attn_sm_bwd_${WG}_${+s.causal}${+!!km}`,
+    outputs: [{ name: 'DS' }, { name: 'Pr' }],
+    inputs: [{ name: 'Z' }, { name: 'DP' }, { name: 'LSE' }, ...(km ? [{ name: 'KM', type: 'i32' }] : [])],
+    body: () => `${reducers(WG)}
+${MASK_SNIPPET(!!km, s.causal)}
+${ROW_HEADER(WG)}
+  let i = row % P.T;
+  let b = row / P.T / P.H;
+  let base = row * P.T;
+  let l = LSE[row];
+  var d = 0.0;
+  for (var j = lid; j < P.T; j += ${WG}u) {
+    let p = exp(Z[base + j] + biasAt(b, i, j) - l);
+    Pr[base + j] = p;
+    d += p * DP[base + j];
+  }
+  d = wgSum(d, lid);
+  for (var j = lid; j < P.T; j += ${WG}u) {
+    DS[base + j] = P.scale * Pr[base + j] * (DP[base + j] - d);
+  }
+}`,
+  }, ins, [{ shape: z.shape }, { shape: z.shape }], [['rows', 'u32', rows], ['T', 'u32', s.T], ['H', 'u32', s.H], ['scale', 'f32', s.scale]], grid1d(rows));
+}
+
+/** out[b, t, g, d] = Σ_r x[b, t, g·rep + r, d]: per-query-head dK/dV summed onto their kv head (GQA). */
+function sumGroups(x: tf.TensorInfo, s: Shape): tf.TensorInfo {
+  const n = s.B * s.T * s.Hkv * s.D;
+  return dispatch({
+    key: 'attn_sum_groups',
+    outputs: [{ name: 'Y' }],
+    inputs: [{ name: 'X' }],
+    body: () => `
+@compute @workgroup_size(256, 1, 1)
+fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>, @builtin(num_workgroups) n3 : vec3<u32>) {
+  let i = (w3.y * n3.x + w3.x) * 256u + l3.x;
+  if (i >= P.n) { return; }
+  let d = i % P.D;
+  let g = (i / P.D) % P.Hkv;
+  let bt = i / (P.D * P.Hkv);
+  var acc = 0.0;
+  for (var r = 0u; r < P.rep; r++) { acc += X[(bt * P.Hkv * P.rep + g * P.rep + r) * P.D + d]; }
+  Y[i] = acc;
+}`,
+  }, [x], [{ shape: [s.B, s.T, s.Hkv * s.D] }], [['n', 'u32', n], ['D', 'u32', s.D], ['Hkv', 'u32', s.Hkv], ['rep', 'u32', s.rep]], grid1d(Math.ceil(n / 256)))[0];
+}
+
+const free = (...ts: tf.TensorInfo[]) => { const be = webgpuBackend(); for (const t of ts) be.disposeData(t.dataId); };
+
+/** inputs {qkv} or {q, k, v}, optional keyMask (int32 [B, T]); outputs [O [B, T, H·D], LSE [B·H·T]] */
+export function attentionForward({ inputs, attrs }: { inputs: Inputs; attrs: Attrs }): tf.TensorInfo[] {
+  const s = shapeOf(inputs, attrs);
+  const src = sources(inputs, s);
+  const be = webgpuBackend();
+  const z = scores(src, s);
+  const [p, lse] = softmaxRows(z, inputs.keyMask, s);
+  const o = be.makeTensorInfo([s.B, s.T, s.H * s.D], 'float32');
+  gemm({ a: p, strideA: s.T * s.T, ...asB(src.v, s, s.rep), ...asC(o, s.H * s.D, 0, s), M: s.T, N: s.D, K: s.T, transA: false, transB: false, batch: s.B * s.H, outShape: o.shape } as GemmArgs);
+  free(z, p);
+  return [o, lse];
+}
+
+/** inputs as the forward plus lse and dy [B, T, H·D]; outputs [dqkv] (packed) or [dq, dk, dv] */
+export function attentionBackward({ inputs, attrs }: { inputs: Inputs; attrs: Attrs }): tf.TensorInfo[] {
+  const s = shapeOf(inputs, attrs);
+  const src = sources(inputs, s);
+  const be = webgpuBackend();
+  const HD = s.H * s.D;
+  const dO: Src = { t: inputs.dy, ld: HD, off: 0 };
+  const BH = s.B * s.H;
+  const z = scores(src, s);
+  const dp = gemm({ ...asA(dO, s), ...asB(src.v, s, s.rep), M: s.T, N: s.T, K: s.D, transA: false, transB: true, batch: BH, outShape: [BH, s.T, s.T] } as GemmArgs);
+  const [ds, p] = softmaxRowsGrad(z, dp, inputs.lse, inputs.keyMask, s);
+  free(z, dp);
+  const mmArgs = { M: s.T, N: s.D, K: s.T, batch: BH, strideA: s.T * s.T, transB: false };
+  // dQ = dS·K (K read per query head through the kv mapping)
+  const dQ = (into: tf.TensorInfo, ld: number, off: number) =>
+    gemm({ a: ds, ...asB(src.k, s, s.rep), ...asC(into, ld, off, s), ...mmArgs, transA: false, outShape: into.shape } as GemmArgs);
+  // dK = dSᵀ·Q and dV = Pᵀ·dO, per query head
+  const dKV = (a: tf.TensorInfo, x: Src, into: tf.TensorInfo, ld: number, off: number) =>
+    gemm({ a, ...asB(x, s, 1), ...asC(into, ld, off, s), ...mmArgs, transA: true, outShape: into.shape } as GemmArgs);
+  let outs: tf.TensorInfo[];
+  if (s.packed) {
+    const g = be.makeTensorInfo([s.B, s.T, 3 * HD], 'float32');
+    dQ(g, 3 * HD, 0);
+    dKV(ds, src.q, g, 3 * HD, HD);
+    dKV(p, dO, g, 3 * HD, 2 * HD);
+    outs = [g];
+  } else {
+    const dq = be.makeTensorInfo([s.B, s.T, HD], 'float32');
+    dQ(dq, HD, 0);
+    const kv = (a: tf.TensorInfo, x: Src) => {
+      const full = be.makeTensorInfo([s.B, s.T, HD], 'float32');
+      dKV(a, x, full, HD, 0);
+      if (s.rep === 1) return full;
+      const summed = sumGroups(full, s);
+      free(full);
+      return summed;
+    };
+    outs = [dq, kv(ds, src.q), kv(p, dO)];
+  }
+  free(ds, p);
+  return outs;
+}
