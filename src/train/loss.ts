@@ -33,6 +33,18 @@ export interface LossAndGrads {
  * Async because GPU backends (webgpu) can only read results back asynchronously.
  */
 export async function lossAndGrads(model: Model, adapter: Trainable, batch: Batch, opts: { training?: boolean } = {}): Promise<LossAndGrads> {
+  const { loss, grads } = lossAndGradTensors(model, adapter, batch, opts);
+  const value = (await loss.data())[0];
+  loss.dispose();
+  return { loss: value, grads };
+}
+
+/**
+ * lossAndGrads without reading the loss back: the Trainer reads it together
+ * with the gradient statistics, one GPU round trip a step instead of two.
+ * The caller owns the loss scalar and the gradients.
+ */
+export function lossAndGradTensors(model: Model, adapter: Trainable, batch: Batch, opts: { training?: boolean } = {}): { loss: tf.Scalar; grads: Map<string, tf.Tensor> } {
   const named = adapter.namedParameters();
   const vars = [...named.values()];
   const labels = labelsTensor(batch.labels, model);
@@ -41,11 +53,9 @@ export async function lossAndGrads(model: Model, adapter: Trainable, batch: Batc
       const { logits } = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask, training: opts.training ?? false });
       return model.loss(logits, labels);
     }, vars);
-    const loss = (await value.data())[0];
-    value.dispose();
     const out = new Map<string, tf.Tensor>();
     for (const [name, v] of named) out.set(name, grads[v.name]);
-    return { loss, grads: out };
+    return { loss: value, grads: out };
   } finally {
     labels.dispose();
   }

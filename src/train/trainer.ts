@@ -11,7 +11,8 @@ import { Rng } from '../util/rng.js';
 import { AdamW, type AdamWOptions } from './adamw.js';
 import type { StepRecord, TrainerCallbacks } from './callbacks.js';
 import { accuracy, pearson } from './metrics.js';
-import { labelsTensor, lossAndGrads, type Batch, type Trainable } from './loss.js';
+import { labelsTensor, lossAndGradTensors, type Batch, type Trainable } from './loss.js';
+import { fused } from '../backend/webgpu/active.js';
 import { lrMultiplier, type ScheduleName } from './schedule.js';
 import { clearStop, stopRequested, TrainingInterrupted } from './stop.js';
 import type { ResumeOptions } from './checkpoint.js';
@@ -104,7 +105,7 @@ export class Trainer {
    */
   async step(batch: Batch): Promise<number> {
     const t0 = performance.now();
-    const { loss, grads } = await lossAndGrads(this.model, this.adapter, batch, { training: true });
+    const { loss: lossT, grads } = lossAndGradTensors(this.model, this.adapter, batch, { training: true });
     const k = this.opts.gradAccumulation;
     for (const [name, g] of grads) {
       const prev = this.accum.get(name);
@@ -112,10 +113,18 @@ export class Trainer {
       if (k !== 1) { prev?.dispose(); g.dispose(); }
       this.accum.set(name, scaled);
     }
-    this.accumLoss += loss / k;
     this.accumCount += 1;
     this.microStep += 1;
-    if (this.accumCount === k) await this.update(batch, t0);
+    const updating = this.accumCount === k;
+    // one read for the loss and, when updating, every gradient's statistics
+    const statsT = updating ? this.gradStats() : undefined;
+    const both = tf.tidy(() => statsT ? tf.concat([tf.reshape(lossT, [1]), tf.reshape(statsT, [-1])]) : tf.reshape(lossT, [1]));
+    tf.dispose([lossT, statsT]);
+    const values = await both.data();
+    both.dispose();
+    const loss = values[0];
+    this.accumLoss += loss / k;
+    if (updating) await this.update(batch, t0, values.subarray(1));
     return loss;
   }
 
@@ -128,24 +137,21 @@ export class Trainer {
     if (this.accumCount > 0) await this.update(batch, performance.now());
   }
 
-  private async update(batch: Batch, t0: number): Promise<void> {
+  private async update(batch: Batch, t0: number, stats?: ArrayLike<number>): Promise<void> {
     const params = this.adapter.namedParameters();
     const updateStep = this.optimizer.step + 1;
     try {
-      const { norm, bad } = await this.globalNorm();
+      const { norm, bad } = await this.globalNorm(stats);
       if (!Number.isFinite(this.accumLoss) || bad) {
         const err = new NonFiniteError(updateStep, bad ?? 'loss', this.accumLoss);
         if (this.opts.onNonFinite === 'error') throw err;
         this.records.push(this.record(updateStep, this.accumLoss, NaN, norm, batch, t0));
         return;
       }
-      if (this.opts.maxGradNorm > 0) {
-        const coef = this.opts.maxGradNorm / (norm + 1e-6);
-        if (coef < 1) for (const [n, g] of this.accum) { this.accum.set(n, tf.mul(g, coef)); g.dispose(); }
-      }
+      const coef = this.opts.maxGradNorm > 0 ? this.opts.maxGradNorm / (norm + 1e-6) : 1;
       const lr = this.currentLr();
       this.optimizer.lr = lr;
-      this.optimizer.apply(params, this.accum);
+      this.optimizer.apply(params, this.accum, Math.min(1, coef));
       this.records.push(this.record(updateStep, this.accumLoss, lr, norm, batch, t0));
     } finally {
       tf.dispose([...this.accum.values()]);
@@ -160,15 +166,15 @@ export class Trainer {
    * gradient whose float32 sum of squares overflows is not mistaken for a
    * NaN), and the first parameter whose gradient holds NaN or Inf.
    */
-  private async globalNorm(): Promise<{ norm: number; bad?: string }> {
+  private async globalNorm(given?: ArrayLike<number>): Promise<{ norm: number; bad?: string }> {
     const names = [...this.accum.keys()];
     if (!names.length) return { norm: 0 };
-    const statsT = tf.tidy(() => tf.stack(names.map((n) => {
-      const g = this.accum.get(n)!;
-      return tf.stack([tf.sum(tf.square(g)), tf.cast(tf.all(tf.isFinite(g)), 'float32')]);
-    })));
-    const stats = await statsT.data();
-    statsT.dispose();
+    const stats: ArrayLike<number> = given ?? await (async () => {
+      const statsT = this.gradStats()!;
+      const v = await statsT.data();
+      statsT.dispose();
+      return v;
+    })();
     const bad = names.find((_, i) => stats[2 * i + 1] !== 1);
     let total = 0;
     for (let i = 0; i < names.length; i++) {
@@ -184,6 +190,14 @@ export class Trainer {
       total += sq;
     }
     return { norm: Math.sqrt(total), bad };
+  }
+
+  /** [n, 2]: each accumulated gradient's Σg² and all-finite flag, still on the device */
+  private gradStats(): tf.Tensor | undefined {
+    if (!this.accum.size) return undefined;
+    const fz = fused();
+    return tf.tidy(() => tf.stack([...this.accum.values()].map((g) =>
+      fz ? fz.gradStats(g) : tf.stack([tf.sum(tf.square(g)), tf.cast(tf.all(tf.isFinite(g)), 'float32')]))));
   }
 
   private record(step: number, loss: number, lr: number, gradNorm: number, batch: Batch, t0: number): StepRecord {

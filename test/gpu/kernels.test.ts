@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import * as ref from '../../src/backend/ops.js';
 import { webgpuOps as ours } from '../../src/backend/webgpu/index.js';
+import { AdamW } from '../../src/train/adamw.js';
 import { forwardAndGrads, randn, relErr, releaseGPU, webgpuUnavailable, type Case } from './helpers.js';
 
 const TOL = 2e-5;
@@ -117,6 +118,41 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
     // every label ignored: the fallback divides by max(n, 1) and gives 0
     await check('crossEntropy all ignored', (l, y) => ref.crossEntropy(l as tf.Tensor2D, y as tf.Tensor1D), (l, y) => ours.crossEntropy(l as tf.Tensor2D, y as tf.Tensor1D),
       { inputs: [f32([3, 10], 21), { data: new Int32Array(3).fill(-100), shape: [3], dtype: 'int32' }], wrt: [0] }, 1e-6);
+  });
+
+  it('AdamW (fused, with a clipping scale) and gradient statistics match the tfjs-core path', async (t) => {
+    if (skip) return t.skip(skip);
+    const shapes = [[8, 37], [300], [5, 4, 3]];
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      const opt = new AdamW({ lr: 1e-2, weightDecay: 0.1 });
+      const params = new Map(shapes.map((sh, i) => [`p${i}`, tf.variable(tf.tensor(randn(sh.reduce((a, b) => a * b, 1), 30 + i), sh))]));
+      for (let step = 0; step < 3; step++) {
+        const grads = new Map(shapes.map((sh, i) => [`p${i}`, tf.tensor(randn(sh.reduce((a, b) => a * b, 1), 40 + 10 * step + i, 0.5), sh)]));
+        opt.apply(params, grads, step === 1 ? 0.37 : 1);
+        tf.dispose([...grads.values()]);
+      }
+      const out = await Promise.all([...params.values(), ...opt.m.values(), ...opt.v.values()].map((p) => p.data()));
+      tf.dispose([...params.values()]);
+      opt.dispose();
+      return out;
+    };
+    const want = await run('cpu');
+    const got = await run('webgpu');
+    want.forEach((w, i) => assert.ok(relErr(got[i], w) < 1e-4, `tensor ${i}: rel err ${relErr(got[i], w)}`));
+    // [Σg², all finite] with NaN and Inf caught, over more elements than one workgroup's threads
+    await tf.setBackend('webgpu');
+    const g = randn(5000, 50);
+    const sq = g.reduce((a, x) => a + x * x, 0);
+    for (const [bad, flag] of [[undefined, 1], [NaN, 0], [Infinity, 0], [-Infinity, 0]] as const) {
+      const data = Float32Array.from(g);
+      if (bad !== undefined) data[4321] = bad;
+      const st = tf.tidy(() => ours.gradStats(tf.tensor1d(data)));
+      const [s2, f] = await st.data();
+      st.dispose();
+      assert.equal(f, flag, `finite flag with ${bad}`);
+      if (bad === undefined) assert.ok(Math.abs(s2 - sq) / sq < 1e-5, `sum of squares ${s2} vs ${sq}`);
+    }
   });
 
   it('tf.matMul on webgpu goes through our GEMM (every transpose, batched, broadcast)', async (t) => {

@@ -57,7 +57,7 @@ export interface KernelSpec {
   inputs: Array<{ name: string; type?: string }>;
 }
 
-const pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
+const pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout; nUniforms: number }>();
 const uniformCache = new Map<string, GPUBuffer>();
 const UNIFORM_CACHE_MAX = 8192;
 
@@ -74,15 +74,17 @@ function bindingsSource(spec: KernelSpec, uniforms: UniformField[]): string {
 }
 
 function pipelineFor(be: WebGPUBackendLike, spec: KernelSpec, uniforms: UniformField[]) {
-  // the uniform struct's field names are part of the source, so part of the key
-  const key = `${spec.key}|${uniforms.map((u) => u[0] + u[1]).join(',')}`;
+  // one uniform layout per key (each kernel's key names every variant of its
+  // source); checked by field count so a kernel that breaks this fails loudly
+  const key = spec.key;
   let p = pipelines.get(key);
+  if (p && p.nUniforms !== uniforms.length) throw new Error(`${key}: uniform fields changed (${p.nUniforms} -> ${uniforms.length}); the key must name the variant`);
   if (!p) {
     const code = `${bindingsSource(spec, uniforms)}\n${spec.body()}`;
     if (process.env.SHARELORA_PRINT_WGSL && spec.key.includes(process.env.SHARELORA_PRINT_WGSL)) console.log(`// ${spec.key}\n${code}`);
     const module = be.device.createShaderModule({ code, label: spec.key });
     const pipeline = be.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: spec.key });
-    p = { pipeline, layout: pipeline.getBindGroupLayout(0) };
+    p = { pipeline, layout: pipeline.getBindGroupLayout(0), nUniforms: uniforms.length };
     pipelines.set(key, p);
   }
   return p;

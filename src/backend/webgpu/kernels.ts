@@ -10,6 +10,7 @@ import { dispatch, grid1d, webgpuBackend } from './dispatch.js';
 import { installHostCaches } from './host.js';
 import { gemm, type GemmTile, TILES } from './gemm.js';
 import { attentionBackward, attentionForward } from './attention.js';
+import { adamwKernel, gradStatsKernel } from './optim.js';
 import { ELT_HEADER, reducers, ROW_HEADER, rowWG } from './rows.js';
 
 type Inputs = Record<string, tf.TensorInfo>;
@@ -294,6 +295,8 @@ export const KERNELS = {
   act: 'ShareLoraActivation',
   attn: 'ShareLoraAttention',
   attnGrad: 'ShareLoraAttentionGrad',
+  gradStats: 'ShareLoraGradStats',
+  adamw: 'ShareLoraAdamW',
   xent: 'ShareLoraSoftmaxXent',
   xentGrad: 'ShareLoraSoftmaxXentGrad',
 } as const;
@@ -312,6 +315,8 @@ export function registerKernels(opts: { replaceBatchMatMul?: boolean } = {}): vo
   reg(KERNELS.act, activation);
   reg(KERNELS.attn, attentionForward);
   reg(KERNELS.attnGrad, attentionBackward);
+  reg(KERNELS.gradStats, gradStatsKernel);
+  reg(KERNELS.adamw, adamwKernel);
   reg(KERNELS.xent, xentForward);
   reg(KERNELS.xentGrad, xentBackward);
   if (opts.replaceBatchMatMul ?? process.env.SHARELORA_WEBGPU_MATMUL !== 'tfjs') {

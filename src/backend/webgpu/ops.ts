@@ -25,15 +25,28 @@ interface EngineInternals {
   }): tf.Tensor;
 }
 
-/** customGrad with per-input lazy gradients; `forward` must save() everything `backward` reads. */
+/**
+ * customGrad with per-input lazy gradients; `forward` must save() everything
+ * `backward` reads. Variables (weights, adapter matrices) are held by
+ * reference instead of going through the engine's save, which clones each
+ * tensor (an Identity op and a tape entry, ~400 a GPT-2 step): they outlive
+ * the step and only change at the optimizer update, after the backward.
+ */
 export function lazyGrad<T extends tf.Tensor>(
   inputs: Record<string, tf.Tensor>,
   forward: (save: Save) => T,
   backward: (dy: tf.Tensor, saved: tf.Tensor[]) => Thunks,
 ): T {
+  let held: Array<tf.Tensor | null> = [];
   return (tf.engine() as unknown as EngineInternals).runKernelFunc({
-    forwardFunc: (_b, save) => forward(save),
-    backwardsFunc: (dy, saved) => backward(dy as tf.Tensor, saved),
+    forwardFunc: (_b, save) => forward((ts) => {
+      held = ts.map((t) => t instanceof tf.Variable ? t : null);
+      save(ts.filter((t) => !(t instanceof tf.Variable)));
+    }),
+    backwardsFunc: (dy, saved) => {
+      let j = 0;
+      return backward(dy as tf.Tensor, held.map((t) => t ?? saved[j++]));
+    },
     inputs,
   }) as T;
 }
@@ -192,4 +205,16 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
   }, (dy, [ls, ys, lse, count]) => ({
     logits: () => run(KERNELS.xentGrad, { logits: ls, labels: ys, lse, count, dy }) as tf.Tensor,
   }));
+}
+
+/** [Σg², 1 if g is all finite else 0] in one dispatch (optim.ts). */
+export function gradStats(g: tf.Tensor): tf.Tensor1D {
+  return run(KERNELS.gradStats, { g }) as tf.Tensor1D;
+}
+
+export interface AdamWHyper { decay: number; beta1: number; beta2: number; eps: number; stepSize: number; sqrtBc2: number; gscale: number }
+
+/** torch AdamW's new (p, m, v) in one dispatch (optim.ts). */
+export function adamw(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, h: AdamWHyper): tf.Tensor[] {
+  return run(KERNELS.adamw, { p, g, m, v }, { ...h }) as tf.Tensor[];
 }
