@@ -124,9 +124,12 @@ async function suiteGpu(steps: number, out: Record<string, unknown>) {
   const hostVariants: Record<string, Record<string, string>> = args.includes('--host-variants')
     ? { 'no host caches': { SHARELORA_WEBGPU_HOST_CACHE: '0' }, 'submit every 64': { SHARELORA_WEBGPU_SUBMIT_BATCH: '64' } } : {};
   for (const [name, env] of Object.entries({ ...hostVariants, ...(JSON.parse(arg('variants') ?? '{}') as Record<string, Record<string, string>>) })) {
-    log(`# ours webgpu lora with ${name} ...`);
-    extraRuns[name] = runNode('worker.js', spec('lora', { steps: Math.max(4, Math.ceil(steps / 2)), warmup: 3 }), env);
-    log(`#   ${JSON.stringify({ ok: extraRuns[name].ok, ms: extraRuns[name].medianMs, cpuMs: extraRuns[name].cpuMs, err: extraRuns[name].error })}`);
+    for (const v of ['lora', 'sharea'] as const) {
+      const key = `${v}: ${name}`;
+      log(`# ours webgpu ${v} with ${name} ...`);
+      extraRuns[key] = runNode('worker.js', spec(v, { steps: Math.max(4, Math.ceil(steps / 2)), warmup: 3 }), env);
+      log(`#   ${JSON.stringify({ ok: extraRuns[key].ok, ms: extraRuns[key].medianMs, cpuMs: extraRuns[key].cpuMs, err: extraRuns[key].error })}`);
+    }
   }
   const torch: Record<string, AnyResult> = {};
   for (const [k, v, attn] of [['lora', 'lora', 'sdpa'], ['sharea', 'sharea', 'sdpa'], ['lora_eager', 'lora', 'eager']] as const) {
@@ -163,7 +166,10 @@ async function suiteGpu(steps: number, out: Record<string, unknown>) {
     `plain tfjs webgpu lora: ${fmt(plain.medianMs)} ms/step (${fmt(plain.tokensPerSec, 0)} tok/s, ${fmt(plain.tokensPerSec && torch.lora.tokensPerSec ? (plain.tokensPerSec as number) / (torch.lora.tokensPerSec as number) : NaN, 3)}x torch), pool ${fmtB(plain.poolBytes)}; ours/plain = ${fmt(plain.medianMs && ours.lora.medianMs ? (plain.medianMs as number) / (ours.lora.medianMs as number) : NaN, 2)}x`,
     `pytorch lora eager attention: ${fmt(torch.lora_eager.medianMs)} ms/step`,
     `first-step loss (same weights and batch): ours ${(ours.lora.loss as number[] | undefined)?.[0]} | plain tfjs ${(plain.loss as number[] | undefined)?.[0]} | GPU kernel time per step (profile) ${fmt(ours.lora.profileGpuMs)} ms over ${ours.lora.kernelsPerStep} kernels; host CPU ${fmt(ours.lora.cpuMs)} ms/step`,
-    ...Object.entries(extraRuns).map(([k, r]) => `ours lora [${k}]: ${fmt(r.medianMs)} ms/step, cpu ${fmt(r.cpuMs)} ms/step`),
+    ...Object.entries(extraRuns).map(([k, r]) => {
+      const t = torch[k.split(':')[0]]?.tokensPerSec as number | undefined;
+      return `ours ${k}: ${fmt(r.medianMs)} ms/step, ${fmt(r.tokensPerSec, 0)} tok/s (${fmt(t && r.tokensPerSec ? (r.tokensPerSec as number) / t : NaN, 3)}x torch), cpu ${fmt(r.cpuMs)} ms/step`;
+    }),
   ];
   return lines;
 }

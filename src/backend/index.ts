@@ -47,7 +47,11 @@ async function tryWebGPU(): Promise<BackendInfo> {
       throw new BackendUnavailable('webgpu', `the webgpu package failed to load (${(e as Error).message})`, 'Run `npm install webgpu@0.6.2`.');
     }
     Object.assign(globalThis, webgpu.globals);
-    Object.defineProperty(globalThis, 'navigator', { value: { gpu: webgpu.create([]) }, configurable: true, writable: true });
+    // SHARELORA_WEBGPU_ROBUSTNESS=0 turns off Dawn's bounds clamping on every buffer access (−20% GEMM time on
+    // the H200, bench/NOTES.md). Off only on request: the clamps are what keep an out-of-range index from reading
+    // another buffer; our kernels and tfjs's check their own bounds, but that is a promise, not a guarantee.
+    const flags = process.env.SHARELORA_WEBGPU_ROBUSTNESS === '0' ? ['enable-dawn-features=allow_unsafe_apis,disable_robustness'] : [];
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: webgpu.create(flags) }, configurable: true, writable: true });
   }
   const gpu = (globalThis as unknown as { navigator: { gpu: { requestAdapter(): Promise<{ info?: { vendor?: string; description?: string; device?: string; architecture?: string } } | null> } } }).navigator.gpu;
   const adapter = await gpu.requestAdapter();
