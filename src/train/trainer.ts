@@ -104,6 +104,22 @@ export class Trainer {
    * clip + AdamW update. Returns the loss before the update.
    */
   async step(batch: Batch): Promise<number> {
+    return this.exclusive(() => this.stepNow(batch));
+  }
+
+  /**
+   * step(), flush() and save() run one at a time, in call order: a save()
+   * issued while a step is in flight (an un-awaited fit() in one cell, save
+   * in the next) waits for it and writes the state between two steps.
+   */
+  private queue: Promise<unknown> = Promise.resolve();
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async stepNow(batch: Batch): Promise<number> {
     const t0 = performance.now();
     const { loss: lossT, grads } = lossAndGradTensors(this.model, this.adapter, batch, { training: true });
     const k = this.opts.gradAccumulation;
@@ -134,7 +150,7 @@ export class Trainer {
    * dropped and the schedule's ceil(batches / k) updates per epoch all happen.
    */
   async flush(batch: Batch): Promise<void> {
-    if (this.accumCount > 0) await this.update(batch, performance.now());
+    return this.exclusive(async () => { if (this.accumCount > 0) await this.update(batch, performance.now()); });
   }
 
   private async update(batch: Batch, t0: number, stats?: ArrayLike<number>): Promise<void> {
@@ -290,12 +306,12 @@ export class Trainer {
   /**
    * Write a checkpoint folder: the adapter (a PEFT folder), AdamW moments and
    * step, schedule and data position, RNG and dropout counters, and history.
-   * The folder is replaced atomically (checkpoint.ts); call it while no
-   * step() or fit() is running, e.g. after fit() returns or is interrupted.
+   * The folder is replaced atomically (checkpoint.ts). Called while a
+   * step() is in flight, it waits for that step and saves before the next.
    */
   async save(dir: string): Promise<void> {
     const { saveCheckpoint } = await import('./checkpoint.js');
-    await saveCheckpoint(this, dir);
+    return this.exclusive(() => saveCheckpoint(this, dir));
   }
 
   /**

@@ -105,6 +105,26 @@ describe('checkpoint and resume', () => {
     assert.deepEqual(await run(true), await run(false));
   });
 
+  it('save() called while fit() is mid-step waits for the step and saves a state that resumes exactly', async () => {
+    const opts = { ...fitOpts, epochs: 1 };
+    const straight = fresh();
+    await straight.fit(opts);
+    const want = await outcome(straight);
+    finish(straight);
+
+    const tr = fresh();
+    const fitting = tr.fit(opts); // not awaited: the first step is in flight
+    await tr.save(join(tmp, 'midfit'));
+    await fitting;
+    finish(tr);
+    // the save ran between two steps of the fit: after the first, before the last
+    const saved = await resume(join(tmp, 'midfit'));
+    assert.ok(saved.microStep >= 1 && saved.microStep < opts.train.length, `saved mid-fit after a whole step (micro-step ${saved.microStep})`);
+    await saved.fit(opts);
+    assert.deepEqual(await outcome(saved), want);
+    finish(saved);
+  });
+
   it('a trainable other than ShareLoRA (full fine-tuning) is saved as parameters and resumed into the one given', async () => {
     const run = async (cut: boolean) => {
       const m = loadModelFromDir(join(FIXTURES, 'roberta', 'model'));
