@@ -155,7 +155,7 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
     }
   });
 
-  it('tf.matMul on webgpu goes through our GEMM (every transpose, batched, broadcast)', async (t) => {
+  it('tf.matMul on webgpu goes through our GEMM (every transpose, batched, broadcast, thin)', async (t) => {
     if (skip) return t.skip(skip);
     const cases: Array<[number[], number[], boolean, boolean]> = [
       [[45, 70], [70, 33], false, false],
@@ -164,6 +164,13 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
       [[70, 45], [33, 70], true, true],
       [[3, 20, 12], [3, 12, 9], false, false],
       [[2, 3, 16, 8], [2, 3, 16, 8], false, true],
+      // thin products (one side <= 8: thin.ts), every layout, both orientations
+      [[100, 70], [70, 8], false, false],
+      [[70, 100], [8, 70], true, true],
+      [[100, 70], [5, 70], false, true],
+      [[6, 130], [130, 77], false, false],
+      [[130, 6], [77, 130], true, true],
+      [[130, 3], [130, 90], true, false],
     ];
     for (const [sa, sb, ta, tb] of cases) {
       await check(`matMul ${sa}x${sb} ${ta}${tb}`, (a, b) => tf.matMul(a, b, ta, tb), (a, b) => tf.matMul(a, b, ta, tb),

@@ -17,6 +17,7 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { dispatch, type UniformField } from './dispatch.js';
+import { THIN_MAX, thinGemm } from './thin.js';
 
 export interface GemmTile { BM: number; BN: number; BK: number; TM: 4 | 8; TN: 4 | 8 }
 
@@ -76,6 +77,11 @@ export interface GemmArgs {
 
 export function gemm(g: GemmArgs): tf.TensorInfo {
   const batch = g.batch ?? 1;
+  const plain = batch === 1 && !g.bias && !g.lowRank && !g.into && g.aH === undefined && g.cH === undefined && g.hsB === undefined
+    && g.lda === undefined && g.ldb === undefined && g.ldc === undefined && !g.tile;
+  if (plain && Math.min(g.M, g.N) <= THIN_MAX && Math.max(g.M, g.N) >= 64 && g.K >= 64) {
+    return thinGemm({ a: g.a, b: g.b, M: g.M, N: g.N, K: g.K, transA: g.transA, transB: g.transB, alpha: g.alpha ?? 1, outShape: g.outShape });
+  }
   const t = g.tile ?? chooseTile(g.M, g.N, batch, g.K);
   const lda = g.lda ?? (g.transA ? g.M : g.K);
   const ldb = g.ldb ?? (g.transB ? g.K : g.N);
