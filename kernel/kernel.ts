@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { outputsFor, renderValue, textOutput } from '../src/notebook/render.js';
 import { closeBrowser } from '../src/notebook/chromium.js';
+import type { BackendGuard } from './backend-guard.js';
 import { Cell } from './cell.js';
 import { thrownToError } from './errors.js';
 import { History, type HistoryRequest } from './history.js';
@@ -48,6 +49,8 @@ export class Kernel {
     private readonly identity: KernelIdentity,
     /** shown once, on stderr of the first cell run */
     private startupNotes: string[],
+    /** GPU errors, a lost device, an aborted wasm module; absent when no library backend was loaded */
+    private readonly guard?: BackendGuard,
   ) {}
 
   start(): void {
@@ -170,9 +173,15 @@ export class Kernel {
       this.startupNotes = [];
     }
 
+    const backendNotes = await this.guard?.beforeCell(!silent) ?? [];
+    if (backendNotes.length) cell.stream('stderr', backendNotes.map((n) => `${n}\n`).join(''));
+
     this.interrupts.begin(cell);
-    const outcome = await runInCell(cell, () => this.runtime.execute(code));
+    let outcome = await runInCell(cell, () => this.runtime.execute(code));
     const detached = this.interrupts.end();
+    // A dead device or module makes the cell's values garbage: its error replaces them.
+    const backendFailure = await this.guard?.afterCell(outcome);
+    if (backendFailure) outcome = { ok: false, error: backendFailure, warnings: outcome.warnings };
     if (outcome.warnings) cell.stream('stderr', `${outcome.warnings}\n`);
     if (outcome.result && !silent) {
       const value = outcome.result.value;

@@ -53,8 +53,22 @@ async function main(): Promise<void> {
   const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
   // A cell's exception or unobserved rejection must never end the kernel.
-  process.on('uncaughtException', (e) => reportStray('Uncaught exception', e));
-  process.on('unhandledRejection', (e) => reportStray('Unhandled promise rejection', e));
+  const rejections = new WeakSet<object>();
+  const onRejection = (e: unknown) => {
+    if (typeof e === 'object' && e !== null) rejections.add(e);
+    reportStray('Unhandled promise rejection', e);
+  };
+  process.on('unhandledRejection', onRejection);
+  // The capture callback takes uncaught exceptions before any 'uncaughtException' listener, so
+  // listeners that rethrow (Emscripten's, installed by the wasm backend) cannot end the kernel.
+  process.setUncaughtExceptionCaptureCallback((e) => {
+    if (typeof e === 'object' && e !== null && rejections.has(e)) return; // a foreign listener rethrew a reported rejection
+    reportStray('Uncaught exception', e);
+  });
+  /** Emscripten's listener rethrows every rejection the kernel already reported; only ours stays. */
+  const dropForeignListeners = () => {
+    for (const l of process.listeners('unhandledRejection')) if (l !== onRejection) process.removeListener('unhandledRejection', l);
+  };
 
   fallbackToKernelPackages(REPO_ROOT);
   const sockets = await KernelSockets.bind(info);
@@ -77,10 +91,15 @@ async function main(): Promise<void> {
   log(`preloaded: ${pre.names.join(', ')}`);
   for (const n of pre.notes) log(`note: ${n}`);
 
+  // Loaded only once the library is: it imports the library's backend module.
+  const guard = pre.backend ? new (await import('./backend-guard.js')).BackendGuard(dropForeignListeners) : undefined;
+  await guard?.start();
+  dropForeignListeners();
+
   setBrowserIdleTimeout(10 * 60_000);
   captureOutput();
   runtime.tslabDisplayWriter = tslabDisplayWriter;
-  const kernel = new Kernel(sockets, runtime, interrupts, { banner, version, tsVersion: runtime.tsVersion }, pre.notes);
+  const kernel = new Kernel(sockets, runtime, interrupts, { banner, version, tsVersion: runtime.tsVersion }, pre.notes, guard);
   kernel.start();
   process.on('SIGTERM', () => {
     runtime.close();

@@ -128,3 +128,57 @@ export async function useBackend(name: BackendName | string = process.env.SHAREL
 export function backendInfo(): BackendInfo | undefined {
   return current;
 }
+
+type AnyBackend = Record<string, unknown>;
+
+/**
+ * Makes a dead backend instance inert: tfjs still holds it for every tensor
+ * created on it, and disposing those must not throw, while reading one must
+ * say why it is gone instead of failing inside Dawn or a dead wasm module.
+ */
+function retire(dead: AnyBackend | undefined, why: string): void {
+  if (!dead) return;
+  const gone = () => { throw new Error(`this tensor lived on the ${why}; re-create it (re-run the cell that made it)`); };
+  Object.assign(dead, {
+    dispose: () => {}, disposeData: () => true, read: async () => gone(), readSync: gone, readToGPU: gone,
+    incRef: () => {}, decRef: () => {}, refCount: () => 0, numDataIds: () => 0,
+  });
+  // Drop the dead module/device so its memory (up to 4 GB of wasm heap) can be collected once old tensors are.
+  for (const k of ['wasm', 'device', 'queue', 'bufferManager', 'dataIdMap', 'tensorMap']) if (k in dead) dead[k] = undefined;
+}
+
+/**
+ * Replaces a webgpu or wasm backend whose device was lost or whose
+ * WebAssembly module aborted with a fresh instance of the same backend, made
+ * by tfjs's own factory (a new GPU device; a new wasm module and heap).
+ * Tensors of the old instance are gone: disposing them is harmless, reading
+ * them throws an error naming `why`. Throws when no fresh instance starts.
+ * @returns the new backend and anything the user should know about it.
+ */
+export async function resetBackend(name: 'webgpu' | 'wasm', why: string): Promise<{ info: BackendInfo; notes: string[] }> {
+  const factory = tf.findBackendFactory(name);
+  if (!factory) throw new BackendUnavailable(name, 'it was never registered', 'Call useBackend() first.');
+  const registry = (tf.engine() as unknown as { registry: Record<string, AnyBackend>; registryFactory: Record<string, { priority: number }> });
+  const priority = registry.registryFactory[name]?.priority ?? (name === 'webgpu' ? 3 : 2);
+  retire(registry.registry[name], why);
+  tf.removeBackend(name);
+  tf.registerBackend(name, factory, priority);
+  current = await TRIES[name]();
+  const notes: string[] = [];
+  if (name === 'webgpu') {
+    // src/backend/webgpu caches compiled pipelines per process, not per device; pipelines of the lost
+    // device fail validation on the new one. Until that cache is per device, use tfjs's own kernels.
+    const mod = await import('./webgpu/index.js' as string).catch(() => undefined) as
+      { pipelineCount?: () => number; tfjsBatchMatMul?: () => tf.KernelConfig | undefined } | undefined;
+    if ((mod?.pipelineCount?.() ?? 0) > 0 && process.env.SHARELORA_WEBGPU_KERNELS !== '0') {
+      process.env.SHARELORA_WEBGPU_KERNELS = '0';
+      const orig = mod?.tfjsBatchMatMul?.();
+      if (orig) {
+        tf.unregisterKernel('BatchMatMul', 'webgpu');
+        tf.registerKernel(orig);
+      }
+      notes.push('the fused ShareLoRA WebGPU kernels are off until the kernel restarts (their compiled pipelines belonged to the lost device); training runs on tfjs\'s own WebGPU kernels, correct but slower');
+    }
+  }
+  return { info: current, notes };
+}
