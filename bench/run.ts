@@ -109,7 +109,7 @@ function lowrankBytes(L: number, dIn: number, dOut: number, r: number, shareA: b
 
 async function suiteGpu(steps: number, out: Record<string, unknown>) {
   const spec = (variant: 'lora' | 'sharea', extra: Partial<WorkerSpec> = {}): WorkerSpec => ({
-    backend: 'webgpu', config: GPT2_SMALL, batch: 8, seq: 256, variant, r: 8, alpha: 16, targets: ['c_attn'], steps, warmup: 3, ...extra,
+    backend: 'webgpu', config: GPT2_SMALL, batch: 8, seq: 256, variant, r: 8, alpha: 16, targets: ['c_attn'], steps, warmup: Number(arg('warmup', '3')), ...extra,
   });
   const ours: Record<string, AnyResult> = {};
   for (const v of ['lora', 'sharea'] as const) {
@@ -127,7 +127,7 @@ async function suiteGpu(steps: number, out: Record<string, unknown>) {
     for (const v of ['lora', 'sharea'] as const) {
       const key = `${v}: ${name}`;
       log(`# ours webgpu ${v} with ${name} ...`);
-      extraRuns[key] = runNode('worker.js', spec(v, { steps: Math.max(4, Math.ceil(steps / 2)), warmup: 3 }), env);
+      extraRuns[key] = runNode('worker.js', spec(v, { steps: Math.max(4, Math.ceil(steps / 2)) }), env);
       log(`#   ${JSON.stringify({ ok: extraRuns[key].ok, ms: extraRuns[key].medianMs, cpuMs: extraRuns[key].cpuMs, err: extraRuns[key].error })}`);
     }
   }
@@ -177,7 +177,7 @@ async function suiteGpu(steps: number, out: Record<string, unknown>) {
 async function suiteCpu(steps: number, out: Record<string, unknown>) {
   const base = { config: GPT2_TINY, batch: 4, seq: 64, r: 8, alpha: 16, targets: ['c_attn'], steps, warmup: 1 };
   const res: Record<string, AnyResult> = {};
-  for (const backend of ['wasm', 'cpu'] as const) {
+  for (const backend of (arg('cpu-backends') ?? 'wasm,cpu').split(',') as Array<'wasm' | 'cpu'>) {
     for (const v of ['lora', 'sharea'] as const) {
       log(`# ours ${backend} ${v} ...`);
       res[`${backend}_${v}`] = runNode('worker.js', { ...base, backend, variant: v });

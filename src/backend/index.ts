@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 // The union package registers every gradient and chained op (tfjs-core alone does not in Node).
 import '@tensorflow/tfjs';
+import { patchWasmIdentity } from './wasm-identity.js';
 import { patchWasmMatMul } from './wasm-matmul.js';
 
 const require = createRequire(import.meta.url);
@@ -82,6 +83,7 @@ async function tryWasm(): Promise<BackendInfo> {
   }
   if (!(await tf.setBackend('wasm'))) throw new BackendUnavailable('wasm', 'the WebAssembly module failed to initialise', 'Check that Node >= 20 can load .wasm files from node_modules.');
   patchWasmMatMul();
+  patchWasmIdentity();
   return { name: 'wasm', device: 'CPU (WebAssembly, SIMD)' };
 }
 
@@ -165,20 +167,5 @@ export async function resetBackend(name: 'webgpu' | 'wasm', why: string): Promis
   tf.registerBackend(name, factory, priority);
   current = await TRIES[name]();
   const notes: string[] = [];
-  if (name === 'webgpu') {
-    // src/backend/webgpu caches compiled pipelines per process, not per device; pipelines of the lost
-    // device fail validation on the new one. Until that cache is per device, use tfjs's own kernels.
-    const mod = await import('./webgpu/index.js' as string).catch(() => undefined) as
-      { pipelineCount?: () => number; tfjsBatchMatMul?: () => tf.KernelConfig | undefined } | undefined;
-    if ((mod?.pipelineCount?.() ?? 0) > 0 && process.env.SHARELORA_WEBGPU_KERNELS !== '0') {
-      process.env.SHARELORA_WEBGPU_KERNELS = '0';
-      const orig = mod?.tfjsBatchMatMul?.();
-      if (orig) {
-        tf.unregisterKernel('BatchMatMul', 'webgpu');
-        tf.registerKernel(orig);
-      }
-      notes.push('the fused ShareLoRA WebGPU kernels are off until the kernel restarts (their compiled pipelines belonged to the lost device); training runs on tfjs\'s own WebGPU kernels, correct but slower');
-    }
-  }
   return { info: current, notes };
 }

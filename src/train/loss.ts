@@ -5,6 +5,7 @@ export interface Trainable {
   /** dropout masks drawn so far (saved with checkpoints) */
   dropoutCounter?: number;
 }
+import { installEagerRelease } from '../backend/tape.js';
 import { toInt2D } from '../models/inputs.js';
 import type { IdsLike, Model } from '../models/types.js';
 
@@ -45,6 +46,7 @@ export async function lossAndGrads(model: Model, adapter: Trainable, batch: Batc
  * The caller owns the loss scalar and the gradients.
  */
 export function lossAndGradTensors(model: Model, adapter: Trainable, batch: Batch, opts: { training?: boolean } = {}): { loss: tf.Scalar; grads: Map<string, tf.Tensor> } {
+  installEagerRelease();
   const named = adapter.namedParameters();
   const vars = [...named.values()];
   const labels = labelsTensor(batch.labels, model);

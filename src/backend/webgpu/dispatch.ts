@@ -73,6 +73,16 @@ function bindingsSource(spec: KernelSpec, uniforms: UniformField[]): string {
   return lines.join('\n');
 }
 
+// Pipelines and uniform buffers belong to one GPUDevice: after a lost device
+// is replaced (resetBackend), the caches start over on the new one.
+let cacheDevice: GPUDevice | undefined;
+function forDevice(be: WebGPUBackendLike): void {
+  if (be.device === cacheDevice) return;
+  pipelines.clear();
+  uniformCache.clear();
+  cacheDevice = be.device;
+}
+
 function pipelineFor(be: WebGPUBackendLike, spec: KernelSpec, uniforms: UniformField[]) {
   // one uniform layout per key (each kernel's key names every variant of its
   // source); checked by field count so a kernel that breaks this fails loudly
@@ -150,6 +160,7 @@ export function dispatch(
   if (inputs.length !== spec.inputs.length || outputs.length !== spec.outputs.length) {
     throw new Error(`${spec.key}: expected ${spec.inputs.length} inputs/${spec.outputs.length} outputs, got ${inputs.length}/${outputs.length}`);
   }
+  forDevice(be);
   inputs.forEach((t, i) => checkDtype(spec, spec.inputs[i], t, be));
   const outInfos = outputs.map((o) => isInfo(o) ? o : be.makeTensorInfo(o.shape, o.dtype ?? 'float32'));
   if (grid[0] * grid[1] * grid[2] === 0) return outInfos;
