@@ -19,7 +19,11 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { dispatch, type UniformField } from './dispatch.js';
 import { THIN_MAX, thinGemm } from './thin.js';
 
-export interface GemmTile { BM: number; BN: number; BK: number; TM: 4 | 8; TN: 4 | 8 }
+export interface GemmTile {
+  BM: number; BN: number; BK: number; TM: 4 | 8; TN: 4 | 8;
+  /** two shared-memory buffers: the next K-slice is stored while the current one is used, one barrier per slice instead of two */
+  db?: boolean;
+}
 
 export const TILES: Record<string, GemmTile> = {
   '128x128': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 },
@@ -28,6 +32,9 @@ export const TILES: Record<string, GemmTile> = {
   '64x64': { BM: 64, BN: 64, BK: 16, TM: 8, TN: 8 },
   '64x64t4': { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 },
   '32x32': { BM: 32, BN: 32, BK: 16, TM: 4, TN: 4 },
+  '128x128db': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, db: true },
+  '64x64t4db': { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, db: true },
+  '128x128k32': { BM: 128, BN: 128, BK: 32, TM: 8, TN: 8 },
 };
 
 /** Streaming multiprocessors to fill; the H200 has 132. Overridable for other GPUs. */
@@ -97,7 +104,7 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   const vecB = al(ldb, sB, hsB, oB, g.transB ? g.K : g.N);
   const vecC = al(ldc, sC, hsC, oC, g.N);
   const lr = g.lowRank;
-  const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_${g.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}`;
+  const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}${t.db ? 'db' : ''}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_${g.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}`;
   const uniforms: UniformField[] = [
     ['M', 'u32', g.M], ['N', 'u32', g.N], ['K', 'u32', g.K],
     ['lda', 'u32', lda], ['ldb', 'u32', ldb], ['ldc', 'u32', ldc],
@@ -129,8 +136,9 @@ function gemmBody(t: GemmTile, transA: boolean, transB: boolean, vecA: boolean, 
   const nA = (BM * BK) / 4 / NT, nB = (BN * BK) / 4 / NT;
   if (!Number.isInteger(nA) || !Number.isInteger(nB)) throw new Error(`bad GEMM tile ${JSON.stringify(t)}`);
   const L: string[] = [];
-  L.push(`var<workgroup> As : array<vec4<f32>, ${(BK * BM) / 4}>;`);
-  L.push(`var<workgroup> Bs : array<vec4<f32>, ${(BK * BN) / 4}>;`);
+  const nb = t.db ? 2 : 1;
+  L.push(`var<workgroup> As : array<vec4<f32>, ${(nb * BK * BM) / 4}>;`);
+  L.push(`var<workgroup> Bs : array<vec4<f32>, ${(nb * BK * BN) / 4}>;`);
   // global -> register loaders for one K-slice starting at k0
   const loadA = (): string => {
     const s: string[] = [];
@@ -155,8 +163,8 @@ function gemmBody(t: GemmTile, transA: boolean, transB: boolean, vecA: boolean, 
     const s: string[] = [];
     for (let i = 0; i < nA; i++) {
       s.push(`{ let v = lid + ${i * NT}u;`);
-      if (transA) s.push(`As[v] = ra${i};`); // v = kk*(BM/4) + mq already
-      else s.push(`let mm = v % ${BM}u; let kq = v / ${BM}u; for (var c = 0u; c < 4u; c++) { As[(kq * 4u + c) * ${BM / 4}u + mm / 4u][mm % 4u] = ra${i}[c]; }`);
+      if (transA) s.push(`As[wa + v] = ra${i};`); // v = kk*(BM/4) + mq already
+      else s.push(`let mm = v % ${BM}u; let kq = v / ${BM}u; for (var c = 0u; c < 4u; c++) { As[wa + (kq * 4u + c) * ${BM / 4}u + mm / 4u][mm % 4u] = ra${i}[c]; }`);
       s.push('}');
     }
     return s.join('\n');
@@ -182,8 +190,8 @@ function gemmBody(t: GemmTile, transA: boolean, transB: boolean, vecA: boolean, 
     const s: string[] = [];
     for (let i = 0; i < nB; i++) {
       s.push(`{ let v = lid + ${i * NT}u;`);
-      if (!transB) s.push(`Bs[v] = rb${i};`);
-      else s.push(`let nn = v % ${BN}u; let kq = v / ${BN}u; for (var c = 0u; c < 4u; c++) { Bs[(kq * 4u + c) * ${BN / 4}u + nn / 4u][nn % 4u] = rb${i}[c]; }`);
+      if (!transB) s.push(`Bs[wb + v] = rb${i};`);
+      else s.push(`let nn = v % ${BN}u; let kq = v / ${BN}u; for (var c = 0u; c < 4u; c++) { Bs[wb + (kq * 4u + c) * ${BN / 4}u + nn / 4u][nn % 4u] = rb${i}[c]; }`);
       s.push('}');
     }
     return s.join('\n');
@@ -192,8 +200,8 @@ function gemmBody(t: GemmTile, transA: boolean, transB: boolean, vecA: boolean, 
   const accDecl: string[] = [];
   for (let r = 0; r < TM; r++) for (let j = 0; j < hn; j++) accDecl.push(`var acc_${r}_${j} = vec4<f32>(0.0);`);
   const inner: string[] = [];
-  for (let i = 0; i < hm; i++) inner.push(`let a${i} = As[kk * ${BM / 4}u + ${(i * BM) / hm / 4}u + ty];`);
-  for (let j = 0; j < hn; j++) inner.push(`let b${j} = Bs[kk * ${BN / 4}u + ${(j * BN) / hn / 4}u + tx];`);
+  for (let i = 0; i < hm; i++) inner.push(`let a${i} = As[sa0 + kk * ${BM / 4}u + ${(i * BM) / hm / 4}u + ty];`);
+  for (let j = 0; j < hn; j++) inner.push(`let b${j} = Bs[sb0 + kk * ${BN / 4}u + ${(j * BN) / hn / 4}u + tx];`);
   for (let i = 0; i < hm; i++) for (let r = 0; r < 4; r++) for (let j = 0; j < hn; j++) {
     inner.push(`acc_${i * 4 + r}_${j} = fma(vec4<f32>(a${i}[${r}]), b${j}, acc_${i * 4 + r}_${j});`);
   }
@@ -236,6 +244,32 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   ${loadA()}
   ${loadB()}
   let nk = (P.K + ${BK - 1}u) / ${BK}u;
+  ${t.db ? `
+  // slice t is read from buffer t % 2 while slice t + 1 is stored into the other
+  var wa = 0u; var wb = 0u;
+  ${storeA()}
+  ${storeB()}
+  workgroupBarrier();
+  for (var t = 0u; t < nk; t++) {
+    let sa0 = (t % 2u) * ${(BK * BM) / 4}u;
+    let sb0 = (t % 2u) * ${(BK * BN) / 4}u;
+    k0 = (t + 1u) * ${BK}u;
+    if (t + 1u < nk) {
+      ${loadA()}
+      ${loadB()}
+    }
+    for (var kk = 0u; kk < ${BK}u; kk++) {
+      ${inner.join('\n      ')}
+    }
+    if (t + 1u < nk) {
+      wa = ((t + 1u) % 2u) * ${(BK * BM) / 4}u;
+      wb = ((t + 1u) % 2u) * ${(BK * BN) / 4}u;
+      ${storeA()}
+      ${storeB()}
+    }
+    workgroupBarrier();
+  }` : `
+  let wa = 0u; let wb = 0u; let sa0 = 0u; let sb0 = 0u;
   for (var t = 0u; t < nk; t++) {
     ${storeA()}
     ${storeB()}
@@ -249,7 +283,7 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
       ${inner.join('\n      ')}
     }
     workgroupBarrier();
-  }
+  }`}
   ${epi.join('\n  ')}
 }`);
   return L.join('\n');
