@@ -51,7 +51,7 @@ export function chooseTile(M: number, N: number, batch: number, K = 0): GemmTile
   const big = TILES['128x128'];
   // thousands of workgroups with a short K (the LM head's forward, 6,288 of them): a 32-deep K-slice
   // halves the barriers per FMA (run 6 sweep: 7.3 ms vs 10.3 ms)
-  if (M > 64 && N > 64 && tiles(big) >= 16 * SMS && K <= 4096) return TILES['128x128k32'];
+  if (M > 64 && N > 64 && tiles(big) >= 16 * SMS && K <= 4096 && process.env.SHARELORA_GEMM_K32 !== '0') return TILES['128x128k32'];
   if (M > 64 && N > 64 && (tiles(big) >= 2 * SMS || (tiles(big) >= 0.7 * SMS && K <= 4096))) return big;
   if (tiles(TILES['64x64t4']) >= SMS) return TILES['64x64t4'];
   return TILES['32x32'];
