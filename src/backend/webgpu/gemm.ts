@@ -49,9 +49,9 @@ export function chooseTile(M: number, N: number, batch: number, K = 0): GemmTile
   // 96 workgroups took 25.9 ms against 6.1 ms for 64×64 with 4×4 per thread)
   // or a side is at most 64 (half of each 128-tile would be padding).
   const big = TILES['128x128'];
-  // thousands of workgroups with a short K (the LM head's forward, 6,288 of them): a 32-deep K-slice
-  // halves the barriers per FMA (run 6 sweep: 7.3 ms vs 10.3 ms)
-  if (M > 64 && N > 64 && tiles(big) >= 16 * SMS && K <= 4096 && process.env.SHARELORA_GEMM_K32 !== '0') return TILES['128x128k32'];
+  // The 32-deep K-slice tile ran the LM head's forward alone in 7.3 ms against 10.3 (run 6 sweep), but
+  // inside the step it lost (run 8, same run A/B: LoRA 60.8 vs 53.0 ms/step with it off): opt-in only.
+  if (M > 64 && N > 64 && tiles(big) >= 16 * SMS && K <= 4096 && process.env.SHARELORA_GEMM_K32 === '1') return TILES['128x128k32'];
   if (M > 64 && N > 64 && (tiles(big) >= 2 * SMS || (tiles(big) >= 0.7 * SMS && K <= 4096))) return big;
   if (tiles(TILES['64x64t4']) >= SMS) return TILES['64x64t4'];
   return TILES['32x32'];
