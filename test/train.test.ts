@@ -111,3 +111,23 @@ describe('generate', () => {
     lm.dispose();
   });
 });
+
+describe('evaluate', () => {
+  it('a causal LM is scored per predicted token, however the tokens are batched', async () => {
+    await testBackend();
+    const lm = loadModelFromDir(join(FIXTURES, 'gpt2', 'model'));
+    const ad = injectShareLoRA(lm, { r: 4, targets: ['c_attn'], share: 'A', seed: 1 });
+    const tr = new Trainer(lm, ad);
+    const long = { inputIds: [rows[0], rows[1]], labels: [rows[0], rows[1]] }; // 2 × 7 predicted tokens
+    const short = { inputIds: [rows[2].slice(0, 4)], labels: [[...rows[2].slice(0, 3), -100]] }; // 2 predicted (one ignored)
+    const each = await Promise.all([long, short].map((b) => tr.evaluate([b])));
+    const together = await tr.evaluate([long, short]);
+    const want = (each[0].loss * 14 + each[1].loss * 2) / 16;
+    assert.ok(Math.abs(together.loss - want) < 1e-6 * Math.abs(want), `${together.loss} vs token-weighted ${want}`);
+    // and not the mean of the two batch means
+    assert.ok(Math.abs(together.loss - (each[0].loss + each[1].loss) / 2) > 1e-4);
+    assert.ok(Math.abs(together.metrics.perplexity - Math.exp(want)) < 1e-4 * Math.exp(want));
+    ad.unload();
+    lm.dispose();
+  });
+});

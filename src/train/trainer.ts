@@ -222,19 +222,30 @@ export class Trainer {
     return { step, epoch: this.epoch, loss, lr, gradNorm, tokens: tokens * this.opts.gradAccumulation, seconds: (performance.now() - t0) / 1000 };
   }
 
-  /** Mean loss over batches, plus accuracy (classification), Pearson (regression) or perplexity (LM). */
+  /**
+   * Mean loss over examples (classification) or predicted tokens (causal LM,
+   * so perplexity does not depend on how the tokens were batched), plus
+   * accuracy, Pearson (regression) or perplexity.
+   */
   async evaluate(batches: Batch[]): Promise<EvalResult> {
     let lossSum = 0, n = 0;
     const preds: number[] = [], gold: number[] = [];
     for (const b of batches) {
-      const [lossT, labels, pred] = tf.tidy(() => {
+      const [lossT, labels, pred, countT] = tf.tidy(() => {
         const labels = labelsTensor(b.labels, this.model);
         const { logits } = this.model.forward({ inputIds: b.inputIds, attentionMask: b.attentionMask });
         const pred = this.model.task === 'seq-cls' ? (this.model.config.numLabels === 1 ? tf.reshape(logits, [-1]) : tf.argMax(logits, -1)) : tf.zeros([0]);
-        return [this.model.loss(logits, labels), labels, pred];
+        // a causal-LM batch's loss is its mean over predicted tokens (labels[:, 1:] not -100): weigh it by them
+        const [B, T] = labels.shape;
+        const count = this.model.task === 'causal-lm'
+          ? tf.sum(tf.cast(tf.notEqual(tf.slice(labels, [0, 1], [B, T - 1]), -100), 'float32'))
+          : tf.scalar(B);
+        return [this.model.loss(logits, labels), labels, pred, count];
       });
-      const w = this.model.task === 'causal-lm' ? 1 : labels.shape[0];
-      lossSum += (await lossT.data())[0] * w;
+      const both = tf.stack([tf.reshape(lossT, []), countT]);
+      const [lossV, w] = await both.data();
+      tf.dispose([both, countT]);
+      lossSum += lossV * w;
       n += w;
       if (this.model.task === 'seq-cls') {
         gold.push(...(await labels.data()));
