@@ -242,7 +242,7 @@ export class Trainer {
           : tf.scalar(B);
         return [this.model.loss(logits, labels), labels, pred, count];
       });
-      const both = tf.stack([tf.reshape(lossT, []), countT]);
+      const both = tf.tidy(() => tf.stack([tf.reshape(lossT, []), countT]));
       const [lossV, w] = await both.data();
       tf.dispose([both, countT]);
       lossSum += lossV * w;
