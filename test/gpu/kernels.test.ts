@@ -194,7 +194,7 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
   it('GEMM tiles agree on awkward shapes', async (t) => {
     if (skip) return t.skip(skip);
     const { mm } = ours;
-    for (const tile of ['128x128', '128x64', '64x128', '64x64', '64x64t4', '32x32', '128x128db', '64x64t4db', '128x128k32']) {
+    for (const tile of ['128x128', '128x64', '64x128', '64x64', '64x64t4', '32x32', '128x128db', '64x64t4db', '128x128k32', '128x128co', '64x64t4co', '32x32co']) {
       // unaligned (scalar loads/stores) and aligned (vec4) paths, both transposes
       for (const [M, N, K, ta, tb] of [[131, 67, 45, true, false], [64, 128, 32, false, true]] as const) {
         const a = randn(M * K, M + K), b = randn(K * N, N);

@@ -23,6 +23,8 @@ export interface GemmTile {
   BM: number; BN: number; BK: number; TM: 4 | 8; TN: 4 | 8;
   /** two shared-memory buffers: the next K-slice is stored while the current one is used, one barrier per slice instead of two */
   db?: boolean;
+  /** K-fastest loads of K-contiguous operands (coalesced global reads, a 4-way conflicted shared store) */
+  co?: boolean;
 }
 
 export const TILES: Record<string, GemmTile> = {
@@ -35,6 +37,9 @@ export const TILES: Record<string, GemmTile> = {
   '128x128db': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, db: true },
   '64x64t4db': { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, db: true },
   '128x128k32': { BM: 128, BN: 128, BK: 32, TM: 8, TN: 8 },
+  '128x128co': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, co: true },
+  '64x64t4co': { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, co: true },
+  '32x32co': { BM: 32, BN: 32, BK: 16, TM: 4, TN: 4, co: true },
 };
 
 /** Streaming multiprocessors to fill; the H200 has 132. Overridable for other GPUs. */
@@ -43,6 +48,12 @@ const SMS = Number(process.env.SHARELORA_GPU_SMS || 132);
 export function chooseTile(M: number, N: number, batch: number, K = 0): GemmTile {
   const forced = process.env.SHARELORA_GEMM_TILE;
   if (forced && TILES[forced]) return TILES[forced];
+  const t = chooseBaseTile(M, N, batch, K);
+  // SHARELORA_GEMM_COALESCED=1: the same tile with K-fastest loads (an A/B switch until the H200 says which wins)
+  return process.env.SHARELORA_GEMM_COALESCED === '1' && !t.db && t.BK === 16 ? { ...t, co: true } : t;
+}
+
+function chooseBaseTile(M: number, N: number, batch: number, K: number): GemmTile {
   const tiles = (t: GemmTile) => Math.ceil(M / t.BM) * Math.ceil(N / t.BN) * batch;
   // From the H200 sweep (bench/NOTES.md): 128×128 wins wherever it gives
   // about a wave of workgroups, unless K is long (the LM head's dX, K = 50257:
@@ -107,7 +118,7 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   const vecB = al(ldb, sB, hsB, oB, g.transB ? g.K : g.N);
   const vecC = al(ldc, sC, hsC, oC, g.N);
   const lr = g.lowRank;
-  const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}${t.db ? 'db' : ''}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_${g.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}`;
+  const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}${t.db ? 'db' : ''}${t.co ? 'co' : ''}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_${g.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}`;
   const uniforms: UniformField[] = [
     ['M', 'u32', g.M], ['N', 'u32', g.N], ['K', 'u32', g.K],
     ['lda', 'u32', lda], ['ldb', 'u32', ldb], ['ldc', 'u32', ldc],
@@ -138,6 +149,12 @@ function gemmBody(t: GemmTile, transA: boolean, transB: boolean, vecA: boolean, 
   const WX = BN / TN, WY = BM / TM, NT = WX * WY;
   const nA = (BM * BK) / 4 / NT, nB = (BN * BK) / 4 / NT;
   if (!Number.isInteger(nA) || !Number.isInteger(nB)) throw new Error(`bad GEMM tile ${JSON.stringify(t)}`);
+  // K-contiguous operands (A as [M, K], B as [N, K]): which thread loads which (row, K-quad).
+  // Row-fastest makes the transposing shared store conflict-free; K-fastest (co) lets the
+  // BK/4 threads of a row read its BK floats as one contiguous run (coalesced global loads).
+  const rowsOf = (r: string, rows: number) => t.co
+    ? `let ${r} = v / ${BK / 4}u; let kq = v % ${BK / 4}u;`
+    : `let ${r} = v % ${rows}u; let kq = v / ${rows}u;`;
   const L: string[] = [];
   const nb = t.db ? 2 : 1;
   L.push(`var<workgroup> As : array<vec4<f32>, ${(nb * BK * BM) / 4}>;`);
@@ -154,7 +171,7 @@ function gemmBody(t: GemmTile, transA: boolean, transB: boolean, vecA: boolean, 
         else s.push(`for (var c = 0u; c < 4u; c++) { ra${i}[c] = 0.0; if (gk < P.K && gm + c < P.M) { ra${i}[c] = A[aOff + gk * P.lda + gm + c]; } }`);
       } else {
         // A stored [M, K]: consecutive threads take consecutive rows so the transposed shared store is conflict-free
-        s.push(`let mm = v % ${BM}u; let kq = v / ${BM}u; let gm = m0 + mm; let gk = k0 + kq * 4u;`);
+        s.push(`${rowsOf('mm', BM)} let gm = m0 + mm; let gk = k0 + kq * 4u;`);
         if (vecA) s.push(`ra${i} = vec4<f32>(0.0); if (gm < P.M && gk < P.K) { ra${i} = A[(aOff + gm * P.lda + gk) / 4u]; }`);
         else s.push(`for (var c = 0u; c < 4u; c++) { ra${i}[c] = 0.0; if (gm < P.M && gk + c < P.K) { ra${i}[c] = A[aOff + gm * P.lda + gk + c]; } }`);
       }
@@ -167,7 +184,7 @@ function gemmBody(t: GemmTile, transA: boolean, transB: boolean, vecA: boolean, 
     for (let i = 0; i < nA; i++) {
       s.push(`{ let v = lid + ${i * NT}u;`);
       if (transA) s.push(`As[wa + v] = ra${i};`); // v = kk*(BM/4) + mq already
-      else s.push(`let mm = v % ${BM}u; let kq = v / ${BM}u; for (var c = 0u; c < 4u; c++) { As[wa + (kq * 4u + c) * ${BM / 4}u + mm / 4u][mm % 4u] = ra${i}[c]; }`);
+      else s.push(`${rowsOf('mm', BM)} for (var c = 0u; c < 4u; c++) { As[wa + (kq * 4u + c) * ${BM / 4}u + mm / 4u][mm % 4u] = ra${i}[c]; }`);
       s.push('}');
     }
     return s.join('\n');
@@ -181,7 +198,7 @@ function gemmBody(t: GemmTile, transA: boolean, transB: boolean, vecA: boolean, 
         if (vecB) s.push(`rb${i} = vec4<f32>(0.0); if (gk < P.K && gn < P.N) { rb${i} = B[(bOff + gk * P.ldb + gn) / 4u]; }`);
         else s.push(`for (var c = 0u; c < 4u; c++) { rb${i}[c] = 0.0; if (gk < P.K && gn + c < P.N) { rb${i}[c] = B[bOff + gk * P.ldb + gn + c]; } }`);
       } else {
-        s.push(`let nn = v % ${BN}u; let kq = v / ${BN}u; let gn = n0 + nn; let gk = k0 + kq * 4u;`);
+        s.push(`${rowsOf('nn', BN)} let gn = n0 + nn; let gk = k0 + kq * 4u;`);
         if (vecB) s.push(`rb${i} = vec4<f32>(0.0); if (gn < P.N && gk < P.K) { rb${i} = B[(bOff + gn * P.ldb + gk) / 4u]; }`);
         else s.push(`for (var c = 0u; c < 4u; c++) { rb${i}[c] = 0.0; if (gn < P.N && gk + c < P.K) { rb${i}[c] = B[bOff + gn * P.ldb + gk + c]; } }`);
       }
@@ -194,7 +211,7 @@ function gemmBody(t: GemmTile, transA: boolean, transB: boolean, vecA: boolean, 
     for (let i = 0; i < nB; i++) {
       s.push(`{ let v = lid + ${i * NT}u;`);
       if (!transB) s.push(`Bs[wb + v] = rb${i};`);
-      else s.push(`let nn = v % ${BN}u; let kq = v / ${BN}u; for (var c = 0u; c < 4u; c++) { Bs[wb + (kq * 4u + c) * ${BN / 4}u + nn / 4u][nn % 4u] = rb${i}[c]; }`);
+      else s.push(`${rowsOf('nn', BN)} for (var c = 0u; c < 4u; c++) { Bs[wb + (kq * 4u + c) * ${BN / 4}u + nn / 4u][nn % 4u] = rb${i}[c]; }`);
       s.push('}');
     }
     return s.join('\n');
