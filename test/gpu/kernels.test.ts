@@ -120,6 +120,17 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
       { inputs: [f32([3, 10], 21), { data: new Int32Array(3).fill(-100), shape: [3], dtype: 'int32' }], wrt: [0] }, 1e-6);
   });
 
+  it('a float binding fed a tensor whose buffer still holds int32 bits (tfjs relabels int32 -> float32 casts) is refused', async (t) => {
+    if (skip) return t.skip(skip);
+    await tf.setBackend('webgpu');
+    const ints = tf.tensor2d([[1, 2, 3, 4], [5, 6, 7, 8]], [2, 4], 'int32');
+    const x = tf.cast(ints, 'float32');
+    const gamma = tf.ones([4]) as tf.Tensor1D, beta = tf.zeros([4]) as tf.Tensor1D;
+    await Promise.all([gamma.data(), beta.data()]); // no GPU work left in flight when the process exits
+    assert.throws(() => ours.layerNorm(x, gamma, beta, 1e-5), /binding X is f32 but its tensor's buffer holds int32/);
+    tf.dispose([ints, x, gamma, beta]);
+  });
+
   it('AdamW (fused, with a clipping scale) and gradient statistics match the tfjs-core path', async (t) => {
     if (skip) return t.skip(skip);
     const shapes = [[8, 37], [300], [5, 4, 3]];

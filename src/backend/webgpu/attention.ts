@@ -66,6 +66,16 @@ fn biasAt(b : u32, i : u32, j : u32) -> f32 {
   return o;
 }`;
 
+/** Both softmax row kernels: reducers, the bias, and row = (batch·head, query i) over a T-long score row at base. */
+function rowPrelude(WG: number, masked: boolean, causal: boolean): string {
+  return `${reducers(WG)}
+${MASK_SNIPPET(masked, causal)}
+${ROW_HEADER(WG)}
+  let i = row % P.T;
+  let b = row / P.T / P.H;
+  let base = row * P.T;`;
+}
+
 function softmaxRows(z: tf.TensorInfo, km: tf.TensorInfo | undefined, s: Shape): tf.TensorInfo[] {
   const rows = s.B * s.H * s.T;
   const WG = rowWG(s.T);
@@ -73,12 +83,7 @@ function softmaxRows(z: tf.TensorInfo, km: tf.TensorInfo | undefined, s: Shape):
     key: `attn_sm_fwd_${WG}_${+s.causal}${+!!km}`,
     outputs: [{ name: 'Pr' }, { name: 'LSE' }],
     inputs: km ? [{ name: 'Z' }, { name: 'KM', type: 'i32' }] : [{ name: 'Z' }],
-    body: () => `${reducers(WG)}
-${MASK_SNIPPET(!!km, s.causal)}
-${ROW_HEADER(WG)}
-  let i = row % P.T;
-  let b = row / P.T / P.H;
-  let base = row * P.T;
+    body: () => `${rowPrelude(WG, !!km, s.causal)}
   var m = -3.0e38;
   for (var j = lid; j < P.T; j += ${WG}u) { m = max(m, Z[base + j] + biasAt(b, i, j)); }
   m = wgMax(m, lid);
@@ -101,12 +106,7 @@ function softmaxRowsGrad(z: tf.TensorInfo, dp: tf.TensorInfo, lse: tf.TensorInfo
     key: `attn_sm_bwd_${WG}_${+s.causal}${+!!km}`,
     outputs: [{ name: 'DS' }, { name: 'Pr' }],
     inputs: [{ name: 'Z' }, { name: 'DP' }, { name: 'LSE' }, ...(km ? [{ name: 'KM', type: 'i32' }] : [])],
-    body: () => `${reducers(WG)}
-${MASK_SNIPPET(!!km, s.causal)}
-${ROW_HEADER(WG)}
-  let i = row % P.T;
-  let b = row / P.T / P.H;
-  let base = row * P.T;
+    body: () => `${rowPrelude(WG, !!km, s.causal)}
   let l = LSE[row];
   var d = 0.0;
   for (var j = lid; j < P.T; j += ${WG}u) {

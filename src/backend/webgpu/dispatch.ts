@@ -135,13 +135,20 @@ export interface OutputSpec { shape: number[]; dtype?: tf.DataType }
 
 const isInfo = (o: OutputSpec | tf.TensorInfo): o is tf.TensorInfo => 'dataId' in o;
 
-/** WGSL element type a binding declares -> the tfjs dtypes whose bits it may read */
-function checkDtype(spec: KernelSpec, decl: { name: string; type?: string }, t: tf.TensorInfo, be: WebGPUBackendLike): void {
-  // tfjs casts int32 -> float32 on webgpu by relabelling, not converting: the buffer keeps int bits
-  const stored = be.tensorMap.get(t.dataId)?.dtype ?? t.dtype;
-  const scalar = (decl.type ?? 'f32').replace(/^vec\d<(.*)>$/, '$1');
-  const want = scalar === 'f32' ? ['float32'] : ['int32', 'bool'];
-  if (!want.includes(stored)) throw new Error(`${spec.key}: binding ${decl.name} is ${scalar} but its tensor's buffer holds ${stored}`);
+/** per kernel key: the tfjs dtypes whose bits each input binding may read (derived once, off the hot path) */
+const inputDtypes = new Map<string, string[][]>();
+
+/** tfjs casts int32 -> float32 on webgpu by relabelling, not converting: check what the buffer really holds */
+function checkDtypes(spec: KernelSpec, inputs: tf.TensorInfo[], be: WebGPUBackendLike): void {
+  let allowed = inputDtypes.get(spec.key);
+  if (!allowed) {
+    allowed = spec.inputs.map((d) => (d.type ?? 'f32').replace(/^vec\d<(.*)>$/, '$1') === 'f32' ? ['float32'] : ['int32', 'bool']);
+    inputDtypes.set(spec.key, allowed);
+  }
+  inputs.forEach((t, i) => {
+    const stored = be.tensorMap.get(t.dataId)?.dtype ?? t.dtype;
+    if (!allowed![i].includes(stored)) throw new Error(`${spec.key}: binding ${spec.inputs[i].name} is ${spec.inputs[i].type ?? 'f32'} but its tensor's buffer holds ${stored}`);
+  });
 }
 
 /**
@@ -161,7 +168,7 @@ export function dispatch(
     throw new Error(`${spec.key}: expected ${spec.inputs.length} inputs/${spec.outputs.length} outputs, got ${inputs.length}/${outputs.length}`);
   }
   forDevice(be);
-  inputs.forEach((t, i) => checkDtype(spec, spec.inputs[i], t, be));
+  checkDtypes(spec, inputs, be);
   const outInfos = outputs.map((o) => isInfo(o) ? o : be.makeTensorInfo(o.shape, o.dtype ?? 'float32'));
   if (grid[0] * grid[1] * grid[2] === 0) return outInfos;
   for (const t of inputs) be.uploadToGPU(t.dataId);

@@ -149,9 +149,9 @@ function gemmBody(t: GemmTile, transA: boolean, transB: boolean, vecA: boolean, 
   const WX = BN / TN, WY = BM / TM, NT = WX * WY;
   const nA = (BM * BK) / 4 / NT, nB = (BN * BK) / 4 / NT;
   if (!Number.isInteger(nA) || !Number.isInteger(nB)) throw new Error(`bad GEMM tile ${JSON.stringify(t)}`);
-  // K-contiguous operands (A as [M, K], B as [N, K]): which thread loads which (row, K-quad).
-  // Row-fastest makes the transposing shared store conflict-free; K-fastest (co) lets the
-  // BK/4 threads of a row read its BK floats as one contiguous run (coalesced global loads).
+  // K-contiguous operands: which thread loads which (row, K-quad). Row-fastest makes the
+  // transposing shared store conflict-free; K-fastest (co) lets the BK/4 threads of a row
+  // read its BK floats as one contiguous run (coalesced global loads).
   const rowsOf = (r: string, rows: number) => t.co
     ? `let ${r} = v / ${BK / 4}u; let kq = v % ${BK / 4}u;`
     : `let ${r} = v % ${rows}u; let kq = v / ${rows}u;`;
@@ -159,59 +159,38 @@ function gemmBody(t: GemmTile, transA: boolean, transB: boolean, vecA: boolean, 
   const nb = t.db ? 2 : 1;
   L.push(`var<workgroup> As : array<vec4<f32>, ${(nb * BK * BM) / 4}>;`);
   L.push(`var<workgroup> Bs : array<vec4<f32>, ${(nb * BK * BN) / 4}>;`);
-  // global -> register loaders for one K-slice starting at k0
-  const loadA = (): string => {
+  // global -> register loads of one K-slice (starting at k0) and register -> shared stores.
+  // A and B are the same problem: rows of the tile's side (M for A, N for B) by BK, stored
+  // either K-contiguous (A as [M, K], B as [N, K]) or row-contiguous ([K, M] / [K, N]).
+  interface Operand { X: string; reg: string; n: number; rows: number; r0: string; R: string; ld: string; off: string; w: string; kContig: boolean; vec: boolean }
+  const opA: Operand = { X: 'A', reg: 'ra', n: nA, rows: BM, r0: 'm0', R: 'P.M', ld: 'P.lda', off: 'aOff', w: 'wa', kContig: !transA, vec: vecA };
+  const opB: Operand = { X: 'B', reg: 'rb', n: nB, rows: BN, r0: 'n0', R: 'P.N', ld: 'P.ldb', off: 'bOff', w: 'wb', kContig: transB, vec: vecB };
+  const load = (o: Operand): string => {
     const s: string[] = [];
-    for (let i = 0; i < nA; i++) {
+    for (let i = 0; i < o.n; i++) {
+      const r = `${o.reg}${i}`;
       s.push(`{ let v = lid + ${i * NT}u;`);
-      if (transA) {
-        // A stored [K, M]: a K-row of the tile is BM contiguous floats
-        s.push(`let kk = v / ${BM / 4}u; let mq = v % ${BM / 4}u; let gk = k0 + kk; let gm = m0 + mq * 4u;`);
-        if (vecA) s.push(`ra${i} = vec4<f32>(0.0); if (gk < P.K && gm < P.M) { ra${i} = A[(aOff + gk * P.lda + gm) / 4u]; }`);
-        else s.push(`for (var c = 0u; c < 4u; c++) { ra${i}[c] = 0.0; if (gk < P.K && gm + c < P.M) { ra${i}[c] = A[aOff + gk * P.lda + gm + c]; } }`);
+      if (o.kContig) {
+        // a row's BK floats are contiguous; rowsOf picks which thread loads which (row, K-quad)
+        s.push(`${rowsOf('rr', o.rows)} let gr = ${o.r0} + rr; let gk = k0 + kq * 4u;`);
+        if (o.vec) s.push(`${r} = vec4<f32>(0.0); if (gr < ${o.R} && gk < P.K) { ${r} = ${o.X}[(${o.off} + gr * ${o.ld} + gk) / 4u]; }`);
+        else s.push(`for (var c = 0u; c < 4u; c++) { ${r}[c] = 0.0; if (gr < ${o.R} && gk + c < P.K) { ${r}[c] = ${o.X}[${o.off} + gr * ${o.ld} + gk + c]; } }`);
       } else {
-        // A stored [M, K]: consecutive threads take consecutive rows so the transposed shared store is conflict-free
-        s.push(`${rowsOf('mm', BM)} let gm = m0 + mm; let gk = k0 + kq * 4u;`);
-        if (vecA) s.push(`ra${i} = vec4<f32>(0.0); if (gm < P.M && gk < P.K) { ra${i} = A[(aOff + gm * P.lda + gk) / 4u]; }`);
-        else s.push(`for (var c = 0u; c < 4u; c++) { ra${i}[c] = 0.0; if (gm < P.M && gk + c < P.K) { ra${i}[c] = A[aOff + gm * P.lda + gk + c]; } }`);
+        // a K-row of the tile is \`rows\` contiguous floats
+        s.push(`let kk = v / ${o.rows / 4}u; let rq = v % ${o.rows / 4}u; let gk = k0 + kk; let gr = ${o.r0} + rq * 4u;`);
+        if (o.vec) s.push(`${r} = vec4<f32>(0.0); if (gk < P.K && gr < ${o.R}) { ${r} = ${o.X}[(${o.off} + gk * ${o.ld} + gr) / 4u]; }`);
+        else s.push(`for (var c = 0u; c < 4u; c++) { ${r}[c] = 0.0; if (gk < P.K && gr + c < ${o.R}) { ${r}[c] = ${o.X}[${o.off} + gk * ${o.ld} + gr + c]; } }`);
       }
       s.push('}');
     }
     return s.join('\n');
   };
-  const storeA = (): string => {
+  const store = (o: Operand): string => {
     const s: string[] = [];
-    for (let i = 0; i < nA; i++) {
+    for (let i = 0; i < o.n; i++) {
       s.push(`{ let v = lid + ${i * NT}u;`);
-      if (transA) s.push(`As[wa + v] = ra${i};`); // v = kk*(BM/4) + mq already
-      else s.push(`${rowsOf('mm', BM)} for (var c = 0u; c < 4u; c++) { As[wa + (kq * 4u + c) * ${BM / 4}u + mm / 4u][mm % 4u] = ra${i}[c]; }`);
-      s.push('}');
-    }
-    return s.join('\n');
-  };
-  const loadB = (): string => {
-    const s: string[] = [];
-    for (let i = 0; i < nB; i++) {
-      s.push(`{ let v = lid + ${i * NT}u;`);
-      if (!transB) {
-        s.push(`let kk = v / ${BN / 4}u; let nq = v % ${BN / 4}u; let gk = k0 + kk; let gn = n0 + nq * 4u;`);
-        if (vecB) s.push(`rb${i} = vec4<f32>(0.0); if (gk < P.K && gn < P.N) { rb${i} = B[(bOff + gk * P.ldb + gn) / 4u]; }`);
-        else s.push(`for (var c = 0u; c < 4u; c++) { rb${i}[c] = 0.0; if (gk < P.K && gn + c < P.N) { rb${i}[c] = B[bOff + gk * P.ldb + gn + c]; } }`);
-      } else {
-        s.push(`${rowsOf('nn', BN)} let gn = n0 + nn; let gk = k0 + kq * 4u;`);
-        if (vecB) s.push(`rb${i} = vec4<f32>(0.0); if (gn < P.N && gk < P.K) { rb${i} = B[(bOff + gn * P.ldb + gk) / 4u]; }`);
-        else s.push(`for (var c = 0u; c < 4u; c++) { rb${i}[c] = 0.0; if (gn < P.N && gk + c < P.K) { rb${i}[c] = B[bOff + gn * P.ldb + gk + c]; } }`);
-      }
-      s.push('}');
-    }
-    return s.join('\n');
-  };
-  const storeB = (): string => {
-    const s: string[] = [];
-    for (let i = 0; i < nB; i++) {
-      s.push(`{ let v = lid + ${i * NT}u;`);
-      if (!transB) s.push(`Bs[wb + v] = rb${i};`);
-      else s.push(`${rowsOf('nn', BN)} for (var c = 0u; c < 4u; c++) { Bs[wb + (kq * 4u + c) * ${BN / 4}u + nn / 4u][nn % 4u] = rb${i}[c]; }`);
+      if (!o.kContig) s.push(`${o.X}s[${o.w} + v] = ${o.reg}${i};`); // v = kk*(rows/4) + rq already
+      else s.push(`${rowsOf('rr', o.rows)} for (var c = 0u; c < 4u; c++) { ${o.X}s[${o.w} + (kq * 4u + c) * ${o.rows / 4}u + rr / 4u][rr % 4u] = ${o.reg}${i}[c]; }`);
       s.push('}');
     }
     return s.join('\n');
@@ -261,22 +240,22 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   ${accDecl.join('\n  ')}
   ${regs.join('\n  ')}
   var k0 = 0u;
-  ${loadA()}
-  ${loadB()}
+  ${load(opA)}
+  ${load(opB)}
   let nk = (P.K + ${BK - 1}u) / ${BK}u;
   ${t.db ? `
   // slice t is read from buffer t % 2 while slice t + 1 is stored into the other
   var wa = 0u; var wb = 0u;
-  ${storeA()}
-  ${storeB()}
+  ${store(opA)}
+  ${store(opB)}
   workgroupBarrier();
   for (var t = 0u; t < nk; t++) {
     let sa0 = (t % 2u) * ${(BK * BM) / 4}u;
     let sb0 = (t % 2u) * ${(BK * BN) / 4}u;
     k0 = (t + 1u) * ${BK}u;
     if (t + 1u < nk) {
-      ${loadA()}
-      ${loadB()}
+      ${load(opA)}
+      ${load(opB)}
     }
     for (var kk = 0u; kk < ${BK}u; kk++) {
       ${inner.join('\n      ')}
@@ -284,20 +263,20 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
     if (t + 1u < nk) {
       wa = ((t + 1u) % 2u) * ${(BK * BM) / 4}u;
       wb = ((t + 1u) % 2u) * ${(BK * BN) / 4}u;
-      ${storeA()}
-      ${storeB()}
+      ${store(opA)}
+      ${store(opB)}
     }
     workgroupBarrier();
   }` : `
   let wa = 0u; let wb = 0u; let sa0 = 0u; let sb0 = 0u;
   for (var t = 0u; t < nk; t++) {
-    ${storeA()}
-    ${storeB()}
+    ${store(opA)}
+    ${store(opB)}
     workgroupBarrier();
     k0 = (t + 1u) * ${BK}u;
     if (t + 1u < nk) {
-      ${loadA()}
-      ${loadB()}
+      ${load(opA)}
+      ${load(opB)}
     }
     for (var kk = 0u; kk < ${BK}u; kk++) {
       ${inner.join('\n      ')}
