@@ -13,7 +13,15 @@ import { capturedToError, capturedToText, type ErrorContent } from './errors.js'
 import { overlayTypeScriptPackages } from './resolve.js';
 
 const require = createRequire(import.meta.url);
-const tslabDir = require.resolve('tslab/package.json').replace(/package\.json$/, '');
+/** tslab is optional so that library-only installs (`--omit=optional`) skip the kernel's 100 MB. */
+function resolveTslab(): string {
+  try {
+    return require.resolve('tslab/package.json').replace(/package\.json$/, '');
+  } catch {
+    throw new Error('the sharelora kernel needs tslab, an optional dependency that is not installed here: run `npm install tslab@1.0.22` (or reinstall sharelora without --omit=optional)');
+  }
+}
+const tslabDir = resolveTslab();
 const tslab = {
   converter: require(`${tslabDir}dist/converter`) as typeof import('tslab/dist/converter.js'),
   executor: require(`${tslabDir}dist/executor`) as typeof import('tslab/dist/executor.js'),
