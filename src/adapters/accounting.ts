@@ -6,7 +6,7 @@
  */
 import * as aq from 'arquero';
 import type { Model } from '../models/types.js';
-import { SHARES, type Share } from './config.js';
+import { AdapterConfigError, resolveGroups, SHARES, type Share } from './config.js';
 import { findTargets } from './targets.js';
 
 /** One adapted module type: its input and output widths. */
@@ -25,63 +25,103 @@ export const PAPER_SHAPES: Record<string, ArchShape> = {
   'llama-3-8b': { name: 'LLaMA-3-8B', layers: 32, modules: { q: h(4096), k: { dIn: 4096, dOut: 1024 }, v: { dIn: 4096, dOut: 1024 }, o: h(4096), gate: { dIn: 4096, dOut: 14336 }, up: { dIn: 4096, dOut: 14336 }, down: { dIn: 14336, dOut: 4096 } } },
 };
 
-/** Trainable adapter parameters for L layers of each module type (the brief's table). */
-export function countParameters(layers: number, modules: ModuleShape[], r: number, share: Share): number {
+/**
+ * Trainable adapter parameters for L layers of each module type (the
+ * README's table), with the shared matrix tied within G groups of layers:
+ * ShareA = G·r·d_in + L·r·d_out, ShareB = L·r·d_in + G·r·d_out,
+ * ShareAB = G·r·(d_in + d_out). G = 1 is the paper's ShareLoRA, G = L is LoRA.
+ */
+export function countParameters(layers: number, modules: ModuleShape[], r: number, share: Share, groups = 1): number {
+  if (!Number.isSafeInteger(groups) || groups < 1 || groups > layers) throw new AdapterConfigError('groups', `must be an integer from 1 to the ${layers} layers, got ${groups}`);
   let n = 0;
   for (const { dIn, dOut } of modules) {
     const a = r * dIn, b = r * dOut;
-    n += (share === 'A' || share === 'AB' ? a : layers * a) + (share === 'B' || share === 'AB' ? b : layers * b);
+    n += (share === 'A' || share === 'AB' ? groups * a : layers * a) + (share === 'B' || share === 'AB' ? groups * b : layers * b);
   }
   return n;
 }
 
 export interface AccountingRow {
-  model: string; variant: string; share: Share; r: number; targets: string;
+  /** groups: distinct copies of the shared matrix per module type (L for LoRA, where nothing is shared) */
+  model: string; variant: string; share: Share; r: number; targets: string; groups: number;
   trainable: number; vsLoRA: number; weightBytes: number; gradBytes: number; optimizerBytes: number; savedBytes: number;
 }
 
-function rows(model: string, layers: number, modules: ModuleShape[], r: number, extra = 0): AccountingRow[] {
-  const lora = countParameters(layers, modules, r, 'none') + extra;
+/** a module type adapted in `layers` layers whose tie spans `groups` groups (a live model's targets may skip layers) */
+interface Counted extends ModuleShape { layers: number; groups: number }
+
+function rows(model: string, modules: Counted[], r: number): AccountingRow[] {
+  const count = (share: Share) => modules.reduce((n, m) => n + countParameters(m.layers, [m], r, share, m.groups), 0);
+  const lora = count('none');
+  const groups = Math.max(...modules.map((m) => m.groups)), layers = Math.max(...modules.map((m) => m.layers));
   return SHARES.map((share) => {
-    const trainable = countParameters(layers, modules, r, share) + extra;
+    const trainable = count(share);
     return {
       model, variant: share === 'none' ? 'LoRA' : `Share${share}`, share, r, targets: modules.map((m) => m.name).join(','),
-      trainable, vsLoRA: trainable / lora - 1, weightBytes: 4 * trainable, gradBytes: 4 * trainable,
+      groups: share === 'none' ? layers : groups, trainable, vsLoRA: trainable / lora - 1, weightBytes: 4 * trainable, gradBytes: 4 * trainable,
       optimizerBytes: 8 * trainable, savedBytes: 16 * (lora - trainable),
     };
   });
 }
 
+export interface TableOptions {
+  r: number;
+  targets: string[];
+  /** as injectShareLoRA's: k (blocks of k layers) or a partition of the layers; default one group of all layers */
+  shareGroups?: number | number[][];
+}
+const TABLE_OPTIONS = new Set(['r', 'targets', 'shareGroups']);
+
 /**
  * Accounting table for a paper shape (`'roberta-base'`, `'llama-7b'`, ...) or a loaded model.
  * @example parameterTable('roberta-base', { r: 8, targets: ['q', 'v'] })
+ * @example parameterTable('llama-7b', { r: 64, targets: ['q', 'v'], shareGroups: 4 })   // 8 groups of 4 layers
  */
-export function parameterTable(arch: string | ArchShape | Model, o: { r: number; targets: string[] }): aq.ColumnTable {
+export function parameterTable(arch: string | ArchShape | Model, o: TableOptions): aq.ColumnTable {
+  const unknown = Object.keys(o).filter((k) => !TABLE_OPTIONS.has(k));
+  if (unknown.length) throw new AdapterConfigError(unknown[0], `is not a parameterTable option (known: ${[...TABLE_OPTIONS].join(', ')})`);
+  if (!Number.isSafeInteger(o.r) || o.r < 1) throw new AdapterConfigError('r', `must be a positive integer, got ${JSON.stringify(o.r)}`);
   if (typeof arch === 'object' && 'forward' in arch) {
-    const targets = findTargets(arch, o.targets);
-    const roles = new Map<string, ModuleShape>();
-    for (const t of targets) roles.set(t.role, { name: t.role, dIn: t.linear.inFeatures, dOut: t.linear.outFeatures });
-    return aq.from(rows(`${arch.family} (${arch.numLayers} layers)`, arch.numLayers, [...roles.values()], o.r));
+    const groups = resolveGroups(o.shareGroups, arch.numLayers);
+    const roles = new Map<string, Counted & { at: Set<number> }>();
+    for (const t of findTargets(arch, o.targets)) {
+      const m = roles.get(t.role) ?? { name: t.role, dIn: t.linear.inFeatures, dOut: t.linear.outFeatures, layers: 0, groups: 0, at: new Set<number>() };
+      m.layers++;
+      m.at.add(t.layer);
+      roles.set(t.role, m);
+    }
+    // a role tied within a group that holds none of its layers has no copy there
+    for (const m of roles.values()) m.groups = groups.filter((g) => g.some((l) => m.at.has(l))).length;
+    return aq.from(rows(`${arch.family} (${arch.numLayers} layers)`, [...roles.values()].map(({ at: _, ...m }) => m), o.r));
   }
   const shape = typeof arch === 'string' ? PAPER_SHAPES[arch] : arch;
   if (!shape) throw new Error(`unknown architecture "${arch}"; known: ${Object.keys(PAPER_SHAPES).join(', ')}`);
+  const G = resolveGroups(o.shareGroups, shape.layers).length;
   const mods = o.targets.map((t) => {
     const m = shape.modules[t];
     if (!m) throw new Error(`${shape.name} has no module "${t}"; known: ${Object.keys(shape.modules).join(', ')}`);
-    return { name: t, ...m };
+    return { name: t, ...m, layers: shape.layers, groups: G };
   });
-  return aq.from(rows(shape.name, shape.layers, mods, o.r));
+  return aq.from(rows(shape.name, mods, o.r));
 }
 
-/** The paper-scale table the quickstart shows: each shape with the paper's recipe. */
-export function paperTable(): aq.ColumnTable {
+/**
+ * The paper-scale table the quickstart shows: each shape with the paper's
+ * recipe; shareGroups k ties within blocks of k layers (capped at each
+ * model's depth, so one k spans models of different depths).
+ */
+export function paperTable(o: { shareGroups?: number } = {}): aq.ColumnTable {
+  const unknown = Object.keys(o).filter((k) => k !== 'shareGroups');
+  if (unknown.length) throw new AdapterConfigError(unknown[0], 'is not a paperTable option (known: shareGroups)');
+  if (o.shareGroups !== undefined && !(Number.isSafeInteger(o.shareGroups) && o.shareGroups >= 1)) throw new AdapterConfigError('shareGroups', `must be a positive integer k, got ${JSON.stringify(o.shareGroups)}`);
   const recipes: Array<[string, number, string[]]> = [
     ['roberta-base', 8, ['q', 'v']], ['roberta-large', 8, ['q', 'v']], ['gpt2-medium', 4, ['q', 'v']], ['gpt2-large', 4, ['q', 'v']],
     ['llama-7b', 64, ['q', 'k', 'v', 'o', 'gate', 'up', 'down']], ['llama-13b', 64, ['q', 'k', 'v', 'o', 'gate', 'up', 'down']], ['llama-3-8b', 64, ['q', 'v']],
   ];
   let t: aq.ColumnTable | undefined;
   for (const [a, r, targets] of recipes) {
-    const x = parameterTable(a, { r, targets });
+    const k = o.shareGroups === undefined ? undefined : Math.min(o.shareGroups, PAPER_SHAPES[a].layers);
+    const x = parameterTable(a, { r, targets, shareGroups: k });
     t = t ? t.concat(x) : x;
   }
   return t!;

@@ -10,12 +10,16 @@
  * Every layer's projection holds a hook pointing at the same tf.Variable,
  * so autodiff sums the layers' gradients into the shared tensor and the
  * optimizer sees it once.
+ *
+ * shareGroups narrows the tie from all layers to groups of layers: one
+ * shared tensor per (role, group). k = 1 gives every layer its own (LoRA),
+ * one group of all layers is the paper's ShareLoRA.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Linear, LoraHook } from '../models/linear.js';
 import type { Model } from '../models/types.js';
 import { Rng, uniqueVariableName } from '../util/rng.js';
-import { AdapterConfigError, resolveOptions, type ResolvedOptions, type ShareLoraOptions } from './config.js';
+import { AdapterConfigError, resolveGroups, resolveOptions, type ResolvedOptions, type ShareLoraOptions } from './config.js';
 import { findTargets, type Target } from './targets.js';
 
 const PREFIX = 'base_model.model.';
@@ -29,30 +33,46 @@ class Hook implements LoraHook {
   nextSeed(): number { return this.adapter.nextDropoutSeed(); }
 }
 
+/** An adapter used after unload() or mergeAndUnload(): it no longer has weights. */
+export class AdapterUnloadedError extends Error {
+  constructor(action: string) {
+    super(`cannot ${action}: this adapter was unloaded (unload() or mergeAndUnload() removed its weights); ${action.startsWith('save') ? 'save before unloading, or load the folder again' : 'inject or load a new adapter'}`);
+    this.name = 'AdapterUnloadedError';
+  }
+}
+
 interface SavedModule { path: string; linears: Map<string, Linear>; original: Map<string, { weight: tf.Tensor2D; bias?: tf.Tensor1D }> }
 
 export class ShareLoraAdapter {
   readonly options: ResolvedOptions;
   readonly modules: AdaptedModule[] = [];
   readonly scaling: number;
+  /** the layers each shared tensor spans (sorted; all layers in one group unless shareGroups says otherwise) */
+  readonly groups: number[][];
   /** PEFT parameter name (as named_parameters() gives it) -> variable; a tied tensor once, under its first layer's name */
   private readonly params = new Map<string, tf.Variable>();
   private readonly saved: SavedModule[] = [];
   private readonly unmergedWeights = new Map<Linear, tf.Tensor2D>();
   /** counts dropout masks drawn, so a resumed run draws the same ones */
   dropoutCounter = 0;
+  private unloaded = false;
 
   constructor(readonly model: Model, opts: ShareLoraOptions = {}) {
     this.options = resolveOptions(opts);
     const { r, alpha, share, seed, init, useRslora } = this.options;
     this.scaling = useRslora ? alpha / Math.sqrt(r) : alpha / r;
     const rng = new Rng(seed);
+    this.groups = resolveGroups(this.options.shareGroups, model.numLayers);
+    const groupOf = new Map<number, number>();
+    this.groups.forEach((g, i) => g.forEach((l) => groupOf.set(l, i)));
     const targets = findTargets(model, this.options.targets);
     for (const t of targets) if (t.linear.lora) throw new AdapterConfigError('targets', `${t.path} already has an adapter; call adapter.unload() on the old one first`);
+    // targets are sorted by layer within a role, so a group's tensor is named after its first layer, as PEFT names a tied parameter
     const first = new Map<string, { A: tf.Variable; B: tf.Variable }>();
     for (const t of targets) {
       const { inFeatures: din, outFeatures: dout } = t.linear;
-      const f = first.get(t.role);
+      const tie = `${t.role}#${groupOf.get(t.layer)}`;
+      const f = first.get(tie);
       const base = `${PREFIX}${t.path}`;
       let A: tf.Variable, B: tf.Variable;
       if (f && (share === 'A' || share === 'AB')) A = f.A;
@@ -68,7 +88,7 @@ export class ShareLoraAdapter {
         B = tf.tidy(() => tf.variable(tf.tensor2d(vals, [dout, r]), true, uniqueVariableName(`${base}.lora_B`)));
         this.params.set(`${base}.lora_B.default.weight`, B);
       }
-      if (!f) first.set(t.role, { A, B });
+      if (!f) first.set(tie, { A, B });
       const hook = new Hook(A, B, this.scaling, this.options.dropout, this);
       t.linear.lora = hook;
       this.modules.push({ ...t, hook });
@@ -104,6 +124,10 @@ export class ShareLoraAdapter {
   }
 
   get share() { return this.options.share; }
+  /** the layer groups the shared matrix is tied within (copies; one group of all layers by default) */
+  get shareGroups(): number[][] { return this.groups.map((g) => [...g]); }
+  /** true once unload() or mergeAndUnload() has removed the adapter */
+  get isUnloaded(): boolean { return this.unloaded; }
   get savedModules(): string[] { return this.saved.map((s) => s.path); }
 
   nextDropoutSeed(): number {
@@ -145,6 +169,7 @@ export class ShareLoraAdapter {
    * than W + Δ - Δ; mergeAndUnload() drops it.
    */
   merge(): void {
+    if (this.unloaded) throw new AdapterUnloadedError('merge');
     for (const m of this.modules) {
       if (m.hook.merged) continue;
       const W = m.linear.weight;
@@ -188,6 +213,7 @@ export class ShareLoraAdapter {
     this.params.clear();
     this.modules.length = 0;
     this.saved.length = 0;
+    this.unloaded = true;
   }
 
   get merged(): boolean {
@@ -214,10 +240,13 @@ export class ShareLoraAdapter {
     this.params.clear();
     this.modules.length = 0;
     this.saved.length = 0;
+    this.unloaded = true;
   }
 
   /** Save as a PEFT folder (adapter_config.json + adapter_model.safetensors); see peft.ts. */
   async save(dir: string, extra: { baseModel?: string } = {}): Promise<void> {
+    // an unloaded adapter would replace the folder with one that adapts nothing
+    if (this.unloaded) throw new AdapterUnloadedError(`save to ${dir}`);
     const { saveAdapter } = await import('./peft.js');
     await saveAdapter(this, dir, extra);
   }

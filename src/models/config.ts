@@ -102,6 +102,26 @@ export function duplicateKey(s: string): { key: string; in: string } | undefined
   return undefined;
 }
 
+/**
+ * Activations each family computes, by their transformers ACT2FN names, to
+ * the one we compute: 'gelu' is the exact (erf) GELU, 'gelu_new' the tanh
+ * approximation (gelu_pytorch_tanh and gelu_fast are the same formula),
+ * 'silu' = swish. Anything else would run with the wrong function silently.
+ */
+const ACTIVATIONS: Record<Family, { field: string; default: string; known: Record<string, string> }> = {
+  gpt2: { field: 'activation_function', default: 'gelu_new', known: { gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new', gelu_fast: 'gelu_new' } },
+  roberta: { field: 'hidden_act', default: 'gelu', known: { gelu: 'gelu', gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new', gelu_fast: 'gelu_new' } },
+  llama: { field: 'hidden_act', default: 'silu', known: { silu: 'silu', swish: 'silu' } },
+};
+
+function activation(c: Record<string, unknown>, family: Family, file: string): string {
+  const a = ACTIVATIONS[family];
+  const v = c[a.field] ?? a.default;
+  const known = typeof v === 'string' && Object.hasOwn(a.known, v) ? a.known[v] : undefined;
+  if (!known) throw new CheckpointError(file, `field "${a.field}" is ${JSON.stringify(v)}, which this ${family} implementation does not compute (supported: ${Object.keys(a.known).map((k) => `"${k}"`).join(', ')})`);
+  return known;
+}
+
 export function parseConfig(raw: unknown, file = 'config.json'): ModelConfig {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new CheckpointError(file, 'config is not a JSON object');
   const c = raw as Record<string, unknown>;
@@ -137,7 +157,7 @@ export function parseConfig(raw: unknown, file = 'config.json'): ModelConfig {
     return {
       modelType, vocabSize: int('vocab_size'), hidden, layers: int('n_layer'), heads, kvHeads: heads, headDim: hidden / heads,
       intermediate: typeof c.n_inner === 'number' ? int('n_inner') : 4 * hidden, maxPositions: int('n_positions'),
-      eps: num('layer_norm_epsilon', 1e-5), activation: String(c.activation_function ?? 'gelu_new'), numLabels: c.num_labels !== undefined || c.id2label ? numLabels() : 0,
+      eps: num('layer_norm_epsilon', 1e-5), activation: activation(c, 'gpt2', file), numLabels: c.num_labels !== undefined || c.id2label ? numLabels() : 0,
       padTokenId: pad, ropeTheta: 0, tieWordEmbeddings: c.tie_word_embeddings !== false, raw: c,
     };
   }
@@ -147,7 +167,7 @@ export function parseConfig(raw: unknown, file = 'config.json'): ModelConfig {
     return {
       modelType, vocabSize: int('vocab_size'), hidden, layers: int('num_hidden_layers'), heads, kvHeads: heads, headDim: hidden / heads,
       intermediate: int('intermediate_size'), maxPositions: int('max_position_embeddings'), eps: num('layer_norm_eps', 1e-12),
-      activation: String(c.hidden_act ?? 'gelu'), numLabels: numLabels(), padTokenId: pad ?? 1, ropeTheta: 0,
+      activation: activation(c, 'roberta', file), numLabels: numLabels(), padTokenId: pad ?? 1, ropeTheta: 0,
       tieWordEmbeddings: false, raw: c,
     };
   }
@@ -165,7 +185,7 @@ export function parseConfig(raw: unknown, file = 'config.json'): ModelConfig {
   return {
     modelType, vocabSize: int('vocab_size'), hidden, layers: int('num_hidden_layers'), heads, kvHeads,
     headDim, intermediate: int('intermediate_size'),
-    maxPositions: int('max_position_embeddings', 2048), eps: num('rms_norm_eps', 1e-6), activation: String(c.hidden_act ?? 'silu'),
+    maxPositions: int('max_position_embeddings', 2048), eps: num('rms_norm_eps', 1e-6), activation: activation(c, 'llama', file),
     numLabels: c.num_labels !== undefined || c.id2label ? numLabels() : 0, padTokenId: pad, ropeTheta: theta, tieWordEmbeddings: c.tie_word_embeddings === true, raw: c,
   };
 }

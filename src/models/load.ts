@@ -7,7 +7,7 @@ import { CheckpointError } from './errors.js';
 import { GPT2 } from './gpt2.js';
 import { Llama } from './llama.js';
 import { Roberta } from './roberta.js';
-import type { Model, Task } from './types.js';
+import type { Family, Model, Task } from './types.js';
 import { WeightStore } from './weights.js';
 
 export interface LoadOptions {
@@ -20,6 +20,36 @@ export interface LoadOptions {
 }
 
 const SEQ_CLS = /ForSequenceClassification$/;
+
+/**
+ * Tensors a checkpoint may hold that no module here reads, as transformers
+ * drops them too: old persistent buffers (attention masks, rotary
+ * frequencies, position ids), RoBERTa's pooler, and the head of the other
+ * task (an LM checkpoint's lm_head under a classifier, and back). Anything
+ * else unread means config.json describes less than the file holds.
+ */
+function ignorable(family: Family, tiedLmHead: boolean, freshClassifier: boolean): RegExp {
+  switch (family) {
+    case 'gpt2': return new RegExp(`^(?:transformer\\.)?h\\.\\d+\\.attn\\.(?:masked_)?bias$|^score\\.weight$${tiedLmHead ? '|^lm_head\\.weight$' : ''}`);
+    case 'llama': return /(?:^|\.)rotary_emb\.inv_freq$|^lm_head\.weight$|^score\.weight$/;
+    case 'roberta': return new RegExp(`^roberta\\.pooler\\.|^lm_head\\.|^roberta\\.embeddings\\.(?:position_ids|token_type_ids)$${freshClassifier ? '|^classifier\\.' : ''}`);
+  }
+}
+
+const LAYERS_FIELD: Record<Family, string> = { gpt2: 'n_layer', roberta: 'num_hidden_layers', llama: 'num_hidden_layers' };
+
+/** Refuse a checkpoint whose tensors the model did not all read, naming them. */
+function refuseUnused(model: Model, weights: WeightStore, freshClassifier: boolean): void {
+  const unused = weights.unused(ignorable(model.family, model.config.tieWordEmbeddings, freshClassifier));
+  if (!unused.length) return;
+  const L = model.config.layers;
+  const beyond = unused.map((u) => /(?:^|\.)(?:h|layer|layers)\.(\d+)\./.exec(u.name)).filter((m) => m && Number(m[1]) >= L).map((m) => Number(m![1]));
+  const hint = beyond.length
+    ? ` (config.json's ${LAYERS_FIELD[model.family]} is ${L}, but the checkpoint holds ${Math.max(...beyond) + 1} layers)`
+    : model.family === 'gpt2' && unused.some((u) => u.name === 'lm_head.weight') ? ' (an untied lm_head: this GPT-2 ties the LM head to wte)' : ' (config.json does not describe this checkpoint?)';
+  const names = unused.slice(0, 5).map((u) => `"${u.name}"`).join(', ');
+  throw new CheckpointError(unused[0].file, `${unused.length} tensor(s) are not used by this ${model.family} model: ${names}${unused.length > 5 ? ` and ${unused.length - 5} more` : ''}${hint}`);
+}
 
 /** Load a Hugging Face folder (config.json + model.safetensors or a sharded index). */
 export function loadModelFromDir(dir: string, opts: LoadOptions = {}): Model {
@@ -41,12 +71,22 @@ export function loadModelFromDir(dir: string, opts: LoadOptions = {}): Model {
   };
   const C = config.hidden;
   const score = () => (task === 'seq-cls' && !weights.has('score.weight') ? fresh(config.numLabels, C) : undefined);
+  const hasHead = config.modelType === 'roberta' && weights.has('classifier.out_proj.weight') && opts.numLabels === undefined;
   try {
+    const model = build();
+    refuseUnused(model, weights, config.modelType === 'roberta' && !hasHead);
+    return model;
+  } catch (e) {
+    // a checkpoint that does not fit its config must not leave the tensors read so far behind
+    weights.disposeTaken();
+    throw e;
+  }
+
+  function build(): Model {
     switch (config.modelType) {
       case 'gpt2': return new GPT2(config, weights, task, { score: score() });
       case 'llama': return new Llama(config, weights, task, { score: score() });
       case 'roberta': {
-        const hasHead = weights.has('classifier.out_proj.weight') && opts.numLabels === undefined;
         return new Roberta(config, weights, hasHead ? undefined : {
           classifier: {
             'classifier.dense.weight': fresh(C, C), 'classifier.dense.bias': weights.track(tf.zeros([C])),
@@ -55,9 +95,5 @@ export function loadModelFromDir(dir: string, opts: LoadOptions = {}): Model {
         });
       }
     }
-  } catch (e) {
-    // a checkpoint that does not fit its config must not leave the tensors read so far behind
-    weights.disposeTaken();
-    throw e;
   }
 }

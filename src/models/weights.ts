@@ -6,6 +6,20 @@ import { readJsonFile } from './config.js';
 import { CheckpointError } from './errors.js';
 import { readSafetensors, type RawTensor } from './safetensors.js';
 
+function firstNonFinite(a: Float32Array): number {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    if (x - x !== 0) return i; // NaN - NaN and Inf - Inf are NaN
+  }
+  return -1;
+}
+
+function unravel(i: number, shape: number[]): number[] {
+  const out: number[] = [];
+  for (let d = shape.length - 1; d >= 0; d--) { out.unshift(i % shape[d]); i = Math.floor(i / shape[d]); }
+  return out;
+}
+
 export class WeightStore {
   private used = new Set<string>();
   constructor(private readonly tensors: Map<string, { t: RawTensor; file: string }>, private readonly dir: string) {}
@@ -70,8 +84,21 @@ export class WeightStore {
     if (e.t.shape.length !== want.length || e.t.shape.some((d, i) => d !== want[i])) {
       throw new CheckpointError(e.file, `tensor "${name}" has shape [${e.t.shape.join(', ')}], expected [${want.join(', ')}]`);
     }
+    const data = e.t.data instanceof Float32Array ? e.t.data : Float32Array.from(e.t.data);
+    // a NaN/Inf base weight turns every logit NaN, and generate() then picks token 0 without a word
+    const bad = firstNonFinite(data);
+    if (bad >= 0) throw new CheckpointError(e.file, `tensor "${name}" holds ${data[bad]} at element ${bad} (index [${unravel(bad, want).join(', ')}]); model weights must be finite`);
     this.used.add(name);
-    return this.track(tf.tensor(e.t.data instanceof Float32Array ? e.t.data : Float32Array.from(e.t.data), want, 'float32'));
+    return this.track(tf.tensor(data, want, 'float32'));
+  }
+
+  /**
+   * Tensors no module took, except those `ignorable` names (buffers and
+   * heads Hugging Face also drops). A config that builds fewer layers than
+   * the checkpoint holds reads only the first ones: these names say so.
+   */
+  unused(ignorable: RegExp): Array<{ name: string; file: string }> {
+    return [...this.tensors].filter(([n]) => !this.used.has(n) && !ignorable.test(n)).map(([name, { file }]) => ({ name, file }));
   }
 
   /** the first of `names` present (HF saves GPT-2 with or without the `transformer.` prefix) */

@@ -16,6 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { atomicWrite, loadAdapter, saveAdapter, syncDir } from '../adapters/peft.js';
 import { ShareLoraAdapter } from '../adapters/sharelora.js';
 import { readJsonFile } from '../models/config.js';
+import { baseFingerprint, checkBaseFingerprint, parseBaseFingerprint, type BaseFingerprint } from '../models/fingerprint.js';
 import { CheckpointError } from '../models/errors.js';
 import { readSafetensors, serializeSafetensors, type RawTensor, type TensorToWrite } from '../models/safetensors.js';
 import type { Model } from '../models/types.js';
@@ -39,6 +40,8 @@ interface State {
   trainer: { microStep: number; epoch: number; cursor: number; rngState: number; accumLoss: number; accumCount: number };
   options: TrainerOptions;
   records: StepRecord[];
+  /** the base model trained on; absent in checkpoints written before it was recorded */
+  base?: BaseFingerprint;
 }
 
 /** the folder resume reads: <dir> when complete, else the <dir>.prev a killed save left */
@@ -117,6 +120,7 @@ async function writeContents(t: Trainer, dir: string): Promise<void> {
     trainer: { microStep: t.microStep, epoch: t.epoch, cursor: t.cursor, rngState: t.rng.state, accumLoss: t.accumLoss, accumCount: t.accumCount },
     options: { ...opts, lr: t.baseLr, betas: [t.optimizer.beta1, t.optimizer.beta2], eps: t.optimizer.eps, weightDecay: t.optimizer.weightDecay },
     records: t.records,
+    base: await baseFingerprint(t.model, t.adapter),
   };
   if (share) await saveAdapter(share, join(dir, 'adapter'));
   else await atomicWrite(join(dir, PARAMS), serializeSafetensors(new Map(await Promise.all([...t.adapter.namedParameters()].map(async ([n, v]) => [n, await f32(v)] as const)))));
@@ -129,6 +133,7 @@ export async function resumeCheckpoint(dir: string, model: Model, opts: ResumeOp
   const stateFile = join(from, STATE);
   const s = parseState(readJsonFile(stateFile, 'checkpoint state'), stateFile);
   const { trainable, ...overrides } = opts;
+  if (s.base) await checkBaseFingerprint(model, s.base, stateFile);
   let adapter: Trainable;
   if (s.adapter.kind === 'sharelora') {
     adapter = await loadAdapter(model, join(from, 'adapter'), { seed: s.adapter.seed });
@@ -219,6 +224,7 @@ function parseState(raw: unknown, file: string): State {
     },
     options: parseOptions(opts, fail),
     records,
+    base: r.base === undefined ? undefined : parseBaseFingerprint(r.base, fail),
   };
 }
 

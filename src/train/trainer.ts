@@ -113,7 +113,10 @@ export class Trainer {
    * in the next) waits for it and writes the state between two steps.
    */
   private queue: Promise<unknown> = Promise.resolve();
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  private disposed = false;
+  private exclusive<T>(body: () => Promise<T>): Promise<T> {
+    // its AdamW moments are freed: a step would silently restart them from zero
+    const fn = () => (this.disposed ? Promise.reject(new Error('this Trainer was disposed (trainer.dispose() freed its optimizer state); create a new Trainer, or Trainer.resume() from a checkpoint')) : body());
     const run = this.queue.then(fn, fn);
     this.queue = run.catch(() => undefined);
     return run;
@@ -336,6 +339,7 @@ export class Trainer {
   }
 
   dispose(): void {
+    this.disposed = true;
     this.optimizer.dispose();
     tf.dispose([...this.accum.values()]);
     this.accum.clear();
