@@ -14,6 +14,7 @@ import { checkKeys, checkPositiveInt } from './options.js';
 import { isRecipeSpec, readRecipe, type RecipeSpec } from './recipe.js';
 import { resolveKey } from './sign.js';
 import { GridDisplay, type GridStatus, type RunningRun } from './status.js';
+import { displaySink } from '../../notebook/session.js';
 
 export interface QueueOptions {
   /** redis://[user:password@]host[:port][/db] or rediss://… */
@@ -129,7 +130,10 @@ export async function runQueuedGrid<S extends GridSpace>(
     return undefined;
   };
 
-  const display = new GridDisplay(opts.log === false ? undefined : (line) => console.log(line), 3000);
+  // In a notebook the live display replaces the default per-run lines (a long grid would flood the cell);
+  // a log function still gets them. Status lines go only where the default log would.
+  const display = new GridDisplay(opts.log === undefined || opts.log === true ? (line) => console.log(line) : undefined, 3000);
+  if (displaySink() !== undefined && typeof opts.log !== 'function') log = undefined;
   const t0 = performance.now();
   try {
     // What is already there: stored results are reused; failed runs are tried again (a fix or another machine may help).

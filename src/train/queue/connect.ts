@@ -52,12 +52,14 @@ export async function redisClient(conn: RedisConnection, probe: boolean): Promis
 export async function checkRedis(url: string): Promise<RedisConnection> {
   const conn = parseRedisUrl(url);
   const r = await redisClient(conn, true);
-  r.on('error', () => {});
+  // ioredis rejects connect() with "Connection is closed." and reports the cause (WRONGPASS, ECONNREFUSED) as an event
+  let cause: Error | undefined;
+  r.on('error', (e) => { cause ??= e; });
   try {
     await r.connect();
     await r.ping();
   } catch (e) {
-    const msg = (e as Error).message;
+    const msg = (cause ?? (e as Error)).message;
     const hint = /NOAUTH|WRONGPASS|invalid password|invalid username/i.test(msg) ? 'check the user and password in the URL (redis://:PASSWORD@host:6379/0)'
       : /ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|timeout/i.test(msg) ? 'is redis-server running there and reachable from this machine? (redis-server --port 6379 --bind 0.0.0.0 --requirepass …)'
       : /SSL|TLS|certificate|EPROTO/i.test(msg) ? 'rediss:// needs a TLS server whose certificate this machine trusts (NODE_EXTRA_CA_CERTS for a private CA)'

@@ -67,6 +67,9 @@ export async function startWorker(o: WorkerOptions): Promise<GridWorker> {
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const conn = await checkRedis(o.queue);
   const backend = await useBackend(o.backend ?? 'auto');
+  // Load the whole library now, not inside the first job: a recipe's `import 'sharelora'` is then a
+  // cache hit, and seconds of module compilation cannot starve the renewal of the job's lock.
+  await import('../../index.js');
   const { Worker, UnrecoverableError, WaitingError } = await loadBullMQ();
   const active = new Map<string, () => Promise<void>>();
 
