@@ -132,7 +132,7 @@ export async function runQueuedGrid<S extends GridSpace>(
 
   // In a notebook the live display replaces the default per-run lines (a long grid would flood the cell);
   // a log function still gets them. Status lines go only where the default log would.
-  const display = new GridDisplay(opts.log === undefined || opts.log === true ? (line) => console.log(line) : undefined, 3000);
+  const display = new GridDisplay(opts.log === undefined || opts.log === true ? (line) => console.log(line) : undefined);
   if (displaySink() !== undefined && typeof opts.log !== 'function') log = undefined;
   const t0 = performance.now();
   try {

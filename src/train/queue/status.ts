@@ -73,12 +73,13 @@ export class GridDisplay {
   private lastLine = '';
   private readonly notebook = displaySink() !== undefined;
 
-  constructor(private readonly out: ((line: string) => void) | undefined, private readonly minIntervalMs: number) {}
+  /** `out` gets the plain status lines (none when undefined); redraws at most every 0.5 s, lines every 3 s */
+  constructor(private readonly out: ((line: string) => void) | undefined) {}
 
   show(s: GridStatus, force = false): void {
     const now = performance.now();
     if (this.notebook) {
-      if (!force && now - this.lastDraw < this.minIntervalMs) return;
+      if (!force && now - this.lastDraw < 500) return;
       this.lastDraw = now;
       if (this.handle) this.handle.update(statusHtml(s));
       else this.handle = display(statusHtml(s), { displayId: true });
@@ -87,7 +88,7 @@ export class GridDisplay {
     if (!this.out) return;
     // the line changes every second through "elapsed"; compare what matters
     const key = `${s.cached + s.done}/${s.running.length}/${s.queued}/${s.failed}/${s.workersConnected}/${s.final ?? ''}`;
-    if (!force && (key === this.lastLine || now - this.lastDraw < this.minIntervalMs)) return;
+    if (!force && (key === this.lastLine || now - this.lastDraw < 3000)) return;
     this.lastLine = key;
     this.lastDraw = now;
     this.out(statusLine(s));

@@ -12,12 +12,12 @@ const USAGE = `usage: sharelora worker --queue redis://[user:password@]host[:por
 
   --queue URL              the Redis that runGrid(…, { queue }) uses (rediss:// for TLS)
   --backend NAME           auto (default), webgpu, wasm, cpu, tfjs-node-gpu, tfjs-node
-  --concurrency N          jobs at once (default 1)
+  --concurrency N          runs at once, each in its own process (default 1)
   --key SECRET             signing key (default: SHARELORA_QUEUE_KEY; prefer the variable, a flag shows in ps)
   --name NAME              this worker's name in the grid display (default host:pid)
   --grace SECONDS          after SIGTERM, let the running job finish this long before handing it back (default 60)
-  --lock-duration MS       a job's lock without renewal (default 60000); a dead worker's job returns after about this
-  --stalled-interval MS    how often to look for jobs of dead workers (default 30000)
+  --lock-duration MS       a job's lock without renewal (default 30000); a dead worker's job returns after about this
+  --stalled-interval MS    how often to look for jobs of dead workers (default 15000)
   --max-stalled N          a job whose worker died more than N times fails (default 2)
 `;
 

@@ -1,19 +1,18 @@
 /**
- * A grid worker: pulls signed jobs from the queue, runs their recipe on this
- * machine's backend and stores the metrics. BullMQ holds a lock per running
- * job that the worker renews; when a worker dies the lock lapses and another
- * worker's stalled-job check puts the job back in the queue (at-least-once).
- * A result is stored only by the worker that holds the lock, so a run that
- * executed twice is recorded once.
+ * A grid worker: pulls signed jobs from the queue and runs their recipe in a
+ * runner process on this machine's backend (runner.ts), then stores the
+ * metrics. BullMQ holds a lock per running job, renewed from this process's
+ * event loop, which recipes never block because they run in the runner. When
+ * a worker dies the lock lapses and another worker's stalled-job check puts
+ * the job back in the queue (at-least-once). A result is stored only by the
+ * worker that holds the lock, so a run that executed twice is recorded once.
  */
 import { hostname } from 'node:os';
-import { useBackend, type BackendInfo } from '../../backend/index.js';
-import { metricsToWire } from './canonical.js';
 import { bullConnection, checkRedis, loadBullMQ } from './connect.js';
 import { QUEUE_NAME, refuseReason, type JobData, type JobResult } from './job.js';
 import { checkKeys, checkPositiveInt } from './options.js';
-import { callRecipe, recipeFunction, yieldToEventLoop, type RecipeContext } from './recipe.js';
 import { redactUrl } from './redis-url.js';
+import { Runner } from './runner-pool.js';
 import { resolveKey } from './sign.js';
 
 export interface WorkerOptions {
@@ -23,19 +22,15 @@ export interface WorkerOptions {
   key?: string;
   /** default 'auto' (useBackend's choice) */
   backend?: string;
-  /** jobs run at once in this process (default 1: training runs should not share a device) */
+  /** runs at once, each in its own runner process (default 1: training runs should not share a device) */
   concurrency?: number;
   /** shown in the grid's display; default host:pid */
   name?: string;
-  /**
-   * How long a job's lock lasts without renewal (ms, default 60 000). The
-   * worker renews it every half of this from its event loop, so it must exceed
-   * the longest synchronous stretch of a recipe (a big cpu-backend op).
-   */
+  /** How long a job's lock lasts without renewal (ms, default 30 000); a dead worker's job returns after about this. */
   lockDurationMs?: number;
-  /** How often this worker looks for jobs whose lock lapsed (ms, default 30 000). */
+  /** How often this worker looks for jobs whose lock lapsed (ms, default 15 000). */
   stalledIntervalMs?: number;
-  /** A job that stalls more often than this fails (default 2). */
+  /** A job whose worker died more often than this fails (default 2). */
   maxStalledCount?: number;
   /** where log lines go (default stderr) */
   log?: (line: string) => void;
@@ -45,12 +40,12 @@ const OPTION_KEYS = ['queue', 'key', 'backend', 'concurrency', 'name', 'lockDura
 
 export interface GridWorker {
   readonly name: string;
-  readonly backend: BackendInfo;
+  readonly backend: { name: string; device: string };
   /** ids of the jobs running now */
   running(): string[];
   /** stop taking jobs; resolves when the running ones have finished */
   close(): Promise<void>;
-  /** put the running jobs back in the queue now (another worker runs them) and stop */
+  /** put the running jobs back in the queue now (another worker runs them), end their runs, and stop */
   handBack(): Promise<void>;
 }
 
@@ -60,18 +55,19 @@ export async function startWorker(o: WorkerOptions): Promise<GridWorker> {
   checkKeys('worker', o, OPTION_KEYS);
   const key = resolveKey('worker', o.key);
   const concurrency = checkPositiveInt('worker', 'concurrency', o.concurrency ?? 1);
-  const lockDuration = checkPositiveInt('worker', 'lockDurationMs', o.lockDurationMs ?? 60_000, 100);
-  const stalledInterval = checkPositiveInt('worker', 'stalledIntervalMs', o.stalledIntervalMs ?? 30_000, 100);
+  const lockDuration = checkPositiveInt('worker', 'lockDurationMs', o.lockDurationMs ?? 30_000, 100);
+  const stalledInterval = checkPositiveInt('worker', 'stalledIntervalMs', o.stalledIntervalMs ?? 15_000, 100);
   const maxStalledCount = checkPositiveInt('worker', 'maxStalledCount', o.maxStalledCount ?? 2, 0);
   const name = o.name ?? `${hostname()}:${process.pid}`;
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const backendName = o.backend ?? 'auto';
   const conn = await checkRedis(o.queue);
-  const backend = await useBackend(o.backend ?? 'auto');
-  // Load the whole library now, not inside the first job: a recipe's `import 'sharelora'` is then a
-  // cache hit, and seconds of module compilation cannot starve the renewal of the job's lock.
-  await import('../../index.js');
   const { Worker, UnrecoverableError, WaitingError } = await loadBullMQ();
+  // Runners start before the first job is taken, so their start-up is no job's time.
+  const idle = await Promise.all(Array.from({ length: concurrency }, () => Runner.start(backendName)));
+  const backend = idle[0]!.backend;
   const active = new Map<string, () => Promise<void>>();
+  let stopping = false;
 
   const worker = new Worker(QUEUE_NAME, async (job, token) => {
     const why = refuseReason(job.data, key);
@@ -85,15 +81,12 @@ export async function startWorker(o: WorkerOptions): Promise<GridWorker> {
     const report = (p?: unknown) => job.updateProgress({ worker: name, startedAt, attempt, p: p ?? null }).catch(() => {});
     await report();
     let lastReport = 0;
-    const ctx: RecipeContext = {
-      index: d.index, total: d.total, grid: d.grid, jobId: job.id!, attempt, worker: name,
-      // a progress write per training step would load Redis for nothing: at most one a second
-      progress(p) {
-        const now = Date.now();
-        if (now - lastReport >= 1000) { lastReport = now; void report(p); }
-        return yieldToEventLoop();
-      },
+    // a progress write per training step would load Redis for nothing: at most one a second
+    const progress = (p: unknown) => {
+      const now = Date.now();
+      if (now - lastReport >= 1000) { lastReport = now; void report(p); }
     };
+    const runner = idle.pop() ?? await Runner.start(backendName);
     let handBack!: () => void;
     const handedBack = new Promise<never>((_, reject) => { handBack = () => reject(HANDED_BACK); });
     active.set(job.id!, async () => {
@@ -101,25 +94,29 @@ export async function startWorker(o: WorkerOptions): Promise<GridWorker> {
         await job.moveToWait(token);
       } finally {
         // even if the move failed: our lock then lapses and the stalled check re-queues the job
+        runner.kill();
         handBack();
       }
     });
     const t0 = performance.now();
     try {
-      const fn = await recipeFunction(d.recipe);
-      const metrics = await Promise.race([callRecipe(fn, d.config, ctx, d.recipe.file), handedBack]);
+      const metrics = await Promise.race([runner.run({
+        type: 'run', recipe: d.recipe, config: d.config, index: d.index, total: d.total, grid: d.grid, jobId: job.id!, attempt, worker: name,
+      }, progress), handedBack]);
       const seconds = (performance.now() - t0) / 1000;
       log(`done ${job.id} (${d.grid} [${d.index + 1}/${d.total}], attempt ${attempt}) in ${seconds.toFixed(1)} s`);
-      return { metrics: metricsToWire(metrics ?? null), worker: name, seconds } satisfies JobResult;
+      return { metrics, worker: name, seconds } satisfies JobResult;
     } catch (e) {
       if (e === HANDED_BACK) {
         log(`handed back ${job.id}`);
         throw new WaitingError();
       }
-      log(`failed ${job.id} (${d.grid} [${d.index + 1}/${d.total}], attempt ${attempt}): ${(e as Error)?.message ?? e}`);
-      throw e instanceof Error ? e : new Error(String(e));
+      log(`failed ${job.id} (${d.grid} [${d.index + 1}/${d.total}], attempt ${attempt}): ${(e as Error).message}`);
+      throw e;
     } finally {
       active.delete(job.id!);
+      if (runner.alive && !stopping) idle.push(runner);
+      else runner.kill();
     }
   }, { connection: bullConnection(conn), concurrency, lockDuration, stalledInterval, maxStalledCount, name, autorun: false });
 
@@ -134,7 +131,11 @@ export async function startWorker(o: WorkerOptions): Promise<GridWorker> {
   log(`worker ${name} ready on ${redactUrl(o.queue)} (backend ${backend.name}, concurrency ${concurrency})`);
 
   let closing: Promise<void> | undefined;
-  const close = () => (closing ??= worker.close());
+  const close = () => (closing ??= (async () => {
+    stopping = true;
+    await worker.close();
+    for (const r of idle.splice(0)) r.kill();
+  })());
   return {
     name,
     backend,
