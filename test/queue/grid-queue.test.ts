@@ -193,6 +193,20 @@ describe('runGrid on a Redis queue with worker processes', { timeout: 240_000 },
       assert.match(last.data['text/html']!, /\[4\/4\] x=7 → y=70 \(\d+\.\d s\) on w[12]/);
       assert.equal(ofType(r.outputs, 'stream').length, 0, 'no per-run lines in a notebook');
       assert.deepEqual(JSON.parse((ofType(r.outputs, 'execute_result')[0]!.content as Out).data['text/plain']!), [40, 50, 60, 70]);
+
+      // database 1 has no workers: the grid waits, says so, and an interrupt ends the wait with the runs left queued
+      const idle = { ...queue(), url: redis.url.replace(/\/0$/, '/1'), pollMs: 100 };
+      const { msgId, done } = k.begin('shell', k.executeMessage(`await runGrid({ x: [8, 9] }, ${JSON.stringify(FLAKY)}, { queue: ${JSON.stringify(idle)}, name: 'waiting' })`));
+      await until('the waiting grid to show', () => ofType(k.outputsOf(msgId), 'display_data').length > 0);
+      k.signal('SIGINT');
+      const stopped = await done;
+      const reply = stopped.reply.content as { status: string; ename: string; evalue: string };
+      assert.equal(reply.status, 'error');
+      assert.equal(reply.ename, 'TrainingInterrupted');
+      assert.match(reply.evalue, /^grid interrupted with 0 of 2 runs finished; the others stay queued and the workers keep going — run the same cell again to collect them$/);
+      const views = [...ofType(stopped.outputs, 'display_data'), ...ofType(stopped.outputs, 'update_display_data')].map((m) => (m.content as Out).data['text/plain']!);
+      assert.match(views[0]!, /0 workers connected .*no worker is connected: start one with `sharelora worker --queue …`/);
+      assert.match(views.at(-1)!, /0\/2 done · 0 running · 2 queued .* · interrupted$/);
     } finally {
       assert.equal(await k.shutdown(), 0, k.log.join(''));
     }

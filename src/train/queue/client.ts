@@ -207,7 +207,8 @@ export async function runQueuedGrid<S extends GridSpace>(
         const left = pending.length;
         return {
           grid, total: runs.length, cached, done: doneNow, failed: failedNow, running, queued: Math.max(0, left - running.length), retrying: delayed.size,
-          workersConnected: await queue.getWorkersCount(), perWorker, elapsedS, recent: [...recent],
+          // BullMQ counts every worker of this queue name on the server; ours are those on our database
+          workersConnected: (await queue.getWorkers()).filter((w) => Number((w as { db?: string }).db ?? conn.db) === conn.db).length, perWorker, elapsedS, recent: [...recent],
           etaS: doneNow + failedNow > 0 && left > 0 ? (elapsedS / (doneNow + failedNow)) * left : undefined,
           final: left === 0 ? 'finished' : undefined,
         };

@@ -12,6 +12,7 @@ export interface RedisClient {
   on(event: 'error', f: (e: Error) => void): void;
   connect(): Promise<void>;
   ping(): Promise<string>;
+  info(section: string): Promise<string>;
   zmscore(key: string, ...members: string[]): Promise<(string | null)[]>;
   pipeline(): { exists(key: string): unknown; exec(): Promise<[Error | null, unknown][] | null> };
   quit(): Promise<unknown>;
@@ -55,9 +56,11 @@ export async function checkRedis(url: string): Promise<RedisConnection> {
   // ioredis rejects connect() with "Connection is closed." and reports the cause (WRONGPASS, ECONNREFUSED) as an event
   let cause: Error | undefined;
   r.on('error', (e) => { cause ??= e; });
+  let version: string | undefined;
   try {
     await r.connect();
     await r.ping();
+    version = /^redis_version:(\S+)/m.exec(await r.info('server'))?.[1];
   } catch (e) {
     const msg = (cause ?? (e as Error)).message;
     const hint = /NOAUTH|WRONGPASS|invalid password|invalid username/i.test(msg) ? 'check the user and password in the URL (redis://:PASSWORD@host:6379/0)'
@@ -68,5 +71,8 @@ export async function checkRedis(url: string): Promise<RedisConnection> {
   } finally {
     r.disconnect();
   }
+  // ZMSCORE (how a grid follows its jobs) came in Redis 6.2
+  const [major = 0, minor = 0] = (version ?? '0').split('.').map(Number);
+  if (major < 6 || (major === 6 && minor < 2)) throw new Error(`Redis at ${redactUrl(url)} is version ${version ?? 'unknown'}; a grid queue needs Redis 6.2 or newer`);
   return conn;
 }
