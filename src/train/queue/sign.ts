@@ -23,7 +23,7 @@ export interface SignedPart {
 export function resolveKey(who: string, explicit?: string): string {
   const key = explicit ?? process.env[KEY_ENV];
   if (key === undefined || key === '') {
-    throw new Error(`${who}: queued jobs are code, so they must be signed: set ${KEY_ENV} to the same secret (≥ ${MIN_KEY_LENGTH} characters, e.g. from \`openssl rand -hex 32\`) where the grid runs and on every worker, or pass it as the key option`);
+    throw new Error(`${who}: queued jobs are code, so they must be signed: set ${KEY_ENV} to the same secret (≥ ${MIN_KEY_LENGTH} characters, e.g. from \`openssl rand -hex 32\`) where the grid runs and on every worker (or pass it: runGrid queue.key, sharelora worker --key)`);
   }
   if (typeof key !== 'string' || key.length < MIN_KEY_LENGTH) throw new RangeError(`${who}: the queue key must be at least ${MIN_KEY_LENGTH} characters (e.g. \`openssl rand -hex 32\`); got ${typeof key === 'string' ? key.length : typeof key}`);
   return key;

@@ -94,3 +94,10 @@ export class GridDisplay {
     this.out(statusLine(s));
   }
 }
+
+/** What a recipe passed to ctx.progress, as a short text. */
+export function progressText(p: unknown): string | undefined {
+  if (typeof p === 'number' && Number.isFinite(p)) return `${(100 * Math.min(1, Math.max(0, p))).toFixed(0)}%`;
+  if (p && typeof p === 'object') return Object.entries(p).map(([k, v]) => `${k}=${typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(4) : v}`).join(' ');
+  return undefined;
+}
