@@ -13,6 +13,8 @@
  *   summarizeGrid(results, { by: ['share'], metrics: ['accuracy'] })
  */
 import * as aq from 'arquero';
+import type { QueueOptions } from './queue/client.js';
+import type { RecipeSpec } from './queue/recipe.js';
 
 /** setting name -> the values to try */
 export type GridSpace = Record<string, readonly unknown[]>;
@@ -38,7 +40,19 @@ export interface GridOptions<S extends GridSpace> {
   onError?: 'throw' | 'record';
   /** a line per finished run: true (console.log, the default), false, or your own function */
   log?: boolean | ((line: string, row: Record<string, unknown>) => void);
+  /**
+   * Run on workers (`sharelora worker`, any number of machines) through Redis:
+   * 'redis://[user:password@]host:6379/0', or { url, key, attempts, backoffMs, pollMs }
+   * (QueueOptions). Needs a recipe module rather than a function. Finished runs
+   * stay in Redis and are returned again, without training, by the same call.
+   */
+  queue?: string | QueueOptions;
+  /** names the grid; with the recipe and a configuration it keys that run's stored result (default: the recipe file's name) */
+  name?: string;
 }
+
+/** the function a grid runs in-process */
+export type GridFunction<S extends GridSpace> = (cfg: GridConfig<S>, info: GridRunInfo) => Promise<GridMetrics> | GridMetrics;
 
 /**
  * Every combination, the last setting varying fastest (like itertools.product).
@@ -92,47 +106,66 @@ function formatMetric(v: unknown): string {
  * Run `fn` once per combination, one after another (training runs should not
  * compete for the same device), and return a table with a column per setting
  * (see gridLabel), a column per metric `fn` returned (a bare number becomes
- * `value`), and `seconds`.
+ * `value`), and `seconds`. `fn` may instead be a recipe module
+ * ('recipe.mjs' or { module, export }) exporting `async function run(config, ctx)`;
+ * with `queue` set, the runs go to workers on other machines.
  */
 export async function runGrid<S extends GridSpace>(
   space: S,
-  fn: (cfg: GridConfig<S>, info: GridRunInfo) => Promise<GridMetrics> | GridMetrics,
+  fn: GridFunction<S> | RecipeSpec,
   opts: GridOptions<S> = {},
 ): Promise<aq.ColumnTable> {
   const configs = gridConfigs(space, opts.filter);
   const keys = Object.keys(space);
   const log = opts.log === false ? undefined : typeof opts.log === 'function' ? opts.log : (line: string) => console.log(line);
+  // Loaded only when asked for: library-only users need neither bullmq nor Redis.
+  if (opts.queue !== undefined) return (await import('./queue/client.js')).runQueuedGrid(keys, configs, fn, opts, log);
+  const run = typeof fn === 'function' ? fn : await (await import('./queue/local.js')).localRecipe(fn, opts.name, configs);
   const rows: Record<string, unknown>[] = [];
   for (let index = 0; index < configs.length; index++) {
     const cfg = configs[index]!;
-    const row: Record<string, unknown> = {};
-    for (const k of keys) row[k] = gridLabel(cfg[k]);
     const t0 = performance.now();
     let metrics: GridMetrics;
     let error: string | undefined;
     try {
-      metrics = await fn(cfg, { index, total: configs.length });
+      metrics = await run(cfg, { index, total: configs.length });
     } catch (e) {
       if (opts.onError !== 'record' || (e as Error)?.name === 'TrainingInterrupted') throw e;
       error = (e as Error)?.message ?? String(e);
     }
     const seconds = (performance.now() - t0) / 1000;
-    const m: Record<string, unknown> = typeof metrics === 'number' ? { value: metrics } : (metrics ?? {});
-    if (typeof m !== 'object' || Array.isArray(m)) throw new TypeError(`runGrid: the run function must return an object of metrics, a number or nothing; got ${describe(m)}`);
-    for (const [k, v] of Object.entries(m)) {
-      if (keys.includes(k)) throw new RangeError(`runGrid: metric "${k}" has the name of a setting; rename the metric`);
-      row[k] = v;
-    }
-    row.seconds = seconds;
-    if (error !== undefined) row.error = error;
+    const row = gridRow(keys, cfg, metrics, error, seconds);
     rows.push(row);
-    if (log) {
-      const settings = keys.map((k) => `${k}=${row[k]}`).join(' ');
-      const result = error !== undefined ? `error: ${error}` : Object.entries(m).map(([k, v]) => `${k}=${formatMetric(v)}`).join(' ');
-      log(`[${index + 1}/${configs.length}] ${settings} → ${result} (${seconds.toFixed(1)} s)`, row);
-    }
+    log?.(gridLogLine(keys, row, metrics, error, index, configs.length), row);
   }
-  // every row gets every column (a metric one run lacks is null), in first-seen order
+  return gridTable(keys, rows);
+}
+
+/** One table row: settings (as labels), metrics, seconds, and error when there is one. */
+export function gridRow(keys: string[], cfg: Record<string, unknown>, metrics: GridMetrics, error: string | undefined, seconds: number): Record<string, unknown> {
+  const row: Record<string, unknown> = {};
+  for (const k of keys) row[k] = gridLabel(cfg[k]);
+  const m: Record<string, unknown> = typeof metrics === 'number' ? { value: metrics } : (metrics ?? {});
+  if (typeof m !== 'object' || Array.isArray(m)) throw new TypeError(`runGrid: the run function must return an object of metrics, a number or nothing; got ${describe(m)}`);
+  for (const [k, v] of Object.entries(m)) {
+    if (keys.includes(k)) throw new RangeError(`runGrid: metric "${k}" has the name of a setting; rename the metric`);
+    row[k] = v;
+  }
+  row.seconds = seconds;
+  if (error !== undefined) row.error = error;
+  return row;
+}
+
+/** The log line for a finished run. */
+export function gridLogLine(keys: string[], row: Record<string, unknown>, metrics: GridMetrics, error: string | undefined, index: number, total: number): string {
+  const m: Record<string, unknown> = typeof metrics === 'number' ? { value: metrics } : (metrics ?? {});
+  const settings = keys.map((k) => `${k}=${row[k]}`).join(' ');
+  const result = error !== undefined ? `error: ${error}` : Object.entries(m).map(([k, v]) => `${k}=${formatMetric(v)}`).join(' ');
+  return `[${index + 1}/${total}] ${settings} → ${result} (${(row.seconds as number).toFixed(1)} s)`;
+}
+
+/** Rows → table: every row gets every column (a metric one run lacks is null), in first-seen order. */
+export function gridTable(keys: string[], rows: Record<string, unknown>[]): aq.ColumnTable {
   const columns: string[] = [];
   for (const r of rows) for (const k of Object.keys(r)) if (!columns.includes(k)) columns.push(k);
   const ordered = [...keys, ...columns.filter((c) => !keys.includes(c) && c !== 'seconds' && c !== 'error'), 'seconds', ...(columns.includes('error') ? ['error'] : [])];

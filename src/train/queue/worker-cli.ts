@@ -1,0 +1,88 @@
+/**
+ * `sharelora worker --queue redis://… [--backend …] [--concurrency 1] [--key …]`:
+ * run grid jobs on this machine until stopped. SIGTERM (or SIGINT) stops taking
+ * jobs and lets the running one finish for up to --grace seconds; a second
+ * signal, or the end of the grace period, hands it back to the queue so another
+ * worker runs it, and the process exits.
+ */
+import { closest } from './options.js';
+import { startWorker, type WorkerOptions } from './worker.js';
+
+const USAGE = `usage: sharelora worker --queue redis://[user:password@]host[:port][/db] [options]
+
+  --queue URL              the Redis that runGrid(…, { queue }) uses (rediss:// for TLS)
+  --backend NAME           auto (default), webgpu, wasm, cpu, tfjs-node-gpu, tfjs-node
+  --concurrency N          runs at once, each in its own process (default 1)
+  --key SECRET             signing key (default: SHARELORA_QUEUE_KEY; prefer the variable, a flag shows in ps)
+  --name NAME              this worker's name in the grid display (default host:pid)
+  --grace SECONDS          after SIGTERM, let the running job finish this long before handing it back (default 60)
+  --lock-duration MS       a job's lock without renewal (default 30000); a dead worker's job returns after about this
+  --stalled-interval MS    how often to look for jobs of dead workers (default 15000)
+  --max-stalled N          a job whose worker died more than N times fails (default 2)
+`;
+
+const FLAGS = ['queue', 'backend', 'concurrency', 'key', 'name', 'grace', 'lock-duration', 'stalled-interval', 'max-stalled', 'help'] as const;
+type Flag = (typeof FLAGS)[number];
+
+export function parseWorkerArgs(argv: string[]): { options: WorkerOptions; graceS: number } | 'help' {
+  const got: Partial<Record<Flag, string>> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new Error(`sharelora worker: unexpected argument "${arg}"\n\n${USAGE}`);
+    const eq = arg.indexOf('=');
+    const flag = (eq < 0 ? arg.slice(2) : arg.slice(2, eq));
+    if (!(FLAGS as readonly string[]).includes(flag)) throw new Error(`sharelora worker: unknown option --${flag}; did you mean --${closest(flag, FLAGS)}?\n\n${USAGE}`);
+    if (flag === 'help') return 'help';
+    const value = eq < 0 ? argv[++i] : arg.slice(eq + 1);
+    if (value === undefined || (eq < 0 && value.startsWith('--'))) throw new Error(`sharelora worker: --${flag} needs a value`);
+    got[flag as Flag] = value;
+  }
+  if (!got.queue) throw new Error(`sharelora worker: --queue is required\n\n${USAGE}`);
+  const int = (flag: Flag, min: number): number | undefined => {
+    const v = got[flag];
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v) || Number(v) < min) throw new Error(`sharelora worker: --${flag} must be an integer ≥ ${min}; got "${v}"`);
+    return Number(v);
+  };
+  const options: WorkerOptions = { queue: got.queue };
+  if (got.key !== undefined) options.key = got.key;
+  if (got.backend !== undefined) options.backend = got.backend;
+  if (got.name !== undefined) options.name = got.name;
+  const c = int('concurrency', 1), l = int('lock-duration', 100), s = int('stalled-interval', 100), m = int('max-stalled', 0);
+  if (c !== undefined) options.concurrency = c;
+  if (l !== undefined) options.lockDurationMs = l;
+  if (s !== undefined) options.stalledIntervalMs = s;
+  if (m !== undefined) options.maxStalledCount = m;
+  return { options, graceS: int('grace', 0) ?? 60 };
+}
+
+/** Run a worker until a signal stops it; resolves to the process exit code. */
+export async function workerMain(argv: string[]): Promise<number> {
+  const parsed = parseWorkerArgs(argv);
+  if (parsed === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  const w = await startWorker({ ...parsed.options, log });
+  return await new Promise<number>((resolveExit) => {
+    let signals = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const handBack = () => {
+      if (timer) clearTimeout(timer);
+      const ids = w.running();
+      if (ids.length) log(`handing back ${ids.join(', ')}`);
+      void w.handBack().then(() => resolveExit(0), () => resolveExit(1));
+    };
+    const onSignal = (sig: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) return handBack();
+      const ids = w.running();
+      log(`${sig}: taking no more jobs; ${ids.length ? `finishing ${ids.join(', ')} (up to ${parsed.graceS} s; signal again to hand it back now)` : 'none running'}`);
+      timer = setTimeout(handBack, parsed.graceS * 1000);
+      void w.close().then(() => { clearTimeout(timer); resolveExit(0); }, () => resolveExit(1));
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
