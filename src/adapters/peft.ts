@@ -15,6 +15,7 @@ import { CheckpointError } from '../models/errors.js';
 import type { Model } from '../models/types.js';
 import { AdapterConfigError, type Share, SHARES } from './config.js';
 import { atomicWrite } from '../util/fs.js';
+import { checkOptions, optionKeys } from '../util/options.js';
 import { fileKey, injectShareLoRA, PEFT_PREFIX, ShareLoraAdapter } from './sharelora.js';
 import { findTargets, splitPath, type Target } from './targets.js';
 
@@ -134,6 +135,7 @@ export interface LoadAdapterOptions {
  * @example const adapter = await loadAdapter(model, 'adapters/sst2-shareA');
  */
 export async function loadAdapter(model: Model, dir: string, opts: LoadAdapterOptions = {}): Promise<ShareLoraAdapter> {
+  checkOptions('loadAdapter', opts, optionKeys<LoadAdapterOptions>()(['seed']));
   const cfgFile = join(dir, CONFIG);
   const wFile = join(dir, WEIGHTS);
   if (!existsSync(cfgFile)) throw new CheckpointError(cfgFile, 'missing (expected a PEFT adapter folder)');

@@ -14,6 +14,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Linear, LoraHook } from '../models/linear.js';
 import type { Model } from '../models/types.js';
+import { checkOptions, optionKeys } from '../util/options.js';
 import { Rng, uniqueVariableName } from '../util/rng.js';
 import { AdapterConfigError, resolveOptions, type ResolvedOptions, type ShareLoraOptions } from './config.js';
 import { findTargets, type Target } from './targets.js';
@@ -218,6 +219,7 @@ export class ShareLoraAdapter {
 
   /** Save as a PEFT folder (adapter_config.json + adapter_model.safetensors); see peft.ts. */
   async save(dir: string, extra: { baseModel?: string } = {}): Promise<void> {
+    checkOptions('adapter.save', extra, ['baseModel']);
     const { saveAdapter } = await import('./peft.js');
     await saveAdapter(this, dir, extra);
   }
@@ -227,7 +229,10 @@ export class ShareLoraAdapter {
  * Add ShareLoRA adapters to a model; the base stays frozen.
  * @example const adapter = injectShareLoRA(model, { r: 8, alpha: 16, targets: ['q', 'v'], share: 'A' });
  */
+const SHARELORA_KEYS = optionKeys<ShareLoraOptions>()(['r', 'alpha', 'targets', 'share', 'dropout', 'seed', 'modulesToSave', 'init', 'useRslora']);
+
 export function injectShareLoRA(model: Model, options: ShareLoraOptions = {}): ShareLoraAdapter {
+  checkOptions('injectShareLoRA', options, SHARELORA_KEYS);
   return new ShareLoraAdapter(model, options);
 }
 

@@ -175,7 +175,8 @@ function badLabels(labels: tf.Tensor, model: Model): tf.Tensor {
  */
 export async function failDeviceCheck(where: string, batch: Batch, model: Model, counts: ArrayLike<number>, training: boolean): Promise<void> {
   const [ids, mask, lab, learn] = Array.from(counts);
-  const first = async (field: string, t: tf.Tensor, bad: tf.Tensor, expected: string): Promise<never> => {
+  const first = async (field: string, t: tf.Tensor, flag: () => tf.Tensor, expected: string): Promise<never> => {
+    const bad = tf.tidy(flag);
     const [flags, values] = await Promise.all([bad.data(), t.data()]);
     bad.dispose();
     const k = flags.findIndex((f) => f !== 0);
@@ -183,12 +184,12 @@ export async function failDeviceCheck(where: string, batch: Batch, model: Model,
     throw new BatchError(where, `${field}${at}`, `is ${describeValue(values[k])}, expected ${expected}`);
   };
   const V = model.config.vocabSize;
-  if (ids) await first('inputIds', batch.inputIds as tf.Tensor, badIds(batch.inputIds as tf.Tensor, V), `a token id in [0, ${V}) (the vocabulary)`);
+  if (ids) await first('inputIds', batch.inputIds as tf.Tensor, () => badIds(batch.inputIds as tf.Tensor, V), `a token id in [0, ${V}) (the vocabulary)`);
   if (mask) {
     const m = batch.attentionMask as tf.Tensor;
-    await first('attentionMask', m, tf.tidy(() => tf.logicalAnd(tf.notEqual(m, 0), tf.notEqual(m, 1))), '0 (padding) or 1 (token)');
+    await first('attentionMask', m, () => tf.logicalAnd(tf.notEqual(m, 0), tf.notEqual(m, 1)), '0 (padding) or 1 (token)');
   }
-  if (lab) await first('labels', batch.labels as tf.Tensor, badLabels(batch.labels as tf.Tensor, model), labelRule(model).expected);
+  if (lab) await first('labels', batch.labels as tf.Tensor, () => badLabels(batch.labels as tf.Tensor, model), labelRule(model).expected);
   if (training && learn === 0) throw nothingToLearn(where, model.task === 'causal-lm');
 }
 

@@ -13,6 +13,7 @@
  *   summarizeGrid(results, { by: ['share'], metrics: ['accuracy'] })
  */
 import * as aq from 'arquero';
+import { checkOptions, optionKeys } from '../util/options.js';
 
 /** setting name -> the values to try */
 export type GridSpace = Record<string, readonly unknown[]>;
@@ -99,6 +100,7 @@ export async function runGrid<S extends GridSpace>(
   fn: (cfg: GridConfig<S>, info: GridRunInfo) => Promise<GridMetrics> | GridMetrics,
   opts: GridOptions<S> = {},
 ): Promise<aq.ColumnTable> {
+  checkOptions('runGrid', opts, optionKeys<GridOptions<S>>()(['filter', 'onError', 'log']));
   const configs = gridConfigs(space, opts.filter);
   const keys = Object.keys(space);
   const log = opts.log === false ? undefined : typeof opts.log === 'function' ? opts.log : (line: string) => console.log(line);

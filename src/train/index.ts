@@ -7,3 +7,7 @@ export { clearStop, requestStop, stopRequested, TrainingInterrupted } from './st
 export type { StepRecord, TrainerCallbacks } from './callbacks.js';
 export { gridConfigs, gridLabel, meanStd, runGrid, summarizeGrid, type GridConfig, type GridOptions, type GridRunInfo, type GridSpace, type SummarizeOptions } from './grid.js';
 export { bleu, bleuFromCounts, corpusBleu, lcsLength, rougeL, rougeLSentence, tokenize13a, tokenizeRouge, type BleuOptions, type BleuResult, type RougeResult, type RougeScore } from './textmetrics.js';
+export { BatchError } from './batch.js';
+export { resolveTrainerOptions, type OptimizerSpec, type ResolvedTrainerOptions } from './options.js';
+export { OptionsError } from '../util/options.js';
+export { LockError } from '../util/lock.js';

@@ -22,7 +22,7 @@ export interface AdamWOptions {
 
 /** The nested form `optimizer: { name: 'adamw', lr: 2e-3 }`; AdamW is the only optimizer. */
 export interface OptimizerSpec extends AdamWOptions {
-  name?: 'adamw';
+  name?: 'adamw' | 'AdamW';
 }
 
 export interface TrainerOptions extends AdamWOptions {

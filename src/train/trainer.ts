@@ -130,7 +130,7 @@ export class Trainer {
     const t0 = performance.now();
     checkBatch('trainer.step', batch, this.model, true);
     this.needTotal('trainer.step');
-    const { loss: lossT, grads } = lossAndGradTensors(this.model, this.adapter, batch, { training: true });
+    const { loss: lossT, grads } = await this.explained('trainer.step', batch, true, () => lossAndGradTensors(this.model, this.adapter, batch, { training: true }));
     const k = this.opts.gradAccumulation;
     const updating = this.accumCount + 1 === k;
     // the sums are only committed once the batch has passed its device check;
@@ -165,6 +165,25 @@ export class Trainer {
       tf.dispose([lossT, checkT, both]);
       // the batch failed: its gradients go, the accumulation stays as it was
       if (next) tf.dispose([...next.values(), ...grads.values()]);
+    }
+  }
+
+  /**
+   * Run the forward pass of a batch with tensor parts; if it throws (the cpu
+   * backend's gather refuses an id beyond the vocabulary; webgpu reads a 0
+   * and goes on to the device check), a bad value in the batch is the
+   * reason to report, not the kernel's message.
+   */
+  private async explained<T>(where: string, batch: Batch, training: boolean, fn: () => T): Promise<T> {
+    try {
+      return fn();
+    } catch (e) {
+      const checkT = deviceBatchCheck(batch, this.model);
+      if (!checkT) throw e;
+      const counts = await checkT.data();
+      checkT.dispose();
+      if (!deviceCheckPassed(counts, training)) await failDeviceCheck(where, batch, this.model, counts, training);
+      throw e;
     }
   }
 
@@ -255,7 +274,7 @@ export class Trainer {
     const preds: number[] = [], gold: number[] = [];
     const causal = this.model.task === 'causal-lm';
     for (const [i, b] of batches.entries()) {
-      const [lossT, labels, pred, countT] = tf.tidy(() => {
+      const [lossT, labels, pred, countT] = await this.explained(`${where} (batch ${i})`, b, false, () => tf.tidy(() => {
         const labels = labelsTensor(b.labels, this.model);
         const { logits } = this.model.forward({ inputIds: b.inputIds, attentionMask: b.attentionMask });
         const pred = causal ? tf.zeros([0]) : (this.model.config.numLabels === 1 ? tf.reshape(logits, [-1]) : tf.argMax(logits, -1));
@@ -264,7 +283,7 @@ export class Trainer {
         const used = causal ? tf.slice(labels, [0, 1], [B, T - 1]) : labels;
         const count = this.model.config.numLabels === 1 && !causal ? tf.scalar(B) : tf.sum(tf.cast(tf.notEqual(used, -100), 'float32'));
         return [this.model.loss(logits, labels), labels, pred, count];
-      });
+      }));
       const checkT = deviceBatchCheck(b, this.model);
       const both = tf.tidy(() => tf.concat([tf.stack([tf.reshape(lossT, []), countT]), ...(checkT ? [checkT] : [])]));
       try {

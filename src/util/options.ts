@@ -24,11 +24,23 @@ export function editDistance(a: string, b: string): number {
   return prev[t.length];
 }
 
+/**
+ * How far `word` is from `candidate`: the edit distance, with snake_case
+ * folded (`weight_decay` is `weightDecay`) and an abbreviation by initials
+ * counted as exact (`learningRate` is `lr`), since those are the usual ways a
+ * key from another library is spelled.
+ */
+function distance(word: string, candidate: string): number {
+  const parts = word.split(/_+|(?=[A-Z])/).filter(Boolean);
+  if (parts.length > 1 && parts.map((p) => p[0]).join('').toLowerCase() === candidate.toLowerCase()) return 0;
+  return Math.min(editDistance(word, candidate), editDistance(word.replace(/_/g, ''), candidate));
+}
+
 /** The candidate nearest to `word` (ties: the first listed), or undefined when there are none. */
 export function closest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined, bestD = Infinity;
   for (const c of candidates) {
-    const d = editDistance(word, c);
+    const d = distance(word, c);
     if (d < bestD) { best = c; bestD = d; }
   }
   return best;
