@@ -53,6 +53,9 @@ async function readOwner(file: string): Promise<Owner | undefined> {
   }
 }
 
+/** tokens of the locks this process holds now: a lock with our pid but another token is left from an earlier process that had our pid */
+const held = new Set<string>();
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -72,48 +75,70 @@ async function breakStale(file: string, staleToken: string | undefined): Promise
   await unlink(aside).catch(() => undefined);
 }
 
+/** create the lock file with our owner record; false when it exists */
+async function create(file: string, me: Owner): Promise<boolean> {
+  let fh;
+  try {
+    fh = await open(file, 'wx');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+  try {
+    await fh.writeFile(JSON.stringify(me));
+    await fh.close();
+    return true;
+  } catch (e) {
+    // a lock file we could not fill would block everyone for nothing
+    await fh.close().catch(() => undefined);
+    await unlink(file).catch(() => undefined);
+    throw e;
+  }
+}
+
 /** Run `fn` holding `<path>.lock`; the lock is released however `fn` ends. */
 export async function withLock<T>(path: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
   const file = `${path}.lock`;
   const me: Owner = { pid: process.pid, host: hostname(), token: randomBytes(8).toString('hex'), since: new Date().toISOString() };
-  const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+  const timeout = opts.timeoutMs ?? 120_000;
+  const deadline = Date.now() + timeout;
   let wait = 5;
-  for (;;) {
-    try {
-      const fh = await open(file, 'wx');
-      try {
-        await fh.writeFile(JSON.stringify(me));
-      } finally {
-        await fh.close();
-      }
-      break;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (opts.readOnlyOk && (code === 'EACCES' || code === 'EROFS' || code === 'EPERM' || code === 'ENOENT')) return fn();
-      if (code !== 'EEXIST') throw e;
-    }
-    const owner = await readOwner(file);
-    if (owner && owner.host === me.host && !pidAlive(owner.pid)) {
-      await breakStale(file, owner.token);
-      continue;
-    }
-    // unreadable: being written this instant, or left empty by a process killed right after creating it
-    if (!owner && Date.now() - ((await stat(file).catch(() => undefined))?.mtimeMs ?? Date.now()) > 10_000) {
-      await breakStale(file, undefined);
-      continue;
-    }
-    if (Date.now() > deadline) {
-      const who = owner ? `process ${owner.pid} on ${owner.host} (since ${owner.since})` : 'another process';
-      throw new LockError(file, `${opts.purpose ?? path} is locked by ${who}; waited ${Math.round((opts.timeoutMs ?? 120_000) / 1000)} s. Two trainers must not save to one folder; if that process is gone, delete the lock file`);
-    }
-    await sleep(wait);
-    wait = Math.min(100, wait * 2);
-  }
+  // before the file exists: another task of this process reading it must not take it for a dead process's
+  held.add(me.token);
   try {
-    return await fn();
+    for (;;) {
+      try {
+        if (await create(file, me)) break;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (opts.readOnlyOk && (code === 'EACCES' || code === 'EROFS' || code === 'EPERM' || code === 'ENOENT')) return await fn();
+        throw e;
+      }
+      const owner = await readOwner(file);
+      if (owner && owner.host === me.host && (owner.pid === process.pid ? !held.has(owner.token) : !pidAlive(owner.pid))) {
+        await breakStale(file, owner.token);
+        continue;
+      }
+      // unreadable: being written this instant, or left empty by a process killed right after creating it
+      if (!owner && Date.now() - ((await stat(file).catch(() => undefined))?.mtimeMs ?? Date.now()) > 10_000) {
+        await breakStale(file, undefined);
+        continue;
+      }
+      if (Date.now() > deadline) {
+        const who = owner ? `process ${owner.pid} on ${owner.host} (since ${owner.since})` : 'another process';
+        throw new LockError(file, `${opts.purpose ?? path} is locked by ${who}; waited ${timeout / 1000} s. Two trainers must not save to one folder; if that process is gone, delete the lock file`);
+      }
+      await sleep(wait);
+      wait = Math.min(100, wait * 2);
+    }
+    try {
+      return await fn();
+    } finally {
+      // only our own lock: a lock broken as stale meanwhile now belongs to someone else
+      const owner = await readOwner(file);
+      if (owner?.token === me.token) await unlink(file).catch(() => undefined);
+    }
   } finally {
-    // only our own lock: a lock broken as stale meanwhile now belongs to someone else
-    const owner = await readOwner(file);
-    if (owner?.token === me.token) await unlink(file).catch(() => undefined);
+    held.delete(me.token);
   }
 }
