@@ -6,6 +6,7 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { injectShareLoRA } from '../src/adapters/sharelora.js';
@@ -50,6 +51,8 @@ describe('checkOptions and closest', () => {
     checkOptions('f', undefined, ['a']);
     checkOptions('f', { a: 1 }, ['a']);
     checkOptions('f', Object.create(null), ['a']);
+    // an object literal from another vm context (a notebook kernel may evaluate cells in one)
+    checkOptions('f', runInNewContext('({ a: 1 })'), ['a']);
     assert.throws(() => checkOptions('f', { a: 1, bb: 2 }, ['a', 'b']), /f: option "bb" is not an option; did you mean "b"\? \(valid: a, b\)/);
     for (const bad of [null, 3, 'lr', [1], new Date()]) assert.throws(() => checkOptions('f', bad, ['a']), OptionsError);
   });

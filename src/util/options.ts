@@ -59,8 +59,12 @@ export const describeValue = (v: unknown): string => {
   }
 };
 
-export const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  v !== null && typeof v === 'object' && !Array.isArray(v) && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
+/** an object literal (or Object.create(null)), from this realm or another vm context's */
+export const isPlainObject = (v: unknown): v is Record<string, unknown> => {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === null || Object.getPrototypeOf(proto) === null;
+};
 
 /**
  * Throw an OptionsError unless `options` is undefined or a plain object whose
