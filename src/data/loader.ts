@@ -2,7 +2,7 @@
 import { table, type ColumnTable } from 'arquero';
 import { applyLimit, DEFAULT_SEED, splitRows, type SplitOptions } from './split.js';
 import type { SplitName } from './task.js';
-import { checkOptions, optionKeys } from '../util/options.js';
+import { optionKeys } from '../util/options.js';
 
 export interface LoadOptions {
   /** Default `train`; `all` is every row in the package's own order. */
