@@ -12,6 +12,7 @@ export type { AdamWOptions } from './options.js';
 
 /** float32 stays finite with room to spare below this (its largest value is 3.4e38) */
 const SAFE = 1e30;
+const FLT_MIN_NORMAL = 1.1754943508222875e-38;
 
 export class AdamW {
   lr: number;
@@ -55,7 +56,8 @@ export class AdamW {
     // 1% for the float32 rounding of the Σg² the norm came from
     const G = Math.max(this.gradBound, gradNorm * gradScale * 1.01);
     const eps = Math.fround(this.eps);
-    return Number.isFinite(G) && G * G < SAFE && G / eps < SAFE && stepSize * (G / eps) < SAFE
+    // a subnormal eps may be flushed to 0 on a GPU, and 0/0 is NaN where a gradient is 0
+    return eps >= FLT_MIN_NORMAL && Number.isFinite(G) && G * G < SAFE && G / eps < SAFE && stepSize * (G / eps) < SAFE
       && Number.isFinite(Math.fround(stepSize)) && Number.isFinite(Math.fround(decay));
   }
 
