@@ -112,9 +112,9 @@ async function train(prep: string, modelDir: string, minutes: number, backend: s
   const t0 = performance.now();
   for (let i = 0; i < 20; i++) await trainer.step(next());
   const perStep = (performance.now() - t0) / 20;
-  trainer.opts.totalSteps = Math.max(200, Math.floor((minutes * 60_000) / perStep));
-  console.log(`${info.name} ${info.device}: ${perStep.toFixed(0)} ms/step, planning ${trainer.opts.totalSteps} steps (${stepsPerEpoch} per epoch)`);
-  while (trainer.updates < trainer.opts.totalSteps) {
+  trainer.totalSteps = Math.max(200, Math.floor((minutes * 60_000) / perStep));
+  console.log(`${info.name} ${info.device}: ${perStep.toFixed(0)} ms/step, planning ${trainer.totalSteps} steps (${stepsPerEpoch} per epoch)`);
+  while (trainer.updates < trainer.totalSteps) {
     const loss = await trainer.step(next());
     if (trainer.updates % 200 === 0) console.log(`step ${trainer.updates} loss ${loss.toFixed(3)} ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   }

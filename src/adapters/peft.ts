@@ -21,6 +21,7 @@ import { CheckpointError } from '../models/errors.js';
 import type { Model } from '../models/types.js';
 import { AdapterConfigError, MAX_SCALING, resolveGroups, type Share, SHARES } from './config.js';
 import { atomicWrite } from '../util/fs.js';
+import { checkOptions, optionKeys } from '../util/options.js';
 import { AdapterUnloadedError, fileKey, injectShareLoRA, PEFT_PREFIX, ShareLoraAdapter } from './sharelora.js';
 import { findTargets, splitPath, type Target } from './targets.js';
 
@@ -185,7 +186,6 @@ export interface LoadAdapterOptions {
   /** with `share`: the layer groups (as injectShareLoRA's shareGroups); default all layers in one group */
   shareGroups?: number | number[][];
 }
-const LOAD_OPTIONS = new Set(['seed', 'share', 'shareGroups']);
 
 /** PEFT task types; only these two have a head here */
 const TASKS: Record<string, 'causal-lm' | 'seq-cls'> = { CAUSAL_LM: 'causal-lm', SEQ_CLS: 'seq-cls' };
@@ -197,8 +197,7 @@ const TASKS: Record<string, 'causal-lm' | 'seq-cls'> = { CAUSAL_LM: 'causal-lm',
  * @example const adapter = await loadAdapter(model, 'adapters/sst2-shareA');
  */
 export async function loadAdapter(model: Model, dir: string, opts: LoadAdapterOptions = {}): Promise<ShareLoraAdapter> {
-  const unknownOpt = Object.keys(opts).filter((k) => !LOAD_OPTIONS.has(k));
-  if (unknownOpt.length) throw new AdapterConfigError(unknownOpt[0], `is not a loadAdapter option (known: ${[...LOAD_OPTIONS].join(', ')})`);
+  checkOptions('loadAdapter', opts, optionKeys<LoadAdapterOptions>()(['seed', 'share', 'shareGroups']));
   if (opts.share !== undefined && !SHARES.includes(opts.share)) throw new AdapterConfigError('share', `must be one of ${SHARES.map((x) => `'${x}'`).join(', ')}, got ${JSON.stringify(opts.share)}`);
   if (opts.shareGroups !== undefined && opts.share === undefined) throw new AdapterConfigError('shareGroups', "needs share ('A', 'B' or 'AB') beside it: the groups of a sharing the folder chooses would be a guess");
   const cfgFile = join(dir, CONFIG);

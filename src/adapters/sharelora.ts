@@ -18,6 +18,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Linear, LoraHook } from '../models/linear.js';
 import type { Model } from '../models/types.js';
+import { checkOptions, optionKeys } from '../util/options.js';
 import { Rng, uniqueVariableName } from '../util/rng.js';
 import { AdapterConfigError, resolveGroups, resolveOptions, type ResolvedOptions, type ShareLoraOptions } from './config.js';
 import { findTargets, type Target } from './targets.js';
@@ -245,6 +246,7 @@ export class ShareLoraAdapter {
 
   /** Save as a PEFT folder (adapter_config.json + adapter_model.safetensors); see peft.ts. */
   async save(dir: string, extra: { baseModel?: string } = {}): Promise<void> {
+    checkOptions('adapter.save', extra, ['baseModel']);
     // an unloaded adapter would replace the folder with one that adapts nothing
     if (this.unloaded) throw new AdapterUnloadedError(`save to ${dir}`);
     const { saveAdapter } = await import('./peft.js');
@@ -256,7 +258,10 @@ export class ShareLoraAdapter {
  * Add ShareLoRA adapters to a model; the base stays frozen.
  * @example const adapter = injectShareLoRA(model, { r: 8, alpha: 16, targets: ['q', 'v'], share: 'A' });
  */
+const SHARELORA_KEYS = optionKeys<ShareLoraOptions>()(['r', 'alpha', 'targets', 'share', 'dropout', 'seed', 'modulesToSave', 'init', 'useRslora', 'shareGroups']);
+
 export function injectShareLoRA(model: Model, options: ShareLoraOptions = {}): ShareLoraAdapter {
+  checkOptions('injectShareLoRA', options, SHARELORA_KEYS);
   return new ShareLoraAdapter(model, options);
 }
 

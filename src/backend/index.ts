@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 // The union package registers every gradient and chained op (tfjs-core alone does not in Node).
 import '@tensorflow/tfjs';
+import { closest } from '../util/options.js';
 import { patchWasmIdentity } from './wasm-identity.js';
 import { patchWasmMatMul } from './wasm-matmul.js';
 
@@ -107,8 +108,12 @@ const TRIES: Record<Exclude<BackendName, 'auto'>, () => Promise<BackendInfo>> = 
  */
 export async function useBackend(name: BackendName | string = process.env.SHARELORA_BACKEND || 'auto'): Promise<BackendInfo> {
   if (name !== 'auto') {
-    const tryIt = TRIES[name as Exclude<BackendName, 'auto'>];
-    if (!tryIt) throw new BackendUnavailable(name, 'unknown backend name', `Choose one of: auto, ${Object.keys(TRIES).join(', ')}.`);
+    // own keys only: 'constructor' or 'toString' must not reach Object.prototype
+    const tryIt = Object.hasOwn(TRIES, name) ? TRIES[name as Exclude<BackendName, 'auto'>] : undefined;
+    if (!tryIt) {
+      const names = ['auto', ...Object.keys(TRIES)];
+      throw new BackendUnavailable(String(name), `unknown backend name; did you mean "${closest(String(name), names)}"?`, `Choose one of: ${names.join(', ')}.`);
+    }
     current = await tryIt();
     return current;
   }

@@ -3,7 +3,8 @@
  * task kind, so a notebook goes from `datasets.x()` to training input in one call.
  */
 import { bucketByLength } from './bucket.js';
-import { blocksToBatch, encodeCausal, packSequences, padCausal, padRows, type Batch, type PadOptions } from './collate.js';
+import { blocksToBatch, encodeCausal, packSequences, padCausal, padOptions, padRows, type Batch, type PadOptions } from './collate.js';
+import { checkOptions, optionKeys } from '../util/options.js';
 import { DataError } from './errors.js';
 import { seededOrder } from './split.js';
 import type { TaskData } from './task.js';
@@ -29,6 +30,7 @@ function column(data: TaskData, name: string): unknown[] {
 }
 
 export function taskBatches(data: TaskData, tokenizer: TextTokenizer, opts: TaskBatchOptions): Batch[] {
+  checkOptions('taskBatches', opts, optionKeys<TaskBatchOptions>()(['padTo', 'padToMultipleOf', 'batchSize', 'maxLength', 'seed', 'shuffle', 'maskPrompt']));
   const { task } = data;
   const seed = opts.seed ?? 0;
   const bucket = (lengths: number[]) => bucketByLength(lengths, opts.batchSize, { seed, shuffle: opts.shuffle ?? true });
@@ -40,7 +42,7 @@ export function taskBatches(data: TaskData, tokenizer: TextTokenizer, opts: Task
     const labels = column(data, task.labelField) as number[];
     const rows = a.map((t, i) => tokenizer.encodeTruncated(t, b?.[i], opts.maxLength));
     return bucket(rows.map((r) => r.length)).map((idx) => ({
-      ...padRows(idx.map((i) => rows[i]!), tokenizer.padId, opts),
+      ...padRows(idx.map((i) => rows[i]!), tokenizer.padId, padOptions(opts)),
       labels: idx.map((i) => labels[i]!),
     }));
   }
@@ -49,7 +51,7 @@ export function taskBatches(data: TaskData, tokenizer: TextTokenizer, opts: Task
     const prompts = column(data, task.textFields[0]!) as string[];
     const targets = column(data, task.targetField) as string[];
     const rows = prompts.map((p, i) => encodeCausal(tokenizer, { prompt: p, target: targets[i]! }, { maxLength: opts.maxLength, maskPrompt: opts.maskPrompt }));
-    return bucket(rows.map((r) => r.ids.length)).map((idx) => padCausal(idx.map((i) => rows[i]!), tokenizer.padId, opts));
+    return bucket(rows.map((r) => r.ids.length)).map((idx) => padCausal(idx.map((i) => rows[i]!), tokenizer.padId, padOptions(opts)));
   }
   // Language modelling: pack documents into full blocks, no padding at all.
   const texts = column(data, task.textFields[0]!) as string[];

@@ -10,7 +10,8 @@
  * validation and test), so sentences of one article never straddle two splits.
  */
 import { DataError } from './errors.js';
-import { once, rowsToTable, selectRows, splitter, type LoadOptions } from './loader.js';
+import { once, rowsToTable, selectRows, splitter, type LoadOptions, LOAD_KEYS } from './loader.js';
+import { checkOptions, optionKeys } from '../util/options.js';
 import { listPackageDir, packageFile, readPackageText } from './packages.js';
 import { seededOrder } from './split.js';
 import type { SplitName, TaskData } from './task.js';
@@ -106,6 +107,7 @@ function fileOrder(a: Sentence, b: Sentence): number {
 }
 
 export async function brown(opts: BrownOptions = {}): Promise<TaskData> {
+  checkOptions('brown', opts, optionKeys<BrownOptions>()([...LOAD_KEYS as Array<keyof LoadOptions>, 'genres', 'window']));
   const genres = opts.genres ?? LETTERS;
   for (const g of genres) if (!LETTERS.includes(g)) throw new RangeError(`brown: unknown genre "${g}"; expected one of ${LETTERS.join(', ')}`);
   if (new Set(genres).size !== genres.length || genres.length === 0) throw new RangeError(`brown: genres must be distinct and non-empty, got ${JSON.stringify(genres)}`);

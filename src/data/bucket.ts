@@ -5,6 +5,7 @@
  * not see all short examples first.
  */
 import { hash32 } from './split.js';
+import { checkOptions, optionKeys } from '../util/options.js';
 
 export interface BucketOptions {
   seed?: number;
@@ -16,6 +17,7 @@ export interface BucketOptions {
 
 /** @returns batches of row indices */
 export function bucketByLength(lengths: readonly number[], batchSize: number, opts: BucketOptions = {}): number[][] {
+  checkOptions('bucketByLength', opts, optionKeys<BucketOptions>()(['seed', 'shuffle', 'keepLast']));
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
   const seed = opts.seed ?? 0;
   // A seeded tie-break, so equal-length rows are mixed differently per seed.

@@ -5,6 +5,7 @@
  * taken (padding, and the prompt when `maskPrompt`).
  */
 import type { TextTokenizer } from './tokenizer.js';
+import { checkOptions, optionKeys } from '../util/options.js';
 
 export const IGNORE_INDEX = -100;
 
@@ -22,6 +23,10 @@ export interface PadOptions {
   padTo?: number;
 }
 
+const PAD_KEYS = optionKeys<PadOptions>()(['padTo', 'padToMultipleOf']);
+/** the padding options out of a larger options object, for the pad functions (which refuse any other key) */
+export const padOptions = (o: PadOptions): PadOptions => ({ padTo: o.padTo, padToMultipleOf: o.padToMultipleOf });
+
 function paddedLength(lengths: number[], opts: PadOptions): number {
   let n = opts.padTo ?? Math.max(1, ...lengths);
   if (opts.padTo !== undefined && Math.max(0, ...lengths) > opts.padTo) {
@@ -37,6 +42,7 @@ function paddedLength(lengths: number[], opts: PadOptions): number {
 
 /** Right-pad id rows; the mask marks real tokens. */
 export function padRows(rows: number[][], padId: number, opts: PadOptions = {}): { inputIds: number[][]; attentionMask: number[][] } {
+  checkOptions('padRows', opts, PAD_KEYS);
   const n = paddedLength(rows.map((r) => r.length), opts);
   return {
     inputIds: rows.map((r) => [...r, ...new Array<number>(n - r.length).fill(padId)]),
@@ -59,10 +65,11 @@ export function collateClassification(
   labels: readonly number[],
   opts: ClassificationCollateOptions = {},
 ): Batch {
+  checkOptions('collateClassification', opts, optionKeys<ClassificationCollateOptions>()([...PAD_KEYS as Array<keyof PadOptions>, 'maxLength']));
   if (texts.length !== labels.length) throw new RangeError(`${texts.length} texts but ${labels.length} labels`);
   if (texts.length === 0) throw new RangeError('cannot collate an empty batch');
   const rows = texts.map((t) => (typeof t === 'string' ? tokenizer.encodeTruncated(t, undefined, opts.maxLength) : tokenizer.encodeTruncated(t[0], t[1], opts.maxLength)));
-  return { ...padRows(rows, tokenizer.padId, opts), labels: [...labels] };
+  return { ...padRows(rows, tokenizer.padId, padOptions(opts)), labels: [...labels] };
 }
 
 export interface CausalCollateOptions extends PadOptions {
@@ -84,7 +91,10 @@ export interface CausalRow { ids: number[]; labels: number[] }
  * prompt that alone would fill `maxLength` loses its beginning instead, so at
  * least one target token (and the text right before it) survives.
  */
+const CAUSAL_KEYS = optionKeys<CausalCollateOptions>()([...PAD_KEYS as Array<keyof PadOptions>, 'maxLength', 'maskPrompt', 'appendEos']);
+
 export function encodeCausal(tokenizer: TextTokenizer, ex: CausalExample, opts: CausalCollateOptions = {}): CausalRow {
+  checkOptions('encodeCausal', opts, CAUSAL_KEYS);
   const appendEos = opts.appendEos ?? true;
   if (appendEos && tokenizer.eosId === undefined) throw new RangeError(`${tokenizer.source} has no EOS token; pass appendEos: false`);
   const { prefix, suffix } = tokenizer.template(false);
@@ -107,15 +117,17 @@ export function encodeCausal(tokenizer: TextTokenizer, ex: CausalExample, opts: 
 
 /** Pad encoded causal rows; padded label positions are -100. */
 export function padCausal(rows: readonly CausalRow[], padId: number, opts: PadOptions = {}): Batch {
+  checkOptions('padCausal', opts, PAD_KEYS);
   if (rows.length === 0) throw new RangeError('cannot collate an empty batch');
-  const padded = padRows(rows.map((r) => r.ids), padId, opts);
+  const padded = padRows(rows.map((r) => r.ids), padId, padOptions(opts));
   const n = padded.inputIds[0]!.length;
   return { ...padded, labels: rows.map((r) => [...r.labels, ...new Array<number>(n - r.labels.length).fill(IGNORE_INDEX)]) };
 }
 
 /** Causal-LM batch: {@link encodeCausal} each example, then {@link padCausal}. */
 export function collateCausalLM(tokenizer: TextTokenizer, examples: readonly CausalExample[], opts: CausalCollateOptions = {}): Batch {
-  return padCausal(examples.map((ex) => encodeCausal(tokenizer, ex, opts)), tokenizer.padId, opts);
+  checkOptions('collateCausalLM', opts, CAUSAL_KEYS);
+  return padCausal(examples.map((ex) => encodeCausal(tokenizer, ex, opts)), tokenizer.padId, padOptions(opts));
 }
 
 /**

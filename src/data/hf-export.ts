@@ -12,6 +12,7 @@ import { extname } from 'node:path';
 import { table } from 'arquero';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { DataError } from './errors.js';
+import { checkOptions, optionKeys } from '../util/options.js';
 import { GLUE_TASKS, type GlueTask } from './glue.js';
 import { parseCsv, readText, type TextRecord } from './delimited.js';
 import type { Metric, TaskData, TaskInfo } from './task.js';
@@ -40,6 +41,7 @@ interface Loaded { rows: Row[]; where: (i: number) => string; classNames?: strin
  * const { table, task } = await readHfDataset('sst2/validation.parquet', { glue: 'sst2' });
  */
 export async function readHfDataset(file: string, opts: HfDatasetOptions = {}): Promise<TaskData> {
+  checkOptions('readHfDataset', opts, optionKeys<HfDatasetOptions>()(['glue', 'textFields', 'labelField', 'labelNames', 'targetField', 'name', 'metrics']));
   const ext = extname(file).toLowerCase();
   const loaded = ext === '.parquet' ? await loadParquet(file)
     : ext === '.jsonl' || ext === '.json' || ext === '.ndjson' ? loadJson(file)

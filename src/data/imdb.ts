@@ -9,7 +9,8 @@
  * 1 positive), `id` (index in reviews.json).
  */
 import { DataError } from './errors.js';
-import { duplicateKeys, once, rowsToTable, selectRows, splitter, type LoadOptions } from './loader.js';
+import { duplicateKeys, once, rowsToTable, selectRows, splitter, type LoadOptions, LOAD_KEYS } from './loader.js';
+import { checkOptions } from '../util/options.js';
 import { packageFile, readPackageJson } from './packages.js';
 import type { TaskData, TaskInfo } from './task.js';
 
@@ -42,6 +43,7 @@ export function imdbTask(): TaskInfo {
 
 /** @example const { table } = await datasets.imdb({ split: 'validation', limit: 500 }); */
 export async function imdb(opts: LoadOptions = {}): Promise<TaskData> {
+  checkOptions('imdb', opts, LOAD_KEYS);
   const picked = selectRows('imdb', rows, splits, opts);
   return { table: rowsToTable(picked, ['text', 'label', 'id']), task: imdbTask() };
 }

@@ -2,6 +2,7 @@
 import { table, type ColumnTable } from 'arquero';
 import { applyLimit, DEFAULT_SEED, splitRows, type SplitOptions } from './split.js';
 import type { SplitName } from './task.js';
+import { optionKeys } from '../util/options.js';
 
 export interface LoadOptions {
   /** Default `train`; `all` is every row in the package's own order. */
@@ -11,6 +12,8 @@ export interface LoadOptions {
   /** Split seed; default 42. The counts in README.md are for the default. */
   seed?: number;
 }
+
+export const LOAD_KEYS = optionKeys<LoadOptions>()(['split', 'limit', 'seed']);
 
 /** Parse once per process: notebooks call loaders again and again. */
 export function once<T>(fn: () => T): () => T {

@@ -8,7 +8,8 @@
  * "1".."135", "Etymology", "Extracts", "Epilogue"), `title`.
  */
 import { DataError } from './errors.js';
-import { once, rowsToTable, selectRows, splitter, type LoadOptions } from './loader.js';
+import { once, rowsToTable, selectRows, splitter, type LoadOptions, LOAD_KEYS } from './loader.js';
+import { checkOptions } from '../util/options.js';
 import { listPackageDir, packageFile, readPackageJson } from './packages.js';
 import type { TaskData } from './task.js';
 
@@ -36,6 +37,7 @@ const rows = once((): MobyDickRow[] =>
 const splits = splitter(rows, { group: (r) => r.chapter });
 
 export async function mobyDick(opts: LoadOptions = {}): Promise<TaskData> {
+  checkOptions('mobyDick', opts, LOAD_KEYS);
   const picked = selectRows('mobyDick', rows, splits, opts);
   return {
     table: rowsToTable(picked, ['text', 'chapter', 'title']),

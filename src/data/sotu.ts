@@ -7,7 +7,8 @@
  * Democratic, Republican, Whig, Federalist, none, …).
  */
 import { DataError } from './errors.js';
-import { once, rowsToTable, selectRows, splitter, type LoadOptions } from './loader.js';
+import { once, rowsToTable, selectRows, splitter, type LoadOptions, LOAD_KEYS } from './loader.js';
+import { checkOptions } from '../util/options.js';
 import { listPackageDir, packageFile, readPackageJson } from './packages.js';
 import type { TaskData } from './task.js';
 
@@ -28,6 +29,7 @@ const rows = once((): SotuRow[] =>
 const splits = splitter(rows, { group: (r) => `${r.year} ${r.president}` });
 
 export async function sotu(opts: LoadOptions = {}): Promise<TaskData> {
+  checkOptions('sotu', opts, LOAD_KEYS);
   const picked = selectRows('sotu', rows, splits, opts);
   return {
     table: rowsToTable(picked, ['text', 'year', 'president', 'party']),

@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { DataError } from './errors.js';
 import { parseEmail } from './email.js';
-import { duplicateKeys, once, rowsToTable, selectRows, splitter, subsetSplitters, type LoadOptions } from './loader.js';
+import { duplicateKeys, once, rowsToTable, selectRows, splitter, subsetSplitters, type LoadOptions, LOAD_KEYS } from './loader.js';
+import { checkOptions, optionKeys } from '../util/options.js';
 import { listPackageDir, packageFile } from './packages.js';
 import type { TaskData, TaskInfo } from './task.js';
 
@@ -75,6 +76,7 @@ export function spamTask(groups: readonly SpamGroup[]): TaskInfo {
 }
 
 export async function spamAssassin(opts: SpamOptions = {}): Promise<TaskData> {
+  checkOptions('spamAssassin', opts, optionKeys<SpamOptions>()([...LOAD_KEYS as Array<keyof LoadOptions>, 'groups']));
   const groups = opts.groups ?? SPAM_GROUPS;
   for (const g of groups) {
     if (!SPAM_GROUPS.includes(g)) throw new RangeError(`spamAssassin: unknown group "${g}"; expected one of ${SPAM_GROUPS.join(', ')}`);

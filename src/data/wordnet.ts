@@ -12,7 +12,8 @@
  *   verb.weather get validation and test rows), grouped by headword within a class.
  */
 import { DataError } from './errors.js';
-import { once, rowsToTable, selectRows, splitter, subsetSplitters, type LoadOptions } from './loader.js';
+import { once, rowsToTable, selectRows, splitter, subsetSplitters, type LoadOptions, LOAD_KEYS } from './loader.js';
+import { checkOptions, optionKeys } from '../util/options.js';
 import { packageFile, readPackageText } from './packages.js';
 import type { TaskData } from './task.js';
 
@@ -108,6 +109,7 @@ export interface SupersenseOptions extends LoadOptions {
  * into the POS's lexicographer files), `lexFile`, `words` ("a, b"), `definition`, `id`.
  */
 export async function wordnetSupersense(opts: SupersenseOptions): Promise<TaskData> {
+  checkOptions('wordnetSupersense', opts, optionKeys<SupersenseOptions>()([...LOAD_KEYS as Array<keyof LoadOptions>, 'pos']));
   const pos = opts.pos;
   if (pos !== 'noun' && pos !== 'verb') throw new RangeError(`wordnetSupersense: pos must be "noun" or "verb", got ${JSON.stringify(pos)}`);
   const classes = LEX_FILES.filter((l) => l.startsWith(`${pos}.`));
@@ -143,6 +145,7 @@ export function definitionPrompt(s: Pick<Synset, 'words' | 'pos' | 'hypernyms'>)
  * `words`, `pos`, `hypernyms` ("a / b"), `examples` (" | "-joined), `lexFile`, `id`.
  */
 export async function wordnetDefinitions(opts: DefinitionOptions = {}): Promise<TaskData> {
+  checkOptions('wordnetDefinitions', opts, optionKeys<DefinitionOptions>()([...LOAD_KEYS as Array<keyof LoadOptions>, 'pos']));
   const wanted = new Set<WordnetPos>(opts.pos ?? ['noun', 'verb', 'adjective', 'adverb']);
   for (const p of wanted) if (!FILES.some(([q]) => q === p)) throw new RangeError(`wordnetDefinitions: unknown pos "${p}"`);
   const keep = (list: readonly Synset[]) => list.filter((s) => wanted.has(s.pos));

@@ -4,6 +4,7 @@
  * notebook scale and keeps the model code a single forward().
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkOptions, optionKeys } from '../util/options.js';
 import { Rng } from '../util/rng.js';
 import type { Model } from './types.js';
 
@@ -36,7 +37,10 @@ async function lastLogProbs(model: Model, seqs: number[][]): Promise<Float32Arra
 }
 
 /** Continue each prompt (token ids); returns only the new tokens. */
+const GENERATE_KEYS = optionKeys<GenerateOptions>()(['maxNewTokens', 'temperature', 'topK', 'numBeams', 'lengthPenalty', 'eosTokenId', 'seed']);
+
 export async function generate(model: Model, prompts: number[][], o: GenerateOptions = {}): Promise<number[][]> {
+  checkOptions('generate', o, GENERATE_KEYS);
   if (model.task !== 'causal-lm') throw new Error(`generate needs a causal LM; this ${model.family} model is a ${model.task} model`);
   const maxNew = o.maxNewTokens ?? 32;
   const maxLen = model.config.maxPositions;

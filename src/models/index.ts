@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
-import { loadModelFromDir, type LoadOptions } from './load.js';
+import { checkOptions, optionKeys } from '../util/options.js';
+import type { ResolveOptions } from '../data/hub.js';
+import { LOAD_KEYS, loadModelFromDir, type LoadOptions } from './load.js';
 import type { Model } from './types.js';
 
 export { CheckpointError } from './errors.js';
@@ -12,15 +14,19 @@ export { Roberta } from './roberta.js';
 export { Llama } from './llama.js';
 export { loadModelFromDir };
 
+const HUB_KEYS = optionKeys<Pick<ResolveOptions, 'cacheDir' | 'revision' | 'offline'>>()(['cacheDir', 'revision', 'offline']);
+
 /**
  * Load a Hugging Face checkpoint: a local folder, or a Hub id (`gpt2`,
  * `org/name`) fetched into the standard HF cache (read offline once cached).
  * @example const model = await loadModel('data/sharelora-gpt2-mini');
  */
 export async function loadModel(dirOrId: string, opts: LoadOptions & { cacheDir?: string; revision?: string; offline?: boolean } = {}): Promise<Model> {
-  if (existsSync(dirOrId)) return loadModelFromDir(dirOrId, opts);
+  checkOptions('loadModel', opts, [...LOAD_KEYS, ...HUB_KEYS]);
+  const { cacheDir, revision, offline, ...load } = opts;
+  if (existsSync(dirOrId)) return loadModelFromDir(dirOrId, load);
   const { resolveModelPath } = await import('../data/hub.js');
-  return loadModelFromDir(await resolveModelPath(dirOrId, opts), opts);
+  return loadModelFromDir(await resolveModelPath(dirOrId, { cacheDir, revision, offline }), load);
 }
 export { generate, type GenerateOptions } from './generate.js';
 export { saveModel } from './save.js';

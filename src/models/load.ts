@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { checkOptions, optionKeys } from '../util/options.js';
 import { Rng } from '../util/rng.js';
 import { readConfig } from './config.js';
 import { CheckpointError } from './errors.js';
@@ -18,6 +19,8 @@ export interface LoadOptions {
   /** seed of a new head's N(0, initializer_range) init */
   seed?: number;
 }
+
+export const LOAD_KEYS = optionKeys<LoadOptions>()(['task', 'numLabels', 'seed']);
 
 const SEQ_CLS = /ForSequenceClassification$/;
 
@@ -53,6 +56,7 @@ function refuseUnused(model: Model, weights: WeightStore, freshClassifier: boole
 
 /** Load a Hugging Face folder (config.json + model.safetensors or a sharded index). */
 export function loadModelFromDir(dir: string, opts: LoadOptions = {}): Model {
+  checkOptions('loadModel', opts, LOAD_KEYS);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CheckpointError(dir, 'is not a folder (expected a Hugging Face model folder with config.json)');
   const config = readConfig(dir);
   const archs = (config.raw.architectures as string[] | undefined) ?? [];

@@ -14,6 +14,7 @@ import { Figure, type Layout, type Trace } from './figure.js';
 import { isArqueroTable, isNumericArray, isPlainObject, isRecordArray, numericColumn, toColumns, describeType } from './columns.js';
 import { renderFigureImage } from './chromium.js';
 import { standaloneHtml } from './plotly-html.js';
+import { checkOptions, optionKeys } from '../util/options.js';
 
 export interface PlotOptions {
   title?: string;
@@ -27,6 +28,8 @@ export interface PlotOptions {
   width?: number;
   height?: number;
 }
+
+const PLOT_KEYS = optionKeys<PlotOptions>()(['title', 'x', 'y', 'xTitle', 'yTitle', 'logY', 'width', 'height']);
 
 type Series = { name: string; x: (number | string | null)[] | undefined; y: (number | null)[] };
 
@@ -105,10 +108,12 @@ function xy(data: unknown, opts: PlotOptions, mode: string, what: string): Figur
 }
 
 export function line(data: unknown, opts: PlotOptions = {}): Figure {
+  checkOptions('plot.line', opts, PLOT_KEYS);
   return xy(data, opts, 'lines', 'plot.line');
 }
 
 export function scatter(data: unknown, opts: PlotOptions = {}): Figure {
+  checkOptions('plot.scatter', opts, PLOT_KEYS);
   return xy(data, opts, 'markers', 'plot.scatter');
 }
 
@@ -117,6 +122,7 @@ export function scatter(data: unknown, opts: PlotOptions = {}): Figure {
  * { x: labelColumn, y: valueColumn(s) }.
  */
 export function bar(data: unknown, opts: PlotOptions = {}): Figure {
+  checkOptions('plot.bar', opts, PLOT_KEYS);
   const what = 'plot.bar';
   let traces: Trace[];
   if (isPlainObject(data) && Object.values(data).every((v) => typeof v === 'number')) {
@@ -142,6 +148,7 @@ export interface HeatmapOptions extends PlotOptions {
 
 /** z as number[][] (rows) or a 2-D tensor, e.g. an attention map or A·Aᵀ. */
 export function heatmap(z: unknown, opts: HeatmapOptions = {}): Figure {
+  checkOptions('plot.heatmap', opts, optionKeys<HeatmapOptions>()([...PLOT_KEYS as Array<keyof PlotOptions>, 'xLabels', 'yLabels', 'colorscale']));
   const what = 'plot.heatmap';
   let rows: unknown = z;
   if (isTensorLike(z)) {
@@ -164,6 +171,7 @@ export function heatmap(z: unknown, opts: HeatmapOptions = {}): Figure {
  * evaluation ran carry it).
  */
 export function history(h: unknown, opts: PlotOptions = {}): Figure {
+  checkOptions('plot.history', opts, PLOT_KEYS);
   const what = 'plot.history';
   const source = typeof h === 'object' && h !== null && 'history' in h && isArqueroTable((h as { history: unknown }).history)
     ? (h as { history: unknown }).history : h;
@@ -190,6 +198,7 @@ export function history(h: unknown, opts: PlotOptions = {}): Figure {
  * (plotly.js inlined, works offline). Resolves to the absolute path written.
  */
 export async function save(fig: Figure, path: string, opts: { width?: number; height?: number; scale?: number } = {}): Promise<string> {
+  checkOptions('plot.save', opts, ['width', 'height', 'scale']);
   if (!(fig instanceof Figure)) throw new TypeError(`plot.save: expected a Figure from plot.line/scatter/bar/heatmap/history; got ${describeType(fig)}`);
   if (typeof path !== 'string' || path === '') throw new TypeError('plot.save: expected a file path ending in .png, .svg or .html');
   const ext = extname(path).toLowerCase();

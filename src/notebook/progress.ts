@@ -12,6 +12,7 @@ import { displaySink } from './session.js';
 import { Figure, type Trace } from './figure.js';
 import { Html } from './mime.js';
 import { escapeHtml, formatCompact, formatDuration, formatNumber } from './format.js';
+import { checkOptions as checkKeys, optionKeys } from '../util/options.js';
 
 export interface ProgressOptions {
   /** notebook: refresh the loss plot every N steps (default 20; 0 = no plot) */
@@ -36,6 +37,7 @@ interface RunState {
 }
 
 function checkOptions(o: ProgressOptions): void {
+  checkKeys('progressBar', o, optionKeys<ProgressOptions>()(['plotEvery', 'printEvery', 'minIntervalMs', 'out']));
   for (const k of ['plotEvery', 'printEvery', 'minIntervalMs'] as const) {
     const v = o[k];
     if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw new RangeError(`progressBar: ${k} must be a non-negative integer; got ${v}`);

@@ -6,7 +6,10 @@
  * It is written under a temporary name and renamed into place. The previous
  * checkpoint is first renamed to <dir>.prev and deleted only once the new
  * one is in place, so a process killed at any instant leaves <dir> or
- * <dir>.prev complete, and resume takes whichever is.
+ * <dir>.prev complete, and resume takes whichever is. Saves and resumes hold
+ * <dir>.lock (util/lock.ts): without it two processes saving to one folder
+ * delete each other's complete copy, and a reader can take trainer.json from
+ * one save and the adapter from the next.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
@@ -14,6 +17,8 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { atomicWrite, loadAdapter, saveAdapter, syncDir } from '../adapters/peft.js';
+import { withLock, pidAlive } from '../util/lock.js';
+import { checkOptions, OptionsError } from '../util/options.js';
 import { ShareLoraAdapter } from '../adapters/sharelora.js';
 import { readJsonFile } from '../models/config.js';
 import { baseFingerprint, checkBaseFingerprint, parseBaseFingerprint, type BaseFingerprint } from '../models/fingerprint.js';
@@ -22,7 +27,8 @@ import { readSafetensors, serializeSafetensors, type RawTensor, type TensorToWri
 import type { Model } from '../models/types.js';
 import type { StepRecord } from './callbacks.js';
 import type { Trainable } from './loss.js';
-import { Trainer, type TrainerOptions } from './trainer.js';
+import { resolveTrainerOptions, TRAINER_KEYS, withOverrides, type TrainerOptions } from './options.js';
+import { Trainer } from './trainer.js';
 
 const FORMAT = 'sharelora-trainer-checkpoint';
 const STATE = 'trainer.json';
@@ -54,6 +60,10 @@ export async function saveCheckpoint(trainer: Trainer, dir: string): Promise<voi
   const target = resolve(dir);
   await mkdir(dirname(target), { recursive: true });
   refuseForeign(target);
+  await withLock(target, () => replace(trainer, target), { purpose: `checkpoint ${target}` });
+}
+
+async function replace(trainer: Trainer, target: string): Promise<void> {
   await removeStaleTemps(target);
   const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
@@ -88,17 +98,8 @@ async function removeStaleTemps(target: string): Promise<void> {
   for (const name of await readdir(dirname(target))) {
     if (!name.startsWith(prefix)) continue;
     const pid = Number(name.slice(prefix.length).split('-')[0]);
-    if (!Number.isSafeInteger(pid) || pid === process.pid || alive(pid)) continue;
+    if (!Number.isSafeInteger(pid) || pid === process.pid || pidAlive(pid)) continue;
     await rm(join(dirname(target), name), { recursive: true, force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -113,12 +114,13 @@ async function writeContents(t: Trainer, dir: string): Promise<void> {
   for (const [n, g] of t.accum) optim.set(`accum/${n}`, await f32(g));
   const share = t.adapter instanceof ShareLoraAdapter ? t.adapter : undefined;
   const { callbacks: _, ...opts } = t.opts;
+  const totalSteps = t.totalSteps;
   const state: State & { format: string; version: number } = {
     format: FORMAT, version: 1,
     adapter: { kind: share ? 'sharelora' : 'params', seed: share?.options.seed ?? 0, dropoutCounter: t.adapter.dropoutCounter ?? 0 },
     optimizer: { step: t.optimizer.step, lr: t.optimizer.lr },
     trainer: { microStep: t.microStep, epoch: t.epoch, cursor: t.cursor, rngState: t.rng.state, accumLoss: t.accumLoss, accumCount: t.accumCount },
-    options: { ...opts, lr: t.baseLr, betas: [t.optimizer.beta1, t.optimizer.beta2], eps: t.optimizer.eps, weightDecay: t.optimizer.weightDecay },
+    options: { ...opts, betas: [...opts.betas] as [number, number], ...(totalSteps !== undefined && { totalSteps }) },
     records: t.records,
     base: await baseFingerprint(t.model, t.adapter),
   };
@@ -129,10 +131,19 @@ async function writeContents(t: Trainer, dir: string): Promise<void> {
 }
 
 export async function resumeCheckpoint(dir: string, model: Model, opts: ResumeOptions = {}): Promise<Trainer> {
+  checkOptions('Trainer.resume', opts, [...TRAINER_KEYS, 'trainable']);
+  const target = resolve(dir);
+  return withLock(target, () => readCheckpoint(target, model, opts), { purpose: `checkpoint ${target}`, readOnlyOk: true });
+}
+
+async function readCheckpoint(dir: string, model: Model, opts: ResumeOptions): Promise<Trainer> {
   const from = completeCheckpoint(dir);
   const stateFile = join(from, STATE);
   const s = parseState(readJsonFile(stateFile, 'checkpoint state'), stateFile);
   const { trainable, ...overrides } = opts;
+  // settled before anything is loaded: a bad override must not leave an adapter on the model
+  const options = withOverrides(s.options, overrides, 'Trainer.resume');
+  resolveTrainerOptions(options, 'Trainer.resume');
   if (s.base) await checkBaseFingerprint(model, s.base, stateFile);
   let adapter: Trainable;
   if (s.adapter.kind === 'sharelora') {
@@ -149,7 +160,7 @@ export async function resumeCheckpoint(dir: string, model: Model, opts: ResumeOp
     adapter = trainable;
   }
   adapter.dropoutCounter = s.adapter.dropoutCounter;
-  const trainer = new Trainer(model, adapter, { ...s.options, ...overrides });
+  const trainer = new Trainer(model, adapter, options);
   try {
     restore(trainer, s, join(from, OPTIM));
   } catch (e) {
@@ -190,6 +201,17 @@ function restore(t: Trainer, s: State, file: string): void {
   }
   if ((t.accum.size > 0) !== (s.trainer.accumCount > 0)) throw new CheckpointError(file, `accumulated gradients (${t.accum.size}) disagree with trainer.accumCount ${s.trainer.accumCount}`);
   Object.assign(t.optimizer, s.optimizer);
+  // |m| and √v bound every gradient applied so far (adamw.ts): the update's finiteness proof starts from them
+  let bound = 0;
+  for (const [k, x] of saved) {
+    if (!k.startsWith('m/') && !k.startsWith('v/')) continue;
+    const d = x.data as Float32Array;
+    for (let i = 0; i < d.length; i++) {
+      const a = k[0] === 'm' ? Math.abs(d[i]) : Math.sqrt(Math.abs(d[i]));
+      if (!(a <= bound)) bound = a;
+    }
+  }
+  t.optimizer.gradBound = bound * 1.01;
   const { rngState, ...counters } = s.trainer;
   Object.assign(t, counters);
   t.rng.state = rngState;
@@ -228,19 +250,13 @@ function parseState(raw: unknown, file: string): State {
   };
 }
 
+/** the saved options, checked as the Trainer checks them; an error names the field in the file */
 function parseOptions(o: Record<string, unknown>, fail: (what: string) => never): TrainerOptions {
-  const out: Record<string, unknown> = {};
-  const finite = (k: string) => { if (o[k] !== undefined) out[k] = typeof o[k] === 'number' && Number.isFinite(o[k]) ? o[k] : fail(`"options.${k}" must be a finite number, got ${JSON.stringify(o[k])}`); };
-  ['lr', 'eps', 'weightDecay', 'warmupRatio', 'maxGradNorm', 'seed'].forEach(finite);
-  for (const k of ['warmupSteps', 'totalSteps', 'gradAccumulation']) {
-    if (o[k] !== undefined) out[k] = Number.isSafeInteger(o[k]) && (o[k] as number) >= (k === 'gradAccumulation' ? 1 : 0) ? o[k] : fail(`"options.${k}" must be a ${k === 'gradAccumulation' ? 'positive' : 'non-negative'} integer, got ${JSON.stringify(o[k])}`);
+  try {
+    resolveTrainerOptions(o as TrainerOptions, 'checkpoint');
+  } catch (e) {
+    if (e instanceof OptionsError) fail(`"options${e.field ? `.${e.field}` : ''}" ${e.problem}`);
+    throw e;
   }
-  const oneOf = (k: string, allowed: string[]) => { if (o[k] !== undefined) out[k] = allowed.includes(o[k] as string) ? o[k] : fail(`"options.${k}" must be one of ${allowed.join(', ')}, got ${JSON.stringify(o[k])}`); };
-  oneOf('schedule', ['constant', 'linear', 'cosine']);
-  oneOf('onNonFinite', ['error', 'skip']);
-  if (o.betas !== undefined) {
-    const b = o.betas;
-    out.betas = Array.isArray(b) && b.length === 2 && b.every((x) => typeof x === 'number' && x >= 0 && x < 1) ? b : fail(`"options.betas" must be two numbers in [0, 1), got ${JSON.stringify(b)}`);
-  }
-  return out as TrainerOptions;
+  return o as TrainerOptions;
 }

@@ -15,6 +15,7 @@
 import * as aq from 'arquero';
 import type { QueueOptions } from './queue/client.js';
 import type { RecipeSpec } from './queue/recipe.js';
+import { checkOptions, optionKeys } from '../util/options.js';
 
 /** setting name -> the values to try */
 export type GridSpace = Record<string, readonly unknown[]>;
@@ -115,6 +116,7 @@ export async function runGrid<S extends GridSpace>(
   fn: GridFunction<S> | RecipeSpec,
   opts: GridOptions<S> = {},
 ): Promise<aq.ColumnTable> {
+  checkOptions('runGrid', opts, optionKeys<GridOptions<S>>()(['filter', 'onError', 'log', 'queue', 'name']));
   const configs = gridConfigs(space, opts.filter);
   const keys = Object.keys(space);
   const log = opts.log === false ? undefined : typeof opts.log === 'function' ? opts.log : (line: string) => console.log(line);

@@ -10,3 +10,7 @@ export type { QueueOptions } from './queue/client.js';
 export type { RecipeContext, RecipeSpec } from './queue/recipe.js';
 export { startWorker, type GridWorker, type WorkerOptions } from './queue/worker.js';
 export { bleu, bleuFromCounts, corpusBleu, lcsLength, rougeL, rougeLSentence, tokenize13a, tokenizeRouge, type BleuOptions, type BleuResult, type RougeResult, type RougeScore } from './textmetrics.js';
+export { BatchError } from './batch.js';
+export { resolveTrainerOptions, type OptimizerSpec, type ResolvedTrainerOptions } from './options.js';
+export { OptionsError } from '../util/options.js';
+export { LockError } from '../util/lock.js';

@@ -6,6 +6,8 @@ export interface Trainable {
   dropoutCounter?: number;
 }
 import { installEagerRelease } from '../backend/tape.js';
+import { checkBatch } from './batch.js';
+import { checkOptions } from '../util/options.js';
 import { toInt2D } from '../models/inputs.js';
 import type { IdsLike, Model } from '../models/types.js';
 
@@ -34,6 +36,8 @@ export interface LossAndGrads {
  * Async because GPU backends (webgpu) can only read results back asynchronously.
  */
 export async function lossAndGrads(model: Model, adapter: Trainable, batch: Batch, opts: { training?: boolean } = {}): Promise<LossAndGrads> {
+  checkOptions('lossAndGrads', opts, ['training']);
+  checkBatch('lossAndGrads', batch, model, false);
   const { loss, grads } = lossAndGradTensors(model, adapter, batch, opts);
   const value = (await loss.data())[0];
   loss.dispose();
@@ -49,22 +53,33 @@ export function lossAndGradTensors(model: Model, adapter: Trainable, batch: Batc
   installEagerRelease();
   const named = adapter.namedParameters();
   const vars = [...named.values()];
-  const labels = labelsTensor(batch.labels, model);
+  // the tape's saved activations are kept outside every tidy (the backward
+  // pass frees them); a forward or backward that throws never gets there, so
+  // this frees them itself: 61-405 tensors a failed call otherwise
+  let tape: Array<{ saved?: tf.Tensor[] }> | null = null;
   try {
-    const { value, grads } = tf.variableGrads(() => {
-      const { logits } = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask, training: opts.training ?? false });
-      return model.loss(logits, labels);
-    }, vars);
+    // the tidy frees the loss and any gradient made before a failure; on success it keeps what it returns
+    const [value, ...grads] = tf.tidy(() => {
+      const labels = labelsTensor(batch.labels, model);
+      const r = tf.variableGrads(() => {
+        tape = (tf.engine() as unknown as { state: { activeTape: typeof tape } }).state.activeTape;
+        const { logits } = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask, training: opts.training ?? false });
+        return model.loss(logits, labels);
+      }, vars);
+      return [r.value, ...vars.map((v) => r.grads[v.name])];
+    });
     const out = new Map<string, tf.Tensor>();
-    for (const [name, v] of named) out.set(name, grads[v.name]);
-    return { loss: value, grads: out };
-  } finally {
-    labels.dispose();
+    [...named.keys()].forEach((name, i) => out.set(name, grads[i]));
+    return { loss: value as tf.Scalar, grads: out };
+  } catch (e) {
+    for (const node of (tape as Array<{ saved?: tf.Tensor[] }> | null) ?? []) tf.dispose(node.saved ?? []);
+    throw e;
   }
 }
 
 /** Mean loss over a batch without gradients. */
 export async function evalLoss(model: Model, batch: Batch): Promise<number> {
+  checkBatch('evalLoss', batch, model, false);
   const loss = tf.tidy(() => {
     const labels = labelsTensor(batch.labels, model);
     const { logits } = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask });

@@ -7,40 +7,36 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as aq from 'arquero';
 import type { Model } from '../models/types.js';
+import { checkOptions, describeValue, optionKeys, OptionsError } from '../util/options.js';
 import { Rng } from '../util/rng.js';
-import { AdamW, type AdamWOptions } from './adamw.js';
+import { AdamW } from './adamw.js';
+import { BatchError, checkBatch, deviceBatchCheck, deviceCheckPassed, failDeviceCheck } from './batch.js';
 import type { StepRecord, TrainerCallbacks } from './callbacks.js';
 import { accuracy, pearson } from './metrics.js';
 import { labelsTensor, lossAndGradTensors, type Batch, type Trainable } from './loss.js';
 import { fused } from '../backend/webgpu/active.js';
-import { lrMultiplier, type ScheduleName } from './schedule.js';
+import { lrMultiplier } from './schedule.js';
+import { checkWarmup, resolveTrainerOptions, type ResolvedTrainerOptions, type TrainerOptions } from './options.js';
 import { clearStop, stopRequested, TrainingInterrupted } from './stop.js';
 import type { ResumeOptions } from './checkpoint.js';
 
-export interface TrainerOptions extends AdamWOptions {
-  schedule?: ScheduleName;
-  /** warm-up steps (optimizer updates); or warmupRatio of totalSteps */
-  warmupSteps?: number;
-  warmupRatio?: number;
-  /** optimizer updates the schedule decays over; fit() sets it from epochs when absent */
-  totalSteps?: number;
-  /** clip the global gradient norm to this (torch clip_grad_norm_); 0 = off */
-  maxGradNorm?: number;
-  /** micro-batches per optimizer update */
-  gradAccumulation?: number;
-  /** what to do with a NaN/Inf loss or gradient: stop with an error (default) or skip the update */
-  onNonFinite?: 'error' | 'skip';
-  /** seed for data order */
-  seed?: number;
-  callbacks?: TrainerCallbacks[];
-}
+export type { TrainerOptions } from './options.js';
 
-/** `parameter` is the first parameter (in namedParameters() order) whose gradient is NaN/Inf, or 'loss' when only the loss is. */
+/**
+ * `parameter` is the first parameter (in namedParameters() order) whose
+ * gradient is NaN/Inf, or whose update would be (kind 'update': finite
+ * gradients, but the AdamW step overflows float32), or 'loss' when only the
+ * loss is.
+ */
 export class NonFiniteError extends Error {
-  constructor(public readonly step: number, public readonly parameter: string, public readonly loss?: number) {
+  readonly kind: 'loss' | 'gradient' | 'update';
+  constructor(public readonly step: number, public readonly parameter: string, public readonly loss?: number, kind?: 'update') {
     const lossBad = loss !== undefined && !Number.isFinite(loss);
-    super(`non-finite ${parameter === 'loss' ? `loss (${loss})` : `gradient for ${parameter}${lossBad ? ` (and loss ${loss})` : ''}`} at step ${step}; parameters and optimizer state keep the values of step ${step - 1} (pass onNonFinite: 'skip' to skip such steps)`);
+    const what = kind === 'update' ? `update for ${parameter} (finite gradients, but the AdamW step overflows float32: lower lr, raise eps or clip gradients)`
+      : parameter === 'loss' ? `loss (${loss})` : `gradient for ${parameter}${lossBad ? ` (and loss ${loss})` : ''}`;
+    super(`non-finite ${what} at step ${step}; parameters and optimizer state keep the values of step ${step - 1} (pass onNonFinite: 'skip' to skip such steps)`);
     this.name = 'NonFiniteError';
+    this.kind = kind ?? (parameter === 'loss' ? 'loss' : 'gradient');
   }
 }
 
@@ -55,6 +51,7 @@ export interface FitOptions {
   evalEvery?: number;
   shuffle?: boolean;
 }
+const FIT_KEYS = optionKeys<FitOptions>()(['train', 'epochs', 'eval', 'evalEvery', 'shuffle']);
 
 export class Trainer {
   /** factories the notebook kernel registers (the live progress bar) */
@@ -63,7 +60,10 @@ export class Trainer {
   readonly optimizer: AdamW;
   readonly baseLr: number;
   readonly records: StepRecord[] = [];
-  readonly opts: Required<Pick<TrainerOptions, 'schedule' | 'maxGradNorm' | 'gradAccumulation' | 'onNonFinite' | 'seed'>> & TrainerOptions;
+  /** every setting, checked and defaulted (resolveTrainerOptions); frozen */
+  readonly opts: ResolvedTrainerOptions;
+  /** optimizer updates the schedule decays over: the totalSteps option, else what fit() derives from its epochs */
+  totalSteps: number | undefined;
   /** micro-batches seen; optimizer updates are optimizer.step */
   microStep = 0;
   epoch = 0;
@@ -78,10 +78,10 @@ export class Trainer {
   accumCount = 0;
 
   constructor(readonly model: Model, readonly adapter: Trainable, opts: TrainerOptions = {}) {
-    this.opts = { schedule: 'constant', maxGradNorm: 0, gradAccumulation: 1, onNonFinite: 'error', seed: 0, ...opts };
-    if (!Number.isSafeInteger(this.opts.gradAccumulation) || this.opts.gradAccumulation < 1) throw new Error(`gradAccumulation must be a positive integer, got ${opts.gradAccumulation}`);
-    this.optimizer = new AdamW(opts);
-    this.baseLr = this.optimizer.lr;
+    this.opts = resolveTrainerOptions(opts);
+    this.totalSteps = this.opts.totalSteps;
+    this.optimizer = new AdamW({ lr: this.opts.lr, betas: [...this.opts.betas] as [number, number], eps: this.opts.eps, weightDecay: this.opts.weightDecay });
+    this.baseLr = this.opts.lr;
     this.rng = new Rng(this.opts.seed);
   }
 
@@ -94,14 +94,21 @@ export class Trainer {
 
   /** learning rate for the next optimizer update */
   currentLr(): number {
-    const total = this.opts.totalSteps ?? Infinity;
-    if (this.opts.schedule !== 'constant' && !Number.isFinite(total)) throw new Error(`schedule "${this.opts.schedule}" needs totalSteps (or use fit(), which sets it)`);
+    const total = this.totalSteps ?? Infinity;
+    this.needTotal('currentLr');
     return this.baseLr * lrMultiplier(this.opts.schedule, this.optimizer.step, this.warmup(total), total);
+  }
+
+  private needTotal(where: string): void {
+    if (this.opts.schedule !== 'constant' && this.totalSteps === undefined) {
+      throw new OptionsError(where, 'totalSteps', `is needed by schedule "${this.opts.schedule}" (pass it to the Trainer, or train with fit(), which sets it from its epochs)`);
+    }
   }
 
   /**
    * One micro-batch: forward, backward, and (every gradAccumulation calls)
-   * clip + AdamW update. Returns the loss before the update.
+   * clip + AdamW update. Returns the loss before the update. A bad batch is
+   * a BatchError and changes nothing.
    */
   async step(batch: Batch): Promise<number> {
     return this.exclusive(() => this.stepNow(batch));
@@ -124,27 +131,63 @@ export class Trainer {
 
   private async stepNow(batch: Batch): Promise<number> {
     const t0 = performance.now();
-    const { loss: lossT, grads } = lossAndGradTensors(this.model, this.adapter, batch, { training: true });
+    checkBatch('trainer.step', batch, this.model, true);
+    this.needTotal('trainer.step');
+    const { loss: lossT, grads } = await this.explained('trainer.step', batch, true, () => lossAndGradTensors(this.model, this.adapter, batch, { training: true }));
     const k = this.opts.gradAccumulation;
-    for (const [name, g] of grads) {
-      const prev = this.accum.get(name);
-      const scaled = k === 1 ? g : tf.tidy(() => tf.add(prev ?? tf.zerosLike(g), tf.div(g, k)));
-      if (k !== 1) { prev?.dispose(); g.dispose(); }
-      this.accum.set(name, scaled);
+    const updating = this.accumCount + 1 === k;
+    // the sums are only committed once the batch has passed its device check;
+    // until then `accum` still holds the previous micro-batches' gradients
+    let next: Map<string, tf.Tensor> | undefined = new Map();
+    let checkT: tf.Tensor | undefined, both: tf.Tensor | undefined;
+    try {
+      for (const [name, g] of grads) {
+        next.set(name, k === 1 ? g : tf.tidy(() => { const prev = this.accum.get(name); const s = tf.div(g, k); return prev ? tf.add(prev, s) : s; }));
+      }
+      if (k !== 1) tf.dispose([...grads.values()]);
+      checkT = deviceBatchCheck(batch, this.model);
+      // one read for the loss, the batch's device check and, when updating, every gradient's statistics
+      const statsT = updating ? gradStats(next) : undefined;
+      both = tf.tidy(() => tf.concat([tf.reshape(lossT, [1]), ...(checkT ? [checkT] : []), ...(statsT ? [tf.reshape(statsT, [-1])] : [])]));
+      statsT?.dispose();
+      const values = await both.data();
+      const nCheck = checkT ? checkT.size : 0;
+      if (checkT && !deviceCheckPassed(values.subarray(1, 1 + nCheck), true)) {
+        await failDeviceCheck('trainer.step', batch, this.model, values.subarray(1, 1 + nCheck), true);
+      }
+      if (k !== 1) tf.dispose([...this.accum.values()]);
+      this.accum = next;
+      next = undefined;
+      const loss = values[0];
+      this.accumCount += 1;
+      this.microStep += 1;
+      this.accumLoss += loss / k;
+      if (updating) await this.update(batch, t0, values.subarray(1 + nCheck));
+      return loss;
+    } finally {
+      tf.dispose([lossT, checkT, both]);
+      // the batch failed: its gradients go, the accumulation stays as it was
+      if (next) tf.dispose([...next.values(), ...grads.values()]);
     }
-    this.accumCount += 1;
-    this.microStep += 1;
-    const updating = this.accumCount === k;
-    // one read for the loss and, when updating, every gradient's statistics
-    const statsT = updating ? this.gradStats() : undefined;
-    const both = tf.tidy(() => statsT ? tf.concat([tf.reshape(lossT, [1]), tf.reshape(statsT, [-1])]) : tf.reshape(lossT, [1]));
-    tf.dispose([lossT, statsT]);
-    const values = await both.data();
-    both.dispose();
-    const loss = values[0];
-    this.accumLoss += loss / k;
-    if (updating) await this.update(batch, t0, values.subarray(1));
-    return loss;
+  }
+
+  /**
+   * Run the forward pass of a batch with tensor parts; if it throws (the cpu
+   * backend's gather refuses an id beyond the vocabulary; webgpu reads a 0
+   * and goes on to the device check), a bad value in the batch is the
+   * reason to report, not the kernel's message.
+   */
+  private async explained<T>(where: string, batch: Batch, training: boolean, fn: () => T): Promise<T> {
+    try {
+      return fn();
+    } catch (e) {
+      const checkT = deviceBatchCheck(batch, this.model);
+      if (!checkT) throw e;
+      const counts = await checkT.data();
+      checkT.dispose();
+      if (!deviceCheckPassed(counts, training)) await failDeviceCheck(where, batch, this.model, counts, training);
+      throw e;
+    }
   }
 
   /**
@@ -161,16 +204,12 @@ export class Trainer {
     const updateStep = this.optimizer.step + 1;
     try {
       const { norm, bad } = await this.globalNorm(stats);
-      if (!Number.isFinite(this.accumLoss) || bad) {
-        const err = new NonFiniteError(updateStep, bad ?? 'loss', this.accumLoss);
-        if (this.opts.onNonFinite === 'error') throw err;
-        this.records.push(this.record(updateStep, this.accumLoss, NaN, norm, batch, t0));
-        return;
-      }
-      const coef = this.opts.maxGradNorm > 0 ? this.opts.maxGradNorm / (norm + 1e-6) : 1;
+      if (!Number.isFinite(this.accumLoss) || bad) return this.nonFinite(new NonFiniteError(updateStep, bad ?? 'loss', this.accumLoss), batch, norm, t0);
+      const coef = Math.min(1, this.opts.maxGradNorm > 0 ? this.opts.maxGradNorm / (norm + 1e-6) : 1);
       const lr = this.currentLr();
       this.optimizer.lr = lr;
-      this.optimizer.apply(params, this.accum, Math.min(1, coef));
+      const refused = await this.optimizer.update(params, this.accum, coef, norm);
+      if (refused) return this.nonFinite(new NonFiniteError(updateStep, refused, this.accumLoss, 'update'), batch, norm, t0);
       this.records.push(this.record(updateStep, this.accumLoss, lr, norm, batch, t0));
     } finally {
       tf.dispose([...this.accum.values()]);
@@ -178,6 +217,11 @@ export class Trainer {
       this.accumLoss = 0;
       this.accumCount = 0;
     }
+  }
+
+  private nonFinite(err: NonFiniteError, batch: Batch, norm: number, t0: number): void {
+    if (this.opts.onNonFinite === 'error') throw err;
+    this.records.push(this.record(err.step, this.accumLoss, NaN, norm, batch, t0));
   }
 
   /**
@@ -189,7 +233,7 @@ export class Trainer {
     const names = [...this.accum.keys()];
     if (!names.length) return { norm: 0 };
     const stats: ArrayLike<number> = given ?? await (async () => {
-      const statsT = this.gradStats()!;
+      const statsT = gradStats(this.accum)!;
       const v = await statsT.data();
       statsT.dispose();
       return v;
@@ -211,14 +255,6 @@ export class Trainer {
     return { norm: Math.sqrt(total), bad };
   }
 
-  /** [n, 2]: each accumulated gradient's Σg² and all-finite flag, still on the device */
-  private gradStats(): tf.Tensor | undefined {
-    if (!this.accum.size) return undefined;
-    const fz = fused();
-    return tf.tidy(() => tf.stack([...this.accum.values()].map((g) =>
-      fz ? fz.gradStats(g) : tf.stack([tf.sum(tf.square(g)), tf.cast(tf.all(tf.isFinite(g)), 'float32')]))));
-  }
-
   private record(step: number, loss: number, lr: number, gradNorm: number, batch: Batch, t0: number): StepRecord {
     const ids = batch.inputIds as { shape?: number[]; length?: number };
     const tokens = ids.shape ? ids.shape[0] * ids.shape[1] : (batch.inputIds as number[][]).reduce((a, r) => a + r.length, 0);
@@ -228,37 +264,52 @@ export class Trainer {
   /**
    * Mean loss over examples (classification) or predicted tokens (causal LM,
    * so perplexity does not depend on how the tokens were batched), plus
-   * accuracy, Pearson (regression) or perplexity.
+   * accuracy, Pearson (regression) or perplexity. Labels of -100 are left
+   * out; a batch may have none, but the whole set must have some.
    */
   async evaluate(batches: Batch[]): Promise<EvalResult> {
+    const where = 'trainer.evaluate';
+    if (!Array.isArray(batches) || batches.length === 0) {
+      throw new OptionsError(where, '', `needs a non-empty array of batches, got ${describeValue(batches)} (the loss of no data would read as 0 and perplexity as 1)`);
+    }
+    batches.forEach((b, i) => checkBatch(`${where} (batch ${i})`, b, this.model, false));
     let lossSum = 0, n = 0;
     const preds: number[] = [], gold: number[] = [];
-    for (const b of batches) {
-      const [lossT, labels, pred, countT] = tf.tidy(() => {
+    const causal = this.model.task === 'causal-lm';
+    for (const [i, b] of batches.entries()) {
+      const [lossT, labels, pred, countT] = await this.explained(`${where} (batch ${i})`, b, false, () => tf.tidy(() => {
         const labels = labelsTensor(b.labels, this.model);
         const { logits } = this.model.forward({ inputIds: b.inputIds, attentionMask: b.attentionMask });
-        const pred = this.model.task === 'seq-cls' ? (this.model.config.numLabels === 1 ? tf.reshape(logits, [-1]) : tf.argMax(logits, -1)) : tf.zeros([0]);
-        // a causal-LM batch's loss is its mean over predicted tokens (labels[:, 1:] not -100): weigh it by them
+        const pred = causal ? tf.zeros([0]) : (this.model.config.numLabels === 1 ? tf.reshape(logits, [-1]) : tf.argMax(logits, -1));
+        // a batch's loss is its mean over labels that are not -100 (for a causal LM, labels[:, 1:]): weigh it by them
         const [B, T] = labels.shape;
-        const count = this.model.task === 'causal-lm'
-          ? tf.sum(tf.cast(tf.notEqual(tf.slice(labels, [0, 1], [B, T - 1]), -100), 'float32'))
-          : tf.scalar(B);
+        const used = causal ? tf.slice(labels, [0, 1], [B, T - 1]) : labels;
+        const count = this.model.config.numLabels === 1 && !causal ? tf.scalar(B) : tf.sum(tf.cast(tf.notEqual(used, -100), 'float32'));
         return [this.model.loss(logits, labels), labels, pred, count];
-      });
-      const both = tf.tidy(() => tf.stack([tf.reshape(lossT, []), countT]));
-      const [lossV, w] = await both.data();
-      tf.dispose([both, countT]);
-      lossSum += lossV * w;
-      n += w;
-      if (this.model.task === 'seq-cls') {
-        gold.push(...(await labels.data()));
-        preds.push(...(await pred.data()));
+      }));
+      const checkT = deviceBatchCheck(b, this.model);
+      const both = tf.tidy(() => tf.concat([tf.stack([tf.reshape(lossT, []), countT]), ...(checkT ? [checkT] : [])]));
+      try {
+        const values = await both.data();
+        if (checkT && !deviceCheckPassed(values.subarray(2), false)) await failDeviceCheck(`${where} (batch ${i})`, b, this.model, values.subarray(2), false);
+        const [lossV, w] = values;
+        if (w > 0) {
+          lossSum += lossV * w;
+          n += w;
+        }
+        if (!causal) {
+          const [g, p] = await Promise.all([labels.data(), pred.data()]);
+          // an ignored example has no gold class to score against
+          for (let j = 0; j < g.length; j++) if (g[j] !== -100) { gold.push(g[j]); preds.push(p[j]); }
+        }
+      } finally {
+        tf.dispose([both, countT, checkT, lossT, labels, pred]);
       }
-      tf.dispose([lossT, labels, pred]);
     }
-    const loss = lossSum / Math.max(1, n);
+    if (n === 0) throw new BatchError(where, 'labels', `are -100 in every one of the ${batches.length} batches: nothing to evaluate`);
+    const loss = lossSum / n;
     const metrics: Record<string, number> = {};
-    if (this.model.task === 'causal-lm') metrics.perplexity = Math.exp(loss);
+    if (causal) metrics.perplexity = Math.exp(loss);
     else if (this.model.config.numLabels === 1) metrics.pearson = pearson(preds, gold);
     else metrics.accuracy = accuracy(preds, gold);
     return { loss, metrics };
@@ -269,13 +320,26 @@ export class Trainer {
    * interrupt button sets it). Resumes from epoch/cursor when called again.
    */
   async fit(o: FitOptions): Promise<aq.ColumnTable> {
-    const epochs = o.epochs ?? 1;
-    if (!o.train.length) throw new Error('fit: the training set has no batches');
+    const where = 'trainer.fit';
+    checkOptions(where, o, FIT_KEYS);
+    if (o === undefined) throw new OptionsError(where, 'train', 'is missing: fit({ train: batches, epochs })');
+    if (!Array.isArray(o.train) || !o.train.length) throw new OptionsError(where, 'train', `must be a non-empty array of batches, got ${describeValue(o.train)}`);
+    const count = (k: 'epochs' | 'evalEvery') => {
+      if (o[k] !== undefined && !(Number.isSafeInteger(o[k]) && o[k]! >= 1)) throw new OptionsError(where, k, `must be a positive integer, got ${describeValue(o[k])}`);
+      return o[k];
+    };
+    if (o.eval !== undefined && !Array.isArray(o.eval)) throw new OptionsError(where, 'eval', `must be an array of batches, got ${describeValue(o.eval)}`);
+    if (o.shuffle !== undefined && typeof o.shuffle !== 'boolean') throw new OptionsError(where, 'shuffle', `must be true or false, got ${describeValue(o.shuffle)}`);
+    const epochs = count('epochs') ?? 1;
+    // every batch before the first step: a bad one found in epoch 3 would waste the first two
+    o.train.forEach((b, i) => checkBatch(`${where}: train[${i}]`, b, this.model, true));
+    o.eval?.forEach((b, i) => checkBatch(`${where}: eval[${i}]`, b, this.model, false));
     const perEpoch = Math.ceil(o.train.length / this.opts.gradAccumulation);
-    this.opts.totalSteps ??= perEpoch * epochs;
-    const totalSteps = this.opts.totalSteps;
-    const evalEvery = o.evalEvery ?? perEpoch;
-    const cbs = [...(this.opts.callbacks ?? []), ...Trainer.defaultCallbacks.map((f) => f())];
+    const totalSteps = this.totalSteps ?? perEpoch * epochs;
+    if (this.opts.warmupSteps !== undefined) checkWarmup(where, this.opts.warmupSteps, totalSteps, this.totalSteps === undefined ? `${epochs} epochs of ${perEpoch}` : 'totalSteps');
+    this.totalSteps = totalSteps;
+    const evalEvery = count('evalEvery') ?? perEpoch;
+    const cbs = [...this.opts.callbacks, ...Trainer.defaultCallbacks.map((f) => f())];
     clearStop();
     cbs.forEach((c) => c.onStart?.({ totalSteps }));
     let interrupted = false;
@@ -346,4 +410,12 @@ export class Trainer {
     this.accumLoss = 0;
     this.accumCount = 0;
   }
+}
+
+/** [n, 2]: each gradient's Σg² and all-finite flag, still on the device */
+function gradStats(grads: Map<string, tf.Tensor>): tf.Tensor | undefined {
+  if (!grads.size) return undefined;
+  const fz = fused();
+  return tf.tidy(() => tf.stack([...grads.values()].map((g) =>
+    fz ? fz.gradStats(g) : tf.stack([tf.sum(tf.square(g)), tf.cast(tf.all(tf.isFinite(g)), 'float32')]))));
 }

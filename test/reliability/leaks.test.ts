@@ -2,7 +2,8 @@
  * Nothing grows with use: once warm (AdamW moments and rotary caches exist),
  * tf.memory() must return to exactly the same tensor count and bytes after
  * every round of training steps, fit(), evaluate(), generate() and forward
- * passes on the tiny HF fixtures — a few hundred steps in all.
+ * passes on the tiny HF fixtures — a few hundred steps in all. Failing
+ * calls, too: every error path frees what it allocated.
  */
 import { describe, it, before, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +13,7 @@ import { injectShareLoRA, type ShareLoraAdapter } from '../../src/adapters/share
 import { generate } from '../../src/models/generate.js';
 import { loadModelFromDir } from '../../src/models/load.js';
 import type { Model } from '../../src/models/types.js';
+import { lossAndGrads } from '../../src/train/loss.js';
 import { Trainer } from '../../src/train/trainer.js';
 import { FIXTURES, testBackend } from '../helpers.js';
 
@@ -96,6 +98,40 @@ describe('no tensor leaks', () => {
     });
     ad.unload();
     await flat('llama generate', 2, async (r) => generate(m.llama, [[1, 2 + r, 3]], { maxNewTokens: 5 }));
+  });
+
+  it('failing calls: 20 of each kind leave no tensor and no byte behind', async () => {
+    const ad = adapt(m.roberta, { r: 4, targets: ['q', 'v'], share: 'A', dropout: 0.1, init: 'random' });
+    // the real model, failing after a whole forward pass: the tape then holds every saved activation
+    const broken = Object.create(m.roberta, { loss: { value: () => { throw new Error('loss failed after the forward pass'); } } }) as Model;
+    const tr = new Trainer(m.roberta, ad, { lr: 1e-3, gradAccumulation: 2 });
+    const brokenTr = new Trainer(broken, ad, { lr: 1e-3 });
+    const scheduled = new Trainer(m.roberta, ad, { schedule: 'linear' });
+    const labelsT = tf.tensor1d([0, 7], 'int32');
+    const idsT = tf.tensor2d(ids(1), undefined, 'int32');
+    await tr.step(clsBatch(0)); // moments exist, and half an accumulation is pending
+    const failures: Array<[string, () => Promise<unknown>]> = [
+      ['attention mask of the wrong shape', () => tr.step({ ...clsBatch(1), attentionMask: [[1, 1, 1]] })],
+      ['labels outside the head', () => tr.step({ ...clsBatch(1), labels: [0, 7] })],
+      ['label tensor outside the head (device check)', () => tr.step({ inputIds: idsT, labels: labelsT })],
+      ['loss throwing after the forward pass', () => brokenTr.step(clsBatch(2))],
+      ['evaluate with that loss', () => brokenTr.evaluate([clsBatch(2), clsBatch(3)])],
+      ['lossAndGrads with that loss', () => lossAndGrads(broken, ad, clsBatch(2))],
+      ['a schedule without totalSteps', () => scheduled.step(clsBatch(1))],
+      ['fit with a bad batch', () => tr.fit({ train: [clsBatch(1), { ...clsBatch(2), labels: [1] }] })],
+    ];
+    for (const [what, call] of failures) {
+      await assert.rejects(call(), `${what} should fail`);
+      const before = tf.memory();
+      for (let i = 0; i < 20; i++) await assert.rejects(call());
+      const after = tf.memory();
+      assert.equal(after.numTensors - before.numTensors, 0, `${what}: 20 failing calls left ${after.numTensors - before.numTensors} tensors`);
+      assert.equal(after.numBytes - before.numBytes, 0, `${what}: 20 failing calls left ${after.numBytes - before.numBytes} bytes`);
+    }
+    assert.equal(tr.accumCount, 1, 'the pending accumulation survived every failure');
+    tf.dispose([labelsT, idsT]);
+    for (const t of [tr, brokenTr, scheduled]) t.dispose();
+    ad.unload();
   });
 
   it('forward passes in training and inference mode (merged and unmerged)', async () => {

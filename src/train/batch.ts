@@ -1,0 +1,198 @@
+/**
+ * What a batch must be before it reaches the model. Without these checks a
+ * class label outside the head is a one-hot of zeros (a finite, wrong loss),
+ * a labels tensor wider than inputIds is sliced to fit, and a batch whose
+ * labels are all -100 has loss 0 while weight decay still moves every weight.
+ *
+ * Host arrays (what the collate functions produce) are checked here, before
+ * anything is uploaded. Tensors are checked on the device by a few
+ * reductions that the trainer reads together with the loss, so the GPU path
+ * pays no extra round trip; only a batch found bad pays a second read, to
+ * name the offending value.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Model } from '../models/types.js';
+import { closest, describeValue, isPlainObject } from '../util/options.js';
+import type { Batch } from './loss.js';
+
+/** A batch that cannot be trained or evaluated on; `field` is e.g. `labels[1]`. */
+export class BatchError extends Error {
+  constructor(public readonly where: string, public readonly field: string, public readonly problem: string) {
+    super(`${where}: batch.${field} ${problem}`);
+    this.name = 'BatchError';
+  }
+}
+
+const BATCH_KEYS = ['inputIds', 'attentionMask', 'labels'];
+export const IGNORE = -100;
+
+export interface BatchInfo {
+  rows: number;
+  cols: number;
+  /** a part is a tensor: its values are checked on the device (deviceBatchCheck) */
+  onDevice: boolean;
+}
+
+type Grid = ArrayLike<ArrayLike<number>>;
+const isGrid = (x: unknown): x is Grid => Array.isArray(x) && x.every((r) => Array.isArray(r) || ArrayBuffer.isView(r));
+const isList = (x: unknown): x is ArrayLike<number> => (Array.isArray(x) && !x.some((v) => Array.isArray(v) || ArrayBuffer.isView(v))) || (ArrayBuffer.isView(x) && !(x instanceof DataView));
+
+/** what a label must be, for messages and for the host check */
+function labelRule(model: Model): { test: (v: number) => boolean; expected: string } {
+  if (model.task === 'causal-lm') {
+    const V = model.config.vocabSize;
+    return { test: (v) => v === IGNORE || (Number.isInteger(v) && v >= 0 && v < V), expected: `a token id in [0, ${V}) (the vocabulary) or -100 (ignored)` };
+  }
+  const n = model.config.numLabels;
+  if (n === 1) return { test: (v) => Number.isFinite(v), expected: 'a finite number (the head has 1 label: regression)' };
+  return { test: (v) => v === IGNORE || (Number.isInteger(v) && v >= 0 && v < n), expected: `a class id in [0, ${n}) (the head has ${n} labels) or -100 (ignored)` };
+}
+
+function shapeOf(where: string, field: string, x: unknown, rank: 1 | 2): number[] {
+  if (x instanceof tf.Tensor) {
+    if (x.isDisposed) throw new BatchError(where, field, 'is a disposed tensor');
+    if (x.rank !== rank) throw new BatchError(where, field, `has shape [${x.shape}], expected rank ${rank}`);
+    return x.shape;
+  }
+  if (rank === 2) {
+    if (!isGrid(x) || x.length === 0) throw new BatchError(where, field, `must be a non-empty array of rows (or a rank-2 tensor), got ${describeValue(x)}`);
+    const T = x[0].length;
+    for (let i = 0; i < x.length; i++) if (x[i].length !== T) throw new BatchError(where, `${field}[${i}]`, `has length ${x[i].length}, expected ${T} like row 0 (pad the batch first)`);
+    return [x.length, T];
+  }
+  if (!isList(x)) throw new BatchError(where, field, `must be an array of numbers (or a rank-1 tensor), got ${describeValue(x)}`);
+  return [x.length];
+}
+
+/** first element of a host grid or list failing `test`, as [field suffix, value] */
+function firstBad(x: Grid | ArrayLike<number>, test: (v: number, i: number, j: number) => boolean): [string, unknown] | undefined {
+  for (let i = 0; i < x.length; i++) {
+    const r = x[i] as unknown;
+    if (typeof r === 'object' && r !== null && 'length' in (r as object)) {
+      const row = r as ArrayLike<unknown>;
+      for (let j = 0; j < row.length; j++) if (typeof row[j] !== 'number' || !test(row[j] as number, i, j)) return [`[${i}][${j}]`, row[j]];
+    } else if (typeof r !== 'number' || !test(r, i, -1)) return [`[${i}]`, r];
+  }
+  return undefined;
+}
+
+/**
+ * Everything about a batch that can be known on the host: its keys, shapes,
+ * and the values of every part given as arrays. `training` also refuses a
+ * batch with no label to learn from.
+ */
+export function checkBatch(where: string, batch: unknown, model: Model, training: boolean): BatchInfo {
+  if (!isPlainObject(batch)) throw new BatchError(where, '', `must be an object { inputIds, attentionMask?, labels }, got ${describeValue(batch)}`);
+  for (const k of Object.keys(batch)) {
+    if (!BATCH_KEYS.includes(k)) throw new BatchError(where, k, `is not a batch field; did you mean "${closest(k, BATCH_KEYS)}"? (valid: ${BATCH_KEYS.join(', ')})`);
+  }
+  const b = batch as unknown as Batch;
+  if (b.inputIds === undefined) throw new BatchError(where, 'inputIds', 'is missing');
+  if (b.labels === undefined) throw new BatchError(where, 'labels', 'is missing');
+  const [B, T] = shapeOf(where, 'inputIds', b.inputIds, 2);
+  if (T === 0) throw new BatchError(where, 'inputIds', 'has rows of length 0');
+  let onDevice = b.inputIds instanceof tf.Tensor;
+  const V = model.config.vocabSize;
+  if (!onDevice) {
+    const bad = firstBad(b.inputIds as Grid, (v) => Number.isInteger(v) && v >= 0 && v < V);
+    if (bad) throw new BatchError(where, `inputIds${bad[0]}`, `is ${describeValue(bad[1])}, expected a token id in [0, ${V}) (the vocabulary)`);
+  }
+  if (b.attentionMask !== undefined) {
+    const [mB, mT] = shapeOf(where, 'attentionMask', b.attentionMask, 2);
+    if (mB !== B || mT !== T) throw new BatchError(where, 'attentionMask', `has shape [${mB}, ${mT}], expected [${B}, ${T}] like inputIds`);
+    if (b.attentionMask instanceof tf.Tensor) onDevice = true;
+    else {
+      const bad = firstBad(b.attentionMask as Grid, (v) => v === 0 || v === 1);
+      if (bad) throw new BatchError(where, `attentionMask${bad[0]}`, `is ${describeValue(bad[1])}, expected 0 (padding) or 1 (token)`);
+    }
+  }
+  const causal = model.task === 'causal-lm';
+  const labelShape = shapeOf(where, 'labels', b.labels, causal ? 2 : 1);
+  const want = causal ? [B, T] : [B];
+  if (labelShape.some((d, i) => d !== want[i])) {
+    throw new BatchError(where, 'labels', `has shape [${labelShape}], expected [${want}] (${causal ? 'one label per token of inputIds' : 'one label per row of inputIds'})`);
+  }
+  if (b.labels instanceof tf.Tensor) onDevice = true;
+  else {
+    const rule = labelRule(model);
+    const bad = firstBad(b.labels as Grid | number[], (v) => rule.test(v));
+    if (bad) throw new BatchError(where, `labels${bad[0]}`, `is ${describeValue(bad[1])}, expected ${rule.expected}`);
+    if (training && learnable(b.labels as Grid | number[], causal) === 0) throw nothingToLearn(where, causal);
+  }
+  return { rows: B, cols: T, onDevice };
+}
+
+/** labels that carry a loss: causal position 0 predicts nothing (labels shift by one) */
+function learnable(labels: Grid | ArrayLike<number>, causal: boolean): number {
+  let n = 0;
+  if (causal) for (const row of Array.from(labels as Grid)) for (let j = 1; j < row.length; j++) n += row[j] !== IGNORE ? 1 : 0;
+  else for (const v of Array.from(labels as ArrayLike<number>)) n += v !== IGNORE ? 1 : 0;
+  return n;
+}
+
+export const nothingToLearn = (where: string, causal: boolean) => new BatchError(where, 'labels', causal
+  ? 'are all -100 after the first token: no token to predict, so the loss is 0 and an update would only apply weight decay; drop the batch'
+  : 'are all -100: no example to learn from, so the loss is 0 and an update would only apply weight decay; drop the batch');
+
+/**
+ * For a batch with tensor parts: [bad input ids, bad attention-mask values,
+ * bad labels, labels that carry a loss], computed on the device and read by
+ * the caller with the loss. Undefined when every part is a host array.
+ */
+export function deviceBatchCheck(batch: Batch, model: Model): tf.Tensor1D | undefined {
+  const { inputIds, attentionMask, labels } = batch;
+  if (!(inputIds instanceof tf.Tensor) && !(attentionMask instanceof tf.Tensor) && !(labels instanceof tf.Tensor)) return undefined;
+  return tf.tidy(() => {
+    const count = (bad: tf.Tensor): tf.Tensor => tf.sum(tf.cast(bad, 'float32'));
+    const zero: tf.Tensor = tf.scalar(0);
+    const ids = inputIds instanceof tf.Tensor ? count(badIds(inputIds, model.config.vocabSize)) : zero;
+    const mask = attentionMask instanceof tf.Tensor ? count(tf.logicalAnd(tf.notEqual(attentionMask, 0), tf.notEqual(attentionMask, 1))) : zero;
+    let lab = zero, learn: tf.Tensor = tf.scalar(1);
+    if (labels instanceof tf.Tensor) {
+      lab = count(badLabels(labels, model));
+      const used = model.task === 'causal-lm' ? tf.slice(labels, [0, 1], [labels.shape[0], labels.shape[1]! - 1]) : labels;
+      learn = model.task === 'seq-cls' && model.config.numLabels === 1 ? tf.scalar(labels.size) : count(tf.notEqual(used, IGNORE));
+    }
+    return tf.stack([ids, mask, lab, learn]) as tf.Tensor1D;
+  });
+}
+
+function badIds(ids: tf.Tensor, V: number): tf.Tensor {
+  const whole = ids.dtype === 'int32' ? tf.scalar(true, 'bool') : tf.equal(ids, tf.floor(ids));
+  return tf.logicalNot(tf.logicalAnd(whole, tf.logicalAnd(tf.greaterEqual(ids, 0), tf.less(ids, V))));
+}
+
+function badLabels(labels: tf.Tensor, model: Model): tf.Tensor {
+  if (model.task === 'seq-cls' && model.config.numLabels === 1) return tf.logicalNot(tf.isFinite(labels));
+  const n = model.task === 'causal-lm' ? model.config.vocabSize : model.config.numLabels;
+  return tf.logicalAnd(tf.notEqual(labels, IGNORE), badIds(labels, n));
+}
+
+/**
+ * A device check came back non-zero: find the first offending value (a
+ * second read, on the failure path only) and throw the same BatchError the
+ * host check would have.
+ */
+export async function failDeviceCheck(where: string, batch: Batch, model: Model, counts: ArrayLike<number>, training: boolean): Promise<void> {
+  const [ids, mask, lab, learn] = Array.from(counts);
+  const first = async (field: string, t: tf.Tensor, flag: () => tf.Tensor, expected: string): Promise<never> => {
+    const bad = tf.tidy(flag);
+    const [flags, values] = await Promise.all([bad.data(), t.data()]);
+    bad.dispose();
+    const k = flags.findIndex((f) => f !== 0);
+    const at = t.rank === 2 ? `[${Math.floor(k / t.shape[1]!)}][${k % t.shape[1]!}]` : `[${k}]`;
+    throw new BatchError(where, `${field}${at}`, `is ${describeValue(values[k])}, expected ${expected}`);
+  };
+  const V = model.config.vocabSize;
+  if (ids) await first('inputIds', batch.inputIds as tf.Tensor, () => badIds(batch.inputIds as tf.Tensor, V), `a token id in [0, ${V}) (the vocabulary)`);
+  if (mask) {
+    const m = batch.attentionMask as tf.Tensor;
+    await first('attentionMask', m, () => tf.logicalAnd(tf.notEqual(m, 0), tf.notEqual(m, 1)), '0 (padding) or 1 (token)');
+  }
+  if (lab) await first('labels', batch.labels as tf.Tensor, () => badLabels(batch.labels as tf.Tensor, model), labelRule(model).expected);
+  if (training && learn === 0) throw nothingToLearn(where, model.task === 'causal-lm');
+}
+
+/** the device counts say the batch is fine */
+export const deviceCheckPassed = (counts: ArrayLike<number>, training: boolean): boolean =>
+  counts[0] === 0 && counts[1] === 0 && counts[2] === 0 && (!training || counts[3] > 0);
