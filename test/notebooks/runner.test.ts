@@ -81,10 +81,11 @@ describe('sharelora run (headless runner)', { concurrency: 1 }, () => {
 
   it('saves displays, with a display id updated in place', () => {
     const c = byId(nb, 'a0000004');
-    assert.deepEqual(shape(c), ['display_data:text/html+text/plain', 'display_data:text/markdown+text/plain', 'display_data:text/plain']);
+    assert.deepEqual(shape(c), ['display_data:text/html+text/plain', 'display_data:text/markdown+text/plain', 'display_data:text/plain', 'display_data:text/html+text/plain']);
     assert.match(String((c.outputs[0] as { data: Record<string, string[]> }).data['text/html']!.join('')), /<td>ShareA<\/td>/);
     assert.equal(text(c.outputs[1]), '**given**');
     assert.equal(text(c.outputs[2]), "'updated in place'");
+    assert.match(text(c.outputs[3]), /^v +n +mean +sd +ci_low +ci_high\n/);
   });
 
   it('saves the progress bar and the loss plot that every training run shows in the kernel', () => {
