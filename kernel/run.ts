@@ -89,7 +89,7 @@ class InProcessTransport implements KernelTransport {
 const CR_OVERWRITE = /.*\r(?=[^\n])/g;
 
 /** nbconvert's coalesce_streams: adjacent writes to one stream become one output; `\r` overwrites the line. */
-function coalesceStreams(outputs: Output[]): Output[] {
+export function coalesceStreams(outputs: Output[]): Output[] {
   const out: Output[] = [];
   for (const o of outputs) {
     const last = out[out.length - 1];
