@@ -6,7 +6,8 @@
  * nbformat outputs by nbclient's rules (display ids updated in place,
  * clear_output with wait, the execution count from the reply) and
  * nbconvert's (adjacent streams merged, carriage returns applied). The
- * outputs are therefore those Jupyter would save, produced by the same code.
+ * outputs are therefore those Jupyter would save, produced by the same code;
+ * by default they are then saved in the portable form portable.ts describes.
  */
 import { resolve, dirname } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -17,6 +18,9 @@ import { startSession } from './session.js';
 import { DISPLAY_NAME, KERNEL_NAME } from './kernelspec.js';
 import { injectParameters } from './parameters.js';
 import { joinSource, readNotebook, writeNotebook, type CodeCell, type Notebook, type Output } from './notebook-file.js';
+import { makePortable } from './portable.js';
+import { renderFigureImage } from '../src/notebook/chromium.js';
+import type { FigureJSON } from '../src/notebook/figure.js';
 
 /** The terminal's stderr, taken before the session redirects process.stderr into cells. */
 const terminal = process.stderr.write.bind(process.stderr);
@@ -34,6 +38,11 @@ export interface RunOptions {
   timeoutS?: number;
   /** one line per cell on the terminal (default true) */
   progress?: boolean;
+  /**
+   * save the outputs exactly as Jupyter would (plotly.js, figure HTML, live training plots)
+   * instead of the portable form (portable.ts); default false
+   */
+  verbatim?: boolean;
 }
 
 export interface FailedCell {
@@ -55,7 +64,7 @@ export interface RunResult {
   seconds: number;
 }
 
-export const RUN_OPTIONS = ['input', 'output', 'parameters', 'backend', 'timeoutS', 'progress'] as const;
+export const RUN_OPTIONS = ['input', 'output', 'parameters', 'backend', 'timeoutS', 'progress', 'verbatim'] as const;
 
 /** The kernel's sockets, in memory: requests go straight to its handlers, replies to ours. */
 class InProcessTransport implements KernelTransport {
@@ -298,6 +307,16 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
     say(`[${executed}/${total}] cell ${index} ${seconds} s`);
   }
 
+  if (!opts.verbatim) {
+    const report = await makePortable(nb, {
+      renderPng: async (fig) => {
+        // The switch that keeps the kernel from rendering PNGs (CI's smoke runs) applies here too.
+        if (process.env.SHARELORA_PLOT_PNG === '0') throw new Error('SHARELORA_PLOT_PNG=0');
+        return renderFigureImage(fig as FigureJSON, { format: 'png' });
+      },
+    });
+    if (report.htmlKept) say(`note: ${report.htmlKept} figure(s) saved without a PNG (${report.pngError}); they keep their HTML and plotly.js`);
+  }
   writeNotebook(output, nb);
   return { output, executed, failed, seconds: (performance.now() - t0) / 1000 };
 }

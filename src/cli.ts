@@ -31,7 +31,7 @@ interface Command {
   main(argv: string[]): Promise<number>;
 }
 
-const RUN_USAGE = `usage: sharelora run <notebook.ipynb> [-p name=value ...] [--out file] [--backend name] [--timeout seconds] [--quiet]
+const RUN_USAGE = `usage: sharelora run <notebook.ipynb> [-p name=value ...] [--out file] [--backend name] [--timeout seconds] [--verbatim] [--quiet]
 
 Executes every code cell of a notebook in this process with the sharelora
 kernel's runtime (the same preloaded names, displays, progress bars and
@@ -50,6 +50,10 @@ not needed.
                               (default: SHARELORA_BACKEND, else auto); the run stops if
                               the named backend cannot start
   --timeout seconds           interrupt a cell that runs longer (default: no limit)
+  --verbatim                  save the outputs exactly as Jupyter would; by default each
+                              figure is saved as plotly JSON + PNG, without plotly.js
+                              (4.8 MB), its HTML or the live training plots, so the
+                              notebook stays small and shows its figures on GitHub
   -q, --quiet                 no per-cell progress lines on stderr
 
 A cell that raises stops the run: the notebook is still written, with the
@@ -70,6 +74,7 @@ async function runMain(argv: string[]): Promise<number> {
         backend: { type: 'string' },
         timeout: { type: 'string' },
         quiet: { type: 'boolean', short: 'q' },
+        verbatim: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -105,7 +110,7 @@ async function runMain(argv: string[]): Promise<number> {
   const { runNotebook } = await import('../kernel/run.js');
   let result;
   try {
-    result = await runNotebook({ input, output: v.out, parameters, backend: v.backend, timeoutS, progress: !v.quiet });
+    result = await runNotebook({ input, output: v.out, parameters, backend: v.backend, timeoutS, progress: !v.quiet, verbatim: v.verbatim });
   } catch (e) {
     if (e instanceof ParameterError) throw new UsageError(e.message);
     throw e;

@@ -7,14 +7,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { KERNEL_MAIN, REPO_ROOT, installKernel, tempDir } from '../kernel/env.js';
 
 const NOTEBOOKS = join(REPO_ROOT, 'notebooks');
 const names = readdirSync(NOTEBOOKS).filter((f) => f.endsWith('.ipynb')).sort();
 
-interface Output { output_type: string; ename?: string; evalue?: string }
+interface Output { output_type: string; ename?: string; evalue?: string; data?: Record<string, unknown>; metadata?: { sharelora?: { live?: boolean } } }
 interface Cell { cell_type: string; source: string[] | string; execution_count?: number | null; outputs?: Output[] }
 interface Notebook { cells: Cell[]; metadata: { kernelspec?: { name?: string; language?: string } } }
 
@@ -45,6 +45,18 @@ describe('the saved notebooks', () => {
       // the discussion placeholders are replaced by the full run's numbers
       const md = nb.cells.filter((c) => c.cell_type === 'markdown').map((c) => (Array.isArray(c.source) ? c.source.join('') : c.source)).join('\n');
       assert.doesNotMatch(md, /RESULTS_DISCUSSION/);
+    });
+    it(`${name}: opens anywhere (at most 1.5 MB; every figure as plotly JSON and PNG, no plotly.js, no live training plots)`, () => {
+      const file = join(NOTEBOOKS, name);
+      assert.ok(statSync(file).size <= 1.5e6, `${name} is ${(statSync(file).size / 1e6).toFixed(2)} MB`);
+      const outs = codeCells(read(file)).flatMap((c) => c.outputs ?? []);
+      const figures = outs.filter((o) => o.data && 'application/vnd.plotly.v1+json' in o.data);
+      for (const f of figures) {
+        assert.match(String(f.data!['image/png']), /^iVBORw0KGgo/, 'a figure without a PNG');
+        assert.equal(f.data!['text/html'], undefined, 'figure HTML needs plotly.js, which is not saved');
+      }
+      assert.ok(!outs.some((o) => JSON.stringify(o.data?.['text/html'] ?? '').includes('if (!window.Plotly)')), 'plotly.js is saved');
+      assert.ok(!outs.some((o) => o.metadata?.sharelora?.live), 'a live training plot is saved');
     });
   }
 });
