@@ -11,6 +11,7 @@
  */
 import { resolve, dirname } from 'node:path';
 import { existsSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { Kernel, type KernelTransport } from './kernel.js';
 import { child, type Message } from './wire.js';
 import type { Incoming } from './sockets.js';
@@ -92,6 +93,45 @@ class InProcessTransport implements KernelTransport {
     if (!handler) throw new Error(`the kernel does not listen on ${channel}`);
     handler(msg);
     return msg;
+  }
+}
+
+/**
+ * The --timeout clock, on its own thread: a timer on the main thread cannot
+ * fire while a cell is stuck in synchronous code. It sends the process a real
+ * SIGINT, as Jupyter's interrupt does: tslab runs cells with breakOnSigint, so
+ * that stops synchronous code, and otherwise the session's SIGINT handler asks
+ * a training loop to stop and detaches the cell after the grace period. A
+ * second SIGINT 10 s later detaches a cell that ignored the first.
+ */
+class Watchdog {
+  private readonly worker: Worker;
+
+  constructor(onFire: (index: number) => void) {
+    this.worker = new Worker(`
+      const { parentPort } = require('node:worker_threads');
+      let timers = [];
+      parentPort.on('message', (m) => {
+        for (const t of timers) clearTimeout(t);
+        timers = [];
+        if (!m.arm) return;
+        timers.push(setTimeout(() => { parentPort.postMessage(m.index); process.kill(process.pid, 'SIGINT'); }, m.ms));
+        timers.push(setTimeout(() => process.kill(process.pid, 'SIGINT'), m.ms + 10000));
+      });`, { eval: true });
+    this.worker.on('message', onFire);
+    this.worker.unref();
+  }
+
+  arm(ms: number, index: number): void {
+    this.worker.postMessage({ arm: true, ms, index });
+  }
+
+  disarm(): void {
+    this.worker.postMessage({ arm: false });
+  }
+
+  close(): void {
+    void this.worker.terminate();
   }
 }
 
@@ -264,6 +304,15 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
   const info = await new Promise<Message>((r) => { kernelInfo = r; transport.request('shell', 'kernel_info_request', {}); });
   nb.metadata.language_info = (info.content as { language_info: unknown }).language_info;
 
+  // The session's SIGINT handler interrupts a running cell; three in one cell (say, Ctrl-C held
+  // while the run is between cells or starting) end the run without writing the notebook.
+  let sigints = 0;
+  process.on('SIGINT', () => {
+    if (++sigints < 3) return;
+    terminal('sharelora run: interrupted three times; stopping without writing the notebook\n');
+    process.exit(130);
+  });
+  const watchdog = new Watchdog((index) => say(`  cell ${index} ran past its ${opts.timeoutS} s limit: interrupting`));
   const total = nb.cells.filter((c) => c.cell_type === 'code' && joinSource(c.source).trim() !== '').length;
   let executed = 0;
   let failed: FailedCell | undefined;
@@ -273,26 +322,18 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
     if (cell.cell_type !== 'code' || code.trim() === '') continue;
     executed++;
     collector.begin();
+    sigints = 0;
     const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    let timedOut = false;
     const reply = await new Promise<Message>((resolveReply) => {
       const w: Waiter = { msgId: '', index, idle: false, done: () => resolveReply(w.reply!) };
       waiting = w;
       w.msgId = transport.request('shell', 'execute_request', {
         code, silent: false, store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: true,
       }).header.msg_id;
-      if (opts.timeoutS) {
-        // The first interrupt lets a training loop finish its step; the second, after the grace period, detaches the cell.
-        timer = setTimeout(() => {
-          timedOut = true;
-          say(`  cell ${index} ran past its ${opts.timeoutS} s limit: interrupting`);
-          transport.request('control', 'interrupt_request', {});
-          timer = setTimeout(() => transport.request('control', 'interrupt_request', {}), 10_000);
-        }, opts.timeoutS * 1000);
-      }
+      if (opts.timeoutS) watchdog.arm(opts.timeoutS * 1000, index);
     });
-    clearTimeout(timer);
+    watchdog.disarm();
+    const timedOut = opts.timeoutS !== undefined && performance.now() - started >= opts.timeoutS * 1000;
     waiting = undefined;
     (cell as CodeCell).execution_count = (reply.content as { execution_count?: number }).execution_count ?? executed;
     (cell as CodeCell).outputs = coalesceStreams((cell as CodeCell).outputs);
@@ -307,6 +348,7 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
     say(`[${executed}/${total}] cell ${index} ${seconds} s`);
   }
 
+  watchdog.close();
   if (!opts.verbatim) {
     const report = await makePortable(nb, {
       renderPng: async (fig) => {
