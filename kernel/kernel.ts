@@ -33,6 +33,9 @@ export interface KernelIdentity {
 
 const DRAIN_LIMIT_MS = 60_000;
 
+/** What the kernel needs of its sockets; the headless runner (run.ts) passes an in-process stand-in. */
+export type KernelTransport = Pick<KernelSockets, 'listen' | 'send' | 'flush' | 'close'>;
+
 export class Kernel {
   private readonly session = randomUUID();
   private readonly history = new History();
@@ -43,7 +46,7 @@ export class Kernel {
   private abortThrough = 0;
 
   constructor(
-    private readonly sockets: KernelSockets,
+    private readonly sockets: KernelTransport,
     private readonly runtime: TsRuntime,
     private readonly interrupts: Interrupts,
     private readonly identity: KernelIdentity,

@@ -18,7 +18,8 @@ export function preloadList(repoRoot: string): ({ names: string[]; from: string[
   return [
     {
       names: ['tf', 'useBackend', 'loadModel', 'injectShareLoRA', 'loadAdapter', 'lossAndGrads', 'Trainer', 'parameterTable', 'paperTable', 'datasets',
-        'generate', 'fullFineTune', 'randomModel', 'saveModel', 'loadTokenizer', 'collateClassification', 'collateCausalLM', 'taskBatches', 'runGrid', 'bleu', 'rougeL'],
+        'generate', 'fullFineTune', 'randomModel', 'saveModel', 'loadTokenizer', 'collateClassification', 'collateCausalLM', 'taskBatches', 'runGrid', 'bleu', 'rougeL',
+        'summarize', 'compare', 'meanCI', 'pairedTTest', 'wilcoxonSignedRank', 'bootstrapCI'],
       from: [PACKAGE_NAME],
     },
     { names: ['plot', 'table', 'display', 'progressBar'], from: [PACKAGE_NAME, notebook] },

@@ -20,3 +20,4 @@ export {
   readGlue, readHfDataset, readE2E, readAlpaca, resolveModelPath, IGNORE_INDEX,
   type TaskData, type TaskInfo,
 } from './data/index.js';
+export * from './analysis/index.js';

@@ -10,7 +10,7 @@ import type { StepRecord, TrainerCallbacks } from '../train/callbacks.js';
 import { display, type DisplayHandle } from './display.js';
 import { displaySink } from './session.js';
 import { Figure, type Trace } from './figure.js';
-import { Html } from './mime.js';
+import { Html, MIME_BUNDLE, type Displayable, type DisplayOutput, type RenderOptions } from './mime.js';
 import { escapeHtml, formatCompact, formatDuration, formatNumber } from './format.js';
 import { checkOptions as checkKeys, optionKeys } from '../util/options.js';
 
@@ -77,6 +77,22 @@ function lossFigure(s: RunState): Figure {
   });
 }
 
+/**
+ * Output metadata that marks a display as live training feedback: `sharelora
+ * run` leaves such outputs out of the notebook it saves, where a result table
+ * or a final plot.history says what the run did.
+ */
+export const LIVE_OUTPUT = { sharelora: { live: true } } as const;
+
+function live(fig: Figure): Displayable {
+  return {
+    async [MIME_BUNDLE](o: RenderOptions): Promise<DisplayOutput> {
+      const out = await fig[MIME_BUNDLE](o);
+      return { ...out, metadata: { ...out.metadata, ...LIVE_OUTPUT } };
+    },
+  };
+}
+
 export function progressBar(options: ProgressOptions = {}): TrainerCallbacks {
   checkOptions(options);
   const plotEvery = options.plotEvery ?? 20;
@@ -91,7 +107,7 @@ export function progressBar(options: ProgressOptions = {}): TrainerCallbacks {
 
   const refreshPlot = (png: boolean) => {
     if (plotEvery === 0 || s.steps.length < 2) return;
-    const fig = lossFigure(s);
+    const fig = live(lossFigure(s));
     if (plotHandle) plotHandle.update(fig, { png });
     else plotHandle = display(fig, { png, displayId: true });
   };

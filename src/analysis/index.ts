@@ -1,0 +1,11 @@
+/**
+ * Statistics for results tables. Its own folder rather than src/train: none of
+ * it trains anything or touches tensors, and notebooks apply it to any table
+ * of runs (a grid, several seeds, per-example scores).
+ */
+export { betaInc, gammaQ, lnGamma, normalCdf, normalQuantile, tCdf, tPdf, tQuantile, tSurvival } from './distributions.js';
+export {
+  bootstrapCI, meanCI, pairedTTest, quantile, sd, wilcoxonSignedRank,
+  type Alternative, type BootstrapCI, type BootstrapOptions, type LevelOptions, type MeanCI, type PairedTTest, type TestOptions, type WilcoxonResult,
+} from './stats.js';
+export { compare, summarize, type ComparisonOptions, type SummaryOptions } from './tables.js';
