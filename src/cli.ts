@@ -131,20 +131,12 @@ async function runMain(argv: string[]): Promise<number> {
 
 const COMMANDS: Record<string, Command> = {
   run: { summary: 'execute a notebook headless and save its outputs', usage: RUN_USAGE, main: runMain },
-  // ---- MERGE POINT: `sharelora worker` -------------------------------------------------------
-  // The queue branch provides workerMain(argv) in src/train/queue/worker-cli.ts (a BullMQ
-  // worker). Wiring it: replace `main` with
-  //     main: async (argv) => (await import('./train/queue/worker-cli.js')).workerMain(argv),
-  // (adapt if workerMain returns void) and its `usage` with the worker's own help text.
+  // Loaded on demand: the worker pulls in BullMQ (optional), which `run` never needs.
   worker: {
-    summary: 'process training jobs from a BullMQ queue (not available in this build)',
-    usage: 'usage: sharelora worker [options]\n\nNot available in this build: the queue worker is not wired into this CLI yet.',
-    main: async () => {
-      err('sharelora worker: not available in this build (the BullMQ queue worker is not wired into this CLI yet)\n');
-      return 1;
-    },
+    summary: 'run grid jobs from a BullMQ queue (see README: More than one machine)',
+    usage: 'usage: sharelora worker --queue redis://host:6379/0 [--backend webgpu] [--concurrency 1] [--key …]\n(`sharelora worker --help` for every option)',
+    main: async (argv) => (await import('./train/queue/worker-cli.js')).workerMain(argv),
   },
-  // ---------------------------------------------------------------------------------------------
 };
 
 function version(): string {

@@ -8,7 +8,7 @@
 import { closest } from './options.js';
 import { startWorker, type WorkerOptions } from './worker.js';
 
-const USAGE = `usage: sharelora worker --queue redis://[user:password@]host[:port][/db] [options]
+const WORKER_USAGE = `usage: sharelora worker --queue redis://[user:password@]host[:port][/db] [options]
 
   --queue URL              the Redis that runGrid(…, { queue }) uses (rediss:// for TLS)
   --backend NAME           auto (default), webgpu, wasm, cpu, tfjs-node-gpu, tfjs-node
@@ -28,16 +28,16 @@ export function parseWorkerArgs(argv: string[]): { options: WorkerOptions; grace
   const got: Partial<Record<Flag, string>> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (!arg.startsWith('--')) throw new Error(`sharelora worker: unexpected argument "${arg}"\n\n${USAGE}`);
+    if (!arg.startsWith('--')) throw new Error(`sharelora worker: unexpected argument "${arg}"\n\n${WORKER_USAGE}`);
     const eq = arg.indexOf('=');
     const flag = (eq < 0 ? arg.slice(2) : arg.slice(2, eq));
-    if (!(FLAGS as readonly string[]).includes(flag)) throw new Error(`sharelora worker: unknown option --${flag}; did you mean --${closest(flag, FLAGS)}?\n\n${USAGE}`);
+    if (!(FLAGS as readonly string[]).includes(flag)) throw new Error(`sharelora worker: unknown option --${flag}; did you mean --${closest(flag, FLAGS)}?\n\n${WORKER_USAGE}`);
     if (flag === 'help') return 'help';
     const value = eq < 0 ? argv[++i] : arg.slice(eq + 1);
     if (value === undefined || (eq < 0 && value.startsWith('--'))) throw new Error(`sharelora worker: --${flag} needs a value`);
     got[flag as Flag] = value;
   }
-  if (!got.queue) throw new Error(`sharelora worker: --queue is required\n\n${USAGE}`);
+  if (!got.queue) throw new Error(`sharelora worker: --queue is required\n\n${WORKER_USAGE}`);
   const int = (flag: Flag, min: number): number | undefined => {
     const v = got[flag];
     if (v === undefined) return undefined;
@@ -60,7 +60,7 @@ export function parseWorkerArgs(argv: string[]): { options: WorkerOptions; grace
 export async function workerMain(argv: string[]): Promise<number> {
   const parsed = parseWorkerArgs(argv);
   if (parsed === 'help') {
-    process.stdout.write(USAGE);
+    process.stdout.write(WORKER_USAGE);
     return 0;
   }
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
