@@ -135,7 +135,17 @@ const COMMANDS: Record<string, Command> = {
   worker: {
     summary: 'run grid jobs from a BullMQ queue (see README: More than one machine)',
     usage: 'usage: sharelora worker --queue redis://host:6379/0 [--backend webgpu] [--concurrency 1] [--key …]\n(`sharelora worker --help` for every option)',
-    main: async (argv) => (await import('./train/queue/worker-cli.js')).workerMain(argv),
+    main: async (argv) => {
+      const { workerMain } = await import('./train/queue/worker-cli.js');
+      try {
+        return await workerMain(argv);
+      } catch (e) {
+        // a command-line mistake: its message already holds the usage, a stack would bury it
+        if (!(e instanceof Error) || !e.message.startsWith('sharelora worker:')) throw e;
+        err(`${e.message}\n`);
+        return 2;
+      }
+    },
   },
 };
 

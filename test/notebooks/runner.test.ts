@@ -193,7 +193,7 @@ describe('sharelora run: command line', () => {
     assert.equal((nb.cells[1] as CodeCell).outputs[0]?.output_type, 'error');
   });
 
-  it('--help lists the commands; worker says it is not available in this build; unknown commands are refused', async () => {
+  it('--help lists the commands; worker refuses a missing --queue with its usage; unknown commands are refused', async () => {
     const help = await cli(['--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^ {2}run +execute a notebook headless/m);
@@ -202,8 +202,9 @@ describe('sharelora run: command line', () => {
     assert.equal(runHelp.code, 0);
     assert.match(runHelp.stdout, /-p, --parameter name=value/);
     const worker = await cli(['worker']);
-    assert.equal(worker.code, 1);
-    assert.match(worker.stderr, /not available in this build/);
+    assert.equal(worker.code, 2);
+    assert.match(worker.stderr, /--queue is required[\s\S]*usage: sharelora worker/);
+    assert.doesNotMatch(worker.stderr, /\n\s+at /, 'no stack trace for a usage error');
     const bad = await cli(['frobnicate']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /unknown command "frobnicate"/);
