@@ -4,6 +4,7 @@
  * k = L is ShareLoRA (both checked against the PyTorch fixtures), and in
  * between a group-shared matrix's gradient is the sum over its layers.
  */
+import { OptionsError } from '../src/util/options.js';
 import { describe, it, before, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -114,7 +115,7 @@ describe('where the sharing comes from on load', () => {
 
   it('loadAdapter options are checked', async () => {
     const lora = join(FIXTURES, 'llama', 'lora');
-    await assert.rejects(loadAdapter(llama, lora, { shared: 'A' } as never), (e: Error) => e instanceof AdapterConfigError && /shared: is not a loadAdapter option/.test(e.message));
+    await assert.rejects(loadAdapter(llama, lora, { shared: 'A' } as never), (e: Error) => e instanceof OptionsError && /loadAdapter: option "shared" is not an option; did you mean "share"\?/.test(e.message));
     await assert.rejects(loadAdapter(llama, lora, { share: 'C' as never }), /share: must be one of/);
     await assert.rejects(loadAdapter(llama, lora, { shareGroups: 1 }), /shareGroups: needs share/);
   });
@@ -264,7 +265,7 @@ describe('share groups', () => {
     bad(1.5, /shareGroups: must be a positive integer k/);
     bad(4, /shareGroups: blocks of 4 layers, but the model has 3/);
     bad(1, /shareGroups: ties nothing with share 'none'/, 'none');
-    assert.throws(() => injectShareLoRA(m, { targets: ['q'], shareGroup: 2 } as never), /shareGroup: is not an option/);
+    assert.throws(() => injectShareLoRA(m, { targets: ['q'], shareGroup: 2 } as never), /injectShareLoRA: option "shareGroup" is not an option; did you mean "shareGroups"\?/);
     assert.throws(() => injectShareLoRA(m, { targets: ['q'], r: 2, alpha: 1e308 }), /alpha: 1e\+308 gives a scaling alpha\/r of 5e\+307; at most 10000/);
     assert.equal(m.linears.get('model.layers.0.self_attn.q_proj')!.lora, undefined, 'a refused option leaves no hook behind');
   });
