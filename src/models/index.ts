@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
 import { loadModelFromDir, type LoadOptions } from './load.js';
+import { resolveModelDir } from './resolve.js';
 import type { Model } from './types.js';
 
 export { CheckpointError } from './errors.js';
@@ -13,17 +13,20 @@ export { Llama } from './llama.js';
 export { loadModelFromDir };
 
 /**
- * Load a Hugging Face checkpoint: a local folder, or a Hub id (`gpt2`,
- * `org/name`) fetched into the standard HF cache (read offline once cached).
- * @example const model = await loadModel('data/sharelora-gpt2-mini');
+ * Load a Hugging Face checkpoint: a local folder, a model embedded in this
+ * package (`sharelora-gpt2-mini`, from any working directory), or a Hub id
+ * (`gpt2`, `org/name`) fetched into the standard HF cache (read offline once
+ * cached). Anything else is a ModelNotFoundError listing the embedded names.
+ * @example const model = await loadModel('sharelora-gpt2-mini');
  */
-export async function loadModel(dirOrId: string, opts: LoadOptions & { cacheDir?: string; revision?: string; offline?: boolean } = {}): Promise<Model> {
-  if (existsSync(dirOrId)) return loadModelFromDir(dirOrId, opts);
-  const { resolveModelPath } = await import('../data/hub.js');
-  return loadModelFromDir(await resolveModelPath(dirOrId, opts), opts);
+export async function loadModel(dirOrId: string, opts: LoadOptions & { cacheDir?: string; revision?: string; offline?: boolean; endpoint?: string } = {}): Promise<Model> {
+  const { cacheDir, revision, offline, endpoint, ...load } = opts;
+  return loadModelFromDir(await resolveModelDir(dirOrId, { cacheDir, revision, offline, endpoint }), load);
 }
 export { generate, type GenerateOptions } from './generate.js';
 export { saveModel } from './save.js';
 export type { LoadOptions } from './load.js';
 export { Param, type WeightRef } from './param.js';
 export { randomModel } from './init.js';
+export { EMBEDDED_DIR, embeddedModels, loadTokenizer, localModelDir, ModelNotFoundError, resolveModelDir } from './resolve.js';
+export { maskedLmLoss, type RobertaTask } from './roberta.js';

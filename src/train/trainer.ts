@@ -239,7 +239,7 @@ export class Trainer {
         const [B, T] = labels.shape;
         const count = this.model.task === 'causal-lm'
           ? tf.sum(tf.cast(tf.notEqual(tf.slice(labels, [0, 1], [B, T - 1]), -100), 'float32'))
-          : tf.scalar(B);
+          : this.model.task === 'masked-lm' ? tf.sum(tf.cast(tf.notEqual(labels, -100), 'float32')) : tf.scalar(B);
         return [this.model.loss(logits, labels), labels, pred, count];
       });
       const both = tf.tidy(() => tf.stack([tf.reshape(lossT, []), countT]));
@@ -255,7 +255,7 @@ export class Trainer {
     }
     const loss = lossSum / Math.max(1, n);
     const metrics: Record<string, number> = {};
-    if (this.model.task === 'causal-lm') metrics.perplexity = Math.exp(loss);
+    if (this.model.task !== 'seq-cls') metrics.perplexity = Math.exp(loss);
     else if (this.model.config.numLabels === 1) metrics.pearson = pearson(preds, gold);
     else metrics.accuracy = accuracy(preds, gold);
     return { loss, metrics };
