@@ -81,13 +81,14 @@ export class Roberta implements Model {
 
   get numLayers(): number { return this.config.layers; }
 
-  forward({ inputIds, attentionMask, training = false }: ForwardInput): ForwardOutput {
+  /** The encoder's last hidden state [B, T, C] (HF's `last_hidden_state`), shared by both heads. */
+  hiddenStates({ inputIds, attentionMask, training = false }: ForwardInput): tf.Tensor3D {
     const { hidden: C, heads: H, headDim: D, eps } = this.config;
     const pad = this.config.padTokenId ?? 1;
     const ln = (x: tf.Tensor, n: Norm) => layerNorm(x, n.w.value, n.b.value, eps);
     return tf.tidy(() => {
       const ids = toInt2D(inputIds, 'inputIds');
-      const [B, T] = ids.shape;
+      const T = ids.shape[1];
       if (T + pad + 1 > this.config.maxPositions) throw new Error(`sequence length ${T} exceeds max_position_embeddings ${this.config.maxPositions} - ${pad + 1}`);
       const mask = attentionMask ? toInt2D(attentionMask, 'attentionMask') : tf.onesLike(ids);
       // HF create_position_ids_from_input_ids: padding keeps position pad, others count from pad+1
@@ -102,8 +103,19 @@ export class Roberta implements Model {
         x = ln(tf.add(l.o.apply(y, training), x), l.ln1);
         x = ln(tf.add(l.down.apply(gelu(l.up.apply(x, training), act), training), x), l.ln2);
       }
+      return x as tf.Tensor3D;
+    });
+  }
+
+  forward(input: ForwardInput): ForwardOutput {
+    const { hidden: C, eps } = this.config;
+    const training = input.training ?? false;
+    return tf.tidy(() => {
+      const x = this.hiddenStates(input);
+      const [B, T] = x.shape;
       if (this.lm) {
-        const h = ln(gelu(this.lm.dense.apply(x, training), 'erf'), this.lm.ln);
+        // HF's RobertaLMHead: exact GELU whatever hidden_act says
+        const h = layerNorm(gelu(this.lm.dense.apply(x, training), 'erf'), this.lm.ln.w.value, this.lm.ln.b.value, eps);
         const W = (this.lm.decoder ?? this.wordEmb).value;
         const logits = tf.add(tf.matMul(tf.reshape(h, [B * T, C]), W, false, true), this.lm.bias.value);
         return { logits: tf.reshape(logits, [B, T, this.config.vocabSize]) };
