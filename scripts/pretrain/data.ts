@@ -11,7 +11,7 @@
  *
  * Files written to OUT:
  *   train.bin.br    train documents, each followed by SEP (= <|endoftext|>), uint16, brotli
- *   heldout.bin     SEP, then each held-out document followed by SEP, uint16
+ *   heldout.bin     SEP, then each held-out document followed by SEP, uint16 (documents in seeded order)
  *   heldout.json    per held-out document: source, first token, tokens, UTF-8 bytes
  *   unigram.json    train token counts (an add-one unigram baseline)
  *   stats.json      corpus, tokens and bytes per source and split; the command
@@ -64,6 +64,15 @@ export function mlmTokenizer(merges = DEFAULT_MERGES, maxLength = 256): TextToke
   });
 }
 
+/**
+ * Documents of all sources interleaved in a seeded order: any stretch of the
+ * train stream is a mix, and a prefix of the held-out stream (a bounded
+ * evaluation) is a random sample of its documents.
+ */
+export function seededOrder(docs: readonly PretrainingDocument[], seed: number): PretrainingDocument[] {
+  return docs.map((d, i) => [hash32(d.id, seed), i] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]).map((x) => docs[x[1]]!);
+}
+
 export interface HeldOutDoc { source: PretrainingSource; id: string; start: number; tokens: number; bytes: number }
 
 export interface PrepareOptions { heldOutFraction: number; seed: number; merges: number; sources?: PretrainingSource[] }
@@ -76,11 +85,8 @@ export function writeTokenData(out: string, train: PretrainingDocument[], heldOu
   const counts = new Float64Array(sep + 1);
   const perSource: Record<string, { trainDocs: number; trainTokens: number; trainBytes: number; heldOutDocs: number; heldOutTokens: number; heldOutBytes: number }> = {};
   const src = (s: string) => (perSource[s] ??= { trainDocs: 0, trainTokens: 0, trainBytes: 0, heldOutDocs: 0, heldOutTokens: 0, heldOutBytes: 0 });
-  // documents of all sources interleaved in a seeded order, so any stretch of the stream is a mix
-  const order = train.map((d, i) => [hash32(d.id, opts.seed), i] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]).map((x) => x[1]);
   const trainIds: number[] = [];
-  for (const i of order) {
-    const d = train[i]!;
+  for (const d of seededOrder(train, opts.seed)) {
     const ids = tok.encode(d.text, { addSpecialTokens: false });
     for (const t of ids) { trainIds.push(t); counts[t]++; }
     trainIds.push(sep);
@@ -90,7 +96,7 @@ export function writeTokenData(out: string, train: PretrainingDocument[], heldOu
   }
   const heldIds: number[] = [sep];
   const docs: HeldOutDoc[] = [];
-  for (const d of heldOut) {
+  for (const d of seededOrder(heldOut, opts.seed)) {
     const ids = tok.encode(d.text, { addSpecialTokens: false });
     const bytes = Buffer.byteLength(d.text, 'utf8');
     docs.push({ source: d.source, id: d.id, start: heldIds.length, tokens: ids.length, bytes });

@@ -295,7 +295,8 @@ export async function trainRun(a: TrainArgs, hooks: Hooks): Promise<'stopped' | 
   const fromStep = trainer.updates;
   log(`${info.name} (${info.device}): ${s.kind} ${s.preset}, ${model.baseParameterCount().toLocaleString('en')} parameters, ${resumed ? `resuming at step ${fromStep}` : 'fresh'} of ${s.totalSteps}; budget ${a.budgetSeconds} s`);
   let stopped = 'finished';
-  let stepSeconds = 0, saveSeconds = 10, lastSave = elapsed();
+  // until the first save is timed: a fixed cost plus params, AdamW m and v (12 bytes a parameter) at 100 MB/s
+  let stepSeconds = 0, saveSeconds = 2 + (12 * model.baseParameterCount()) / 1e8, lastSave = elapsed();
   const save = async () => {
     const ts = performance.now();
     await trainer.save(join(a.runDir, CKPT));
