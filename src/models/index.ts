@@ -19,9 +19,10 @@ export { loadModelFromDir };
  * cached). Anything else is a ModelNotFoundError listing the embedded names.
  * @example const model = await loadModel('sharelora-gpt2-mini');
  */
-export async function loadModel(dirOrId: string, opts: LoadOptions & { cacheDir?: string; revision?: string; offline?: boolean; endpoint?: string } = {}): Promise<Model> {
-  const { cacheDir, revision, offline, endpoint, ...load } = opts;
-  return loadModelFromDir(await resolveModelDir(dirOrId, { cacheDir, revision, offline, endpoint }), load);
+export async function loadModel(dirOrId: string, opts: LoadOptions & { cacheDir?: string; revision?: string; offline?: boolean; endpoint?: string; token?: string } = {}): Promise<Model> {
+  // the resolver's options stay out of the loader's, which checks its own
+  const { cacheDir, revision, offline, endpoint, token, ...load } = opts;
+  return loadModelFromDir(await resolveModelDir(dirOrId, { cacheDir, revision, offline, endpoint, token }), load);
 }
 export { generate, type GenerateOptions } from './generate.js';
 export { saveModel } from './save.js';

