@@ -336,6 +336,7 @@ export async function trainRun(a: TrainArgs, hooks: Hooks): Promise<'stopped' | 
   if (trainer.updates < s.totalSteps) {
     log(`stopped at step ${trainer.updates}/${s.totalSteps} (${stopped}) after ${elapsed().toFixed(0)} s; checkpoint in ${join(a.runDir, CKPT)}; run the same command again to continue`);
     trainer.dispose();
+    model.dispose();
     return 'stopped';
   }
   ft.freeze();
