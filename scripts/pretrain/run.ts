@@ -7,7 +7,7 @@
  * Exact resume: a batch is a pure function of (seed, step), so a checkpoint
  * (Trainer.save: weights, AdamW moments, step, schedule) is all the state.
  */
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/backend/index.js';
@@ -355,8 +355,9 @@ async function exportModel(model: Model, dir: string, state: RunState, trainer: 
   const s = state.settings;
   const bytes = 2 * model.baseParameterCount();
   if (bytes > MAX_MODEL_BYTES) throw new Error(`the model is ${bytes} bytes in float16, over the ${MAX_MODEL_BYTES}-byte limit for data/`);
+  // replace a previous export, never a folder of something else (--out data by mistake)
+  if (existsSync(dir) && readdirSync(dir).length && !existsSync(join(dir, 'config.json'))) throw new UsageError(`${dir}: exists and is not a model folder (no config.json); not writing the model there`);
   mkdirSync(dir, { recursive: true });
-  for (const f of readdirSync(dir)) rmSync(join(dir, f), { recursive: true, force: true });
   await saveModel(model, dir, { dtype: 'F16' });
   const tok = hooks.tokenizer();
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tok.json));
