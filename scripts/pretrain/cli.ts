@@ -170,7 +170,8 @@ export async function main(kind: Kind, argv: string[]): Promise<number> {
       maxStepsThisRun: f['max-steps-this-run'] as number | undefined, saveEverySeconds: 60 * (f['save-every-minutes'] as number),
     }, hooksFor(kind, data, batch, block, seed, f['eval-tokens'] as number | undefined));
     console.log(`status: ${status}`);
-    return 0;
+    // 75 (EX_TEMPFAIL): stopped at the budget, run the same command again; `&&` after train then only fires once the model is exported
+    return status === 'done' ? 0 : 75;
   }
   if (cmd === 'eval') {
     const f = parseFlags(rest, EVAL, 'eval');
