@@ -6,10 +6,10 @@
  * padding), labels and the logits and loss we compute. scripts/check_roberta_mlm.py
  * (run where torch + transformers exist: the GPU machine) loads each folder
  * with RobertaForMaskedLM.from_pretrained and compares.
- *   node dist/scripts/roberta-mlm-roundtrip.js OUT [MODEL_DIR...]   (extra folders, e.g. a pretrained data/sharelora-roberta-mini, are checked too)
+ *   node dist/scripts/roberta-mlm-roundtrip.js OUT [MODEL_DIR...]   (extra folders, e.g. a pretrained data/sharelora-roberta-mini, are copied into OUT and checked too)
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/backend/index.js';
 import { randomModel } from '../src/models/init.js';
@@ -69,6 +69,11 @@ for (const dtype of ['F32', 'F16'] as const) {
   // the F16 folder is compared with what we compute from the F16 weights, as transformers will see them
   await write(`random-${dtype.toLowerCase()}`, dir, dtype === 'F32' ? model : loadModelFromDir(dir));
 }
-for (const dir of extra) await write(dir, dir, loadModelFromDir(dir, { task: 'masked-lm' }));
+for (const src of extra) {
+  // a copy, so the checked folder (e.g. one in data/) gets no ours.safetensors
+  const dir = join(out, `extra-${basename(src)}`);
+  cpSync(src, dir, { recursive: true });
+  await write(`extra-${basename(src)}`, dir, loadModelFromDir(dir, { task: 'masked-lm' }));
+}
 writeFileSync(join(out, 'manifest.json'), JSON.stringify(manifest, null, 1));
 console.log(`wrote ${Object.keys(manifest).length} masked-LM folders to ${out}: ${Object.keys(manifest).join(', ')}`);
