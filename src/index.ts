@@ -15,8 +15,8 @@ export * from './adapters/index.js';
 export * from './train/index.js';
 export { plot, table, display, progressBar, Figure, closeBrowser } from './notebook/index.js';
 export {
-  datasets, DataError, transferPairs, loadTokenizer, saveTokenizer, gpt2Tokenizer, TextTokenizer,
-  collateClassification, collateCausalLM, encodeCausal, padCausal, packSequences, blocksToBatch, bucketByLength, taskBatches, toTensors,
+  datasets, DataError, transferPairs, saveTokenizer, gpt2Tokenizer, TextTokenizer,
+  collateClassification, collateCausalLM, collateMaskedLM, maskedLmTokens, pretrainingCorpus, encodeCausal, padCausal, packSequences, blocksToBatch, bucketByLength, taskBatches, toTensors,
   readGlue, readHfDataset, readE2E, readAlpaca, resolveModelPath, IGNORE_INDEX,
   type TaskData, type TaskInfo,
 } from './data/index.js';

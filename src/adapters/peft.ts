@@ -55,7 +55,8 @@ export async function saveAdapter(adapter: ShareLoraAdapter, dir: string, extra:
   for (const [name, v] of adapter.namedParameters()) if (name.includes('.modules_to_save.')) await put(fileKey(name), v);
   const config = {
     peft_type: 'LORA',
-    task_type: adapter.model.task === 'causal-lm' ? 'CAUSAL_LM' : 'SEQ_CLS',
+    // PEFT has no masked-LM task type; it leaves task_type null for such models
+    task_type: adapter.model.task === 'causal-lm' ? 'CAUSAL_LM' : adapter.model.task === 'seq-cls' ? 'SEQ_CLS' : null,
     base_model_name_or_path: extra.baseModel ?? null,
     r: o.r,
     lora_alpha: o.alpha,

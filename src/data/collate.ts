@@ -4,6 +4,7 @@
  * ids themselves (the model shifts them), with -100 wherever no loss should be
  * taken (padding, and the prompt when `maskPrompt`).
  */
+import { Rng } from '../util/rng.js';
 import type { TextTokenizer } from './tokenizer.js';
 import { checkOptions, optionKeys } from '../util/options.js';
 
@@ -151,4 +152,75 @@ export function packSequences(docs: readonly number[][], blockSize: number, eosI
 export function blocksToBatch(blocks: readonly number[][]): Batch {
   if (blocks.length === 0) throw new RangeError('cannot collate an empty batch');
   return { inputIds: blocks.map((b) => [...b]), attentionMask: blocks.map((b) => b.map(() => 1)), labels: blocks.map((b) => [...b]) };
+}
+
+export interface MaskedLmOptions extends PadOptions {
+  /** id of `<mask>` */
+  maskId: number;
+  /** ids 0..vocabSize-1 are the model's vocabulary; random replacements are drawn from them */
+  vocabSize: number;
+  /** never selected and never drawn as a replacement: `<s>`, `</s>`, `<pad>`, `<unk>`, `<mask>` */
+  specialIds: readonly number[];
+  /** fills rows shorter than the longest */
+  padId: number;
+  /** the same seed gives the same masks: a resumed run re-derives them from (seed, step) */
+  seed: number;
+  /** share of non-special tokens that are predicted; default 0.15 */
+  probability?: number;
+  /** of the predicted tokens, the share replaced by `<mask>` (default 0.8) and by a random token (default 0.1); the rest stay */
+  maskFraction?: number;
+  randomFraction?: number;
+}
+
+const MLM_KEYS = new Set(['maskId', 'vocabSize', 'specialIds', 'padId', 'seed', 'probability', 'maskFraction', 'randomFraction', 'padToMultipleOf', 'padTo']);
+
+/**
+ * RoBERTa's dynamic masking (transformers' DataCollatorForLanguageModeling):
+ * each non-special token is predicted with `probability`; a predicted token
+ * becomes `<mask>` (80%), a random non-special token (10%) or stays (10%).
+ * Labels hold the original id where predicted and -100 everywhere else,
+ * padding included. Rows already carry their special tokens.
+ */
+export function collateMaskedLM(rows: readonly (readonly number[])[], opts: MaskedLmOptions): Batch {
+  for (const k of Object.keys(opts)) if (!MLM_KEYS.has(k)) throw new TypeError(`collateMaskedLM: unknown option "${k}"; expected ${[...MLM_KEYS].join(', ')}`);
+  const { maskId, vocabSize, padId, seed } = opts;
+  const probability = opts.probability ?? 0.15, maskFraction = opts.maskFraction ?? 0.8, randomFraction = opts.randomFraction ?? 0.1;
+  if (!Number.isSafeInteger(vocabSize) || vocabSize < 2) throw new RangeError(`collateMaskedLM: vocabSize must be an integer >= 2, got ${vocabSize}`);
+  for (const [k, v] of [['maskId', maskId], ['padId', padId]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0 || v >= vocabSize) throw new RangeError(`collateMaskedLM: ${k} must be an id in [0, ${vocabSize}), got ${v}`);
+  }
+  if (!Number.isSafeInteger(seed)) throw new RangeError(`collateMaskedLM: seed must be an integer, got ${seed}`);
+  for (const [k, v] of [['probability', probability], ['maskFraction', maskFraction], ['randomFraction', randomFraction]] as const) {
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new RangeError(`collateMaskedLM: ${k} must be in [0, 1], got ${v}`);
+  }
+  if (maskFraction + randomFraction > 1) throw new RangeError(`collateMaskedLM: maskFraction + randomFraction must be at most 1, got ${maskFraction + randomFraction}`);
+  if (rows.length === 0) throw new RangeError('cannot collate an empty batch');
+  const special = new Set([...opts.specialIds, maskId, padId]);
+  const drawable: number[] = [];
+  for (let i = 0; i < vocabSize; i++) if (!special.has(i)) drawable.push(i);
+  if (drawable.length === 0) throw new RangeError('collateMaskedLM: every id is special; nothing to draw random replacements from');
+  const rng = new Rng(seed);
+  const padded = padRows(rows.map((r) => [...r]), padId, opts);
+  const labels = padded.inputIds.map((r) => new Array<number>(r.length).fill(IGNORE_INDEX));
+  padded.inputIds.forEach((row, b) => {
+    const n = rows[b]!.length;
+    for (let t = 0; t < n; t++) {
+      const id = row[t]!;
+      if (!Number.isSafeInteger(id) || id < 0 || id >= vocabSize) throw new RangeError(`collateMaskedLM: row ${b} position ${t} holds ${id}, not an id in [0, ${vocabSize})`);
+      if (special.has(id) || rng.next() >= probability) continue;
+      labels[b]![t] = id;
+      const u = rng.next();
+      if (u < maskFraction) row[t] = maskId;
+      else if (u < maskFraction + randomFraction) row[t] = drawable[Math.floor(rng.next() * drawable.length)]!;
+    }
+  });
+  return { ...padded, labels };
+}
+
+/** maskId, specialIds and vocabSize of a RoBERTa-style tokenizer (its `<mask>` and every added special token). */
+export function maskedLmTokens(tokenizer: TextTokenizer): Pick<MaskedLmOptions, 'maskId' | 'specialIds' | 'vocabSize' | 'padId'> {
+  const maskId = tokenizer.tokenToId('<mask>');
+  if (maskId === undefined) throw new RangeError(`${tokenizer.source} has no <mask> token; masked-LM training needs one`);
+  const specialIds = (tokenizer.json.added_tokens ?? []).filter((t) => t.special).map((t) => t.id);
+  return { maskId, specialIds, vocabSize: tokenizer.vocabSize, padId: tokenizer.padId };
 }

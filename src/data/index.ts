@@ -34,8 +34,8 @@ export { TextTokenizer, type EncodeOptions, type TokenizerConfig, type Tokenizer
 export { GPT2_CONFIG, gpt2Tokenizer, gpt2TokenizerJson, parseMerges } from './gpt2-bpe.js';
 export { loadTokenizer, saveTokenizer } from './load-tokenizer.js';
 export {
-  IGNORE_INDEX, blocksToBatch, collateCausalLM, collateClassification, encodeCausal, packSequences, padCausal, padRows,
-  type Batch, type CausalCollateOptions, type CausalExample, type CausalRow, type ClassificationCollateOptions, type PadOptions,
+  IGNORE_INDEX, blocksToBatch, collateCausalLM, collateClassification, collateMaskedLM, encodeCausal, maskedLmTokens, packSequences, padCausal, padRows,
+  type Batch, type MaskedLmOptions, type CausalCollateOptions, type CausalExample, type CausalRow, type ClassificationCollateOptions, type PadOptions,
 } from './collate.js';
 export { bucketByLength, type BucketOptions } from './bucket.js';
 export { taskBatches, type TaskBatchOptions } from './batches.js';
@@ -43,3 +43,9 @@ export { toTensors, type BatchTensors } from './tensors.js';
 
 // Hub ids → local folders.
 export { cachedSnapshot, hubCacheDir, isHubId, OPTIONAL_FILES, repoCacheDir, resolveModelPath, type ResolveOptions } from './hub.js';
+
+// The base models' pretraining text, disjoint from every evaluated split.
+export {
+  DEFAULT_PRETRAINING_SOURCES, EVALUATION_SPLITS, PRETRAINING_SOURCES, evaluationRecords, normalizeText, pretrainingCorpus,
+  type PretrainingCorpus, type PretrainingDocument, type PretrainingOptions, type PretrainingSource, type SourceStats,
+} from './pretraining.js';

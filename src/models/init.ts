@@ -1,19 +1,21 @@
 /**
  * Randomly initialised models, with Hugging Face's init (N(0, 0.02) weights,
  * zero biases, unit norms; GPT-2 also scales residual projections by
- * 1/sqrt(2·n_layer)). Used for pretraining from scratch, for the benchmarks'
- * GPT-2-small / LLaMA shapes, and as the "random initialisation" baseline.
+ * 1/sqrt(2·n_layer); RoBERTa zeroes the padding rows of its embeddings).
+ * Used for pretraining from scratch, for the benchmarks' GPT-2-small / LLaMA
+ * shapes, and as the "random initialisation" baseline.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../util/rng.js';
 import { parseConfig } from './config.js';
 import { GPT2 } from './gpt2.js';
 import { Llama } from './llama.js';
+import { Roberta, type RobertaTask } from './roberta.js';
 import type { RawTensor } from './safetensors.js';
 import type { Model, Task } from './types.js';
 import { WeightStore } from './weights.js';
 
-function shapesOf(raw: Record<string, unknown>): Map<string, number[]> {
+function shapesOf(raw: Record<string, unknown>, task: Task): Map<string, number[]> {
   const c = parseConfig(raw, 'config');
   const s = new Map<string, number[]>();
   const C = c.hidden;
@@ -41,7 +43,28 @@ function shapesOf(raw: Record<string, unknown>): Map<string, number[]> {
     s.set('model.norm.weight', [C]);
     if (!c.tieWordEmbeddings) s.set('lm_head.weight', [c.vocabSize, C]);
   } else {
-    throw new Error(`random init is available for gpt2 and llama, not ${c.modelType}`);
+    const e = 'roberta.embeddings';
+    s.set(`${e}.word_embeddings.weight`, [c.vocabSize, C]).set(`${e}.position_embeddings.weight`, [c.maxPositions, C]);
+    s.set(`${e}.token_type_embeddings.weight`, [(raw.type_vocab_size as number | undefined) ?? 1, C]);
+    s.set(`${e}.LayerNorm.weight`, [C]).set(`${e}.LayerNorm.bias`, [C]);
+    const lin = (n: string, i: number, o: number) => s.set(`${n}.weight`, [o, i]).set(`${n}.bias`, [o]);
+    for (let i = 0; i < c.layers; i++) {
+      const p = `roberta.encoder.layer.${i}`;
+      for (const n of ['query', 'key', 'value']) lin(`${p}.attention.self.${n}`, C, C);
+      lin(`${p}.attention.output.dense`, C, C);
+      s.set(`${p}.attention.output.LayerNorm.weight`, [C]).set(`${p}.attention.output.LayerNorm.bias`, [C]);
+      lin(`${p}.intermediate.dense`, C, c.intermediate);
+      lin(`${p}.output.dense`, c.intermediate, C);
+      s.set(`${p}.output.LayerNorm.weight`, [C]).set(`${p}.output.LayerNorm.bias`, [C]);
+    }
+    if (task === 'masked-lm') {
+      lin('lm_head.dense', C, C);
+      s.set('lm_head.layer_norm.weight', [C]).set('lm_head.layer_norm.bias', [C]).set('lm_head.bias', [c.vocabSize]);
+      if (raw.tie_word_embeddings === false) s.set('lm_head.decoder.weight', [c.vocabSize, C]);
+    } else {
+      lin('classifier.dense', C, C);
+      lin('classifier.out_proj', C, c.numLabels || 2);
+    }
   }
   return s;
 }
@@ -52,18 +75,23 @@ export function randomModel(configJson: Record<string, unknown>, opts: { seed?: 
   const rng = new Rng(opts.seed ?? 0);
   const std = typeof configJson.initializer_range === 'number' ? configJson.initializer_range : 0.02;
   const tensors = new Map<string, { t: RawTensor; file: string }>();
-  for (const [name, shape] of shapesOf(configJson)) {
+  const task = opts.task ?? (config.modelType === 'roberta' ? 'masked-lm' : 'causal-lm');
+  if (task === 'masked-lm' && config.modelType !== 'roberta') throw new Error(`random init: task "masked-lm" needs model_type roberta, not ${config.modelType}`);
+  if (task === 'causal-lm' && config.modelType === 'roberta') throw new Error('random init: RoBERTa is an encoder; use task "masked-lm" or "seq-cls"');
+  for (const [name, shape] of shapesOf(configJson, task)) {
     const n = shape.reduce((a, b) => a * b, 1);
     let data: Float32Array;
-    if (/(ln_\d|ln_f|layernorm|norm)\.weight$/.test(name)) data = new Float32Array(n).fill(1);
+    if (/(ln_\d|ln_f|norm)\.weight$/i.test(name)) data = new Float32Array(n).fill(1);
     else if (name.endsWith('.bias')) data = new Float32Array(n);
     else data = rng.normal(n, /c_proj\.weight$/.test(name) ? std / Math.sqrt(2 * config.layers) : std);
+    // HF's _init_weights zeroes an nn.Embedding's padding_idx row (RoBERTa's word and position tables)
+    if (config.modelType === 'roberta' && /(word|position)_embeddings\.weight$/.test(name) && config.padTokenId !== null) data.fill(0, config.padTokenId * shape[1], (config.padTokenId + 1) * shape[1]);
     tensors.set(name, { t: { dtype: 'F32', shape, data }, file: '(random init)' });
   }
   const store = new WeightStore(tensors, '(random init)');
-  const task = opts.task ?? 'causal-lm';
   if (task === 'seq-cls' && !config.numLabels) config.numLabels = 2;
   const score = () => tf.tensor2d(rng.normal(config.numLabels * config.hidden, std), [config.numLabels, config.hidden]);
+  if (config.modelType === 'roberta') return new Roberta(config, store, undefined, task as RobertaTask);
   return config.modelType === 'gpt2' ? new GPT2(config, store, task, task === 'seq-cls' ? { score: score() } : undefined)
     : new Llama(config, store, task, task === 'seq-cls' ? { score: score() } : undefined);
 }

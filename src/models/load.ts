@@ -12,7 +12,10 @@ import type { Family, Model, Task } from './types.js';
 import { WeightStore } from './weights.js';
 
 export interface LoadOptions {
-  /** 'seq-cls' puts a classification head on a GPT-2/LLaMA LM checkpoint (HF's *ForSequenceClassification) */
+  /**
+   * 'seq-cls' puts a classification head on a GPT-2/LLaMA LM checkpoint (HF's *ForSequenceClassification)
+   * or on a RoBERTa encoder; 'masked-lm' is RoBERTa's RobertaForMaskedLM
+   */
   task?: Task;
   /** labels of a new classification head (default: the config's num_labels, else 2) */
   numLabels?: number;
@@ -23,6 +26,7 @@ export interface LoadOptions {
 export const LOAD_KEYS = optionKeys<LoadOptions>()(['task', 'numLabels', 'seed']);
 
 const SEQ_CLS = /ForSequenceClassification$/;
+const TASKS: readonly Task[] = ['causal-lm', 'seq-cls', 'masked-lm'];
 
 /**
  * Tensors a checkpoint may hold that no module here reads, as transformers
@@ -60,8 +64,10 @@ export function loadModelFromDir(dir: string, opts: LoadOptions = {}): Model {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CheckpointError(dir, 'is not a folder (expected a Hugging Face model folder with config.json)');
   const config = readConfig(dir);
   const archs = (config.raw.architectures as string[] | undefined) ?? [];
-  const task: Task = opts.task ?? (config.modelType === 'roberta' || archs.some((a) => SEQ_CLS.test(a)) ? 'seq-cls' : 'causal-lm');
-  if (task === 'causal-lm' && config.modelType === 'roberta') throw new CheckpointError(dir, 'RoBERTa is loaded as a sequence classifier (task "seq-cls"); masked-LM heads are not supported');
+  if (opts.task !== undefined && !TASKS.includes(opts.task)) throw new CheckpointError(dir, `task ${JSON.stringify(opts.task)} is not one of ${TASKS.join(', ')}`);
+  const task: Task = opts.task ?? (archs.includes('RobertaForMaskedLM') ? 'masked-lm' : config.modelType === 'roberta' || archs.some((a) => SEQ_CLS.test(a)) ? 'seq-cls' : 'causal-lm');
+  if (task === 'causal-lm' && config.modelType === 'roberta') throw new CheckpointError(dir, 'RoBERTa is an encoder: load it with task "seq-cls" or "masked-lm"');
+  if (task === 'masked-lm' && config.modelType !== 'roberta') throw new CheckpointError(dir, `task "masked-lm" needs a RoBERTa checkpoint, not ${config.modelType}`);
   if (opts.numLabels !== undefined) config.numLabels = opts.numLabels;
   else if (task === 'seq-cls' && !config.numLabels) config.numLabels = 2;
   const weights = WeightStore.fromDir(dir);
@@ -91,12 +97,27 @@ export function loadModelFromDir(dir: string, opts: LoadOptions = {}): Model {
       case 'gpt2': return new GPT2(config, weights, task, { score: score() });
       case 'llama': return new Llama(config, weights, task, { score: score() });
       case 'roberta': {
+        // HF builds neither task with a pooler, and each task's model has only its own head
+        weights.ignore(task === 'seq-cls' ? /^(lm_head|roberta\.pooler)\./ : /^(classifier|roberta\.pooler)\./);
+        // a tied decoder saved anyway (older checkpoints) is re-tied by HF; so is decoder.bias, a second name of lm_head.bias
+        if (task === 'masked-lm') weights.ignore(config.raw.tie_word_embeddings === false ? /^lm_head\.decoder\.bias$/ : /^lm_head\.decoder\./);
+        if (task === 'masked-lm') {
+          const hasLm = weights.has('lm_head.dense.weight');
+          const zeros = (n: number) => weights.track(tf.zeros([n]));
+          return new Roberta(config, weights, hasLm ? undefined : {
+            lmHead: {
+              'lm_head.dense.weight': fresh(C, C), 'lm_head.dense.bias': zeros(C), 'lm_head.layer_norm.weight': weights.track(tf.ones([C])),
+              'lm_head.layer_norm.bias': zeros(C), 'lm_head.bias': zeros(config.vocabSize),
+              ...(config.raw.tie_word_embeddings === false ? { 'lm_head.decoder.weight': fresh(config.vocabSize, C) } : {}),
+            },
+          }, 'masked-lm');
+        }
         return new Roberta(config, weights, hasHead ? undefined : {
           classifier: {
             'classifier.dense.weight': fresh(C, C), 'classifier.dense.bias': weights.track(tf.zeros([C])),
             'classifier.out_proj.weight': fresh(config.numLabels, C), 'classifier.out_proj.bias': weights.track(tf.zeros([config.numLabels])),
           },
-        });
+        }, 'seq-cls');
       }
     }
   }

@@ -1,23 +1,29 @@
 /**
- * RoBERTa (HF RobertaForSequenceClassification): post-LN encoder, exact GELU,
- * positions counted from pad_token_id + 1 over non-padding tokens, and a head
- * on <s>: dense -> tanh -> out_proj.
+ * RoBERTa (HF RobertaForSequenceClassification / RobertaForMaskedLM): post-LN
+ * encoder, exact GELU, positions counted from pad_token_id + 1 over
+ * non-padding tokens, and either a head on <s> (dense -> tanh -> out_proj) or
+ * the masked-LM head on every position (dense -> gelu -> layer_norm -> the
+ * word embeddings transposed + bias).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { attention, gelu, layerNorm } from '../backend/ops.js';
+import { attention, crossEntropy, gelu, layerNorm } from '../backend/ops.js';
 import { classificationLoss } from './gpt2.js';
 import { Linear } from './linear.js';
 import { toInt2D } from './inputs.js';
 import { countWeights, disposeWeights, Param, weightRefs, type WeightRef } from './param.js';
-import type { ForwardInput, ForwardOutput, Model, ModelConfig } from './types.js';
+import type { ForwardInput, ForwardOutput, Model, ModelConfig, Task } from './types.js';
 import type { WeightStore } from './weights.js';
 
 type Norm = { w: Param<tf.Tensor1D>; b: Param<tf.Tensor1D> };
 interface Layer { q: Linear; k: Linear; v: Linear; o: Linear; ln1: Norm; up: Linear; down: Linear; ln2: Norm }
 
+export type RobertaTask = Extract<Task, 'seq-cls' | 'masked-lm'>;
+
+/** Initial values for heads the checkpoint lacks, by HF name. */
+export interface RobertaInit { classifier?: Record<string, tf.Tensor>; lmHead?: Record<string, tf.Tensor> }
+
 export class Roberta implements Model {
   readonly family = 'roberta' as const;
-  readonly task = 'seq-cls' as const;
   readonly linears = new Map<string, Linear>();
   readonly heads = new Map<string, Map<string, Linear>>();
   private readonly params: Param[] = [];
@@ -26,13 +32,14 @@ export class Roberta implements Model {
   private typeEmb: Param<tf.Tensor2D>;
   private embLn: Norm;
   private layers: Layer[] = [];
-  private dense: Linear;
-  private outProj: Linear;
+  private dense?: Linear;
+  private outProj?: Linear;
+  private lm?: { dense: Linear; ln: Norm; bias: Param<tf.Tensor1D>; decoder?: Param<tf.Tensor2D> };
 
-  constructor(readonly config: ModelConfig, w: WeightStore, init?: { classifier?: Record<string, tf.Tensor> }) {
+  constructor(readonly config: ModelConfig, w: WeightStore, init?: RobertaInit, readonly task: RobertaTask = 'seq-cls') {
     const C = config.hidden;
-    const param = <T extends tf.Tensor>(name: string, shape: number[]): Param<T> => {
-      const x = new Param(name, w.take(name, shape) as T);
+    const param = <T extends tf.Tensor>(name: string, shape: number[], fresh?: Record<string, tf.Tensor>): Param<T> => {
+      const x = new Param(name, (fresh?.[name] ?? w.take(name, shape)) as T);
       this.params.push(x);
       return x;
     };
@@ -40,10 +47,9 @@ export class Roberta implements Model {
     this.wordEmb = param(`${e}.word_embeddings.weight`, [config.vocabSize, C]);
     this.posEmb = param(`${e}.position_embeddings.weight`, [config.maxPositions, C]);
     this.typeEmb = param(`${e}.token_type_embeddings.weight`, [(config.raw.type_vocab_size as number | undefined) ?? 1, C]);
-    const norm = (n: string): Norm => ({ w: param(`${n}.weight`, [C]), b: param(`${n}.bias`, [C]) });
+    const norm = (n: string, fresh?: Record<string, tf.Tensor>): Norm => ({ w: param(`${n}.weight`, [C], fresh), b: param(`${n}.bias`, [C], fresh) });
     this.embLn = norm(`${e}.LayerNorm`);
-    const lin = (n: string, i: number, o: number, register = true): Linear => {
-      const fresh = init?.classifier;
+    const lin = (n: string, i: number, o: number, register = true, fresh?: Record<string, tf.Tensor>): Linear => {
       const l = new Linear(n, (fresh?.[`${n}.weight`] ?? w.take(`${n}.weight`, [o, i])) as tf.Tensor2D, (fresh?.[`${n}.bias`] ?? w.take(`${n}.bias`, [o])) as tf.Tensor1D);
       if (register) this.linears.set(n, l);
       return l;
@@ -57,20 +63,32 @@ export class Roberta implements Model {
         ln2: norm(`${p}.output.LayerNorm`),
       });
     }
-    this.dense = lin('classifier.dense', C, C, false);
-    this.outProj = lin('classifier.out_proj', C, config.numLabels, false);
-    this.heads.set('classifier', new Map([['dense', this.dense], ['out_proj', this.outProj]]));
+    if (task === 'seq-cls') {
+      this.dense = lin('classifier.dense', C, C, false, init?.classifier);
+      this.outProj = lin('classifier.out_proj', C, config.numLabels, false, init?.classifier);
+      this.heads.set('classifier', new Map([['dense', this.dense], ['out_proj', this.outProj]]));
+    } else {
+      const fresh = init?.lmHead;
+      // HF ties lm_head.decoder.bias to lm_head.bias and saves the latter (older checkpoints may carry only the former)
+      const biasName = fresh || w.has('lm_head.bias') || !w.has('lm_head.decoder.bias') ? 'lm_head.bias' : 'lm_head.decoder.bias';
+      const bias = new Param('lm_head.bias', (fresh?.['lm_head.bias'] ?? w.take(biasName, [config.vocabSize])) as tf.Tensor1D);
+      this.params.push(bias);
+      this.lm = { dense: lin('lm_head.dense', C, C, false, fresh), ln: norm('lm_head.layer_norm', fresh), bias };
+      // tie_word_embeddings (true by default in HF) makes the decoder the word embeddings; only an untied model reads its own
+      if (config.raw.tie_word_embeddings === false) this.lm.decoder = param('lm_head.decoder.weight', [config.vocabSize, C], fresh);
+    }
   }
 
   get numLayers(): number { return this.config.layers; }
 
-  forward({ inputIds, attentionMask, training = false }: ForwardInput): ForwardOutput {
+  /** The encoder's last hidden state [B, T, C] (HF's `last_hidden_state`), shared by both heads. */
+  hiddenStates({ inputIds, attentionMask, training = false }: ForwardInput): tf.Tensor3D {
     const { hidden: C, heads: H, headDim: D, eps } = this.config;
     const pad = this.config.padTokenId ?? 1;
     const ln = (x: tf.Tensor, n: Norm) => layerNorm(x, n.w.value, n.b.value, eps);
     return tf.tidy(() => {
       const ids = toInt2D(inputIds, 'inputIds');
-      const [B, T] = ids.shape;
+      const T = ids.shape[1];
       if (T + pad + 1 > this.config.maxPositions) throw new Error(`sequence length ${T} exceeds max_position_embeddings ${this.config.maxPositions} - ${pad + 1}`);
       const mask = attentionMask ? toInt2D(attentionMask, 'attentionMask') : tf.onesLike(ids);
       // HF create_position_ids_from_input_ids: padding keeps position pad, others count from pad+1
@@ -85,17 +103,35 @@ export class Roberta implements Model {
         x = ln(tf.add(l.o.apply(y, training), x), l.ln1);
         x = ln(tf.add(l.down.apply(gelu(l.up.apply(x, training), act), training), x), l.ln2);
       }
+      return x as tf.Tensor3D;
+    });
+  }
+
+  forward(input: ForwardInput): ForwardOutput {
+    const { hidden: C, eps } = this.config;
+    const training = input.training ?? false;
+    return tf.tidy(() => {
+      const x = this.hiddenStates(input);
+      const [B, T] = x.shape;
+      if (this.lm) {
+        // HF's RobertaLMHead: exact GELU whatever hidden_act says
+        const h = layerNorm(gelu(this.lm.dense.apply(x, training), 'erf'), this.lm.ln.w.value, this.lm.ln.b.value, eps);
+        const W = (this.lm.decoder ?? this.wordEmb).value;
+        const logits = tf.add(tf.matMul(tf.reshape(h, [B * T, C]), W, false, true), this.lm.bias.value);
+        return { logits: tf.reshape(logits, [B, T, this.config.vocabSize]) };
+      }
       const cls = tf.reshape(tf.slice(x, [0, 0, 0], [B, 1, C]), [B, C]);
-      return { logits: this.outProj.apply(tf.tanh(this.dense.apply(cls, training)), training) };
+      return { logits: this.outProj!.apply(tf.tanh(this.dense!.apply(cls, training)), training) };
     });
   }
 
   loss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
-    return classificationLoss(logits, labels, this.config.numLabels);
+    return this.task === 'masked-lm' ? maskedLmLoss(logits, labels) : classificationLoss(logits, labels, this.config.numLabels);
   }
 
   weights(): Map<string, WeightRef> {
-    return weightRefs(this.params, [...this.linears.values(), this.dense, this.outProj]);
+    const heads = this.lm ? [this.lm.dense] : [this.dense!, this.outProj!];
+    return weightRefs(this.params, [...this.linears.values(), ...heads]);
   }
 
   baseParameterCount(): number {
@@ -105,4 +141,12 @@ export class Roberta implements Model {
   dispose(): void {
     disposeWeights(this.weights());
   }
+}
+
+/** HF's masked-LM loss: cross-entropy at every position whose label is not -100 (no shift). */
+export function maskedLmLoss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const [B, T, V] = logits.shape;
+    return crossEntropy(tf.reshape(logits, [B * T, V]) as tf.Tensor2D, tf.reshape(tf.cast(labels, 'int32'), [B * T]) as tf.Tensor1D);
+  });
 }

@@ -6,7 +6,7 @@ import type { Model } from './types.js';
 
 const ARCH: Record<string, Record<string, string>> = {
   gpt2: { 'causal-lm': 'GPT2LMHeadModel', 'seq-cls': 'GPT2ForSequenceClassification' },
-  roberta: { 'seq-cls': 'RobertaForSequenceClassification' },
+  roberta: { 'seq-cls': 'RobertaForSequenceClassification', 'masked-lm': 'RobertaForMaskedLM' },
   llama: { 'causal-lm': 'LlamaForCausalLM', 'seq-cls': 'LlamaForSequenceClassification' },
 };
 
@@ -22,7 +22,11 @@ export async function saveModel(model: Model, dir: string, opts: { dtype?: 'F32'
     const t = ref.get();
     tensors.set(name, { dtype: opts.dtype ?? 'F32', shape: t.shape, data: await t.data() as Float32Array });
   }
-  const config = { ...model.config.raw, architectures: [ARCH[model.family][model.task]], dtype: opts.dtype === 'F16' ? 'float16' : 'float32' };
+  const arch = ARCH[model.family][model.task];
+  if (!arch) throw new Error(`saveModel: a ${model.family} model cannot be saved as task "${model.task}"`);
+  const config: Record<string, unknown> = { ...model.config.raw, architectures: [arch], dtype: opts.dtype === 'F16' ? 'float16' : 'float32' };
+  // the decoder is not written when tied: transformers re-ties it to the word embeddings on load, as it does for its own checkpoints
+  if (model.task === 'masked-lm') config.tie_word_embeddings = !model.weights().has('lm_head.decoder.weight');
   if (model.task === 'seq-cls') Object.assign(config, { num_labels: model.config.numLabels, id2label: Object.fromEntries(Array.from({ length: model.config.numLabels }, (_, i) => [String(i), `LABEL_${i}`])), label2id: Object.fromEntries(Array.from({ length: model.config.numLabels }, (_, i) => [`LABEL_${i}`, i])) });
   await atomicWrite(join(dir, 'model.safetensors'), serializeSafetensors(tensors));
   await atomicWrite(join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');

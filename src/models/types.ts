@@ -3,7 +3,7 @@ import type { Linear } from './linear.js';
 import type { WeightRef } from './param.js';
 
 export type Family = 'gpt2' | 'roberta' | 'llama';
-export type Task = 'causal-lm' | 'seq-cls';
+export type Task = 'causal-lm' | 'seq-cls' | 'masked-lm';
 
 /** Token ids as a tensor [B, T] (int32) or nested arrays. */
 export type IdsLike = tf.Tensor2D | number[][] | Int32Array[];
@@ -17,7 +17,7 @@ export interface ForwardInput {
 }
 
 export interface ForwardOutput {
-  /** causal LM: [B, T, V]; sequence classification: [B, numLabels]. */
+  /** causal and masked LM: [B, T, V]; sequence classification: [B, numLabels]. */
   logits: tf.Tensor;
 }
 
@@ -35,7 +35,7 @@ export interface Model {
   /** Modules PEFT can copy into `modules_to_save` (e.g. `classifier`), path -> their linears. */
   readonly heads: Map<string, Map<string, Linear>>;
   forward(input: ForwardInput): ForwardOutput;
-  /** HF's own loss for this head: shifted CE ignoring -100 (causal LM), CE or MSE (classification). */
+  /** HF's own loss for this head: shifted CE ignoring -100 (causal LM), CE ignoring -100 (masked LM), CE or MSE (classification). */
   loss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar;
   /** every base tensor under its Hugging Face checkpoint name (what saveModel writes; what full fine-tuning swaps for variables) */
   weights(): Map<string, WeightRef>;

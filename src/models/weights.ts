@@ -101,6 +101,17 @@ export class WeightStore {
     return [...this.tensors].filter(([n]) => !this.used.has(n) && !ignorable.test(n)).map(([name, { file }]) => ({ name, file }));
   }
 
+  /**
+   * Mark tensors this architecture deliberately leaves unread (a masked-LM
+   * head under a classifier, a pooler HF does not build), so that they count
+   * as consumed rather than as a checkpoint that does not fit. Returns their names.
+   */
+  ignore(pattern: RegExp): string[] {
+    const names = [...this.tensors.keys()].filter((n) => pattern.test(n));
+    for (const n of names) this.used.add(n);
+    return names;
+  }
+
   /** the first of `names` present (HF saves GPT-2 with or without the `transformer.` prefix) */
   pick(...names: string[]): string {
     return names.find((n) => this.tensors.has(n)) ?? names[0];

@@ -20,7 +20,7 @@ export interface Batch {
 
 export function labelsTensor(labels: Batch['labels'], model: Model): tf.Tensor {
   if (labels instanceof tf.Tensor) return tf.clone(labels);
-  if (model.task === 'causal-lm') return toInt2D(labels as number[][], 'labels');
+  if (model.task === 'causal-lm' || model.task === 'masked-lm') return toInt2D(labels as number[][], 'labels');
   return model.config.numLabels === 1 ? tf.tensor1d(labels as number[], 'float32') : tf.tensor1d(labels as number[], 'int32');
 }
 

@@ -284,7 +284,8 @@ export class Trainer {
         // a batch's loss is its mean over labels that are not -100 (for a causal LM, labels[:, 1:]): weigh it by them
         const [B, T] = labels.shape;
         const used = causal ? tf.slice(labels, [0, 1], [B, T - 1]) : labels;
-        const count = this.model.config.numLabels === 1 && !causal ? tf.scalar(B) : tf.sum(tf.cast(tf.notEqual(used, -100), 'float32'));
+        // regression scores every example; classification, causal and masked LMs count the labels that are not -100
+        const count = this.model.task === 'seq-cls' && this.model.config.numLabels === 1 ? tf.scalar(B) : tf.sum(tf.cast(tf.notEqual(used, -100), 'float32'));
         return [this.model.loss(logits, labels), labels, pred, count];
       }));
       const checkT = deviceBatchCheck(b, this.model);
@@ -309,7 +310,7 @@ export class Trainer {
     if (n === 0) throw new BatchError(where, 'labels', `are -100 in every one of the ${batches.length} batches: nothing to evaluate`);
     const loss = lossSum / n;
     const metrics: Record<string, number> = {};
-    if (causal) metrics.perplexity = Math.exp(loss);
+    if (this.model.task !== 'seq-cls') metrics.perplexity = Math.exp(loss);
     else if (this.model.config.numLabels === 1) metrics.pearson = pearson(preds, gold);
     else metrics.accuracy = accuracy(preds, gold);
     return { loss, metrics };

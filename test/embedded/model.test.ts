@@ -1,6 +1,6 @@
 /**
  * The embedded default model (data/sharelora-gpt2-mini), pretrained by
- * scripts/pretrain-base.ts: it must know some English (held-out perplexity
+ * scripts/pretrain-base.ts (now scripts/pretrain-causal.ts): it must know some English (held-out perplexity
  * far below a unigram model's on the same tokens) and be a better starting
  * point for ShareLoRA fine-tuning than the same architecture at random init.
  */

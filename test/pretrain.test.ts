@@ -1,0 +1,137 @@
+/**
+ * Smoke tests of the pretraining scripts on the cpu backend with a tiny
+ * model: a run stopped (by step cap or by its wall-clock budget) and resumed
+ * ends with exactly the weights of an uninterrupted run, and a finished run
+ * exports a folder loadModel and loadTokenizer read.
+ */
+import { describe, it, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { datasets } from '../src/data/datasets.js';
+import { loadModelFromDir } from '../src/models/load.js';
+import { loadTokenizer } from '../src/data/load-tokenizer.js';
+import { randomModel } from '../src/models/init.js';
+import { readSafetensors } from '../src/models/safetensors.js';
+import type { PretrainingDocument } from '../src/data/pretraining.js';
+import { readTokenData, writeTokenData, mlmTokenizer, type TokenData } from '../scripts/pretrain/data.js';
+import { causalBitsPerByte, modelConfig, parseFlags, preset, UsageError } from '../scripts/pretrain/run.js';
+import { main } from '../scripts/pretrain/cli.js';
+import { testBackend } from './helpers.js';
+
+const tmp = (p: string) => mkdtempSync(join(tmpdir(), `sharelora-pretrain-${p}-`));
+const quiet = async <T>(fn: () => Promise<T>): Promise<T> => {
+  const log = console.log;
+  console.log = () => {};
+  try { return await fn(); } finally { console.log = log; }
+};
+
+describe('pretraining scripts', () => {
+  let dataDir: string;
+  let data: TokenData;
+  before(async () => {
+    await testBackend();
+    // paragraphs of a few chapters, and 500 merges (vocabulary 757): real text, small enough for the cpu backend
+    const { table } = await datasets.mobyDick({ split: 'all' });
+    const text = table.array('text') as string[];
+    const paragraphs = (chapters: number[]) => chapters.flatMap((c) => text[c]!.split(/\n\s*\n/).filter((p) => p.trim().length > 40).map((p, i): PretrainingDocument => ({ source: 'mobyDick', id: `mobyDick:${c}.${i}`, group: String(c), text: p })));
+    dataDir = tmp('data');
+    writeTokenData(dataDir, paragraphs([2, 3, 4]), paragraphs([7]).slice(0, 6), { merges: 500, seed: 0 }, { command: 'node (test) prepare' });
+    data = readTokenData(dataDir);
+  });
+
+  it('prepared data: documents separated by <|endoftext|>, held-out bookkeeping consistent', () => {
+    assert.equal(data.vocab, 757);
+    assert.equal(data.heldOut[0], data.sep);
+    for (const d of data.heldOutDocs) assert.equal(data.heldOut[d.start + d.tokens], data.sep);
+    assert.ok(data.train.filter((t) => t === data.sep).length > 20);
+    assert.ok(data.train.every((t) => t <= data.sep));
+  });
+
+  it('bits per byte scores every held-out token once, whatever the window', async () => {
+    const model = randomModel(modelConfig('causal', { ...preset('tiny'), positions: 512 }, data), { seed: 1 });
+    const whole = await causalBitsPerByte(model, data, { block: 64, batch: 4 });
+    assert.equal(whole.tokens, data.heldOutDocs.reduce((a, d) => a + d.tokens, 0));
+    assert.equal(whole.bytes, data.heldOutDocs.reduce((a, d) => a + d.bytes, 0));
+    // near-uniform predictions of a fresh model: about log2(vocab) bits a token
+    assert.ok(Math.abs(Math.log2(whole.perplexity) - Math.log2(757)) < 0.5, `perplexity ${whole.perplexity}`);
+    // one window over the whole first paragraph equals a direct computation
+    const d = data.heldOutDocs[0]!;
+    const ids = Array.from(data.heldOut.subarray(0, d.start + d.tokens));
+    assert.ok(ids.length <= 512, `first held-out paragraph has ${ids.length} tokens`);
+    const one = await causalBitsPerByte(model, { ...data, heldOutDocs: [d] }, { block: 512, batch: 1 });
+    const nll = tf.tidy(() => {
+      const logp = tf.logSoftmax(model.forward({ inputIds: [ids] }).logits);
+      const y = tf.oneHot(tf.tensor1d(ids.slice(1), 'int32'), 757);
+      return tf.neg(tf.sum(tf.mul(tf.slice(tf.reshape(logp, [ids.length, 757]), [0, 0], [ids.length - 1, 757]), y)));
+    });
+    const bits = (await nll.data())[0]! / Math.LN2;
+    assert.ok(Math.abs(one.bitsPerByte * d.bytes - bits) / bits < 1e-5, `${one.bitsPerByte * d.bytes} vs ${bits}`);
+    nll.dispose();
+    model.dispose();
+  });
+
+  for (const kind of ['causal', 'mlm'] as const) {
+    it(`${kind}: stopped and resumed runs end with the weights of an uninterrupted run; the export loads`, async () => {
+      const args = (run: string, out: string, extra: string[] = []) => ['train', '--data', dataDir, '--run', run, '--out', out, '--preset', 'tiny', '--batch', '4', '--block', '32',
+        '--total-steps', '6', '--warmup', '2', '--lr', '0.01', '--backend', 'cpu', '--budget-minutes', '10', ...extra];
+      const [runA, outA, runB, outB] = [tmp('runA'), tmp('outA'), tmp('runB'), tmp('outB')];
+      await quiet(() => main(kind, args(runA, outA)));
+      // three processes of 2 steps each; the third finishes and exports
+      for (let i = 0; i < 3; i++) {
+        assert.equal(existsSync(join(outB, 'config.json')), false, 'exported before the last step');
+        await quiet(() => main(kind, args(runB, outB, ['--max-steps-this-run', '2'])));
+      }
+      const params = (run: string) => readSafetensors(join(run, 'checkpoint', 'params.safetensors')).tensors;
+      const [a, b] = [params(runA), params(runB)];
+      assert.ok(a.size > 10);
+      for (const [name, t] of a) assert.deepEqual(b.get(name)!.data, t.data, `${name} differs after stop + resume`);
+      const stats = JSON.parse(readFileSync(join(outB, 'training_stats.json'), 'utf8'));
+      assert.equal(stats.steps, 6);
+      assert.equal(stats.runs.length, 3);
+      assert.match(readFileSync(join(outB, 'README.md'), 'utf8'), /tokens seen/);
+      const model = loadModelFromDir(outB);
+      assert.equal(model.task, kind === 'causal' ? 'causal-lm' : 'masked-lm');
+      const tok = loadTokenizer(outB);
+      assert.equal(tok.vocabSize, model.config.vocabSize);
+      if (kind === 'causal') {
+        assert.ok(stats.metrics.heldOutBitsPerByte > 0 && stats.metrics.heldOutBitsPerByte < stats.metrics.unigramBitsPerByte * 2);
+        assert.ok(existsSync(join(outB, 'heldout-tokens.bin')));
+      } else {
+        assert.ok(stats.metrics.maskedAccuracy >= 0 && stats.metrics.maskedAccuracy <= 1 && stats.metrics.maskedTokens > 20);
+        assert.equal(tok.tokenToId('<mask>'), mlmTokenizer(500).tokenToId('<mask>'));
+        // the encoder loads as a classifier, its masked-LM head explicitly left out
+        const cls = loadModelFromDir(outB, { task: 'seq-cls', numLabels: 2 });
+        assert.ok(![...cls.weights().keys()].some((k) => k.startsWith('lm_head')));
+        cls.dispose();
+      }
+      model.dispose();
+    });
+  }
+
+  it('a run stops itself before its wall-clock budget, and the next one continues', async () => {
+    const [run, out] = [tmp('budget'), tmp('budget-out')];
+    const args = (budget: string) => ['train', '--data', dataDir, '--run', run, '--out', out, '--preset', 'tiny', '--batch', '4', '--block', '32',
+      '--total-steps', '100000', '--backend', 'cpu', '--budget-minutes', budget];
+    const t0 = performance.now();
+    // 0.2 min = 12 s; the loop keeps 1.5 × a save (about 2 s here) + 2 steps + 5 s in reserve, so it trains a few seconds and stops
+    await quiet(() => main('causal', args('0.2')));
+    assert.ok((performance.now() - t0) / 1000 < 12);
+    const state = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8'));
+    assert.equal(state.runs[0].stopped, 'budget (12 s)');
+    const first = state.runs[0].toStep;
+    await quiet(() => main('causal', [...args('0.2'), '--max-steps-this-run', '1']));
+    const again = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8'));
+    assert.equal(again.runs[1].fromStep, first);
+    assert.ok(!existsSync(join(out, 'config.json')));
+  });
+
+  it('flags are checked', async () => {
+    assert.throws(() => parseFlags(['--dta', 'x'], { data: { kind: 'string', help: '' } }, 'train'), /train: unknown flag --dta/);
+    assert.throws(() => parseFlags(['--batch', 'many'], { batch: { kind: 'int', help: '' } }, 'train'), /--batch must be an integer, got "many"/);
+    await assert.rejects(main('causal', ['train', '--data', dataDir, '--run', tmp('x'), '--out', tmp('y'), '--budget-minutes', '1', '--preset', 'huge', '--total-steps', '3']), /unknown model preset "huge"/);
+    await assert.rejects(main('causal', ['fit']), UsageError);
+  });
+});
