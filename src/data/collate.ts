@@ -200,7 +200,7 @@ export function collateMaskedLM(rows: readonly (readonly number[])[], opts: Mask
   for (let i = 0; i < vocabSize; i++) if (!special.has(i)) drawable.push(i);
   if (drawable.length === 0) throw new RangeError('collateMaskedLM: every id is special; nothing to draw random replacements from');
   const rng = new Rng(seed);
-  const padded = padRows(rows.map((r) => [...r]), padId, opts);
+  const padded = padRows(rows.map((r) => [...r]), padId, padOptions(opts));
   const labels = padded.inputIds.map((r) => new Array<number>(r.length).fill(IGNORE_INDEX));
   padded.inputIds.forEach((row, b) => {
     const n = rows[b]!.length;

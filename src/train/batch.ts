@@ -39,7 +39,7 @@ const isList = (x: unknown): x is ArrayLike<number> => (Array.isArray(x) && !x.s
 
 /** what a label must be, for messages and for the host check */
 function labelRule(model: Model): { test: (v: number) => boolean; expected: string } {
-  if (model.task === 'causal-lm') {
+  if (model.task !== 'seq-cls') {
     const V = model.config.vocabSize;
     return { test: (v) => v === IGNORE || (Number.isInteger(v) && v >= 0 && v < V), expected: `a token id in [0, ${V}) (the vocabulary) or -100 (ignored)` };
   }
@@ -106,26 +106,28 @@ export function checkBatch(where: string, batch: unknown, model: Model, training
       if (bad) throw new BatchError(where, `attentionMask${bad[0]}`, `is ${describeValue(bad[1])}, expected 0 (padding) or 1 (token)`);
     }
   }
+  // causal and masked LMs label every token; only the causal one shifts
+  const perToken = model.task !== 'seq-cls';
   const causal = model.task === 'causal-lm';
-  const labelShape = shapeOf(where, 'labels', b.labels, causal ? 2 : 1);
-  const want = causal ? [B, T] : [B];
+  const labelShape = shapeOf(where, 'labels', b.labels, perToken ? 2 : 1);
+  const want = perToken ? [B, T] : [B];
   if (labelShape.some((d, i) => d !== want[i])) {
-    throw new BatchError(where, 'labels', `has shape [${labelShape}], expected [${want}] (${causal ? 'one label per token of inputIds' : 'one label per row of inputIds'})`);
+    throw new BatchError(where, 'labels', `has shape [${labelShape}], expected [${want}] (${perToken ? 'one label per token of inputIds' : 'one label per row of inputIds'})`);
   }
   if (b.labels instanceof tf.Tensor) onDevice = true;
   else {
     const rule = labelRule(model);
     const bad = firstBad(b.labels as Grid | number[], (v) => rule.test(v));
     if (bad) throw new BatchError(where, `labels${bad[0]}`, `is ${describeValue(bad[1])}, expected ${rule.expected}`);
-    if (training && learnable(b.labels as Grid | number[], causal) === 0) throw nothingToLearn(where, causal);
+    if (training && learnable(b.labels as Grid | number[], perToken, causal) === 0) throw nothingToLearn(where, causal);
   }
   return { rows: B, cols: T, onDevice };
 }
 
 /** labels that carry a loss: causal position 0 predicts nothing (labels shift by one) */
-function learnable(labels: Grid | ArrayLike<number>, causal: boolean): number {
+function learnable(labels: Grid | ArrayLike<number>, perToken: boolean, causal: boolean): number {
   let n = 0;
-  if (causal) for (const row of Array.from(labels as Grid)) for (let j = 1; j < row.length; j++) n += row[j] !== IGNORE ? 1 : 0;
+  if (perToken) for (const row of Array.from(labels as Grid)) for (let j = causal ? 1 : 0; j < row.length; j++) n += row[j] !== IGNORE ? 1 : 0;
   else for (const v of Array.from(labels as ArrayLike<number>)) n += v !== IGNORE ? 1 : 0;
   return n;
 }
@@ -164,7 +166,7 @@ function badIds(ids: tf.Tensor, V: number): tf.Tensor {
 
 function badLabels(labels: tf.Tensor, model: Model): tf.Tensor {
   if (model.task === 'seq-cls' && model.config.numLabels === 1) return tf.logicalNot(tf.isFinite(labels));
-  const n = model.task === 'causal-lm' ? model.config.vocabSize : model.config.numLabels;
+  const n = model.task === 'seq-cls' ? model.config.numLabels : model.config.vocabSize;
   return tf.logicalAnd(tf.notEqual(labels, IGNORE), badIds(labels, n));
 }
 
