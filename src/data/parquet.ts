@@ -45,8 +45,8 @@ function retire(d: Decoder, message: string): void {
 }
 
 function start(heapMb: number): Decoder {
-  const worker = new Worker(new URL('./parquet-worker.js', import.meta.url), { resourceLimits: { maxOldGenerationSizeMb: heapMb } });
-  worker.unref();
+  // execArgv: [] because some of the parent's flags (--input-type, say) make a worker refuse to start; decoding needs none
+  const worker = new Worker(new URL('./parquet-worker.js', import.meta.url), { execArgv: [], resourceLimits: { maxOldGenerationSizeMb: heapMb } });
   const d: Decoder = { worker, heapMb };
   worker.on('message', (r: ParquetReply) => {
     const reply = d.reply;
@@ -74,6 +74,8 @@ async function decodeOnce(buffer: ArrayBuffer, timeoutMs: number, heapMb: number
   if (decoder === d) {
     d.idle = setTimeout(() => retire(d, 'idle'), IDLE_MS);
     d.idle.unref();
+    // listeners and messages ref the worker again: an idle decoder must not keep the process alive
+    d.worker.unref();
   }
   return reply;
 }
