@@ -184,7 +184,14 @@ interface Ctx {
   maxFileBytes: number;
 }
 
-const dirIn = (ctx: Ctx, ...parts: string[]) => mkdirInside(ctx.root, [...ctx.repoParts, ...parts]);
+/** A folder of the repo's cache, made if missing; a read-only or full disk is a SaveError naming it. */
+function dirIn(ctx: Ctx, ...parts: string[]): string {
+  try {
+    return mkdirInside(ctx.root, [...ctx.repoParts, ...parts]);
+  } catch (e) {
+    throw saveFailure(join(ctx.root, ...ctx.repoParts, ...parts), e);
+  }
+}
 
 async function download(ctx: Ctx, extra: string[]): Promise<string> {
   await fetchFile(ctx, 'config.json', false);

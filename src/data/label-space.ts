@@ -11,7 +11,9 @@ import { DataError } from './errors.js';
 export const MAX_LABELS = 100_000;
 
 export function describeValue(v: unknown): string {
-  return v === null || v === undefined ? String(v) : `${typeof v} ${JSON.stringify(v)?.slice(0, 40)}`;
+  if (v === null || v === undefined) return String(v);
+  // Parquet gives INT64 as bigint, which JSON.stringify refuses
+  return `${typeof v} ${typeof v === 'bigint' ? String(v) : JSON.stringify(v)?.slice(0, 40)}`;
 }
 
 /** A label cell as a score (regression) or a class index, -1 meaning unlabelled as in HF's GLUE test splits. */
@@ -29,7 +31,7 @@ export function toLabel(file: string, where: string, field: string, v: unknown, 
   }
   if (regression) return x;
   if (!Number.isInteger(x) || x < -1 || (names && x >= names.length)) {
-    throw new DataError(file, `unknown label ${JSON.stringify(v)} in "${field}"; expected -1 (unlabelled) or 0..${names ? names.length - 1 : 'n'}${names ? ` (${names.slice(0, 20).join(', ')}${names.length > 20 ? ', …' : ''})` : ''}`, where);
+    throw new DataError(file, `unknown label ${typeof v === 'string' ? JSON.stringify(v) : String(v)} in "${field}"; expected -1 (unlabelled) or 0..${names ? names.length - 1 : 'n'}${names ? ` (${names.slice(0, 20).join(', ')}${names.length > 20 ? ', …' : ''})` : ''}`, where);
   }
   return x;
 }

@@ -105,3 +105,13 @@ describe('column names', () => {
     await dataError(readHfDataset(dup), dup, undefined, /column "text" appears twice/);
   });
 });
+
+describe('values of other types', () => {
+  it('an INT64 (bigint) column named as a text field is a DataError, not a TypeError from JSON.stringify', async () => {
+    const p = join(tempDir('labels'), 'int.parquet');
+    writeFileSync(p, new Uint8Array(parquetWriteBuffer({ columnData: [
+      { name: 'text', data: ['a', 'b'], type: 'STRING' }, { name: 'n', data: [5n, 6n], type: 'INT64' }, { name: 'label', data: [0n, 1n], type: 'INT64' },
+    ] })));
+    await dataError(readHfDataset(p, { textFields: ['n'] }), p, 'row 1', /field "n" is bigint 5; expected a string/);
+  });
+});
