@@ -13,6 +13,7 @@ export { useBackend, backendInfo, BackendUnavailable, type BackendInfo, type Bac
 export * from './models/index.js';
 export * from './adapters/index.js';
 export * from './train/index.js';
+export { SaveError } from './util/save-error.js';
 export { plot, table, display, progressBar, Figure, closeBrowser } from './notebook/index.js';
 export {
   datasets, DataError, transferPairs, saveTokenizer, gpt2Tokenizer, TextTokenizer,

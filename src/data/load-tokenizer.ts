@@ -1,17 +1,15 @@
 /** Reading a model folder's tokenizer files; writing them with {@link saveTokenizer}. */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { DataError } from './errors.js';
+import { atomicWriteSync } from '../util/fs.js';
+import { MAX_JSON_BYTES } from '../util/read-file.js';
+import { saveFailure } from '../util/save-error.js';
+import { readDataJson, readDataText } from './read-guarded.js';
 import { gpt2Tokenizer, gpt2TokenizerJson, GPT2_CONFIG, parseMerges } from './gpt2-bpe.js';
 import { TextTokenizer, type TokenizerConfig, type TokenizerJson } from './tokenizer.js';
 
-function readJson(file: string): unknown {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new DataError(file, `cannot read JSON (${(e as Error).message})`);
-  }
-}
+const readJson = (file: string): unknown => readDataJson(file, basename(file));
 
 /**
  * Load the tokenizer of a model folder: `tokenizer.json` with its config, or,
@@ -43,7 +41,7 @@ function loadVocabMerges(dir: string, config: TokenizerConfig): TextTokenizer {
   const vocabFile = join(dir, 'vocab.json');
   const mergesFile = join(dir, 'merges.txt');
   const vocab = readJson(vocabFile) as Record<string, number>;
-  const merges = parseMerges(readFileSync(mergesFile, 'utf8'), mergesFile, vocab);
+  const merges = parseMerges(readDataText(mergesFile, 'merges.txt', MAX_JSON_BYTES), mergesFile, vocab);
   return new TextTokenizer(gpt2TokenizerJson(vocab, merges), { ...GPT2_CONFIG, ...config }, dir);
 }
 
@@ -67,9 +65,13 @@ export function saveTokenizer(dir: string, tokenizer: TextTokenizer = gpt2Tokeni
     const context = model.n_positions ?? model.max_position_embeddings;
     if (typeof context === 'number') config.model_max_length = context;
   }
-  mkdirSync(dir, { recursive: true });
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw saveFailure(dir, e);
+  }
   const files = [join(dir, 'tokenizer.json'), join(dir, 'tokenizer_config.json')];
-  writeFileSync(files[0]!, JSON.stringify(tokenizer.json));
-  writeFileSync(files[1]!, `${JSON.stringify(config, null, 2)}\n`);
+  atomicWriteSync(files[0]!, JSON.stringify(tokenizer.json));
+  atomicWriteSync(files[1]!, `${JSON.stringify(config, null, 2)}\n`);
   return files;
 }

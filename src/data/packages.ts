@@ -5,8 +5,9 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { DataError } from './errors.js';
+import { readDataText } from './read-guarded.js';
 
 const require = createRequire(import.meta.url);
 
@@ -41,9 +42,9 @@ export function packageFile(name: DataPackage, ...parts: string[]): string {
 export function readPackageText(name: DataPackage, ...parts: string[]): string {
   const file = packageFile(name, ...parts);
   try {
-    return readFileSync(file, 'utf8');
+    return readDataText(file, `${name} data file`);
   } catch (e) {
-    throw new DataError(file, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); is ${name}@${DATA_PACKAGES[name]} installed completely?`);
+    throw new DataError(file, `${(e as DataError).problem}; is ${name}@${DATA_PACKAGES[name]} installed completely?`);
   }
 }
 

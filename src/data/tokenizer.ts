@@ -57,6 +57,7 @@ export class TextTokenizer {
     if (!json || typeof json !== 'object' || !json.model || typeof json.model.type !== 'string') {
       throw new DataError(source, 'not a tokenizer.json: expected an object with model.type');
     }
+    checkTokenIds(json, source);
     try {
       this.hf = new Tokenizer(json, config);
     } catch (e) {
@@ -164,6 +165,57 @@ export class TextTokenizer {
     return pair
       ? { prefix: full.slice(0, ia), middle: full.slice(ia + a.length, ib), suffix: full.slice(ib + b.length) }
       : { prefix: full.slice(0, ia), middle: [], suffix: full.slice(ia + a.length) };
+  }
+}
+
+/** Ids index embedding rows; no real vocabulary comes near 2^24 (LLaMA 3: 128,256). */
+export const MAX_TOKEN_ID = 2 ** 24;
+
+/**
+ * Every id must be a non-negative integer below MAX_TOKEN_ID, and the ids
+ * must roughly fill 0..max: the tokenizer library allocates and walks an
+ * array up to the largest id (an id of 1e9 spins for a minute, 4e9 forever),
+ * and the model needs an embedding row for every id up to it.
+ */
+function checkTokenIds(json: TokenizerJson, source: string): void {
+  const ids = new Set<number>();
+  let max = -1;
+  let maxAt = '';
+  const check = (id: unknown, at: string) => {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= MAX_TOKEN_ID) {
+      throw new DataError(source, `${at} is ${JSON.stringify(id) ?? String(id)}; expected a token id, an integer from 0 to ${MAX_TOKEN_ID - 1}`);
+    }
+    ids.add(id);
+    if (id > max) [max, maxAt] = [id, at];
+  };
+  const vocab: unknown = json.model.vocab;
+  if (Array.isArray(vocab)) {
+    // Unigram: [piece, score] pairs, the id is the position
+    if (vocab.length > MAX_TOKEN_ID) throw new DataError(source, `model.vocab has ${vocab.length} entries; expected at most ${MAX_TOKEN_ID}`);
+    vocab.forEach((e, i) => {
+      if (!Array.isArray(e) || typeof e[0] !== 'string' || typeof e[1] !== 'number') throw new DataError(source, `model.vocab[${i}] is ${JSON.stringify(e)?.slice(0, 60)}; expected [piece, score]`);
+      check(i, `model.vocab[${i}]`);
+    });
+    if (json.model.unk_id !== undefined && json.model.unk_id !== null) {
+      const unk = json.model.unk_id;
+      if (typeof unk !== 'number' || !Number.isInteger(unk) || unk < 0 || unk >= vocab.length) throw new DataError(source, `model.unk_id is ${JSON.stringify(unk)}; expected an index into model.vocab (0 to ${vocab.length - 1})`);
+    }
+  } else if (vocab !== undefined) {
+    if (vocab === null || typeof vocab !== 'object') throw new DataError(source, `model.vocab is ${JSON.stringify(vocab)}; expected an object {token: id}`);
+    for (const [token, id] of Object.entries(vocab)) check(id, `model.vocab[${JSON.stringify(token)}]`);
+  }
+  const added: unknown = json.added_tokens;
+  if (added !== undefined && added !== null) {
+    if (!Array.isArray(added)) throw new DataError(source, 'added_tokens is not a list; expected [{id, content, ...}]');
+    added.forEach((t, i) => {
+      if (t === null || typeof t !== 'object' || typeof (t as { content?: unknown }).content !== 'string') throw new DataError(source, `added_tokens[${i}] is ${JSON.stringify(t)?.slice(0, 60)}; expected {id, content: string, ...}`);
+      check((t as { id?: unknown }).id, `added_tokens[${i}].id`);
+    });
+  }
+  // a few reserved holes are real (and harmless); an id space mostly empty is a corrupt file
+  const unused = max + 1 - ids.size;
+  if (unused > Math.max(ids.size, 1024)) {
+    throw new DataError(source, `${maxAt} is ${max}, but only ${ids.size} ids are used: ${unused} ids below it would be empty; expected ids that run from 0 up to about the number of tokens`);
   }
 }
 

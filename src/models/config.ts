@@ -1,6 +1,6 @@
 /** config.json -> ModelConfig, with errors that name the file and field. */
-import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { MAX_JSON_BYTES, openRegularFile as openGuarded, readTextFile } from '../util/read-file.js';
 import { CheckpointError } from './errors.js';
 import type { Family, ModelConfig } from './types.js';
 
@@ -17,40 +17,16 @@ export function readConfig(dir: string): ModelConfig {
   return parseConfig(readJsonFile(file, 'config.json'), file);
 }
 
-/**
- * Open for reading only if it is a regular file: a FIFO or device named like
- * a checkpoint would otherwise block open() or read forever.
- */
+const checkpointFailure = (file: string, problem: string) => new CheckpointError(file, problem);
+
+/** A descriptor for a regular file only: a FIFO or device named like a checkpoint would block or stream forever. */
 export function openRegularFile(file: string): number {
-  let fd: number;
-  try {
-    if (!statSync(file).isFile()) throw new Error('not a regular file');
-    fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
-  } catch (e) {
-    throw new CheckpointError(file, `cannot read (${(e as Error).message})`);
-  }
-  if (!fstatSync(fd).isFile()) {
-    closeSync(fd);
-    throw new CheckpointError(file, 'cannot read (not a regular file)');
-  }
-  return fd;
+  return openGuarded(file, checkpointFailure);
 }
 
 /** A JSON file such as config.json, refused before reading when it is larger than any real one. */
-export function readJsonFile(file: string, what: string, maxBytes = 64 << 20): unknown {
-  const fd = openRegularFile(file);
-  let text: string;
-  try {
-    const size = fstatSync(fd).size;
-    if (size > maxBytes) throw new CheckpointError(file, `${what} is ${size} bytes, over the ${maxBytes}-byte limit`);
-    text = readFileSync(fd, 'utf8');
-  } catch (e) {
-    if (e instanceof CheckpointError) throw e;
-    throw new CheckpointError(file, `cannot read ${what} (${(e as Error).message})`);
-  } finally {
-    closeSync(fd);
-  }
-  return parseJsonStrict(text, file, what);
+export function readJsonFile(file: string, what: string, maxBytes = MAX_JSON_BYTES): unknown {
+  return parseJsonStrict(readTextFile(file, { maxBytes, what, fail: checkpointFailure }), file, what);
 }
 
 /** JSON.parse that also refuses a repeated key, which JSON.parse would silently resolve to the last value. */

@@ -14,7 +14,8 @@ export { Roberta } from './roberta.js';
 export { Llama } from './llama.js';
 export { loadModelFromDir };
 
-const HUB_KEYS = optionKeys<Pick<ResolveOptions, 'cacheDir' | 'revision' | 'offline' | 'endpoint' | 'token'>>()(['cacheDir', 'revision', 'offline', 'endpoint', 'token']);
+type HubOptions = Pick<ResolveOptions, 'cacheDir' | 'revision' | 'offline' | 'endpoint' | 'token' | 'connectTimeoutMs' | 'idleTimeoutMs' | 'maxFileBytes'>;
+const HUB_KEYS = optionKeys<HubOptions>()(['cacheDir', 'revision', 'offline', 'endpoint', 'token', 'connectTimeoutMs', 'idleTimeoutMs', 'maxFileBytes']);
 
 /**
  * Load a Hugging Face checkpoint: a local folder, a model embedded in this
@@ -23,11 +24,12 @@ const HUB_KEYS = optionKeys<Pick<ResolveOptions, 'cacheDir' | 'revision' | 'offl
  * cached). Anything else is a ModelNotFoundError listing the embedded names.
  * @example const model = await loadModel('sharelora-gpt2-mini');
  */
-export async function loadModel(dirOrId: string, opts: LoadOptions & { cacheDir?: string; revision?: string; offline?: boolean; endpoint?: string; token?: string } = {}): Promise<Model> {
+export async function loadModel(dirOrId: string, opts: LoadOptions & HubOptions = {}): Promise<Model> {
   checkOptions('loadModel', opts, [...LOAD_KEYS, ...HUB_KEYS]);
   // the resolver's options stay out of the loader's, which checks its own
-  const { cacheDir, revision, offline, endpoint, token, ...load } = opts;
-  return loadModelFromDir(await resolveModelDir(dirOrId, { cacheDir, revision, offline, endpoint, token }), load);
+  const { cacheDir, revision, offline, endpoint, token, connectTimeoutMs, idleTimeoutMs, maxFileBytes, ...load } = opts;
+  const hub = { cacheDir, revision, offline, endpoint, token, connectTimeoutMs, idleTimeoutMs, maxFileBytes };
+  return loadModelFromDir(await resolveModelDir(dirOrId, hub), load);
 }
 export { generate, type GenerateOptions } from './generate.js';
 export { saveModel } from './save.js';

@@ -3,7 +3,9 @@
  * files from the malformed corpus's base/ are mutated (bit flips, truncation,
  * appended bytes, header-field edits, length-prefix edits) and must either
  * load or fail with CheckpointError/AdapterConfigError: never another
- * exception, never a hang. Seeds are fixed so a failure reproduces.
+ * exception, never a hang. Data files (Parquet, CSV, JSON Lines) likewise load
+ * or fail with a DataError that names the file. Seeds are fixed so a failure
+ * reproduces.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,9 +13,11 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { parquetWriteBuffer } from 'hyparquet-writer';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadAdapter } from '../../src/adapters/peft.js';
 import { AdapterConfigError } from '../../src/adapters/config.js';
+import { DataError, readHfDataset } from '../../src/data/index.js';
 import { parseConfig, parseJsonStrict } from '../../src/models/config.js';
 import { CheckpointError } from '../../src/models/errors.js';
 import { loadModelFromDir } from '../../src/models/load.js';
@@ -143,5 +147,81 @@ describe('fuzzing the parsers', () => {
       }
       assert.equal(tf.memory().numTensors, tensors, 'tensors left behind');
     }), { numRuns: 250, seed: 99 });
+  });
+});
+
+describe('fuzzing the data readers', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'sl-fuzz-data-'));
+  const leaked: unknown[] = [];
+  const onLeak = (e: unknown) => leaked.push(e);
+  before(() => process.on('unhandledRejection', onLeak));
+  after(() => {
+    process.off('unhandledRejection', onLeak);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  /** load, or fail with a DataError that names the file; anything else (or a leaked rejection) fails the property */
+  async function loadsOrNamesFile(file: string, bytes: Uint8Array | string, opts = {}): Promise<void> {
+    writeFileSync(file, bytes);
+    try {
+      const { table, task } = await readHfDataset(file, opts);
+      // what loaded must be usable: every row readable, every class label inside the label space
+      assert.equal(table.objects().length, table.numRows());
+      if (task.kind === 'classification' && task.labelField) {
+        assert.ok(task.labelNames!.length <= 100_000);
+        const labels = table.array(task.labelField) as number[];
+        for (const v of labels) assert.ok(Number.isInteger(v) && v >= -1 && v < task.labelNames!.length, `label ${v}`);
+        // CSV and JSON Lines carry no class names, so the classes are the ones seen, with none missing
+        if (!file.endsWith('.parquet')) for (let k = 0; k < task.labelNames!.length; k++) assert.ok(labels.includes(k), `class ${k} of ${task.labelNames!.length} has no example`);
+      }
+    } catch (e) {
+      assert.ok(e instanceof DataError, `${(e as Error)?.name}: ${(e as Error)?.message}`);
+      assert.equal(e.file, file);
+      assert.ok(e.message.includes(file), e.message);
+    }
+  }
+
+  it('Parquet: a byte-mutated export loads or throws a DataError naming the file, and leaks no rejection', async () => {
+    const features = { info: { features: { sentence: { dtype: 'string', _type: 'Value' }, label: { names: ['negative', 'positive'], _type: 'ClassLabel' }, idx: { dtype: 'int32', _type: 'Value' } } } };
+    const valid = new Uint8Array(parquetWriteBuffer({
+      columnData: [
+        { name: 'sentence', data: ['a gorgeous , witty , seductive movie .', 'the mesmerizing performances', 'like a soft drink that has gone flat'], type: 'STRING' },
+        { name: 'label', data: [1n, 0n, 1n], type: 'INT64' },
+        { name: 'idx', data: [0, 1, 2], type: 'INT32' },
+      ],
+      kvMetadata: [{ key: 'huggingface', value: JSON.stringify(features) }],
+    }));
+    const bytes = fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 })
+      .map((edits): Mutation => (b) => { const o = b.slice(); for (const [at, v] of edits) o[at % o.length] = v; return o; });
+    const file = join(tmp, 'train.parquet');
+    // a few mutations make the decoder loop for ever: the time limit ends those
+    await fc.assert(fc.asyncProperty(fc.oneof({ arbitrary: bytes, weight: 4 }, truncate, append), async (mutate) => {
+      await loadsOrNamesFile(file, mutate(valid), { decodeTimeoutMs: 2000 });
+    }), { numRuns: 200, seed: 406 });
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(leaked, [], 'an unhandled rejection escaped the Parquet decoder');
+  });
+
+  it('CSV and JSON Lines: mutated text loads or throws a DataError naming the file', async () => {
+    const csv = 'sentence,label,idx\n"a gorgeous, witty movie",1,0\nthe mesmerizing performances,0,1\n"like a ""soft"" drink",1,2\n';
+    const jsonl = '{"sentence": "a gorgeous movie", "label": 1, "idx": 0}\n{"sentence": "flat", "label": 0, "idx": 1}\n';
+    const insert = fc.constantFrom('"', ',', '\n', '\r', '\\', '{', '}', ':', '__proto__', 'constructor', '7', '-1', '1e9', '0x3', '2.5', 'null', '\u0000', '\ufeff', '');
+    // a whole CSV field or JSON value replaced: a header named __proto__, a label of 7, 1e9 or 0x3
+    const replaceField = fc.tuple(fc.nat(), insert).map(([k, x]) => (t: string) => {
+      const parts = t.split(/(?<=[,\n:])|(?=[,\n}])/);
+      parts[k % parts.length] = /^[,\n:}]/.test(parts[k % parts.length]!) ? `${parts[k % parts.length]![0]}${x}` : x;
+      return parts.join('');
+    });
+    const edit = fc.oneof(
+      replaceField,
+      fc.tuple(fc.nat(), insert).map(([at, x]) => (t: string) => t.slice(0, at % t.length) + x + t.slice(at % t.length)),
+      fc.tuple(fc.nat(), fc.nat({ max: 8 })).map(([at, n]) => (t: string) => t.slice(0, at % t.length) + t.slice(at % t.length + n)),
+    );
+    for (const [name, text] of [['train.csv', csv], ['train.jsonl', jsonl]] as const) {
+      const file = join(tmp, name);
+      await fc.assert(fc.asyncProperty(fc.array(edit, { minLength: 1, maxLength: 3 }), async (edits) => {
+        await loadsOrNamesFile(file, edits.reduce<string>((t, f) => f(t), text));
+      }), { numRuns: 150, seed: 12 });
+    }
   });
 });
