@@ -13,7 +13,11 @@ import { fallbackToKernelPackages } from './resolve.js';
 import { preload } from './preload.js';
 import { Interrupts } from './interrupt.js';
 import { Kernel } from './kernel.js';
-import { captureOutput, currentCell, tslabDisplayWriter } from './output.js';
+import { captureOutput, cellScope, tslabDisplayWriter } from './output.js';
+import { LateErrors } from './late-errors.js';
+import { SharedState } from './shared-state.js';
+import { guardProcessExit, realExit } from './exit-guard.js';
+import { exposeAsyncStackReset } from './stop-stuck.js';
 import { thrownToError } from './errors.js';
 import { log } from './log.js';
 import { progressBar } from '../src/notebook/progress.js';
@@ -23,12 +27,14 @@ import type { TrainerCallbacks } from '../src/train/callbacks.js';
 /** dist/kernel/main.js → the package root */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+const late = new LateErrors();
+
+/** An error no code caught: the running cell's own shows there, any other is a late error. */
 function reportStray(kind: string, e: unknown): void {
-  const err = thrownToError(e);
-  const cell = currentCell();
-  const text = `${kind}: ${err.traceback.join('\n')}\n`;
-  if (cell) cell.stream('stderr', text);
-  else log(text);
+  const traceback = thrownToError(e).traceback.join('\n');
+  const origin = cellScope();
+  if (origin && late.isRunning(origin)) origin.stream('stderr', `${kind}: ${traceback}\n`);
+  else late.report(kind, origin, traceback);
 }
 
 /**
@@ -50,6 +56,7 @@ async function main(): Promise<void> {
     throw new Error('usage: node dist/kernel/main.js <connection_file> (Jupyter fills this in from kernel.json)');
   }
   const info = readConnectionFile(connectionFile);
+  exposeAsyncStackReset();
   const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
   // A cell's exception or unobserved rejection must never end the kernel.
@@ -71,9 +78,11 @@ async function main(): Promise<void> {
   };
 
   fallbackToKernelPackages(REPO_ROOT);
-  const sockets = await KernelSockets.bind(info);
-  const runtime = new TsRuntime(process.cwd(), REPO_ROOT);
-  const interrupts = new Interrupts(() => runtime.interrupt(), interruptGraceMs());
+  const graceMs = interruptGraceMs();
+  const shared = new SharedState();
+  const sockets = await KernelSockets.bind(info, graceMs, shared);
+  const runtime = new TsRuntime(process.cwd(), REPO_ROOT, shared);
+  const interrupts = new Interrupts(() => runtime.interrupt(), graceMs, shared);
   process.on('SIGINT', () => interrupts.interrupt());
 
   const backendName = process.env.SHARELORA_BACKEND || 'auto';
@@ -98,16 +107,22 @@ async function main(): Promise<void> {
 
   setBrowserIdleTimeout(10 * 60_000);
   captureOutput();
+  guardProcessExit();
   runtime.tslabDisplayWriter = tslabDisplayWriter;
-  const kernel = new Kernel(sockets, runtime, interrupts, { banner, version, tsVersion: runtime.tsVersion }, pre.notes, guard);
+  const kernel = new Kernel(sockets, runtime, interrupts, { banner, version, tsVersion: runtime.tsVersion }, pre.notes, late, guard);
+  sockets.onNotice = (n) => {
+    if (n.kind === 'terminated') kernel.stuckCodeStopped(n.frames);
+    else if (n.kind === 'unstoppable') kernel.stuckCodeUnstoppable(n.why);
+    else if (n.kind === 'parent-gone') {
+      log('Jupyter (the kernel\'s parent process) is gone: exiting');
+      void kernel.exit(0);
+    }
+  };
   kernel.start();
-  process.on('SIGTERM', () => {
-    runtime.close();
-    void sockets.close().finally(() => process.exit(0));
-  });
+  process.on('SIGTERM', () => void kernel.exit(0));
 }
 
 main().catch((e) => {
   log(`failed to start: ${(e as Error).stack ?? e}`);
-  process.exit(1);
+  realExit(1);
 });
