@@ -225,7 +225,11 @@ export class Kernel {
     // A detached cell's code keeps running: stop taking its output now, before waiting for the queue.
     if (detached) cell.state = 'detached';
     const userExpressions = await this.userExpressions(req, c.user_expressions);
-    await Promise.race([cell.drain(), new Promise((r) => setTimeout(r, DRAIN_LIMIT_MS).unref())]);
+    const limit = new Promise((r) => setTimeout(r, DRAIN_LIMIT_MS).unref());
+    await Promise.race([cell.drain(), limit]);
+    // Node reports a rejection the cell left unhandled only after the promise callbacks that follow: one more turn lets it land here.
+    await new Promise((r) => setImmediate(r));
+    await Promise.race([cell.drain(), limit]);
     // Errors raised from here on would be published after the reply, where front-ends drop them: the next cell shows them.
     this.late.finished(cell);
     if (!detached) cell.state = 'done';

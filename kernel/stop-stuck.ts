@@ -34,6 +34,8 @@ export function exposeAsyncStackReset(): void {
   try {
     const binding = proc.binding('async_wrap');
     if (typeof binding.clearAsyncIdStack === 'function') (globalThis as Record<symbol, unknown>)[Symbol.for(CLEAR_ASYNC_STACK)] = binding.clearAsyncIdStack;
+  } catch {
+    // A Node.js without it: stopStuckMainThread then declines to terminate, and says why.
   } finally {
     proc.noDeprecation = quiet;
   }

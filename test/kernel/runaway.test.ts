@@ -20,15 +20,18 @@ const GRACE_MS = 500;
 describe('runaway cells', { timeout: 180_000 }, () => {
   let k: TestKernel;
   let cwd: string;
+  /** the last test leaves the kernel stuck for good */
+  let stuckForGood = false;
 
   before(async () => {
     cwd = mkdtempSync(join(tmpdir(), 'sharelora-runaway-'));
     k = await TestKernel.start({ cwd, env: { SHARELORA_INTERRUPT_GRACE_MS: String(GRACE_MS) } });
   });
   after(async () => {
+    if (stuckForGood) k.proc.kill('SIGKILL');
     const code = await k.shutdown();
     rmSync(cwd, { recursive: true, force: true });
-    assert.equal(code, 0, `kernel exit code after shutdown_request\n${k.log.join('')}`);
+    if (!stuckForGood) assert.equal(code, 0, `kernel exit code after shutdown_request\n${k.log.join('')}`);
   });
 
   const result = (r: { outputs: Message[] }) => content(ofType(r.outputs, 'execute_result')[0]!).data['text/plain'];
@@ -46,6 +49,8 @@ describe('runaway cells', { timeout: 180_000 }, () => {
     for (let tries = 0; tries < 3; tries++) {
       const sentAt = Date.now();
       const interrupt = k.begin('control', k.message('interrupt_request', {}), 10_000);
+      // Its idle status comes only once the main thread is free again.
+      interrupt.done.catch(() => {});
       assert.equal(content(await interrupt.replied).status, 'ok');
       replyMs.push(Date.now() - sentAt);
       const r = await Promise.race([cell.done, sleep(GRACE_MS + 8000).then(() => undefined)]);
@@ -72,6 +77,11 @@ describe('runaway cells', { timeout: 180_000 }, () => {
       const next = await k.execute('spins > last');
       assert.equal(result(next), 'true', `${code}: the loop ran, and the kernel runs cells again`);
     }
+    // Synchronous code in the cell body: SIGINT breaks tslab's vm call, without force.
+    const plain = await interruptOnControl('last = spins; while (true) { spins++ }');
+    assert.equal(content(plain.reply).ename, 'Interrupted');
+    assert.equal(content(plain.reply).evalue, 'the cell was interrupted');
+    assert.equal(result(await k.execute('spins > last')), 'true');
     assert.ok(k.alive());
   });
 
@@ -114,5 +124,23 @@ describe('runaway cells', { timeout: 180_000 }, () => {
     assert.equal(streamText(k.outputsOf(first.reply.parent_header.msg_id!), 'stderr'), '', 'nothing goes to the finished request, which front-ends drop');
     assert.match(k.log.join(''), /Uncaught exception from cell \[\d+\].*\n.*thrown 50 ms later/);
     assert.equal(result(next), "'next'");
+  });
+
+  // Last: the kernel cannot recover from this one.
+  it('refuses to terminate a loop inside a timer (Node would abort) and says so, still answering', async () => {
+    const r = await k.execute('setTimeout(() => { for (;;) {} }, 200); "armed"');
+    assert.equal(content(r.reply).status, 'ok');
+    stuckForGood = true;
+    await sleep(700);
+    const interrupt = k.begin('control', k.message('interrupt_request', {}), 10_000);
+    interrupt.done.catch(() => {}); // no idle status ever comes: the main thread stays stuck
+    assert.equal(content(await interrupt.replied).status, 'ok');
+    for (const until = Date.now() + GRACE_MS + 30_000; !/cannot stop the code/.test(k.log.join('')) && Date.now() < until;) await sleep(200);
+    assert.match(k.log.join(''), /interrupt: cannot stop the code that holds the main thread: .*\(at .*listOnTimeout/);
+    await sleep(500);
+    assert.ok(k.alive(), 'the kernel did not abort');
+    const again = k.begin('control', k.message('interrupt_request', {}), 10_000);
+    again.done.catch(() => {});
+    assert.equal(content(await again.replied).status, 'ok', 'the control thread still answers');
   });
 });
