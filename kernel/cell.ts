@@ -12,10 +12,17 @@ export type Publish = (parent: Message, msgType: string, content: Record<string,
 
 interface Outgoing { type: string; content: Record<string, unknown> }
 type Item =
-  | { kind: 'stream'; name: 'stdout' | 'stderr'; text: string }
+  | { kind: 'stream'; name: 'stdout' | 'stderr'; text: string; dropped: number }
   | { kind: 'messages'; pending: Promise<Outgoing[]> };
 
 export type CellState = 'running' | 'done' | 'detached';
+
+/**
+ * Output that piles up between two turns of the event loop is cut here: code
+ * printing in a loop that never yields would otherwise build a message of
+ * gigabytes before it is stopped.
+ */
+const MAX_PENDING_STREAM_CHARS = 1 << 20;
 
 export class Cell {
   state: CellState = 'running';
@@ -36,8 +43,12 @@ export class Cell {
   stream(name: 'stdout' | 'stderr', text: string): void {
     if (this.dropping || text === '') return;
     const last = this.queue[this.queue.length - 1];
-    if (last?.kind === 'stream' && last.name === name) last.text += text;
-    else this.queue.push({ kind: 'stream', name, text });
+    if (last?.kind === 'stream' && last.name === name) {
+      if (last.text.length < MAX_PENDING_STREAM_CHARS) last.text += text;
+      else last.dropped += text.length;
+    } else {
+      this.queue.push({ kind: 'stream', name, text, dropped: 0 });
+    }
     this.schedule();
   }
 
@@ -99,7 +110,8 @@ export class Cell {
         const item = this.queue[0]!;
         if (item.kind === 'stream') {
           this.queue.shift();
-          if (!this.muted) this.publish(this.request, 'stream', { name: item.name, text: item.text });
+          const cut = item.dropped ? `\n[… ${item.dropped} more characters of output, printed faster than they could be sent, were dropped]\n` : '';
+          if (!this.muted) this.publish(this.request, 'stream', { name: item.name, text: item.text + cut });
           continue;
         }
         let msgs: Outgoing[];

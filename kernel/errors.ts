@@ -16,6 +16,12 @@ const RESET = '\x1b[0m';
 
 export const DETACHED_NOTE = 'the cell was interrupted; async work it started keeps running detached, and its output is discarded';
 
+export const TERMINATED_NOTE = 'the cell was stopped by force: its code never yielded to the event loop (for example an endless loop of awaits), so the kernel terminated it. Promise callbacks that were queued at that moment, from any cell, were dropped; variables keep the values they had.';
+
+export function interruptedError(evalue: string): ErrorContent {
+  return { ename: 'Interrupted', evalue, traceback: [`${RED}Interrupted${RESET}: ${evalue}`] };
+}
+
 function isDiagnostic(args: unknown[]): boolean {
   return args[0] === '%s%d:%d - %s' && args.length === 5;
 }
@@ -36,8 +42,7 @@ export function thrownToError(e: unknown): ErrorContent {
   if (e instanceof Error || (typeof e === 'object' && e !== null && 'message' in e && 'name' in e)) {
     const err = e as Error & { code?: string };
     if (err.code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED' || err.message === 'Interrupted asynchronously') {
-      const evalue = err.code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED' ? 'the cell was interrupted' : DETACHED_NOTE;
-      return { ename: 'Interrupted', evalue, traceback: [`${RED}Interrupted${RESET}: ${evalue}`] };
+      return interruptedError(err.code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED' ? 'the cell was interrupted' : DETACHED_NOTE);
     }
     const name = String(err.name || 'Error');
     const message = String(err.message ?? '');

@@ -10,20 +10,40 @@
  *
  * The stop flag is process-wide, so it is only cleared once no detached
  * training loop is still running; the next cell waits for that.
+ *
+ * Code that never yields to the event loop (an endless chain of awaits) does
+ * not see any of this; the control thread stops it (stop-stuck.ts) and the
+ * cell is then detached at once (terminated()).
  */
 import { clearStop, requestStop, stopRequested } from '../src/train/stop.js';
 import type { TrainerCallbacks } from '../src/train/callbacks.js';
 import type { Cell } from './cell.js';
+import { SharedState } from './shared-state.js';
 
 export class Interrupts {
-  private running?: { cell: Cell; signals: number; timer?: NodeJS.Timeout; detached: boolean };
-  private liveRuns = 0;
+  private running?: { cell: Cell; signals: number; timer?: NodeJS.Timeout; detached: boolean; terminated: boolean };
+  private runs = 0;
   private wake?: (byInterrupt: boolean) => void;
 
   /**
    * @param detach ends the awaited cell now (TsRuntime.interrupt).
    */
-  constructor(private readonly detach: () => void, private readonly graceMs = 2000, private readonly waitLimitMs = 60_000) {}
+  constructor(
+    private readonly detach: () => void,
+    private readonly graceMs = 2000,
+    /** where the control thread sees how many training loops run */
+    private readonly shared = new SharedState(),
+    private readonly waitLimitMs = 60_000,
+  ) {}
+
+  private get liveRuns(): number {
+    return this.runs;
+  }
+
+  private set liveRuns(n: number) {
+    this.runs = n;
+    this.shared.trainingLoops = n;
+  }
 
   /** A Trainer callback that counts training loops in flight, detached ones included. */
   readonly trackRuns = (): TrainerCallbacks => {
@@ -33,7 +53,7 @@ export class Interrupts {
         if (!counted) { counted = true; this.liveRuns++; }
       },
       onEnd: () => {
-        if (counted) { counted = false; this.liveRuns--; this.wake?.(false); }
+        if (counted) { counted = false; this.liveRuns = Math.max(0, this.liveRuns - 1); this.wake?.(false); }
       },
     };
   };
@@ -61,6 +81,22 @@ export class Interrupts {
   }
 
   /**
+   * The control thread terminated code that held the main thread. The
+   * running cell's code is gone, so it is detached now. A training loop that
+   * was terminated never reports its end, so loops are no longer waited for.
+   * @returns whether a cell was running
+   */
+  terminated(): boolean {
+    this.liveRuns = 0;
+    this.wake?.(false);
+    const r = this.running;
+    if (!r) return false;
+    r.terminated = true;
+    this.detachNow();
+    return true;
+  }
+
+  /**
    * Before a cell runs: let a detached training loop reach its stop first,
    * so two loops never update one model. An interrupt ends the wait.
    */
@@ -82,15 +118,15 @@ export class Interrupts {
   }
 
   begin(cell: Cell): void {
-    this.running = { cell, signals: 0, detached: false };
+    this.running = { cell, signals: 0, detached: false, terminated: false };
   }
 
-  /** @returns whether the cell was detached rather than finished */
-  end(): boolean {
+  /** How the cell ended: detached rather than finished, and whether its code was terminated. */
+  end(): { detached: boolean; terminated: boolean } {
     const r = this.running;
     this.running = undefined;
-    if (!r) return false;
+    if (!r) return { detached: false, terminated: false };
     clearTimeout(r.timer);
-    return r.detached;
+    return { detached: r.detached, terminated: r.terminated };
   }
 }

@@ -3,19 +3,20 @@
  * arrival order; completion, inspection and the like are answered at once,
  * even while a cell runs. Every request is bracketed by busy/idle on iopub.
  */
-import { randomUUID } from 'node:crypto';
 import { outputsFor, renderValue, textOutput } from '../src/notebook/render.js';
 import { closeBrowser } from '../src/notebook/chromium.js';
 import type { BackendGuard } from './backend-guard.js';
 import { Cell } from './cell.js';
-import { thrownToError } from './errors.js';
+import { interruptedError, TERMINATED_NOTE, thrownToError } from './errors.js';
 import { History, type HistoryRequest } from './history.js';
 import type { Interrupts } from './interrupt.js';
+import type { LateErrors } from './late-errors.js';
 import { runInCell } from './output.js';
 import type { TsRuntime } from './runtime.js';
 import type { Incoming, KernelSockets } from './sockets.js';
 import { child, PROTOCOL_VERSION, type Message } from './wire.js';
 import { log } from './log.js';
+import { realExit } from './exit-guard.js';
 
 interface ExecuteRequest {
   code?: string;
@@ -34,10 +35,9 @@ export interface KernelIdentity {
 const DRAIN_LIMIT_MS = 60_000;
 
 /** What the kernel needs of its sockets; the headless runner (run.ts) passes an in-process stand-in. */
-export type KernelTransport = Pick<KernelSockets, 'listen' | 'send' | 'flush' | 'close'>;
+export type KernelTransport = Pick<KernelSockets, 'listen' | 'send' | 'flush' | 'close' | 'session'>;
 
 export class Kernel {
-  private readonly session = randomUUID();
   private readonly history = new History();
   private executionCount = 0;
   private queue: Promise<void> = Promise.resolve();
@@ -52,14 +52,33 @@ export class Kernel {
     private readonly identity: KernelIdentity,
     /** shown once, on stderr of the first cell run */
     private startupNotes: string[],
+    /** errors from cells that already finished, shown in the running or next cell */
+    private readonly late: LateErrors,
     /** GPU errors, a lost device, an aborted wasm module; absent when no library backend was loaded */
     private readonly guard?: BackendGuard,
   ) {}
 
+  private get session(): string {
+    return this.sockets.session;
+  }
+
   start(): void {
-    this.sockets.listen('shell', (m) => this.onMessage('shell', m));
-    this.sockets.listen('control', (m) => this.onMessage('control', m));
+    this.sockets.listen('shell', (m) => this.onMessage('shell', m, false));
+    this.sockets.listen('control', (m, answered) => this.onMessage('control', m, answered));
     this.sockets.send('iopub', child(undefined, 'status', { execution_state: 'starting' }, this.session));
+  }
+
+  /**
+   * The control thread stopped code that held the main thread. A running
+   * cell is detached and says why; otherwise the next cell gets a note.
+   */
+  stuckCodeStopped(frames: string[]): void {
+    if (this.interrupts.terminated()) return;
+    this.late.note(`note: an interrupt stopped code that a cell had left running and that held the kernel without yielding (at ${frames.join(' < ')}). Promise callbacks that were queued at that moment, from any cell, were dropped.`);
+  }
+
+  stuckCodeUnstoppable(why: string): void {
+    this.late.note(`note: an interrupt could not stop the code that held the kernel: ${why}. If it happens again, restart the kernel (files on disk are kept).`);
   }
 
   readonly publish = (parent: Message, msgType: string, content: Record<string, unknown>): void => {
@@ -70,13 +89,15 @@ export class Kernel {
     this.sockets.send(channel, child(req, msgType, content, this.session, req.identities));
   }
 
-  private onMessage(channel: Incoming, msg: Message): void {
+  /** @param answered the control thread already replied (interrupt_request) */
+  private onMessage(channel: Incoming, msg: Message, answered: boolean): void {
     if (msg.header.msg_type === 'execute_request') {
       const seq = ++this.arrived;
-      this.queue = this.queue.then(() => this.bracket(msg, () => this.execute(msg, seq)));
+      // Whatever one request does, the queue must move on to the next.
+      this.queue = this.queue.then(() => this.bracket(msg, () => this.execute(msg, seq))).catch((e) => log(`execute queue: ${(e as Error)?.stack ?? e}`));
       return;
     }
-    void this.bracket(msg, () => this.handle(channel, msg));
+    void this.bracket(msg, () => this.handle(channel, msg, answered)).catch((e) => log(`${msg.header.msg_type}: ${(e as Error)?.stack ?? e}`));
   }
 
   private async bracket(msg: Message, body: () => void | Promise<void>): Promise<void> {
@@ -90,7 +111,7 @@ export class Kernel {
     }
   }
 
-  private handle(channel: Incoming, msg: Message): void | Promise<void> {
+  private handle(channel: Incoming, msg: Message, answered: boolean): void | Promise<void> {
     const c = msg.content as Record<string, unknown>;
     switch (msg.header.msg_type) {
       case 'kernel_info_request':
@@ -123,6 +144,8 @@ export class Kernel {
         return;
       case 'interrupt_request':
         this.interrupts.interrupt();
+        // The control thread has answered it already (and broken synchronous cell code with SIGINT).
+        if (answered) return;
         return this.reply(channel, msg, 'interrupt_reply', { status: 'ok' });
       case 'shutdown_request':
         return this.shutdown(channel, msg, c.restart === true);
@@ -170,6 +193,15 @@ export class Kernel {
     if (!silent) this.publish(req, 'execute_input', { code, execution_count: count });
 
     const cell = new Cell(req, count, this.publish, silent);
+    if (!silent) this.late.started(cell);
+    try {
+      await this.run(req, c, cell, code, count, silent, store);
+    } finally {
+      this.late.finished(cell);
+    }
+  }
+
+  private async run(req: Message, c: ExecuteRequest, cell: Cell, code: string, count: number, silent: boolean, store: boolean): Promise<void> {
     await runInCell(cell, () => this.interrupts.beforeCell((t) => cell.stream('stderr', t)));
     if (this.startupNotes.length && !silent) {
       cell.stream('stderr', this.startupNotes.map((n) => `note: ${n}\n`).join(''));
@@ -181,7 +213,8 @@ export class Kernel {
 
     this.interrupts.begin(cell);
     let outcome = await runInCell(cell, () => this.runtime.execute(code));
-    const detached = this.interrupts.end();
+    const { detached, terminated } = this.interrupts.end();
+    if (terminated && !outcome.ok && outcome.error?.ename === 'Interrupted') outcome = { ok: false, error: interruptedError(TERMINATED_NOTE) };
     // A dead device or module makes the cell's values garbage: its error replaces them.
     const backendFailure = await this.guard?.afterCell(outcome);
     if (backendFailure) outcome = { ok: false, error: backendFailure, warnings: outcome.warnings };
@@ -195,7 +228,13 @@ export class Kernel {
     // A detached cell's code keeps running: stop taking its output now, before waiting for the queue.
     if (detached) cell.state = 'detached';
     const userExpressions = await this.userExpressions(req, c.user_expressions);
-    await Promise.race([cell.drain(), new Promise((r) => setTimeout(r, DRAIN_LIMIT_MS).unref())]);
+    const limit = new Promise((r) => setTimeout(r, DRAIN_LIMIT_MS).unref());
+    await Promise.race([cell.drain(), limit]);
+    // Node reports a rejection the cell left unhandled only after the promise callbacks that follow: one more turn lets it land here.
+    await new Promise((r) => setImmediate(r));
+    await Promise.race([cell.drain(), limit]);
+    // Errors raised from here on would be published after the reply, where front-ends drop them: the next cell shows them.
+    this.late.finished(cell);
     if (!detached) cell.state = 'done';
 
     if (!outcome.ok) {
@@ -225,9 +264,14 @@ export class Kernel {
     this.reply(channel, msg, 'shutdown_reply', { status: 'ok', restart });
     this.publish(msg, 'status', { execution_state: 'idle' });
     await this.sockets.flush();
+    await this.exit(0);
+  }
+
+  /** Ends the process cleanly: worker threads release their zmq sockets first (else exit aborts). */
+  async exit(code: number): Promise<never> {
     await closeBrowser().catch(() => {});
     this.runtime.close();
     await this.sockets.close();
-    process.exit(0);
+    return realExit(code);
   }
 }

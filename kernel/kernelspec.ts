@@ -13,7 +13,7 @@ export interface KernelJson {
   argv: string[];
   display_name: string;
   language: string;
-  interrupt_mode: 'signal';
+  interrupt_mode: 'message';
   metadata: Record<string, unknown>;
 }
 
@@ -26,7 +26,7 @@ export function kernelJson(entry: string, repoRoot: string, version: string): Ke
     argv: [process.execPath, '--enable-source-maps', entry, '{connection_file}'],
     display_name: DISPLAY_NAME,
     language: 'typescript',
-    interrupt_mode: 'signal',
+    interrupt_mode: 'message',
     metadata: { sharelora: { version, root: repoRoot } },
   };
 }

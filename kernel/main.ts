@@ -6,7 +6,10 @@
 import { readConnectionFile } from './connection.js';
 import { KernelSockets } from './sockets.js';
 import { Kernel } from './kernel.js';
-import { startSession } from './session.js';
+import { interruptGraceMs, startSession } from './session.js';
+import { SharedState } from './shared-state.js';
+import { realExit } from './exit-guard.js';
+import { exposeAsyncStackReset } from './stop-stuck.js';
 import { log } from './log.js';
 
 export { REPO_ROOT } from './session.js';
@@ -17,17 +20,25 @@ async function main(): Promise<void> {
     throw new Error('usage: node dist/kernel/main.js <connection_file> (Jupyter fills this in from kernel.json)');
   }
   const info = readConnectionFile(connectionFile);
-  const sockets = await KernelSockets.bind(info);
-  const { runtime, interrupts, identity, notes, guard } = await startSession(process.cwd(), process.env.SHARELORA_BACKEND || 'auto');
-  const kernel = new Kernel(sockets, runtime, interrupts, identity, notes, guard);
+  exposeAsyncStackReset();
+  const graceMs = interruptGraceMs();
+  const shared = new SharedState();
+  const sockets = await KernelSockets.bind(info, graceMs, shared);
+  const { runtime, interrupts, identity, notes, late, guard } = await startSession(process.cwd(), process.env.SHARELORA_BACKEND || 'auto', { shared, graceMs });
+  const kernel = new Kernel(sockets, runtime, interrupts, identity, notes, late, guard);
+  sockets.onNotice = (n) => {
+    if (n.kind === 'terminated') kernel.stuckCodeStopped(n.frames);
+    else if (n.kind === 'unstoppable') kernel.stuckCodeUnstoppable(n.why);
+    else if (n.kind === 'parent-gone') {
+      log('Jupyter (the kernel\'s parent process) is gone: exiting');
+      void kernel.exit(0);
+    }
+  };
   kernel.start();
-  process.on('SIGTERM', () => {
-    runtime.close();
-    void sockets.close().finally(() => process.exit(0));
-  });
+  process.on('SIGTERM', () => void kernel.exit(0));
 }
 
 main().catch((e) => {
   log(`failed to start: ${(e as Error).stack ?? e}`);
-  process.exit(1);
+  realExit(1);
 });

@@ -18,7 +18,12 @@ export function runInCell<T>(cell: Cell, fn: () => T): T {
   return scope.run(cell, fn);
 }
 
-/** The cell the calling code belongs to. */
+/** The cell whose code (or timers and promises) is calling, and no other. */
+export function cellScope(): Cell | undefined {
+  return scope.getStore();
+}
+
+/** The cell the calling code belongs to; the kernel's own callbacks get the latest. */
 export function currentCell(): Cell | undefined {
   return scope.getStore() ?? latest;
 }

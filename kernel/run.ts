@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { Kernel, type KernelTransport } from './kernel.js';
 import { child, type Message } from './wire.js';
-import type { Incoming } from './sockets.js';
+import type { Handler, Incoming } from './sockets.js';
 import { startSession } from './session.js';
 import { DISPLAY_NAME, KERNEL_NAME } from './kernelspec.js';
 import { injectParameters } from './parameters.js';
@@ -69,11 +69,11 @@ export const RUN_OPTIONS = ['input', 'output', 'parameters', 'backend', 'timeout
 
 /** The kernel's sockets, in memory: requests go straight to its handlers, replies to ours. */
 class InProcessTransport implements KernelTransport {
-  private readonly handlers = new Map<Incoming, (msg: Message) => void>();
-  private readonly session = `sharelora-run-${process.pid}`;
+  private readonly handlers = new Map<Incoming, Handler>();
+  readonly session = `sharelora-run-${process.pid}`;
   onMessage: (channel: string, msg: Message) => void = () => {};
 
-  listen(channel: Incoming, handler: (msg: Message) => void): void {
+  listen(channel: Incoming, handler: Handler): void {
     this.handlers.set(channel, handler);
   }
 
@@ -91,7 +91,7 @@ class InProcessTransport implements KernelTransport {
     msg.header.username = 'sharelora-run';
     const handler = this.handlers.get(channel);
     if (!handler) throw new Error(`the kernel does not listen on ${channel}`);
-    handler(msg);
+    handler(msg, false);
     return msg;
   }
 }
@@ -263,14 +263,14 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
   // As SHARELORA_BACKEND does for the kernel: the preload and a bare useBackend() in a cell both take it.
   if (opts.backend) process.env.SHARELORA_BACKEND = opts.backend;
   const backendName = process.env.SHARELORA_BACKEND || 'auto';
-  const { runtime, interrupts, identity, notes, guard, backend } = await startSession(cwd, backendName);
+  const { runtime, interrupts, identity, notes, guard, late, backend } = await startSession(cwd, backendName);
   // The kernel falls back to cpu and says so in the first cell; a run asked for a backend
   // (a GPU run, hours long on cpu) must not quietly start on another.
   if (backendName !== 'auto' && backend?.name !== backendName) {
     throw new Error(`the ${backendName} backend did not start${notes.length ? `: ${notes.join('; ')}` : ''}`);
   }
   const transport = new InProcessTransport();
-  const kernel = new Kernel(transport, runtime, interrupts, identity, notes, guard);
+  const kernel = new Kernel(transport, runtime, interrupts, identity, notes, late, guard);
   const collector = new OutputCollector(nb);
 
   type Waiter = { msgId: string; index: number; reply?: Message; idle: boolean; done: () => void };

@@ -6,11 +6,13 @@
  * what lets the kernel send a real execute_result and a structured error.
  */
 import { createRequire } from 'node:module';
+import vm from 'node:vm';
 import type { Converter, IsCompleteResult } from 'tslab/dist/converter.js';
 import type { Executor } from 'tslab/dist/executor.js';
 import type * as TS from '@tslab/typescript-for-tslab';
 import { capturedToError, capturedToText, type ErrorContent } from './errors.js';
 import { overlayTypeScriptPackages } from './resolve.js';
+import type { SharedState } from './shared-state.js';
 
 const require = createRequire(import.meta.url);
 /** tslab is optional so that library-only installs (`--omit=optional`) skip the kernel's 100 MB. */
@@ -70,8 +72,9 @@ export class TsRuntime {
   /**
    * @param cwd the notebook's folder: relative imports and file I/O start there.
    * @param repoRoot this package's root, whose dependencies back up the notebook's.
+   * @param shared where the control thread sees whether a cell's synchronous code runs
    */
-  constructor(cwd: string, repoRoot: string) {
+  constructor(cwd: string, repoRoot: string, private readonly shared?: SharedState) {
     overlayTypeScriptPackages(ts.sys as never, repoRoot, cwd);
     // The converter takes its module-resolution root from the process cwd at creation.
     const prev = process.cwd();
@@ -96,7 +99,7 @@ export class TsRuntime {
   async execute(code: string): Promise<ExecOutcome> {
     const capture: Capture = { errors: [] };
     this.capture = capture;
-    const ok = await this.executor.execute(code);
+    const ok = await this.markingCellCode(() => this.executor.execute(code));
     const out: ExecOutcome = { ok };
     if (ok && capture.errors.length) out.warnings = capturedToText(capture.errors);
     if (!ok) {
@@ -107,6 +110,29 @@ export class TsRuntime {
       out.result = capture.value;
     }
     return out;
+  }
+
+  /**
+   * Flags the span of tslab's vm call (the cell's synchronous code), the one
+   * place where SIGINT stops a cell; the control thread raises it only then.
+   */
+  private markingCellCode<T>(run: () => T): T {
+    const shared = this.shared;
+    if (!shared) return run();
+    const original = vm.runInThisContext;
+    vm.runInThisContext = ((code: string, options?: vm.RunningScriptOptions) => {
+      shared.inCellCode = true;
+      try {
+        return original(code, options);
+      } finally {
+        shared.inCellCode = false;
+      }
+    }) as typeof vm.runInThisContext;
+    try {
+      return run();
+    } finally {
+      vm.runInThisContext = original;
+    }
   }
 
   /** A top-level variable of the session, as cells see it. */

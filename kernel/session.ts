@@ -12,7 +12,11 @@ import { TsRuntime } from './runtime.js';
 import { fallbackToKernelPackages } from './resolve.js';
 import { preload } from './preload.js';
 import { Interrupts } from './interrupt.js';
-import { captureOutput, currentCell, tslabDisplayWriter } from './output.js';
+import { captureOutput, cellScope, tslabDisplayWriter } from './output.js';
+import { LateErrors } from './late-errors.js';
+import { SharedState } from './shared-state.js';
+import { guardProcessExit } from './exit-guard.js';
+import { exposeAsyncStackReset } from './stop-stuck.js';
 import { thrownToError } from './errors.js';
 import { log } from './log.js';
 import type { BackendGuard } from './backend-guard.js';
@@ -31,16 +35,18 @@ export interface KernelSession {
   /** shown once, on stderr of the first cell */
   notes: string[];
   guard?: BackendGuard;
+  /** errors from cells that already finished, shown in the running or next cell */
+  late: LateErrors;
   /** the backend the preload started, if any */
   backend?: { name: string; device: string };
 }
 
-function reportStray(kind: string, e: unknown): void {
-  const err = thrownToError(e);
-  const cell = currentCell();
-  const text = `${kind}: ${err.traceback.join('\n')}\n`;
-  if (cell) cell.stream('stderr', text);
-  else log(text);
+/** An error no code caught: the running cell's own shows there, any other is a late error. */
+function reportStray(late: LateErrors, kind: string, e: unknown): void {
+  const traceback = thrownToError(e).traceback.join('\n');
+  const origin = cellScope();
+  if (origin && late.isRunning(origin)) origin.stream('stderr', `${kind}: ${traceback}\n`);
+  else late.report(kind, origin, traceback);
 }
 
 /**
@@ -48,7 +54,7 @@ function reportStray(kind: string, e: unknown): void {
  * detached (SHARELORA_INTERRUPT_GRACE_MS, default 2000): long enough for a
  * training step to finish on most machines, short enough to feel responsive.
  */
-function interruptGraceMs(): number {
+export function interruptGraceMs(): number {
   const raw = process.env.SHARELORA_INTERRUPT_GRACE_MS;
   if (raw === undefined || raw === '') return 2000;
   const ms = Number(raw);
@@ -60,21 +66,31 @@ function interruptGraceMs(): number {
  * @param cwd the notebook's folder (cells resolve imports and files from there)
  * @param backendName what the preloaded `useBackend` starts with ('auto', 'wasm', …)
  */
-export async function startSession(cwd: string, backendName: string): Promise<KernelSession> {
+export interface SessionWiring {
+  /** what the kernel's control thread and the cell thread both read */
+  shared?: SharedState;
+  graceMs?: number;
+}
+
+export async function startSession(cwd: string, backendName: string, wiring: SessionWiring = {}): Promise<KernelSession> {
+  const shared = wiring.shared ?? new SharedState();
+  const graceMs = wiring.graceMs ?? interruptGraceMs();
+  exposeAsyncStackReset();
+  const late = new LateErrors();
   const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
   // A cell's exception or unobserved rejection must never end the session.
   const rejections = new WeakSet<object>();
   const onRejection = (e: unknown) => {
     if (typeof e === 'object' && e !== null) rejections.add(e);
-    reportStray('Unhandled promise rejection', e);
+    reportStray(late, 'Unhandled promise rejection', e);
   };
   process.on('unhandledRejection', onRejection);
   // The capture callback takes uncaught exceptions before any 'uncaughtException' listener, so
   // listeners that rethrow (Emscripten's, installed by the wasm backend) cannot end the session.
   process.setUncaughtExceptionCaptureCallback((e) => {
     if (typeof e === 'object' && e !== null && rejections.has(e)) return; // a foreign listener rethrew a reported rejection
-    reportStray('Uncaught exception', e);
+    reportStray(late, 'Uncaught exception', e);
   });
   /** Emscripten's listener rethrows every rejection the session already reported; only ours stays. */
   const dropForeignListeners = () => {
@@ -82,8 +98,8 @@ export async function startSession(cwd: string, backendName: string): Promise<Ke
   };
 
   fallbackToKernelPackages(REPO_ROOT);
-  const runtime = new TsRuntime(cwd, REPO_ROOT);
-  const interrupts = new Interrupts(() => runtime.interrupt(), interruptGraceMs());
+  const runtime = new TsRuntime(cwd, REPO_ROOT, shared);
+  const interrupts = new Interrupts(() => runtime.interrupt(), graceMs, shared);
   process.on('SIGINT', () => interrupts.interrupt());
 
   const pre = await preload(runtime, REPO_ROOT, backendName);
@@ -107,6 +123,7 @@ export async function startSession(cwd: string, backendName: string): Promise<Ke
 
   setBrowserIdleTimeout(10 * 60_000);
   captureOutput();
+  guardProcessExit();
   runtime.tslabDisplayWriter = tslabDisplayWriter;
-  return { runtime, interrupts, identity: { banner, version, tsVersion: runtime.tsVersion }, notes: pre.notes, guard, backend: pre.backend };
+  return { runtime, interrupts, identity: { banner, version, tsVersion: runtime.tsVersion }, notes: pre.notes, guard, late, backend: pre.backend };
 }

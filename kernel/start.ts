@@ -1,6 +1,7 @@
 /**
  * `npm start [-- jupyter args]`: register the kernelspec, then open Jupyter
- * (JupyterLab when installed, else Notebook) on notebooks/.
+ * (JupyterLab when installed, else Notebook) on notebooks/. One Ctrl-C or
+ * SIGTERM shuts Jupyter down.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
@@ -25,6 +26,23 @@ export function findJupyterApp(env: NodeJS.ProcessEnv = process.env): 'lab' | 'n
   return undefined;
 }
 
+export interface Host {
+  env: NodeJS.ProcessEnv;
+  platform: NodeJS.Platform;
+  uid?: number;
+}
+
+/** Jupyter's command line: a browser is opened only where one can be shown. */
+export function jupyterArgs(app: 'lab' | 'notebook', rest: string[], host: Host): string[] {
+  const args = [app, `--notebook-dir=${join(REPO_ROOT, 'notebooks')}`];
+  // Jupyter refuses to run as root without this; containers often run as root.
+  if (host.uid === 0 && !rest.includes('--allow-root')) args.push('--allow-root');
+  // Without a display, Jupyter would start a text-mode browser (or fail to start one) in this terminal.
+  const graphical = host.platform === 'darwin' || host.platform === 'win32' || Boolean(host.env.DISPLAY || host.env.WAYLAND_DISPLAY);
+  if (!graphical && !rest.some((a) => a === '--no-browser' || a.startsWith('--browser'))) args.push('--no-browser');
+  return [...args, ...rest];
+}
+
 function main(): void {
   const { prefix, rest } = parseInstallArgs(process.argv.slice(2));
   const file = install({ prefix });
@@ -36,16 +54,20 @@ function main(): void {
     console.error(INSTALL_HELP);
     process.exit(1);
   }
-  const args = [app, `--notebook-dir=${join(REPO_ROOT, 'notebooks')}`];
-  // Jupyter refuses to run as root without this; containers often run as root.
-  if (process.getuid?.() === 0 && !rest.includes('--allow-root')) args.push('--allow-root');
-  args.push(...rest);
+  const args = jupyterArgs(app, rest, { env, platform: process.platform, uid: process.getuid?.() });
   console.log(`jupyter ${args.join(' ')}`);
-  const child = spawn('jupyter', args, { stdio: 'inherit', env });
-  // The terminal's Ctrl-C reaches Jupyter directly (same process group); wait for it to finish.
-  process.on('SIGINT', () => {});
-  process.on('SIGTERM', () => child.kill('SIGTERM'));
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  // In its own process group the terminal's Ctrl-C reaches only this process. Jupyter answers a
+  // SIGINT with a y/n question and a later one with a traceback; SIGTERM makes it shut down cleanly.
+  const ownGroup = process.platform !== 'win32';
+  const child = spawn('jupyter', args, { stdio: 'inherit', env, detached: ownGroup });
+  let signals = 0;
+  const stop = () => {
+    signals++;
+    if (signals === 1) console.log('\nshutting Jupyter down (again to force it)');
+    child.kill(signals === 1 ? 'SIGTERM' : 'SIGKILL');
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, stop);
+  child.on('exit', (code, signal) => process.exit(code ?? (signal === 'SIGTERM' && signals ? 0 : 1)));
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();

@@ -41,6 +41,8 @@ export class TestKernel {
   private readonly iopub = new Map<string, Message[]>();
   private readonly idleWaiters = new Map<string, () => void>();
   private exited?: Promise<number | null>;
+  /** zeromq refuses a second send on a socket while one is pending, so sends take turns */
+  private readonly sending: Record<'shell' | 'control', Promise<unknown>> = { shell: Promise.resolve(), control: Promise.resolve() };
 
   private constructor(
     readonly proc: ChildProcess,
@@ -131,13 +133,16 @@ export class TestKernel {
     return this.begin(channel, this.message(msgType, content), timeoutMs, signer).done;
   }
 
-  /** Sends `msg` now; `done` settles with its reply and outputs, while outputsOf(msg_id) shows them live. */
-  begin(channel: 'shell' | 'control', msg: Message, timeoutMs = 60_000, signer = this.signer): { msgId: string; done: Promise<Exchange> } {
+  /**
+   * Sends `msg` now; `replied` settles with its reply alone, `done` with its reply and outputs once it is idle,
+   * while outputsOf(msg_id) shows them live.
+   */
+  begin(channel: 'shell' | 'control', msg: Message, timeoutMs = 60_000, signer = this.signer): { msgId: string; replied: Promise<Message>; done: Promise<Exchange> } {
     const id = msg.header.msg_id;
     const reply = new Promise<Message>((resolve) => this.pendingReplies.set(id, resolve));
     const idle = new Promise<void>((resolve) => this.idleWaiters.set(id, resolve));
     const done = (async () => {
-      await this.socks[channel].send(encode(msg, signer));
+      await this.sendFrames(channel, encode(msg, signer));
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no reply to ${msg.header.msg_type} within ${timeoutMs} ms`)), timeoutMs); });
       try {
@@ -149,7 +154,7 @@ export class TestKernel {
         this.idleWaiters.delete(id);
       }
     })();
-    return { msgId: id, done };
+    return { msgId: id, replied: reply, done };
   }
 
   executeMessage(code: string, extra: Record<string, unknown> = {}): Message {
@@ -162,7 +167,13 @@ export class TestKernel {
 
   /** Sends without waiting (for requests that must queue behind a running cell). */
   async send(msg: Message, channel: 'shell' | 'control' = 'shell'): Promise<void> {
-    await this.socks[channel].send(encode(msg, this.signer));
+    await this.sendFrames(channel, encode(msg, this.signer));
+  }
+
+  private sendFrames(channel: 'shell' | 'control', frames: Buffer[]): Promise<void> {
+    const sent = this.sending[channel].then(() => this.socks[channel].send(frames));
+    this.sending[channel] = sent.catch(() => {});
+    return sent;
   }
 
   /** All iopub messages seen so far whose parent is `msgId`. */

@@ -29,7 +29,8 @@ describe('kernelspec installation', () => {
     assert.deepEqual(spec.argv, [process.execPath, '--enable-source-maps', KERNEL_MAIN, '{connection_file}']);
     assert.equal(spec.display_name, 'TypeScript · ShareLoRA');
     assert.equal(spec.language, 'typescript');
-    assert.equal(spec.interrupt_mode, 'signal');
+    // Jupyter then sends interrupt_request, which the control thread serves even while a cell holds the main thread.
+    assert.equal(spec.interrupt_mode, 'message');
   });
 
   it('honours --prefix and JUPYTER_PATH, and rejects unknown arguments', (t) => {

@@ -1,0 +1,154 @@
+/**
+ * The control channel, in a thread of its own, so that it answers while a
+ * cell holds the main thread:
+ * - interrupt_request is answered here at once. The main thread acts on it
+ *   (asks awaited code and training loops to stop) when it gets the message;
+ *   a cell's synchronous code, which holds the main thread, is broken with
+ *   SIGINT (tslab runs it with breakOnSigint). If the main thread still does
+ *   not answer a ping after the grace period, the code holding it is stopped
+ *   through the inspector (stop-stuck.ts); while a training loop runs, only a
+ *   second interrupt does that, since a long step is not a stuck thread.
+ * - every verified message is also passed to the main thread, which handles
+ *   the rest (shutdown, kernel_info, busy/idle) and sends its replies back
+ *   through this thread's socket.
+ * - it notices when Jupyter has died and ends the kernel (parent-watch.ts).
+ */
+import { writeSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadZmq } from './zmq.js';
+import { SendQueue } from './send-queue.js';
+import { child, decode, encode, InvalidMessage, Signer } from './wire.js';
+import { stopStuckMainThread } from './stop-stuck.js';
+import { watchParent } from './parent-watch.js';
+import type { FromControl, ToControl } from './control.js';
+import { SharedState } from './shared-state.js';
+
+export interface ControlSetup {
+  endpoint: string;
+  key: string;
+  digest: string;
+  session: string;
+  /** how long the main thread may stay unresponsive after an interrupt before it is stopped */
+  graceMs: number;
+  /** SharedState's buffer */
+  shared: SharedArrayBuffer;
+}
+
+/** Pings are answered within milliseconds by a free main thread, even on a loaded machine. */
+const MIN_UNRESPONSIVE_MS = 500;
+/** After asking the main thread to shut down because Jupyter died: how long before the process is killed. */
+const ORPHAN_EXIT_MS = 3000;
+
+const setup = workerData as ControlSetup;
+const port = parentPort!;
+const post = (m: FromControl) => port.postMessage(m);
+
+/** The main thread's stderr is redirected into cells; this thread writes to the real one. */
+function log(text: string): void {
+  try {
+    writeSync(2, `[sharelora kernel] ${text}\n`);
+  } catch {
+    // stderr gone (Jupyter died): nothing left to tell
+  }
+}
+
+const zmq = loadZmq();
+const sock = new zmq.Router({ linger: 0, sendTimeout: 0 });
+const signer = new Signer(setup.key, setup.digest);
+const out = new SendQueue(sock, (e) => log(`send on control failed: ${(e as Error)?.message ?? e}`));
+const asBuffers = (frames: Uint8Array[]) => frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength));
+
+let pong: (() => void) | undefined;
+port.on('message', (m: ToControl) => {
+  if (m.kind === 'send') out.push(asBuffers(m.frames));
+  else if (m.kind === 'pong') pong?.();
+  else if (m.kind === 'flush') void out.drained().then(() => post({ kind: 'flushed' }));
+  else if (m.kind === 'close') sock.close();
+});
+
+let escalation: { hurry: () => void } | undefined;
+
+/** Whether the main thread's event loop answers within `ms` (undefined: no limit), before `hurried` settles. */
+function mainAnswers(ms: number | undefined, hurried?: Promise<void>): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = ms === undefined ? undefined : setTimeout(() => resolve(false), ms);
+    void hurried?.then(() => { clearTimeout(timer); resolve(false); });
+    pong = () => { clearTimeout(timer); resolve(true); };
+    post({ kind: 'ping' });
+  });
+}
+
+const shared = new SharedState(setup.shared);
+
+async function interrupt(): Promise<void> {
+  // Only inside the vm call: elsewhere SIGINT would reach the main thread's handler as a second interrupt.
+  if (shared.inCellCode) process.kill(process.pid, 'SIGINT');
+  if (escalation) return escalation.hurry();
+  let hurry!: () => void;
+  const hurried = new Promise<void>((r) => { hurry = r; });
+  escalation = { hurry };
+  // A cell that starts after the interrupt is not what it was meant for; interrupting again covers it.
+  const starts = shared.cellStarts;
+  try {
+    // A training step may hold the thread for long and stops by itself at its end: there, only a second interrupt forces.
+    const patience = shared.trainingLoops > 0 ? undefined : Math.max(setup.graceMs, MIN_UNRESPONSIVE_MS);
+    if (await mainAnswers(patience, hurried)) return;
+    // A second interrupt may have crossed a late answer.
+    if (await mainAnswers(200)) return;
+    log('interrupt: the main thread has not answered since; stopping the code that holds it');
+    const r = await stopStuckMainThread({ stillStuck: async () => !await mainAnswers(100), mayStop: () => shared.cellStarts === starts });
+    if (r.outcome === 'recovered') return log('interrupt: the main thread answers again');
+    if (r.outcome === 'superseded') return log('interrupt: a new cell started since the interrupt; not stopping it (interrupt again to)');
+    if (r.outcome === 'stopped') {
+      log(`interrupt: stopped code at ${r.frames.join(' < ')}`);
+      return post({ kind: 'terminated', frames: r.frames });
+    }
+    log(`interrupt: cannot stop the code that holds the main thread: ${r.why}${r.frames.length ? ` (at ${r.frames.join(' < ')})` : ''}`);
+    post({ kind: 'unstoppable', why: r.why, frames: r.frames });
+  } catch (e) {
+    log(`interrupt: stopping the main thread failed: ${(e as Error)?.stack ?? e}`);
+  } finally {
+    escalation = undefined;
+  }
+}
+
+function onFrames(frames: Buffer[]): void {
+  let msg;
+  try {
+    msg = decode(frames, signer);
+  } catch (e) {
+    if (!(e instanceof InvalidMessage)) throw e;
+    return log(`control: ${e.message}`);
+  }
+  const answered = msg.header.msg_type === 'interrupt_request';
+  if (answered) {
+    out.push(encode(child(msg, 'interrupt_reply', { status: 'ok' }, setup.session, msg.identities), signer));
+    void interrupt();
+  }
+  post({ kind: 'request', frames, answered });
+}
+
+watchParent(() => {
+  log('the process that started the kernel has exited; shutting down');
+  post({ kind: 'parent-gone' });
+  setTimeout(() => {
+    log('the main thread did not shut down; ending the process');
+    process.kill(process.pid, 'SIGKILL');
+  }, ORPHAN_EXIT_MS);
+});
+
+try {
+  await sock.bind(setup.endpoint);
+  post({ kind: 'bound' });
+  for await (const frames of sock) {
+    try {
+      onFrames(frames);
+    } catch (e) {
+      log(`control: handling a message failed: ${(e as Error)?.stack ?? e}`);
+    }
+  }
+} catch (e) {
+  if (!sock.closed) post({ kind: 'error', message: (e as Error)?.message ?? String(e) });
+}
+// The socket is closed: let the thread end on its own (terminating it mid-zmq aborts the process).
+port.close();
