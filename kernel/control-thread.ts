@@ -36,6 +36,8 @@ export interface ControlSetup {
 
 /** Pings are answered within milliseconds by a free main thread, even on a loaded machine. */
 const MIN_UNRESPONSIVE_MS = 500;
+/** Unanswered this long, the main thread is held by code (so SIGINT, if that is a vm call, will not hit the next one). */
+const SIGINT_AFTER_MS = 100;
 /** After asking the main thread to shut down because Jupyter died: how long before the process is killed. */
 const ORPHAN_EXIT_MS = 3000;
 
@@ -81,8 +83,6 @@ function mainAnswers(ms: number | undefined, hurried?: Promise<void>): Promise<b
 const shared = new SharedState(setup.shared);
 
 async function interrupt(): Promise<void> {
-  // Only inside the vm call: elsewhere SIGINT would reach the main thread's handler as a second interrupt.
-  if (shared.inCellCode) process.kill(process.pid, 'SIGINT');
   if (escalation) return escalation.hurry();
   let hurry!: () => void;
   const hurried = new Promise<void>((r) => { hurry = r; });
@@ -90,19 +90,25 @@ async function interrupt(): Promise<void> {
   // A cell that starts after the interrupt is not what it was meant for; interrupting again covers it.
   const starts = shared.cellStarts;
   try {
+    // A free main thread acts on the request it was passed.
+    if (await mainAnswers(SIGINT_AFTER_MS)) return;
+    // Still in the same vm call: synchronous cell code, which V8 breaks on SIGINT. Anywhere else the
+    // signal would reach the main thread's handler (or the next cell's vm call) as one interrupt too many.
+    if (shared.inCellCode && shared.cellStarts === starts) process.kill(process.pid, 'SIGINT');
     // A training step may hold the thread for long and stops by itself at its end: there, only a second interrupt forces.
     const patience = shared.trainingLoops > 0 ? undefined : Math.max(setup.graceMs, MIN_UNRESPONSIVE_MS);
     if (await mainAnswers(patience, hurried)) return;
     // A second interrupt may have crossed a late answer.
     if (await mainAnswers(200)) return;
     log('interrupt: the main thread has not answered since; stopping the code that holds it');
-    const r = await stopStuckMainThread({ stillStuck: async () => !await mainAnswers(100), mayStop: () => shared.cellStarts === starts });
+    const r = await stopStuckMainThread({
+      stillStuck: async () => !await mainAnswers(100),
+      mayStop: () => shared.cellStarts === starts,
+      stopping: (frames) => post({ kind: 'terminated', frames }),
+    });
     if (r.outcome === 'recovered') return log('interrupt: the main thread answers again');
     if (r.outcome === 'superseded') return log('interrupt: a new cell started since the interrupt; not stopping it (interrupt again to)');
-    if (r.outcome === 'stopped') {
-      log(`interrupt: stopped code at ${r.frames.join(' < ')}`);
-      return post({ kind: 'terminated', frames: r.frames });
-    }
+    if (r.outcome === 'stopped') return log(`interrupt: stopped code at ${r.frames.join(' < ')}`);
     log(`interrupt: cannot stop the code that holds the main thread: ${r.why}${r.frames.length ? ` (at ${r.frames.join(' < ')})` : ''}`);
     post({ kind: 'unstoppable', why: r.why, frames: r.frames });
   } catch (e) {

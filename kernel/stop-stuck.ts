@@ -80,6 +80,11 @@ export interface StopChecks {
   stillStuck(): Promise<boolean>;
   /** asked with the main thread paused, just before terminating */
   mayStop(): boolean;
+  /**
+   * Called with the main thread paused, right before it is terminated: a
+   * message posted now is waiting when it resumes, ahead of its timers.
+   */
+  stopping(frames: string[]): void;
 }
 
 export async function stopStuckMainThread(checks: StopChecks): Promise<StopOutcome> {
@@ -129,6 +134,7 @@ export async function stopStuckMainThread(checks: StopChecks): Promise<StopOutco
           await post('Debugger.resume');
           return { outcome: 'unstoppable', why: 'this Node.js version offers no way to reset its async context stack, without which terminating would abort the kernel', frames: last.map((f) => f.text) };
         }
+        checks.stopping(last.map((f) => f.text));
         const terminated = post('Runtime.terminateExecution');
         await post('Debugger.resume');
         await terminated;
