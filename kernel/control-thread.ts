@@ -3,11 +3,12 @@
  * cell holds the main thread:
  * - interrupt_request is answered here at once. The main thread acts on it
  *   (asks awaited code and training loops to stop) when it gets the message;
- *   a cell's synchronous code, which holds the main thread, is broken with
+ *   a cell's synchronous code that holds the main thread is broken with
  *   SIGINT (tslab runs it with breakOnSigint). If the main thread still does
  *   not answer a ping after the grace period, the code holding it is stopped
- *   through the inspector (stop-stuck.ts); while a training loop runs, only a
- *   second interrupt does that, since a long step is not a stuck thread.
+ *   through the inspector (stop-stuck.ts). While a training loop runs, only a
+ *   second interrupt and another grace period do that: a long step is not a
+ *   stuck thread, and stops by itself at its end.
  * - every verified message is also passed to the main thread, which handles
  *   the rest (shutdown, kernel_info, busy/idle) and sends its replies back
  *   through this thread's socket.
@@ -95,11 +96,13 @@ async function interrupt(): Promise<void> {
     // Still in the same vm call: synchronous cell code, which V8 breaks on SIGINT. Anywhere else the
     // signal would reach the main thread's handler (or the next cell's vm call) as one interrupt too many.
     if (shared.inCellCode && shared.cellStarts === starts) process.kill(process.pid, 'SIGINT');
-    // A training step may hold the thread for long and stops by itself at its end: there, only a second interrupt forces.
-    const patience = shared.trainingLoops > 0 ? undefined : Math.max(setup.graceMs, MIN_UNRESPONSIVE_MS);
-    if (await mainAnswers(patience, hurried)) return;
-    // A second interrupt may have crossed a late answer.
-    if (await mainAnswers(200)) return;
+    // A training step may hold the thread for long and stops by itself at its end: there, only a
+    // second interrupt followed by a grace period without an answer forces it.
+    const grace = Math.max(setup.graceMs, MIN_UNRESPONSIVE_MS);
+    const training = shared.trainingLoops > 0;
+    if (await mainAnswers(training ? undefined : grace, hurried)) return;
+    // After a second interrupt: it may have crossed a late answer.
+    if (await mainAnswers(training ? grace : 200)) return;
     log('interrupt: the main thread has not answered since; stopping the code that holds it');
     const r = await stopStuckMainThread({
       stillStuck: async () => !await mainAnswers(100),
