@@ -6,23 +6,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type * as Zmq from 'zeromq';
 import { loadZmq } from '../../kernel/zmq.js';
 import { decode, encode, Signer, type Message } from '../../kernel/wire.js';
 import { KERNEL_MAIN } from './env.js';
+import { freePort } from '../net.js';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface Exchange {
   reply: Message;

@@ -5,24 +5,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { findJupyterApp, jupyterArgs } from '../../kernel/start.js';
 import { REPO_ROOT, SYSTEM_PYTHON, tempDir } from './env.js';
+import { freePort } from '../net.js';
 
 const START = join(REPO_ROOT, 'dist', 'kernel', 'start.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const listening = (port: number) => new Promise<boolean>((resolve) => {
   const s = connect(port, '127.0.0.1');

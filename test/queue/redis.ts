@@ -1,9 +1,9 @@
 /** A real redis-server on a free loopback port with a temporary folder, for the queue tests and the load bench. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../net.js';
 
 export interface TestRedis {
   port: number;
@@ -13,16 +13,6 @@ export interface TestRedis {
   stop(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** tls: serve TLS only, with a fresh self-signed certificate for 127.0.0.1 (its path in `ca`) */
 export async function startRedis(opts: { password?: string; tls?: boolean } = {}): Promise<TestRedis & { ca?: string }> {

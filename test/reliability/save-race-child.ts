@@ -13,8 +13,7 @@ import { join } from 'node:path';
 const role = process.env.SHARELORA_RACE;
 const dir = process.env.SHARELORA_RACE_DIR!;
 if (role) {
-  const { injectShareLoRA } = await import('../../src/adapters/sharelora.js');
-  const { ShareLoraAdapter } = await import('../../src/adapters/sharelora.js');
+  const { injectShareLoRA, ShareLoraAdapter } = await import('../../src/adapters/sharelora.js');
   const { loadModelFromDir } = await import('../../src/models/load.js');
   const { Trainer } = await import('../../src/train/trainer.js');
   const { FIXTURES, testBackend } = await import('../helpers.js');
