@@ -5,7 +5,7 @@
  * signal, or the end of the grace period, hands it back to the queue so another
  * worker runs it, and the process exits.
  */
-import { closest } from './options.js';
+import { closest } from '../../util/options.js';
 import { startWorker, type WorkerOptions } from './worker.js';
 
 const WORKER_USAGE = `usage: sharelora worker --queue redis://[user:password@]host[:port][/db] [options]
@@ -31,7 +31,7 @@ export function parseWorkerArgs(argv: string[]): { options: WorkerOptions; grace
     if (!arg.startsWith('--')) throw new Error(`sharelora worker: unexpected argument "${arg}"\n\n${WORKER_USAGE}`);
     const eq = arg.indexOf('=');
     const flag = (eq < 0 ? arg.slice(2) : arg.slice(2, eq));
-    if (!(FLAGS as readonly string[]).includes(flag)) throw new Error(`sharelora worker: unknown option --${flag}; did you mean --${closest(flag, FLAGS)}?\n\n${WORKER_USAGE}`);
+    if (!(FLAGS as readonly string[]).includes(flag)) throw new Error(`sharelora worker: unknown option --${flag}; did you mean --${closest(flag, FLAGS)!}?\n\n${WORKER_USAGE}`);
     if (flag === 'help') return 'help';
     const value = eq < 0 ? argv[++i] : arg.slice(eq + 1);
     if (value === undefined || (eq < 0 && value.startsWith('--'))) throw new Error(`sharelora worker: --${flag} needs a value`);
