@@ -7,8 +7,9 @@
  * imports resolve from the package's node_modules. In-process runs use the same
  * copy, so a recipe that works locally works on a worker.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { atomicWriteSync } from '../../util/fs.js';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { checkKeys } from './options.js';
@@ -116,10 +117,8 @@ function materialize(r: Recipe): string {
   if (existsSync(path)) return path;
   try {
     mkdirSync(dir, { recursive: true });
-    // Several workers on one machine may write the same recipe: write aside, then rename (atomic).
-    const tmp = join(dir, `.${r.hash}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    writeFileSync(tmp, r.source);
-    renameSync(tmp, path);
+    // several workers on one machine may write the same recipe: the rename makes it whole or absent
+    atomicWriteSync(path, r.source);
   } catch (e) {
     throw new Error(`recipe ${r.file}: cannot write it to ${dir} (${(e as Error).message}); a recipe runs from inside the sharelora package folder so that its \`import 'sharelora'\` finds this installation — make that folder writable for this user`);
   }
