@@ -4,7 +4,8 @@
  * each has finished or failed for good, and build the same table as in-process.
  */
 import type * as aq from 'arquero';
-import { gridLabel, gridLogLine, gridRow, gridTable, type GridMetrics, type GridOptions, type GridSpace } from '../grid.js';
+import type { GridMetrics, GridOptions, GridSpace } from '../grid.js';
+import { gridLabel, gridLogLine, gridRow, gridTable } from '../grid-rows.js';
 import { stopRequested, TrainingInterrupted } from '../stop.js';
 import { displaySink } from '../../notebook/session.js';
 import { metricsFromWire } from './canonical.js';
