@@ -13,14 +13,17 @@ steps_for() { # kind -> N from the probe's ms/step
   local ms; ms=$(grep -o '[0-9]* ms/step' .pretrain/probe-$1.log | tail -1 | cut -d' ' -f1)
   echo $(( train_s * 1000 / ms ))
 }
+grep -q '=[0-9]' .pretrain/steps 2>/dev/null || rm -rf .pretrain/steps .pretrain/probe-run-* .pretrain/causal .pretrain/mlm
 if [ ! -f .pretrain/steps ]; then
   for k in causal mlm; do
     "${node[@]}" dist/scripts/pretrain-$k.js train --data .pretrain/data --run .pretrain/probe-run-$k --out /tmp/probe-$k \
-      --preset "$preset" --total-steps 100 --budget-minutes 3 --eval-tokens 3000 --backend webgpu > .pretrain/probe-$k.log 2>&1 &
+      --preset "$preset" --total-steps 100 --warmup 10 --budget-minutes 3 --eval-tokens 3000 --backend webgpu > .pretrain/probe-$k.log 2>&1 &
   done
   wait
-  tail -3 .pretrain/probe-*.log
-  echo "causal=$(steps_for causal) mlm=$(steps_for mlm)" > .pretrain/steps
+  tail -n 3 .pretrain/probe-*.log
+  c=$(steps_for causal) m=$(steps_for mlm) || exit 4
+  [ "$c" -gt 0 ] && [ "$m" -gt 0 ] || { echo "probe failed"; exit 4; }
+  echo "causal=$c mlm=$m" > .pretrain/steps
 fi
 cat .pretrain/steps; . .pretrain/steps
 pids=()
