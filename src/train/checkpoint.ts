@@ -20,9 +20,9 @@ import { atomicWrite, loadAdapter, saveAdapter, syncDir } from '../adapters/peft
 import { withLock, pidAlive } from '../util/lock.js';
 import { checkOptions, OptionsError } from '../util/options.js';
 import { ShareLoraAdapter } from '../adapters/sharelora.js';
-import { readJsonFile } from '../models/config.js';
+import { readJsonFile } from '../util/json.js';
 import { baseFingerprint, checkBaseFingerprint, parseBaseFingerprint, type BaseFingerprint } from '../models/fingerprint.js';
-import { CheckpointError } from '../models/errors.js';
+import { CheckpointError } from '../util/errors.js';
 import { readSafetensors, serializeSafetensors, type RawTensor, type TensorToWrite } from '../models/safetensors.js';
 import type { Model } from '../models/types.js';
 import type { StepRecord } from './callbacks.js';

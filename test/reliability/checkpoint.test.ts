@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { AdapterConfigError } from '../../src/adapters/config.js';
 import { fullFineTune, FullFineTune } from '../../src/adapters/full.js';
 import { injectShareLoRA, ShareLoraAdapter } from '../../src/adapters/sharelora.js';
-import { CheckpointError } from '../../src/models/errors.js';
+import { CheckpointError } from '../../src/util/errors.js';
 import { loadModelFromDir } from '../../src/models/load.js';
 import type { Model } from '../../src/models/types.js';
 import type { Batch } from '../../src/train/loss.js';
