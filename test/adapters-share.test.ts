@@ -16,7 +16,7 @@ import { injectShareLoRA, type ShareLoraAdapter } from '../src/adapters/sharelor
 import { loadAdapter } from '../src/adapters/peft.js';
 import { countParameters, paperTable, parameterTable } from '../src/adapters/accounting.js';
 import { AdapterConfigError, type Share } from '../src/adapters/config.js';
-import { CheckpointError } from '../src/models/errors.js';
+import { CheckpointError } from '../src/util/errors.js';
 import { lossAndGrads } from '../src/train/loss.js';
 import type { Model } from '../src/models/types.js';
 import { expected, FIXTURES, relErr, testBackend } from './helpers.js';

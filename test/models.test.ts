@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadModelFromDir } from '../src/models/load.js';
 import { saveModel } from '../src/models/save.js';
-import { CheckpointError } from '../src/models/errors.js';
+import { CheckpointError } from '../src/util/errors.js';
 import { injectShareLoRA } from '../src/adapters/sharelora.js';
 import { fullFineTune } from '../src/adapters/full.js';
 import { Trainer } from '../src/train/trainer.js';

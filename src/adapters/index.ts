@@ -1,4 +1,6 @@
-export { AdapterUnloadedError, injectShareLoRA, ShareLoraAdapter, fileKey } from './sharelora.js';
+export { injectShareLoRA, ShareLoraAdapter } from './sharelora.js';
+export { AdapterUnloadedError } from './errors.js';
+export { fileKey } from './names.js';
 export { loadAdapter, saveAdapter, type LoadAdapterOptions } from './peft.js';
 export { AdapterConfigError, resolveGroups, resolveOptions, SHARES, type Share, type ShareLoraOptions } from './config.js';
 export { countParameters, paperTable, parameterTable, PAPER_SHAPES, type AccountingRow, type ArchShape, type TableOptions } from './accounting.js';

@@ -1,8 +1,8 @@
 /**
- * PEFT's on-disk format. A tied tensor is written once per layer, as PEFT's
- * own save_pretrained does, so that PEFT loads our folders; the tie (share
- * and share_groups) is kept in `sharelora` inside adapter_config.json (PEFT
- * drops unknown keys). Where the sharing comes from, strongest first:
+ * Loading PEFT folders (save.ts writes them), restoring ShareLoRA ties. A
+ * folder holds every layer's copy of a tied tensor, and one that PEFT wrote
+ * has no `sharelora` record (PEFT drops unknown keys). Where the sharing
+ * comes from, strongest first:
  *   1. loadAdapter's `share` / `shareGroups` options;
  *   2. the recorded `sharelora` fields;
  *   3. for a folder PEFT wrote, copies that are identical and non-zero in
@@ -10,73 +10,21 @@
  *      zero, so an untrained LoRA would otherwise come back as ShareB.
  * 1 and 2 are checked against the tensors: a tie whose copies differ is an error.
  */
-import { mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import vm from 'node:vm';
 import * as tf from '@tensorflow/tfjs-core';
-import { readSafetensors, serializeSafetensors, type RawTensor, type TensorToWrite } from '../models/safetensors.js';
-import { readJsonFile } from '../models/config.js';
-import { CheckpointError } from '../models/errors.js';
+import { readSafetensors, type RawTensor } from '../models/safetensors.js';
+import { readJsonFile } from '../util/json.js';
+import { CheckpointError } from '../util/errors.js';
 import type { Model } from '../models/types.js';
 import { AdapterConfigError, MAX_SCALING, resolveGroups, type Share, SHARES } from './config.js';
-import { atomicWrite } from '../util/fs.js';
 import { checkOptions, optionKeys } from '../util/options.js';
-import { AdapterUnloadedError, fileKey, injectShareLoRA, PEFT_PREFIX, ShareLoraAdapter } from './sharelora.js';
-import { findTargets, splitPath, type Target } from './targets.js';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, fileKey, loraKey } from './names.js';
+import { injectShareLoRA, type ShareLoraAdapter } from './sharelora.js';
+import { findTargets, type Target } from './targets.js';
 
-const CONFIG = 'adapter_config.json';
-const WEIGHTS = 'adapter_model.safetensors';
-
-/** The target_modules PEFT needs to find exactly our projections (a regex when a suffix would catch others). */
-function peftTargets(adapter: ShareLoraAdapter): string[] | string {
-  const roles = [...new Set(adapter.modules.map((m) => m.role))];
-  const adapted = new Set(adapter.modules.map((m) => m.path));
-  const others = [...adapter.model.linears.keys(), ...[...adapter.model.heads].flatMap(([p, ls]) => [...ls.keys()].map((n) => `${p}.${n}`))].filter((p) => !adapted.has(p));
-  const ambiguous = roles.some((r) => others.some((p) => p === r || p.endsWith('.' + r)));
-  if (!ambiguous) return roles;
-  const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const prefixes = [...new Set(adapter.modules.map((m) => splitPath(m.path)!.prefix))];
-  return `(?:${prefixes.map(esc).join('|')})\\.\\d+\\.(?:${roles.map(esc).join('|')})`;
-}
-
-export { atomicWrite, syncDir } from '../util/fs.js';
-
-export async function saveAdapter(adapter: ShareLoraAdapter, dir: string, extra: { baseModel?: string } = {}): Promise<void> {
-  if (adapter.isUnloaded) throw new AdapterUnloadedError(`save to ${dir}`);
-  await mkdir(dir, { recursive: true });
-  const o = adapter.options;
-  const tensors = new Map<string, TensorToWrite>();
-  const put = async (key: string, v: tf.Tensor) => tensors.set(key, { dtype: 'F32', shape: v.shape, data: await v.data() as Float32Array });
-  for (const m of adapter.modules) {
-    await put(`${PEFT_PREFIX}${m.path}.lora_A.weight`, m.hook.A);
-    await put(`${PEFT_PREFIX}${m.path}.lora_B.weight`, m.hook.B);
-  }
-  for (const [name, v] of adapter.namedParameters()) if (name.includes('.modules_to_save.')) await put(fileKey(name), v);
-  const config = {
-    peft_type: 'LORA',
-    // PEFT has no masked-LM task type; it leaves task_type null for such models
-    task_type: adapter.model.task === 'causal-lm' ? 'CAUSAL_LM' : adapter.model.task === 'seq-cls' ? 'SEQ_CLS' : null,
-    base_model_name_or_path: extra.baseModel ?? null,
-    r: o.r,
-    lora_alpha: o.alpha,
-    lora_dropout: o.dropout,
-    target_modules: peftTargets(adapter),
-    fan_in_fan_out: adapter.model.family === 'gpt2',
-    bias: 'none',
-    modules_to_save: adapter.savedModules.length ? adapter.savedModules : null,
-    init_lora_weights: true,
-    use_rslora: o.useRslora,
-    use_dora: false,
-    inference_mode: true,
-    rank_pattern: {},
-    alpha_pattern: {},
-    sharelora: o.share === 'none' ? { share: o.share, version: 1 } : { share: o.share, share_groups: adapter.shareGroups, version: 1 },
-  };
-  // weights first: a folder whose config exists always has matching weights
-  await atomicWrite(join(dir, WEIGHTS), serializeSafetensors(tensors));
-  await atomicWrite(join(dir, CONFIG), JSON.stringify(config, null, 2) + '\n');
-}
+export { saveAdapter } from './save.js';
 
 function readJson(file: string): Record<string, unknown> {
   const raw = readJsonFile(file, 'adapter config');
@@ -120,8 +68,6 @@ function targetRegex(pattern: string, model: Model, file: string): RegExp {
   return re;
 }
 
-const key = (path: string, which: 'A' | 'B') => `${PEFT_PREFIX}${path}.lora_${which}.weight`;
-
 const byRole = (found: Target[]) => {
   const out = new Map<string, Target[]>();
   for (const t of found) out.set(t.role, [...(out.get(t.role) ?? []), t]);
@@ -141,8 +87,8 @@ function detectGroups(found: Target[], tensors: Map<string, RawTensor>, which: '
   for (const ts of byRole(found).values()) {
     const groups: Target[][] = [];
     for (const t of ts) {
-      const x = tensors.get(key(t.path, which))!;
-      const g = isZero(x) ? undefined : groups.find((g) => sameValues(tensors.get(key(g[0].path, which))!, x));
+      const x = tensors.get(loraKey(t.path, which))!;
+      const g = isZero(x) ? undefined : groups.find((g) => sameValues(tensors.get(loraKey(g[0].path, which))!, x));
       if (g) g.push(t);
       else groups.push([t]);
     }
@@ -171,7 +117,7 @@ function brokenTie(found: Target[], tensors: Map<string, RawTensor>, share: Shar
       if (!share.includes(which)) continue;
       for (const group of groups) {
         const members = ts.filter((t) => group.includes(t.layer));
-        const other = members.find((t) => !sameValues(tensors.get(key(members[0].path, which))!, tensors.get(key(t.path, which))!));
+        const other = members.find((t) => !sameValues(tensors.get(loraKey(members[0].path, which))!, tensors.get(loraKey(t.path, which))!));
         if (other) return { role, which, first: members[0], other, group };
       }
     }
@@ -201,8 +147,8 @@ export async function loadAdapter(model: Model, dir: string, opts: LoadAdapterOp
   checkOptions('loadAdapter', opts, optionKeys<LoadAdapterOptions>()(['seed', 'share', 'shareGroups']));
   if (opts.share !== undefined && !SHARES.includes(opts.share)) throw new AdapterConfigError('share', `must be one of ${SHARES.map((x) => `'${x}'`).join(', ')}, got ${JSON.stringify(opts.share)}`);
   if (opts.shareGroups !== undefined && opts.share === undefined) throw new AdapterConfigError('shareGroups', "needs share ('A', 'B' or 'AB') beside it: the groups of a sharing the folder chooses would be a guess");
-  const cfgFile = join(dir, CONFIG);
-  const wFile = join(dir, WEIGHTS);
+  const cfgFile = join(dir, ADAPTER_CONFIG);
+  const wFile = join(dir, ADAPTER_WEIGHTS);
   if (!existsSync(cfgFile)) throw new CheckpointError(cfgFile, 'missing (expected a PEFT adapter folder)');
   if (!existsSync(wFile)) throw new CheckpointError(wFile, existsSync(join(dir, 'adapter_model.bin')) ? 'missing; adapter_model.bin (pickle) is not supported, re-save with safe_serialization=True' : 'missing');
   const c = readJson(cfgFile);
@@ -264,20 +210,20 @@ export async function loadAdapter(model: Model, dir: string, opts: LoadAdapterOp
   };
   // shapes first: r and the module sizes then cannot ask for more memory than the file holds
   for (const t of found) {
-    get(key(t.path, 'A'), [r, t.linear.inFeatures]);
-    get(key(t.path, 'B'), [t.linear.outFeatures, r]);
+    get(loraKey(t.path, 'A'), [r, t.linear.inFeatures]);
+    get(loraKey(t.path, 'B'), [t.linear.outFeatures, r]);
   }
   let share: Share, groups: number[][] | undefined;
   if (opts.share !== undefined) {
     share = opts.share;
     groups = explicitGroups;
     const broken = brokenTie(found, file.tensors, share, groups ?? []);
-    if (broken) throw new AdapterConfigError('share', `'${share}'${opts.shareGroups !== undefined ? ` with shareGroups ${JSON.stringify(groups)}` : ''} ties lora_${broken.which} of ${broken.role} across layers ${broken.group.join(', ')}, but layer ${broken.other.layer}'s copy differs from layer ${broken.first.layer}'s (${key(broken.other.path, broken.which)})`, wFile);
+    if (broken) throw new AdapterConfigError('share', `'${share}'${opts.shareGroups !== undefined ? ` with shareGroups ${JSON.stringify(groups)}` : ''} ties lora_${broken.which} of ${broken.role} across layers ${broken.group.join(', ')}, but layer ${broken.other.layer}'s copy differs from layer ${broken.first.layer}'s (${loraKey(broken.other.path, broken.which)})`, wFile);
   } else if (recorded !== undefined) {
     share = recorded as Share;
     groups = share === 'none' ? undefined : resolveGroups(recordedGroups as number[][] | undefined, model.numLayers);
     const broken = brokenTie(found, file.tensors, share, groups ?? []);
-    if (broken) throw new CheckpointError(wFile, `tensor "${key(broken.other.path, broken.which)}" differs from layer ${broken.first.layer}'s although ${CONFIG} records lora_${broken.which} of ${broken.role} as shared by layers ${broken.group.join(', ')} (sharelora.share '${share}')`);
+    if (broken) throw new CheckpointError(wFile, `tensor "${loraKey(broken.other.path, broken.which)}" differs from layer ${broken.first.layer}'s although ${ADAPTER_CONFIG} records lora_${broken.which} of ${broken.role} as shared by layers ${broken.group.join(', ')} (sharelora.share '${share}')`);
   } else {
     ({ share, groups } = detectShare(found, file.tensors, model.numLayers));
   }
@@ -290,7 +236,7 @@ export async function loadAdapter(model: Model, dir: string, opts: LoadAdapterOp
     for (const m of adapter.modules) {
       for (const which of ['A', 'B'] as const) {
         const v = which === 'A' ? m.hook.A : m.hook.B;
-        const k = key(m.path, which);
+        const k = loraKey(m.path, which);
         const t = get(k, v.shape);
         // the other copies of a tied tensor were checked equal to this one before injecting
         if (seen.has(v)) continue;

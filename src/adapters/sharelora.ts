@@ -21,9 +21,12 @@ import type { Model } from '../models/types.js';
 import { checkOptions, optionKeys } from '../util/options.js';
 import { Rng, uniqueVariableName } from '../util/rng.js';
 import { AdapterConfigError, resolveGroups, resolveOptions, type ResolvedOptions, type ShareLoraOptions } from './config.js';
+import { AdapterUnloadedError } from './errors.js';
+import { PEFT_PREFIX } from './names.js';
+import { saveAdapter } from './save.js';
 import { findTargets, type Target } from './targets.js';
 
-const PREFIX = 'base_model.model.';
+export { AdapterUnloadedError } from './errors.js';
 
 export interface AdaptedModule extends Target { hook: Hook }
 
@@ -32,14 +35,6 @@ class Hook implements LoraHook {
   enabled = true;
   constructor(readonly A: tf.Variable, readonly B: tf.Variable, readonly scaling: number, readonly dropout: number, private readonly adapter: ShareLoraAdapter) {}
   nextSeed(): number { return this.adapter.nextDropoutSeed(); }
-}
-
-/** An adapter used after unload() or mergeAndUnload(): it no longer has weights. */
-export class AdapterUnloadedError extends Error {
-  constructor(action: string) {
-    super(`cannot ${action}: this adapter was unloaded (unload() or mergeAndUnload() removed its weights); ${action.startsWith('save') ? 'save before unloading, or load the folder again' : 'inject or load a new adapter'}`);
-    this.name = 'AdapterUnloadedError';
-  }
 }
 
 interface SavedModule { path: string; linears: Map<string, Linear>; original: Map<string, { weight: tf.Tensor2D; bias?: tf.Tensor1D }> }
@@ -74,7 +69,7 @@ export class ShareLoraAdapter {
       const { inFeatures: din, outFeatures: dout } = t.linear;
       const tie = `${t.role}#${groupOf.get(t.layer)}`;
       const f = first.get(tie);
-      const base = `${PREFIX}${t.path}`;
+      const base = `${PEFT_PREFIX}${t.path}`;
       let A: tf.Variable, B: tf.Variable;
       if (f && (share === 'A' || share === 'AB')) A = f.A;
       else {
@@ -111,7 +106,7 @@ export class ShareLoraAdapter {
     const original = new Map<string, { weight: tf.Tensor2D; bias?: tf.Tensor1D }>();
     for (const [name, lin] of linears) {
       original.set(name, { weight: lin.weight, bias: lin.bias });
-      const base = `${PREFIX}${path}.modules_to_save.default${name ? `.${name}` : ''}`;
+      const base = `${PEFT_PREFIX}${path}.modules_to_save.default${name ? `.${name}` : ''}`;
       const w = tf.variable(lin.weight, true, uniqueVariableName(`${base}.weight`)) as unknown as tf.Tensor2D;
       this.params.set(`${base}.weight`, w as unknown as tf.Variable);
       lin.weight = w;
@@ -244,12 +239,11 @@ export class ShareLoraAdapter {
     this.unloaded = true;
   }
 
-  /** Save as a PEFT folder (adapter_config.json + adapter_model.safetensors); see peft.ts. */
+  /** Save as a PEFT folder (adapter_config.json + adapter_model.safetensors); see save.ts. */
   async save(dir: string, extra: { baseModel?: string } = {}): Promise<void> {
     checkOptions('adapter.save', extra, ['baseModel']);
     // an unloaded adapter would replace the folder with one that adapts nothing
     if (this.unloaded) throw new AdapterUnloadedError(`save to ${dir}`);
-    const { saveAdapter } = await import('./peft.js');
     await saveAdapter(this, dir, extra);
   }
 }
@@ -264,9 +258,3 @@ export function injectShareLoRA(model: Model, options: ShareLoraOptions = {}): S
   checkOptions('injectShareLoRA', options, SHARELORA_KEYS);
   return new ShareLoraAdapter(model, options);
 }
-
-/** PEFT's names with the adapter name removed (the keys of adapter_model.safetensors). */
-export function fileKey(paramName: string): string {
-  return paramName.replace('.default.', '.').replace('.modules_to_save.', '.');
-}
-export { PREFIX as PEFT_PREFIX };

@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
-import { CheckpointError } from './errors.js';
+import { CheckpointError } from '../util/errors.js';
 import type { Model } from './types.js';
 
 const SAMPLES = 32;

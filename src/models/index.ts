@@ -4,7 +4,7 @@ import { LOAD_KEYS, loadModelFromDir, type LoadOptions } from './load.js';
 import { resolveModelDir } from './resolve.js';
 import type { Model } from './types.js';
 
-export { CheckpointError } from './errors.js';
+export { CheckpointError } from '../util/errors.js';
 export { parseConfig, readConfig } from './config.js';
 export { Linear } from './linear.js';
 export { parseSafetensors, readSafetensors, serializeSafetensors } from './safetensors.js';

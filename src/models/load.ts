@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { checkOptions, optionKeys } from '../util/options.js';
 import { Rng } from '../util/rng.js';
 import { readConfig } from './config.js';
-import { CheckpointError } from './errors.js';
+import { CheckpointError } from '../util/errors.js';
 import { GPT2 } from './gpt2.js';
 import { Llama } from './llama.js';
 import { Roberta } from './roberta.js';

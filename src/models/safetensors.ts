@@ -6,8 +6,9 @@
  * fails fast with a CheckpointError naming it.
  */
 import { closeSync, fstatSync, readSync } from 'node:fs';
-import { openRegularFile, parseJsonStrict } from './config.js';
-import { CheckpointError } from './errors.js';
+import { parseJsonStrict } from '../util/json.js';
+import { openRegularFile } from './config.js';
+import { CheckpointError } from '../util/errors.js';
 
 export type DType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I32' | 'I64' | 'I16' | 'I8' | 'U8' | 'BOOL';
 const DTYPE_BYTES: Record<DType, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I32: 4, I64: 8, I16: 2, I8: 1, U8: 1, BOOL: 1 };

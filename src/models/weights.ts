@@ -2,8 +2,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { readJsonFile } from './config.js';
-import { CheckpointError } from './errors.js';
+import { readJsonFile } from '../util/json.js';
+import { CheckpointError } from '../util/errors.js';
 import { readSafetensors, type RawTensor } from './safetensors.js';
 
 function firstNonFinite(a: Float32Array): number {

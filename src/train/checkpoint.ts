@@ -16,19 +16,21 @@ import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { atomicWrite, loadAdapter, saveAdapter, syncDir } from '../adapters/peft.js';
+import { loadAdapter, saveAdapter } from '../adapters/peft.js';
+import { atomicWrite, syncDir } from '../util/fs.js';
 import { withLock, pidAlive } from '../util/lock.js';
 import { checkOptions, OptionsError } from '../util/options.js';
 import { ShareLoraAdapter } from '../adapters/sharelora.js';
-import { readJsonFile } from '../models/config.js';
+import { readJsonFile } from '../util/json.js';
 import { baseFingerprint, checkBaseFingerprint, parseBaseFingerprint, type BaseFingerprint } from '../models/fingerprint.js';
-import { CheckpointError } from '../models/errors.js';
+import { CheckpointError } from '../util/errors.js';
 import { readSafetensors, serializeSafetensors, type RawTensor, type TensorToWrite } from '../models/safetensors.js';
 import type { Model } from '../models/types.js';
 import type { StepRecord } from './callbacks.js';
 import type { Trainable } from './loss.js';
 import { resolveTrainerOptions, TRAINER_KEYS, withOverrides, type TrainerOptions } from './options.js';
-import { Trainer } from './trainer.js';
+// types only: trainer.ts imports this file, and resume is handed the Trainer class
+import type { HostTensor, Trainer, TrainerState } from './trainer.js';
 
 const FORMAT = 'sharelora-trainer-checkpoint';
 const STATE = 'trainer.json';
@@ -56,19 +58,23 @@ export function completeCheckpoint(dir: string): string {
   throw new CheckpointError(dir, `no checkpoint here (no ${STATE}, and no complete previous checkpoint in ${basename(resolve(dir))}.prev)`);
 }
 
-export async function saveCheckpoint(trainer: Trainer, dir: string): Promise<void> {
+/** what a checkpoint needs of a Trainer besides its state: what it trains, and the options to rebuild it with */
+type Saved = Pick<Trainer, 'model' | 'adapter' | 'opts' | 'totalSteps'>;
+
+/** Write `state` (trainer.state(), taken between two steps) and the adapter to `dir`, replacing it atomically. */
+export async function saveCheckpoint(trainer: Saved, state: TrainerState, dir: string): Promise<void> {
   const target = resolve(dir);
   await mkdir(dirname(target), { recursive: true });
   refuseForeign(target);
-  await withLock(target, () => replace(trainer, target), { purpose: `checkpoint ${target}` });
+  await withLock(target, () => replace(trainer, state, target), { purpose: `checkpoint ${target}` });
 }
 
-async function replace(trainer: Trainer, target: string): Promise<void> {
+async function replace(trainer: Saved, state: TrainerState, target: string): Promise<void> {
   await removeStaleTemps(target);
   const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     await mkdir(tmp);
-    await writeContents(trainer, tmp);
+    await writeContents(trainer, state, tmp);
     await syncDir(tmp);
     refuseForeign(target);
     const prev = `${target}.prev`;
@@ -104,24 +110,25 @@ async function removeStaleTemps(target: string): Promise<void> {
 }
 
 const f32 = async (v: tf.Tensor): Promise<TensorToWrite> => ({ dtype: 'F32', shape: v.shape, data: Float32Array.from(await v.data() as Float32Array) });
+const toWrite = (t: HostTensor): TensorToWrite => ({ dtype: 'F32', shape: t.shape, data: t.data });
 /** JSON has no NaN/Inf; a skipped step's lr is NaN, so those are written as strings */
 const encode = (_k: string, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v);
 
-async function writeContents(t: Trainer, dir: string): Promise<void> {
+async function writeContents(t: Saved, s: TrainerState, dir: string): Promise<void> {
   const optim = new Map<string, TensorToWrite>();
-  for (const [n, m] of t.optimizer.m) optim.set(`m/${n}`, await f32(m));
-  for (const [n, v] of t.optimizer.v) optim.set(`v/${n}`, await f32(v));
-  for (const [n, g] of t.accum) optim.set(`accum/${n}`, await f32(g));
+  for (const [n, m] of s.optimizer.m) optim.set(`m/${n}`, toWrite(m));
+  for (const [n, v] of s.optimizer.v) optim.set(`v/${n}`, toWrite(v));
+  for (const [n, g] of s.accum) optim.set(`accum/${n}`, toWrite(g));
   const share = t.adapter instanceof ShareLoraAdapter ? t.adapter : undefined;
   const { callbacks: _, ...opts } = t.opts;
   const totalSteps = t.totalSteps;
   const state: State & { format: string; version: number } = {
     format: FORMAT, version: 1,
     adapter: { kind: share ? 'sharelora' : 'params', seed: share?.options.seed ?? 0, dropoutCounter: t.adapter.dropoutCounter ?? 0 },
-    optimizer: { step: t.optimizer.step, lr: t.optimizer.lr },
-    trainer: { microStep: t.microStep, epoch: t.epoch, cursor: t.cursor, rngState: t.rng.state, accumLoss: t.accumLoss, accumCount: t.accumCount },
+    optimizer: { step: s.optimizer.step, lr: s.optimizer.lr },
+    trainer: s.trainer,
     options: { ...opts, betas: [...opts.betas] as [number, number], ...(totalSteps !== undefined && { totalSteps }) },
-    records: t.records,
+    records: s.records,
     base: await baseFingerprint(t.model, t.adapter),
   };
   if (share) await saveAdapter(share, join(dir, 'adapter'));
@@ -130,13 +137,14 @@ async function writeContents(t: Trainer, dir: string): Promise<void> {
   await atomicWrite(join(dir, STATE), JSON.stringify(state, encode, 1) + '\n');
 }
 
-export async function resumeCheckpoint(dir: string, model: Model, opts: ResumeOptions = {}): Promise<Trainer> {
+/** A new `TrainerClass` (Trainer, passed in so that this file need not import it) on `model`, continuing from the checkpoint in `dir`. */
+export async function resumeCheckpoint(TrainerClass: typeof Trainer, dir: string, model: Model, opts: ResumeOptions = {}): Promise<Trainer> {
   checkOptions('Trainer.resume', opts, [...TRAINER_KEYS, 'trainable']);
   const target = resolve(dir);
-  return withLock(target, () => readCheckpoint(target, model, opts), { purpose: `checkpoint ${target}`, readOnlyOk: true });
+  return withLock(target, () => readCheckpoint(TrainerClass, target, model, opts), { purpose: `checkpoint ${target}`, readOnlyOk: true });
 }
 
-async function readCheckpoint(dir: string, model: Model, opts: ResumeOptions): Promise<Trainer> {
+async function readCheckpoint(TrainerClass: typeof Trainer, dir: string, model: Model, opts: ResumeOptions): Promise<Trainer> {
   const from = completeCheckpoint(dir);
   const stateFile = join(from, STATE);
   const s = parseState(readJsonFile(stateFile, 'checkpoint state'), stateFile);
@@ -160,11 +168,13 @@ async function readCheckpoint(dir: string, model: Model, opts: ResumeOptions): P
     adapter = trainable;
   }
   adapter.dropoutCounter = s.adapter.dropoutCounter;
-  const trainer = new Trainer(model, adapter, options);
+  let trainer: Trainer | undefined;
   try {
-    restore(trainer, s, join(from, OPTIM));
+    const state = trainerState(s, adapter.namedParameters(), join(from, OPTIM));
+    trainer = new TrainerClass(model, adapter, options);
+    await trainer.loadState(state);
   } catch (e) {
-    trainer.dispose();
+    trainer?.dispose();
     if (adapter instanceof ShareLoraAdapter) adapter.unload();
     throw e;
   }
@@ -178,44 +188,24 @@ function checked(t: RawTensor | undefined, shape: number[], file: string, name: 
   return t as RawTensor & { data: Float32Array };
 }
 
-const tensorFor = (t: RawTensor | undefined, shape: number[], file: string, name: string): tf.Tensor => {
-  const c = checked(t, shape, file, name);
-  return tf.tensor(c.data, c.shape, 'float32');
-};
-
-function restore(t: Trainer, s: State, file: string): void {
-  const params = t.adapter.namedParameters();
+/** trainer.json and optimizer.safetensors -> the TrainerState they hold, every tensor checked against `params` */
+function trainerState(s: State, params: Map<string, tf.Variable>, file: string): TrainerState {
   const saved = readSafetensors(file).tensors;
   for (const key of saved.keys()) {
     const [kind, name] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
     if (!params.has(name) || !['m', 'v', 'accum'].includes(kind)) throw new CheckpointError(file, `tensor "${key}" matches no trainable parameter (checkpoint of another adapter?)`);
   }
   // in parameter order, as training fills them: the global norm sums in map order, and must round the same way
+  const m = new Map<string, HostTensor>(), v = new Map<string, HostTensor>(), accum = new Map<string, HostTensor>();
   for (const [name, p] of params) {
-    const [m, v, g] = ['m', 'v', 'accum'].map((k) => saved.get(`${k}/${name}`));
-    if (!m !== !v) throw new CheckpointError(file, `"m/${name}" and "v/${name}" must both be present or both absent`);
-    // tidy frees the initial value; the variable keeps its own reference to the data
-    if (m) t.optimizer.m.set(name, tf.tidy(() => tf.variable(tensorFor(m, p.shape, file, `m/${name}`), false)));
-    if (v) t.optimizer.v.set(name, tf.tidy(() => tf.variable(tensorFor(v, p.shape, file, `v/${name}`), false)));
-    if (g) t.accum.set(name, tensorFor(g, p.shape, file, `accum/${name}`));
+    const [mt, vt, g] = ['m', 'v', 'accum'].map((k) => saved.get(`${k}/${name}`));
+    if (!mt !== !vt) throw new CheckpointError(file, `"m/${name}" and "v/${name}" must both be present or both absent`);
+    if (mt) m.set(name, checked(mt, p.shape, file, `m/${name}`));
+    if (vt) v.set(name, checked(vt, p.shape, file, `v/${name}`));
+    if (g) accum.set(name, checked(g, p.shape, file, `accum/${name}`));
   }
-  if ((t.accum.size > 0) !== (s.trainer.accumCount > 0)) throw new CheckpointError(file, `accumulated gradients (${t.accum.size}) disagree with trainer.accumCount ${s.trainer.accumCount}`);
-  Object.assign(t.optimizer, s.optimizer);
-  // |m| and √v bound every gradient applied so far (adamw.ts): the update's finiteness proof starts from them
-  let bound = 0;
-  for (const [k, x] of saved) {
-    if (!k.startsWith('m/') && !k.startsWith('v/')) continue;
-    const d = x.data as Float32Array;
-    for (let i = 0; i < d.length; i++) {
-      const a = k[0] === 'm' ? Math.abs(d[i]) : Math.sqrt(Math.abs(d[i]));
-      if (!(a <= bound)) bound = a;
-    }
-  }
-  t.optimizer.gradBound = bound * 1.01;
-  const { rngState, ...counters } = s.trainer;
-  Object.assign(t, counters);
-  t.rng.state = rngState;
-  t.records.push(...s.records);
+  if ((accum.size > 0) !== (s.trainer.accumCount > 0)) throw new CheckpointError(file, `accumulated gradients (${accum.size}) disagree with trainer.accumCount ${s.trainer.accumCount}`);
+  return { optimizer: { ...s.optimizer, m, v }, accum, trainer: s.trainer, records: s.records };
 }
 
 /** trainer.json -> State, every field checked so a damaged file is a CheckpointError, not a NaN later */

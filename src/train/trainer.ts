@@ -18,7 +18,7 @@ import { fused } from '../backend/webgpu/active.js';
 import { lrMultiplier } from './schedule.js';
 import { checkWarmup, resolveTrainerOptions, type ResolvedTrainerOptions, type TrainerOptions } from './options.js';
 import { clearStop, stopRequested, TrainingInterrupted } from './stop.js';
-import type { ResumeOptions } from './checkpoint.js';
+import { resumeCheckpoint, saveCheckpoint, type ResumeOptions } from './checkpoint.js';
 
 export type { TrainerOptions } from './options.js';
 
@@ -41,6 +41,24 @@ export class NonFiniteError extends Error {
 }
 
 export interface EvalResult { loss: number; metrics: Record<string, number> }
+
+/** a tensor's values, copied to the host */
+export interface HostTensor { shape: number[]; data: Float32Array }
+
+/**
+ * What a run needs, besides the options and the trained weights, to go on
+ * exactly where it stopped (checkpoint.ts writes it to disk): AdamW's step,
+ * lr and moments, the gradients of a half-done accumulation, the data
+ * position and RNG, and the history. Tensors are host copies, so a state
+ * outlives the trainer it came from.
+ */
+export interface TrainerState {
+  optimizer: { step: number; lr: number; m: Map<string, HostTensor>; v: Map<string, HostTensor> };
+  /** by parameter name: gradients summed (÷ gradAccumulation) since the last update */
+  accum: Map<string, HostTensor>;
+  trainer: { microStep: number; epoch: number; cursor: number; rngState: number; accumLoss: number; accumCount: number };
+  records: StepRecord[];
+}
 
 export interface FitOptions {
   /** batches of one epoch; shuffled per epoch unless shuffle is false */
@@ -382,6 +400,77 @@ export class Trainer {
     return aq.table(data);
   }
 
+  /** The state a checkpoint saves (see TrainerState); called while a step() is in flight, it waits for that step. */
+  async state(): Promise<TrainerState> {
+    return this.exclusive(() => this.readState());
+  }
+
+  private async readState(): Promise<TrainerState> {
+    const host = async (ts: Map<string, tf.Tensor>) => {
+      const out = new Map<string, HostTensor>();
+      for (const [n, t] of ts) out.set(n, { shape: t.shape, data: Float32Array.from(await t.data() as Float32Array) });
+      return out;
+    };
+    const o = this.optimizer;
+    return {
+      optimizer: { step: o.step, lr: o.lr, m: await host(o.m), v: await host(o.v) },
+      accum: await host(this.accum),
+      trainer: { microStep: this.microStep, epoch: this.epoch, cursor: this.cursor, rngState: this.rng.state, accumLoss: this.accumLoss, accumCount: this.accumCount },
+      // the records themselves: fit() may still set evalLoss on the last one while a save writes them
+      records: [...this.records],
+    };
+  }
+
+  /**
+   * Go on from `state` (state() of this or another trainer of the same
+   * adapter, or a checkpoint's): moments, accumulation, counters, RNG and
+   * history are replaced. Waits for a step in flight.
+   */
+  async loadState(state: TrainerState): Promise<void> {
+    return this.exclusive(async () => this.applyState(state));
+  }
+
+  private applyState(s: TrainerState): void {
+    const params = this.adapter.namedParameters();
+    const parts = [['optimizer.m', s.optimizer.m], ['optimizer.v', s.optimizer.v], ['accum', s.accum]] as const;
+    // all checked before anything is replaced, so a mismatch leaves the trainer as it was
+    for (const [part, ts] of parts) {
+      for (const [name, t] of ts) {
+        const p = params.get(name);
+        if (!p || t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i]) || t.data.length !== p.size) {
+          throw new Error(`trainer.loadState: ${part} has "${name}" [${t.shape}], which ${p ? `does not fit the parameter's shape [${p.shape}]` : 'is no trainable parameter of this adapter'}`);
+        }
+      }
+    }
+    const o = this.optimizer;
+    tf.dispose([...o.m.values(), ...o.v.values(), ...this.accum.values()]);
+    o.m.clear();
+    o.v.clear();
+    this.accum.clear();
+    const tensor = (t: HostTensor) => tf.tensor(t.data, t.shape, 'float32');
+    // tidy frees the initial value; the variable keeps its own reference to the data
+    for (const [n, t] of s.optimizer.m) o.m.set(n, tf.tidy(() => tf.variable(tensor(t), false)));
+    for (const [n, t] of s.optimizer.v) o.v.set(n, tf.tidy(() => tf.variable(tensor(t), false)));
+    for (const [n, t] of s.accum) this.accum.set(n, tensor(t));
+    o.step = s.optimizer.step;
+    o.lr = s.optimizer.lr;
+    // |m| and √v bound every gradient applied so far (adamw.ts): the update's finiteness proof starts from them
+    let bound = 0;
+    for (const [which, ts] of [['m', s.optimizer.m], ['v', s.optimizer.v]] as const) {
+      for (const { data: d } of ts.values()) {
+        for (let i = 0; i < d.length; i++) {
+          const a = which === 'm' ? Math.abs(d[i]) : Math.sqrt(Math.abs(d[i]));
+          if (!(a <= bound)) bound = a;
+        }
+      }
+    }
+    o.gradBound = bound * 1.01;
+    ({ microStep: this.microStep, epoch: this.epoch, cursor: this.cursor, accumLoss: this.accumLoss, accumCount: this.accumCount } = s.trainer);
+    this.rng.state = s.trainer.rngState;
+    this.records.length = 0;
+    for (const r of s.records) this.records.push(r);
+  }
+
   /**
    * Write a checkpoint folder: the adapter (a PEFT folder), AdamW moments and
    * step, schedule and data position, RNG and dropout counters, and history.
@@ -389,8 +478,7 @@ export class Trainer {
    * step() is in flight, it waits for that step and saves before the next.
    */
   async save(dir: string): Promise<void> {
-    const { saveCheckpoint } = await import('./checkpoint.js');
-    return this.exclusive(() => saveCheckpoint(this, dir));
+    return this.exclusive(async () => saveCheckpoint(this, await this.readState(), dir));
   }
 
   /**
@@ -399,8 +487,7 @@ export class Trainer {
    * `opts` overrides saved options (callbacks are never saved).
    */
   static async resume(dir: string, model: Model, opts: ResumeOptions = {}): Promise<Trainer> {
-    const { resumeCheckpoint } = await import('./checkpoint.js');
-    return resumeCheckpoint(dir, model, opts);
+    return resumeCheckpoint(Trainer, dir, model, opts);
   }
 
   dispose(): void {

@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { AdapterConfigError } from '../../src/adapters/config.js';
 import { fullFineTune, FullFineTune } from '../../src/adapters/full.js';
 import { injectShareLoRA, ShareLoraAdapter } from '../../src/adapters/sharelora.js';
-import { CheckpointError } from '../../src/models/errors.js';
+import { CheckpointError } from '../../src/util/errors.js';
 import { loadModelFromDir } from '../../src/models/load.js';
 import type { Model } from '../../src/models/types.js';
 import type { Batch } from '../../src/train/loss.js';
@@ -99,6 +99,33 @@ describe('checkpoint and resume', () => {
         await tr.step(batch(i));
       }
       const o = await outcome(tr);
+      finish(tr);
+      return o;
+    };
+    assert.deepEqual(await run(true), await run(false));
+  });
+
+  it('state() and loadState() carry a run, mid-accumulation, to another trainer exactly; a state of another adapter is refused', async () => {
+    const opts = { gradAccumulation: 3, totalSteps: 10 };
+    const run = async (cut: boolean) => {
+      let tr = fresh(opts);
+      for (let i = 0; i < 5; i++) {
+        if (cut && i === 4) {
+          const state = await tr.state();
+          tr.dispose();
+          tr = new Trainer(model, tr.adapter, { ...trainerOpts, ...opts });
+          await tr.loadState(state);
+          assert.equal(tr.accumCount, 1, 'one micro-batch was pending');
+        }
+        await tr.step(batch(i));
+      }
+      const o = await outcome(tr);
+      if (cut) {
+        const state = await tr.state();
+        state.accum = new Map([['not.a.parameter', { shape: [1], data: new Float32Array(1) }]]);
+        await assert.rejects(tr.loadState(state), /trainer\.loadState: accum has "not\.a\.parameter" \[1\], which is no trainable parameter/);
+        assert.deepEqual(await outcome(tr), o, 'a refused state changes nothing');
+      }
       finish(tr);
       return o;
     };

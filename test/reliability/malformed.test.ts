@@ -13,7 +13,7 @@ import { join, relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadAdapter } from '../../src/adapters/peft.js';
 import { AdapterConfigError } from '../../src/adapters/config.js';
-import { CheckpointError } from '../../src/models/errors.js';
+import { CheckpointError } from '../../src/util/errors.js';
 import { loadModelFromDir } from '../../src/models/load.js';
 import { parseSafetensors, readSafetensors } from '../../src/models/safetensors.js';
 import type { Model } from '../../src/models/types.js';

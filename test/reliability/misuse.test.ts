@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadAdapter, saveAdapter } from '../../src/adapters/peft.js';
 import { AdapterUnloadedError, injectShareLoRA, ShareLoraAdapter } from '../../src/adapters/sharelora.js';
-import { CheckpointError } from '../../src/models/errors.js';
+import { CheckpointError } from '../../src/util/errors.js';
 import { loadModelFromDir } from '../../src/models/load.js';
 import type { Model } from '../../src/models/types.js';
 import type { Batch } from '../../src/train/loss.js';
