@@ -37,4 +37,5 @@ export type { LoadOptions } from './load.js';
 export { Param, type WeightRef } from './param.js';
 export { randomModel } from './init.js';
 export { EMBEDDED_DIR, embeddedModels, loadTokenizer, localModelDir, ModelNotFoundError, resolveModelDir } from './resolve.js';
-export { maskedLmLoss, type RobertaTask } from './roberta.js';
+export { maskedLmLoss } from './heads.js';
+export type { RobertaTask } from './roberta.js';
