@@ -35,11 +35,11 @@ export { GPT2_CONFIG, gpt2Tokenizer, gpt2TokenizerJson, parseMerges } from './gp
 export { loadTokenizer, saveTokenizer } from './load-tokenizer.js';
 export {
   IGNORE_INDEX, blocksToBatch, collateCausalLM, collateClassification, collateMaskedLM, encodeCausal, maskedLmTokens, packSequences, padCausal, padRows,
-  type Batch, type MaskedLmOptions, type CausalCollateOptions, type CausalExample, type CausalRow, type ClassificationCollateOptions, type PadOptions,
+  type MaskedLmOptions, type CausalCollateOptions, type CausalExample, type CausalRow, type ClassificationCollateOptions, type PadOptions,
 } from './collate.js';
 export { bucketByLength, type BucketOptions } from './bucket.js';
 export { taskBatches, type TaskBatchOptions } from './batches.js';
-export { toTensors, type BatchTensors } from './tensors.js';
+export { toTensors, type Batch, type BatchTensors, type HostBatch } from './batch.js';
 
 // Hub ids → local folders.
 export { cachedSnapshot, hubCacheDir, isHubId, OPTIONAL_FILES, repoCacheDir, resolveModelPath, type ResolveOptions } from './hub.js';
