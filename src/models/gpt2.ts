@@ -6,10 +6,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { attentionPacked, gelu, layerNorm } from '../backend/ops.js';
+import { toInt2D } from '../data/batch.js';
 import { BaseModel } from './base-model.js';
 import { lastToken, lmLogits, scoreHead } from './heads.js';
 import { Linear } from './linear.js';
-import { toInt2D } from '../data/batch.js';
 import { Param } from './param.js';
 import type { ForwardInput, ForwardOutput, ModelConfig, Task } from './types.js';
 import type { WeightStore } from './weights.js';
