@@ -3,7 +3,8 @@
  * task kind, so a notebook goes from `datasets.x()` to training input in one call.
  */
 import { bucketByLength } from './bucket.js';
-import { blocksToBatch, encodeCausal, packSequences, padCausal, padOptions, padRows, type Batch, type PadOptions } from './collate.js';
+import { blocksToBatch, encodeCausal, packSequences, padCausal, padOptions, padRows, type PadOptions } from './collate.js';
+import type { HostBatch } from './batch.js';
 import { checkOptions, optionKeys } from '../util/options.js';
 import { DataError } from './errors.js';
 import { seededOrder } from './split.js';
@@ -29,7 +30,7 @@ function column(data: TaskData, name: string): unknown[] {
   return t.array(name) as unknown[];
 }
 
-export function taskBatches(data: TaskData, tokenizer: TextTokenizer, opts: TaskBatchOptions): Batch[] {
+export function taskBatches(data: TaskData, tokenizer: TextTokenizer, opts: TaskBatchOptions): HostBatch[] {
   checkOptions('taskBatches', opts, optionKeys<TaskBatchOptions>()(['padTo', 'padToMultipleOf', 'batchSize', 'maxLength', 'seed', 'shuffle', 'maskPrompt']));
   const { task } = data;
   const seed = opts.seed ?? 0;
@@ -57,7 +58,7 @@ export function taskBatches(data: TaskData, tokenizer: TextTokenizer, opts: Task
   const texts = column(data, task.textFields[0]!) as string[];
   const blocks = packSequences(texts.map((t) => tokenizer.encode(t, { addSpecialTokens: false })), opts.maxLength ?? 128, tokenizer.eosId);
   const ordered = opts.shuffle ?? true ? seededOrder(blocks, (_, i) => String(i), seed) : blocks;
-  const out: Batch[] = [];
+  const out: HostBatch[] = [];
   for (let i = 0; i < ordered.length; i += opts.batchSize) out.push(blocksToBatch(ordered.slice(i, i + opts.batchSize)));
   return out;
 }

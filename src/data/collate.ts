@@ -5,17 +5,11 @@
  * taken (padding, and the prompt when `maskPrompt`).
  */
 import { Rng } from '../util/rng.js';
+import type { HostBatch } from './batch.js';
 import type { TextTokenizer } from './tokenizer.js';
 import { checkOptions, optionKeys } from '../util/options.js';
 
 export const IGNORE_INDEX = -100;
-
-export interface Batch {
-  inputIds: number[][];
-  attentionMask: number[][];
-  /** Per-token for causal LMs, one per row for classification / regression. */
-  labels: number[][] | number[];
-}
 
 export interface PadOptions {
   /** Pad to a multiple of this (e.g. 8) so kernels see fewer distinct shapes. */
@@ -65,7 +59,7 @@ export function collateClassification(
   texts: ReadonlyArray<string | readonly [string, string]>,
   labels: readonly number[],
   opts: ClassificationCollateOptions = {},
-): Batch {
+): HostBatch {
   checkOptions('collateClassification', opts, optionKeys<ClassificationCollateOptions>()([...PAD_KEYS as Array<keyof PadOptions>, 'maxLength']));
   if (texts.length !== labels.length) throw new RangeError(`${texts.length} texts but ${labels.length} labels`);
   if (texts.length === 0) throw new RangeError('cannot collate an empty batch');
@@ -117,7 +111,7 @@ export function encodeCausal(tokenizer: TextTokenizer, ex: CausalExample, opts: 
 }
 
 /** Pad encoded causal rows; padded label positions are -100. */
-export function padCausal(rows: readonly CausalRow[], padId: number, opts: PadOptions = {}): Batch {
+export function padCausal(rows: readonly CausalRow[], padId: number, opts: PadOptions = {}): HostBatch {
   checkOptions('padCausal', opts, PAD_KEYS);
   if (rows.length === 0) throw new RangeError('cannot collate an empty batch');
   const padded = padRows(rows.map((r) => r.ids), padId, padOptions(opts));
@@ -126,7 +120,7 @@ export function padCausal(rows: readonly CausalRow[], padId: number, opts: PadOp
 }
 
 /** Causal-LM batch: {@link encodeCausal} each example, then {@link padCausal}. */
-export function collateCausalLM(tokenizer: TextTokenizer, examples: readonly CausalExample[], opts: CausalCollateOptions = {}): Batch {
+export function collateCausalLM(tokenizer: TextTokenizer, examples: readonly CausalExample[], opts: CausalCollateOptions = {}): HostBatch {
   checkOptions('collateCausalLM', opts, CAUSAL_KEYS);
   return padCausal(examples.map((ex) => encodeCausal(tokenizer, ex, opts)), tokenizer.padId, padOptions(opts));
 }
@@ -149,7 +143,7 @@ export function packSequences(docs: readonly number[][], blockSize: number, eosI
 }
 
 /** Full-length blocks as a causal-LM batch (mask all 1, labels = ids). */
-export function blocksToBatch(blocks: readonly number[][]): Batch {
+export function blocksToBatch(blocks: readonly number[][]): HostBatch {
   if (blocks.length === 0) throw new RangeError('cannot collate an empty batch');
   return { inputIds: blocks.map((b) => [...b]), attentionMask: blocks.map((b) => b.map(() => 1)), labels: blocks.map((b) => [...b]) };
 }
@@ -181,7 +175,7 @@ const MLM_KEYS = new Set(['maskId', 'vocabSize', 'specialIds', 'padId', 'seed', 
  * Labels hold the original id where predicted and -100 everywhere else,
  * padding included. Rows already carry their special tokens.
  */
-export function collateMaskedLM(rows: readonly (readonly number[])[], opts: MaskedLmOptions): Batch {
+export function collateMaskedLM(rows: readonly (readonly number[])[], opts: MaskedLmOptions): HostBatch {
   for (const k of Object.keys(opts)) if (!MLM_KEYS.has(k)) throw new TypeError(`collateMaskedLM: unknown option "${k}"; expected ${[...MLM_KEYS].join(', ')}`);
   const { maskId, vocabSize, padId, seed } = opts;
   const probability = opts.probability ?? 0.15, maskFraction = opts.maskFraction ?? 0.8, randomFraction = opts.randomFraction ?? 0.1;

@@ -1,5 +1,6 @@
 /**
- * Data: format readers, offline data sets, tokenisation, batching and the Hub resolver.
+ * Data: format readers, offline data sets, tokenisation and batching, plus the
+ * Hub resolver's names (it lives in models/hub.ts) for code that imports them from here.
  * The lead re-exports this module as `datasets` plus the tokenizer/collation names.
  */
 export { DataError } from './errors.js';
@@ -35,14 +36,14 @@ export { GPT2_CONFIG, gpt2Tokenizer, gpt2TokenizerJson, parseMerges } from './gp
 export { loadTokenizer, saveTokenizer } from './load-tokenizer.js';
 export {
   IGNORE_INDEX, blocksToBatch, collateCausalLM, collateClassification, collateMaskedLM, encodeCausal, maskedLmTokens, packSequences, padCausal, padRows,
-  type Batch, type MaskedLmOptions, type CausalCollateOptions, type CausalExample, type CausalRow, type ClassificationCollateOptions, type PadOptions,
+  type MaskedLmOptions, type CausalCollateOptions, type CausalExample, type CausalRow, type ClassificationCollateOptions, type PadOptions,
 } from './collate.js';
 export { bucketByLength, type BucketOptions } from './bucket.js';
 export { taskBatches, type TaskBatchOptions } from './batches.js';
-export { toTensors, type BatchTensors } from './tensors.js';
+export { toTensors, type Batch, type BatchTensors, type HostBatch } from './batch.js';
 
-// Hub ids → local folders.
-export { cachedSnapshot, hubCacheDir, isHubId, OPTIONAL_FILES, repoCacheDir, resolveModelPath, type ResolveOptions } from './hub.js';
+// Hub ids → local folders (models/hub.ts).
+export { cachedSnapshot, hubCacheDir, isHubId, OPTIONAL_FILES, repoCacheDir, resolveModelPath, type ResolveOptions } from '../models/hub.js';
 
 // The base models' pretraining text, disjoint from every evaluated split.
 export {

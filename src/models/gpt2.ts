@@ -5,21 +5,20 @@
  * last non-padding token.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { attentionPacked, crossEntropy, gelu, layerNorm } from '../backend/ops.js';
+import { attentionPacked, gelu, layerNorm } from '../backend/ops.js';
+import { toInt2D } from '../data/batch.js';
+import { BaseModel } from './base-model.js';
+import { lastToken, lmLogits, scoreHead } from './heads.js';
 import { Linear } from './linear.js';
-import { toInt2D } from './inputs.js';
-import { countWeights, disposeWeights, Param, weightRefs, type WeightRef } from './param.js';
-import type { ForwardInput, ForwardOutput, Model, ModelConfig, Task } from './types.js';
+import { Param } from './param.js';
+import type { ForwardInput, ForwardOutput, ModelConfig, Task } from './types.js';
 import type { WeightStore } from './weights.js';
 
 type Norm = { w: Param<tf.Tensor1D>; b: Param<tf.Tensor1D> };
 interface Block { ln1: Norm; attn: Linear; proj: Linear; ln2: Norm; fc: Linear; fcProj: Linear }
 
-export class GPT2 implements Model {
+export class GPT2 extends BaseModel {
   readonly family = 'gpt2' as const;
-  readonly linears = new Map<string, Linear>();
-  readonly heads = new Map<string, Map<string, Linear>>();
-  private readonly params: Param[] = [];
   private wte: Param<tf.Tensor2D>; // [V, C], also the LM head
   private wpe: Param<tf.Tensor2D>; // [P, C]
   private blocks: Block[] = [];
@@ -27,6 +26,7 @@ export class GPT2 implements Model {
   private score?: Linear; // [labels, C], classification only
 
   constructor(readonly config: ModelConfig, w: WeightStore, readonly task: Task = 'causal-lm', init?: { score?: tf.Tensor2D }) {
+    super();
     const C = config.hidden;
     const p = w.has('transformer.wte.weight') || !w.has('wte.weight') ? 'transformer.' : '';
     const param = <T extends tf.Tensor>(name: string, shape: number[]): Param<T> => {
@@ -51,21 +51,18 @@ export class GPT2 implements Model {
     }
     this.lnF = norm('ln_f');
     if (task === 'seq-cls') {
-      const sw = w.has('score.weight') ? w.take('score.weight', [config.numLabels, C]) as tf.Tensor2D : init?.score;
-      if (!sw) throw new Error('GPT-2 classification needs a score head (score.weight) in the checkpoint or an initial one');
-      this.score = new Linear('score', sw, undefined, 'out_in');
+      this.score = scoreHead('GPT-2', config, w, init?.score);
+      this.headLinears.push(this.score);
       this.heads.set('score', new Map([['', this.score]]));
     }
   }
-
-  get numLayers(): number { return this.config.layers; }
 
   forward({ inputIds, attentionMask, training = false }: ForwardInput): ForwardOutput {
     const { hidden: C, heads: H, headDim: D, eps } = this.config;
     const ln = (x: tf.Tensor, n: Norm) => layerNorm(x, n.w.value, n.b.value, eps);
     return tf.tidy(() => {
       const ids = toInt2D(inputIds, 'inputIds');
-      const [B, T] = ids.shape;
+      const T = ids.shape[1];
       if (T > this.config.maxPositions) throw new Error(`sequence length ${T} exceeds n_positions ${this.config.maxPositions}`);
       const mask = attentionMask ? toInt2D(attentionMask, 'attentionMask') : undefined;
       let x = tf.add(tf.gather(this.wte.value, ids), tf.slice(this.wpe.value, [0, 0], [T, C])); // [B,T,C]
@@ -77,53 +74,8 @@ export class GPT2 implements Model {
       }
       x = ln(x, this.lnF);
       if (this.score) return { logits: this.score.apply(lastToken(x, mask), training) };
-      const logits = tf.reshape(tf.matMul(tf.reshape(x, [B * T, C]), this.wte.value, false, true), [B, T, this.config.vocabSize]);
-      return { logits };
+      return { logits: lmLogits(x, this.wte.value) };
     });
   }
-
-  loss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
-    return this.task === 'causal-lm' ? causalLmLoss(logits, labels) : classificationLoss(logits, labels, this.config.numLabels);
-  }
-
-  weights(): Map<string, WeightRef> {
-    return weightRefs(this.params, [...this.linears.values(), ...(this.score ? [this.score] : [])]);
-  }
-
-  baseParameterCount(): number {
-    return countWeights(this.weights());
-  }
-
-  dispose(): void {
-    disposeWeights(this.weights());
-  }
 }
 
-/** Hidden state at each row's last attended position (HF's sequence-classification pooling for decoders). */
-export function lastToken(x: tf.Tensor, mask: tf.Tensor2D | undefined): tf.Tensor2D {
-  const [B, T] = x.shape;
-  const last = mask ? tf.cast(tf.sub(tf.sum(mask, 1), 1), 'int32') : tf.fill([B], T - 1, 'int32');
-  // a one-hot weighted sum, not gather: gather's gradient needs UnsortedSegmentSum, which wasm lacks
-  const pick = tf.expandDims(tf.oneHot(last as tf.Tensor1D, T), -1); // [B,T,1]
-  return tf.sum(tf.mul(x, pick), 1) as tf.Tensor2D;
-}
-
-/** HF's causal-LM loss: position t predicts label t+1; -100 is ignored. */
-export function causalLmLoss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => {
-    const [B, T, V] = logits.shape;
-    // shift the labels, not the logits: position t predicts label t+1 and the
-    // last position is ignored (-100), so the [B, T, V] logits are never
-    // copied (a slice and its gradient's pad were 2 × 400 MB at GPT-2 scale)
-    const y = tf.concat([tf.slice(tf.cast(labels, 'int32'), [0, 1], [B, T - 1]), tf.fill([B, 1], -100, 'int32')], 1);
-    return crossEntropy(tf.reshape(logits, [B * T, V]) as tf.Tensor2D, tf.reshape(y, [B * T]) as tf.Tensor1D);
-  });
-}
-
-/** HF's problem_type inference: one label is regression (MSE), more is single-label CE. */
-export function classificationLoss(logits: tf.Tensor, labels: tf.Tensor, numLabels: number): tf.Scalar {
-  return tf.tidy(() => {
-    if (numLabels === 1) return tf.mean(tf.square(tf.sub(tf.reshape(logits, [-1]), tf.cast(tf.reshape(labels, [-1]), 'float32')))) as tf.Scalar;
-    return crossEntropy(logits as tf.Tensor2D, tf.reshape(tf.cast(labels, 'int32'), [-1]) as tf.Tensor1D);
-  });
-}

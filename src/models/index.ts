@@ -1,5 +1,5 @@
 import { checkOptions, optionKeys } from '../util/options.js';
-import type { ResolveOptions } from '../data/hub.js';
+import type { ResolveOptions } from './hub.js';
 import { LOAD_KEYS, loadModelFromDir, type LoadOptions } from './load.js';
 import { resolveModelDir } from './resolve.js';
 import type { Model } from './types.js';
@@ -37,4 +37,5 @@ export type { LoadOptions } from './load.js';
 export { Param, type WeightRef } from './param.js';
 export { randomModel } from './init.js';
 export { EMBEDDED_DIR, embeddedModels, loadTokenizer, localModelDir, ModelNotFoundError, resolveModelDir } from './resolve.js';
-export { maskedLmLoss, type RobertaTask } from './roberta.js';
+export { maskedLmLoss } from './heads.js';
+export type { RobertaTask } from './roberta.js';

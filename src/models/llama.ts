@@ -6,20 +6,18 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { attention, rmsNorm, silu } from '../backend/ops.js';
-import { causalLmLoss, classificationLoss, lastToken } from './gpt2.js';
+import { toInt2D } from '../data/batch.js';
+import { BaseModel } from './base-model.js';
+import { lastToken, lmLogits, scoreHead } from './heads.js';
 import { Linear } from './linear.js';
-import { toInt2D } from './inputs.js';
-import { countWeights, disposeWeights, Param, weightRefs, type WeightRef } from './param.js';
-import type { ForwardInput, ForwardOutput, Model, ModelConfig, Task } from './types.js';
+import { Param } from './param.js';
+import type { ForwardInput, ForwardOutput, ModelConfig, Task } from './types.js';
 import type { WeightStore } from './weights.js';
 
 interface Layer { inNorm: Param<tf.Tensor1D>; q: Linear; k: Linear; v: Linear; o: Linear; postNorm: Param<tf.Tensor1D>; gate: Linear; up: Linear; down: Linear }
 
-export class Llama implements Model {
+export class Llama extends BaseModel {
   readonly family = 'llama' as const;
-  readonly linears = new Map<string, Linear>();
-  readonly heads = new Map<string, Map<string, Linear>>();
-  private readonly params: Param[] = [];
   private embed: Param<tf.Tensor2D>;
   private layers: Layer[] = [];
   private norm: Param<tf.Tensor1D>;
@@ -28,6 +26,7 @@ export class Llama implements Model {
   private ropeCache = new Map<number, { cos: tf.Tensor; sin: tf.Tensor }>();
 
   constructor(readonly config: ModelConfig, w: WeightStore, readonly task: Task = 'causal-lm', init?: { score?: tf.Tensor2D }) {
+    super();
     const { hidden: C, heads: H, kvHeads: Hkv, headDim: D, intermediate: I } = config;
     const param = <T extends tf.Tensor>(name: string, shape: number[]): Param<T> => {
       const x = new Param(name, w.take(name, shape) as T);
@@ -54,16 +53,13 @@ export class Llama implements Model {
     }
     this.norm = param('model.norm.weight', [C]);
     if (task === 'seq-cls') {
-      const sw = w.has('score.weight') ? w.take('score.weight', [config.numLabels, C]) as tf.Tensor2D : init?.score;
-      if (!sw) throw new Error('LLaMA classification needs a score head (score.weight) in the checkpoint or an initial one');
-      this.score = new Linear('score', sw, undefined, 'out_in');
+      this.score = scoreHead('LLaMA', config, w, init?.score);
+      this.headLinears.push(this.score);
       this.heads.set('score', new Map([['', this.score]]));
     } else if (!(config.tieWordEmbeddings && !w.has('lm_head.weight'))) {
       this.lmHead = param('lm_head.weight', [config.vocabSize, C]);
     }
   }
-
-  get numLayers(): number { return this.config.layers; }
 
   /** cos/sin [T, D] for positions 0..T-1, kept across calls (they are constants). */
   private rope(T: number): { cos: tf.Tensor; sin: tf.Tensor } {
@@ -81,7 +77,7 @@ export class Llama implements Model {
   }
 
   forward({ inputIds, attentionMask, training = false }: ForwardInput): ForwardOutput {
-    const { hidden: C, heads: H, kvHeads: Hkv, headDim: D, eps } = this.config;
+    const { heads: H, kvHeads: Hkv, headDim: D, eps } = this.config;
     const T0 = inputIds instanceof tf.Tensor ? inputIds.shape[1] : (inputIds as ArrayLike<number>[])[0]?.length ?? 0;
     const { cos, sin } = this.rope(T0);
     return tf.tidy(() => {
@@ -107,25 +103,12 @@ export class Llama implements Model {
       }
       x = rmsNorm(x, this.norm.value, eps);
       if (this.score) return { logits: this.score.apply(lastToken(x, mask), training) };
-      const head = (this.lmHead ?? this.embed).value;
-      return { logits: tf.reshape(tf.matMul(tf.reshape(x, [B * T, C]), head, false, true), [B, T, this.config.vocabSize]) };
+      return { logits: lmLogits(x, (this.lmHead ?? this.embed).value) };
     });
   }
 
-  loss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
-    return this.task === 'causal-lm' ? causalLmLoss(logits, labels) : classificationLoss(logits, labels, this.config.numLabels);
-  }
-
-  weights(): Map<string, WeightRef> {
-    return weightRefs(this.params, [...this.linears.values(), ...(this.score ? [this.score] : [])]);
-  }
-
-  baseParameterCount(): number {
-    return countWeights(this.weights());
-  }
-
-  dispose(): void {
-    disposeWeights(this.weights());
+  override dispose(): void {
+    super.dispose();
     for (const r of this.ropeCache.values()) tf.dispose([r.cos, r.sin]);
   }
 }

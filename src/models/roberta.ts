@@ -6,12 +6,13 @@
  * word embeddings transposed + bias).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { attention, crossEntropy, gelu, layerNorm } from '../backend/ops.js';
-import { classificationLoss } from './gpt2.js';
+import { attention, gelu, layerNorm } from '../backend/ops.js';
+import { toInt2D } from '../data/batch.js';
+import { BaseModel } from './base-model.js';
+import { lmLogits } from './heads.js';
 import { Linear } from './linear.js';
-import { toInt2D } from './inputs.js';
-import { countWeights, disposeWeights, Param, weightRefs, type WeightRef } from './param.js';
-import type { ForwardInput, ForwardOutput, Model, ModelConfig, Task } from './types.js';
+import { Param } from './param.js';
+import type { ForwardInput, ForwardOutput, ModelConfig, Task } from './types.js';
 import type { WeightStore } from './weights.js';
 
 type Norm = { w: Param<tf.Tensor1D>; b: Param<tf.Tensor1D> };
@@ -22,11 +23,8 @@ export type RobertaTask = Extract<Task, 'seq-cls' | 'masked-lm'>;
 /** Initial values for heads the checkpoint lacks, by HF name. */
 export interface RobertaInit { classifier?: Record<string, tf.Tensor>; lmHead?: Record<string, tf.Tensor> }
 
-export class Roberta implements Model {
+export class Roberta extends BaseModel {
   readonly family = 'roberta' as const;
-  readonly linears = new Map<string, Linear>();
-  readonly heads = new Map<string, Map<string, Linear>>();
-  private readonly params: Param[] = [];
   private wordEmb: Param<tf.Tensor2D>;
   private posEmb: Param<tf.Tensor2D>;
   private typeEmb: Param<tf.Tensor2D>;
@@ -37,6 +35,7 @@ export class Roberta implements Model {
   private lm?: { dense: Linear; ln: Norm; bias: Param<tf.Tensor1D>; decoder?: Param<tf.Tensor2D> };
 
   constructor(readonly config: ModelConfig, w: WeightStore, init?: RobertaInit, readonly task: RobertaTask = 'seq-cls') {
+    super();
     const C = config.hidden;
     const param = <T extends tf.Tensor>(name: string, shape: number[], fresh?: Record<string, tf.Tensor>): Param<T> => {
       const x = new Param(name, (fresh?.[name] ?? w.take(name, shape)) as T);
@@ -66,6 +65,7 @@ export class Roberta implements Model {
     if (task === 'seq-cls') {
       this.dense = lin('classifier.dense', C, C, false, init?.classifier);
       this.outProj = lin('classifier.out_proj', C, config.numLabels, false, init?.classifier);
+      this.headLinears.push(this.dense, this.outProj);
       this.heads.set('classifier', new Map([['dense', this.dense], ['out_proj', this.outProj]]));
     } else {
       const fresh = init?.lmHead;
@@ -74,12 +74,11 @@ export class Roberta implements Model {
       const bias = new Param('lm_head.bias', (fresh?.['lm_head.bias'] ?? w.take(biasName, [config.vocabSize])) as tf.Tensor1D);
       this.params.push(bias);
       this.lm = { dense: lin('lm_head.dense', C, C, false, fresh), ln: norm('lm_head.layer_norm', fresh), bias };
+      this.headLinears.push(this.lm.dense);
       // tie_word_embeddings (true by default in HF) makes the decoder the word embeddings; only an untied model reads its own
       if (config.raw.tie_word_embeddings === false) this.lm.decoder = param('lm_head.decoder.weight', [config.vocabSize, C], fresh);
     }
   }
-
-  get numLayers(): number { return this.config.layers; }
 
   /** The encoder's last hidden state [B, T, C] (HF's `last_hidden_state`), shared by both heads. */
   hiddenStates({ inputIds, attentionMask, training = false }: ForwardInput): tf.Tensor3D {
@@ -112,41 +111,14 @@ export class Roberta implements Model {
     const training = input.training ?? false;
     return tf.tidy(() => {
       const x = this.hiddenStates(input);
-      const [B, T] = x.shape;
+      const B = x.shape[0];
       if (this.lm) {
         // HF's RobertaLMHead: exact GELU whatever hidden_act says
         const h = layerNorm(gelu(this.lm.dense.apply(x, training), 'erf'), this.lm.ln.w.value, this.lm.ln.b.value, eps);
-        const W = (this.lm.decoder ?? this.wordEmb).value;
-        const logits = tf.add(tf.matMul(tf.reshape(h, [B * T, C]), W, false, true), this.lm.bias.value);
-        return { logits: tf.reshape(logits, [B, T, this.config.vocabSize]) };
+        return { logits: lmLogits(h, (this.lm.decoder ?? this.wordEmb).value, this.lm.bias.value) };
       }
       const cls = tf.reshape(tf.slice(x, [0, 0, 0], [B, 1, C]), [B, C]);
       return { logits: this.outProj!.apply(tf.tanh(this.dense!.apply(cls, training)), training) };
     });
   }
-
-  loss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
-    return this.task === 'masked-lm' ? maskedLmLoss(logits, labels) : classificationLoss(logits, labels, this.config.numLabels);
-  }
-
-  weights(): Map<string, WeightRef> {
-    const heads = this.lm ? [this.lm.dense] : [this.dense!, this.outProj!];
-    return weightRefs(this.params, [...this.linears.values(), ...heads]);
-  }
-
-  baseParameterCount(): number {
-    return countWeights(this.weights());
-  }
-
-  dispose(): void {
-    disposeWeights(this.weights());
-  }
-}
-
-/** HF's masked-LM loss: cross-entropy at every position whose label is not -100 (no shift). */
-export function maskedLmLoss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => {
-    const [B, T, V] = logits.shape;
-    return crossEntropy(tf.reshape(logits, [B * T, V]) as tf.Tensor2D, tf.reshape(tf.cast(labels, 'int32'), [B * T]) as tf.Tensor1D);
-  });
 }

@@ -1,12 +1,12 @@
 import type * as tf from '@tensorflow/tfjs-core';
+import type { IdsLike } from '../data/batch.js';
 import type { Linear } from './linear.js';
 import type { WeightRef } from './param.js';
 
+export type { IdsLike };
+
 export type Family = 'gpt2' | 'roberta' | 'llama';
 export type Task = 'causal-lm' | 'seq-cls' | 'masked-lm';
-
-/** Token ids as a tensor [B, T] (int32) or nested arrays. */
-export type IdsLike = tf.Tensor2D | number[][] | Int32Array[];
 
 export interface ForwardInput {
   inputIds: IdsLike;

@@ -15,6 +15,7 @@ import { isArqueroTable, isNumericArray, isPlainObject, isRecordArray, numericCo
 import { renderFigureImage } from './chromium.js';
 import { standaloneHtml } from './plotly-html.js';
 import { checkOptions, optionKeys } from '../util/options.js';
+import { isTensorLike } from './tensor.js';
 
 export interface PlotOptions {
   title?: string;
@@ -32,11 +33,6 @@ export interface PlotOptions {
 const PLOT_KEYS = optionKeys<PlotOptions>()(['title', 'x', 'y', 'xTitle', 'yTitle', 'logY', 'width', 'height']);
 
 type Series = { name: string; x: (number | string | null)[] | undefined; y: (number | null)[] };
-
-interface TensorLike { shape: number[]; arraySync(): unknown }
-function isTensorLike(v: unknown): v is TensorLike {
-  return typeof v === 'object' && v !== null && Array.isArray((v as TensorLike).shape) && typeof (v as TensorLike).arraySync === 'function';
-}
 
 function toNumbers(v: ArrayLike<unknown>, what: string): (number | null)[] {
   return Array.from(v, (x) => {

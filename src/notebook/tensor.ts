@@ -13,13 +13,14 @@ export interface TensorLike {
   size: number;
   isDisposed: boolean;
   dataSync(): ArrayLike<unknown>;
+  arraySync(): unknown;
   toString(verbose?: boolean): string;
 }
 
 export function isTensorLike(v: unknown): v is TensorLike {
   const t = v as Partial<TensorLike> | null;
   return typeof t === 'object' && t !== null && Array.isArray(t.shape) && typeof t.dtype === 'string'
-    && typeof t.rank === 'number' && typeof t.dataSync === 'function';
+    && typeof t.rank === 'number' && typeof t.dataSync === 'function' && typeof t.arraySync === 'function';
 }
 
 const MAX_CELLS = 20;

@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Model } from '../models/types.js';
 import { closest, describeValue, isPlainObject } from '../util/options.js';
-import type { Batch } from './loss.js';
+import type { Batch } from '../data/batch.js';
 
 /** A batch that cannot be trained or evaluated on; `field` is e.g. `labels[1]`. */
 export class BatchError extends Error {

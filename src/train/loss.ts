@@ -8,20 +8,14 @@ export interface Trainable {
 import { installEagerRelease } from '../backend/tape.js';
 import { checkBatch } from './batch.js';
 import { checkOptions } from '../util/options.js';
-import { toInt2D } from '../models/inputs.js';
-import type { IdsLike, Model } from '../models/types.js';
+import { toLabelTensor, type Batch } from '../data/batch.js';
+import type { Model } from '../models/types.js';
 
-export interface Batch {
-  inputIds: IdsLike;
-  attentionMask?: IdsLike;
-  /** causal LM: [B, T] ids with -100 ignored; classification: [B] class ids (or floats for regression) */
-  labels: tf.Tensor | number[] | number[][];
-}
+export type { Batch };
 
+/** Labels in the dtype the model's loss takes: float32 for regression, int32 otherwise. */
 export function labelsTensor(labels: Batch['labels'], model: Model): tf.Tensor {
-  if (labels instanceof tf.Tensor) return tf.clone(labels);
-  if (model.task === 'causal-lm' || model.task === 'masked-lm') return toInt2D(labels as number[][], 'labels');
-  return model.config.numLabels === 1 ? tf.tensor1d(labels as number[], 'float32') : tf.tensor1d(labels as number[], 'int32');
+  return toLabelTensor(labels, model.task === 'seq-cls' && model.config.numLabels === 1 ? 'float32' : 'int32');
 }
 
 export interface LossAndGrads {

@@ -23,13 +23,13 @@ import { existsSync, lstatSync, mkdirSync, realpathSync, statSync } from 'node:f
 import { copyFile, open, rename, rm, symlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
+import { DataError } from '../data/errors.js';
+import { readDataJson, readDataText } from '../data/read-guarded.js';
 import { atomicWrite } from '../util/fs.js';
 import { MAX_JSON_BYTES } from '../util/read-file.js';
 import { saveFailure } from '../util/save-error.js';
-import { DataError } from './errors.js';
 import { byteCount, NetworkError, request, type HttpLimits } from './hub-http.js';
 import { checkRevision, COMMIT, commitHeader, etagName, mkdirInside, repoFileProblem, snapshotInside } from './hub-paths.js';
-import { readDataJson, readDataText } from './read-guarded.js';
 
 export interface ResolveOptions {
   /** Default `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`. */

@@ -1,0 +1,71 @@
+/**
+ * What the architectures share on top of their blocks: the decoders' `score`
+ * head and the last-token pooling it reads, the LM head's product with the
+ * (often tied) embedding matrix, and Hugging Face's loss for each task.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { crossEntropy } from '../backend/ops.js';
+import { Linear } from './linear.js';
+import type { ModelConfig, Task } from './types.js';
+import type { WeightStore } from './weights.js';
+
+/**
+ * GPT-2's and LLaMA's classification head `score` ([labels, C], no bias):
+ * the checkpoint's, else the initial one the loader drew for it.
+ */
+export function scoreHead(model: string, config: ModelConfig, w: WeightStore, init?: tf.Tensor2D): Linear {
+  const sw = w.has('score.weight') ? w.take('score.weight', [config.numLabels, config.hidden]) as tf.Tensor2D : init;
+  if (!sw) throw new Error(`${model} classification needs a score head (score.weight) in the checkpoint or an initial one`);
+  return new Linear('score', sw, undefined, 'out_in');
+}
+
+/** Hidden state at each row's last attended position (HF's sequence-classification pooling for decoders). */
+export function lastToken(x: tf.Tensor, mask: tf.Tensor2D | undefined): tf.Tensor2D {
+  const [B, T] = x.shape;
+  const last = mask ? tf.cast(tf.sub(tf.sum(mask, 1), 1), 'int32') : tf.fill([B], T - 1, 'int32');
+  // a one-hot weighted sum, not gather: gather's gradient needs UnsortedSegmentSum, which wasm lacks
+  const pick = tf.expandDims(tf.oneHot(last as tf.Tensor1D, T), -1); // [B,T,1]
+  return tf.sum(tf.mul(x, pick), 1) as tf.Tensor2D;
+}
+
+/** Logits [B, T, V] from hidden states [B, T, C] and a [V, C] matrix (the word embeddings when tied). */
+export function lmLogits(x: tf.Tensor, W: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor3D {
+  const [B, T, C] = x.shape;
+  const flat = tf.matMul(tf.reshape(x, [B * T, C]), W, false, true);
+  return tf.reshape(bias ? tf.add(flat, bias) : flat, [B, T, W.shape[0]]);
+}
+
+/** HF's causal-LM loss: position t predicts label t+1; -100 is ignored. */
+export function causalLmLoss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const [B, T, V] = logits.shape;
+    // shift the labels, not the logits: position t predicts label t+1 and the
+    // last position is ignored (-100), so the [B, T, V] logits are never
+    // copied (a slice and its gradient's pad were 2 × 400 MB at GPT-2 scale)
+    const y = tf.concat([tf.slice(tf.cast(labels, 'int32'), [0, 1], [B, T - 1]), tf.fill([B, 1], -100, 'int32')], 1);
+    return crossEntropy(tf.reshape(logits, [B * T, V]) as tf.Tensor2D, tf.reshape(y, [B * T]) as tf.Tensor1D);
+  });
+}
+
+/** HF's masked-LM loss: cross-entropy at every position whose label is not -100 (no shift). */
+export function maskedLmLoss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const [B, T, V] = logits.shape;
+    return crossEntropy(tf.reshape(logits, [B * T, V]) as tf.Tensor2D, tf.reshape(tf.cast(labels, 'int32'), [B * T]) as tf.Tensor1D);
+  });
+}
+
+/** HF's problem_type inference: one label is regression (MSE), more is single-label CE. */
+export function classificationLoss(logits: tf.Tensor, labels: tf.Tensor, numLabels: number): tf.Scalar {
+  return tf.tidy(() => {
+    if (numLabels === 1) return tf.mean(tf.square(tf.sub(tf.reshape(logits, [-1]), tf.cast(tf.reshape(labels, [-1]), 'float32')))) as tf.Scalar;
+    return crossEntropy(logits as tf.Tensor2D, tf.reshape(tf.cast(labels, 'int32'), [-1]) as tf.Tensor1D);
+  });
+}
+
+/** The loss HF computes for a model of this task. */
+export function taskLoss(task: Task, numLabels: number, logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
+  if (task === 'causal-lm') return causalLmLoss(logits, labels);
+  if (task === 'masked-lm') return maskedLmLoss(logits, labels);
+  return classificationLoss(logits, labels, numLabels);
+}
