@@ -5,7 +5,7 @@
  * plain tfjs-core path, which the benchmark uses as its in-run baseline.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { registerKernels } from './kernels.js';
+import { registerKernels } from './register.js';
 import * as ops from './ops.js';
 
 export function fused(): typeof ops | undefined {

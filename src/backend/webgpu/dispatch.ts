@@ -47,6 +47,12 @@ export function webgpuBackend(): WebGPUBackendLike {
 
 export type UniformField = [name: string, type: 'i32' | 'u32' | 'f32', value: number];
 
+/** What tfjs hands a kernelFunc: tensors and attributes by name. */
+export type KernelInputs = Record<string, tf.TensorInfo>;
+export type KernelAttrs = Record<string, unknown>;
+
+export const elementCount = (t: tf.TensorInfo): number => t.shape.reduce((a, b) => a * b, 1);
+
 export interface KernelSpec {
   /** unique per generated source: every constant baked into the WGSL must be in the key */
   key: string;

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { AdamWHyper, DropoutSpec, TokenAttentionOptions } from '../ops.js';
-import { KERNELS } from './kernels.js';
+import { KERNELS } from './register.js';
 
 type Thunks = Record<string, () => tf.Tensor>;
 type Save = (ts: tf.Tensor[]) => void;
