@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { elementCount, type KernelAttrs, type KernelInputs } from './dispatch.js';
-import { gemm, type GemmTile, TILES } from './gemm.js';
+import { gemm, tileNamed } from './gemm.js';
 
 /**
  * Our GEMM as a kernel: a [.., M, K] (or [.., K, M] with transA), b likewise;
@@ -22,7 +22,7 @@ export function slMatMul({ inputs, attrs }: { inputs: KernelInputs; attrs: Kerne
   const batchA = elementCount(a) / (M * K), batchB = elementCount(b) / (K * N);
   const batch = (attrs.batch as number) ?? Math.max(batchA, batchB);
   const outShape = (attrs.outShape as number[]) ?? (ra > 2 ? [...a.shape.slice(0, -2), M, N] : [M, N]);
-  const tile = attrs.tile ? TILES[attrs.tile as string] as GemmTile : undefined;
+  const tile = attrs.tile ? tileNamed(attrs.tile as string, 'the tile attribute') : undefined;
   return gemm({
     a, b, M, N, K, transA, transB, batch,
     strideA: batchA === 1 ? 0 : M * K, strideB: batchB === 1 ? 0 : K * N,
