@@ -15,6 +15,7 @@
  * labBody is the library's kernel source from before the variants moved
  * here, with both switches; on plain tiles it emits the library's source.
  */
+import { flags } from '../src/backend/flags.js';
 import { registerTile, setTileRule, type GemmBodyOptions, type GemmTile } from '../src/backend/webgpu/gemm.js';
 
 interface LabTile extends GemmTile { db?: boolean; co?: boolean }
@@ -41,13 +42,13 @@ export function registerGemmVariants(): void {
   if (registered) return;
   registered = true;
   for (const [name, tile] of Object.entries(VARIANT_TILES)) registerTile(name, tile);
-  const k32 = process.env.SHARELORA_GEMM_K32 === '1', coalesced = process.env.SHARELORA_GEMM_COALESCED === '1';
+  const k32 = flags.gemmK32, coalesced = flags.gemmCoalesced;
   if (k32 || coalesced) setTileRule((M, N, batch, K, chosen) => coalescedRule(k32 ? k32Rule(M, N, batch, K, chosen) : chosen, coalesced));
 }
 
 /** The LM head's forward alone ran 7.3 ms against 10.3 on it (run 6), but the step lost (run 8). */
 function k32Rule(M: number, N: number, batch: number, K: number, chosen: GemmTile): GemmTile {
-  const SMS = Number(process.env.SHARELORA_GPU_SMS || 132);
+  const SMS = flags.gpuSms;
   const tiles = Math.ceil(M / 128) * Math.ceil(N / 128) * batch;
   return M > 64 && N > 64 && tiles >= 16 * SMS && K <= 4096 ? VARIANT_TILES['128x128k32'] : chosen;
 }

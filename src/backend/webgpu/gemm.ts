@@ -20,6 +20,7 @@
  * K-slices) are in bench/gemm-variants.ts, which registers them.
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import { flags } from '../flags.js';
 import { dispatch, type UniformField } from './dispatch.js';
 import { THIN_MAX, thinGemm } from './thin.js';
 
@@ -75,14 +76,14 @@ export function setTileRule(rule: TileRule | undefined): void {
 }
 
 export function chooseTile(M: number, N: number, batch: number, K = 0): GemmTile {
-  const forced = process.env.SHARELORA_GEMM_TILE;
+  const forced = flags.gemmTile;
   if (forced) return tileNamed(forced, 'SHARELORA_GEMM_TILE');
   const t = defaultTile(M, N, batch, K);
   return tileRule ? tileRule(M, N, batch, K, t) : t;
 }
 
 function defaultTile(M: number, N: number, batch: number, K: number): GemmTile {
-  const SMS = Number(process.env.SHARELORA_GPU_SMS || 132);
+  const SMS = flags.gpuSms;
   const tiles = (t: GemmTile) => Math.ceil(M / t.BM) * Math.ceil(N / t.BN) * batch;
   // From the H200 sweep (bench/NOTES.md, entry 1): 128×128 wins wherever it
   // gives about a wave of workgroups, unless K is long (the LM head's dX) or

@@ -4,6 +4,7 @@
  * names below).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { flags } from '../flags.js';
 import { activation } from './activation.js';
 import { attentionBackward, attentionForward } from './attention.js';
 import { xentBackward, xentForward } from './cross-entropy.js';
@@ -44,5 +45,5 @@ export function registerKernels(opts: { replaceBatchMatMul?: boolean } = {}): vo
   reg(KERNELS.adamw, adamwKernel);
   reg(KERNELS.xent, xentForward);
   reg(KERNELS.xentGrad, xentBackward);
-  if (opts.replaceBatchMatMul ?? process.env.SHARELORA_WEBGPU_MATMUL !== 'tfjs') replaceBatchMatMul();
+  if (opts.replaceBatchMatMul ?? flags.webgpuMatmul !== 'tfjs') replaceBatchMatMul();
 }
