@@ -40,14 +40,15 @@ export interface GemmTile {
   variant?: { name: string; body: (t: GemmTile, o: GemmBodyOptions) => string };
 }
 
-const TILES = new Map<string, GemmTile>([
-  ['128x128', { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 }],
-  ['64x64t4', { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 }],
-  ['32x32', { BM: 32, BN: 32, BK: 16, TM: 4, TN: 4 }],
-]);
+const BIG: GemmTile = { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 };
+const MID: GemmTile = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 };
+const SMALL: GemmTile = { BM: 32, BN: 32, BK: 16, TM: 4, TN: 4 };
+const TILES = new Map<string, GemmTile>([['128x128', BIG], ['64x64t4', MID], ['32x32', SMALL]]);
 
 /** Adds a tile that SHARELORA_GEMM_TILE, the tile attribute of ShareLoraMatMul and a tile rule can name (the benchmark's). */
 export function registerTile(name: string, tile: GemmTile): void {
+  const had = TILES.get(name);
+  if (had && had !== tile) throw new Error(`GEMM tile "${name}" is already registered as another tile`);
   TILES.set(name, tile);
 }
 
@@ -88,11 +89,9 @@ function defaultTile(M: number, N: number, batch: number, K: number): GemmTile {
   // From the H200 sweep (bench/NOTES.md, entry 1): 128×128 wins wherever it
   // gives about a wave of workgroups, unless K is long (the LM head's dX) or
   // a side is at most 64 (half of each 128-tile would be padding).
-  const big = TILES.get('128x128')!;
-  if (M > 64 && N > 64 && (tiles(big) >= 2 * SMS || (tiles(big) >= 0.7 * SMS && K <= 4096))) return big;
-  const t4 = TILES.get('64x64t4')!;
-  if (tiles(t4) >= SMS) return t4;
-  return TILES.get('32x32')!;
+  if (M > 64 && N > 64 && (tiles(BIG) >= 2 * SMS || (tiles(BIG) >= 0.7 * SMS && K <= 4096))) return BIG;
+  if (tiles(MID) >= SMS) return MID;
+  return SMALL;
 }
 
 export interface GemmArgs {
