@@ -6,7 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/index.js';
-import { registerKernels, TILES, tfjsBatchMatMul, chooseTile } from '../src/backend/webgpu/index.js';
+import { registerKernels, tfjsBatchMatMul, chooseTile, nameOfTile, tileNames } from '../src/backend/webgpu/index.js';
+import { registerGemmVariants } from './gemm-variants.js';
 
 export interface GemmShape { name: string; M: number; N: number; K: number; ta: boolean; tb: boolean; batch: number; perStep: number }
 
@@ -46,8 +47,9 @@ export async function runGemmSweep(o: { reps?: number; tiles?: string[]; dawnFla
   }
   const info = await useBackend('webgpu');
   registerKernels();
+  registerGemmVariants();
   const reps = o.reps ?? 5;
-  const tiles = o.tiles ?? Object.keys(TILES);
+  const tiles = o.tiles ?? tileNames();
   const rows: GemmRow[] = [];
   const stepMs: Record<string, number> = { auto: 0, best: 0, tfjs: 0 };
   for (const s of o.small ? gpt2Shapes(256, 128, 1000, 2, 64, 4) : gpt2Shapes()) {
@@ -72,7 +74,7 @@ export async function runGemmSweep(o: { reps?: number; tiles?: string[]; dawnFla
       });
     }
     const autoTile = chooseTile(s.M, s.N, s.batch, s.K);
-    const auto = Object.keys(TILES).find((k) => TILES[k] === autoTile)!;
+    const auto = nameOfTile(autoTile)!;
     const best = tiles.reduce((x, y) => (ms[y] < ms[x] ? y : x));
     rows.push({ shape: s.name, M: s.M, N: s.N, K: s.K, batch: s.batch, perStep: s.perStep, gflop, ms, auto, best });
     stepMs.auto += s.perStep * (ms[auto] ?? NaN);

@@ -16,6 +16,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { flags } from '../src/backend/flags.js';
 import type { WorkerResult, WorkerSpec } from './worker.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -56,7 +57,7 @@ function runNode(script: string, spec: unknown, env: Record<string, string> = {}
 
 let pythonOk: boolean | undefined;
 function python(): string | undefined {
-  const py = process.env.SHARELORA_PYTHON || 'python3';
+  const py = flags.python;
   if (pythonOk === undefined) {
     const r = spawnSync(py, ['-c', 'import torch, transformers, peft'], { encoding: 'utf8' });
     pythonOk = r.status === 0;

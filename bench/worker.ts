@@ -11,6 +11,7 @@ import { GPT2 } from '../src/models/gpt2.js';
 import { Llama } from '../src/models/llama.js';
 import type { RawTensor } from '../src/models/safetensors.js';
 import { WeightStore } from '../src/models/weights.js';
+import { registerGemmVariants } from './gemm-variants.js';
 
 export interface WorkerSpec {
   backend: 'webgpu' | 'wasm' | 'cpu';
@@ -132,6 +133,8 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
   }
   const info = await useBackend(spec.backend);
   res.device = info.device;
+  // SHARELORA_GEMM_K32 / SHARELORA_GEMM_COALESCED variants of the step choose these tiles
+  registerGemmVariants();
   let pool: Pool | undefined;
   let peakUsed = 0;
   if (spec.backend === 'webgpu') {

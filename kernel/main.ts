@@ -4,6 +4,7 @@
  * notebook's folder (Jupyter starts kernels there).
  */
 import { readConnectionFile } from './connection.js';
+import { flags } from '../src/backend/flags.js';
 import { KernelSockets } from './sockets.js';
 import { Kernel } from './kernel.js';
 import { interruptGraceMs, startSession } from './session.js';
@@ -24,7 +25,7 @@ async function main(): Promise<void> {
   const graceMs = interruptGraceMs();
   const shared = new SharedState();
   const sockets = await KernelSockets.bind(info, graceMs, shared);
-  const { runtime, interrupts, identity, notes, late, guard } = await startSession(process.cwd(), process.env.SHARELORA_BACKEND || 'auto', { shared, graceMs });
+  const { runtime, interrupts, identity, notes, late, guard } = await startSession(process.cwd(), flags.backend, { shared, graceMs });
   const kernel = new Kernel(sockets, runtime, interrupts, identity, notes, late, guard);
   sockets.onNotice = (n) => {
     if (n.kind === 'terminated') kernel.stuckCodeStopped(n.frames);

@@ -12,6 +12,7 @@
 import { resolve, dirname } from 'node:path';
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
+import { flags } from '../src/backend/flags.js';
 import { Kernel, type KernelTransport } from './kernel.js';
 import { child, type Message } from './wire.js';
 import type { Handler, Incoming } from './sockets.js';
@@ -262,7 +263,7 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
   process.chdir(cwd);
   // As SHARELORA_BACKEND does for the kernel: the preload and a bare useBackend() in a cell both take it.
   if (opts.backend) process.env.SHARELORA_BACKEND = opts.backend;
-  const backendName = process.env.SHARELORA_BACKEND || 'auto';
+  const backendName = flags.backend;
   const { runtime, interrupts, identity, notes, guard, late, backend } = await startSession(cwd, backendName);
   // The kernel falls back to cpu and says so in the first cell; a run asked for a backend
   // (a GPU run, hours long on cpu) must not quietly start on another.
@@ -353,7 +354,7 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
     const report = await makePortable(nb, {
       renderPng: async (fig) => {
         // The switch that keeps the kernel from rendering PNGs (CI's smoke runs) applies here too.
-        if (process.env.SHARELORA_PLOT_PNG === '0') throw new Error('SHARELORA_PLOT_PNG=0');
+        if (!flags.plotPng) throw new Error('SHARELORA_PLOT_PNG=0');
         return renderFigureImage(fig as FigureJSON, { format: 'png' });
       },
     });

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { flags } from '../src/backend/flags.js';
 import { TsRuntime } from './runtime.js';
 import { fallbackToKernelPackages } from './resolve.js';
 import { preload } from './preload.js';
@@ -55,11 +56,7 @@ function reportStray(late: LateErrors, kind: string, e: unknown): void {
  * training step to finish on most machines, short enough to feel responsive.
  */
 export function interruptGraceMs(): number {
-  const raw = process.env.SHARELORA_INTERRUPT_GRACE_MS;
-  if (raw === undefined || raw === '') return 2000;
-  const ms = Number(raw);
-  if (!Number.isInteger(ms) || ms < 0) throw new Error(`SHARELORA_INTERRUPT_GRACE_MS must be a non-negative integer (milliseconds); got ${JSON.stringify(raw)}`);
-  return ms;
+  return flags.interruptGraceMs;
 }
 
 /**

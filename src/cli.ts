@@ -11,6 +11,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { flags } from './backend/flags.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -95,7 +96,7 @@ async function runMain(argv: string[]): Promise<number> {
     timeoutS = Number(v.timeout);
     if (!(timeoutS > 0)) throw new UsageError(`--timeout ${v.timeout}: expected a positive number of seconds`);
   }
-  if (v.out === undefined && process.env.SHARELORA_SMOKE === '1') {
+  if (v.out === undefined && flags.smoke) {
     throw new UsageError('SHARELORA_SMOKE=1 without --out would replace the notebook\'s saved outputs with a smoke run\'s; pass --out');
   }
 

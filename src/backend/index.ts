@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // The union package registers every gradient and chained op (tfjs-core alone does not in Node).
 import '@tensorflow/tfjs';
 import { closest } from '../util/options.js';
+import { flags } from './flags.js';
 import { patchWasmIdentity } from './wasm-identity.js';
 import { patchWasmMatMul } from './wasm-matmul.js';
 
@@ -52,8 +53,8 @@ async function tryWebGPU(): Promise<BackendInfo> {
     // SHARELORA_WEBGPU_ROBUSTNESS=0 turns off Dawn's bounds clamping on every buffer access (−20% GEMM time on
     // the H200, bench/NOTES.md). Off only on request: the clamps are what keep an out-of-range index from reading
     // another buffer; our kernels and tfjs's check their own bounds, but that is a promise, not a guarantee.
-    const flags = process.env.SHARELORA_WEBGPU_ROBUSTNESS === '0' ? ['enable-dawn-features=allow_unsafe_apis,disable_robustness'] : [];
-    Object.defineProperty(globalThis, 'navigator', { value: { gpu: webgpu.create(flags) }, configurable: true, writable: true });
+    const dawnFlags = flags.webgpuRobustness ? [] : ['enable-dawn-features=allow_unsafe_apis,disable_robustness'];
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: webgpu.create(dawnFlags) }, configurable: true, writable: true });
   }
   const gpu = (globalThis as unknown as { navigator: { gpu: { requestAdapter(): Promise<{ info?: { vendor?: string; description?: string; device?: string; architecture?: string } } | null> } } }).navigator.gpu;
   const adapter = await gpu.requestAdapter();
@@ -106,7 +107,7 @@ const TRIES: Record<Exclude<BackendName, 'auto'>, () => Promise<BackendInfo>> = 
  * webgpu (a real adapter, not a CPU fallback), wasm, then cpu.
  * @example const { name, device } = await useBackend();
  */
-export async function useBackend(name: BackendName | string = process.env.SHARELORA_BACKEND || 'auto'): Promise<BackendInfo> {
+export async function useBackend(name: BackendName | string = flags.backend): Promise<BackendInfo> {
   if (name !== 'auto') {
     // own keys only: 'constructor' or 'toString' must not reach Object.prototype
     const tryIt = Object.hasOwn(TRIES, name) ? TRIES[name as Exclude<BackendName, 'auto'>] : undefined;

@@ -1,7 +1,8 @@
 /**
- * The hot ops every model calls, in plain tfjs-core. This is the one seam
- * where a backend may swap in fused kernels (see src/backend/webgpu/); the
- * math here is the reference those kernels are tested against.
+ * The hot ops every model and the trainer call, in plain tfjs-core. This is
+ * the one seam where a backend may swap in fused kernels (see
+ * src/backend/webgpu/); the math here is the reference those kernels are
+ * tested against. Nothing outside src/backend/ imports a backend directly.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fused } from './webgpu/active.js';
@@ -128,4 +129,40 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
   const picked = tf.sum(tf.mul(logp, tf.oneHot(safe, logits.shape[1])), -1);
   const n = tf.maximum(tf.sum(valid), 1);
   return tf.div(tf.neg(tf.sum(tf.mul(picked, valid))), n) as tf.Scalar;
+}
+
+/** [Σg², 1 if every element of g is finite else 0], still on the device (the trainer's clipping and overflow check). */
+export function gradStats(g: tf.Tensor): tf.Tensor1D {
+  const fz = fused(); if (fz) return fz.gradStats(g);
+  return tf.stack([tf.sum(tf.square(g)), tf.cast(tf.all(tf.isFinite(g)), 'float32')]) as tf.Tensor1D;
+}
+
+/** One AdamW update's constants, from the optimizer's host state (src/train/adamw.ts). */
+export interface AdamWHyper {
+  /** 1 − lr·weightDecay */
+  decay: number;
+  beta1: number; beta2: number; eps: number;
+  /** lr / (1 − β1ᵗ) */
+  stepSize: number;
+  /** √(1 − β2ᵗ) */
+  sqrtBc2: number;
+  /** the clipping coefficient, applied to g first */
+  gscale: number;
+}
+
+/**
+ * torch.optim.AdamW's new [p, m, v] for one parameter, not yet assigned:
+ * decoupled weight decay first, then the moments, then the bias-corrected step.
+ */
+export function adamwUpdate(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, h: AdamWHyper): tf.Tensor[] {
+  const fz = fused(); if (fz) return fz.adamw(p, g, m, v, h);
+  return tf.tidy(() => {
+    const gs = h.gscale !== 1 ? tf.mul(g, h.gscale) : g;
+    // decay is exactly 1 without weight decay, and p·1 is p: skip the op
+    const decayed = h.decay !== 1 ? tf.mul(p, h.decay) : p;
+    const m1 = tf.add(tf.mul(m, h.beta1), tf.mul(gs, 1 - h.beta1));
+    const v1 = tf.add(tf.mul(v, h.beta2), tf.mul(tf.square(gs), 1 - h.beta2));
+    const denom = tf.add(tf.div(tf.sqrt(v1), h.sqrtBc2), h.eps);
+    return [tf.sub(decayed, tf.mul(tf.div(m1, denom), h.stepSize)), m1, v1];
+  });
 }

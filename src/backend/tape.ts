@@ -17,6 +17,7 @@
  * SHARELORA_EAGER_RELEASE=0 turns this off (for measuring it).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { flags } from './flags.js';
 
 type Thunks = Record<string, () => tf.Tensor>;
 interface TapeNode { saved?: tf.Tensor[]; gradient?: (dys: Array<tf.Tensor | null>) => Thunks }
@@ -29,7 +30,7 @@ interface EngineLike {
 let installed = false;
 
 export function installEagerRelease(): void {
-  if (installed || process.env.SHARELORA_EAGER_RELEASE === '0') return;
+  if (installed || !flags.eagerRelease) return;
   installed = true;
   const proto = Object.getPrototypeOf(tf.engine()) as EngineLike;
   const addTapeNode = proto.addTapeNode;

@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { flags } from '../backend/flags.js';
 import type { FigureJSON } from './figure.js';
 
 const require = createRequire(import.meta.url);
@@ -36,7 +37,7 @@ export class ImageExportUnavailable extends Error {
 }
 
 export function findChromium(): string | undefined {
-  const env = process.env.SHARELORA_CHROMIUM;
+  const env = flags.chromium;
   if (env) return existsSync(env) ? env : undefined;
   return CHROMIUM_CANDIDATES.find((p) => existsSync(p));
 }
@@ -68,8 +69,8 @@ export function setBrowserIdleTimeout(ms: number): void {
 async function launch(): Promise<{ browser: BrowserLike; page: PageLike }> {
   const executablePath = findChromium();
   if (!executablePath) {
-    throw new ImageExportUnavailable(process.env.SHARELORA_CHROMIUM
-      ? `SHARELORA_CHROMIUM=${process.env.SHARELORA_CHROMIUM} does not exist`
+    throw new ImageExportUnavailable(flags.chromium
+      ? `SHARELORA_CHROMIUM=${flags.chromium} does not exist`
       : `no Chromium found at ${CHROMIUM_CANDIDATES.slice(0, 3).join(', ')}`);
   }
   let pw: { chromium: { launch(o: object): Promise<BrowserLike> } };

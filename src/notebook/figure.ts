@@ -5,6 +5,7 @@
  * - image/png (when a headless Chromium exists) for GitHub and other static viewers.
  */
 import { inspect } from 'node:util';
+import { flags } from '../backend/flags.js';
 import { MIME_BUNDLE, type Displayable, type DisplayOutput, type RenderOptions } from './mime.js';
 import { figureHtml } from './plotly-html.js';
 import { ImageExportUnavailable, renderFigureImage } from './chromium.js';
@@ -55,7 +56,7 @@ export class Figure implements Displayable {
       'text/html': figureHtml(json),
       'text/plain': this.toString(),
     };
-    if (options.png !== false && process.env.SHARELORA_PLOT_PNG !== '0' && pngUnavailable === undefined) {
+    if (options.png !== false && flags.plotPng && pngUnavailable === undefined) {
       try {
         data['image/png'] = await renderFigureImage(json, { format: 'png' });
       } catch (e) {

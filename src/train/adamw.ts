@@ -5,7 +5,7 @@
  *   p  <- p - lr/(1-β1^t) · m / (sqrt(v)/sqrt(1-β2^t) + eps)
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fused } from '../backend/webgpu/active.js';
+import { adamwUpdate } from '../backend/ops.js';
 import { resolveAdamW, type AdamWOptions } from './options.js';
 
 export type { AdamWOptions } from './options.js';
@@ -64,16 +64,7 @@ export class AdamW {
   /** new [p, m, v] of one parameter, not yet assigned */
   private next(p: tf.Variable, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, h: ReturnType<AdamW['hyper']>): tf.Tensor[] {
     // webgpu: one fused dispatch per parameter instead of ~13 ops (src/backend/webgpu/optim.ts)
-    const fz = fused();
-    if (fz) return fz.adamw(p, g, m, v, { decay: h.decay, beta1: this.beta1, beta2: this.beta2, eps: this.eps, stepSize: h.stepSize, sqrtBc2: h.sqrtBc2, gscale: h.gscale });
-    return tf.tidy(() => {
-      const gs = h.gscale !== 1 ? tf.mul(g, h.gscale) : g;
-      const decayed = this.weightDecay ? tf.mul(p, h.decay) : p;
-      const m1 = tf.add(tf.mul(m, this.beta1), tf.mul(gs, 1 - this.beta1));
-      const v1 = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(gs), 1 - this.beta2));
-      const denom = tf.add(tf.div(tf.sqrt(v1), h.sqrtBc2), this.eps);
-      return [tf.sub(decayed, tf.mul(tf.div(m1, denom), h.stepSize)), m1, v1];
-    });
+    return adamwUpdate(p, g, m, v, { decay: h.decay, beta1: this.beta1, beta2: this.beta2, eps: this.eps, stepSize: h.stepSize, sqrtBc2: h.sqrtBc2, gscale: h.gscale });
   }
 
   private moments(name: string, p: tf.Variable): [tf.Variable, tf.Variable] {

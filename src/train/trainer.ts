@@ -14,7 +14,7 @@ import { BatchError, checkBatch, deviceBatchCheck, deviceCheckPassed, failDevice
 import type { StepRecord, TrainerCallbacks } from './callbacks.js';
 import { accuracy, pearson } from './metrics.js';
 import { labelsTensor, lossAndGradTensors, type Batch, type Trainable } from './loss.js';
-import { fused } from '../backend/webgpu/active.js';
+import { gradStats as gradStatsOf } from '../backend/ops.js';
 import { lrMultiplier } from './schedule.js';
 import { checkWarmup, resolveTrainerOptions, type ResolvedTrainerOptions, type TrainerOptions } from './options.js';
 import { clearStop, stopRequested, TrainingInterrupted } from './stop.js';
@@ -503,7 +503,5 @@ export class Trainer {
 /** [n, 2]: each gradient's Σg² and all-finite flag, still on the device */
 function gradStats(grads: Map<string, tf.Tensor>): tf.Tensor | undefined {
   if (!grads.size) return undefined;
-  const fz = fused();
-  return tf.tidy(() => tf.stack([...grads.values()].map((g) =>
-    fz ? fz.gradStats(g) : tf.stack([tf.sum(tf.square(g)), tf.cast(tf.all(tf.isFinite(g)), 'float32')]))));
+  return tf.tidy(() => tf.stack([...grads.values()].map((g) => gradStatsOf(g))));
 }

@@ -84,3 +84,24 @@ export async function forwardAndGrads(
   tf.dispose([...xs, out, R]);
   return { out: outData, grads };
 }
+
+/**
+ * Our GEMM through ShareLoraMatMul with a forced tile against tf.matMul on
+ * cpu, on unaligned (scalar loads/stores) and aligned (vec4) shapes and both
+ * transposes; returns the failures.
+ */
+export async function tileDisagreements(tiles: string[]): Promise<string[]> {
+  const bad: string[] = [];
+  for (const tile of tiles) {
+    for (const [M, N, K, ta, tb] of [[131, 67, 45, true, false], [64, 128, 32, false, true]] as const) {
+      const a = randn(M * K, M + K), b = randn(K * N, N);
+      await tf.setBackend('cpu');
+      const want = await tf.matMul(tf.tensor(a, ta ? [K, M] : [M, K]), tf.tensor(b, tb ? [N, K] : [K, N]), ta, tb).data();
+      await tf.setBackend('webgpu');
+      const got = await tf.engine().runKernel('ShareLoraMatMul', { a: tf.tensor(a, ta ? [K, M] : [M, K]), b: tf.tensor(b, tb ? [N, K] : [K, N]) }, { transA: ta, transB: tb, tile } as never) as tf.Tensor;
+      const e = relErr(await got.data(), want);
+      if (!(e < 1e-5)) bad.push(`tile ${tile} ${M}x${N}x${K} ${ta}${tb}: rel err ${e}`);
+    }
+  }
+  return bad;
+}

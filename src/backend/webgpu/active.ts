@@ -5,11 +5,12 @@
  * plain tfjs-core path, which the benchmark uses as its in-run baseline.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { registerKernels } from './kernels.js';
+import { flags } from '../flags.js';
+import { registerKernels } from './register.js';
 import * as ops from './ops.js';
 
 export function fused(): typeof ops | undefined {
-  if (tf.getBackend() !== 'webgpu' || process.env.SHARELORA_WEBGPU_KERNELS === '0') return undefined;
+  if (tf.getBackend() !== 'webgpu' || !flags.webgpuKernels) return undefined;
   registerKernels();
   return ops;
 }

@@ -14,18 +14,15 @@
  * input was packed). The T×T tensors live only inside one kernel call.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { dispatch, grid1d, webgpuBackend } from './dispatch.js';
+import { dispatch, grid1d, webgpuBackend, type KernelAttrs, type KernelInputs } from './dispatch.js';
 import { gemm, type GemmArgs } from './gemm.js';
 import { reducers, ROW_HEADER, rowWG } from './rows.js';
-
-type Inputs = Record<string, tf.TensorInfo>;
-type Attrs = Record<string, unknown>;
 
 interface Shape { B: number; T: number; H: number; Hkv: number; D: number; rep: number; packed: boolean; causal: boolean; scale: number }
 /** where one of q/k/v lives: its tensor, row stride, column offset */
 interface Src { t: tf.TensorInfo; ld: number; off: number }
 
-function shapeOf(inputs: Inputs, attrs: Attrs): Shape {
+function shapeOf(inputs: KernelInputs, attrs: KernelAttrs): Shape {
   const packed = !!inputs.qkv;
   const x = packed ? inputs.qkv : inputs.q;
   const [B, T] = x.shape;
@@ -34,7 +31,7 @@ function shapeOf(inputs: Inputs, attrs: Attrs): Shape {
   return { B, T, H, Hkv, D, rep: H / Hkv, packed, causal: !!attrs.causal, scale: attrs.scale as number };
 }
 
-function sources(inputs: Inputs, s: Shape): { q: Src; k: Src; v: Src } {
+function sources(inputs: KernelInputs, s: Shape): { q: Src; k: Src; v: Src } {
   if (s.packed) {
     const C = s.H * s.D;
     return { q: { t: inputs.qkv, ld: 3 * C, off: 0 }, k: { t: inputs.qkv, ld: 3 * C, off: C }, v: { t: inputs.qkv, ld: 3 * C, off: 2 * C } };
@@ -147,7 +144,7 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
 const free = (...ts: tf.TensorInfo[]) => { const be = webgpuBackend(); for (const t of ts) be.disposeData(t.dataId); };
 
 /** inputs {qkv} or {q, k, v}, optional keyMask (int32 [B, T]); outputs [O [B, T, H·D], LSE [B·H·T]] */
-export function attentionForward({ inputs, attrs }: { inputs: Inputs; attrs: Attrs }): tf.TensorInfo[] {
+export function attentionForward({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo[] {
   const s = shapeOf(inputs, attrs);
   const src = sources(inputs, s);
   const be = webgpuBackend();
@@ -160,7 +157,7 @@ export function attentionForward({ inputs, attrs }: { inputs: Inputs; attrs: Att
 }
 
 /** inputs as the forward plus lse and dy [B, T, H·D]; outputs [dqkv] (packed) or [dq, dk, dv] */
-export function attentionBackward({ inputs, attrs }: { inputs: Inputs; attrs: Attrs }): tf.TensorInfo[] {
+export function attentionBackward({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo[] {
   const s = shapeOf(inputs, attrs);
   const src = sources(inputs, s);
   const be = webgpuBackend();

@@ -17,6 +17,7 @@
  *     reuse and deferred disposal behave exactly as for built-in kernels.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { flags } from '../flags.js';
 
 /** The parts of tfjs-backend-webgpu's WebGPUBackend we drive (several are private in its d.ts). */
 export interface WebGPUBackendLike {
@@ -46,6 +47,12 @@ export function webgpuBackend(): WebGPUBackendLike {
 }
 
 export type UniformField = [name: string, type: 'i32' | 'u32' | 'f32', value: number];
+
+/** What tfjs hands a kernelFunc: tensors and attributes by name. */
+export type KernelInputs = Record<string, tf.TensorInfo>;
+export type KernelAttrs = Record<string, unknown>;
+
+export const elementCount = (t: tf.TensorInfo): number => t.shape.reduce((a, b) => a * b, 1);
 
 export interface KernelSpec {
   /** unique per generated source: every constant baked into the WGSL must be in the key */
@@ -91,7 +98,8 @@ function pipelineFor(be: WebGPUBackendLike, spec: KernelSpec, uniforms: UniformF
   if (p && p.nUniforms !== uniforms.length) throw new Error(`${key}: uniform fields changed (${p.nUniforms} -> ${uniforms.length}); the key must name the variant`);
   if (!p) {
     const code = `${bindingsSource(spec, uniforms)}\n${spec.body()}`;
-    if (process.env.SHARELORA_PRINT_WGSL && spec.key.includes(process.env.SHARELORA_PRINT_WGSL)) console.log(`// ${spec.key}\n${code}`);
+    const print = flags.printWgsl;
+    if (print && spec.key.includes(print)) console.log(`// ${spec.key}\n${code}`);
     const module = be.device.createShaderModule({ code, label: spec.key });
     const pipeline = be.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: spec.key });
     p = { pipeline, layout: pipeline.getBindGroupLayout(0), nUniforms: uniforms.length };

@@ -5,8 +5,8 @@
  * in registers as vec4 rows, fed from k-major shared tiles so that one
  * shared-memory read of a vec4 of A and a vec4 of B feeds 16 FMAs. The next
  * K-slice is fetched into registers while the current one is multiplied.
- * tfjs's own MatMulPackedProgram uses 4×4 per thread and 32×32 tiles, which
- * measured 7.4 TFLOP/s at 4096² on the H200, under a fifth of the fp32 peak.
+ * tfjs's own MatMulPackedProgram (4×4 per thread, 32×32 tiles) reached under
+ * a fifth of the H200's fp32 peak (bench/NOTES.md, entry 1).
  *
  * The epilogue adds what LoRA needs without another pass over C:
  *   bias[n], and a rank-r product s·U[M,r]·V (V as [N,r] or [r,N]), so that
@@ -14,58 +14,84 @@
  * Batches map B's batch index through (z / bH)·bHkv + (z % bH) / bRep so
  * grouped-query attention reads each kv head for its rep query heads
  * without materialising the repeat.
+ *
+ * Only the tiles the rule below picks live here; the benchmark's other
+ * shapes and kernel variants (double-buffered, K-fastest loads, 32-deep
+ * K-slices) are in bench/gemm-variants.ts, which registers them.
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import { flags } from '../flags.js';
 import { dispatch, type UniformField } from './dispatch.js';
 import { THIN_MAX, thinGemm } from './thin.js';
 
+/** What the kernel source depends on besides the tile. */
+export interface GemmBodyOptions {
+  transA: boolean; transB: boolean;
+  /** vec4 global access of A, B, C (every row and batch start 16-byte aligned) */
+  vecA: boolean; vecB: boolean; vecC: boolean;
+  bias: boolean;
+  /** the low-rank epilogue's V layout: 'T' [N, r], 'N' [r, N], '' none */
+  lowRank: '' | 'T' | 'N';
+}
+
 export interface GemmTile {
   BM: number; BN: number; BK: number; TM: 4 | 8; TN: 4 | 8;
-  /** two shared-memory buffers: the next K-slice is stored while the current one is used, one barrier per slice instead of two */
-  db?: boolean;
-  /** K-fastest loads of K-contiguous operands (coalesced global reads, a 4-way conflicted shared store) */
-  co?: boolean;
+  /** a kernel of the benchmark's own (bench/gemm-variants.ts); its name joins the pipeline key */
+  variant?: { name: string; body: (t: GemmTile, o: GemmBodyOptions) => string };
 }
 
-export const TILES: Record<string, GemmTile> = {
-  '128x128': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 },
-  '128x64': { BM: 128, BN: 64, BK: 16, TM: 8, TN: 8 },
-  '64x128': { BM: 64, BN: 128, BK: 16, TM: 8, TN: 8 },
-  '64x64': { BM: 64, BN: 64, BK: 16, TM: 8, TN: 8 },
-  '64x64t4': { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 },
-  '32x32': { BM: 32, BN: 32, BK: 16, TM: 4, TN: 4 },
-  '128x128db': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, db: true },
-  '64x64t4db': { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, db: true },
-  '128x128k32': { BM: 128, BN: 128, BK: 32, TM: 8, TN: 8 },
-  '128x128co': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, co: true },
-  '64x64t4co': { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, co: true },
-  '32x32co': { BM: 32, BN: 32, BK: 16, TM: 4, TN: 4, co: true },
-};
+const BIG: GemmTile = { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 };
+const MID: GemmTile = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 };
+const SMALL: GemmTile = { BM: 32, BN: 32, BK: 16, TM: 4, TN: 4 };
+const TILES = new Map<string, GemmTile>([['128x128', BIG], ['64x64t4', MID], ['32x32', SMALL]]);
 
-/** Streaming multiprocessors to fill; the H200 has 132. Overridable for other GPUs. */
-const SMS = Number(process.env.SHARELORA_GPU_SMS || 132);
+/** Adds a tile that SHARELORA_GEMM_TILE, the tile attribute of ShareLoraMatMul and a tile rule can name (the benchmark's). */
+export function registerTile(name: string, tile: GemmTile): void {
+  const had = TILES.get(name);
+  if (had && had !== tile) throw new Error(`GEMM tile "${name}" is already registered as another tile`);
+  TILES.set(name, tile);
+}
+
+export function tileNames(): string[] {
+  return [...TILES.keys()];
+}
+
+/** `source` says where the name came from, for the error. */
+export function tileNamed(name: string, source: string): GemmTile {
+  const t = TILES.get(name);
+  if (!t) throw new Error(`${source} must be one of ${tileNames().join(', ')} (bench/gemm-variants.ts registers more); got ${JSON.stringify(name)}`);
+  return t;
+}
+
+export function nameOfTile(tile: GemmTile): string | undefined {
+  for (const [name, t] of TILES) if (t === tile) return name;
+  return undefined;
+}
+
+/** Replaces the default choice (`chosen`) with another; the benchmark A/Bs tile rules inside a whole step with this. */
+export type TileRule = (M: number, N: number, batch: number, K: number, chosen: GemmTile) => GemmTile;
+let tileRule: TileRule | undefined;
+
+export function setTileRule(rule: TileRule | undefined): void {
+  tileRule = rule;
+}
 
 export function chooseTile(M: number, N: number, batch: number, K = 0): GemmTile {
-  const forced = process.env.SHARELORA_GEMM_TILE;
-  if (forced && TILES[forced]) return TILES[forced];
-  const t = chooseBaseTile(M, N, batch, K);
-  // SHARELORA_GEMM_COALESCED=1: the same tile with K-fastest loads (an A/B switch until the H200 says which wins)
-  return process.env.SHARELORA_GEMM_COALESCED === '1' && !t.db && t.BK === 16 ? { ...t, co: true } : t;
+  const forced = flags.gemmTile;
+  if (forced) return tileNamed(forced, 'SHARELORA_GEMM_TILE');
+  const t = defaultTile(M, N, batch, K);
+  return tileRule ? tileRule(M, N, batch, K, t) : t;
 }
 
-function chooseBaseTile(M: number, N: number, batch: number, K: number): GemmTile {
+function defaultTile(M: number, N: number, batch: number, K: number): GemmTile {
+  const SMS = flags.gpuSms;
   const tiles = (t: GemmTile) => Math.ceil(M / t.BM) * Math.ceil(N / t.BN) * batch;
-  // From the H200 sweep (bench/NOTES.md): 128×128 wins wherever it gives
-  // about a wave of workgroups, unless K is long (the LM head's dX, K = 50257:
-  // 96 workgroups took 25.9 ms against 6.1 ms for 64×64 with 4×4 per thread)
-  // or a side is at most 64 (half of each 128-tile would be padding).
-  const big = TILES['128x128'];
-  // The 32-deep K-slice tile ran the LM head's forward alone in 7.3 ms against 10.3 (run 6 sweep), but
-  // inside the step it lost (run 8, same run A/B: LoRA 60.8 vs 53.0 ms/step with it off): opt-in only.
-  if (M > 64 && N > 64 && tiles(big) >= 16 * SMS && K <= 4096 && process.env.SHARELORA_GEMM_K32 === '1') return TILES['128x128k32'];
-  if (M > 64 && N > 64 && (tiles(big) >= 2 * SMS || (tiles(big) >= 0.7 * SMS && K <= 4096))) return big;
-  if (tiles(TILES['64x64t4']) >= SMS) return TILES['64x64t4'];
-  return TILES['32x32'];
+  // From the H200 sweep (bench/NOTES.md, entry 1): 128×128 wins wherever it
+  // gives about a wave of workgroups, unless K is long (the LM head's dX) or
+  // a side is at most 64 (half of each 128-tile would be padding).
+  if (M > 64 && N > 64 && (tiles(BIG) >= 2 * SMS || (tiles(BIG) >= 0.7 * SMS && K <= 4096))) return BIG;
+  if (tiles(MID) >= SMS) return MID;
+  return SMALL;
 }
 
 export interface GemmArgs {
@@ -118,7 +144,7 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   const vecB = al(ldb, sB, hsB, oB, g.transB ? g.K : g.N);
   const vecC = al(ldc, sC, hsC, oC, g.N);
   const lr = g.lowRank;
-  const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}${t.db ? 'db' : ''}${t.co ? 'co' : ''}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_${g.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}`;
+  const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}${t.variant?.name ?? ''}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_${g.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}`;
   const uniforms: UniformField[] = [
     ['M', 'u32', g.M], ['N', 'u32', g.N], ['K', 'u32', g.K],
     ['lda', 'u32', lda], ['ldb', 'u32', ldb], ['ldc', 'u32', ldc],
@@ -136,29 +162,25 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
     uniforms.push(['R', 'u32', lr.r], ['lrs', 'f32', lr.s]);
   }
   const [out] = dispatch(
-    { key, outputs: [{ name: 'C', type: vecC ? 'vec4<f32>' : 'f32' }], inputs: inDecl, body: () => gemmBody(t, g.transA, g.transB, vecA, vecB, vecC, !!g.bias, lr ? (lr.vT ? 'T' : 'N') : '') },
+    { key, outputs: [{ name: 'C', type: vecC ? 'vec4<f32>' : 'f32' }], inputs: inDecl, body: () => (t.variant?.body ?? gemmBody)(t, { transA: g.transA, transB: g.transB, vecA, vecB, vecC, bias: !!g.bias, lowRank: lr ? (lr.vT ? 'T' : 'N') : '' }) },
     inputs, [g.into ?? { shape: g.outShape }], uniforms,
     [Math.ceil(g.N / t.BN), Math.ceil(g.M / t.BM), batch],
   );
   return out;
 }
 
-function gemmBody(t: GemmTile, transA: boolean, transB: boolean, vecA: boolean, vecB: boolean, vecC: boolean, bias: boolean, lowRank: '' | 'T' | 'N'): string {
+function gemmBody(t: GemmTile, { transA, transB, vecA, vecB, vecC, bias, lowRank }: GemmBodyOptions): string {
   const { BM, BN, BK, TM, TN } = t;
   const hm = TM / 4, hn = TN / 4;
   const WX = BN / TN, WY = BM / TM, NT = WX * WY;
   const nA = (BM * BK) / 4 / NT, nB = (BN * BK) / 4 / NT;
   if (!Number.isInteger(nA) || !Number.isInteger(nB)) throw new Error(`bad GEMM tile ${JSON.stringify(t)}`);
   // K-contiguous operands: which thread loads which (row, K-quad). Row-fastest makes the
-  // transposing shared store conflict-free; K-fastest (co) lets the BK/4 threads of a row
-  // read its BK floats as one contiguous run (coalesced global loads).
-  const rowsOf = (r: string, rows: number) => t.co
-    ? `let ${r} = v / ${BK / 4}u; let kq = v % ${BK / 4}u;`
-    : `let ${r} = v % ${rows}u; let kq = v / ${rows}u;`;
+  // transposing shared store conflict-free.
+  const rowsOf = (r: string, rows: number) => `let ${r} = v % ${rows}u; let kq = v / ${rows}u;`;
   const L: string[] = [];
-  const nb = t.db ? 2 : 1;
-  L.push(`var<workgroup> As : array<vec4<f32>, ${(nb * BK * BM) / 4}>;`);
-  L.push(`var<workgroup> Bs : array<vec4<f32>, ${(nb * BK * BN) / 4}>;`);
+  L.push(`var<workgroup> As : array<vec4<f32>, ${(BK * BM) / 4}>;`);
+  L.push(`var<workgroup> Bs : array<vec4<f32>, ${(BK * BN) / 4}>;`);
   // global -> register loads of one K-slice (starting at k0) and register -> shared stores.
   // A and B are the same problem: rows of the tile's side (M for A, N for B) by BK, stored
   // either K-contiguous (A as [M, K], B as [N, K]) or row-contiguous ([K, M] / [K, N]).
@@ -243,31 +265,6 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   ${load(opA)}
   ${load(opB)}
   let nk = (P.K + ${BK - 1}u) / ${BK}u;
-  ${t.db ? `
-  // slice t is read from buffer t % 2 while slice t + 1 is stored into the other
-  var wa = 0u; var wb = 0u;
-  ${store(opA)}
-  ${store(opB)}
-  workgroupBarrier();
-  for (var t = 0u; t < nk; t++) {
-    let sa0 = (t % 2u) * ${(BK * BM) / 4}u;
-    let sb0 = (t % 2u) * ${(BK * BN) / 4}u;
-    k0 = (t + 1u) * ${BK}u;
-    if (t + 1u < nk) {
-      ${load(opA)}
-      ${load(opB)}
-    }
-    for (var kk = 0u; kk < ${BK}u; kk++) {
-      ${inner.join('\n      ')}
-    }
-    if (t + 1u < nk) {
-      wa = ((t + 1u) % 2u) * ${(BK * BM) / 4}u;
-      wb = ((t + 1u) % 2u) * ${(BK * BN) / 4}u;
-      ${store(opA)}
-      ${store(opB)}
-    }
-    workgroupBarrier();
-  }` : `
   let wa = 0u; let wb = 0u; let sa0 = 0u; let sb0 = 0u;
   for (var t = 0u; t < nk; t++) {
     ${store(opA)}
@@ -282,7 +279,7 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
       ${inner.join('\n      ')}
     }
     workgroupBarrier();
-  }`}
+  }
   ${epi.join('\n  ')}
 }`);
   return L.join('\n');

@@ -14,6 +14,7 @@
  * pool does not hand out the same buffers step after step, so it hit 5%.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { flags } from '../flags.js';
 import type { WebGPUBackendLike } from './dispatch.js';
 
 const UNIFORM_CACHE_MAX = 65536;
@@ -22,7 +23,7 @@ const installed = new WeakSet<object>();
 export const hostStats = { uniformHits: 0, uniformMisses: 0 };
 
 export function installHostCaches(be: WebGPUBackendLike): void {
-  if (installed.has(be) || process.env.SHARELORA_WEBGPU_HOST_CACHE === '0') return;
+  if (installed.has(be) || !flags.webgpuHostCache) return;
   installed.add(be);
   const device = be.device;
 
@@ -79,6 +80,6 @@ export function installHostCaches(be: WebGPUBackendLike): void {
     return entry;
   };
 
-  const batch = Number(process.env.SHARELORA_WEBGPU_SUBMIT_BATCH || 0);
+  const batch = flags.webgpuSubmitBatch;
   if (batch > 0) tf.env().set('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE', batch);
 }

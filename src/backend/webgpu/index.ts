@@ -3,8 +3,9 @@
  * registerKernels(); ../ops.ts dispatches here when tf.getBackend() is
  * 'webgpu'.
  */
-export { registerKernels, KERNELS, tfjsBatchMatMul } from './kernels.js';
+export { registerKernels, KERNELS } from './register.js';
+export { tfjsBatchMatMul } from './matmul.js';
 export * as webgpuOps from './ops.js';
 export { flush, pipelineCount, uniformBufferCount, webgpuBackend } from './dispatch.js';
-export { chooseTile, TILES } from './gemm.js';
+export { chooseTile, nameOfTile, registerTile, setTileRule, tileNames } from './gemm.js';
 export { hostStats } from './host.js';

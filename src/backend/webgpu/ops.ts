@@ -10,8 +10,8 @@
  * dgamma.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { DropoutSpec, TokenAttentionOptions } from '../ops.js';
-import { KERNELS } from './kernels.js';
+import type { AdamWHyper, DropoutSpec, TokenAttentionOptions } from '../ops.js';
+import { KERNELS } from './register.js';
 
 type Thunks = Record<string, () => tf.Tensor>;
 type Save = (ts: tf.Tensor[]) => void;
@@ -211,8 +211,6 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
 export function gradStats(g: tf.Tensor): tf.Tensor1D {
   return run(KERNELS.gradStats, { g }) as tf.Tensor1D;
 }
-
-export interface AdamWHyper { decay: number; beta1: number; beta2: number; eps: number; stepSize: number; sqrtBc2: number; gscale: number }
 
 /** torch AdamW's new (p, m, v) in one dispatch (optim.ts). */
 export function adamw(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, h: AdamWHyper): tf.Tensor[] {

@@ -9,14 +9,10 @@
  * with the clipping coefficient folded in as a gradient scale.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { dispatch, grid1d } from './dispatch.js';
+import { dispatch, elementCount, grid1d, type KernelAttrs, type KernelInputs } from './dispatch.js';
 import { ELT_HEADER, reducers } from './rows.js';
 
-type Inputs = Record<string, tf.TensorInfo>;
-type Attrs = Record<string, unknown>;
-const size = (t: tf.TensorInfo) => t.shape.reduce((a, b) => a * b, 1);
-
-export function gradStatsKernel({ inputs }: { inputs: Inputs }): tf.TensorInfo {
+export function gradStatsKernel({ inputs }: { inputs: KernelInputs }): tf.TensorInfo {
   const { g } = inputs;
   const WG = 256;
   return dispatch({
@@ -39,13 +35,13 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>) {
   bad = wgMax(bad, lid);
   if (lid == 0u) { S[0] = s; S[1] = 1.0 - bad; }
 }`,
-  }, [g], [{ shape: [2] }], [['n', 'u32', size(g)]], [1, 1, 1])[0];
+  }, [g], [{ shape: [2] }], [['n', 'u32', elementCount(g)]], [1, 1, 1])[0];
 }
 
 /** attrs: decay = 1 − lr·wd, beta1, beta2, eps, stepSize = lr/(1 − β1ᵗ), sqrtBc2 = √(1 − β2ᵗ), gscale */
-export function adamwKernel({ inputs, attrs }: { inputs: Inputs; attrs: Attrs }): tf.TensorInfo[] {
+export function adamwKernel({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo[] {
   const { p, g, m, v } = inputs;
-  const n = size(p);
+  const n = elementCount(p);
   const f = (k: string) => attrs[k] as number;
   return dispatch({
     key: 'optim_adamw',

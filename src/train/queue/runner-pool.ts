@@ -4,6 +4,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { RUNNER_BACKEND_ENV } from '../../backend/flags.js';
 import type { FromRunner, ToRunner } from './runner.js';
 
 const RUNNER = fileURLToPath(new URL('./runner.js', import.meta.url));
@@ -41,7 +42,7 @@ export class Runner {
 
   /** Start a runner on `backend` and wait until it has loaded the library. */
   static start(backend: string): Promise<Runner> {
-    const proc = fork(RUNNER, [], { env: { ...process.env, SHARELORA_RUNNER_BACKEND: backend }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const proc = fork(RUNNER, [], { env: { ...process.env, [RUNNER_BACKEND_ENV]: backend }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     return new Promise((resolve, reject) => {
       const onExit = (code: number | null, signal: string | null) => reject(new Error(`the runner process exited while starting (${signal ?? `exit code ${code}`})`));
       proc.once('exit', onExit);

@@ -6,6 +6,7 @@
  * a run at once by killing this process. Started by runner-pool.ts with IPC.
  */
 import { useBackend } from '../../backend/index.js';
+import { flags } from '../../backend/flags.js';
 import { metricsToWire } from './canonical.js';
 import { callRecipe, recipeFunction, yieldToEventLoop, type Recipe } from './recipe.js';
 
@@ -21,7 +22,7 @@ const send = (m: FromRunner) => process.send!(m);
 async function main(): Promise<void> {
   // the worker is gone (even SIGKILLed): its runs are not ours to finish
   process.on('disconnect', () => process.exit(0));
-  const backend = await useBackend(process.env.SHARELORA_RUNNER_BACKEND || 'auto');
+  const backend = await useBackend(flags.runnerBackend);
   // the whole library now, not inside the first run: a recipe's `import 'sharelora'` is then a cache hit
   await import('../../index.js');
   process.on('message', (m: ToRunner) => void run(m));

@@ -6,6 +6,7 @@
  * that a worker holding a different key can say so instead of "forged".
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { flags } from '../../backend/flags.js';
 import { canonicalJson } from './canonical.js';
 
 export const KEY_ENV = 'SHARELORA_QUEUE_KEY';
@@ -21,7 +22,7 @@ export interface SignedPart {
 
 /** The key from an option or SHARELORA_QUEUE_KEY; `who` names the caller in errors. */
 export function resolveKey(who: string, explicit?: string): string {
-  const key = explicit ?? process.env[KEY_ENV];
+  const key = explicit ?? flags.queueKey;
   if (key === undefined || key === '') {
     throw new Error(`${who}: queued jobs are code, so they must be signed: set ${KEY_ENV} to the same secret (≥ ${MIN_KEY_LENGTH} characters, e.g. from \`openssl rand -hex 32\`) where the grid runs and on every worker (or pass it: runGrid queue.key, sharelora worker --key)`);
   }

@@ -1,0 +1,130 @@
+/**
+ * Every SHARELORA_* environment switch, read here and nowhere else, so one
+ * file says which exist, what each accepts and who reads it. README.md
+ * ("Backends", the switches table) lists the same names; a test keeps the
+ * two in step.
+ *
+ * Most are read once, on first use: they configure the process, and a
+ * benchmark variant or the notebook runner sets them in a child's
+ * environment. Those marked "on access" are re-read every time because they
+ * change while a process runs (the notebook runner sets SHARELORA_BACKEND for
+ * its cells; a cell may turn PNGs off; tests set SHARELORA_GEMM_TILE after
+ * import) or because a secret should not outlive its use (SHARELORA_QUEUE_KEY).
+ *
+ * An empty value means unset, as it always did. A value that cannot be
+ * meant throws an error naming the variable and what it accepts, instead of
+ * being read as the default.
+ *
+ * No imports: the kernel, the CLI and the bench read this before any
+ * backend loads.
+ */
+
+function raw(name: string): string | undefined {
+  const v = process.env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+function invalid(name: string, got: string, expected: string): Error {
+  return new Error(`${name} must be ${expected}; got ${JSON.stringify(got)}`);
+}
+
+function onOff(name: string, fallback: boolean): boolean {
+  const v = raw(name);
+  if (v === undefined) return fallback;
+  if (v !== '0' && v !== '1') throw invalid(name, v, '0 (off) or 1 (on)');
+  return v === '1';
+}
+
+function integer(name: string, fallback: number, min: 0 | 1, what: string): number {
+  const v = raw(name);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw invalid(name, v, `a ${min ? 'positive' : 'non-negative'} integer (${what})`);
+  return n;
+}
+
+function oneOf<T extends string>(name: string, values: readonly T[], fallback: T): T {
+  const v = raw(name);
+  if (v === undefined) return fallback;
+  if (!(values as readonly string[]).includes(v)) throw invalid(name, v, `one of ${values.join(', ')}`);
+  return v as T;
+}
+
+/** Read on first use, then kept; a failed read is not kept, so it throws again where next used. */
+function once<T>(read: () => T): () => T {
+  let done = false;
+  let value: T;
+  return () => {
+    if (!done) { value = read(); done = true; }
+    return value;
+  };
+}
+
+const webgpuKernels = once(() => onOff('SHARELORA_WEBGPU_KERNELS', true));
+const webgpuMatmul = once(() => oneOf('SHARELORA_WEBGPU_MATMUL', ['sharelora', 'tfjs'] as const, 'sharelora'));
+const webgpuRobustness = once(() => onOff('SHARELORA_WEBGPU_ROBUSTNESS', true));
+const webgpuHostCache = once(() => onOff('SHARELORA_WEBGPU_HOST_CACHE', true));
+const webgpuSubmitBatch = once(() => integer('SHARELORA_WEBGPU_SUBMIT_BATCH', 0, 0, 'dispatches per submit; 0 leaves tfjs\'s default'));
+const gpuSms = once(() => integer('SHARELORA_GPU_SMS', 132, 1, 'the GPU\'s streaming multiprocessors or compute units'));
+const printWgsl = once(() => raw('SHARELORA_PRINT_WGSL'));
+const eagerRelease = once(() => onOff('SHARELORA_EAGER_RELEASE', true));
+const interruptGraceMs = once(() => integer('SHARELORA_INTERRUPT_GRACE_MS', 2000, 0, 'milliseconds'));
+const runnerBackend = once(() => raw('SHARELORA_RUNNER_BACKEND') ?? 'auto');
+const gemmK32 = once(() => onOff('SHARELORA_GEMM_K32', false));
+const gemmCoalesced = once(() => onOff('SHARELORA_GEMM_COALESCED', false));
+const python = once(() => raw('SHARELORA_PYTHON') ?? 'python3');
+
+export const flags = {
+  // ---- the library: backend choice and the webgpu path
+
+  /** SHARELORA_BACKEND (on access): the backend a bare useBackend() starts; checked by useBackend. Default 'auto'. */
+  get backend(): string { return raw('SHARELORA_BACKEND') ?? 'auto'; },
+  /** SHARELORA_WEBGPU_KERNELS=0: webgpu on plain tfjs-core ops (the benchmark's in-run baseline). */
+  get webgpuKernels(): boolean { return webgpuKernels(); },
+  /** SHARELORA_WEBGPU_MATMUL=tfjs: keep tfjs's own webgpu BatchMatMul instead of routing it to our GEMM. */
+  get webgpuMatmul(): 'sharelora' | 'tfjs' { return webgpuMatmul(); },
+  /** SHARELORA_WEBGPU_ROBUSTNESS=0: Dawn's bounds clamping off (unsafe; see src/backend/index.ts). */
+  get webgpuRobustness(): boolean { return webgpuRobustness(); },
+  /** SHARELORA_WEBGPU_HOST_CACHE=0: without the host-side caches of webgpu/host.ts (for measuring them). */
+  get webgpuHostCache(): boolean { return webgpuHostCache(); },
+  /** SHARELORA_WEBGPU_SUBMIT_BATCH: dispatches per queue submit; 0 (default) leaves tfjs's choice. */
+  get webgpuSubmitBatch(): number { return webgpuSubmitBatch(); },
+  /** SHARELORA_GPU_SMS: workgroups that make one wave in the GEMM tile rule; default 132 (the H200's SMs). */
+  get gpuSms(): number { return gpuSms(); },
+  /** SHARELORA_GEMM_TILE (on access): force one GEMM tile by name (webgpu/gemm.ts checks the name). */
+  get gemmTile(): string | undefined { return raw('SHARELORA_GEMM_TILE'); },
+  /** SHARELORA_PRINT_WGSL: print the WGSL of every kernel whose key contains this text, when first compiled. */
+  get printWgsl(): string | undefined { return printWgsl(); },
+  /** SHARELORA_EAGER_RELEASE=0: keep every activation and gradient until the backward pass ends (tfjs's way). */
+  get eagerRelease(): boolean { return eagerRelease(); },
+
+  // ---- the notebook kernel, the runner, plots
+
+  /** SHARELORA_INTERRUPT_GRACE_MS: how long an interrupted cell may take to stop; default 2000. */
+  get interruptGraceMs(): number { return interruptGraceMs(); },
+  /** SHARELORA_SMOKE=1 (on access): notebooks shrink every run to a few steps (CI); `sharelora run` then needs --out. */
+  get smoke(): boolean { return onOff('SHARELORA_SMOKE', false); },
+  /** SHARELORA_PLOT_PNG=0 (on access): figures without the static PNG. */
+  get plotPng(): boolean { return onOff('SHARELORA_PLOT_PNG', true); },
+  /** SHARELORA_CHROMIUM (on access): the Chrome/Chromium binary for PNG/SVG export. */
+  get chromium(): string | undefined { return raw('SHARELORA_CHROMIUM'); },
+
+  // ---- the queue
+
+  /** SHARELORA_QUEUE_KEY (on access, a secret): the key that signs queued jobs; src/train/queue/sign.ts checks it. */
+  get queueKey(): string | undefined { return raw('SHARELORA_QUEUE_KEY'); },
+  /** SHARELORA_RUNNER_BACKEND: set by a queue worker for its runner process (runner-pool.ts); default 'auto'. */
+  get runnerBackend(): string { return runnerBackend(); },
+
+  // ---- the benchmark (bench/)
+
+  /** SHARELORA_GEMM_K32=1: the 32-deep K-slice tile for long-K products (bench/gemm-variants.ts). */
+  get gemmK32(): boolean { return gemmK32(); },
+  /** SHARELORA_GEMM_COALESCED=1: K-fastest loads for every single-buffered tile (bench/gemm-variants.ts). */
+  get gemmCoalesced(): boolean { return gemmCoalesced(); },
+  /** SHARELORA_PYTHON: the Python with torch, transformers and peft for the PyTorch baseline; default python3. */
+  get python(): string { return python(); },
+};
+
+/** The variable a queue worker sets for its runner process (the variable read by flags.runnerBackend). */
+export const RUNNER_BACKEND_ENV = 'SHARELORA_RUNNER_BACKEND';

@@ -1,0 +1,55 @@
+/**
+ * GELU (tanh and erf forms) and SiLU, forward and backward, as one
+ * elementwise pass each instead of the fallback's chain of ops (nine for
+ * gelu_new), each a full pass over x.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import { dispatch, elementCount, grid1d, type KernelAttrs, type KernelInputs } from './dispatch.js';
+import { ELT_HEADER } from './rows.js';
+
+const ACT: Record<string, { fwd: string; bwd: string }> = {
+  // gelu_new: 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))); tanh's argument is
+  // clamped because some drivers build tanh from exp and overflow to NaN
+  gelu_tanh: {
+    fwd: `let u = clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0); let y = 0.5 * x * (1.0 + tanh(u));`,
+    bwd: `let u = clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0); let t = tanh(u);
+          let y = g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * 0.7978845608028654 * (1.0 + 0.134145 * x * x));`,
+  },
+  // exact GELU; WGSL has no erf, so Abramowitz–Stegun 7.1.26 (|err| < 1.5e-7), the one tfjs's Erf kernels use
+  gelu_erf: {
+    fwd: `let y = 0.5 * x * (1.0 + erf_(x * 0.7071067811865476));`,
+    bwd: `let y = g * (0.5 * (1.0 + erf_(x * 0.7071067811865476)) + x * exp(-0.5 * x * x) * 0.3989422804014327);`,
+  },
+  silu: {
+    fwd: `let y = x / (1.0 + exp(-x));`,
+    bwd: `let s = 1.0 / (1.0 + exp(-x)); let y = g * s * (1.0 + x * (1.0 - s));`,
+  },
+};
+
+const ERF = `
+fn erf_(v : f32) -> f32 {
+  let a = abs(v);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let p = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return sign(v) * (1.0 - p * exp(-a * a));
+}`;
+
+export function activation({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo {
+  const { x, dy } = inputs;
+  const kind = attrs.kind as string;
+  const grad = !!dy;
+  const n = elementCount(x);
+  const f = ACT[kind];
+  return dispatch({
+    key: `act_${kind}_${grad ? 'bwd' : 'fwd'}`,
+    outputs: [{ name: 'Y' }],
+    inputs: grad ? [{ name: 'X' }, { name: 'DY' }] : [{ name: 'X' }],
+    body: () => `${kind === 'gelu_erf' ? ERF : ''}
+${ELT_HEADER}
+  let x = X[i];
+  ${grad ? 'let g = DY[i];' : ''}
+  ${grad ? f.bwd : f.fwd}
+  Y[i] = y;
+}`,
+  }, grad ? [x, dy] : [x], [{ shape: x.shape }], [['n', 'u32', n]], grid1d(Math.ceil(n / 256)))[0];
+}

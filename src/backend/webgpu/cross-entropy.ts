@@ -1,0 +1,102 @@
+/**
+ * Softmax cross-entropy with torch's ignore_index (-100). The logits are
+ * the largest tensor of a causal-LM step (2048 × 50257 fp32 = 412 MB for
+ * GPT-2 small, bench/NOTES.md), so each direction reads them once and the
+ * softmax itself is never written: the backward rebuilds it from the row
+ * log-sum-exp the forward kept.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { dispatch, grid1d, type KernelInputs } from './dispatch.js';
+import { reducers, ROW_HEADER } from './rows.js';
+
+/**
+ * Per row: one pass of online softmax (running max and rescaled sum), then
+ * loss_i = lse_i − logit[label_i] where label ≠ -100. A second one-workgroup
+ * kernel averages over the valid rows. Outputs: mean loss [], lse [N], count [1].
+ */
+export function xentForward({ inputs }: { inputs: KernelInputs }): tf.TensorInfo[] {
+  const { logits, labels } = inputs;
+  const [N, V] = logits.shape;
+  const WG = 256;
+  const [rowLoss, lse] = dispatch({
+    key: `xent_rows_${WG}`,
+    outputs: [{ name: 'RL' }, { name: 'LSE' }],
+    inputs: [{ name: 'L' }, { name: 'Y', type: 'i32' }],
+    body: () => `
+var<workgroup> rm : array<f32, ${WG}>;
+var<workgroup> rs : array<f32, ${WG}>;
+${ROW_HEADER(WG)}
+  let base = row * P.V;
+  var m = -3.0e38;
+  var s = 0.0;
+  for (var j = lid; j < P.V; j += ${WG}u) {
+    let x = L[base + j];
+    let nm = max(m, x);
+    s = s * exp(m - nm) + exp(x - nm);
+    m = nm;
+  }
+  rm[lid] = m; rs[lid] = s;
+  workgroupBarrier();
+  for (var k = ${WG / 2}u; k > 0u; k = k >> 1u) {
+    if (lid < k) {
+      let m1 = rm[lid]; let m2 = rm[lid + k];
+      let nm = max(m1, m2);
+      rs[lid] = rs[lid] * exp(m1 - nm) + rs[lid + k] * exp(m2 - nm);
+      rm[lid] = nm;
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    let l = rm[0] + log(rs[0]);
+    LSE[row] = l;
+    let y = Y[row];
+    if (y >= 0 && u32(y) < P.V) { RL[row] = l - L[base + u32(y)]; } else { RL[row] = 0.0; }
+  }
+}`,
+  }, [logits, labels], [{ shape: [N] }, { shape: [N] }], [['rows', 'u32', N], ['V', 'u32', V]], grid1d(N));
+  const [loss, count] = dispatch({
+    key: 'xent_mean',
+    outputs: [{ name: 'O' }, { name: 'C' }],
+    inputs: [{ name: 'RL' }, { name: 'Y', type: 'i32' }],
+    body: () => `${reducers(256)}
+@compute @workgroup_size(256, 1, 1)
+fn main(@builtin(local_invocation_id) l3 : vec3<u32>) {
+  let lid = l3.x;
+  var s = 0.0;
+  var c = 0.0;
+  for (var i = lid; i < P.n; i += 256u) { if (Y[i] != -100) { s += RL[i]; c += 1.0; } }
+  s = wgSum(s, lid);
+  c = wgSum(c, lid);
+  if (lid == 0u) { O[0] = s / max(c, 1.0); C[0] = c; }
+}`,
+  }, [rowLoss, labels], [{ shape: [] }, { shape: [1] }], [['n', 'u32', N]], [1, 1, 1]);
+  const be = tf.backend();
+  be.disposeData(rowLoss.dataId);
+  return [loss, lse, count];
+}
+
+/** dlogits = (softmax − onehot)·dy/n on valid rows, 0 on ignored ones. */
+export function xentBackward({ inputs }: { inputs: KernelInputs }): tf.TensorInfo {
+  const { logits, labels, lse, count, dy } = inputs;
+  const [N, V] = logits.shape;
+  const gx = Math.ceil(V / 256);
+  return dispatch({
+    key: 'xent_bwd',
+    outputs: [{ name: 'DL' }],
+    inputs: [{ name: 'L' }, { name: 'Y', type: 'i32' }, { name: 'LSE' }, { name: 'C' }, { name: 'G' }],
+    body: () => `
+@compute @workgroup_size(256, 1, 1)
+fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>) {
+  let j = w3.x * 256u + l3.x;
+  let row = w3.y + w3.z * 65535u;
+  if (j >= P.V || row >= P.rows) { return; }
+  let y = Y[row];
+  let idx = row * P.V + j;
+  if (y == -100) { DL[idx] = 0.0; return; }
+  let sc = G[0] / max(C[0], 1.0);
+  var p = exp(L[idx] - LSE[row]);
+  if (i32(j) == y) { p = p - 1.0; }
+  DL[idx] = p * sc;
+}`,
+  }, [logits, labels, lse, count, dy], [{ shape: [N, V] }], [['rows', 'u32', N], ['V', 'u32', V]], [gx, Math.min(N, 65535), Math.ceil(N / 65535)])[0];
+}

@@ -1,0 +1,49 @@
+/**
+ * Registers our kernels with tfjs for the webgpu backend, so they run
+ * through engine().runKernel like any built-in op (ops.ts calls them by the
+ * names below).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { flags } from '../flags.js';
+import { activation } from './activation.js';
+import { attentionBackward, attentionForward } from './attention.js';
+import { xentBackward, xentForward } from './cross-entropy.js';
+import { webgpuBackend, type KernelAttrs, type KernelInputs } from './dispatch.js';
+import { installHostCaches } from './host.js';
+import { replaceBatchMatMul, slMatMul } from './matmul.js';
+import { normBackward, normForward } from './norm.js';
+import { adamwKernel, gradStatsKernel } from './optim.js';
+
+export const KERNELS = {
+  matmul: 'ShareLoraMatMul',
+  normFwd: 'ShareLoraNorm',
+  normBwd: 'ShareLoraNormGrad',
+  act: 'ShareLoraActivation',
+  attn: 'ShareLoraAttention',
+  attnGrad: 'ShareLoraAttentionGrad',
+  gradStats: 'ShareLoraGradStats',
+  adamw: 'ShareLoraAdamW',
+  xent: 'ShareLoraSoftmaxXent',
+  xentGrad: 'ShareLoraSoftmaxXentGrad',
+} as const;
+
+let registered = false;
+
+export function registerKernels(opts: { replaceBatchMatMul?: boolean } = {}): void {
+  if (tf.getBackend() === 'webgpu') installHostCaches(webgpuBackend());
+  if (registered) return;
+  registered = true;
+  const reg = (kernelName: string, kernelFunc: (a: { inputs: KernelInputs; attrs: KernelAttrs }) => tf.TensorInfo | tf.TensorInfo[]) =>
+    tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+  reg(KERNELS.matmul, slMatMul);
+  reg(KERNELS.normFwd, normForward);
+  reg(KERNELS.normBwd, normBackward);
+  reg(KERNELS.act, activation);
+  reg(KERNELS.attn, attentionForward);
+  reg(KERNELS.attnGrad, attentionBackward);
+  reg(KERNELS.gradStats, gradStatsKernel);
+  reg(KERNELS.adamw, adamwKernel);
+  reg(KERNELS.xent, xentForward);
+  reg(KERNELS.xentGrad, xentBackward);
+  if (opts.replaceBatchMatMul ?? flags.webgpuMatmul !== 'tfjs') replaceBatchMatMul();
+}
