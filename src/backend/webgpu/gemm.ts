@@ -169,18 +169,35 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   return out;
 }
 
-function gemmBody(t: GemmTile, { transA, transB, vecA, vecB, vecC, bias, lowRank }: GemmBodyOptions): string {
+/**
+ * How a kernel stages its K-slices. The library's tiles use neither option;
+ * the benchmark's variants (bench/gemm-variants.ts) measure both, through this
+ * same generator, so a fix here reaches them too (bench/NOTES.md).
+ */
+export interface GemmLayout {
+  /** double-buffered shared memory: the next K-slice is stored while the current one is used */
+  db?: boolean;
+  /** K-fastest loads of K-contiguous operands: coalesced global reads, a conflicted shared store */
+  co?: boolean;
+}
+
+/** The kernel source for one tile and one set of operand layouts (epilogue included). */
+export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB, vecC, bias, lowRank }: GemmBodyOptions): string {
   const { BM, BN, BK, TM, TN } = t;
   const hm = TM / 4, hn = TN / 4;
   const WX = BN / TN, WY = BM / TM, NT = WX * WY;
   const nA = (BM * BK) / 4 / NT, nB = (BN * BK) / 4 / NT;
   if (!Number.isInteger(nA) || !Number.isInteger(nB)) throw new Error(`bad GEMM tile ${JSON.stringify(t)}`);
   // K-contiguous operands: which thread loads which (row, K-quad). Row-fastest makes the
-  // transposing shared store conflict-free.
-  const rowsOf = (r: string, rows: number) => `let ${r} = v % ${rows}u; let kq = v / ${rows}u;`;
+  // transposing shared store conflict-free; K-fastest (co) lets the BK/4 threads of a row
+  // read its BK floats as one contiguous run (coalesced global loads).
+  const rowsOf = (r: string, rows: number) => t.co
+    ? `let ${r} = v / ${BK / 4}u; let kq = v % ${BK / 4}u;`
+    : `let ${r} = v % ${rows}u; let kq = v / ${rows}u;`;
   const L: string[] = [];
-  L.push(`var<workgroup> As : array<vec4<f32>, ${(BK * BM) / 4}>;`);
-  L.push(`var<workgroup> Bs : array<vec4<f32>, ${(BK * BN) / 4}>;`);
+  const nb = t.db ? 2 : 1;
+  L.push(`var<workgroup> As : array<vec4<f32>, ${(nb * BK * BM) / 4}>;`);
+  L.push(`var<workgroup> Bs : array<vec4<f32>, ${(nb * BK * BN) / 4}>;`);
   // global -> register loads of one K-slice (starting at k0) and register -> shared stores.
   // A and B are the same problem: rows of the tile's side (M for A, N for B) by BK, stored
   // either K-contiguous (A as [M, K], B as [N, K]) or row-contiguous ([K, M] / [K, N]).
@@ -264,7 +281,31 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   var k0 = 0u;
   ${load(opA)}
   ${load(opB)}
-  let nk = (P.K + ${BK - 1}u) / ${BK}u;
+  let nk = (P.K + ${BK - 1}u) / ${BK}u;${t.db ? `
+  // slice t is read from buffer t % 2 while slice t + 1 is stored into the other
+  var wa = 0u; var wb = 0u;
+  ${store(opA)}
+  ${store(opB)}
+  workgroupBarrier();
+  for (var t = 0u; t < nk; t++) {
+    let sa0 = (t % 2u) * ${(BK * BM) / 4}u;
+    let sb0 = (t % 2u) * ${(BK * BN) / 4}u;
+    k0 = (t + 1u) * ${BK}u;
+    if (t + 1u < nk) {
+      ${load(opA)}
+      ${load(opB)}
+    }
+    for (var kk = 0u; kk < ${BK}u; kk++) {
+      ${inner.join('\n      ')}
+    }
+    if (t + 1u < nk) {
+      wa = ((t + 1u) % 2u) * ${(BK * BM) / 4}u;
+      wb = ((t + 1u) % 2u) * ${(BK * BN) / 4}u;
+      ${store(opA)}
+      ${store(opB)}
+    }
+    workgroupBarrier();
+  }` : `
   let wa = 0u; let wb = 0u; let sa0 = 0u; let sb0 = 0u;
   for (var t = 0u; t < nk; t++) {
     ${store(opA)}
@@ -279,7 +320,7 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
       ${inner.join('\n      ')}
     }
     workgroupBarrier();
-  }
+  }`}
   ${epi.join('\n  ')}
 }`);
   return L.join('\n');
