@@ -15,9 +15,9 @@
 # snapshots (--init) instead of from nothing.
 set -uo pipefail
 call_min=${1:?CALL_MINUTES}
-sweep_min=${SWEEP_MINUTES:-4.5}
-causal_train_min=${CAUSAL_TRAIN_MINUTES:-16.5}
-mlm_train_min=${MLM_TRAIN_MINUTES:-16}
+sweep_min=${SWEEP_MINUTES:-2.5}
+causal_train_min=${CAUSAL_TRAIN_MINUTES:-8.3}
+mlm_train_min=${MLM_TRAIN_MINUTES:-8}
 [ -f .pretrain/data/stats.json ] || { echo "no .pretrain/data here: carry it"; exit 3; }
 # unpack Node and the Vulkan loader once: several runs unpacking them at the same moment would race
 # (PRETRAIN_LOCAL=1: a smoke run of this script's flow on this machine, with tiny shapes on the cpu backend)
@@ -47,7 +47,7 @@ mlm() { # name lr warmup budget
 causal_pid=${!:-none}
 if [ ! -f .pretrain/mlm-winner ]; then
   # name lr warmup: the first run's recipe (lr 1e-3, 200 warm-up updates) is the control
-  cands="mlm-lr1e-3-wu200:1e-3:200 mlm-lr5e-4-wu300:5e-4:300 mlm-lr2.5e-4-wu300:2.5e-4:300 mlm-lr1e-4-wu300:1e-4:300"
+  cands="mlm-lr1e-3-wu200:1e-3:200 mlm-lr5e-4-wu300:5e-4:300 mlm-lr2.5e-4-wu300:2.5e-4:300"
   for c in $cands; do IFS=: read -r n lr wu <<< "$c"; mlm "$n" "$lr" "$wu" "$sweep_min" & done
   wait $(jobs -p | grep -v "^$causal_pid$")
   # the table: each candidate's mean loss over the last 100 updates that every candidate reached
