@@ -36,7 +36,7 @@ export {
 // training and evaluation
 export {
   Trainer, AdamW, lossAndGrads, evalLoss, accuracy, f1, pearson, bleu, corpusBleu, rougeL,
-  runGrid, gridConfigs, summarizeGrid, meanStd, startWorker, requestStop,
+  runGrid, gridConfigs, summarizeGrid, meanStd, startWorker, requestStop, runProtocol, holm,
   TrainingInterrupted, NonFiniteError, BatchError, OptionsError, LockError,
   type TrainerOptions, type OptimizerSpec, type FitOptions, type EvalResult, type StepRecord, type TrainerCallbacks, type Batch, type LossAndGrads,
   type AdamWOptions, type ScheduleName, type BleuOptions, type BleuResult, type RougeResult, type RougeScore,
