@@ -9,3 +9,7 @@ export {
   type Alternative, type BootstrapCI, type BootstrapOptions, type LevelOptions, type MeanCI, type PairedTTest, type TestOptions, type WilcoxonResult,
 } from './stats.js';
 export { compare, summarize, type ComparisonOptions, type SummaryOptions } from './tables.js';
+export {
+  adapterSimilarity, cosineSimilarity, linearCKA, lowRankSimilarity, meanOffDiagonal, subspaceSimilarity,
+  type AdapterLike, type LowRankFactors, type LowRankOptions, type MatrixLike, type ModuleSimilarity, type SimilarityMatrices, type SubspaceOptions,
+} from './similarity.js';
