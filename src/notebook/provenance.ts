@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendInfo } from '../backend/index.js';
-import { resolveModelDir } from '../models/resolve.js';
+import { cachedSnapshot, hubCacheDir, isHubId, repoCacheDir } from '../models/hub.js';
+import { embeddedModels, localModelDir } from '../models/resolve.js';
 import { checkOptions, optionKeys, OptionsError } from '../util/options.js';
 import { MIME_BUNDLE, type DisplayOutput } from './mime.js';
 import { table } from './table.js';
@@ -23,7 +24,7 @@ import { table } from './table.js';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 export interface ProvenanceOptions {
-  /** the base model as passed to loadModel: an embedded name, a folder or a Hub id (already in the cache) */
+  /** the base model as passed to loadModel: an embedded name, a folder, or a Hub id that loadModel has put in the HF cache */
   model?: string;
   /** when the run began (Date.now() or a Date); default: when this process (the kernel, or `sharelora run`) started */
   start?: number | Date;
@@ -66,8 +67,10 @@ function version(): string {
   }
 }
 
-async function weightsHash(model: string): Promise<string> {
-  const dir = await resolveModelDir(model);
+function weightsHash(model: string): string {
+  // synchronous, so that provenance() is a plain object a cell can show; a Hub model is hashed from the cache loadModel filled, never downloaded here
+  const dir = localModelDir(model) ?? (isHubId(model) ? cachedSnapshot(repoCacheDir(hubCacheDir(), model), 'main') : undefined);
+  if (dir === undefined) throw new OptionsError('provenance', 'model', `"${model}" is not a model folder, an embedded model (${embeddedModels().join(', ') || 'none'}) or a Hub id in the HF cache; give the name loadModel was given`);
   const files = readdirSync(dir).filter((f) => /^model.*\.safetensors$/.test(f)).sort();
   if (!files.length) throw new OptionsError('provenance', 'model', `"${model}" resolves to ${dir}, which holds no model*.safetensors file to hash`);
   const h = createHash('sha256');
@@ -84,7 +87,7 @@ const FIELDS: Record<keyof Provenance, string> = {
  * The run's provenance as a plain object (JSON-serialisable; its fields are
  * listed in Provenance) that shows as a two-column table in a notebook.
  */
-export async function provenance(options: ProvenanceOptions = {}): Promise<Provenance> {
+export function provenance(options: ProvenanceOptions = {}): Provenance {
   checkOptions('provenance', options, optionKeys<ProvenanceOptions>()(['model', 'start']));
   const { model, start } = options;
   if (model !== undefined && (typeof model !== 'string' || model === '')) throw new OptionsError('provenance', 'model', `must be a model name or folder as given to loadModel; got ${JSON.stringify(model)}`);
@@ -104,7 +107,7 @@ export async function provenance(options: ProvenanceOptions = {}): Promise<Prove
   };
   if (model !== undefined) {
     p.model = model;
-    p.modelSha256 = await weightsHash(model);
+    p.modelSha256 = weightsHash(model);
   }
   const rows = () => (Object.keys(FIELDS) as (keyof Provenance)[]).filter((k) => p[k] !== undefined).map((k) => ({ field: FIELDS[k], value: String(p[k]) }));
   // not enumerable: the object stays plain data for JSON.stringify and Object.keys
