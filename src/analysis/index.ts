@@ -1,7 +1,8 @@
 /**
- * Statistics for results tables. Its own folder rather than src/train: none of
- * it trains anything or touches tensors, and notebooks apply it to any table
- * of runs (a grid, several seeds, per-example scores).
+ * Statistics for results tables, and similarity measures for trained weights.
+ * Its own folder rather than src/train: none of it trains anything (only
+ * adapterSimilarity reads tensors, once each, into float64), and notebooks
+ * apply it to any table of runs (a grid, several seeds, per-example scores).
  */
 export { betaInc, gammaQ, lnGamma, normalCdf, normalQuantile, tCdf, tPdf, tQuantile, tSurvival } from './distributions.js';
 export {
