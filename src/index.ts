@@ -58,7 +58,9 @@ export {
 export {
   summarize, compare, meanCI, pairedTTest, wilcoxonSignedRank, bootstrapCI,
   type ComparisonOptions, type SummaryOptions, type MeanCI, type PairedTTest, type WilcoxonResult, type BootstrapCI, type BootstrapOptions,
+  subspaceSimilarity, cosineSimilarity, linearCKA, lowRankSimilarity, adapterSimilarity, meanOffDiagonal,
+  type MatrixLike, type SubspaceOptions, type LowRankFactors, type LowRankOptions, type ModuleSimilarity, type SimilarityMatrices,
 } from './analysis/index.js';
 
 // notebook display
-export { plot, table, display, progressBar, Figure, closeBrowser } from './notebook/index.js';
+export { plot, table, display, progressBar, Figure, closeBrowser, provenance, type Provenance, type ProvenanceOptions } from './notebook/index.js';
