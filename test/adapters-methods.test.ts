@@ -339,6 +339,28 @@ describe('LoRA-FA, VeRA and Tied-LoRA', () => {
     }
   });
 
+  it('checkpoints: a saved and resumed Trainer continues each method bit for bit (frozen tensors, ties and vectors restored)', async () => {
+    const m = models.llama;
+    for (const o of [{ method: 'lora-fa', share: 'A', r: 4 }, { method: 'vera', r: 16 }, { method: 'tied-lora', tiedTrain: 'VbUa', r: 4, shareGroups: 2 }] as const) {
+      const run = async (tr: Trainer) => { const l: number[] = []; for (let i = 0; i < 2; i++) l.push(await tr.step(batch)); return l; };
+      const ad = injectShareLoRA(m, { ...o, targets: ['q', 'v'], seed: 8 });
+      const tr = new Trainer(m, ad, { lr: 0.02 });
+      await run(tr);
+      const dir = mkdtempSync(join(tmpdir(), 'sl-ckpt-'));
+      await tr.save(dir);
+      const want = await run(tr);
+      const after = snapshot(ad);
+      tr.dispose();
+      ad.unload();
+      const back = await Trainer.resume(dir, m);
+      assert.deepEqual(await run(back), want, `${o.method}: the same two losses after resuming`);
+      assert.deepEqual(snapshot(back.adapter as ShareLoraAdapter), after, `${o.method}: the same tensors`);
+      back.dispose();
+      (back.adapter as ShareLoraAdapter).unload();
+      assert.ok(noHooks(m));
+    }
+  });
+
   it('AdapterConfigError names the field for a bad variant option on a checkpoint-style load (tied_train)', async () => {
     const m = models.llama;
     const ad = injectShareLoRA(m, { method: 'tied-lora', r: 4, alpha: 8, targets: ['q'] });
