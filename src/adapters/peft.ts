@@ -239,9 +239,8 @@ export async function loadAdapter(model: Model, dir: string, opts: LoadAdapterOp
   let share: Share, groups: number[][] | undefined;
   if (method === 'tied-lora') {
     // the file holds each layer's diag(u)·A and diag(v)·B, which differ by design; the exact factors are in the sidecar
-    share = 'AB';
-    groups = opts.share !== undefined ? explicitGroups : resolveGroups(recordedGroups as number[][] | undefined, model.numLayers);
-    return loadTied(model, dir, { r, alpha: c.lora_alpha as number, targets, groups: groups!, dropout: (c.lora_dropout as number | null | undefined) ?? 0, modulesToSave: (mts as string[] | null) ?? [], useRslora: c.use_rslora === true, seed: opts.seed, tiedTrain: (sl as { tied_train?: unknown }).tied_train }, file.tensors, get, used, cfgFile, wFile);
+    groups = opts.share !== undefined ? explicitGroups! : resolveGroups(recordedGroups as number[][] | undefined, model.numLayers);
+    return loadTied(model, dir, { r, alpha: c.lora_alpha as number, targets, groups, dropout: (c.lora_dropout as number | null | undefined) ?? 0, modulesToSave: (mts as string[] | null) ?? [], useRslora: c.use_rslora === true, seed: opts.seed, tiedTrain: (sl as { tied_train?: unknown }).tied_train }, file.tensors, get, used, cfgFile, wFile);
   } else if (opts.share !== undefined) {
     share = opts.share;
     groups = explicitGroups;
@@ -292,11 +291,11 @@ export async function loadAdapter(model: Model, dir: string, opts: LoadAdapterOp
  * and B once and each layer's u and v. The exact factors are loaded from the
  * latter and checked to fold into the former.
  */
-function loadTied(
+async function loadTied(
   model: Model, dir: string,
   o: { r: number; alpha: number; targets: string[] | RegExp; groups: number[][]; dropout: number; modulesToSave: string[]; useRslora: boolean; seed?: number; tiedTrain: unknown },
   main: Map<string, RawTensor>, getMain: ReturnType<typeof reader>['get'], usedMain: Set<string>, cfgFile: string, wFile: string,
-): ShareLoraAdapter {
+): Promise<ShareLoraAdapter> {
   const fFile = join(dir, TIED_FACTORS);
   if (!existsSync(fFile)) throw new CheckpointError(fFile, `missing: ${ADAPTER_CONFIG} records a Tied-LoRA adapter, whose exact factors live in this file (the folded copies in ${ADAPTER_WEIGHTS} cannot be split back into A, B, u and v)`);
   if (typeof o.tiedTrain !== 'string') throw new AdapterConfigError('sharelora.tied_train', `must be a string such as 'VBUA', got ${JSON.stringify(o.tiedTrain)}`, cfgFile);
@@ -313,7 +312,10 @@ function loadTied(
     }
     factors.noExtra(model);
     for (const m of adapter.modules) {
-      const folded = tf.tidy(() => m.hook.factors().map((t) => t.dataSync() as Float32Array));
+      // read asynchronously: webgpu cannot read back synchronously in Node
+      const ts = tf.tidy(() => m.hook.factors().map((t) => tf.clone(t)));
+      const folded = await Promise.all(ts.map((t) => t.data() as Promise<Float32Array>));
+      tf.dispose(ts);
       (['A', 'B'] as const).forEach((which, i) => {
         const k = loraKey(m.path, which);
         const want = getMain(k, [...(which === 'A' ? [o.r, m.linear.inFeatures] : [m.linear.outFeatures, o.r])]).data as Float32Array;

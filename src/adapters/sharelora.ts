@@ -14,6 +14,14 @@
  * shareGroups narrows the tie from all layers to groups of layers: one
  * shared tensor per (role, group). k = 1 gives every layer its own (LoRA),
  * one group of all layers is the paper's ShareLoRA.
+ *
+ * The neighbours a comparison needs are the same hook with other factors:
+ *   LoRA-FA:   A frozen (a non-trainable variable, still saved), any share;
+ *   Tied-LoRA: ShareAB plus per-layer vectors, ΔW = s·diag(v)·B·diag(u)·A;
+ *   VeRA:      one frozen A and B for every target, sliced to each layer's
+ *              widths, with per-layer vectors d and b: ΔW = diag(b)·B·diag(d)·A.
+ * Linear asks the hook for its two factors, so the vectors become ordinary
+ * low-rank factors and every backend's fused LoRA kernel runs them.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Linear, LoraHook } from '../models/linear.js';

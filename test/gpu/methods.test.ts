@@ -7,7 +7,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadAdapter } from '../../src/adapters/peft.js';
 import { useBackend } from '../../src/backend/index.js';
 import { injectShareLoRA } from '../../src/adapters/sharelora.js';
 import type { ShareLoraOptions } from '../../src/adapters/config.js';
@@ -31,7 +34,15 @@ async function losses(backend: string, o: ShareLoraOptions): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < 3; i++) out.push(await tr.step(batch));
   tr.dispose();
+  // and the trained adapter saves and loads back on this backend
+  const logits = async () => { const { logits: l } = model.forward({ inputIds: ids, attentionMask: mask }); const d = await l.data(); l.dispose(); return d; };
+  const want = await logits();
+  const dir = mkdtempSync(join(tmpdir(), 'sl-gpu-methods-'));
+  await ad.save(dir);
   ad.unload();
+  const back = await loadAdapter(model, dir);
+  assert.ok(relErr(await logits(), want) < 1e-6, `${backend} ${o.method}: loaded adapter gives the saved one's logits`);
+  back.unload();
   model.dispose();
   return out;
 }
@@ -47,7 +58,7 @@ describe('LoRA-FA, VeRA and Tied-LoRA on webgpu', () => {
     { method: 'tied-lora', r: 4, alpha: 8, tiedTrain: 'VbUa' },
   ];
   for (const o of specs) {
-    it(`${o.method}${o.tiedTrain ? ` ${o.tiedTrain}` : ''}: three AdamW steps as on cpu, and the loss falls`, async (t) => {
+    it(`${o.method}${o.tiedTrain ? ` ${o.tiedTrain}` : ''}: three AdamW steps as on cpu, the loss falls, save and load back`, async (t) => {
       if (skip) return t.skip(skip);
       const cpu = await losses('cpu', o);
       const gpu = await losses('webgpu', o);
