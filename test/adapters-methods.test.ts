@@ -295,7 +295,7 @@ describe('LoRA-FA, VeRA and Tied-LoRA', () => {
     }
   }
 
-  it('accounting: each variant against its closed form, and a live model against its adapters', () => {
+  it('accounting: each variant against its closed form, and a live model against its adapters and their AdamW state', async () => {
     const rows = (o: Parameters<typeof parameterTable>[1], arch: Parameters<typeof parameterTable>[0] = 'roberta-base') => Object.fromEntries((parameterTable(arch, o).objects() as AccountingRow[]).map((x) => [x.variant, x]));
     const L = 12, d = 768, r = 8;
     const t = rows({ r, targets: ['q', 'v'], variants: ['LoRA', 'ShareA', 'LoRA-FA', 'ShareA-FA', 'ShareAB-FA', 'VeRA', 'Tied-LoRA', 'Tied-LoRA:vBuA', 'Tied-LoRA:VbUa'] });
@@ -335,6 +335,11 @@ describe('LoRA-FA, VeRA and Tied-LoRA', () => {
       const ad = injectShareLoRA(m, { r: 4, targets: ['q', 'v', 'down'], modulesToSave: [], ...o });
       assert.equal(ad.trainableParameterCount(), live[variant].trainable, `${variant} trainable`);
       assert.equal(ad.frozenParameterCount(), live[variant].frozen, `${variant} frozen`);
+      // and the optimizer really holds that much after a step
+      const tr = new Trainer(m, ad, { lr: 1e-3 });
+      await tr.step(batch);
+      assert.equal(tr.optimizer.stateBytes(), live[variant].optimizerBytes, `${variant} AdamW state`);
+      tr.dispose();
       ad.unload();
     }
   });

@@ -56,6 +56,10 @@ export interface ShareLoraOptions {
    * capital trains, lower case is frozen): 'VBUA' (default, all), 'vBuA'
    * (A and B, vectors fixed at 1: ShareAB), 'VbUa' (only the vectors, on
    * frozen random A and B: VeRA's idea with tied matrices), 'vbuA', 'vBua', ...
+   * Initialisation: A Kaiming-uniform, B zeros where B trains, vectors ones;
+   * where B is frozen it is random instead and the first trainable one of
+   * v, A, u starts at zero, so that every pattern starts as the base model
+   * and still has a gradient.
    */
   tiedTrain?: string;
   /** vera only: the initial value of every d (PEFT's d_initial). Default 0.1. */
