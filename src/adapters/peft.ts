@@ -9,6 +9,8 @@
  *      every target. Zero copies are no evidence: PEFT initialises every B to
  *      zero, so an untrained LoRA would otherwise come back as ShareB.
  * 1 and 2 are checked against the tensors: a tie whose copies differ is an error.
+ * A VeRA folder (peft_type VERA) and a Tied-LoRA one (whose per-layer copies
+ * differ by design) take their own paths, loadVera and loadTied, at the end.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -166,7 +168,8 @@ export interface LoadAdapterOptions {
 const TASKS: Record<string, 'causal-lm' | 'seq-cls'> = { CAUSAL_LM: 'causal-lm', SEQ_CLS: 'seq-cls' };
 
 /**
- * Load a PEFT LoRA folder onto a model, restoring ShareLoRA ties. Every
+ * Load a PEFT LoRA or VeRA folder onto a model, restoring ShareLoRA ties and
+ * what `sharelora.method` records (LoRA-FA's frozen A, Tied-LoRA's factors). Every
  * tensor's shape is checked against the model before anything is allocated
  * from the config's numbers, and a tensor that fits no module is an error.
  * @example const adapter = await loadAdapter(model, 'adapters/sst2-shareA');

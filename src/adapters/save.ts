@@ -2,7 +2,9 @@
  * Writing PEFT folders (peft.ts reads them). A tied tensor is written once
  * per layer, as PEFT's own save_pretrained does, so that PEFT loads our
  * folders; the tie (share and share_groups) is kept in `sharelora` inside
- * adapter_config.json (PEFT drops unknown keys). This file needs the adapter
+ * adapter_config.json (PEFT drops unknown keys), with the method when it is
+ * not plain LoRA: LoRA-FA is PEFT's LoRA layout, Tied-LoRA too with its
+ * vectors folded in (exact factors beside it), VeRA PEFT's VERA layout. This file needs the adapter
  * only as a type, so that adapter.save() can call it without sharelora.ts
  * and peft.ts importing each other.
  */
