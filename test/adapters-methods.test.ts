@@ -81,6 +81,26 @@ describe('LoRA-FA, VeRA and Tied-LoRA', () => {
     wide.unload();
   });
 
+  it('a folder with r above a layer\'s widths (PEFT accepts one) still loads: its tensors bound the rank', async () => {
+    const m = models.llama;
+    const r = 40; // v_proj is 64 -> 32
+    const tensors = new Map<string, { dtype: 'F32'; shape: number[]; data: Float32Array }>();
+    for (let l = 0; l < 3; l++) {
+      for (const [p, dOut] of [['q_proj', 64], ['v_proj', 32]] as const) {
+        const k = `base_model.model.model.layers.${l}.self_attn.${p}`;
+        tensors.set(`${k}.lora_A.weight`, { dtype: 'F32', shape: [r, 64], data: Float32Array.from({ length: r * 64 }, (_, i) => Math.sin(i + l) / 8) });
+        tensors.set(`${k}.lora_B.weight`, { dtype: 'F32', shape: [dOut, r], data: Float32Array.from({ length: dOut * r }, (_, i) => Math.cos(i - l) / 8) });
+      }
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'sl-bigr-'));
+    writeFileSync(join(dir, 'adapter_model.safetensors'), serializeSafetensors(tensors));
+    writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] }));
+    const ad = await loadAdapter(m, dir);
+    assert.equal(ad.trainableParameterCount(), 3 * r * (64 + 64) + 3 * r * (64 + 32));
+    ad.unload();
+    assert.throws(() => injectShareLoRA(m, { r, targets: ['q_proj', 'v_proj'] }), /^AdapterConfigError: r: 40 is more than/);
+  });
+
   it('torch generator: MT19937 and uniform_ reproduce torch.manual_seed(0); torch.rand(4)', () => {
     assert.equal(new MT19937(5489).next(), 3499211612, 'std::mt19937 default seed');
     const u = torchUniform(new MT19937(0), 4, 0, 1);

@@ -23,7 +23,7 @@ import type { Model } from '../models/types.js';
 import { AdapterConfigError, MAX_SCALING, resolveGroups, type Share, SHARES } from './config.js';
 import { checkOptions, optionKeys } from '../util/options.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, fileKey, loraKey, PEFT_PREFIX, TIED_FACTORS, VERA_A, VERA_B } from './names.js';
-import { injectShareLoRA, type ShareLoraAdapter } from './sharelora.js';
+import { injectForLoad, type ShareLoraAdapter } from './sharelora.js';
 import { findTargets, type Target } from './targets.js';
 
 export { saveAdapter } from './save.js';
@@ -257,7 +257,7 @@ export async function loadAdapter(model: Model, dir: string, opts: LoadAdapterOp
   } else {
     ({ share, groups } = detectShare(found, file.tensors, model.numLayers));
   }
-  const adapter = inFile(() => injectShareLoRA(model, {
+  const adapter = inFile(() => injectForLoad(model, {
     r, alpha: c.lora_alpha as number, targets, share, shareGroups: groups, dropout: (c.lora_dropout as number | null | undefined) ?? 0,
     modulesToSave: (mts as string[] | null) ?? [], useRslora: c.use_rslora === true, seed: opts.seed, ...(method === 'lora-fa' && { method: 'lora-fa' as const }),
   }), cfgFile);
@@ -302,7 +302,7 @@ async function loadTied(
   const fFile = join(dir, TIED_FACTORS);
   if (!existsSync(fFile)) throw new CheckpointError(fFile, `missing: ${ADAPTER_CONFIG} records a Tied-LoRA adapter, whose exact factors live in this file (the folded copies in ${ADAPTER_WEIGHTS} cannot be split back into A, B, u and v)`);
   if (typeof o.tiedTrain !== 'string') throw new AdapterConfigError('sharelora.tied_train', `must be a string such as 'VBUA', got ${JSON.stringify(o.tiedTrain)}`, cfgFile);
-  const adapter = inFile(() => injectShareLoRA(model, {
+  const adapter = inFile(() => injectForLoad(model, {
     method: 'tied-lora', tiedTrain: o.tiedTrain as string, r: o.r, alpha: o.alpha, targets: o.targets, shareGroups: o.groups, dropout: o.dropout,
     modulesToSave: o.modulesToSave, useRslora: o.useRslora, seed: o.seed,
   }), cfgFile);
@@ -380,7 +380,7 @@ function loadVera(model: Model, dir: string, c: Record<string, unknown>, opts: L
   } else if (c.save_projection !== false) {
     throw new CheckpointError(wFile, `has no "${fileKey(VERA_A)}" / "${fileKey(VERA_B)}" although ${ADAPTER_CONFIG} says save_projection is true`);
   }
-  const adapter = inFile(() => injectShareLoRA(model, {
+  const adapter = inFile(() => injectForLoad(model, {
     method: 'vera', r, targets, dropout, dInitial, projectionSeed: key, modulesToSave: (mts as string[] | null) ?? [], seed: opts.seed,
   }), cfgFile);
   try {

@@ -82,7 +82,8 @@ export class ShareLoraAdapter {
   dropoutCounter = 0;
   private unloaded = false;
 
-  constructor(readonly model: Model, opts: ShareLoraOptions = {}) {
+  /** `fromFile`: loading a folder, whose tensors already bound r (PEFT accepts an r above a layer's widths, so we load one) */
+  constructor(readonly model: Model, opts: ShareLoraOptions = {}, internal: { fromFile?: boolean } = {}) {
     this.options = resolveOptions(opts);
     const { r, alpha, share, seed, init, useRslora, method, train } = this.options;
     this.scaling = method === 'vera' ? 1 : useRslora ? alpha / Math.sqrt(r) : alpha / r;
@@ -92,7 +93,7 @@ export class ShareLoraAdapter {
     this.groups.forEach((g, i) => g.forEach((l) => groupOf.set(l, i)));
     const targets = findTargets(model, this.options.targets);
     for (const t of targets) if (t.linear.lora) throw new AdapterConfigError('targets', `${t.path} already has an adapter; call adapter.unload() on the old one first`);
-    checkRank(targets, r, method);
+    if (!internal.fromFile || method === 'vera') checkRank(targets, r, method);
     const variable = (vals: Float32Array, shape: number[], name: string, trainable: boolean) => {
       const v = tf.tidy(() => tf.variable(tf.tensor(vals, shape), trainable, uniqueVariableName(name))); // tidy frees the initial tensor
       (trainable ? this.params : this.frozen).set(name, v);
@@ -349,4 +350,10 @@ function checkRank(targets: Target[], r: number, method: string): void {
 export function injectShareLoRA(model: Model, options: ShareLoraOptions = {}): ShareLoraAdapter {
   checkOptions('injectShareLoRA', options, SHARELORA_KEYS);
   return new ShareLoraAdapter(model, options);
+}
+
+/** injectShareLoRA for loadAdapter: the folder's tensors, already read and shape-checked, bound the rank. */
+export function injectForLoad(model: Model, options: ShareLoraOptions): ShareLoraAdapter {
+  checkOptions('loadAdapter', options, SHARELORA_KEYS);
+  return new ShareLoraAdapter(model, options, { fromFile: true });
 }
