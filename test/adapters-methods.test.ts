@@ -113,6 +113,9 @@ describe('LoRA-FA, VeRA and Tied-LoRA', () => {
 
   it('LoRA-FA: A is frozen at its initialisation and B trains; with share A one frozen A per role', async () => {
     const m = models.llama;
+    const plain = injectShareLoRA(m, { method: 'lora-fa', targets: ['q'] });
+    assert.equal(plain.share, 'none', 'LoRA-FA as published unless a share is asked for');
+    plain.unload();
     for (const share of ['none', 'A'] as const) {
       const ad = injectShareLoRA(m, { method: 'lora-fa', r: 4, alpha: 8, targets: ['q', 'v'], share, seed: 2 });
       try {

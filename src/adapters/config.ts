@@ -26,7 +26,7 @@ export interface ShareLoraOptions {
    * path suffix, or a RegExp over the full module path. Default: q and v.
    */
   targets?: Array<string> | RegExp;
-  /** which matrix is tied across layers, separately for each target. Default 'A' (the paper's). */
+  /** which matrix is tied across layers, separately for each target. Default 'A' (the paper's); with method 'lora-fa', 'none' (LoRA-FA as published). */
   share?: Share;
   /**
    * which layers tie the shared matrix: k = blocks of k consecutive layers
@@ -144,7 +144,7 @@ export function resolveOptions(o: ShareLoraOptions = {}, file?: string): Resolve
   if (typeof dInitial !== 'number' || !Number.isFinite(dInitial)) throw new AdapterConfigError('dInitial', `must be a finite number, got ${JSON.stringify(o.dInitial)}`, file);
   const projectionSeed = o.projectionSeed ?? 0;
   if (!Number.isSafeInteger(projectionSeed) || projectionSeed < 0) throw new AdapterConfigError('projectionSeed', `must be a non-negative integer (torch's manual_seed), got ${JSON.stringify(o.projectionSeed)}`, file);
-  const share = method === 'vera' || method === 'tied-lora' ? 'AB' : o.share ?? 'A';
+  const share = method === 'vera' || method === 'tied-lora' ? 'AB' : o.share ?? (method === 'lora-fa' ? 'none' : 'A');
   if (!SHARES.includes(share)) throw new AdapterConfigError('share', `must be one of ${SHARES.map((s) => `'${s}'`).join(', ')}, got ${JSON.stringify(o.share)}`, file);
   const g = o.shareGroups;
   if (g !== undefined) {
