@@ -29,8 +29,8 @@ export {
 // the method
 export {
   injectShareLoRA, ShareLoraAdapter, loadAdapter, saveAdapter, fullFineTune, FullFineTune,
-  countParameters, parameterTable, paperTable, PAPER_SHAPES, SHARES, AdapterConfigError, AdapterUnloadedError,
-  type Share, type ShareLoraOptions, type LoadAdapterOptions, type AccountingRow, type ArchShape, type TableOptions,
+  countParameters, parameterTable, paperTable, PAPER_SHAPES, SHARES, METHODS, AdapterConfigError, AdapterUnloadedError,
+  type Method, type Share, type ShareLoraOptions, type LoadAdapterOptions, type AccountingRow, type ArchShape, type TableOptions,
 } from './adapters/index.js';
 
 // training and evaluation
