@@ -16,9 +16,9 @@
  *   the same centred Gram matrix? Invariant to rotations of the columns and
  *   to scale, so it is blind to the gauge R when R is orthogonal.
  *
- * Exact SVD in float64 (one-sided Jacobi): the matrices are small (r × d ≤
- * 64 × 1024), and a float32 tensor SVD would blur the values near 0 and 1
- * that the question turns on.
+ * SVD in float64 (Householder QR, then one-sided Jacobi), in plain JS: the
+ * matrices are small (r × d ≤ 64 × 1024), tfjs has no SVD, and float32
+ * would blur the values near 0 and 1 that the question turns on.
  *
  * @example
  * subspaceSimilarity(A0, A1)                        // row spaces of two r × d_in matrices
