@@ -16,9 +16,9 @@
  *   the same centred Gram matrix? Invariant to rotations of the columns and
  *   to scale, so it is blind to the gauge R when R is orthogonal.
  *
- * Exact SVD in float64 (one-sided Jacobi): the matrices are small (r × d ≤
- * 64 × 1024), and a float32 tensor SVD would blur the values near 0 and 1
- * that the question turns on.
+ * SVD in float64 (Householder QR, then one-sided Jacobi), in plain JS: the
+ * matrices are small (r × d ≤ 64 × 1024), tfjs has no SVD, and float32
+ * would blur the values near 0 and 1 that the question turns on.
  *
  * @example
  * subspaceSimilarity(A0, A1)                        // row spaces of two r × d_in matrices
@@ -91,15 +91,67 @@ const traceOfProduct = (a: Mat, b: Mat) => { let s = 0; for (let i = 0; i < a.ro
 interface Svd { U: Mat; s: number[]; V: Mat }
 
 /**
- * One-sided Jacobi (Hestenes): rotate pairs of columns until all are
- * orthogonal; the column norms are then the singular values. Accurate to a
- * few ulps even for tiny singular values, which the Gram-matrix route is not.
+ * One-sided Jacobi (Hestenes) after a Householder QR for tall matrices:
+ * rotate pairs of columns until all are orthogonal; the column norms are
+ * then the singular values. Backward stable, so small singular directions
+ * keep their accuracy, which forming the Gram matrix XᵀX would square away.
  */
 function svd(x: Mat): Svd {
   if (x.rows < x.cols) {
     const t = svd(transpose(x));
     return { U: t.V, s: t.s, V: t.U };
   }
+  // tall (a 1024 × 64 B): Jacobi's sweeps would each cost m·n², so rotate the small R of X = Q·R instead, then U = Q·U_R
+  if (x.rows >= 2 * x.cols) {
+    const { Q, R } = householderQR(x);
+    const r = jacobiSvd(R);
+    return { U: matmul(Q, r.U), s: r.s, V: r.V };
+  }
+  return jacobiSvd(x);
+}
+
+/** Thin Householder QR of a tall m × n matrix: Q (m × n) with orthonormal columns, R (n × n) upper triangular. */
+function householderQR(x: Mat): { Q: Mat; R: Mat } {
+  const m = x.rows, n = x.cols;
+  const a = Float64Array.from(x.data);
+  const vs: Float64Array[] = [];
+  for (let k = 0; k < n; k++) {
+    let norm = 0;
+    for (let i = k; i < m; i++) norm += a[i * n + k] ** 2;
+    norm = Math.sqrt(norm);
+    const v = new Float64Array(m);
+    if (norm > 0) {
+      const alpha = a[k * n + k] > 0 ? -norm : norm;
+      for (let i = k; i < m; i++) v[i] = a[i * n + k];
+      v[k] -= alpha;
+      const vn = Math.sqrt(v.reduce((s, t) => s + t * t, 0));
+      for (let i = k; i < m; i++) v[i] /= vn;
+      for (let j = k; j < n; j++) {
+        let d = 0;
+        for (let i = k; i < m; i++) d += v[i] * a[i * n + j];
+        for (let i = k; i < m; i++) a[i * n + j] -= 2 * d * v[i];
+      }
+    }
+    vs.push(v);
+  }
+  const R = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = i; j < n; j++) R[i * n + j] = a[i * n + j];
+  // Q = H_0 ⋯ H_{n−1} applied to the first n columns of the identity
+  const q = new Float64Array(m * n);
+  for (let j = 0; j < n; j++) q[j * n + j] = 1;
+  for (let k = n - 1; k >= 0; k--) {
+    const v = vs[k];
+    for (let j = 0; j < n; j++) {
+      let d = 0;
+      for (let i = k; i < m; i++) d += v[i] * q[i * n + j];
+      if (d !== 0) for (let i = k; i < m; i++) q[i * n + j] -= 2 * d * v[i];
+    }
+  }
+  return { Q: { rows: m, cols: n, data: q }, R: { rows: n, cols: n, data: R } };
+}
+
+/** one-sided Jacobi on the columns of x (rows ≥ cols) */
+function jacobiSvd(x: Mat): Svd {
   const m = x.rows, n = x.cols;
   const cols = Array.from({ length: n }, (_, j) => Float64Array.from({ length: m }, (_, i) => x.data[i * n + j]));
   const v = Array.from({ length: n }, (_, j) => { const e = new Float64Array(n); e[j] = 1; return e; });
@@ -306,29 +358,42 @@ function similarityOfFactors(what: string, f: Factors[], k: number | undefined):
     const small = svd(matmul(vbT, A));
     return matmul(ub, topDirections(what, `layer ${i} ΔW`, small, small.U, k, [B.rows, A.cols]));
   });
-  // Grams in r × r: ⟨B_iA_i, B_jA_j⟩ = tr((B_iᵀB_j)(A_jA_iᵀ)); CKA of ΔW (rows = outputs) needs centred B̃ and G_i = A_iA_iᵀ
-  const Bc = f.map(({ B }) => centerColumns(B));
-  const G = At.map((a) => tmatmul(a, a));
-  const wDot = (i: number, j: number) => traceOfProduct(tmatmul(f[i].B, f[j].B), tmatmul(At[j], At[i]));
-  const wCka = (i: number, j: number) => { const M = tmatmul(Bc[j], Bc[i]); return traceOfProduct(matmul(transpose(M), G[j]), matmul(M, G[i])); };
-  const Ac = At.map(centerColumns);
+  // Everything else from two r × r cross products per pair, P_A = A_i·A_jᵀ and P_B = B_iᵀ·B_j (the only O(r²·d) work):
+  // centring subtracts d·(means)(means)ᵀ; ⟨B_iA_i, B_jA_j⟩ = tr(P_B·P_Aᵀ); CKA of ΔW (rows = outputs) is tr(P̃_B·G_j·P̃_Bᵀ·G_i), G_i = A_i·A_iᵀ
+  const rowMeans = (a: Mat) => Array.from({ length: a.rows }, (_, p) => { let t = 0; for (let c = 0; c < a.cols; c++) t += a.data[p * a.cols + c]; return t / a.cols; });
+  const aMean = f.map(({ A }) => rowMeans(A)), bMean = f.map(({ B }) => rowMeans(transpose(B)));
+  const centred = (P: Mat, n: number, u: number[], v: number[]): Mat => ({ rows: P.rows, cols: P.cols, data: P.data.map((x, idx) => x - n * u[Math.floor(idx / P.cols)] * v[idx % P.cols]) });
+  const pairs = new Map<string, { PA: Mat; PB: Mat; PAc: Mat; PBc: Mat }>();
+  const pair = (i: number, j: number) => {
+    const key = `${i},${j}`;
+    let hit = pairs.get(key);
+    if (!hit) {
+      const PA = tmatmul(At[i], At[j]), PB = tmatmul(f[i].B, f[j].B);
+      hit = { PA, PB, PAc: centred(PA, A0.cols, aMean[i], aMean[j]), PBc: centred(PB, B0.rows, bMean[i], bMean[j]) };
+      pairs.set(key, hit);
+    }
+    return hit;
+  };
+  const trace = (P: Mat) => { let t = 0; for (let p = 0; p < P.rows; p++) t += P.data[p * P.cols + p]; return t; };
+  const wDot = (i: number, j: number) => { const { PA, PB } = pair(i, j); return traceOfProduct(PB, transpose(PA)); };
+  const wCka = (i: number, j: number) => { const M = pair(i, j).PBc; return traceOfProduct(matmul(M, pair(j, j).PA), matmul(transpose(M), pair(i, i).PA)); };
   const m = (g: (i: number, j: number) => number) => square(L, g);
-  const ww = f.map((_, i) => wDot(i, i)), wc = f.map((_, i) => wCka(i, i));
+  const self = f.map((_, i) => ({ a: trace(pair(i, i).PA), b: frob2(f[i].B), ac: frob2(pair(i, i).PAc), bc: frob2(pair(i, i).PBc), w: wDot(i, i), wc: wCka(i, i) }));
   return {
     A: {
       subspace: m((i, j) => phi(rowA[i], rowA[j])),
-      cosine: m((i, j) => cosineOf(`${what} A (layers ${i}, ${j})`, dot(f[i].A.data, f[j].A.data), frob2(f[i].A), frob2(f[j].A))),
-      cka: m((i, j) => ckaOf(`${what} A (layers ${i}, ${j})`, frob2(tmatmul(Ac[j], Ac[i])), frob2(tmatmul(Ac[i], Ac[i])), frob2(tmatmul(Ac[j], Ac[j])))),
+      cosine: m((i, j) => cosineOf(`${what} A (layers ${i}, ${j})`, trace(pair(i, j).PA), self[i].a, self[j].a)),
+      cka: m((i, j) => ckaOf(`${what} A (layers ${i}, ${j})`, frob2(pair(i, j).PAc), self[i].ac, self[j].ac)),
     },
     B: {
       subspace: m((i, j) => phi(colB[i], colB[j])),
-      cosine: m((i, j) => cosineOf(`${what} B (layers ${i}, ${j})`, dot(f[i].B.data, f[j].B.data), frob2(f[i].B), frob2(f[j].B))),
-      cka: m((i, j) => ckaOf(`${what} B (layers ${i}, ${j})`, frob2(tmatmul(Bc[j], Bc[i])), frob2(tmatmul(Bc[i], Bc[i])), frob2(tmatmul(Bc[j], Bc[j])))),
+      cosine: m((i, j) => cosineOf(`${what} B (layers ${i}, ${j})`, trace(pair(i, j).PB), self[i].b, self[j].b)),
+      cka: m((i, j) => ckaOf(`${what} B (layers ${i}, ${j})`, frob2(pair(i, j).PBc), self[i].bc, self[j].bc)),
     },
     deltaW: {
       subspace: m((i, j) => phi(colW[i], colW[j])),
-      cosine: m((i, j) => cosineOf(`${what} ΔW (layers ${i}, ${j})`, wDot(i, j), ww[i], ww[j])),
-      cka: m((i, j) => ckaOf(`${what} ΔW (layers ${i}, ${j})`, wCka(i, j), wc[i], wc[j])),
+      cosine: m((i, j) => cosineOf(`${what} ΔW (layers ${i}, ${j})`, wDot(i, j), self[i].w, self[j].w)),
+      cka: m((i, j) => ckaOf(`${what} ΔW (layers ${i}, ${j})`, wCka(i, j), self[i].wc, self[j].wc)),
     },
   };
 }

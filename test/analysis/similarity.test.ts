@@ -69,6 +69,14 @@ describe('subspaceSimilarity (φ of Hu et al. 2021, Sec. 7.2)', () => {
     close(subspaceSimilarity(x, [q[1]], { i: 2 }), 1, 1e-12);
     close(subspaceSimilarity(x, [q[1]], { i: 1 }), 0, 1e-12);
   });
+  it('finds a shared direction between a 3- and a 4-dimensional subspace of R^48, whatever the basis', () => {
+    // span{e1, e2, e3} vs span{e1, e2, e4, e5} in a random orthonormal frame: principal angles 0, 0, π/2 -> φ = (1 + 1 + 0)/3
+    const q = orthogonal(rng, 48), e = (k: number, c = 1) => q[k].map((v) => c * v);
+    const x = mul(gaussian(rng, 3, 3), [e(0), e(1), e(2)]);
+    const y = mul(gaussian(rng, 4, 4), [e(0), e(1), e(3), e(4)]);
+    close(subspaceSimilarity(x, y), 2 / 3, 1e-12);
+    close(subspaceSimilarity(T(T(x)), T(T(y)), { i: 3, j: 4 }), 2 / 3, 1e-12);
+  });
   it('is unchanged by a rotation of the space both live in', () => {
     const x = gaussian(rng, 3, 9), y = gaussian(rng, 4, 9), q = orthogonal(rng, 9);
     const before = subspaceSimilarity(x, y);
