@@ -4,8 +4,10 @@
  */
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
-// The union package registers every gradient and chained op (tfjs-core alone does not in Node).
-import '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-cpu';
+// tfjs-core's gradients and chained ops (x.reshape(…)), which its Node bundle leaves out; built
+// from tfjs-core by scripts/bundle-tfjs-registrations.mjs (no @tensorflow/tfjs union package).
+import './tfjs-registrations.js';
 import { closest } from '../util/options.js';
 import { flags } from './flags.js';
 import { patchWasmIdentity } from './wasm-identity.js';
