@@ -79,13 +79,36 @@ async function registerWebGPUKernels(): Promise<void> {
   }
 }
 
+/**
+ * Emscripten's Node glue in tfjs-backend-wasm adds an uncaughtException handler that rethrows from
+ * inside the handler and an unhandledRejection handler that throws: Node then ends every later
+ * uncaught error of the program with exit status 7 and a stack through `throw ex`, not the error's
+ * own report and status 1. tfjs means to remove them on dispose, but its filter keeps none. Removed
+ * here, when each module starts: they only serve Emscripten programs that call exit(), which tfjs does not.
+ */
+async function withoutEmscriptenHandlers<T>(start: () => Promise<T>): Promise<T> {
+  const events = ['uncaughtException', 'unhandledRejection'] as const;
+  const listeners = (e: string) => process.listeners(e as 'uncaughtException') as unknown[];
+  const before = new Map(events.map((e) => [e, new Set(listeners(e))]));
+  try {
+    return await start();
+  } finally {
+    for (const e of events) {
+      for (const l of listeners(e)) {
+        const src = String(l);
+        if (!before.get(e)!.has(l) && (/ExitStatus/.test(src) || /^function\s*\(reason\)\s*\{\s*throw reason;?\s*\}$/.test(src))) process.removeListener(e, l as never);
+      }
+    }
+  }
+}
+
 async function tryWasm(): Promise<BackendInfo> {
   try {
     await import('@tensorflow/tfjs-backend-wasm');
   } catch (e) {
     throw new BackendUnavailable('wasm', `@tensorflow/tfjs-backend-wasm failed to load (${(e as Error).message})`, 'Run `npm install @tensorflow/tfjs-backend-wasm@4.22.0`.');
   }
-  if (!(await tf.setBackend('wasm'))) throw new BackendUnavailable('wasm', 'the WebAssembly module failed to initialise', 'Check that Node >= 20 can load .wasm files from node_modules.');
+  if (!(await withoutEmscriptenHandlers(() => tf.setBackend('wasm')))) throw new BackendUnavailable('wasm', 'the WebAssembly module failed to initialise', 'Check that Node >= 20 can load .wasm files from node_modules.');
   patchWasmMatMul();
   patchWasmIdentity();
   return { name: 'wasm', device: 'CPU (WebAssembly, SIMD)' };
