@@ -3,6 +3,8 @@
  * backend runs the same code; this file only decides which one and sets it up.
  */
 import { createRequire } from 'node:module';
+import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 // tfjs-core's gradients and chained ops (x.reshape(…)), which its Node bundle leaves out; built
@@ -67,6 +69,35 @@ async function tryWebGPU(): Promise<BackendInfo> {
   if (!(await tf.setBackend('webgpu'))) throw new BackendUnavailable('webgpu', 'tfjs-backend-webgpu failed to initialise', how);
   await registerWebGPUKernels();
   return { name: 'webgpu', device: webgpuDevice };
+}
+
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader/i;
+
+/**
+ * The adapter Dawn would give, asked in a child process: Dawn writes warnings
+ * straight to file descriptor 2 when it enumerates adapters (lavapipe: two
+ * "… artificially reduced from 1000000 to 16 …" lines), which no JavaScript
+ * can hold back, on every start, even when auto then settles on wasm. Only a
+ * hardware adapter is worth opening in this process. SHARELORA_DAWN_LOG=1
+ * lets the child's messages through. Undefined when there is none or the check failed.
+ */
+function probeAdapter(): string | undefined {
+  let url: string;
+  try {
+    url = pathToFileURL(require.resolve('webgpu')).href;
+  } catch {
+    return undefined;
+  }
+  const script = `const w = await import(${JSON.stringify(url)}); const a = await w.create([]).requestAdapter();
+    const i = a ? a.info ?? {} : undefined; process.stdout.write(JSON.stringify(i ? [i.vendor, i.description || i.device || i.architecture].filter(Boolean).join(' ') || 'WebGPU adapter' : null)); process.exit(0);`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', flags.dawnLog ? 'inherit' : 'ignore'],
+  });
+  try {
+    return r.status === 0 ? (JSON.parse(r.stdout) as string | null) ?? undefined : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Custom fused kernels live in src/backend/webgpu; they are optional accelerators. */
@@ -144,10 +175,14 @@ export async function useBackend(name: BackendName | string = flags.backend): Pr
     return current;
   }
   for (const n of ['tfjs-node-gpu', 'tfjs-node', 'webgpu', 'wasm'] as const) {
+    // A software WebGPU adapter (lavapipe) is slower than wasm for training; look before opening Dawn here.
+    if (n === 'webgpu' && !(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu) {
+      const adapter = probeAdapter();
+      if (adapter === undefined || SOFTWARE_ADAPTER.test(adapter)) continue;
+    }
     try {
       const info = await TRIES[n]();
-      // A software WebGPU adapter (lavapipe) is slower than wasm for training.
-      if (n === 'webgpu' && /llvmpipe|lavapipe|swiftshader/i.test(info.device)) continue;
+      if (n === 'webgpu' && SOFTWARE_ADAPTER.test(info.device)) continue;
       current = info;
       return current;
     } catch {
