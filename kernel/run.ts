@@ -70,6 +70,8 @@ export interface FailedCell {
 export interface RunResult {
   /** the file written: the output, the input (in place), or `<name>.failed.ipynb` beside an input run in place that failed */
   output: string;
+  /** the run was in place (`inPlace`, or an output that is the input) */
+  inPlace: boolean;
   /** code cells executed, the failing one included */
   executed: number;
   failed?: FailedCell;
@@ -441,7 +443,7 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
   // A failed run in place would replace every later cell's saved outputs with nothing.
   const written = inPlace && failed ? failedPath(input) : output;
   writeNotebook(written, nb);
-  return { output: written, executed, failed, seconds: (performance.now() - t0) / 1000 };
+  return { output: written, inPlace, executed, failed, seconds: (performance.now() - t0) / 1000 };
 }
 
 /** The last non-empty line of a stream or display message's text, cut to fit a terminal line. */

@@ -144,7 +144,7 @@ async function runMain(argv: string[]): Promise<number> {
     const why = f.timedOut ? `ran past --timeout ${timeoutS} s and was interrupted (${f.ename})` : `${f.ename}: ${f.evalue}`;
     err(`sharelora run: ${input}: cell ${f.index} failed (${JSON.stringify(f.firstLine)}): ${why}\n`);
     if (f.traceback.length > 1) err(`${f.traceback.slice(1).join('\n')}\n`);
-    err(`sharelora run: wrote ${result.output} with the outputs up to that cell and its error${v['in-place'] ? ` (${input} is unchanged)` : ''}\n`);
+    err(`sharelora run: wrote ${result.output} with the outputs up to that cell and its error${result.inPlace ? ` (${input} is unchanged)` : ''}\n`);
     return 1;
   }
   if (!v.quiet) err(`sharelora run: ${result.executed} code cells in ${result.seconds.toFixed(1)} s; wrote ${result.output}\n`);
