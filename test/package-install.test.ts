@@ -18,7 +18,7 @@ const npm = (args: string[], cwd: string) => execFileSync('npm', args, { cwd, en
 it('npm pack → npm install (from the npm cache, library only) → import and train a step; its size; the quick example there', { timeout: 900_000 }, (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sl-install-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  // The tests run after the build, so the prepack build is skipped here.
+  // The tests run after the build, so the build npm pack runs (prepare) is skipped here.
   const packed = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', dir], ROOT)) as { filename: string; files: { path: string }[] }[];
   const files = packed[0].files.map((f) => f.path);
   assert.ok(files.includes('dist/src/index.js') && files.includes('dist/kernel/main.js'), 'library and kernel are in the tarball');
