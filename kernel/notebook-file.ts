@@ -183,19 +183,25 @@ export function newCellId(): string {
 }
 
 /**
- * Gives every cell without one an id, unique in the notebook, and raises
+ * Gives every cell without one (or with the id of an earlier cell) an id, unique in the notebook, and raises
  * nbformat_minor to 5 (the version that has ids). Jupyter warns about a cell
  * without an id (MissingIDFieldWarning) and will refuse one. Mutates `nb`.
  * @returns how many ids were added
  */
 export function addCellIds(nb: Notebook): number {
   const used = new Set(nb.cells.map((c) => c.id).filter((id): id is string => typeof id === 'string'));
+  const seen = new Set<string>();
   let added = 0;
   for (const c of nb.cells) {
-    if (typeof c.id === 'string' && c.id !== '') continue;
+    // a repeated id (a copied cell) is replaced in the later cell, as nbformat's validator repairs it
+    if (typeof c.id === 'string' && c.id !== '' && !seen.has(c.id)) {
+      seen.add(c.id);
+      continue;
+    }
     let id = newCellId();
     while (used.has(id)) id = newCellId();
     used.add(id);
+    seen.add(id);
     c.id = id;
     added++;
   }

@@ -48,11 +48,13 @@ describe('notebook files', () => {
       { cell_type: 'markdown', id: 'keep-me', metadata: {}, source: '' },
       { cell_type: 'code', metadata: {}, source: '', outputs: [], execution_count: null },
       { cell_type: 'raw', metadata: {}, source: '' },
+      { cell_type: 'markdown', id: 'keep-me', metadata: {}, source: 'a copy' },
     ] };
-    assert.equal(addCellIds(nb), 2);
+    assert.equal(addCellIds(nb), 3);
     assert.equal(nb.cells[0]!.id, 'keep-me');
     assert.ok(nb.cells.every((c) => CELL_ID.test(c.id!)));
-    assert.equal(new Set(nb.cells.map((c) => c.id)).size, 3);
+    assert.equal(new Set(nb.cells.map((c) => c.id)).size, 4);
+    assert.notEqual(nb.cells[3]!.id, 'keep-me', 'the later of two equal ids is replaced');
     assert.equal(nb.nbformat_minor, 5);
     assert.equal(addCellIds(nb), 0);
   });
