@@ -81,7 +81,13 @@ const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader/i;
  * hardware adapter is worth opening in this process. SHARELORA_DAWN_LOG=1
  * lets the child's messages through. Undefined when there is none or the check failed.
  */
+let probed: { adapter: string | undefined } | undefined;
 function probeAdapter(): string | undefined {
+  probed ??= { adapter: askDawn() };
+  return probed.adapter;
+}
+
+function askDawn(): string | undefined {
   let url: string;
   try {
     url = pathToFileURL(require.resolve('webgpu')).href;
