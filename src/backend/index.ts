@@ -72,6 +72,7 @@ async function tryWebGPU(): Promise<BackendInfo> {
 }
 
 const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader/i;
+let probed: { adapter: string | undefined } | undefined;
 
 /**
  * The adapter Dawn would give, asked in a child process: Dawn writes warnings
@@ -81,7 +82,6 @@ const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader/i;
  * hardware adapter is worth opening in this process. SHARELORA_DAWN_LOG=1
  * lets the child's messages through. Undefined when there is none or the check failed.
  */
-let probed: { adapter: string | undefined } | undefined;
 function probeAdapter(): string | undefined {
   probed ??= { adapter: askDawn() };
   return probed.adapter;
