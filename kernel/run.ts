@@ -450,8 +450,9 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
 function lastLine(msg: Message): string | undefined {
   const type = msg.header.msg_type;
   const c = msg.content as { text?: unknown; data?: Record<string, unknown> };
-  const text = type === 'stream' ? c.text
-    : type === 'display_data' || type === 'update_display_data' || type === 'execute_result' ? c.data?.['text/plain'] : undefined;
+  // a figure's text says nothing about progress; a progress bar's or a log line's does
+  const shown = type === 'display_data' || type === 'update_display_data' || type === 'execute_result';
+  const text = type === 'stream' ? c.text : shown && !c.data?.['application/vnd.plotly.v1+json'] ? c.data?.['text/plain'] : undefined;
   if (typeof text !== 'string') return undefined;
   const line = text.split(/[\r\n]/).map((l) => l.trim()).filter(Boolean).pop();
   return line && (line.length > 100 ? `${line.slice(0, 99)}…` : line);
