@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Like ../shared/device/pack.sh, but packs only the runtime dependencies the
-# benchmark and the tests load (tfjs + backends, webgpu, arquero, tokenizers,
+# benchmark and the tests load (tfjs-core + backends, webgpu, arquero, tokenizers,
 # hyparquet): the full set with the optional datasets and tslab's TypeScript
 # compresses to more than the 64 MiB a device call may carry.
 #   bash bench/pack-device.sh     (from the repo root; writes .device/)
@@ -12,7 +12,7 @@ rm -rf .device && mkdir -p .device/debs
 stage=$(mktemp -d)
 node -e '
 const p = require("./package.json");
-const keep = ["@tensorflow/tfjs", "@tensorflow/tfjs-core", "@tensorflow/tfjs-backend-webgpu", "@tensorflow/tfjs-backend-wasm", "webgpu", "arquero", "@huggingface/tokenizers", "hyparquet", "hyparquet-writer", "gpt-3-encoder"];
+const keep = ["@tensorflow/tfjs-core", "@tensorflow/tfjs-backend-cpu", "@tensorflow/tfjs-backend-webgpu", "@tensorflow/tfjs-backend-wasm", "webgpu", "arquero", "@huggingface/tokenizers", "hyparquet", "hyparquet-writer", "gpt-3-encoder"];
 const deps = {};
 for (const k of keep) if (p.dependencies[k]) deps[k] = p.dependencies[k];
 require("fs").writeFileSync(process.argv[1] + "/package.json", JSON.stringify({ name: "sharelora-device", version: "0.0.0", type: "module", dependencies: deps, overrides: p.overrides }, null, 1));

@@ -43,16 +43,33 @@ export function parseParameterArgs(pairs: string[]): Record<string, unknown> {
     const name = pair.slice(0, eq);
     const raw = pair.slice(eq + 1);
     if (!IDENTIFIER.test(name)) throw new ParameterError(`-p ${name}: not a TypeScript identifier`);
-    if (name in out) throw new ParameterError(`-p ${name} is given twice`);
+    // own keys only: `constructor` or `toString` is not "given twice" because Object.prototype has it
+    if (Object.hasOwn(out, name)) throw new ParameterError(`-p ${name} is given twice`);
     let value: unknown;
     try {
       value = JSON.parse(raw);
     } catch {
       value = raw;
     }
-    out[name] = value;
+    const where = nonFinite(value);
+    if (where !== undefined) {
+      throw new ParameterError(`-p ${name}=${raw}: ${where ? `${where} is` : 'is'} a number too large for a double (it would be Infinity, which the injected cell cannot hold); expected a finite number`);
+    }
+    // defineProperty: a name like __proto__ is a parameter, not the object's prototype
+    Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
   }
   return out;
+}
+
+/** The path to the first non-finite number in a parsed JSON value ('' for the value itself), or undefined. */
+function nonFinite(v: unknown, path = ''): string | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? undefined : path;
+  if (typeof v !== 'object' || v === null) return undefined;
+  for (const [k, x] of Object.entries(v)) {
+    const found = nonFinite(x, Array.isArray(v) ? `${path}[${k}]` : `${path}.${k}`);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 export interface Declared {
@@ -80,6 +97,8 @@ export function declaredNames(code: string): Map<string, Declared> {
 
 /** JSON is valid TypeScript, except that U+2028/9 inside strings confuse older parsers. */
 function literal(v: unknown): string {
+  // JSON.stringify writes Infinity and NaN as null: a value that would silently change
+  if (nonFinite(v) !== undefined) throw new ParameterError(`cannot write ${String(v)} as a literal: not a finite number`);
   const s = JSON.stringify(v);
   if (s === undefined) throw new ParameterError(`cannot write ${String(v)} as a literal`);
   return s.replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');

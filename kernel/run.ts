@@ -9,17 +9,19 @@
  * outputs are therefore those Jupyter would save, produced by the same code;
  * by default they are then saved in the portable form portable.ts describes.
  */
-import { resolve, dirname } from 'node:path';
-import { existsSync } from 'node:fs';
+import { resolve, dirname, basename, join } from 'node:path';
+import { closeSync, existsSync, openSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { flags } from '../src/backend/flags.js';
+import { checkOptions, optionKeys } from '../src/util/options.js';
 import { Kernel, type KernelTransport } from './kernel.js';
 import { child, type Message } from './wire.js';
 import type { Handler, Incoming } from './sockets.js';
 import { startSession } from './session.js';
 import { DISPLAY_NAME, KERNEL_NAME } from './kernelspec.js';
 import { injectParameters } from './parameters.js';
-import { joinSource, readNotebook, writeNotebook, type CodeCell, type Notebook, type Output } from './notebook-file.js';
+import { addCellIds, joinSource, readNotebook, writeNotebook, type CodeCell, type Notebook, type Output } from './notebook-file.js';
 import { makePortable } from './portable.js';
 import { renderFigureImage } from '../src/notebook/chromium.js';
 import type { FigureJSON } from '../src/notebook/figure.js';
@@ -30,16 +32,23 @@ const terminal = process.stderr.write.bind(process.stderr);
 export interface RunOptions {
   /** the notebook to execute */
   input: string;
-  /** where to write the executed notebook (default: over the input) */
+  /** where to write the executed notebook; give this or `inPlace` */
   output?: string;
+  /**
+   * write the executed notebook over the input (its saved outputs are replaced). A run that
+   * fails leaves the input as it was and writes `<name>.failed.ipynb` beside it instead.
+   */
+  inPlace?: boolean;
   /** papermill-style parameters, injected after the cell tagged `parameters` */
   parameters?: Record<string, unknown>;
   /** the backend the session starts with (default SHARELORA_BACKEND, else auto) */
   backend?: string;
   /** seconds a cell may run before it is interrupted (default: no limit) */
   timeoutS?: number;
-  /** one line per cell on the terminal (default true) */
+  /** one line per cell on the terminal, and a line while a long cell runs (default true) */
   progress?: boolean;
+  /** seconds between the lines a running cell prints (default 30) */
+  progressEveryS?: number;
   /**
    * save the outputs exactly as Jupyter would (plotly.js, figure HTML, live training plots)
    * instead of the portable form (portable.ts); default false
@@ -59,14 +68,17 @@ export interface FailedCell {
 }
 
 export interface RunResult {
+  /** the file written: the output, the input (in place), or `<name>.failed.ipynb` beside an input run in place that failed */
   output: string;
+  /** the run was in place (`inPlace`, or an output that is the input) */
+  inPlace: boolean;
   /** code cells executed, the failing one included */
   executed: number;
   failed?: FailedCell;
   seconds: number;
 }
 
-export const RUN_OPTIONS = ['input', 'output', 'parameters', 'backend', 'timeoutS', 'progress', 'verbatim'] as const;
+export const RUN_OPTIONS = optionKeys<RunOptions>()(['input', 'output', 'inPlace', 'parameters', 'backend', 'timeoutS', 'progress', 'progressEveryS', 'verbatim']);
 
 /** The kernel's sockets, in memory: requests go straight to its handlers, replies to ours. */
 class InProcessTransport implements KernelTransport {
@@ -230,25 +242,82 @@ function checkKernel(nb: Notebook, file: string): void {
   nb.metadata.kernelspec = { display_name: DISPLAY_NAME, language: 'typescript', name: KERNEL_NAME };
 }
 
+/** The output cannot be written (checked before any cell runs). */
+export class NotebookOutputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotebookOutputError';
+  }
+}
+
+/** The same file, through symlinks and `..`; a path that does not exist yet is not the input. */
+function sameFile(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Fails now, before any cell runs, if `output` cannot be written: a folder or
+ * device in its place, a missing or read-only folder, /proc. It creates (and
+ * removes) a file beside it, as the final write will.
+ */
+function checkWritable(output: string, given: string): void {
+  let st;
+  try {
+    st = statSync(output);
+  } catch {
+    // does not exist yet: the folder decides
+  }
+  if (st && !st.isFile()) throw new NotebookOutputError(`${given}: ${st.isDirectory() ? 'is a folder' : 'is not a regular file'}; expected a .ipynb file to write`);
+  const probe = join(dirname(output), `.${basename(output)}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    closeSync(openSync(probe, 'wx'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const missing = code === 'ENOENT' && !existsSync(dirname(output));
+    throw new NotebookOutputError(`${given}: cannot write there (${missing ? 'its folder does not exist' : (e as Error).message})`);
+  }
+  rmSync(probe, { force: true });
+}
+
+/** `x.ipynb` → `x.failed.ipynb`, beside it: where a failed in-place run goes, leaving the input as it was. */
+export function failedPath(input: string): string {
+  return join(dirname(input), `${basename(input).replace(/\.ipynb$/, '')}.failed.ipynb`);
+}
+
 /**
  * Executes every code cell of `opts.input` in order, stopping at the first
  * error, and writes the notebook (outputs so far, error included) to
- * `opts.output`. Starts the kernel session in this process: call once per process.
+ * `opts.output`, or over the input with `inPlace` (a failed in-place run
+ * leaves the input untouched and writes `<name>.failed.ipynb`). Everything
+ * that can be checked is checked before a cell runs: the options, the
+ * notebook's shape, the parameters, that the output can be written. Starts
+ * the kernel session in this process: call once per process.
  */
 export async function runNotebook(opts: RunOptions): Promise<RunResult> {
-  const unknown = Object.keys(opts).filter((k) => !(RUN_OPTIONS as readonly string[]).includes(k));
-  if (unknown.length) throw new TypeError(`runNotebook: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${RUN_OPTIONS.join(', ')})`);
-  if (opts.timeoutS !== undefined && !(opts.timeoutS > 0)) throw new RangeError(`runNotebook: timeoutS must be a positive number of seconds; got ${opts.timeoutS}`);
+  checkOptions('runNotebook', opts, RUN_OPTIONS);
+  if (opts.timeoutS !== undefined && !(opts.timeoutS > 0 && opts.timeoutS < Infinity)) throw new RangeError(`runNotebook: timeoutS must be a positive number of seconds; got ${opts.timeoutS}`);
+  if (opts.progressEveryS !== undefined && !(opts.progressEveryS > 0 && opts.progressEveryS < Infinity)) throw new RangeError(`runNotebook: progressEveryS must be a positive number of seconds; got ${opts.progressEveryS}`);
+  if (typeof opts.input !== 'string' || opts.input === '') throw new TypeError(`runNotebook: input must be a notebook file name; got ${String(opts.input)}`);
+  if (opts.output !== undefined && opts.inPlace) throw new TypeError('runNotebook: give output or inPlace, not both');
+  if (opts.output === undefined && !opts.inPlace) {
+    throw new TypeError(`runNotebook: no output: give output (a file) or inPlace: true to replace ${opts.input}'s saved outputs`);
+  }
   const t0 = performance.now();
   const input = resolve(opts.input);
-  const output = resolve(opts.output ?? opts.input);
-  if (!existsSync(input)) throw new Error(`${opts.input}: no such notebook`);
-  if (!existsSync(dirname(output))) throw new Error(`${opts.output}: its folder does not exist`);
+  const inPlace = opts.inPlace === true || sameFile(input, resolve(opts.output!));
+  const output = inPlace ? input : resolve(opts.output!);
   const say = (s: string) => { if (opts.progress !== false) terminal(`${s}\n`); };
 
   const nb = readNotebook(input);
   checkKernel(nb, opts.input);
   injectParameters(nb, opts.parameters ?? {});
+  checkWritable(output, opts.output ?? opts.input);
+  if (inPlace) checkWritable(failedPath(input), failedPath(opts.input));
+  addCellIds(nb);
   // Like papermill: outputs of an earlier run never sit under this run's.
   for (const c of nb.cells) {
     if (c.cell_type !== 'code') continue;
@@ -256,7 +325,8 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
     c.execution_count = null;
     delete c.metadata.execution;
   }
-  nb.metadata.sharelora = { ...(nb.metadata.sharelora as object | undefined), run: { parameters: opts.parameters ?? {} } };
+  const earlier = nb.metadata.sharelora;
+  nb.metadata.sharelora = { ...(typeof earlier === 'object' && earlier !== null && !Array.isArray(earlier) ? earlier : {}), run: { parameters: opts.parameters ?? {} } };
 
   // Jupyter starts a kernel in the notebook's folder; cells open files relative to it.
   const cwd = dirname(input);
@@ -276,6 +346,8 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
 
   type Waiter = { msgId: string; index: number; reply?: Message; idle: boolean; done: () => void };
   let waiting: Waiter | undefined;
+  /** the running cell's latest line of output (a progress bar's text, a log line), for the progress lines */
+  let latest: string | undefined;
   let kernelInfo: ((m: Message) => void) | undefined;
   transport.onMessage = (channel, msg) => {
     const parent = msg.parent_header.msg_id;
@@ -296,6 +368,7 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
         w.idle = true;
       } else {
         collector.handle(w.index, msg);
+        latest = lastLine(msg) ?? latest;
       }
     }
     if (w.reply && w.idle) w.done();
@@ -324,7 +397,13 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
     executed++;
     collector.begin();
     sigints = 0;
+    latest = undefined;
     const started = performance.now();
+    // A long cell (a training run) says it is alive, with its latest output, instead of minutes of silence.
+    const ticker = setInterval(() => {
+      say(`  cell ${index}: running for ${((performance.now() - started) / 1000).toFixed(0)} s${latest ? `: ${latest}` : ''}`);
+    }, (opts.progressEveryS ?? 30) * 1000);
+    ticker.unref();
     const reply = await new Promise<Message>((resolveReply) => {
       const w: Waiter = { msgId: '', index, idle: false, done: () => resolveReply(w.reply!) };
       waiting = w;
@@ -334,6 +413,7 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
       if (opts.timeoutS) watchdog.arm(opts.timeoutS * 1000, index);
     });
     watchdog.disarm();
+    clearInterval(ticker);
     const timedOut = opts.timeoutS !== undefined && performance.now() - started >= opts.timeoutS * 1000;
     waiting = undefined;
     (cell as CodeCell).execution_count = (reply.content as { execution_count?: number }).execution_count ?? executed;
@@ -360,6 +440,20 @@ export async function runNotebook(opts: RunOptions): Promise<RunResult> {
     });
     if (report.htmlKept) say(`note: ${report.htmlKept} figure(s) saved without a PNG (${report.pngError}); they keep their HTML and plotly.js`);
   }
-  writeNotebook(output, nb);
-  return { output, executed, failed, seconds: (performance.now() - t0) / 1000 };
+  // A failed run in place would replace every later cell's saved outputs with nothing.
+  const written = inPlace && failed ? failedPath(input) : output;
+  writeNotebook(written, nb);
+  return { output: written, inPlace, executed, failed, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** The last non-empty line of a stream or display message's text, cut to fit a terminal line. */
+function lastLine(msg: Message): string | undefined {
+  const type = msg.header.msg_type;
+  const c = msg.content as { text?: unknown; data?: Record<string, unknown> };
+  // a figure's text says nothing about progress; a progress bar's or a log line's does
+  const shown = type === 'display_data' || type === 'update_display_data' || type === 'execute_result';
+  const text = type === 'stream' ? c.text : shown && !c.data?.['application/vnd.plotly.v1+json'] ? c.data?.['text/plain'] : undefined;
+  if (typeof text !== 'string') return undefined;
+  const line = text.split(/[\r\n]/).map((l) => l.trim()).filter(Boolean).pop();
+  return line && (line.length > 100 ? `${line.slice(0, 99)}…` : line);
 }

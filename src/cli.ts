@@ -32,33 +32,39 @@ interface Command {
   main(argv: string[]): Promise<number>;
 }
 
-const RUN_USAGE = `usage: sharelora run <notebook.ipynb> [-p name=value ...] [--out file] [--backend name] [--timeout seconds] [--verbatim] [--quiet]
+const RUN_USAGE = `usage: sharelora run <notebook.ipynb> (--out file | --in-place) [-p name=value ...] [--backend name] [--timeout seconds] [--progress-every seconds] [--verbatim] [--quiet]
 
 Executes every code cell of a notebook in this process with the sharelora
 kernel's runtime (the same preloaded names, displays, progress bars and
-errors as in Jupyter) and writes the outputs into the notebook. Jupyter is
+errors as in Jupyter) and writes the outputs into a notebook. Jupyter is
 not needed.
 
+  -o, --out file              write the executed notebook here (checked before anything runs)
+  --in-place                  write it over the input, replacing its saved outputs; a run that
+                              fails leaves the input as it was and writes <name>.failed.ipynb
+                              beside it. One of --out and --in-place is required; with
+                              SHARELORA_SMOKE=1 only --out, so a smoke run never replaces the
+                              outputs of a full run
   -p, --parameter name=value  set a parameter (papermill's convention): the cell
                               tagged "parameters" declares the defaults; the values
                               go into a new cell after it, tagged "injected-parameters".
                               A value is JSON if it parses as JSON, else a string.
                               Names the parameters cell does not declare are an error.
-  -o, --out file              write the executed notebook here (default: over the input;
-                              with SHARELORA_SMOKE=1 --out is required, so a smoke run
-                              never replaces the outputs of a full run)
   --backend name              auto, webgpu, wasm, cpu, tfjs-node-gpu or tfjs-node
                               (default: SHARELORA_BACKEND, else auto); the run stops if
                               the named backend cannot start
   --timeout seconds           interrupt a cell that runs longer (default: no limit)
+  --progress-every seconds    while a cell runs, a line this often with its latest output
+                              (default 30)
   --verbatim                  save the outputs exactly as Jupyter would; by default each
                               figure is saved as plotly JSON + PNG, without plotly.js
                               (4.8 MB), its HTML or the live training plots, so the
                               notebook stays small and shows its figures on GitHub
-  -q, --quiet                 no per-cell progress lines on stderr
+  -q, --quiet                 no progress lines on stderr
 
-A cell that raises stops the run: the notebook is still written, with the
-outputs so far and the error, and the exit status is 1.`;
+A cell that raises stops the run with exit status 1: the notebook is still
+written (to --out, or to <name>.failed.ipynb with --in-place), with the
+outputs so far and the error.`;
 
 const BACKENDS = ['auto', 'webgpu', 'wasm', 'cpu', 'tfjs-node-gpu', 'tfjs-node'];
 
@@ -72,8 +78,10 @@ async function runMain(argv: string[]): Promise<number> {
       options: {
         parameter: { type: 'string', short: 'p', multiple: true },
         out: { type: 'string', short: 'o' },
+        'in-place': { type: 'boolean' },
         backend: { type: 'string' },
         timeout: { type: 'string' },
+        'progress-every': { type: 'string' },
         quiet: { type: 'boolean', short: 'q' },
         verbatim: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -96,8 +104,17 @@ async function runMain(argv: string[]): Promise<number> {
     timeoutS = Number(v.timeout);
     if (!(timeoutS > 0)) throw new UsageError(`--timeout ${v.timeout}: expected a positive number of seconds`);
   }
+  let progressEveryS: number | undefined;
+  if (v['progress-every'] !== undefined) {
+    progressEveryS = Number(v['progress-every']);
+    if (!(progressEveryS > 0 && progressEveryS < Infinity)) throw new UsageError(`--progress-every ${v['progress-every']}: expected a positive number of seconds`);
+  }
+  if (v.out !== undefined && v['in-place']) throw new UsageError('--out and --in-place: give one of them');
   if (v.out === undefined && flags.smoke) {
     throw new UsageError('SHARELORA_SMOKE=1 without --out would replace the notebook\'s saved outputs with a smoke run\'s; pass --out');
+  }
+  if (v.out === undefined && !v['in-place']) {
+    throw new UsageError(`${input}: where should the executed notebook go? --out file writes it there; --in-place replaces ${input}'s saved outputs`);
   }
 
   const { parseParameterArgs, ParameterError } = await import('../kernel/parameters.js');
@@ -108,12 +125,16 @@ async function runMain(argv: string[]): Promise<number> {
     if (e instanceof ParameterError) throw new UsageError(e.message);
     throw e;
   }
-  const { runNotebook } = await import('../kernel/run.js');
+  const { runNotebook, NotebookOutputError } = await import('../kernel/run.js');
+  const { NotebookFormatError } = await import('../kernel/notebook-file.js');
   let result;
   try {
-    result = await runNotebook({ input, output: v.out, parameters, backend: v.backend, timeoutS, progress: !v.quiet, verbatim: v.verbatim });
+    result = await runNotebook({
+      input, ...(v.out !== undefined ? { output: v.out } : { inPlace: true }), parameters, backend: v.backend, timeoutS, progress: !v.quiet, progressEveryS, verbatim: v.verbatim,
+    });
   } catch (e) {
-    if (e instanceof ParameterError) throw new UsageError(e.message);
+    // the input, the parameters or the output: found before any cell ran, and said without a stack
+    if (e instanceof ParameterError || e instanceof NotebookFormatError || e instanceof NotebookOutputError) throw new UsageError(e.message);
     throw e;
   }
   const { closeBrowser } = await import('./notebook/chromium.js');
@@ -123,7 +144,7 @@ async function runMain(argv: string[]): Promise<number> {
     const why = f.timedOut ? `ran past --timeout ${timeoutS} s and was interrupted (${f.ename})` : `${f.ename}: ${f.evalue}`;
     err(`sharelora run: ${input}: cell ${f.index} failed (${JSON.stringify(f.firstLine)}): ${why}\n`);
     if (f.traceback.length > 1) err(`${f.traceback.slice(1).join('\n')}\n`);
-    err(`sharelora run: wrote ${result.output} with the outputs up to that cell and its error\n`);
+    err(`sharelora run: wrote ${result.output} with the outputs up to that cell and its error${result.inPlace ? ` (${input} is unchanged)` : ''}\n`);
     return 1;
   }
   if (!v.quiet) err(`sharelora run: ${result.executed} code cells in ${result.seconds.toFixed(1)} s; wrote ${result.output}\n`);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
@@ -34,4 +35,13 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>, keep?: (i: nu
 /** values of a tensor; async because webgpu cannot read back synchronously in Node */
 export async function toArray(t: tf.Tensor): Promise<Float32Array> {
   return await t.data() as Float32Array;
+}
+
+/** The README's quick example, verbatim (the ```js block under "## Quick example"). */
+export function readmeExample(): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Quick example'));
+  const m = /```js\n([\s\S]*?)```/.exec(section);
+  if (!m) throw new Error('README.md: no ```js block under "## Quick example"');
+  return m[1]!;
 }

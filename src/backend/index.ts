@@ -3,9 +3,13 @@
  * backend runs the same code; this file only decides which one and sets it up.
  */
 import { createRequire } from 'node:module';
+import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-// The union package registers every gradient and chained op (tfjs-core alone does not in Node).
-import '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-cpu';
+// tfjs-core's gradients and chained ops (x.reshape(…)), which its Node bundle leaves out; built
+// from tfjs-core by scripts/bundle-tfjs-registrations.mjs (no @tensorflow/tfjs union package).
+import './tfjs-registrations.js';
 import { closest } from '../util/options.js';
 import { flags } from './flags.js';
 import { patchWasmIdentity } from './wasm-identity.js';
@@ -67,6 +71,41 @@ async function tryWebGPU(): Promise<BackendInfo> {
   return { name: 'webgpu', device: webgpuDevice };
 }
 
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader/i;
+let probed: { adapter: string | undefined } | undefined;
+
+/**
+ * The adapter Dawn would give, asked in a child process: Dawn writes warnings
+ * straight to file descriptor 2 when it enumerates adapters (lavapipe: two
+ * "… artificially reduced from 1000000 to 16 …" lines), which no JavaScript
+ * can hold back, on every start, even when auto then settles on wasm. Only a
+ * hardware adapter is worth opening in this process. SHARELORA_DAWN_LOG=1
+ * lets the child's messages through. Undefined when there is none or the check failed.
+ */
+function probeAdapter(): string | undefined {
+  probed ??= { adapter: askDawn() };
+  return probed.adapter;
+}
+
+function askDawn(): string | undefined {
+  let url: string;
+  try {
+    url = pathToFileURL(require.resolve('webgpu')).href;
+  } catch {
+    return undefined;
+  }
+  const script = `const w = await import(${JSON.stringify(url)}); const a = await w.create([]).requestAdapter();
+    const i = a ? a.info ?? {} : undefined; process.stdout.write(JSON.stringify(i ? [i.vendor, i.description || i.device || i.architecture].filter(Boolean).join(' ') || 'WebGPU adapter' : null)); process.exit(0);`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', flags.dawnLog ? 'inherit' : 'ignore'],
+  });
+  try {
+    return r.status === 0 ? (JSON.parse(r.stdout) as string | null) ?? undefined : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Custom fused kernels live in src/backend/webgpu; they are optional accelerators. */
 async function registerWebGPUKernels(): Promise<void> {
   try {
@@ -77,13 +116,36 @@ async function registerWebGPUKernels(): Promise<void> {
   }
 }
 
+/**
+ * Emscripten's Node glue in tfjs-backend-wasm adds an uncaughtException handler that rethrows from
+ * inside the handler and an unhandledRejection handler that throws: Node then ends every later
+ * uncaught error of the program with exit status 7 and a stack through `throw ex`, not the error's
+ * own report and status 1. tfjs means to remove them on dispose, but its filter keeps none. Removed
+ * here, when each module starts: they only serve Emscripten programs that call exit(), which tfjs does not.
+ */
+async function withoutEmscriptenHandlers<T>(start: () => Promise<T>): Promise<T> {
+  const events = ['uncaughtException', 'unhandledRejection'] as const;
+  const listeners = (e: string) => process.listeners(e as 'uncaughtException') as unknown[];
+  const before = new Map(events.map((e) => [e, new Set(listeners(e))]));
+  try {
+    return await start();
+  } finally {
+    for (const e of events) {
+      for (const l of listeners(e)) {
+        const src = String(l);
+        if (!before.get(e)!.has(l) && (/ExitStatus/.test(src) || /^function\s*\(reason\)\s*\{\s*throw reason;?\s*\}$/.test(src))) process.removeListener(e, l as never);
+      }
+    }
+  }
+}
+
 async function tryWasm(): Promise<BackendInfo> {
   try {
     await import('@tensorflow/tfjs-backend-wasm');
   } catch (e) {
     throw new BackendUnavailable('wasm', `@tensorflow/tfjs-backend-wasm failed to load (${(e as Error).message})`, 'Run `npm install @tensorflow/tfjs-backend-wasm@4.22.0`.');
   }
-  if (!(await tf.setBackend('wasm'))) throw new BackendUnavailable('wasm', 'the WebAssembly module failed to initialise', 'Check that Node >= 20 can load .wasm files from node_modules.');
+  if (!(await withoutEmscriptenHandlers(() => tf.setBackend('wasm')))) throw new BackendUnavailable('wasm', 'the WebAssembly module failed to initialise', 'Check that Node >= 20 can load .wasm files from node_modules.');
   patchWasmMatMul();
   patchWasmIdentity();
   return { name: 'wasm', device: 'CPU (WebAssembly, SIMD)' };
@@ -119,10 +181,14 @@ export async function useBackend(name: BackendName | string = flags.backend): Pr
     return current;
   }
   for (const n of ['tfjs-node-gpu', 'tfjs-node', 'webgpu', 'wasm'] as const) {
+    // A software WebGPU adapter (lavapipe) is slower than wasm for training; look before opening Dawn here.
+    if (n === 'webgpu' && !(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu) {
+      const adapter = probeAdapter();
+      if (adapter === undefined || SOFTWARE_ADAPTER.test(adapter)) continue;
+    }
     try {
       const info = await TRIES[n]();
-      // A software WebGPU adapter (lavapipe) is slower than wasm for training.
-      if (n === 'webgpu' && /llvmpipe|lavapipe|swiftshader/i.test(info.device)) continue;
+      if (n === 'webgpu' && SOFTWARE_ADAPTER.test(info.device)) continue;
       current = info;
       return current;
     } catch {

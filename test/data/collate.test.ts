@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
 import {
   bucketByLength, collateCausalLM, collateClassification, datasets, gpt2Tokenizer, IGNORE_INDEX, packSequences,
   padRows, readE2E, readGlue, taskBatches, toTensors,

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './env.js';
-import { joinSource, readNotebook, serializeNotebook, splitLines, type CodeCell, type Notebook } from '../../kernel/notebook-file.js';
+import { CELL_ID, addCellIds, joinSource, readNotebook, serializeNotebook, splitLines, type CodeCell, type Notebook } from '../../kernel/notebook-file.js';
 import { declaredNames, injectParameters, parseParameterArgs } from '../../kernel/parameters.js';
 import { coalesceStreams, firstLine } from '../../kernel/run.js';
 
@@ -27,6 +27,36 @@ describe('notebook files', () => {
       const file = join(dir, f);
       assert.ok(serializeNotebook(readNotebook(file)) === readFileSync(file, 'utf8'), `${f} does not round-trip`);
     }
+  });
+
+  it('every saved notebook has a unique, valid id on every cell (nbformat 4.5; scripts/notebook-cell-ids.ts adds them)', () => {
+    const files = [
+      ...readdirSync(join(REPO_ROOT, 'notebooks')).filter((n) => n.endsWith('.ipynb')).map((n) => join(REPO_ROOT, 'notebooks', n)),
+      join(REPO_ROOT, 'test', 'fixtures', 'notebooks', 'runner.ipynb'),
+    ];
+    for (const file of files) {
+      const nb = readNotebook(file);
+      assert.ok(nb.nbformat_minor >= 5, `${file}: nbformat_minor ${nb.nbformat_minor}; cell ids need 4.5`);
+      const missing = nb.cells.map((c, i) => (typeof c.id === 'string' && CELL_ID.test(c.id) ? -1 : i)).filter((i) => i >= 0);
+      assert.deepEqual(missing, [], `${file}: cells without a valid id (node dist/scripts/notebook-cell-ids.js ${file})`);
+      assert.equal(new Set(nb.cells.map((c) => c.id)).size, nb.cells.length, `${file}: duplicate cell ids`);
+    }
+  });
+
+  it('addCellIds gives ids only where missing, unique, and raises nbformat_minor to 5', () => {
+    const nb: Notebook = { nbformat: 4, nbformat_minor: 4, metadata: {}, cells: [
+      { cell_type: 'markdown', id: 'keep-me', metadata: {}, source: '' },
+      { cell_type: 'code', metadata: {}, source: '', outputs: [], execution_count: null },
+      { cell_type: 'raw', metadata: {}, source: '' },
+      { cell_type: 'markdown', id: 'keep-me', metadata: {}, source: 'a copy' },
+    ] };
+    assert.equal(addCellIds(nb), 3);
+    assert.equal(nb.cells[0]!.id, 'keep-me');
+    assert.ok(nb.cells.every((c) => CELL_ID.test(c.id!)));
+    assert.equal(new Set(nb.cells.map((c) => c.id)).size, 4);
+    assert.notEqual(nb.cells[3]!.id, 'keep-me', 'the later of two equal ids is replaced');
+    assert.equal(nb.nbformat_minor, 5);
+    assert.equal(addCellIds(nb), 0);
   });
 });
 

@@ -184,11 +184,11 @@ describe('sharelora run: command line', () => {
     ];
     writeFileSync(nbFile, JSON.stringify({ cells, metadata: {}, nbformat: 4, nbformat_minor: 5 }));
     const started = Date.now();
-    const r = await cli(['run', nbFile, '--timeout', '2', '--backend', 'cpu'], { SHARELORA_INTERRUPT_GRACE_MS: '500' });
+    const r = await cli(['run', nbFile, '--out', join(dir, 'out.ipynb'), '--timeout', '2', '--backend', 'cpu'], { SHARELORA_INTERRUPT_GRACE_MS: '500' });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /cell 1 failed \("while \(true\) \{\}"\): ran past --timeout 2 s and was interrupted \(Interrupted\)/);
     assert.ok(Date.now() - started < 100_000);
-    const nb = readNotebook(nbFile);
+    const nb = readNotebook(join(dir, 'out.ipynb'));
     assert.equal(text((nb.cells[0] as CodeCell).outputs[0]), 'quick\n');
     assert.equal((nb.cells[1] as CodeCell).outputs[0]?.output_type, 'error');
   });
