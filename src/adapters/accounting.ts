@@ -6,7 +6,7 @@
  */
 import * as aq from 'arquero';
 import type { Model } from '../models/types.js';
-import { AdapterConfigError, resolveGroups, type Method, type Share } from './config.js';
+import { AdapterConfigError, resolveGroups, sharesA, sharesB, type Method, type Share } from './config.js';
 import { findTargets } from './targets.js';
 
 /** One adapted module type: its input and output widths. */
@@ -36,7 +36,7 @@ export function countParameters(layers: number, modules: ModuleShape[], r: numbe
   let n = 0;
   for (const { dIn, dOut } of modules) {
     const a = r * dIn, b = r * dOut;
-    n += (share === 'A' || share === 'AB' ? groups * a : layers * a) + (share === 'B' || share === 'AB' ? groups * b : layers * b);
+    n += (sharesA(share) ? groups * a : layers * a) + (sharesB(share) ? groups * b : layers * b);
   }
   return n;
 }
@@ -88,9 +88,8 @@ export function countVariant(modules: Counted[], r: number, variant: string): { 
     return { trainable, frozen };
   }
   for (const m of modules) {
-    const tiedA = s.share === 'A' || s.share === 'AB', tiedB = s.share === 'B' || s.share === 'AB';
-    add((tiedA ? m.groups : m.layers) * r * m.dIn, 'A');
-    add((tiedB ? m.groups : m.layers) * r * m.dOut, 'B');
+    add((sharesA(s.share) ? m.groups : m.layers) * r * m.dIn, 'A');
+    add((sharesB(s.share) ? m.groups : m.layers) * r * m.dOut, 'B');
     if (s.method === 'tied-lora') {
       if (s.train.has('u')) trainable += m.layers * r;
       if (s.train.has('v')) trainable += m.layers * m.dOut;
