@@ -10,7 +10,9 @@ import type { Model } from '../models/types.js';
 import { checkOptions, describeValue, optionKeys, OptionsError } from '../util/options.js';
 import { Rng } from '../util/rng.js';
 import { AdamW, type AdamWState } from './adamw.js';
-import { BatchError, checkBatch, deviceBatchCheck, deviceCheckPassed, failDeviceCheck } from './batch.js';
+import { IGNORE_INDEX } from '../data/labels.js';
+import { isRegression } from '../models/heads.js';
+import { BatchError, checkBatch, deviceBatchCheck, deviceCheckPassed, failDeviceCheck, lossLabelCount } from './batch.js';
 import type { StepRecord, TrainerCallbacks } from './callbacks.js';
 import { accuracy, pearson } from './metrics.js';
 import { labelsTensor, lossAndGradTensors, type Batch, type Trainable } from './loss.js';
@@ -304,13 +306,9 @@ export class Trainer {
       const [lossT, labels, pred, countT] = await this.explained(`${where} (batch ${i})`, b, false, () => tf.tidy(() => {
         const labels = labelsTensor(b.labels, this.model);
         const { logits } = this.model.forward({ inputIds: b.inputIds, attentionMask: b.attentionMask });
-        const pred = causal ? tf.zeros([0]) : (this.model.config.numLabels === 1 ? tf.reshape(logits, [-1]) : tf.argMax(logits, -1));
-        // a batch's loss is its mean over labels that are not -100 (for a causal LM, labels[:, 1:]): weigh it by them
-        const [B, T] = labels.shape;
-        const used = causal ? tf.slice(labels, [0, 1], [B, T - 1]) : labels;
-        // regression scores every example; classification, causal and masked LMs count the labels that are not -100
-        const count = this.model.task === 'seq-cls' && this.model.config.numLabels === 1 ? tf.scalar(B) : tf.sum(tf.cast(tf.notEqual(used, -100), 'float32'));
-        return [this.model.loss(logits, labels), labels, pred, count];
+        const pred = causal ? tf.zeros([0]) : (isRegression(this.model) ? tf.reshape(logits, [-1]) : tf.argMax(logits, -1));
+        // a batch's loss is its mean over the labels that carry one: weigh it by them
+        return [this.model.loss(logits, labels), labels, pred, lossLabelCount(labels, this.model)];
       }));
       const checkT = deviceBatchCheck(b, this.model);
       const both = tf.tidy(() => tf.concat([tf.stack([tf.reshape(lossT, []), countT]), ...(checkT ? [checkT] : [])]));
@@ -325,17 +323,17 @@ export class Trainer {
         if (!causal) {
           const [g, p] = await Promise.all([labels.data(), pred.data()]);
           // an ignored example has no gold class to score against
-          for (let j = 0; j < g.length; j++) if (g[j] !== -100) { gold.push(g[j]); preds.push(p[j]); }
+          for (let j = 0; j < g.length; j++) if (g[j] !== IGNORE_INDEX) { gold.push(g[j]); preds.push(p[j]); }
         }
       } finally {
         tf.dispose([both, countT, checkT, lossT, labels, pred]);
       }
     }
-    if (n === 0) throw new BatchError(where, 'labels', `are -100 in every one of the ${batches.length} batches: nothing to evaluate`);
+    if (n === 0) throw new BatchError(where, 'labels', `are ${IGNORE_INDEX} in every one of the ${batches.length} batches: nothing to evaluate`);
     const loss = lossSum / n;
     const metrics: Record<string, number> = {};
     if (this.model.task !== 'seq-cls') metrics.perplexity = Math.exp(loss);
-    else if (this.model.config.numLabels === 1) metrics.pearson = pearson(preds, gold);
+    else if (isRegression(this.model)) metrics.pearson = pearson(preds, gold);
     else metrics.accuracy = accuracy(preds, gold);
     return { loss, metrics };
   }
