@@ -12,11 +12,11 @@ import { serializeSafetensors, type TensorToWrite } from '../models/safetensors.
 import { atomicWrite } from '../util/fs.js';
 import { AdapterUnloadedError } from './errors.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, fileKey, loraKey, TIED_FACTORS, VERA_A, VERA_B } from './names.js';
-import type { ShareLoraAdapter } from './sharelora.js';
+import type { InjectedAdapter } from './adapter.js';
 import { splitPath } from './targets.js';
 
 /** The target_modules PEFT needs to find exactly our projections (a regex when a suffix would catch others). */
-function peftTargets(adapter: ShareLoraAdapter): string[] | string {
+function peftTargets(adapter: InjectedAdapter): string[] | string {
   const roles = [...new Set(adapter.modules.map((m) => m.role))];
   const adapted = new Set(adapter.modules.map((m) => m.path));
   const others = [...adapter.model.linears.keys(), ...[...adapter.model.heads].flatMap(([p, ls]) => [...ls.keys()].map((n) => `${p}.${n}`))].filter((p) => !adapted.has(p));
@@ -32,7 +32,7 @@ function peftTargets(adapter: ShareLoraAdapter): string[] | string {
  * replacing each file atomically; adapter.save(dir) is the same.
  * @example await saveAdapter(adapter, 'adapters/sst2-shareA', { baseModel: 'roberta-base' });
  */
-export async function saveAdapter(adapter: ShareLoraAdapter, dir: string, extra: { baseModel?: string } = {}): Promise<void> {
+export async function saveAdapter(adapter: InjectedAdapter, dir: string, extra: { baseModel?: string } = {}): Promise<void> {
   if (adapter.isUnloaded) throw new AdapterUnloadedError(`save to ${dir}`);
   await mkdir(dir, { recursive: true });
   const o = adapter.options;

@@ -29,6 +29,7 @@ import type { Model } from '../models/types.js';
 import { checkOptions } from '../util/options.js';
 import { Rng, uniqueVariableName } from '../util/rng.js';
 import { AdapterConfig, AdapterConfigError, MAX_VERA_PROJECTION, resolveGroups, type ShareLoraOptions } from './config.js';
+import type { AdaptedModule, InjectedAdapter } from './adapter.js';
 import { AdapterUnloadedError } from './errors.js';
 import { PEFT_PREFIX, TIED_U, TIED_V, VERA_A, VERA_B } from './names.js';
 import { saveAdapter } from './save.js';
@@ -37,7 +38,7 @@ import { veraProjection } from './vera.js';
 
 export { AdapterUnloadedError } from './errors.js';
 
-export interface AdaptedModule extends Target { hook: Hook }
+export type { AdaptedModule } from './adapter.js';
 
 class Hook implements LoraHook {
   merged = false;
@@ -66,7 +67,7 @@ class Hook implements LoraHook {
 
 interface SavedModule { path: string; linears: Map<string, Linear>; original: Map<string, { weight: tf.Tensor2D; bias?: tf.Tensor1D }> }
 
-export class ShareLoraAdapter {
+export class ShareLoraAdapter implements InjectedAdapter {
   readonly options: AdapterConfig;
   readonly modules: AdaptedModule[] = [];
   readonly scaling: number;

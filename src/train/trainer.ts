@@ -9,7 +9,7 @@ import * as aq from 'arquero';
 import type { Model } from '../models/types.js';
 import { checkOptions, describeValue, optionKeys, OptionsError } from '../util/options.js';
 import { Rng } from '../util/rng.js';
-import { AdamW, type AdamWState } from './adamw.js';
+import { AdamW } from './adamw.js';
 import { IGNORE_INDEX } from '../data/labels.js';
 import { isRegression } from '../models/heads.js';
 import { BatchError, checkBatch, deviceBatchCheck, deviceCheckPassed, failDeviceCheck, lossLabelCount } from './batch.js';
@@ -18,13 +18,15 @@ import { accuracy, pearson } from './metrics.js';
 import { labelsTensor, lossAndGradTensors, type Batch, type Trainable } from './loss.js';
 import { gradStats as gradStatsOf } from '../backend/ops.js';
 import { lrMultiplier } from './schedule.js';
-import { checkAgainst, fromHost, toHost, type HostTensor } from './host.js';
+import { checkAgainst, fromHost, toHost } from './host.js';
+import type { TrainerState } from './state.js';
 import { checkWarmup, resolveTrainerOptions, type ResolvedTrainerOptions, type TrainerOptions } from './options.js';
 import { clearStop, stopRequested, TrainingInterrupted } from './stop.js';
 import { resumeCheckpoint, saveCheckpoint, type ResumeOptions } from './checkpoint.js';
 
 export type { TrainerOptions } from './options.js';
 export type { HostTensor } from './host.js';
+export type { TrainerState } from './state.js';
 
 /**
  * `parameter` is the first parameter (in namedParameters() order) whose
@@ -45,23 +47,6 @@ export class NonFiniteError extends Error {
 }
 
 export interface EvalResult { loss: number; metrics: Record<string, number> }
-
-/**
- * What a run needs, besides the options and the trained weights, to go on
- * exactly where it stopped (checkpoint.ts writes it to disk): AdamW's step
- * and moments, the gradients of a half-done accumulation, the data
- * position and RNG, and the history. Tensors are host copies, so a state
- * outlives the trainer it came from. `optimizer.lr` is the learning rate
- * of the last update (the base lr before any), kept for the record: the
- * next one comes from the options' schedule.
- */
-export interface TrainerState {
-  optimizer: AdamWState & { lr: number };
-  /** by parameter name: gradients summed (÷ gradAccumulation) since the last update */
-  accum: Map<string, HostTensor>;
-  trainer: { microStep: number; epoch: number; cursor: number; rngState: number; accumLoss: number; accumCount: number };
-  records: StepRecord[];
-}
 
 export interface FitOptions {
   /** batches of one epoch; shuffled per epoch unless shuffle is false */
