@@ -134,6 +134,9 @@ export function checkShare(share: unknown, field: string, file?: string): Share 
   return share as Share;
 }
 
+/** the factors a tiedTrain pattern trains: a capital letter in v B u A order */
+const tiedFactors = (t: string): Set<TiedFactor> => new Set((['v', 'B', 'u', 'A'] as const).filter((_, i) => t[i] === t[i].toUpperCase()));
+
 const scalingOf = (alpha: number, r: number, useRslora: boolean) => (useRslora ? alpha / Math.sqrt(r) : alpha / r);
 
 /** Where a resolution's errors point: the function that was called (unknown keys) and the file the options came from. */
@@ -187,8 +190,7 @@ export class AdapterConfig implements Readonly<AdapterConfigFields> {
     if (method === 'tied-lora') {
       tiedTrain = o.tiedTrain ?? 'VBUA';
       if (typeof tiedTrain !== 'string' || !TIED.test(tiedTrain) || tiedTrain === 'vbua') throw new AdapterConfigError('tiedTrain', `must spell v, B, u, A in that order, a capital for each factor that trains and lower case for each frozen one, at least one capital (e.g. 'VBUA', 'vBuA', 'VbUa'), got ${JSON.stringify(o.tiedTrain)}`, file);
-      const t = tiedTrain;
-      train = new Set((['v', 'B', 'u', 'A'] as const).filter((f, i) => t[i] === t[i].toUpperCase()));
+      train = tiedFactors(tiedTrain);
     } else {
       train = new Set<TiedFactor>(method === 'lora' ? ['A', 'B'] : method === 'lora-fa' ? ['B'] : ['u', 'v']);
     }
