@@ -74,9 +74,12 @@ export function adamwPart(where: string, o: Record<string, unknown>, prefix = ''
   };
 }
 
+/** torch.optim.AdamW's defaults */
+const DEFAULTS = { lr: 1e-3, betas: [0.9, 0.999] as const, eps: 1e-8, weightDecay: 0.01 };
+
 /** checked settings defaulted; lr·weightDecay is checked here, once both are known */
 export function finishAdamW(where: string, a: AdamWOptions): ResolvedAdamW {
-  const out = { lr: a.lr ?? 1e-3, betas: Object.freeze([...(a.betas ?? [0.9, 0.999])]) as unknown as readonly [number, number], eps: a.eps ?? 1e-8, weightDecay: a.weightDecay ?? 0.01 };
+  const out = { lr: a.lr ?? DEFAULTS.lr, betas: Object.freeze([...(a.betas ?? DEFAULTS.betas)]) as unknown as readonly [number, number], eps: a.eps ?? DEFAULTS.eps, weightDecay: a.weightDecay ?? DEFAULTS.weightDecay };
   checkDecay(where, out.lr, out.weightDecay);
   return out;
 }
@@ -84,12 +87,6 @@ export function finishAdamW(where: string, a: AdamWOptions): ResolvedAdamW {
 // p ← p·(1 − lr·wd) first: at lr·wd ≥ 1 every step zeroes or flips the sign of every weight
 function checkDecay(where: string, lr: number, weightDecay: number): void {
   if (lr * weightDecay >= 1) throw new OptionsError(where, 'weightDecay', `times lr must be below 1 (lr ${lr} × weightDecay ${weightDecay} = ${lr * weightDecay} zeroes or flips every weight each step)`);
-}
-
-/** AdamW's four settings, defaulted and checked. */
-export function resolveAdamW(where: string, o: AdamWOptions = {}): ResolvedAdamW {
-  checkOptions(where, o, ADAMW_KEYS);
-  return finishAdamW(where, adamwPart(where, o as Record<string, unknown>));
 }
 
 /** float32 stays finite with room to spare below this (its largest value is 3.4e38) */
@@ -116,13 +113,13 @@ export class AdamW {
       throw new OptionsError('AdamW', 'lr', 'is an argument of each update, not of the optimizer: opt.update(params, grads, { lr }) (a schedule changes it every step)');
     }
     checkOptions('AdamW', opts, SETTINGS_KEYS);
-    const o = finishAdamW('AdamW', { ...adamwPart('AdamW', opts as Record<string, unknown>), lr: 0 });
-    [this.beta1, this.beta2] = o.betas;
-    this.eps = o.eps;
-    this.weightDecay = o.weightDecay;
+    const o = adamwPart('AdamW', opts as Record<string, unknown>);
+    [this.beta1, this.beta2] = o.betas ?? DEFAULTS.betas;
+    this.eps = o.eps ?? DEFAULTS.eps;
+    this.weightDecay = o.weightDecay ?? DEFAULTS.weightDecay;
   }
 
-  /** @deprecated the learning rate is update()'s argument now; reading or setting it here is an error rather than a value silently ignored */
+  /** removed: the learning rate is update()'s argument; reading or setting it here is an error, where a plain field would be silently ignored */
   get lr(): never { throw this.noLr(); }
   set lr(_: number) { throw this.noLr(); }
   private noLr(): OptionsError {
