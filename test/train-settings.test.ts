@@ -215,6 +215,21 @@ describe('Trainer settings', () => {
     opt.dispose();
   });
 
+  it("the Trainer's lr is stored once and passed to each update; a state records the lr of the last update", async () => {
+    const ad = adapt();
+    const tr = new Trainer(model, ad, { lr: 2e-2, schedule: 'linear', warmupSteps: 2, totalSteps: 4 });
+    assert.equal((await tr.state()).optimizer.lr, 2e-2, 'before any update: the base lr');
+    const seen: number[] = [];
+    const update = tr.optimizer.update.bind(tr.optimizer);
+    tr.optimizer.update = (params, grads, o) => { seen.push(o.lr); return update(params, grads, o); };
+    for (let i = 0; i < 3; i++) await tr.step(batch);
+    assert.deepEqual(seen, [0, 1e-2, 2e-2], 'warm-up 0, 1/2, then the peak');
+    assert.deepEqual(tr.records.map((r) => r.lr), seen);
+    assert.equal((await tr.state()).optimizer.lr, 2e-2);
+    assert.equal(tr.baseLr, 2e-2);
+    tr.dispose();
+  });
+
   it('resume overrides are checked before the adapter is loaded', async () => {
     const { mkdtempSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');

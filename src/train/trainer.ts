@@ -105,6 +105,14 @@ export class Trainer {
     return this.lrAt(this.optimizer.step);
   }
 
+  /** the lr the last update used (its record's; the base lr before any update): what a state records as optimizer.lr */
+  private lastLr(): number {
+    const step = this.optimizer.step;
+    if (step === 0) return this.opts.lr;
+    for (let i = this.records.length - 1; i >= 0; i--) if (this.records[i].step === step && Number.isFinite(this.records[i].lr)) return this.records[i].lr;
+    return this.lrAt(step - 1);
+  }
+
   /** the learning rate of update `step` (0-based) under the options' schedule and the current totalSteps */
   private lrAt(step: number): number {
     const total = this.totalSteps ?? Infinity;
@@ -395,9 +403,8 @@ export class Trainer {
   }
 
   private async readState(): Promise<TrainerState> {
-    const step = this.optimizer.step;
     return {
-      optimizer: { ...await this.optimizer.state(), lr: step === 0 ? this.opts.lr : this.lrAt(step - 1) },
+      optimizer: { ...await this.optimizer.state(), lr: this.lastLr() },
       accum: await toHost(this.accum),
       trainer: { microStep: this.microStep, epoch: this.epoch, cursor: this.cursor, rngState: this.rng.state, accumLoss: this.accumLoss, accumCount: this.accumCount },
       // the records themselves: fit() may still set evalLoss on the last one while a save writes them
