@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
+import ts from 'typescript';
 import { ROOT } from './helpers.js';
 
 const IMPORT = /(?:^|[;\s])(?:import|export)\s[^'"`;]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|(?:^|[;\s])import\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]/g;
@@ -20,9 +21,6 @@ function sourceFiles(dir: string, ext: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
     e.isDirectory() ? sourceFiles(join(dir, e.name), ext) : e.name.endsWith(ext) && !e.name.endsWith('.d.ts') ? [join(dir, e.name)] : []);
 }
-
-/** comments removed, so that an import quoted in a doc comment (an @example) is not taken for one */
-const code = (text: string) => text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
 
 /**
  * Circles among the `.js` files under `dir` (what Node loads), or with
@@ -35,9 +33,12 @@ export function importCycles(dir: string, { ext = '.js' }: { ext?: '.js' | '.ts'
   for (const f of files) {
     const deps: string[] = [];
     const text = readFileSync(f, 'utf8');
-    for (const m of (ext === '.ts' ? code(text) : text).matchAll(IMPORT)) {
-      const spec = (m[1] ?? m[2] ?? m[3])!;
-      const target = resolve(dirname(f), ext === '.ts' ? spec.replace(/\.js$/, '.ts') : spec);
+    // TypeScript's own scanner for the sources: it sees `import type` and skips imports quoted in comments
+    const specs = ext === '.ts'
+      ? ts.preProcessFile(text, true, true).importedFiles.map((r) => r.fileName).filter((n) => n.startsWith('.')).map((n) => n.replace(/\.js$/, '.ts'))
+      : [...text.matchAll(IMPORT)].map((m) => (m[1] ?? m[2] ?? m[3])!);
+    for (const spec of specs) {
+      const target = resolve(dirname(f), spec);
       if (files.has(target)) deps.push(target);
     }
     edges.set(f, deps);
