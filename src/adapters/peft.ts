@@ -11,6 +11,8 @@
  * 1 and 2 are checked against the tensors: a tie whose copies differ is an error.
  * A VeRA folder (peft_type VERA) and a Tied-LoRA one (whose per-layer copies
  * differ by design) take their own paths, loadVera and loadTied, at the end.
+ * adapter_config.json itself is read and checked by AdapterConfig.fromPeftJson
+ * (config.ts); what is here needs the model or the tensors.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
