@@ -17,6 +17,7 @@ import { loadModelFromDir } from '../src/models/load.js';
 import { saveModel } from '../src/models/save.js';
 import { serializeSafetensors, type TensorToWrite } from '../src/models/safetensors.js';
 import type { Model } from '../src/models/types.js';
+import { IGNORE_INDEX } from '../src/data/labels.js';
 import { loadTokenizer, saveTokenizer } from '../src/data/load-tokenizer.js';
 import { padRows } from '../src/data/collate.js';
 import { Rng } from '../src/util/rng.js';
@@ -31,7 +32,7 @@ async function write(name: string, dir: string, model: Model): Promise<void> {
   const rows = SENTENCES.map((s) => tok.encode(s));
   const { inputIds, attentionMask } = padRows(rows, tok.padId);
   // label the masked positions with a plausible token and one ordinary position, -100 elsewhere (padding included)
-  const labels = inputIds.map((r, b) => r.map((id, t) => (id === tok.tokenToId('<mask>') ? tok.encode(' sea', { addSpecialTokens: false })[0]! : t === 2 && attentionMask[b]![t] ? id : -100)));
+  const labels = inputIds.map((r, b) => r.map((id, t) => (id === tok.tokenToId('<mask>') ? tok.encode(' sea', { addSpecialTokens: false })[0]! : t === 2 && attentionMask[b]![t] ? id : IGNORE_INDEX)));
   const { logits } = model.forward({ inputIds, attentionMask });
   const loss = model.loss(logits, tf.tensor2d(labels, undefined, 'int32'));
   const [B, T] = [inputIds.length, inputIds[0]!.length];

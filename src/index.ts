@@ -29,7 +29,7 @@ export {
 // the method
 export {
   injectShareLoRA, ShareLoraAdapter, loadAdapter, saveAdapter, fullFineTune, FullFineTune,
-  countParameters, parameterTable, paperTable, PAPER_SHAPES, SHARES, METHODS, AdapterConfigError, AdapterUnloadedError,
+  countParameters, parameterTable, paperTable, PAPER_SHAPES, SHARES, METHODS, AdapterConfig, AdapterConfigError, AdapterUnloadedError,
   type Method, type Share, type ShareLoraOptions, type LoadAdapterOptions, type AccountingRow, type ArchShape, type TableOptions,
 } from './adapters/index.js';
 

@@ -2,29 +2,43 @@
  * No runtime import circle in the library. Reads the compiled JS (tsc erases
  * type-only imports, so what is left is what Node loads), follows static
  * imports, re-exports and literal dynamic `import('./…')`, and reports every
- * strongly connected set of more than one file.
+ * strongly connected set of more than one file. The TypeScript sources are
+ * read too, type imports included: a circle closed only by a type import
+ * means a type lives in the wrong file. Those not yet opened are listed
+ * below, and none may appear or grow.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
+import ts from 'typescript';
 import { ROOT } from './helpers.js';
 
 const IMPORT = /(?:^|[;\s])(?:import|export)\s[^'"`;]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|(?:^|[;\s])import\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]/g;
 
-function jsFiles(dir: string): string[] {
+function sourceFiles(dir: string, ext: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? jsFiles(join(dir, e.name)) : e.name.endsWith('.js') ? [join(dir, e.name)] : []);
+    e.isDirectory() ? sourceFiles(join(dir, e.name), ext) : e.name.endsWith(ext) && !e.name.endsWith('.d.ts') ? [join(dir, e.name)] : []);
 }
 
-export function importCycles(dir: string): string[][] {
-  const files = new Set(jsFiles(dir));
+/**
+ * Circles among the `.js` files under `dir` (what Node loads), or with
+ * `ext: '.ts'` among the TypeScript sources, where `import type` counts and
+ * an import of './x.js' means './x.ts'.
+ */
+export function importCycles(dir: string, { ext = '.js' }: { ext?: '.js' | '.ts' } = {}): string[][] {
+  const files = new Set(sourceFiles(dir, ext));
   const edges = new Map<string, string[]>();
   for (const f of files) {
     const deps: string[] = [];
-    for (const m of readFileSync(f, 'utf8').matchAll(IMPORT)) {
-      const target = resolve(dirname(f), (m[1] ?? m[2] ?? m[3])!);
+    const text = readFileSync(f, 'utf8');
+    // TypeScript's own scanner for the sources: it sees `import type` and skips imports quoted in comments
+    const specs = ext === '.ts'
+      ? ts.preProcessFile(text, true, true).importedFiles.map((r) => r.fileName).filter((n) => n.startsWith('.')).map((n) => n.replace(/\.js$/, '.ts'))
+      : [...text.matchAll(IMPORT)].map((m) => (m[1] ?? m[2] ?? m[3])!);
+    for (const spec of specs) {
+      const target = resolve(dirname(f), spec);
       if (files.has(target)) deps.push(target);
     }
     edges.set(f, deps);
@@ -67,4 +81,38 @@ describe('import graph', () => {
     const cycles = importCycles(join(ROOT, 'dist', 'src'));
     assert.deepEqual(cycles, [], `runtime import circles:\n${cycles.map((c) => c.join(' ↔ ')).join('\n')}`);
   });
+
+  it('finds a circle closed only by a type import in the sources (the detector works)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'type-cycles-'));
+    try {
+      writeFileSync(join(dir, 'a.ts'), "import type { B } from './b.js';\nexport interface A { b: B }\n");
+      writeFileSync(join(dir, 'b.ts'), "import { type A } from './a.js';\nexport interface B { a?: A }\n");
+      // quoted in a comment, not an import
+      writeFileSync(join(dir, 'c.ts'), "/** @example import { A } from './a.js' */\nexport const c = 1;\n// import { c } from './c.js'\n");
+      writeFileSync(join(dir, 'd.ts'), "import { c } from './c.js';\nexport const d = c;\n");
+      assert.deepEqual(importCycles(dir, { ext: '.ts' }), [['a.ts', 'b.ts']]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // Circles closed only by type imports that are still to be opened (issue 22), in folders whose
+  // owners are changing them: each may shrink or vanish, none may gain a file, and no other may appear.
+  const KNOWN_TYPE_CIRCLES: Record<string, string[][]> = {
+    src: [
+      ['backend/ops.ts', 'backend/webgpu/active.ts', 'backend/webgpu/ops.ts'],
+      ['notebook/chromium.ts', 'notebook/figure.ts', 'notebook/plotly-html.ts'],
+      ['train/checkpoint.ts', 'train/trainer.ts'],
+      ['train/grid-rows.ts', 'train/grid.ts', 'train/queue/client.ts', 'train/queue/local.ts'],
+      ['index.ts', 'train/index.ts', 'train/queue/runner-pool.ts', 'train/queue/runner.ts', 'train/queue/worker.ts'],
+    ],
+    kernel: [['control-thread.ts', 'control.ts']],
+  };
+  for (const [folder, known] of Object.entries(KNOWN_TYPE_CIRCLES)) {
+    it(`${folder}: no import circle, type imports included, beyond the known ones`, () => {
+      const cycles = importCycles(join(ROOT, folder), { ext: '.ts' });
+      const fresh = cycles.filter((c) => !known.some((k) => c.every((f) => k.includes(f))));
+      assert.deepEqual(fresh, [], `import circles (type imports included) not among the known ones; move the shared types into a leaf file:\n${fresh.map((c) => c.join(' ↔ ')).join('\n')}`);
+    });
+  }
 });

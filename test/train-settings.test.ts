@@ -165,12 +165,69 @@ describe('Trainer settings', () => {
     const { grads } = await lossAndGrads(model, ad2, batch, { training: true });
     const norm = Math.sqrt([...grads.values()].reduce((a, g) => a + tf.tidy(() => tf.sum(tf.square(tf.cast(g, 'float32')))).dataSync()[0], 0));
     assert.ok(norm > 1e15 && Number.isFinite(norm), `the test needs a huge finite gradient (norm ${norm})`);
-    const opt = new AdamW({ lr: 1e-3 });
-    opt.apply(ad2.namedParameters(), grads, 1);
+    const opt = new AdamW();
+    opt.apply(ad2.namedParameters(), grads, { lr: 1e-3, gradScale: 1 });
     tf.dispose([...grads.values()]);
     assert.deepEqual(got, values(ad2.namedParameters()));
     assert.ok(got.every(([, v]) => v.every(Number.isFinite)));
     opt.dispose();
+  });
+
+  it('AdamW takes the learning rate per update: a schedule of lrs equals a fixed lr step by step, and a misplaced lr is an error', async () => {
+    const params = () => new Map([['p', tf.variable(tf.tensor1d([0.5, -1, 2]))]]);
+    const grads = (i: number) => new Map([['p', tf.tensor1d([0.1 * (i + 1), -0.3, 0.2])]]);
+    const run = async (lrs: number[]) => {
+      const opt = new AdamW({ weightDecay: 0.1 });
+      const ps = params();
+      for (const [i, lr] of lrs.entries()) {
+        const g = grads(i);
+        assert.equal(await opt.update(ps, g, { lr, gradScale: 1, gradNorm: 0.5 }), undefined);
+        tf.dispose([...g.values()]);
+      }
+      const out = { p: Array.from(ps.get('p')!.dataSync()), m: Array.from(opt.m.get('p')!.dataSync()), step: opt.step, state: await opt.state() };
+      tf.dispose([...ps.values()]);
+      opt.dispose();
+      return out;
+    };
+    const fixed = await run([1e-2, 1e-2, 1e-2]);
+    const varied = await run([1e-2, 5e-3, 0]);
+    assert.deepEqual(fixed.m, varied.m, 'the moments do not depend on lr');
+    assert.notDeepEqual(fixed.p, varied.p, 'each update used its own lr');
+    assert.equal(varied.step, 3);
+    // lr 0 with weight decay changes nothing in the last step: replaying two steps and one at lr 0 gives the same p
+    const two = await run([1e-2, 5e-3]);
+    assert.deepEqual(two.p, varied.p);
+    const opt = new AdamW();
+    const ps = params(), g = grads(0);
+    assert.throws(() => new AdamW({ lr: 1e-3 } as never), (e: Error) => e instanceof OptionsError && e.where === 'AdamW' && e.field === 'lr' && /argument of each update/.test(e.message));
+    assert.throws(() => opt.lr, (e: Error) => e instanceof OptionsError && e.field === 'lr' && /opt\.update\(params, grads, \{ lr \}\)/.test(e.message));
+    await assert.rejects(opt.update(ps, g, { lr: NaN }), (e: Error) => e instanceof OptionsError && e.where === 'AdamW.update' && e.field === 'lr' && /got NaN/.test(e.message));
+    await assert.rejects(opt.update(ps, g, 1 as never), (e: Error) => e instanceof OptionsError && e.where === 'AdamW.update' && /expects an options object/.test(e.message));
+    assert.throws(() => opt.apply(ps, g, { lr: 200 }), (e: Error) => e instanceof OptionsError && e.field === 'weightDecay' && /times lr must be below 1/.test(e.message));
+    assert.equal(opt.step, 0, 'a refused update changes nothing');
+    // the state loader: another optimizer continues exactly
+    opt.loadState(two.state, ps);
+    assert.equal(opt.step, 2);
+    assert.deepEqual(Array.from(opt.m.get('p')!.dataSync()), Array.from(two.state.m.get('p')!.data));
+    assert.throws(() => opt.loadState({ step: 1, m: new Map([['q', { shape: [3], data: new Float32Array(3) }]]), v: new Map() }, ps), /AdamW\.loadState: m has "q" \[3\], which is no trainable parameter/);
+    assert.equal(opt.step, 2, 'a refused state changes nothing');
+    tf.dispose([...ps.values(), ...g.values()]);
+    opt.dispose();
+  });
+
+  it("the Trainer's lr is stored once and passed to each update; a state records the lr of the last update", async () => {
+    const ad = adapt();
+    const tr = new Trainer(model, ad, { lr: 2e-2, schedule: 'linear', warmupSteps: 2, totalSteps: 4 });
+    assert.equal((await tr.state()).optimizer.lr, 2e-2, 'before any update: the base lr');
+    const seen: number[] = [];
+    const update = tr.optimizer.update.bind(tr.optimizer);
+    tr.optimizer.update = (params, grads, o) => { seen.push(o.lr); return update(params, grads, o); };
+    for (let i = 0; i < 3; i++) await tr.step(batch);
+    assert.deepEqual(seen, [0, 1e-2, 2e-2], 'warm-up 0, 1/2, then the peak');
+    assert.deepEqual(tr.records.map((r) => r.lr), seen);
+    assert.equal((await tr.state()).optimizer.lr, 2e-2);
+    assert.equal(tr.baseLr, 2e-2);
+    tr.dispose();
   });
 
   it('resume overrides are checked before the adapter is loaded', async () => {

@@ -6,7 +6,7 @@
  */
 import * as aq from 'arquero';
 import type { Model } from '../models/types.js';
-import { AdapterConfigError, resolveGroups, type Method, type Share } from './config.js';
+import { AdapterConfig, AdapterConfigError, resolveGroups, sharesA, sharesB, type Method, type Share, type ShareLoraOptions } from './config.js';
 import { findTargets } from './targets.js';
 
 /** One adapted module type: its input and output widths. */
@@ -36,7 +36,7 @@ export function countParameters(layers: number, modules: ModuleShape[], r: numbe
   let n = 0;
   for (const { dIn, dOut } of modules) {
     const a = r * dIn, b = r * dOut;
-    n += (share === 'A' || share === 'AB' ? groups * a : layers * a) + (share === 'B' || share === 'AB' ? groups * b : layers * b);
+    n += (sharesA(share) ? groups * a : layers * a) + (sharesB(share) ? groups * b : layers * b);
   }
   return n;
 }
@@ -57,19 +57,20 @@ interface Counted extends ModuleShape { layers: number; groups: number }
 export const DEFAULT_VARIANTS = ['LoRA', 'ShareA', 'ShareB', 'ShareAB'] as const;
 const VARIANT = /^(?:(LoRA|ShareA|ShareB|ShareAB)(-FA)?|LoRA-FA|VeRA|Tied-LoRA(?::([vV][bB][uU][aA]))?)$/;
 
-interface Spec { method: Method; share: Share; train: Set<string> }
+interface Spec { method: Method; share: Share; train: ReadonlySet<string> }
+/** a variant's name as the options it stands for, resolved by AdapterConfig (which says what each method trains) */
 function parseVariant(v: string): Spec {
   const m = typeof v === 'string' ? VARIANT.exec(v) : null;
   if (!m || v === 'Tied-LoRA:vbua') throw new AdapterConfigError('variants', `${JSON.stringify(v)} is not a variant; known: LoRA, ShareA, ShareB, ShareAB, each with -FA (A frozen: LoRA-FA, ShareA-FA, ...), VeRA, Tied-LoRA (all of v B u A trained) or Tied-LoRA:<v B u A, a capital for each trained factor> such as Tied-LoRA:vBuA`);
-  if (v === 'VeRA') return { method: 'vera', share: 'AB', train: new Set(['u', 'v']) };
-  if (v.startsWith('Tied-LoRA')) {
-    const t = m[3] ?? 'VBUA';
-    return { method: 'tied-lora', share: 'AB', train: new Set(['v', 'B', 'u', 'A'].filter((_, i) => t[i] === t[i].toUpperCase())) };
+  let options: ShareLoraOptions;
+  if (v === 'VeRA') options = { method: 'vera' };
+  else if (v.startsWith('Tied-LoRA')) options = { method: 'tied-lora', tiedTrain: m[3] ?? 'VBUA' };
+  else {
+    const name = v === 'LoRA-FA' ? 'LoRA' : m[1];
+    options = { method: v === 'LoRA-FA' || m[2] !== undefined ? 'lora-fa' : 'lora', share: name === 'LoRA' ? 'none' : name.slice(5) as Share };
   }
-  const name = v === 'LoRA-FA' ? 'LoRA' : m[1];
-  const share: Share = name === 'LoRA' ? 'none' : name.slice(5) as Share;
-  const fa = v === 'LoRA-FA' || m[2] !== undefined;
-  return { method: fa ? 'lora-fa' : 'lora', share, train: new Set(fa ? ['B'] : ['A', 'B']) };
+  const c = AdapterConfig.resolve(options, { where: 'parameterTable' });
+  return { method: c.method, share: c.share, train: c.train };
 }
 
 /**
@@ -88,9 +89,8 @@ export function countVariant(modules: Counted[], r: number, variant: string): { 
     return { trainable, frozen };
   }
   for (const m of modules) {
-    const tiedA = s.share === 'A' || s.share === 'AB', tiedB = s.share === 'B' || s.share === 'AB';
-    add((tiedA ? m.groups : m.layers) * r * m.dIn, 'A');
-    add((tiedB ? m.groups : m.layers) * r * m.dOut, 'B');
+    add((sharesA(s.share) ? m.groups : m.layers) * r * m.dIn, 'A');
+    add((sharesB(s.share) ? m.groups : m.layers) * r * m.dOut, 'B');
     if (s.method === 'tied-lora') {
       if (s.train.has('u')) trainable += m.layers * r;
       if (s.train.has('v')) trainable += m.layers * m.dOut;

@@ -11,6 +11,8 @@
  * 1 and 2 are checked against the tensors: a tie whose copies differ is an error.
  * A VeRA folder (peft_type VERA) and a Tied-LoRA one (whose per-layer copies
  * differ by design) take their own paths, loadVera and loadTied, at the end.
+ * adapter_config.json itself is read and checked by AdapterConfig.fromPeftJson
+ * (config.ts); what is here needs the model or the tensors.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,19 +22,13 @@ import { readSafetensors, type RawTensor } from '../models/safetensors.js';
 import { readJsonFile } from '../util/json.js';
 import { CheckpointError } from '../util/errors.js';
 import type { Model } from '../models/types.js';
-import { AdapterConfigError, MAX_SCALING, resolveGroups, type Share, SHARES } from './config.js';
+import { AdapterConfig, AdapterConfigError, checkShare, resolveGroups, sharesMatrix, type PeftAdapterConfig, type Share, type ShareLoraOptions } from './config.js';
 import { checkOptions, optionKeys } from '../util/options.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, fileKey, loraKey, PEFT_PREFIX, TIED_FACTORS, VERA_A, VERA_B } from './names.js';
 import { injectForLoad, type ShareLoraAdapter } from './sharelora.js';
 import { findTargets, type Target } from './targets.js';
 
 export { saveAdapter } from './save.js';
-
-function readJson(file: string): Record<string, unknown> {
-  const raw = readJsonFile(file, 'adapter config');
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new CheckpointError(file, 'adapter config is not a JSON object');
-  return raw as Record<string, unknown>;
-}
 
 function sameValues(a: RawTensor, b: RawTensor): boolean {
   if (a.data.length !== b.data.length) return false;
@@ -51,23 +47,15 @@ function inFile<T>(f: () => T, file: string): T {
 }
 
 /**
- * PEFT full-matches a string target_modules as a regex. A hostile pattern
- * such as (a|a)*b backtracks for ever, so it is first run over this model's
- * module names under a time limit.
+ * A hostile target_modules pattern such as (a|a)*b backtracks for ever, so
+ * it is first run over this model's module names under a time limit.
  */
-function targetRegex(pattern: string, model: Model, file: string): RegExp {
-  let re: RegExp;
-  try {
-    re = new RegExp(`^(?:${pattern})$`);
-  } catch (e) {
-    throw new AdapterConfigError('target_modules', `is not a valid regular expression (${(e as Error).message})`, file);
-  }
+function guardRegex(re: RegExp, model: Model, file: string): void {
   try {
     vm.runInNewContext('for (const p of paths) re.test(p)', { re, paths: [...model.linears.keys()] }, { timeout: 1000 });
   } catch {
-    throw new AdapterConfigError('target_modules', `regular expression ${JSON.stringify(pattern.slice(0, 200))} takes over 1 s to match this model's module names`, file);
+    throw new AdapterConfigError('target_modules', `regular expression ${JSON.stringify(re.source.slice(4, -2).slice(0, 200))} takes over 1 s to match this model's module names`, file);
   }
-  return re;
 }
 
 const byRole = (found: Target[]) => {
@@ -104,8 +92,6 @@ function reader(tensors: Map<string, RawTensor>, wFile: string) {
   return { get, used, assign, noExtra };
 }
 
-const METHOD_RECORDS = ['lora', 'lora-fa', 'tied-lora'] as const;
-
 /**
  * Layers tied in `which`, from a folder that does not say: within each role,
  * layers whose copies are identical and non-zero form a group; the grouping
@@ -134,17 +120,17 @@ function detectGroups(found: Target[], tensors: Map<string, RawTensor>, which: '
 }
 
 /** ShareA/B/AB and their groups, inferred from the copies (see the file comment). */
-function detectShare(found: Target[], tensors: Map<string, RawTensor>, layers: number): { share: Share; groups?: number[][] } {
+function detectShare(found: Target[], tensors: Map<string, RawTensor>, layers: number): { share: Share; shareGroups?: number[][] } {
   const a = detectGroups(found, tensors, 'A', layers), b = detectGroups(found, tensors, 'B', layers);
-  if (a && b) return JSON.stringify(a) === JSON.stringify(b) ? { share: 'AB', groups: a } : { share: 'none' }; // one grouping per adapter: untied loads exactly
-  return a ? { share: 'A', groups: a } : b ? { share: 'B', groups: b } : { share: 'none' };
+  if (a && b) return JSON.stringify(a) === JSON.stringify(b) ? { share: 'AB', shareGroups: a } : { share: 'none' }; // one grouping per adapter: untied loads exactly
+  return a ? { share: 'A', shareGroups: a } : b ? { share: 'B', shareGroups: b } : { share: 'none' };
 }
 
 /** The first copy that breaks a tie of `share` within `groups`: role, matrix, the group's first layer and the layer that differs. */
 function brokenTie(found: Target[], tensors: Map<string, RawTensor>, share: Share, groups: number[][]): { role: string; which: 'A' | 'B'; first: Target; other: Target; group: number[] } | undefined {
   for (const [role, ts] of byRole(found)) {
     for (const which of ['A', 'B'] as const) {
-      if (!share.includes(which)) continue;
+      if (!sharesMatrix(share, which)) continue;
       for (const group of groups) {
         const members = ts.filter((t) => group.includes(t.layer));
         const other = members.find((t) => !sameValues(tensors.get(loraKey(members[0].path, which))!, tensors.get(loraKey(t.path, which))!));
@@ -164,8 +150,7 @@ export interface LoadAdapterOptions {
   shareGroups?: number | number[][];
 }
 
-/** PEFT task types; only these two have a head here */
-const TASKS: Record<string, 'causal-lm' | 'seq-cls'> = { CAUSAL_LM: 'causal-lm', SEQ_CLS: 'seq-cls' };
+const LOAD_KEYS = optionKeys<LoadAdapterOptions>()(['seed', 'share', 'shareGroups']);
 
 /**
  * Load a PEFT LoRA or VeRA folder onto a model, restoring ShareLoRA ties and
@@ -175,92 +160,53 @@ const TASKS: Record<string, 'causal-lm' | 'seq-cls'> = { CAUSAL_LM: 'causal-lm',
  * @example const adapter = await loadAdapter(model, 'adapters/sst2-shareA');
  */
 export async function loadAdapter(model: Model, dir: string, opts: LoadAdapterOptions = {}): Promise<ShareLoraAdapter> {
-  checkOptions('loadAdapter', opts, optionKeys<LoadAdapterOptions>()(['seed', 'share', 'shareGroups']));
-  if (opts.share !== undefined && !SHARES.includes(opts.share)) throw new AdapterConfigError('share', `must be one of ${SHARES.map((x) => `'${x}'`).join(', ')}, got ${JSON.stringify(opts.share)}`);
+  checkOptions('loadAdapter', opts, LOAD_KEYS);
+  if (opts.share !== undefined) checkShare(opts.share, 'share');
   if (opts.shareGroups !== undefined && opts.share === undefined) throw new AdapterConfigError('shareGroups', "needs share ('A', 'B' or 'AB') beside it: the groups of a sharing the folder chooses would be a guess");
   const cfgFile = join(dir, ADAPTER_CONFIG);
   const wFile = join(dir, ADAPTER_WEIGHTS);
   if (!existsSync(cfgFile)) throw new CheckpointError(cfgFile, 'missing (expected a PEFT adapter folder)');
   if (!existsSync(wFile)) throw new CheckpointError(wFile, existsSync(join(dir, 'adapter_model.bin')) ? 'missing; adapter_model.bin (pickle) is not supported, re-save with safe_serialization=True' : 'missing');
-  const c = readJson(cfgFile);
-  if (c.peft_type === 'VERA') return loadVera(model, dir, c, opts);
-  if (c.peft_type !== undefined && c.peft_type !== 'LORA') throw new AdapterConfigError('peft_type', `is ${JSON.stringify(c.peft_type)}, only "LORA" and "VERA" adapters can be loaded`, cfgFile);
-  if (c.use_dora === true) throw new AdapterConfigError('use_dora', 'DoRA adapters are not supported', cfgFile);
-  if (c.bias !== undefined && c.bias !== 'none') throw new AdapterConfigError('bias', `is ${JSON.stringify(c.bias)}; only "none" is supported`, cfgFile);
-  for (const k of ['rank_pattern', 'alpha_pattern'] as const) {
-    if (c[k] && typeof c[k] === 'object' && Object.keys(c[k] as object).length) throw new AdapterConfigError(k, 'per-module ranks/alphas are not supported', cfgFile);
-  }
-  if (c.task_type !== undefined && c.task_type !== null && !Object.hasOwn(TASKS, c.task_type as string)) {
-    throw new AdapterConfigError('task_type', `is ${JSON.stringify(c.task_type)}; only ${Object.keys(TASKS).map((t) => `"${t}"`).join(' and ')} adapters (or none) are supported: there is no ${JSON.stringify(c.task_type)} head here`, cfgFile);
-  }
-  const task = c.task_type === undefined || c.task_type === null ? undefined : TASKS[c.task_type as string];
-  if (task && task !== model.task) throw new AdapterConfigError('task_type', `is ${c.task_type} but this ${model.family} model is ${model.task} (adapter made for another model?)`, cfgFile);
-  if (!Number.isSafeInteger(c.r) || (c.r as number) < 1) throw new AdapterConfigError('r', `must be a positive integer, got ${JSON.stringify(c.r)}`, cfgFile);
-  if (typeof c.lora_alpha !== 'number') throw new AdapterConfigError('lora_alpha', `must be a number, got ${JSON.stringify(c.lora_alpha)}`, cfgFile);
-  if (c.use_rslora !== undefined && c.use_rslora !== null && typeof c.use_rslora !== 'boolean') throw new AdapterConfigError('use_rslora', `must be true or false, got ${JSON.stringify(c.use_rslora)}`, cfgFile);
-  {
-    const scaling = c.use_rslora === true ? c.lora_alpha / Math.sqrt(c.r as number) : c.lora_alpha / (c.r as number);
-    if (!(Math.abs(scaling) <= MAX_SCALING)) throw new AdapterConfigError('lora_alpha', `${c.lora_alpha} with r ${c.r} gives a scaling of ${scaling}; at most ${MAX_SCALING} in magnitude is accepted (larger only overflows the first forward)`, cfgFile);
-  }
-  if (c.lora_dropout !== undefined && c.lora_dropout !== null && typeof c.lora_dropout !== 'number') throw new AdapterConfigError('lora_dropout', `must be a number, got ${JSON.stringify(c.lora_dropout)}`, cfgFile);
-  const tm = c.target_modules;
-  let targets: string[] | RegExp;
-  if (typeof tm === 'string') targets = targetRegex(tm, model, cfgFile);
-  else if (Array.isArray(tm) && tm.length && tm.every((t) => typeof t === 'string')) targets = tm as string[];
-  else throw new AdapterConfigError('target_modules', `must be a list of module names or a regex string, got ${JSON.stringify(tm)}`, cfgFile);
-  const mts = c.modules_to_save;
-  if (mts !== null && mts !== undefined && !(Array.isArray(mts) && mts.every((t) => typeof t === 'string'))) throw new AdapterConfigError('modules_to_save', `must be a list of module names or null, got ${JSON.stringify(mts)}`, cfgFile);
-  const sl = c.sharelora;
-  if (sl !== undefined && sl !== null && (typeof sl !== 'object' || Array.isArray(sl))) throw new AdapterConfigError('sharelora', `must be an object, got ${JSON.stringify(sl)}`, cfgFile);
-  const recorded = (sl as { share?: unknown } | null | undefined)?.share;
-  if (recorded !== undefined && !SHARES.includes(recorded as Share)) throw new AdapterConfigError('sharelora.share', `must be one of ${SHARES.join(', ')}, got ${JSON.stringify(recorded)}`, cfgFile);
-  const recordedGroups = (sl as { share_groups?: unknown } | null | undefined)?.share_groups;
-  if (recordedGroups !== undefined) {
-    if (recorded === undefined || recorded === 'none') throw new AdapterConfigError('sharelora.share_groups', `is given but sharelora.share is ${JSON.stringify(recorded)}: groups need a shared matrix`, cfgFile);
-    if (!Array.isArray(recordedGroups) || !recordedGroups.length || !recordedGroups.every((g) => Array.isArray(g) && g.length && g.every((l) => Number.isSafeInteger(l)))) {
-      throw new AdapterConfigError('sharelora.share_groups', `must be a list of non-empty lists of layer indices, got ${JSON.stringify(recordedGroups)}`, cfgFile);
-    }
-    resolveGroups(recordedGroups as number[][], model.numLayers, 'sharelora.share_groups', cfgFile);
-  }
-  const method = (sl as { method?: unknown } | null | undefined)?.method ?? 'lora';
-  if (!METHOD_RECORDS.includes(method as typeof METHOD_RECORDS[number])) throw new AdapterConfigError('sharelora.method', `must be one of ${METHOD_RECORDS.join(', ')} in a LORA folder, got ${JSON.stringify(method)}`, cfgFile);
-  if (method === 'tied-lora') {
-    if (opts.share !== undefined && opts.share !== 'AB') throw new AdapterConfigError('share', `'${opts.share}' cannot load a Tied-LoRA folder: its A and B are both tied`, cfgFile);
-    if (recorded !== 'AB') throw new AdapterConfigError('sharelora.share', `must be 'AB' for sharelora.method 'tied-lora', got ${JSON.stringify(recorded)}`, cfgFile);
-  }
+  const peft = AdapterConfig.fromPeftJson(readJsonFile(cfgFile, 'adapter config'), cfgFile);
+  if (peft.peftType === 'VERA' && opts.share !== undefined) throw new AdapterConfigError('share', 'does not apply to a VeRA folder: its A and B are shared by every adapted projection by construction', cfgFile);
+  if (peft.task && peft.task !== model.task) throw new AdapterConfigError('task_type', `is ${PEFT_TASK[peft.task]} but this ${model.family} model is ${model.task} (adapter made for another model?)`, cfgFile);
+  const { targets } = peft.options;
+  if (targets instanceof RegExp) guardRegex(targets, model, cfgFile);
+  if (peft.peftType === 'VERA') return loadVera(model, dir, peft, opts);
+  if (peft.shareGroups) resolveGroups(peft.shareGroups, model.numLayers, 'sharelora.share_groups', cfgFile);
+  const method = peft.options.method ?? 'lora';
+  if (method === 'tied-lora' && opts.share !== undefined && opts.share !== 'AB') throw new AdapterConfigError('share', `'${opts.share}' cannot load a Tied-LoRA folder: its A and B are both tied`, cfgFile);
   const explicitGroups = opts.share !== undefined && opts.share !== 'none' ? resolveGroups(opts.shareGroups, model.numLayers) : undefined;
-  const found = inFile(() => findTargets(model, targets), cfgFile);
+  const found = inFile(() => findTargets(model, targets!), cfgFile);
 
   const file = readSafetensors(wFile);
-  const r = c.r as number;
+  const r = peft.options.r!;
   const { get, used } = reader(file.tensors, wFile);
   // shapes first: r and the module sizes then cannot ask for more memory than the file holds
   for (const t of found) {
     get(loraKey(t.path, 'A'), [r, t.linear.inFeatures]);
     get(loraKey(t.path, 'B'), [t.linear.outFeatures, r]);
   }
-  let share: Share, groups: number[][] | undefined;
   if (method === 'tied-lora') {
     // the file holds each layer's diag(u)·A and diag(v)·B, which differ by design; the exact factors are in the sidecar
-    groups = opts.share !== undefined ? explicitGroups! : resolveGroups(recordedGroups as number[][] | undefined, model.numLayers);
-    return loadTied(model, dir, { r, alpha: c.lora_alpha as number, targets, groups, dropout: (c.lora_dropout as number | null | undefined) ?? 0, modulesToSave: (mts as string[] | null) ?? [], useRslora: c.use_rslora === true, seed: opts.seed, tiedTrain: (sl as { tied_train?: unknown }).tied_train }, file.tensors, get, used, cfgFile, wFile);
-  } else if (opts.share !== undefined) {
+    const shareGroups = opts.share !== undefined ? explicitGroups! : resolveGroups(peft.shareGroups, model.numLayers);
+    return loadTied(model, dir, { ...peft.options, r, shareGroups, seed: opts.seed }, file.tensors, get, used, cfgFile, wFile);
+  }
+  let share: Share, shareGroups: number[][] | undefined;
+  if (opts.share !== undefined) {
     share = opts.share;
-    groups = explicitGroups;
-    const broken = brokenTie(found, file.tensors, share, groups ?? []);
-    if (broken) throw new AdapterConfigError('share', `'${share}'${opts.shareGroups !== undefined ? ` with shareGroups ${JSON.stringify(groups)}` : ''} ties lora_${broken.which} of ${broken.role} across layers ${broken.group.join(', ')}, but layer ${broken.other.layer}'s copy differs from layer ${broken.first.layer}'s (${loraKey(broken.other.path, broken.which)})`, wFile);
-  } else if (recorded !== undefined) {
-    share = recorded as Share;
-    groups = share === 'none' ? undefined : resolveGroups(recordedGroups as number[][] | undefined, model.numLayers);
-    const broken = brokenTie(found, file.tensors, share, groups ?? []);
+    shareGroups = explicitGroups;
+    const broken = brokenTie(found, file.tensors, share, shareGroups ?? []);
+    if (broken) throw new AdapterConfigError('share', `'${share}'${opts.shareGroups !== undefined ? ` with shareGroups ${JSON.stringify(shareGroups)}` : ''} ties lora_${broken.which} of ${broken.role} across layers ${broken.group.join(', ')}, but layer ${broken.other.layer}'s copy differs from layer ${broken.first.layer}'s (${loraKey(broken.other.path, broken.which)})`, wFile);
+  } else if (peft.share !== undefined) {
+    share = peft.share;
+    shareGroups = share === 'none' ? undefined : resolveGroups(peft.shareGroups, model.numLayers);
+    const broken = brokenTie(found, file.tensors, share, shareGroups ?? []);
     if (broken) throw new CheckpointError(wFile, `tensor "${loraKey(broken.other.path, broken.which)}" differs from layer ${broken.first.layer}'s although ${ADAPTER_CONFIG} records lora_${broken.which} of ${broken.role} as shared by layers ${broken.group.join(', ')} (sharelora.share '${share}')`);
   } else {
-    ({ share, groups } = detectShare(found, file.tensors, model.numLayers));
+    ({ share, shareGroups } = detectShare(found, file.tensors, model.numLayers));
   }
-  const adapter = inFile(() => injectForLoad(model, {
-    r, alpha: c.lora_alpha as number, targets, share, shareGroups: groups, dropout: (c.lora_dropout as number | null | undefined) ?? 0,
-    modulesToSave: (mts as string[] | null) ?? [], useRslora: c.use_rslora === true, seed: opts.seed, ...(method === 'lora-fa' && { method: 'lora-fa' as const }),
-  }), cfgFile);
+  const adapter = inFile(() => injectForLoad(model, { ...peft.options, share, shareGroups, seed: opts.seed }), cfgFile);
   try {
     const seen = new Set<tf.Variable>();
     for (const m of adapter.modules) {
@@ -288,6 +234,9 @@ export async function loadAdapter(model: Model, dir: string, opts: LoadAdapterOp
   return adapter;
 }
 
+/** how PEFT spells a task in adapter_config.json */
+const PEFT_TASK = { 'causal-lm': 'CAUSAL_LM', 'seq-cls': 'SEQ_CLS' } as const;
+
 /**
  * A Tied-LoRA folder: PEFT's LoRA layout holds each layer's folded factors
  * (so PEFT computes the same ΔW), sharelora_factors.safetensors the tied A
@@ -296,16 +245,12 @@ export async function loadAdapter(model: Model, dir: string, opts: LoadAdapterOp
  */
 async function loadTied(
   model: Model, dir: string,
-  o: { r: number; alpha: number; targets: string[] | RegExp; groups: number[][]; dropout: number; modulesToSave: string[]; useRslora: boolean; seed?: number; tiedTrain: unknown },
+  o: ShareLoraOptions & { r: number },
   main: Map<string, RawTensor>, getMain: ReturnType<typeof reader>['get'], usedMain: Set<string>, cfgFile: string, wFile: string,
 ): Promise<ShareLoraAdapter> {
   const fFile = join(dir, TIED_FACTORS);
   if (!existsSync(fFile)) throw new CheckpointError(fFile, `missing: ${ADAPTER_CONFIG} records a Tied-LoRA adapter, whose exact factors live in this file (the folded copies in ${ADAPTER_WEIGHTS} cannot be split back into A, B, u and v)`);
-  if (typeof o.tiedTrain !== 'string') throw new AdapterConfigError('sharelora.tied_train', `must be a string such as 'VBUA', got ${JSON.stringify(o.tiedTrain)}`, cfgFile);
-  const adapter = inFile(() => injectForLoad(model, {
-    method: 'tied-lora', tiedTrain: o.tiedTrain as string, r: o.r, alpha: o.alpha, targets: o.targets, shareGroups: o.groups, dropout: o.dropout,
-    modulesToSave: o.modulesToSave, useRslora: o.useRslora, seed: o.seed,
-  }), cfgFile);
+  const adapter = inFile(() => injectForLoad(model, o), cfgFile);
   try {
     const factors = reader(readSafetensors(fFile).tensors, fFile);
     for (const [name, v] of [...adapter.namedParameters(), ...adapter.frozenParameters()]) {
@@ -342,29 +287,10 @@ async function loadTied(
  * projection_prng_key by torch's generator), and each projection's
  * vera_lambda_b [d_out] and vera_lambda_d [r].
  */
-function loadVera(model: Model, dir: string, c: Record<string, unknown>, opts: LoadAdapterOptions): ShareLoraAdapter {
+function loadVera(model: Model, dir: string, peft: PeftAdapterConfig, opts: LoadAdapterOptions): ShareLoraAdapter {
   const cfgFile = join(dir, ADAPTER_CONFIG), wFile = join(dir, ADAPTER_WEIGHTS);
-  if (opts.share !== undefined) throw new AdapterConfigError('share', 'does not apply to a VeRA folder: its A and B are shared by every adapted projection by construction', cfgFile);
-  if (c.bias !== undefined && c.bias !== 'none') throw new AdapterConfigError('bias', `is ${JSON.stringify(c.bias)}; only "none" is supported`, cfgFile);
-  for (const k of ['layers_to_transform', 'layers_pattern'] as const) if (c[k] !== undefined && c[k] !== null) throw new AdapterConfigError(k, `is ${JSON.stringify(c[k])}; adapting only some layers is not supported`, cfgFile);
-  if (c.task_type !== undefined && c.task_type !== null && TASKS[c.task_type as string] !== model.task) throw new AdapterConfigError('task_type', `is ${JSON.stringify(c.task_type)} but this ${model.family} model is ${model.task}`, cfgFile);
-  if (!Number.isSafeInteger(c.r) || (c.r as number) < 1) throw new AdapterConfigError('r', `must be a positive integer, got ${JSON.stringify(c.r)}`, cfgFile);
-  const num = (k: string, dflt: number) => {
-    const v = c[k] ?? dflt;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new AdapterConfigError(k, `must be a number, got ${JSON.stringify(c[k])}`, cfgFile);
-    return v;
-  };
-  const dropout = num('vera_dropout', 0), dInitial = num('d_initial', 0.1), key = num('projection_prng_key', 0);
-  if (c.save_projection !== undefined && typeof c.save_projection !== 'boolean') throw new AdapterConfigError('save_projection', `must be true or false, got ${JSON.stringify(c.save_projection)}`, cfgFile);
-  const tm = c.target_modules;
-  let targets: string[] | RegExp;
-  if (typeof tm === 'string') targets = targetRegex(tm, model, cfgFile);
-  else if (Array.isArray(tm) && tm.length && tm.every((t) => typeof t === 'string')) targets = tm as string[];
-  else throw new AdapterConfigError('target_modules', `must be a list of module names or a regex string, got ${JSON.stringify(tm)}`, cfgFile);
-  const mts = c.modules_to_save;
-  if (mts !== null && mts !== undefined && !(Array.isArray(mts) && mts.every((t) => typeof t === 'string'))) throw new AdapterConfigError('modules_to_save', `must be a list of module names or null, got ${JSON.stringify(mts)}`, cfgFile);
-  const found = inFile(() => findTargets(model, targets), cfgFile);
-  const r = c.r as number;
+  const found = inFile(() => findTargets(model, peft.options.targets!), cfgFile);
+  const r = peft.options.r!;
   const file = readSafetensors(wFile);
   const { get, assign, noExtra } = reader(file.tensors, wFile);
   const dIn = Math.max(...found.map((t) => t.linear.inFeatures)), dOut = Math.max(...found.map((t) => t.linear.outFeatures));
@@ -377,12 +303,10 @@ function loadVera(model: Model, dir: string, c: Record<string, unknown>, opts: L
   if (saved) {
     get(fileKey(VERA_A), [r, dIn]);
     get(fileKey(VERA_B), [dOut, r]);
-  } else if (c.save_projection !== false) {
+  } else if (peft.saveProjection) {
     throw new CheckpointError(wFile, `has no "${fileKey(VERA_A)}" / "${fileKey(VERA_B)}" although ${ADAPTER_CONFIG} says save_projection is true`);
   }
-  const adapter = inFile(() => injectForLoad(model, {
-    method: 'vera', r, targets, dropout, dInitial, projectionSeed: key, modulesToSave: (mts as string[] | null) ?? [], seed: opts.seed,
-  }), cfgFile);
+  const adapter = inFile(() => injectForLoad(model, { ...peft.options, seed: opts.seed }), cfgFile);
   try {
     // without saved projections the ones injectShareLoRA drew from projection_prng_key stay (PEFT does the same)
     for (const [name, v] of adapter.frozenParameters()) if (saved) assign(v, fileKey(name));

@@ -1,12 +1,9 @@
 /**
  * Writing PEFT folders (peft.ts reads them). A tied tensor is written once
  * per layer, as PEFT's own save_pretrained does, so that PEFT loads our
- * folders; the tie (share and share_groups) is kept in `sharelora` inside
- * adapter_config.json (PEFT drops unknown keys), with the method when it is
- * not plain LoRA: LoRA-FA is PEFT's LoRA layout, Tied-LoRA too with its
- * vectors folded in (exact factors beside it), VeRA PEFT's VERA layout. This file needs the adapter
- * only as a type, so that adapter.save() can call it without sharelora.ts
- * and peft.ts importing each other.
+ * folders; adapter_config.json is AdapterConfig.toPeftJson's (config.ts).
+ * LoRA-FA is PEFT's LoRA layout, Tied-LoRA too with its vectors folded in
+ * (exact factors beside it), VeRA PEFT's VERA layout.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,11 +12,11 @@ import { serializeSafetensors, type TensorToWrite } from '../models/safetensors.
 import { atomicWrite } from '../util/fs.js';
 import { AdapterUnloadedError } from './errors.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, fileKey, loraKey, TIED_FACTORS, VERA_A, VERA_B } from './names.js';
-import type { ShareLoraAdapter } from './sharelora.js';
+import type { InjectedAdapter } from './adapter.js';
 import { splitPath } from './targets.js';
 
 /** The target_modules PEFT needs to find exactly our projections (a regex when a suffix would catch others). */
-function peftTargets(adapter: ShareLoraAdapter): string[] | string {
+function peftTargets(adapter: InjectedAdapter): string[] | string {
   const roles = [...new Set(adapter.modules.map((m) => m.role))];
   const adapted = new Set(adapter.modules.map((m) => m.path));
   const others = [...adapter.model.linears.keys(), ...[...adapter.model.heads].flatMap(([p, ls]) => [...ls.keys()].map((n) => `${p}.${n}`))].filter((p) => !adapted.has(p));
@@ -35,7 +32,7 @@ function peftTargets(adapter: ShareLoraAdapter): string[] | string {
  * replacing each file atomically; adapter.save(dir) is the same.
  * @example await saveAdapter(adapter, 'adapters/sst2-shareA', { baseModel: 'roberta-base' });
  */
-export async function saveAdapter(adapter: ShareLoraAdapter, dir: string, extra: { baseModel?: string } = {}): Promise<void> {
+export async function saveAdapter(adapter: InjectedAdapter, dir: string, extra: { baseModel?: string } = {}): Promise<void> {
   if (adapter.isUnloaded) throw new AdapterUnloadedError(`save to ${dir}`);
   await mkdir(dir, { recursive: true });
   const o = adapter.options;
@@ -63,40 +60,10 @@ export async function saveAdapter(adapter: ShareLoraAdapter, dir: string, extra:
     }
   }
   for (const [name, v] of adapter.namedParameters()) if (name.includes('.modules_to_save.')) await put(fileKey(name), v);
-  const record = o.method === 'lora' ? {} : o.method === 'lora-fa' ? { method: o.method, frozen: ['A'] }
-    : o.method === 'tied-lora' ? { method: o.method, tied_train: o.tiedTrain, factors: TIED_FACTORS } : { method: o.method };
-  const common = {
-    // PEFT has no masked-LM task type; it leaves task_type null for such models
-    task_type: adapter.model.task === 'causal-lm' ? 'CAUSAL_LM' : adapter.model.task === 'seq-cls' ? 'SEQ_CLS' : null,
-    base_model_name_or_path: extra.baseModel ?? null,
-    r: o.r,
-    target_modules: peftTargets(adapter),
-    fan_in_fan_out: adapter.model.family === 'gpt2',
-    bias: 'none',
-    modules_to_save: adapter.savedModules.length ? adapter.savedModules : null,
-    inference_mode: true,
-  };
-  const config = o.method === 'vera' ? {
-    peft_type: 'VERA', ...common,
-    projection_prng_key: o.projectionSeed,
-    save_projection: true,
-    vera_dropout: o.dropout,
-    d_initial: o.dInitial,
-    init_weights: o.init !== 'random',
-    layers_to_transform: null,
-    layers_pattern: null,
-    sharelora: { ...record, version: 1 },
-  } : {
-    peft_type: 'LORA', ...common,
-    lora_alpha: o.alpha,
-    lora_dropout: o.dropout,
-    init_lora_weights: true,
-    use_rslora: o.useRslora,
-    use_dora: false,
-    rank_pattern: {},
-    alpha_pattern: {},
-    sharelora: o.share === 'none' ? { share: o.share, ...record, version: 1 } : { share: o.share, share_groups: adapter.shareGroups, ...record, version: 1 },
-  };
+  const config = o.toPeftJson({
+    task: adapter.model.task, targetModules: peftTargets(adapter), fanInFanOut: adapter.model.family === 'gpt2',
+    modulesToSave: adapter.savedModules, shareGroups: adapter.shareGroups, baseModel: extra.baseModel,
+  });
   // weights first: a folder whose config exists always has matching weights
   if (factors) await atomicWrite(join(dir, TIED_FACTORS), serializeSafetensors(factors));
   await atomicWrite(join(dir, ADAPTER_WEIGHTS), serializeSafetensors(tensors));

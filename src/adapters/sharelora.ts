@@ -26,9 +26,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Linear, LoraHook } from '../models/linear.js';
 import type { Model } from '../models/types.js';
-import { checkOptions, optionKeys } from '../util/options.js';
+import { checkOptions } from '../util/options.js';
 import { Rng, uniqueVariableName } from '../util/rng.js';
-import { AdapterConfigError, MAX_VERA_PROJECTION, resolveGroups, resolveOptions, type ResolvedOptions, type ShareLoraOptions } from './config.js';
+import { AdapterConfig, AdapterConfigError, MAX_VERA_PROJECTION, resolveGroups, type ShareLoraOptions } from './config.js';
+import type { AdaptedModule, InjectedAdapter } from './adapter.js';
 import { AdapterUnloadedError } from './errors.js';
 import { PEFT_PREFIX, TIED_U, TIED_V, VERA_A, VERA_B } from './names.js';
 import { saveAdapter } from './save.js';
@@ -37,7 +38,7 @@ import { veraProjection } from './vera.js';
 
 export { AdapterUnloadedError } from './errors.js';
 
-export interface AdaptedModule extends Target { hook: Hook }
+export type { AdaptedModule } from './adapter.js';
 
 class Hook implements LoraHook {
   merged = false;
@@ -66,12 +67,12 @@ class Hook implements LoraHook {
 
 interface SavedModule { path: string; linears: Map<string, Linear>; original: Map<string, { weight: tf.Tensor2D; bias?: tf.Tensor1D }> }
 
-export class ShareLoraAdapter {
-  readonly options: ResolvedOptions;
+export class ShareLoraAdapter implements InjectedAdapter {
+  readonly options: AdapterConfig;
   readonly modules: AdaptedModule[] = [];
   readonly scaling: number;
-  /** the layers each shared tensor spans (sorted; all layers in one group unless shareGroups says otherwise) */
-  readonly groups: number[][];
+  /** the layers each shared tensor spans (sorted; all layers in one group unless the shareGroups option says otherwise) */
+  private readonly tiedGroups: number[][];
   /** PEFT parameter name (as named_parameters() gives it) -> variable; a tied tensor once, under its first layer's name */
   private readonly params = new Map<string, tf.Variable>();
   /** the adapter's frozen tensors (LoRA-FA's A, VeRA's projections, Tied-LoRA's frozen factors), named as the trainable ones */
@@ -82,15 +83,19 @@ export class ShareLoraAdapter {
   dropoutCounter = 0;
   private unloaded = false;
 
-  /** `fromFile`: loading a folder, whose tensors already bound r (PEFT accepts an r above a layer's widths, so we load one) */
-  constructor(readonly model: Model, opts: ShareLoraOptions = {}, internal: { fromFile?: boolean } = {}) {
-    this.options = resolveOptions(opts);
-    const { r, alpha, share, seed, init, useRslora, method, train } = this.options;
-    this.scaling = method === 'vera' ? 1 : useRslora ? alpha / Math.sqrt(r) : alpha / r;
+  /**
+   * `where`: the function named by an unknown-option error. `fromFile`:
+   * loading a folder, whose tensors already bound r (PEFT accepts an r
+   * above a layer's widths, so we load one).
+   */
+  constructor(readonly model: Model, opts: ShareLoraOptions = {}, internal: { fromFile?: boolean; where?: string } = {}) {
+    this.options = AdapterConfig.resolve(opts, { where: internal.where });
+    const { r, seed, init, method, train } = this.options;
+    this.scaling = this.options.scaling;
     const rng = new Rng(seed);
-    this.groups = resolveGroups(this.options.shareGroups, model.numLayers);
+    this.tiedGroups = resolveGroups(this.options.shareGroups, model.numLayers);
     const groupOf = new Map<number, number>();
-    this.groups.forEach((g, i) => g.forEach((l) => groupOf.set(l, i)));
+    this.tiedGroups.forEach((g, i) => g.forEach((l) => groupOf.set(l, i)));
     const targets = findTargets(model, this.options.targets);
     for (const t of targets) if (t.linear.lora) throw new AdapterConfigError('targets', `${t.path} already has an adapter; call adapter.unload() on the old one first`);
     if (!internal.fromFile || method === 'vera') checkRank(targets, r, method);
@@ -125,13 +130,13 @@ export class ShareLoraAdapter {
         const tie = `${t.role}#${groupOf.get(t.layer)}`;
         const f = first.get(tie);
         let A: tf.Variable, B: tf.Variable;
-        if (f && (share === 'A' || share === 'AB')) A = f.A;
+        if (f && this.options.sharesA()) A = f.A;
         else {
           // Kaiming-uniform with a = sqrt(5) over fan_in = d_in: U(±1/sqrt(d_in)), as nn.Linear/loralib/PEFT
           const vals = zero === 'A' ? new Float32Array(r * din) : init === 'gaussian' ? rng.normal(r * din, 1 / r) : rng.uniform(r * din, -1 / Math.sqrt(din), 1 / Math.sqrt(din));
           A = variable(vals, [r, din], `${base}.lora_A.default.weight`, train.has('A'));
         }
-        if (f && (share === 'B' || share === 'AB')) B = f.B;
+        if (f && this.options.sharesB()) B = f.B;
         else {
           // a frozen B must be random, or the update stays zero for ever
           const random = init === 'random' || (method === 'tied-lora' && zero !== 'B');
@@ -180,7 +185,9 @@ export class ShareLoraAdapter {
   get share() { return this.options.share; }
   get method() { return this.options.method; }
   /** the layer groups the shared matrix is tied within (copies; one group of all layers by default) */
-  get shareGroups(): number[][] { return this.groups.map((g) => [...g]); }
+  get shareGroups(): number[][] { return this.tiedGroups.map((g) => [...g]); }
+  /** @deprecated the same as shareGroups (one name for one thing); kept for one release */
+  get groups(): number[][] { return this.shareGroups; }
   /** true once unload() or mergeAndUnload() has removed the adapter */
   get isUnloaded(): boolean { return this.unloaded; }
   get savedModules(): string[] { return this.saved.map((s) => s.path); }
@@ -323,12 +330,6 @@ export class ShareLoraAdapter {
 }
 
 /**
- * Add ShareLoRA adapters to a model; the base stays frozen.
- * @example const adapter = injectShareLoRA(model, { r: 8, alpha: 16, targets: ['q', 'v'], share: 'A' });
- */
-const SHARELORA_KEYS = optionKeys<ShareLoraOptions>()(['r', 'alpha', 'targets', 'share', 'dropout', 'seed', 'modulesToSave', 'init', 'useRslora', 'shareGroups', 'method', 'tiedTrain', 'dInitial', 'projectionSeed']);
-
-/**
  * An r no projection can use is refused before anything is allocated: a
  * rank-r update of a [d_out, d_in] matrix has rank at most min(d_in, d_out),
  * and r = 1e9 would otherwise end in a RangeError from the allocator. VeRA's
@@ -347,13 +348,15 @@ function checkRank(targets: Target[], r: number, method: string): void {
   }
 }
 
+/**
+ * Add ShareLoRA adapters to a model; the base stays frozen.
+ * @example const adapter = injectShareLoRA(model, { r: 8, alpha: 16, targets: ['q', 'v'], share: 'A' });
+ */
 export function injectShareLoRA(model: Model, options: ShareLoraOptions = {}): ShareLoraAdapter {
-  checkOptions('injectShareLoRA', options, SHARELORA_KEYS);
-  return new ShareLoraAdapter(model, options);
+  return new ShareLoraAdapter(model, options, { where: 'injectShareLoRA' });
 }
 
 /** injectShareLoRA for loadAdapter: the folder's tensors, already read and shape-checked, bound the rank. */
 export function injectForLoad(model: Model, options: ShareLoraOptions): ShareLoraAdapter {
-  checkOptions('loadAdapter', options, SHARELORA_KEYS);
-  return new ShareLoraAdapter(model, options, { fromFile: true });
+  return new ShareLoraAdapter(model, options, { fromFile: true, where: 'loadAdapter' });
 }

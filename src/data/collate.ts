@@ -8,8 +8,9 @@ import { Rng } from '../util/rng.js';
 import type { HostBatch } from './batch.js';
 import type { TextTokenizer } from './tokenizer.js';
 import { checkOptions, optionKeys } from '../util/options.js';
+import { IGNORE_INDEX } from './labels.js';
 
-export const IGNORE_INDEX = -100;
+export { IGNORE_INDEX };
 
 export interface PadOptions {
   /** Pad to a multiple of this (e.g. 8) so kernels see fewer distinct shapes. */

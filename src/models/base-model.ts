@@ -26,7 +26,7 @@ export abstract class BaseModel implements Model {
   get numLayers(): number { return this.config.layers; }
 
   loss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
-    return taskLoss(this.task, this.config.numLabels, logits, labels);
+    return taskLoss(this, logits, labels);
   }
 
   weights(): Map<string, WeightRef> {

@@ -5,8 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { crossEntropy } from '../backend/ops.js';
+import { IGNORE_INDEX } from '../data/labels.js';
 import { Linear } from './linear.js';
-import type { ModelConfig, Task } from './types.js';
+import type { Model, ModelConfig } from './types.js';
 import type { WeightStore } from './weights.js';
 
 /**
@@ -35,14 +36,14 @@ export function lmLogits(x: tf.Tensor, W: tf.Tensor2D, bias?: tf.Tensor1D): tf.T
   return tf.reshape(bias ? tf.add(flat, bias) : flat, [B, T, W.shape[0]]);
 }
 
-/** HF's causal-LM loss: position t predicts label t+1; -100 is ignored. */
+/** HF's causal-LM loss: position t predicts label t+1; IGNORE_INDEX (-100) is ignored. */
 export function causalLmLoss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
   return tf.tidy(() => {
     const [B, T, V] = logits.shape;
     // shift the labels, not the logits: position t predicts label t+1 and the
     // last position is ignored (-100), so the [B, T, V] logits are never
     // copied (a slice and its gradient's pad were 2 × 400 MB at GPT-2 scale)
-    const y = tf.concat([tf.slice(tf.cast(labels, 'int32'), [0, 1], [B, T - 1]), tf.fill([B, 1], -100, 'int32')], 1);
+    const y = tf.concat([tf.slice(tf.cast(labels, 'int32'), [0, 1], [B, T - 1]), tf.fill([B, 1], IGNORE_INDEX, 'int32')], 1);
     return crossEntropy(tf.reshape(logits, [B * T, V]) as tf.Tensor2D, tf.reshape(y, [B * T]) as tf.Tensor1D);
   });
 }
@@ -55,17 +56,18 @@ export function maskedLmLoss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
   });
 }
 
-/** HF's problem_type inference: one label is regression (MSE), more is single-label CE. */
-export function classificationLoss(logits: tf.Tensor, labels: tf.Tensor, numLabels: number): tf.Scalar {
-  return tf.tidy(() => {
-    if (numLabels === 1) return tf.mean(tf.square(tf.sub(tf.reshape(logits, [-1]), tf.cast(tf.reshape(labels, [-1]), 'float32')))) as tf.Scalar;
-    return crossEntropy(logits as tf.Tensor2D, tf.reshape(tf.cast(labels, 'int32'), [-1]) as tf.Tensor1D);
-  });
-}
+/** what decides a model's loss: its task and, for a classifier, its number of labels */
+export type Head = Pick<Model, 'task'> & { readonly config: Pick<ModelConfig, 'numLabels'> };
+
+/** HF's problem_type inference: a sequence classifier with one label is a regressor (MSE on float targets), with more single-label CE. */
+export const isRegression = (model: Head): boolean => model.task === 'seq-cls' && model.config.numLabels === 1;
 
 /** The loss HF computes for a model of this task. */
-export function taskLoss(task: Task, numLabels: number, logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
-  if (task === 'causal-lm') return causalLmLoss(logits, labels);
-  if (task === 'masked-lm') return maskedLmLoss(logits, labels);
-  return classificationLoss(logits, labels, numLabels);
+export function taskLoss(model: Head, logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
+  if (model.task === 'causal-lm') return causalLmLoss(logits, labels);
+  if (model.task === 'masked-lm') return maskedLmLoss(logits, labels);
+  return tf.tidy(() => {
+    if (isRegression(model)) return tf.mean(tf.square(tf.sub(tf.reshape(logits, [-1]), tf.cast(tf.reshape(labels, [-1]), 'float32')))) as tf.Scalar;
+    return crossEntropy(logits as tf.Tensor2D, tf.reshape(tf.cast(labels, 'int32'), [-1]) as tf.Tensor1D);
+  });
 }

@@ -81,7 +81,7 @@ export class Llama extends BaseModel {
     const T0 = inputIds instanceof tf.Tensor ? inputIds.shape[1] : (inputIds as ArrayLike<number>[])[0]?.length ?? 0;
     const { cos, sin } = this.rope(T0);
     return tf.tidy(() => {
-      const ids = toInt2D(inputIds, 'inputIds');
+      const ids = toInt2D(inputIds, 'inputIds'); // [B,T]
       const [B, T] = ids.shape;
       const mask = attentionMask ? toInt2D(attentionMask, 'attentionMask') : undefined;
       // rotary embedding on the token-major projection [B, T, n·D]; cos/sin are [T, 1, D]
@@ -90,20 +90,20 @@ export class Llama extends BaseModel {
         const [x1, x2] = tf.split(h, 2, -1);
         return tf.reshape(tf.add(tf.mul(h, cos), tf.mul(tf.concat([tf.neg(x2), x1], -1), sin)), [B, T, n * D]) as tf.Tensor3D;
       };
-      let x = tf.gather(this.embed.value, ids) as tf.Tensor;
+      let x = tf.gather(this.embed.value, ids) as tf.Tensor; // [B,T,C]
       for (const l of this.layers) {
-        const h = rmsNorm(x, l.inNorm.value, eps);
-        const q = rotate(l.q.apply(h, training), H);
-        const k = rotate(l.k.apply(h, training), Hkv);
-        const v = l.v.apply(h, training) as tf.Tensor3D;
-        const y = attention(q, k, v, { heads: H, kvHeads: Hkv, causal: true, keyMask: mask, scale: 1 / Math.sqrt(D) });
-        x = tf.add(x, l.o.apply(y, training));
-        const m = rmsNorm(x, l.postNorm.value, eps);
-        x = tf.add(x, l.down.apply(tf.mul(silu(l.gate.apply(m, training)), l.up.apply(m, training)), training));
+        const h = rmsNorm(x, l.inNorm.value, eps); // [B,T,C]
+        const q = rotate(l.q.apply(h, training), H); // [B,T,H·D]
+        const k = rotate(l.k.apply(h, training), Hkv); // [B,T,Hkv·D]
+        const v = l.v.apply(h, training) as tf.Tensor3D; // [B,T,Hkv·D]
+        const y = attention(q, k, v, { heads: H, kvHeads: Hkv, causal: true, keyMask: mask, scale: 1 / Math.sqrt(D) }); // [B,T,H·D]
+        x = tf.add(x, l.o.apply(y, training)); // [B,T,C]
+        const m = rmsNorm(x, l.postNorm.value, eps); // [B,T,C]
+        x = tf.add(x, l.down.apply(tf.mul(silu(l.gate.apply(m, training)), l.up.apply(m, training)), training)); // SwiGLU through [B,T,I], back to [B,T,C]
       }
-      x = rmsNorm(x, this.norm.value, eps);
-      if (this.score) return { logits: this.score.apply(lastToken(x, mask), training) };
-      return { logits: lmLogits(x, (this.lmHead ?? this.embed).value) };
+      x = rmsNorm(x, this.norm.value, eps); // [B,T,C]
+      if (this.score) return { logits: this.score.apply(lastToken(x, mask), training) }; // [B,labels]
+      return { logits: lmLogits(x, (this.lmHead ?? this.embed).value) }; // [B,T,V]
     });
   }
 

@@ -3,19 +3,97 @@
  *   p  <- p·(1 - lr·wd)                      (decoupled weight decay first)
  *   m  <- β1·m + (1-β1)·g;  v <- β2·v + (1-β2)·g²
  *   p  <- p - lr/(1-β1^t) · m / (sqrt(v)/sqrt(1-β2^t) + eps)
+ * The learning rate is an argument of each update (a schedule is the
+ * caller's); the optimizer holds β, eps, the weight decay, the step count
+ * and the moments. Its settings and their checks live here; the Trainer's
+ * options (options.ts) use them for its lr/betas/eps/weightDecay.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { adamwUpdate } from '../backend/ops.js';
-import { resolveAdamW, type AdamWOptions } from './options.js';
+import { checkOptions, describeValue, optionKeys, OptionsError } from '../util/options.js';
+import { checkAgainst, fromHost, toHost, type HostTensor } from './host.js';
 
-export type { AdamWOptions } from './options.js';
+export interface AdamWOptions {
+  /** peak learning rate (≥ 0); default 1e-3. The Trainer's base value; AdamW itself takes the lr of each update as update()'s argument */
+  lr?: number;
+  /** (β1, β2), each in [0, 1); default [0.9, 0.999] */
+  betas?: [number, number];
+  /** added to √v (> 0); default 1e-8 */
+  eps?: number;
+  /** decoupled weight decay (≥ 0, lr·weightDecay < 1); default 0.01 */
+  weightDecay?: number;
+}
+
+/** what `new AdamW(…)` takes: the settings that stay fixed over a run */
+export type AdamWSettings = Omit<AdamWOptions, 'lr'>;
+
+export interface ResolvedAdamW {
+  readonly lr: number;
+  readonly betas: readonly [number, number];
+  readonly eps: number;
+  readonly weightDecay: number;
+}
+
+/** one update's arguments */
+export interface UpdateOptions {
+  /** the learning rate of this update (≥ 0, lr·weightDecay < 1) */
+  lr: number;
+  /** multiplies every gradient first (the clipping coefficient); default 1 */
+  gradScale?: number;
+  /** global L2 norm of the gradients before scaling; when it proves the update finite, update() reads nothing back from the device */
+  gradNorm?: number;
+}
+
+/** the optimizer's part of a run's state: step and moments, as host copies */
+export interface AdamWState { step: number; m: Map<string, HostTensor>; v: Map<string, HostTensor> }
+
+export const ADAMW_KEYS = optionKeys<AdamWOptions>()(['lr', 'betas', 'eps', 'weightDecay']);
+const SETTINGS_KEYS = optionKeys<AdamWSettings>()(['betas', 'eps', 'weightDecay']);
+const UPDATE_KEYS = optionKeys<UpdateOptions>()(['lr', 'gradScale', 'gradNorm']);
+
+/**
+ * AdamW's settings in `o` checked (other keys of `o` are ignored), each
+ * error from `where` naming `prefix + key`; unset ones stay undefined.
+ */
+export function adamwPart(where: string, o: Record<string, unknown>, prefix = ''): AdamWOptions {
+  const fail = (k: string, what: string): never => { throw new OptionsError(where, prefix + k, `must be ${what}, got ${describeValue(o[k])}`); };
+  const number = (k: string, ok: (x: number) => boolean, what: string): number | undefined => {
+    const v = o[k];
+    if (v === undefined) return undefined;
+    return typeof v === 'number' && Number.isFinite(v) && ok(v) ? v : fail(k, what);
+  };
+  const betas = o.betas === undefined ? undefined
+    : Array.isArray(o.betas) && o.betas.length === 2 && o.betas.every((b) => typeof b === 'number' && b >= 0 && b < 1)
+      ? [o.betas[0], o.betas[1]] as [number, number]
+      : fail('betas', 'two numbers in [0, 1) (β = 1 divides by 1 − β^t = 0)');
+  return {
+    lr: number('lr', (x) => x >= 0, 'a finite number ≥ 0'),
+    betas,
+    eps: number('eps', (x) => x > 0, 'a finite number > 0 (with 0, a parameter whose gradient is 0 becomes 0/0 = NaN)'),
+    weightDecay: number('weightDecay', (x) => x >= 0, 'a finite number ≥ 0'),
+  };
+}
+
+/** torch.optim.AdamW's defaults */
+const DEFAULTS = { lr: 1e-3, betas: [0.9, 0.999] as const, eps: 1e-8, weightDecay: 0.01 };
+
+/** checked settings defaulted; lr·weightDecay is checked here, once both are known */
+export function finishAdamW(where: string, a: AdamWOptions): ResolvedAdamW {
+  const out = { lr: a.lr ?? DEFAULTS.lr, betas: Object.freeze([...(a.betas ?? DEFAULTS.betas)]) as unknown as readonly [number, number], eps: a.eps ?? DEFAULTS.eps, weightDecay: a.weightDecay ?? DEFAULTS.weightDecay };
+  checkDecay(where, out.lr, out.weightDecay);
+  return out;
+}
+
+// p ← p·(1 − lr·wd) first: at lr·wd ≥ 1 every step zeroes or flips the sign of every weight
+function checkDecay(where: string, lr: number, weightDecay: number): void {
+  if (lr * weightDecay >= 1) throw new OptionsError(where, 'weightDecay', `times lr must be below 1 (lr ${lr} × weightDecay ${weightDecay} = ${lr * weightDecay} zeroes or flips every weight each step)`);
+}
 
 /** float32 stays finite with room to spare below this (its largest value is 3.4e38) */
 const SAFE = 1e30;
 const FLT_MIN_NORMAL = 1.1754943508222875e-38;
 
 export class AdamW {
-  lr: number;
   readonly beta1: number;
   readonly beta2: number;
   readonly eps: number;
@@ -30,18 +108,41 @@ export class AdamW {
    */
   gradBound = 0;
 
-  constructor(opts: AdamWOptions = {}) {
-    const o = resolveAdamW('AdamW', opts);
-    this.lr = o.lr;
-    [this.beta1, this.beta2] = o.betas;
-    this.eps = o.eps;
-    this.weightDecay = o.weightDecay;
+  constructor(opts: AdamWSettings = {}) {
+    if (opts !== null && typeof opts === 'object' && 'lr' in opts) {
+      throw new OptionsError('AdamW', 'lr', 'is an argument of each update, not of the optimizer: opt.update(params, grads, { lr }) (a schedule changes it every step)');
+    }
+    checkOptions('AdamW', opts, SETTINGS_KEYS);
+    const o = adamwPart('AdamW', opts as Record<string, unknown>);
+    [this.beta1, this.beta2] = o.betas ?? DEFAULTS.betas;
+    this.eps = o.eps ?? DEFAULTS.eps;
+    this.weightDecay = o.weightDecay ?? DEFAULTS.weightDecay;
   }
 
-  private hyper(gradScale: number) {
+  /** removed: the learning rate is update()'s argument; reading or setting it here is an error, where a plain field would be silently ignored */
+  get lr(): never { throw this.noLr(); }
+  set lr(_: number) { throw this.noLr(); }
+  private noLr(): OptionsError {
+    return new OptionsError('AdamW', 'lr', 'is no longer a property of the optimizer: pass it to each update, opt.update(params, grads, { lr })');
+  }
+
+  /** one update's arguments checked and defaulted */
+  private args(where: string, o: UpdateOptions): { lr: number; gradScale: number; gradNorm: number } {
+    checkOptions(where, o, UPDATE_KEYS);
+    if (o === undefined) throw new OptionsError(where, 'lr', 'is missing: update(params, grads, { lr })');
+    const fail = (k: string, what: string): never => { throw new OptionsError(where, k, `must be ${what}, got ${describeValue((o as unknown as Record<string, unknown>)[k])}`); };
+    const { lr, gradScale = 1, gradNorm = NaN } = o;
+    if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) fail('lr', 'a finite number ≥ 0');
+    checkDecay(where, lr, this.weightDecay);
+    if (typeof gradScale !== 'number') fail('gradScale', 'a number');
+    if (typeof gradNorm !== 'number') fail('gradNorm', 'a number');
+    return { lr, gradScale, gradNorm };
+  }
+
+  private hyper(lr: number, gradScale: number) {
     const t = this.step + 1;
     const bc1 = 1 - this.beta1 ** t;
-    return { t, decay: 1 - this.lr * this.weightDecay, stepSize: this.lr / bc1, sqrtBc2: Math.sqrt(1 - this.beta2 ** t), gscale: gradScale };
+    return { t, decay: 1 - lr * this.weightDecay, stepSize: lr / bc1, sqrtBc2: Math.sqrt(1 - this.beta2 ** t), gscale: gradScale };
   }
 
   /**
@@ -51,8 +152,8 @@ export class AdamW {
    * device (the usual case: it fails only for gradients beyond ~1e20 or
    * extreme lr/eps), and training pays no extra read-back.
    */
-  private provablyFinite(gradNorm: number, gradScale: number): boolean {
-    const { decay, stepSize } = this.hyper(gradScale);
+  private provablyFinite(lr: number, gradNorm: number, gradScale: number): boolean {
+    const { decay, stepSize } = this.hyper(lr, gradScale);
     // 1% for the float32 rounding of the Σg² the norm came from
     const G = Math.max(this.gradBound, gradNorm * gradScale * 1.01);
     const eps = Math.fround(this.eps);
@@ -77,18 +178,20 @@ export class AdamW {
   }
 
   /**
-   * Apply one update; grads are keyed like params and multiplied by
-   * gradScale first (the clipping coefficient). Does not dispose grads.
-   * Unchecked: see update() for the form that refuses a non-finite result.
+   * Apply one update with learning rate `lr`; grads are keyed like params
+   * and multiplied by gradScale first (the clipping coefficient). Does not
+   * dispose grads. Unchecked: see update() for the form that refuses a
+   * non-finite result.
    */
-  apply(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, gradScale = 1): void {
-    this.applyNow(params, grads, gradScale);
+  apply(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, opts: Omit<UpdateOptions, 'gradNorm'>): void {
+    const { lr, gradScale } = this.args('AdamW.apply', opts);
+    this.applyNow(params, grads, lr, gradScale);
     // nothing bounds these gradients, so update() can no longer prove its results finite without a read
     this.gradBound = Infinity;
   }
 
-  private applyNow(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, gradScale: number): void {
-    const h = this.hyper(gradScale);
+  private applyNow(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number, gradScale: number): void {
+    const h = this.hyper(lr, gradScale);
     for (const [name, p] of params) {
       const g = grads.get(name);
       if (!g) continue;
@@ -108,15 +211,17 @@ export class AdamW {
    * update is not finite is returned. `gradNorm` is the global norm of
    * `grads` before scaling; when it proves the update finite (above) no
    * device read is made.
+   * @example await opt.update(params, grads, { lr: 1e-3, gradScale: 1, gradNorm })
    */
-  async update(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, gradScale: number, gradNorm: number): Promise<string | undefined> {
+  async update(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, opts: UpdateOptions): Promise<string | undefined> {
+    const { lr, gradScale, gradNorm } = this.args('AdamW.update', opts);
     const G = gradNorm * gradScale;
-    if (this.provablyFinite(gradNorm, gradScale)) {
-      this.applyNow(params, grads, gradScale);
+    if (this.provablyFinite(lr, gradNorm, gradScale)) {
+      this.applyNow(params, grads, lr, gradScale);
       this.gradBound = Math.max(this.gradBound, G * 1.01);
       return undefined;
     }
-    const h = this.hyper(gradScale);
+    const h = this.hyper(lr, gradScale);
     const pending: Array<{ name: string; p: tf.Variable; m: tf.Variable; v: tf.Variable; next: tf.Tensor[] }> = [];
     const created: string[] = [];
     let flags: tf.Tensor | undefined;
@@ -143,6 +248,38 @@ export class AdamW {
       flags?.dispose();
       for (const { next } of pending) tf.dispose(next);
     }
+  }
+
+  /** step and moments as host copies (what a checkpoint saves) */
+  async state(): Promise<AdamWState> {
+    return { step: this.step, m: await toHost(this.m), v: await toHost(this.v) };
+  }
+
+  /**
+   * Go on from `s` (state() of this or another AdamW over the same
+   * parameters, or a checkpoint's): step and moments are replaced, every
+   * tensor checked against `params` first, so a mismatch changes nothing.
+   * `where` and `prefix` name the caller and the state's part in errors.
+   */
+  loadState(s: AdamWState, params: Map<string, tf.Variable>, { where = 'AdamW.loadState', prefix = '' }: { where?: string; prefix?: string } = {}): void {
+    checkAgainst(where, `${prefix}m`, s.m, params);
+    checkAgainst(where, `${prefix}v`, s.v, params);
+    this.dispose();
+    // tidy frees the initial value; the variable keeps its own reference to the data
+    for (const [n, t] of s.m) this.m.set(n, tf.tidy(() => tf.variable(fromHost(t), false)));
+    for (const [n, t] of s.v) this.v.set(n, tf.tidy(() => tf.variable(fromHost(t), false)));
+    this.step = s.step;
+    // |m| and √v bound every gradient applied so far: the update's finiteness proof starts from them
+    let bound = 0;
+    for (const [which, ts] of [['m', s.m], ['v', s.v]] as const) {
+      for (const { data: d } of ts.values()) {
+        for (let i = 0; i < d.length; i++) {
+          const a = which === 'm' ? Math.abs(d[i]) : Math.sqrt(Math.abs(d[i]));
+          if (!(a <= bound)) bound = a;
+        }
+      }
+    }
+    this.gradBound = bound * 1.01;
   }
 
   /** bytes held by the moments (2 × fp32 per trainable element) */

@@ -11,6 +11,8 @@
  * name the offending value.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { IGNORE_INDEX } from '../data/labels.js';
+import { isRegression } from '../models/heads.js';
 import type { Model } from '../models/types.js';
 import { closest, describeValue, isPlainObject } from '../util/options.js';
 import type { Batch } from '../data/batch.js';
@@ -24,7 +26,6 @@ export class BatchError extends Error {
 }
 
 const BATCH_KEYS = ['inputIds', 'attentionMask', 'labels'];
-export const IGNORE = -100;
 
 export interface BatchInfo {
   rows: number;
@@ -41,11 +42,11 @@ const isList = (x: unknown): x is ArrayLike<number> => (Array.isArray(x) && !x.s
 function labelRule(model: Model): { test: (v: number) => boolean; expected: string } {
   if (model.task !== 'seq-cls') {
     const V = model.config.vocabSize;
-    return { test: (v) => v === IGNORE || (Number.isInteger(v) && v >= 0 && v < V), expected: `a token id in [0, ${V}) (the vocabulary) or -100 (ignored)` };
+    return { test: (v) => v === IGNORE_INDEX || (Number.isInteger(v) && v >= 0 && v < V), expected: `a token id in [0, ${V}) (the vocabulary) or ${IGNORE_INDEX} (ignored)` };
   }
+  if (isRegression(model)) return { test: (v) => Number.isFinite(v), expected: 'a finite number (the head has 1 label: regression)' };
   const n = model.config.numLabels;
-  if (n === 1) return { test: (v) => Number.isFinite(v), expected: 'a finite number (the head has 1 label: regression)' };
-  return { test: (v) => v === IGNORE || (Number.isInteger(v) && v >= 0 && v < n), expected: `a class id in [0, ${n}) (the head has ${n} labels) or -100 (ignored)` };
+  return { test: (v) => v === IGNORE_INDEX || (Number.isInteger(v) && v >= 0 && v < n), expected: `a class id in [0, ${n}) (the head has ${n} labels) or ${IGNORE_INDEX} (ignored)` };
 }
 
 function shapeOf(where: string, field: string, x: unknown, rank: 1 | 2): number[] {
@@ -119,22 +120,38 @@ export function checkBatch(where: string, batch: unknown, model: Model, training
     const rule = labelRule(model);
     const bad = firstBad(b.labels as Grid | number[], (v) => rule.test(v));
     if (bad) throw new BatchError(where, `labels${bad[0]}`, `is ${describeValue(bad[1])}, expected ${rule.expected}`);
-    if (training && learnable(b.labels as Grid | number[], perToken, causal) === 0) throw nothingToLearn(where, causal);
+    if (training && lossLabelsOnHost(b.labels as Grid | number[], model) === 0) throw nothingToLearn(where, causal);
   }
   return { rows: B, cols: T, onDevice };
 }
 
-/** labels that carry a loss: causal position 0 predicts nothing (labels shift by one) */
-function learnable(labels: Grid | ArrayLike<number>, perToken: boolean, causal: boolean): number {
+/**
+ * The labels that carry a loss, the weight of a batch's mean loss: every
+ * example of a regression, else those that are not IGNORE_INDEX, and for a
+ * causal LM only from the second position on (labels shift by one, so
+ * position 0 predicts nothing). On the device, as a float32 scalar.
+ */
+export function lossLabelCount(labels: tf.Tensor, model: Model): tf.Scalar {
+  return tf.tidy(() => {
+    if (isRegression(model)) return tf.scalar(labels.size);
+    const used = model.task === 'causal-lm' ? tf.slice(labels, [0, 1], [labels.shape[0], labels.shape[1]! - 1]) : labels;
+    return tf.sum(tf.cast(tf.notEqual(used, IGNORE_INDEX), 'float32'));
+  });
+}
+
+/** lossLabelCount of host labels */
+function lossLabelsOnHost(labels: Grid | ArrayLike<number>, model: Model): number {
+  if (isRegression(model)) return labels.length;
+  const first = model.task === 'causal-lm' ? 1 : 0;
   let n = 0;
-  if (perToken) for (const row of Array.from(labels as Grid)) for (let j = causal ? 1 : 0; j < row.length; j++) n += row[j] !== IGNORE ? 1 : 0;
-  else for (const v of Array.from(labels as ArrayLike<number>)) n += v !== IGNORE ? 1 : 0;
+  if (model.task !== 'seq-cls') for (const row of Array.from(labels as Grid)) for (let j = first; j < row.length; j++) n += row[j] !== IGNORE_INDEX ? 1 : 0;
+  else for (const v of Array.from(labels as ArrayLike<number>)) n += v !== IGNORE_INDEX ? 1 : 0;
   return n;
 }
 
 export const nothingToLearn = (where: string, causal: boolean) => new BatchError(where, 'labels', causal
-  ? 'are all -100 after the first token: no token to predict, so the loss is 0 and an update would only apply weight decay; drop the batch'
-  : 'are all -100: no example to learn from, so the loss is 0 and an update would only apply weight decay; drop the batch');
+  ? `are all ${IGNORE_INDEX} after the first token: no token to predict, so the loss is 0 and an update would only apply weight decay; drop the batch`
+  : `are all ${IGNORE_INDEX}: no example to learn from, so the loss is 0 and an update would only apply weight decay; drop the batch`);
 
 /**
  * For a batch with tensor parts: [bad input ids, bad attention-mask values,
@@ -152,8 +169,7 @@ export function deviceBatchCheck(batch: Batch, model: Model): tf.Tensor1D | unde
     let lab = zero, learn: tf.Tensor = tf.scalar(1);
     if (labels instanceof tf.Tensor) {
       lab = count(badLabels(labels, model));
-      const used = model.task === 'causal-lm' ? tf.slice(labels, [0, 1], [labels.shape[0], labels.shape[1]! - 1]) : labels;
-      learn = model.task === 'seq-cls' && model.config.numLabels === 1 ? tf.scalar(labels.size) : count(tf.notEqual(used, IGNORE));
+      learn = lossLabelCount(labels, model);
     }
     return tf.stack([ids, mask, lab, learn]) as tf.Tensor1D;
   });
@@ -165,9 +181,9 @@ function badIds(ids: tf.Tensor, V: number): tf.Tensor {
 }
 
 function badLabels(labels: tf.Tensor, model: Model): tf.Tensor {
-  if (model.task === 'seq-cls' && model.config.numLabels === 1) return tf.logicalNot(tf.isFinite(labels));
+  if (isRegression(model)) return tf.logicalNot(tf.isFinite(labels));
   const n = model.task === 'seq-cls' ? model.config.numLabels : model.config.vocabSize;
-  return tf.logicalAnd(tf.notEqual(labels, IGNORE), badIds(labels, n));
+  return tf.logicalAnd(tf.notEqual(labels, IGNORE_INDEX), badIds(labels, n));
 }
 
 /**

@@ -9,13 +9,14 @@ import { installEagerRelease } from '../backend/tape.js';
 import { checkBatch } from './batch.js';
 import { checkOptions } from '../util/options.js';
 import { toLabelTensor, type Batch } from '../data/batch.js';
+import { isRegression } from '../models/heads.js';
 import type { Model } from '../models/types.js';
 
 export type { Batch };
 
 /** Labels in the dtype the model's loss takes: float32 for regression, int32 otherwise. */
 export function labelsTensor(labels: Batch['labels'], model: Model): tf.Tensor {
-  return toLabelTensor(labels, model.task === 'seq-cls' && model.config.numLabels === 1 ? 'float32' : 'int32');
+  return toLabelTensor(labels, isRegression(model) ? 'float32' : 'int32');
 }
 
 export interface LossAndGrads {

@@ -1,24 +1,17 @@
 /**
- * Every Trainer setting, checked once at construction. A setting that would
+ * Every Trainer setting, checked once at construction (AdamW's through
+ * adamw.ts's checks). A setting that would
  * quietly ruin training (a NaN or negative learning rate, β = 1, eps = 0, a
  * misspelled schedule) is an OptionsError naming the setting, before any
  * weight is touched: after one such update every adapter parameter is NaN,
  * and a checkpoint saved then cannot be resumed.
  */
 import { checkOptions, describeValue, isPlainObject, optionKeys, OptionsError } from '../util/options.js';
+import { ADAMW_KEYS, adamwPart, finishAdamW, type AdamWOptions, type ResolvedAdamW } from './adamw.js';
 import type { TrainerCallbacks } from './callbacks.js';
 import { SCHEDULES, type ScheduleName } from './schedule.js';
 
-export interface AdamWOptions {
-  /** peak learning rate (≥ 0); default 1e-3 */
-  lr?: number;
-  /** (β1, β2), each in [0, 1); default [0.9, 0.999] */
-  betas?: [number, number];
-  /** added to √v (> 0); default 1e-8 */
-  eps?: number;
-  /** decoupled weight decay (≥ 0, lr·weightDecay < 1); default 0.01 */
-  weightDecay?: number;
-}
+export type { AdamWOptions } from './adamw.js';
 
 /** The nested form `optimizer: { name: 'adamw', lr: 2e-3 }`; AdamW is the only optimizer. */
 export interface OptimizerSpec extends AdamWOptions {
@@ -45,13 +38,6 @@ export interface TrainerOptions extends AdamWOptions {
   callbacks?: TrainerCallbacks[];
 }
 
-export interface ResolvedAdamW {
-  readonly lr: number;
-  readonly betas: readonly [number, number];
-  readonly eps: number;
-  readonly weightDecay: number;
-}
-
 export interface ResolvedTrainerOptions extends ResolvedAdamW {
   readonly schedule: ScheduleName;
   readonly warmupSteps?: number;
@@ -64,7 +50,6 @@ export interface ResolvedTrainerOptions extends ResolvedAdamW {
   readonly callbacks: readonly TrainerCallbacks[];
 }
 
-const ADAMW_KEYS = optionKeys<AdamWOptions>()(['lr', 'betas', 'eps', 'weightDecay']);
 const OPTIMIZER_KEYS = optionKeys<OptimizerSpec>()(['name', 'lr', 'betas', 'eps', 'weightDecay']);
 export const TRAINER_KEYS = optionKeys<TrainerOptions>()([
   'lr', 'betas', 'eps', 'weightDecay', 'optimizer', 'schedule', 'warmupSteps', 'warmupRatio', 'totalSteps',
@@ -75,8 +60,8 @@ const CALLBACK_KEYS = optionKeys<TrainerCallbacks>()(['onStart', 'onStep', 'onEv
 const got = (v: unknown) => `got ${describeValue(v)}`;
 
 /** Checks for one options object; `where` names the function in every error. */
-function checker(where: string, o: Record<string, unknown>, prefix = '') {
-  const fail = (k: string, what: string): never => { throw new OptionsError(where, prefix + k, `must be ${what}, ${got(o[k])}`); };
+function checker(where: string, o: Record<string, unknown>) {
+  const fail = (k: string, what: string): never => { throw new OptionsError(where, k, `must be ${what}, ${got(o[k])}`); };
   return {
     fail,
     number(k: string, ok: (x: number) => boolean, what: string): number | undefined {
@@ -95,34 +80,6 @@ function checker(where: string, o: Record<string, unknown>, prefix = '') {
       return allowed.includes(v as T) ? (v as T) : fail(k, `one of ${allowed.map((a) => `"${a}"`).join(', ')}`);
     },
   };
-}
-
-function adamwPart(where: string, o: Record<string, unknown>, prefix = ''): AdamWOptions {
-  const c = checker(where, o, prefix);
-  const betas = o.betas === undefined ? undefined
-    : Array.isArray(o.betas) && o.betas.length === 2 && o.betas.every((b) => typeof b === 'number' && b >= 0 && b < 1)
-      ? [o.betas[0], o.betas[1]] as [number, number]
-      : c.fail('betas', 'two numbers in [0, 1) (β = 1 divides by 1 − β^t = 0)');
-  return {
-    lr: c.number('lr', (x) => x >= 0, 'a finite number ≥ 0'),
-    betas,
-    eps: c.number('eps', (x) => x > 0, 'a finite number > 0 (with 0, a parameter whose gradient is 0 becomes 0/0 = NaN)'),
-    weightDecay: c.number('weightDecay', (x) => x >= 0, 'a finite number ≥ 0'),
-  };
-}
-
-/** AdamW's four settings, defaulted and checked (the AdamW class and the Trainer share this). */
-export function resolveAdamW(where: string, o: AdamWOptions = {}): ResolvedAdamW {
-  checkOptions(where, o, ADAMW_KEYS);
-  const a = adamwPart(where, o as Record<string, unknown>);
-  return finishAdamW(where, a);
-}
-
-function finishAdamW(where: string, a: AdamWOptions): ResolvedAdamW {
-  const out = { lr: a.lr ?? 1e-3, betas: Object.freeze([...(a.betas ?? [0.9, 0.999])]) as unknown as readonly [number, number], eps: a.eps ?? 1e-8, weightDecay: a.weightDecay ?? 0.01 };
-  // p ← p·(1 − lr·wd) first: at lr·wd ≥ 1 every step zeroes or flips the sign of every weight
-  if (out.lr * out.weightDecay >= 1) throw new OptionsError(where, 'weightDecay', `times lr must be below 1 (lr ${out.lr} × weightDecay ${out.weightDecay} = ${out.lr * out.weightDecay} zeroes or flips every weight each step)`);
-  return out;
 }
 
 /**

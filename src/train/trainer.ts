@@ -10,17 +10,23 @@ import type { Model } from '../models/types.js';
 import { checkOptions, describeValue, optionKeys, OptionsError } from '../util/options.js';
 import { Rng } from '../util/rng.js';
 import { AdamW } from './adamw.js';
-import { BatchError, checkBatch, deviceBatchCheck, deviceCheckPassed, failDeviceCheck } from './batch.js';
+import { IGNORE_INDEX } from '../data/labels.js';
+import { isRegression } from '../models/heads.js';
+import { BatchError, checkBatch, deviceBatchCheck, deviceCheckPassed, failDeviceCheck, lossLabelCount } from './batch.js';
 import type { StepRecord, TrainerCallbacks } from './callbacks.js';
 import { accuracy, pearson } from './metrics.js';
 import { labelsTensor, lossAndGradTensors, type Batch, type Trainable } from './loss.js';
 import { gradStats as gradStatsOf } from '../backend/ops.js';
 import { lrMultiplier } from './schedule.js';
+import { checkAgainst, fromHost, toHost } from './host.js';
+import type { TrainerState } from './state.js';
 import { checkWarmup, resolveTrainerOptions, type ResolvedTrainerOptions, type TrainerOptions } from './options.js';
 import { clearStop, stopRequested, TrainingInterrupted } from './stop.js';
 import { resumeCheckpoint, saveCheckpoint, type ResumeOptions } from './checkpoint.js';
 
 export type { TrainerOptions } from './options.js';
+export type { HostTensor } from './host.js';
+export type { TrainerState } from './state.js';
 
 /**
  * `parameter` is the first parameter (in namedParameters() order) whose
@@ -42,24 +48,6 @@ export class NonFiniteError extends Error {
 
 export interface EvalResult { loss: number; metrics: Record<string, number> }
 
-/** a tensor's values, copied to the host */
-export interface HostTensor { shape: number[]; data: Float32Array }
-
-/**
- * What a run needs, besides the options and the trained weights, to go on
- * exactly where it stopped (checkpoint.ts writes it to disk): AdamW's step,
- * lr and moments, the gradients of a half-done accumulation, the data
- * position and RNG, and the history. Tensors are host copies, so a state
- * outlives the trainer it came from.
- */
-export interface TrainerState {
-  optimizer: { step: number; lr: number; m: Map<string, HostTensor>; v: Map<string, HostTensor> };
-  /** by parameter name: gradients summed (÷ gradAccumulation) since the last update */
-  accum: Map<string, HostTensor>;
-  trainer: { microStep: number; epoch: number; cursor: number; rngState: number; accumLoss: number; accumCount: number };
-  records: StepRecord[];
-}
-
 export interface FitOptions {
   /** batches of one epoch; shuffled per epoch unless shuffle is false */
   train: Batch[];
@@ -76,7 +64,6 @@ export class Trainer {
   static defaultCallbacks: Array<() => TrainerCallbacks> = [];
 
   readonly optimizer: AdamW;
-  readonly baseLr: number;
   readonly records: StepRecord[] = [];
   /** every setting, checked and defaulted (resolveTrainerOptions); frozen */
   readonly opts: ResolvedTrainerOptions;
@@ -98,13 +85,15 @@ export class Trainer {
   constructor(readonly model: Model, readonly adapter: Trainable, opts: TrainerOptions = {}) {
     this.opts = resolveTrainerOptions(opts);
     this.totalSteps = this.opts.totalSteps;
-    this.optimizer = new AdamW({ lr: this.opts.lr, betas: [...this.opts.betas] as [number, number], eps: this.opts.eps, weightDecay: this.opts.weightDecay });
-    this.baseLr = this.opts.lr;
+    this.optimizer = new AdamW({ betas: [...this.opts.betas] as [number, number], eps: this.opts.eps, weightDecay: this.opts.weightDecay });
     this.rng = new Rng(this.opts.seed);
   }
 
   /** optimizer updates done so far */
   get updates(): number { return this.optimizer.step; }
+
+  /** the lr option: the peak the schedule scales (stored once, in opts) */
+  get baseLr(): number { return this.opts.lr; }
 
   private warmup(total: number): number {
     return this.opts.warmupSteps ?? Math.round((this.opts.warmupRatio ?? 0) * total);
@@ -112,9 +101,22 @@ export class Trainer {
 
   /** learning rate for the next optimizer update */
   currentLr(): number {
-    const total = this.totalSteps ?? Infinity;
     this.needTotal('currentLr');
-    return this.baseLr * lrMultiplier(this.opts.schedule, this.optimizer.step, this.warmup(total), total);
+    return this.lrAt(this.optimizer.step);
+  }
+
+  /** the lr the last update used (its record's; the base lr before any update): what a state records as optimizer.lr */
+  private lastLr(): number {
+    const step = this.optimizer.step;
+    if (step === 0) return this.opts.lr;
+    for (let i = this.records.length - 1; i >= 0; i--) if (this.records[i].step === step && Number.isFinite(this.records[i].lr)) return this.records[i].lr;
+    return this.lrAt(step - 1);
+  }
+
+  /** the learning rate of update `step` (0-based) under the options' schedule and the current totalSteps */
+  private lrAt(step: number): number {
+    const total = this.totalSteps ?? Infinity;
+    return this.opts.lr * lrMultiplier(this.opts.schedule, step, this.warmup(total), total);
   }
 
   private needTotal(where: string): void {
@@ -225,8 +227,7 @@ export class Trainer {
       if (!Number.isFinite(this.accumLoss) || bad) return this.nonFinite(new NonFiniteError(updateStep, bad ?? 'loss', this.accumLoss), batch, norm, t0);
       const coef = Math.min(1, this.opts.maxGradNorm > 0 ? this.opts.maxGradNorm / (norm + 1e-6) : 1);
       const lr = this.currentLr();
-      this.optimizer.lr = lr;
-      const refused = await this.optimizer.update(params, this.accum, coef, norm);
+      const refused = await this.optimizer.update(params, this.accum, { lr, gradScale: coef, gradNorm: norm });
       if (refused) return this.nonFinite(new NonFiniteError(updateStep, refused, this.accumLoss, 'update'), batch, norm, t0);
       this.records.push(this.record(updateStep, this.accumLoss, lr, norm, batch, t0));
     } finally {
@@ -298,13 +299,9 @@ export class Trainer {
       const [lossT, labels, pred, countT] = await this.explained(`${where} (batch ${i})`, b, false, () => tf.tidy(() => {
         const labels = labelsTensor(b.labels, this.model);
         const { logits } = this.model.forward({ inputIds: b.inputIds, attentionMask: b.attentionMask });
-        const pred = causal ? tf.zeros([0]) : (this.model.config.numLabels === 1 ? tf.reshape(logits, [-1]) : tf.argMax(logits, -1));
-        // a batch's loss is its mean over labels that are not -100 (for a causal LM, labels[:, 1:]): weigh it by them
-        const [B, T] = labels.shape;
-        const used = causal ? tf.slice(labels, [0, 1], [B, T - 1]) : labels;
-        // regression scores every example; classification, causal and masked LMs count the labels that are not -100
-        const count = this.model.task === 'seq-cls' && this.model.config.numLabels === 1 ? tf.scalar(B) : tf.sum(tf.cast(tf.notEqual(used, -100), 'float32'));
-        return [this.model.loss(logits, labels), labels, pred, count];
+        const pred = causal ? tf.zeros([0]) : (isRegression(this.model) ? tf.reshape(logits, [-1]) : tf.argMax(logits, -1));
+        // a batch's loss is its mean over the labels that carry one: weigh it by them
+        return [this.model.loss(logits, labels), labels, pred, lossLabelCount(labels, this.model)];
       }));
       const checkT = deviceBatchCheck(b, this.model);
       const both = tf.tidy(() => tf.concat([tf.stack([tf.reshape(lossT, []), countT]), ...(checkT ? [checkT] : [])]));
@@ -319,17 +316,17 @@ export class Trainer {
         if (!causal) {
           const [g, p] = await Promise.all([labels.data(), pred.data()]);
           // an ignored example has no gold class to score against
-          for (let j = 0; j < g.length; j++) if (g[j] !== -100) { gold.push(g[j]); preds.push(p[j]); }
+          for (let j = 0; j < g.length; j++) if (g[j] !== IGNORE_INDEX) { gold.push(g[j]); preds.push(p[j]); }
         }
       } finally {
         tf.dispose([both, countT, checkT, lossT, labels, pred]);
       }
     }
-    if (n === 0) throw new BatchError(where, 'labels', `are -100 in every one of the ${batches.length} batches: nothing to evaluate`);
+    if (n === 0) throw new BatchError(where, 'labels', `are ${IGNORE_INDEX} in every one of the ${batches.length} batches: nothing to evaluate`);
     const loss = lossSum / n;
     const metrics: Record<string, number> = {};
     if (this.model.task !== 'seq-cls') metrics.perplexity = Math.exp(loss);
-    else if (this.model.config.numLabels === 1) metrics.pearson = pearson(preds, gold);
+    else if (isRegression(this.model)) metrics.pearson = pearson(preds, gold);
     else metrics.accuracy = accuracy(preds, gold);
     return { loss, metrics };
   }
@@ -406,15 +403,9 @@ export class Trainer {
   }
 
   private async readState(): Promise<TrainerState> {
-    const host = async (ts: Map<string, tf.Tensor>) => {
-      const out = new Map<string, HostTensor>();
-      for (const [n, t] of ts) out.set(n, { shape: t.shape, data: Float32Array.from(await t.data() as Float32Array) });
-      return out;
-    };
-    const o = this.optimizer;
     return {
-      optimizer: { step: o.step, lr: o.lr, m: await host(o.m), v: await host(o.v) },
-      accum: await host(this.accum),
+      optimizer: { ...await this.optimizer.state(), lr: this.lastLr() },
+      accum: await toHost(this.accum),
       trainer: { microStep: this.microStep, epoch: this.epoch, cursor: this.cursor, rngState: this.rng.state, accumLoss: this.accumLoss, accumCount: this.accumCount },
       // the records themselves: fit() may still set evalLoss on the last one while a save writes them
       records: [...this.records],
@@ -432,39 +423,12 @@ export class Trainer {
 
   private applyState(s: TrainerState): void {
     const params = this.adapter.namedParameters();
-    const parts = [['optimizer.m', s.optimizer.m], ['optimizer.v', s.optimizer.v], ['accum', s.accum]] as const;
-    // all checked before anything is replaced, so a mismatch leaves the trainer as it was
-    for (const [part, ts] of parts) {
-      for (const [name, t] of ts) {
-        const p = params.get(name);
-        if (!p || t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i]) || t.data.length !== p.size) {
-          throw new Error(`trainer.loadState: ${part} has "${name}" [${t.shape}], which ${p ? `does not fit the parameter's shape [${p.shape}]` : 'is no trainable parameter of this adapter'}`);
-        }
-      }
-    }
-    const o = this.optimizer;
-    tf.dispose([...o.m.values(), ...o.v.values(), ...this.accum.values()]);
-    o.m.clear();
-    o.v.clear();
+    // the accumulation is checked before the optimizer (which checks its own and then replaces them), so a mismatch leaves the trainer as it was
+    checkAgainst('trainer.loadState', 'accum', s.accum, params);
+    this.optimizer.loadState(s.optimizer, params, { where: 'trainer.loadState', prefix: 'optimizer.' });
+    tf.dispose([...this.accum.values()]);
     this.accum.clear();
-    const tensor = (t: HostTensor) => tf.tensor(t.data, t.shape, 'float32');
-    // tidy frees the initial value; the variable keeps its own reference to the data
-    for (const [n, t] of s.optimizer.m) o.m.set(n, tf.tidy(() => tf.variable(tensor(t), false)));
-    for (const [n, t] of s.optimizer.v) o.v.set(n, tf.tidy(() => tf.variable(tensor(t), false)));
-    for (const [n, t] of s.accum) this.accum.set(n, tensor(t));
-    o.step = s.optimizer.step;
-    o.lr = s.optimizer.lr;
-    // |m| and √v bound every gradient applied so far (adamw.ts): the update's finiteness proof starts from them
-    let bound = 0;
-    for (const [which, ts] of [['m', s.optimizer.m], ['v', s.optimizer.v]] as const) {
-      for (const { data: d } of ts.values()) {
-        for (let i = 0; i < d.length; i++) {
-          const a = which === 'm' ? Math.abs(d[i]) : Math.sqrt(Math.abs(d[i]));
-          if (!(a <= bound)) bound = a;
-        }
-      }
-    }
-    o.gradBound = bound * 1.01;
+    for (const [n, t] of s.accum) this.accum.set(n, fromHost(t));
     ({ microStep: this.microStep, epoch: this.epoch, cursor: this.cursor, accumLoss: this.accumLoss, accumCount: this.accumCount } = s.trainer);
     this.rng.state = s.trainer.rngState;
     this.records.length = 0;

@@ -136,11 +136,11 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
     const shapes = [[8, 37], [300], [5, 4, 3]];
     const run = async (backend: string) => {
       await tf.setBackend(backend);
-      const opt = new AdamW({ lr: 1e-2, weightDecay: 0.1 });
+      const opt = new AdamW({ weightDecay: 0.1 });
       const params = new Map(shapes.map((sh, i) => [`p${i}`, tf.variable(tf.tensor(randn(sh.reduce((a, b) => a * b, 1), 30 + i), sh))]));
       for (let step = 0; step < 3; step++) {
         const grads = new Map(shapes.map((sh, i) => [`p${i}`, tf.tensor(randn(sh.reduce((a, b) => a * b, 1), 40 + 10 * step + i, 0.5), sh)]));
-        opt.apply(params, grads, step === 1 ? 0.37 : 1);
+        opt.apply(params, grads, { lr: 1e-2, gradScale: step === 1 ? 0.37 : 1 });
         tf.dispose([...grads.values()]);
       }
       const out = await Promise.all([...params.values(), ...opt.m.values(), ...opt.v.values()].map((p) => p.data()));
