@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs notebooks on the GPU machine with `sharelora run` on webgpu and brings
+# the executed notebooks and their run caches back through $OUT.
+#   SHARELORA_COMMIT=$(git rev-parse HEAD) bash scripts/gpu-notebooks.sh SECONDS SHARDS NOTEBOOK[:name=value:...] ...
+# Every notebook runs in SHARDS processes at once (SHARELORA_SHARD=i/n): the
+# runs inside it (runProtocol) are claimed one at a time and cached by
+# configuration in notebooks/runs/*.jsonl, so the processes split the work, and
+# shard 0, which waits for the others, writes the notebook. A notebook that
+# does not use runProtocol simply runs in shard 0 (give it SHARDS=1 with
+# NAME@1). All notebooks start together. Whatever is not finished after
+# SECONDS is stopped; its cached runs come back, and the same command on the
+# next call trains only what is missing (carry notebooks/runs back first).
+# Here, afterwards: tar xf of $OUT/notebooks.tar into the repo root.
+set -uo pipefail
+seconds=$1 shards=$2; shift 2
+if [ -z "${GPU_NOTEBOOKS_LOCAL:-}" ]; then
+  bash .device/run.sh true >/dev/null || exit 4
+  export PATH=/opt/node/bin:$PATH VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+fi
+backend=${GPU_NOTEBOOKS_BACKEND:-webgpu}
+export SHARELORA_SHARD_SESSION=gpu-$(date +%s) SHARELORA_PLOT_PNG=${SHARELORA_PLOT_PNG:-0}
+mkdir -p "$OUT/logs" notebooks/runs
+pids=()
+for spec in "$@"; do
+  IFS=: read -r -a parts <<< "$spec"
+  name=${parts[0]} n=$shards
+  [[ $name == *@* ]] && { n=${name#*@}; name=${name%@*}; }
+  params=(-p "backend=$backend")
+  for p in "${parts[@]:1}"; do params+=(-p "$p"); done
+  for ((i = n - 1; i >= 0; i--)); do
+    out=/tmp/$name.shard$i.ipynb; [ $i = 0 ] && out=$OUT/$name.ipynb
+    SHARELORA_SHARD=$i/$n timeout --signal=TERM "$seconds" node dist/src/cli.js run "notebooks/$name.ipynb" --out "$out" "${params[@]}" \
+      > "$OUT/logs/$name.$i.log" 2>&1 &
+    pids+=($!)
+  done
+done
+for p in "${pids[@]}"; do wait "$p"; done
+for spec in "$@"; do name=${spec%%:*}; name=${name%@*}; echo "== $name: $(tail -n 2 "$OUT/logs/$name.0.log" | tr '\n' ' ')"; done
+rm -rf /tmp/back && mkdir -p /tmp/back/notebooks && cp -r notebooks/runs /tmp/back/notebooks/
+for f in "$OUT"/*.ipynb; do [ -f "$f" ] && mv "$f" /tmp/back/notebooks/; done
+tar cf "$OUT/notebooks.tar" -C /tmp/back notebooks && tar tf "$OUT/notebooks.tar"
+(cd "$OUT/logs" && tar czf ../logs.tgz .) && rm -rf "$OUT/logs"
+ls -la "$OUT"
