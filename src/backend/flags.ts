@@ -119,6 +119,17 @@ export const flags = {
   /** SHARELORA_RUNNER_BACKEND: set by a queue worker for its runner process (runner-pool.ts); default 'auto'. */
   get runnerBackend(): string { return runnerBackend(); },
 
+  // ---- experiments (runProtocol, provenance, the GPU notebook runner)
+
+  /** SHARELORA_SHARD=i/n (on access): this process runs its share of a notebook's runProtocol runs (scripts/gpu-notebooks.sh). */
+  get shard(): string | undefined { return raw('SHARELORA_SHARD'); },
+  /** SHARELORA_SHARD_SESSION (on access): scopes the shards' claim files, so claims of a killed call do not block the next. */
+  get shardSession(): string { return raw('SHARELORA_SHARD_SESSION') ?? 'default'; },
+  /** SHARELORA_COMMIT (on access): the commit provenance() reports where the tree has no .git (a copy on the GPU machine). */
+  get commit(): string | undefined { return raw('SHARELORA_COMMIT'); },
+  /** SHARELORA_SPAM_ROWS (on access): a JSON file of SpamAssassin rows written by scripts/export-spam-rows.ts, read instead of the 93 MB npm package where it cannot travel (the GPU machine). */
+  get spamRows(): string | undefined { return raw('SHARELORA_SPAM_ROWS'); },
+
   // ---- the benchmark (bench/)
 
   /** SHARELORA_GEMM_K32=1: the 32-deep K-slice tile for long-K products (bench/gemm-variants.ts). */

