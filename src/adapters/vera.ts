@@ -50,7 +50,7 @@ export class MT19937 {
 export type Rounding = 'separate' | 'fma';
 
 /** torch's `tensor.uniform_(from, to, generator=g)` for a float32 tensor of n elements. */
-export function torchUniform(g: MT19937, n: number, from: number, to: number, rounding: Rounding = 'separate'): Float32Array {
+export function torchUniform(g: MT19937, n: number, from: number, to: number, rounding: Rounding = 'fma'): Float32Array {
   const lo = Math.fround(from), width = Math.fround(Math.fround(to) - lo);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
@@ -69,7 +69,7 @@ function kaiming(g: MT19937, rows: number, cols: number, rounding: Rounding): Fl
 }
 
 /** vera_A [r, dIn] and vera_B [dOut, r] for `projection_prng_key` = seed, drawn in PEFT's order. */
-export function veraProjection(seed: number, r: number, dIn: number, dOut: number, rounding: Rounding = 'separate'): { A: Float32Array; B: Float32Array } {
+export function veraProjection(seed: number, r: number, dIn: number, dOut: number, rounding: Rounding = 'fma'): { A: Float32Array; B: Float32Array } {
   // torch seeds mt19937 with the low 32 bits of the 64-bit seed
   const g = new MT19937(Number(BigInt(seed) & 0xffffffffn));
   const A = kaiming(g, r, dIn, rounding);
