@@ -5,7 +5,7 @@
  */
 import type * as aq from 'arquero';
 import type { GridMetrics, GridOptions, GridSpace } from '../grid.js';
-import { gridLabel, gridLogLine, gridRow, gridTable } from '../grid-rows.js';
+import { gridLabel, gridLogLine, gridRow, gridTable, metricNameProblem } from '../grid-rows.js';
 import { stopRequested, TrainingInterrupted } from '../stop.js';
 import { displaySink } from '../../notebook/session.js';
 import { metricsFromWire } from './canonical.js';
@@ -81,8 +81,9 @@ export async function runQueuedGrid<S extends GridSpace>(
     runsOf.set(id, [...(runsOf.get(id) ?? []), index]);
   });
   const ids = [...specs.keys()];
+  const idSet = new Set(ids);
   const conn = await checkRedis(q.url);
-  const jobs = await GridJobs.open(conn, { grid, recipe, key, total, attempts: q.attempts, backoffMs: q.backoffMs, specs });
+  const jobs = await GridJobs.open(conn, { grid, recipe, key, total, attempts: q.attempts, backoffMs: q.backoffMs, timeoutMs: opts.timeoutMs, specs });
 
   // In a notebook the live display replaces the default per-run lines (a long grid would flood the cell);
   // a log function still gets them. Status lines go only where the default log would.
@@ -95,7 +96,20 @@ export async function runQueuedGrid<S extends GridSpace>(
   let cached = 0, doneNow = 0, failedNow = 0;
   const t0 = performance.now();
 
-  const settle = (id: string, f: Final) => {
+  const settle = (id: string, got: Final) => {
+    let f = got;
+    let metrics: GridMetrics | undefined;
+    if (f.ok) {
+      // signed by a worker with the key, but still checked: a row is built from it
+      metrics = metricsFromWire(f.result.metrics) as GridMetrics;
+      const m = typeof metrics === 'number' ? { value: metrics } : metrics;
+      const problem = m !== null && m !== undefined && (typeof m !== 'object' || Array.isArray(m))
+        ? 'result refused: its metrics are not an object, a number or nothing' : metricNameProblem(keys, m);
+      if (problem) {
+        f = { ok: false, error: problem.startsWith('result refused') ? problem : `result refused: ${problem}`, worker: f.result.worker, seconds: f.result.seconds, attempts: 0, refused: true };
+        metrics = undefined;
+      }
+    }
     finals.set(id, f);
     const worker = f.ok ? f.result.worker : f.worker ?? '?';
     const n = runsOf.get(id)!.length;
@@ -105,7 +119,6 @@ export async function runQueuedGrid<S extends GridSpace>(
       perWorker.set(worker, f.ok ? { ...c, done: c.done + 1 } : { ...c, failed: c.failed + 1 });
       if (f.ok) doneNow += n; else failedNow += n;
     }
-    const metrics = f.ok ? metricsFromWire(f.result.metrics) as GridMetrics : undefined;
     const error = f.ok ? undefined : f.error;
     for (const index of runsOf.get(id)!) {
       const row = gridRow(keys, configs[index]!, metrics ?? undefined, error, f.ok ? f.result.seconds : f.seconds);
@@ -120,12 +133,11 @@ export async function runQueuedGrid<S extends GridSpace>(
 
   const status = async (pending: string[], final?: string): Promise<GridStatus> => {
     const now = Date.now();
-    const running: RunningRun[] = (await jobs.active()).filter((j) => specs.has(j.id!)).map((j) => {
-      const p = (j.progress ?? {}) as { worker?: string; startedAt?: number; attempt?: number; p?: unknown };
-      const cfg = specs.get(j.id!)!.config;
+    const running: RunningRun[] = (await jobs.active(idSet)).map((j) => {
+      const cfg = specs.get(j.id)!.config;
       return {
-        settings: keys.map((k) => `${k}=${gridLabel(cfg[k])}`).join(' '), worker: p.worker ?? j.processedBy ?? '?',
-        attempt: p.attempt ?? j.attemptsMade + 1, seconds: p.startedAt ? (now - p.startedAt) / 1000 : 0, progress: progressText(p.p),
+        settings: keys.map((k) => `${k}=${gridLabel(cfg[k])}`).join(' '), worker: j.worker ?? '?',
+        attempt: j.attempt, seconds: j.startedAt ? Math.max(0, now - j.startedAt) / 1000 : 0, progress: progressText(j.p),
       };
     });
     const left = pending.reduce((a, id) => a + runsOf.get(id)!.length, 0);
@@ -141,8 +153,10 @@ export async function runQueuedGrid<S extends GridSpace>(
   try {
     // What is there already: stored results are reused; failed runs are tried again (a fix or another machine may help).
     for (const id of await jobs.inSet('completed', ids)) {
-      const f = await jobs.final(id, true);
-      if (f?.ok) settle(id, f);
+      const f = await jobs.final(id, 'completed', true);
+      // a refused result (unsigned, forged) is not kept: the run is queued again for a real worker
+      if (f.ok) settle(id, f);
+      else await jobs.remove(id);
     }
     for (const id of await jobs.inSet('failed', ids)) await jobs.remove(id);
     const unfinished = ids.filter((id) => !finals.has(id));
@@ -171,10 +185,8 @@ export async function runQueuedGrid<S extends GridSpace>(
       }
       display.show(await status(pending));
       await sleep(q.pollMs);
-      const finished = [...await jobs.inSet('completed', pending), ...await jobs.inSet('failed', pending)];
-      for (const id of finished) {
-        const f = await jobs.final(id, false);
-        if (f) settle(id, f);
+      for (const state of ['completed', 'failed'] as const) {
+        for (const id of await jobs.inSet(state, pending)) if (!finals.has(id)) settle(id, await jobs.final(id, state, false));
       }
       // Nothing lost: a job removed behind our back (by hand, by another tool) is queued again.
       if (tick % 10 === 0) {
