@@ -9,6 +9,10 @@ export interface TestRedis {
   port: number;
   /** redis://[:password@]127.0.0.1:port/0 */
   url: string;
+  /** the same without the password: what a worker's --queue takes (the password goes in REDISCLI_AUTH) */
+  workerUrl: string;
+  /** the worker's environment entries for the password ({} without one) */
+  workerEnv: Record<string, string>;
   dir: string;
   stop(): Promise<void>;
 }
@@ -46,8 +50,9 @@ export async function startRedis(opts: { password?: string; tls?: boolean } = {}
     proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`redis-server exited with ${code}:\n${out}`)); });
   });
   const url = `${opts.tls ? 'rediss' : 'redis'}://${opts.password ? `:${encodeURIComponent(opts.password)}@` : ''}127.0.0.1:${port}/0`;
+  const workerUrl = `${opts.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}/0`;
   return {
-    port, url, dir, ca,
+    port, url, workerUrl, workerEnv: opts.password ? { REDISCLI_AUTH: opts.password } : {}, dir, ca,
     async stop() {
       if (proc.exitCode === null) {
         const exited = new Promise((r) => proc.once('exit', r));

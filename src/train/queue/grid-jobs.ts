@@ -114,11 +114,12 @@ export class GridJobs {
    * is a failure marked `refused`.
    */
   async final(id: string, state: 'completed' | 'failed', cached: boolean): Promise<Final> {
-    const [data, returnvalue, failedReason, processedBy, attemptsMade, finishedOn, processedOn] = await this.client.hmget(this.queue.toKey(id),
-      'data', 'returnvalue', 'failedReason', 'processedBy', 'attemptsMade', 'finishedOn', 'processedOn');
+    // BullMQ's field names (Job.fromJSON): pb processedBy, atm attemptsMade (attemptsMade in older jobs)
+    const [data, returnvalue, failedReason, processedBy, atm, attemptsMade, finishedOn, processedOn] = await this.client.hmget(this.queue.toKey(id),
+      'data', 'returnvalue', 'failedReason', 'pb', 'atm', 'attemptsMade', 'finishedOn', 'processedOn');
     const worker = typeof processedBy === 'string' ? clip(processedBy, 200) : undefined;
     const seconds = Math.max(0, count(finishedOn) - count(processedOn)) / 1000;
-    const attempts = count(attemptsMade);
+    const attempts = count(atm ?? attemptsMade);
     if (state === 'failed') return { ok: false, error: failedReason ? clip(failedReason, MAX_TEXT) : 'failed (no reason recorded)', worker, seconds, attempts };
     const refused = (error: string): Final => ({ ok: false, error, worker, seconds, attempts, refused: true });
     const d = parse(data);
@@ -145,14 +146,14 @@ export class GridJobs {
   async active(ids: ReadonlySet<string>): Promise<ActiveJob[]> {
     const running = (await this.client.lrange(this.queue.toKey('active'), 0, -1)).filter((id) => ids.has(id));
     return Promise.all(running.map(async (id) => {
-      const [progress, attemptsMade] = await this.client.hmget(this.queue.toKey(id), 'progress', 'attemptsMade');
+      const [progress, atm] = await this.client.hmget(this.queue.toKey(id), 'progress', 'atm');
       const p = parse(progress);
       const v = (p.ok && p.value !== null && typeof p.value === 'object' ? p.value : {}) as Record<string, unknown>;
       return {
         id,
         worker: typeof v.worker === 'string' ? clip(v.worker, 200) : undefined,
         startedAt: typeof v.startedAt === 'number' && Number.isFinite(v.startedAt) ? v.startedAt : undefined,
-        attempt: Number.isSafeInteger(v.attempt) && (v.attempt as number) > 0 ? v.attempt as number : count(attemptsMade) + 1,
+        attempt: Number.isSafeInteger(v.attempt) && (v.attempt as number) > 0 ? v.attempt as number : count(atm) + 1,
         p: v.p,
       };
     }));
