@@ -131,6 +131,29 @@ describe('a queued grid among hostile entries, workers and recipes', { timeout: 
     assert.match(logs(), /an error was thrown by run misbehaving\.[0-9a-f]+, which had already finished \(a timer or promise it left behind\): leftover timer of an earlier run; run misbehaving\.[0-9a-f]+ goes on/);
   });
 
+  it('a grid waits out Redis being down for 15 s, saying so, and finishes every run', async () => {
+    const own = await startRedis({ persist: true });
+    const w = startWorker(own, 'survivor', KEY);
+    workers.push(w);
+    try {
+      await until('the survivor worker', () => / ready on /.test(w.log), 60_000, () => w.log);
+      const lines: string[] = [];
+      const grid = runGrid({ mode: ['slow'], x: [1, 2, 3] }, HOSTILE, { queue: { url: own.url, key: KEY, pollMs: 200 }, name: 'outage', log: (l) => lines.push(l) });
+      await until('the first run to finish', () => lines.some((l) => l.startsWith('[1/3]')), 30_000, () => w.log);
+      await own.down();
+      await new Promise((r) => setTimeout(r, 15_000));
+      await own.up();
+      const t = columns(await grid);
+      assert.deepEqual(t.y, [2, 2, 2], `${lines.join('\n')}\n${w.log}`);
+      assert.ok(lines.some((l) => /^grid outage: Redis at redis:\/\/127\.0\.0\.1:\d+\/0 does not answer \(.*\); waiting for it — the workers keep going$/.test(l)), lines.join('\n'));
+      assert.ok(lines.some((l) => /^grid outage: Redis answers again after \d+ s$/.test(l)), lines.join('\n'));
+    } finally {
+      w.proc.kill('SIGTERM');
+      await w.exited;
+      await own.stop();
+    }
+  });
+
   it('a worker whose Redis has stopped still ends on SIGTERM', async () => {
     const own = await startRedis();
     const w = startWorker(own, 'orphan', KEY);

@@ -10,7 +10,8 @@ import { stopRequested, TrainingInterrupted } from '../stop.js';
 import { displaySink } from '../../notebook/session.js';
 import { metricsFromWire } from './canonical.js';
 import { checkRedis } from './connect.js';
-import { GridJobs, type Final, type JobSpec } from './grid-jobs.js';
+import { GridJobs, RedisUnreachable, type Final, type JobSpec } from './grid-jobs.js';
+import { redactUrl } from './redis-url.js';
 import { checkGridName, jobId } from './job.js';
 import { defaultGridName } from './local.js';
 import { checkKeys, checkPositiveInt } from './options.js';
@@ -42,6 +43,9 @@ export class GridInterrupted extends TrainingInterrupted {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How long a grid waits for an unreachable Redis before it gives up (the runs stay queued). */
+const MAX_OUTAGE_MS = 10 * 60_000;
 
 export function checkQueueOptions(q: unknown): Required<Omit<QueueOptions, 'key'>> & { key?: string } {
   const o = (typeof q === 'string' ? { url: q } : q) as QueueOptions;
@@ -150,6 +154,40 @@ export async function runQueuedGrid<S extends GridSpace>(
     };
   };
 
+  /** One look at the queue: true when every run has finished. */
+  const pollOnce = async (tick: number): Promise<boolean> => {
+    const pending = ids.filter((id) => !finals.has(id));
+    const failure = [...finals.entries()].find((e): e is [string, Extract<Final, { ok: false }>] => !e[1].ok);
+    if (failure && opts.onError !== 'record') {
+      // runs no worker has started are withdrawn; running ones finish and are stored for the next call
+      await jobs.withdraw(pending);
+      const [id, f] = failure;
+      const index = runsOf.get(id)![0]!;
+      const settings = keys.map((k) => `${k}=${rows.get(index)?.[k]}`).join(' ');
+      throw new Error(`${f.error} (run [${index + 1}/${total}] ${settings} of grid ${grid}, on ${f.worker ?? '?'} after ${f.attempts} tries; pass onError: 'record' to keep going)`);
+    }
+    if (pending.length === 0) {
+      display.show(await status(pending), true);
+      return true;
+    }
+    if (stopRequested()) {
+      display.show(await status(pending, 'interrupted'), true);
+      throw new GridInterrupted(cached + doneNow, total);
+    }
+    display.show(await status(pending));
+    await sleep(q.pollMs);
+    for (const state of ['completed', 'failed'] as const) {
+      for (const id of await jobs.inSet(state, pending)) if (!finals.has(id)) settle(id, await jobs.final(id, state, false));
+    }
+    // Nothing lost: a job removed behind our back (by hand, by another tool) is queued again.
+    if (tick % 10 === 0) {
+      const still = pending.filter((id) => !finals.has(id));
+      const there = await jobs.existing(still);
+      await jobs.add(still.filter((id) => !there.has(id)));
+    }
+    return false;
+  };
+
   try {
     // What is there already: stored results are reused; failed runs are tried again (a fix or another machine may help).
     for (const id of await jobs.inSet('completed', ids)) {
@@ -164,35 +202,26 @@ export async function runQueuedGrid<S extends GridSpace>(
     await jobs.add(unfinished.filter((id) => !there.has(id)));
     if (cached) log?.(`grid ${grid}: ${cached} of ${total} runs already finished (stored in Redis); ${total - cached} to go`, {});
 
+    let outageSince: number | undefined;
     for (let tick = 1; ; tick++) {
-      const pending = ids.filter((id) => !finals.has(id));
-      const failure = [...finals.entries()].find((e): e is [string, Extract<Final, { ok: false }>] => !e[1].ok);
-      if (failure && opts.onError !== 'record') {
-        // runs no worker has started are withdrawn; running ones finish and are stored for the next call
-        await jobs.withdraw(pending);
-        const [id, f] = failure;
-        const index = runsOf.get(id)![0]!;
-        const settings = keys.map((k) => `${k}=${rows.get(index)?.[k]}`).join(' ');
-        throw new Error(`${f.error} (run [${index + 1}/${total}] ${settings} of grid ${grid}, on ${f.worker ?? '?'} after ${f.attempts} tries; pass onError: 'record' to keep going)`);
-      }
-      if (pending.length === 0) {
-        display.show(await status(pending), true);
-        break;
-      }
-      if (stopRequested()) {
-        display.show(await status(pending, 'interrupted'), true);
-        throw new GridInterrupted(cached + doneNow, total);
-      }
-      display.show(await status(pending));
-      await sleep(q.pollMs);
-      for (const state of ['completed', 'failed'] as const) {
-        for (const id of await jobs.inSet(state, pending)) if (!finals.has(id)) settle(id, await jobs.final(id, state, false));
-      }
-      // Nothing lost: a job removed behind our back (by hand, by another tool) is queued again.
-      if (tick % 10 === 0) {
-        const still = pending.filter((id) => !finals.has(id));
-        const there = await jobs.existing(still);
-        await jobs.add(still.filter((id) => !there.has(id)));
+      try {
+        if (await pollOnce(tick)) break;
+        if (outageSince !== undefined) {
+          log?.(`grid ${grid}: Redis answers again after ${((Date.now() - outageSince) / 1000).toFixed(0)} s`, {});
+          outageSince = undefined;
+        }
+      } catch (e) {
+        if (!(e instanceof RedisUnreachable)) throw e;
+        if (stopRequested()) throw new GridInterrupted(cached + doneNow, total);
+        const now = Date.now();
+        if (outageSince === undefined) {
+          outageSince = now;
+          log?.(`grid ${grid}: Redis at ${redactUrl(q.url)} does not answer (${e.message}); waiting for it — the workers keep going`, {});
+        }
+        if (now - outageSince > MAX_OUTAGE_MS) {
+          throw new Error(`runGrid: Redis at ${redactUrl(q.url)} has not answered for ${Math.round((now - outageSince) / 60_000)} minutes (${e.message}); the runs stay queued and the workers keep going once it is back — run the same call again to collect them`);
+        }
+        await sleep(q.pollMs);
       }
     }
     return gridTable(keys, configs.map((_, index) => rows.get(index)!));

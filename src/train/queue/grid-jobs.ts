@@ -25,6 +25,29 @@ export type Final =
 export interface ActiveJob { id: string; worker?: string; startedAt?: number; attempt: number; p: unknown }
 
 const MAX_TEXT = 10_000;
+
+/**
+ * Redis did not answer (refused, reset, closed, out of retries). The grid's
+ * loop waits this out: the runs go on on the workers meanwhile.
+ */
+export class RedisUnreachable extends Error {
+  constructor(cause: Error) {
+    super(cause.message);
+    this.name = 'RedisUnreachable';
+  }
+}
+
+const CONNECTION_TROUBLE = /MaxRetriesPerRequest|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE|Stream isn't writeable|LOADING/;
+
+/** `f()`, with connection trouble raised as RedisUnreachable (and anything else as itself). */
+async function reach<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof Error && (e.name === 'MaxRetriesPerRequestError' || CONNECTION_TROUBLE.test(e.message))) throw new RedisUnreachable(e);
+    throw e;
+  }
+}
 const parse = (s: string | null | undefined): { ok: true; value: unknown } | { ok: false } => {
   if (typeof s !== 'string') return { ok: false };
   try {
@@ -90,7 +113,7 @@ export class GridJobs {
   async inSet(set: 'completed' | 'failed' | 'delayed', ids: string[]): Promise<Set<string>> {
     const out = new Set<string>();
     for (const part of chunks(ids)) {
-      const scores = await this.client.zmscore(this.queue.toKey(set), ...part);
+      const scores = await reach(() => this.client.zmscore(this.queue.toKey(set), ...part));
       part.forEach((id, i) => { if (scores[i] !== null) out.add(id); });
     }
     return out;
@@ -102,7 +125,7 @@ export class GridJobs {
     for (const part of chunks(ids)) {
       const pipe = this.client.pipeline();
       for (const id of part) pipe.exists(this.queue.toKey(id));
-      const res = (await pipe.exec()) ?? [];
+      const res = (await reach(() => pipe.exec())) ?? [];
       part.forEach((id, i) => { if (res[i]?.[1] === 1) out.add(id); });
     }
     return out;
@@ -115,8 +138,8 @@ export class GridJobs {
    */
   async final(id: string, state: 'completed' | 'failed', cached: boolean): Promise<Final> {
     // BullMQ's field names (Job.fromJSON): pb processedBy, atm attemptsMade (attemptsMade in older jobs)
-    const [data, returnvalue, failedReason, processedBy, atm, attemptsMade, finishedOn, processedOn] = await this.client.hmget(this.queue.toKey(id),
-      'data', 'returnvalue', 'failedReason', 'pb', 'atm', 'attemptsMade', 'finishedOn', 'processedOn');
+    const [data, returnvalue, failedReason, processedBy, atm, attemptsMade, finishedOn, processedOn] = await reach(() => this.client.hmget(this.queue.toKey(id),
+      'data', 'returnvalue', 'failedReason', 'pb', 'atm', 'attemptsMade', 'finishedOn', 'processedOn'));
     const worker = typeof processedBy === 'string' ? clip(processedBy, 200) : undefined;
     const seconds = Math.max(0, count(finishedOn) - count(processedOn)) / 1000;
     const attempts = count(atm ?? attemptsMade);
@@ -144,9 +167,9 @@ export class GridJobs {
 
   /** which of `ids` are running, with the progress their workers report (other grids' jobs are never read) */
   async active(ids: ReadonlySet<string>): Promise<ActiveJob[]> {
-    const running = (await this.client.lrange(this.queue.toKey('active'), 0, -1)).filter((id) => ids.has(id));
+    const running = (await reach(() => this.client.lrange(this.queue.toKey('active'), 0, -1))).filter((id) => ids.has(id));
     return Promise.all(running.map(async (id) => {
-      const [progress, atm] = await this.client.hmget(this.queue.toKey(id), 'progress', 'atm');
+      const [progress, atm] = await reach(() => this.client.hmget(this.queue.toKey(id), 'progress', 'atm'));
       const p = parse(progress);
       const v = (p.ok && p.value !== null && typeof p.value === 'object' ? p.value : {}) as Record<string, unknown>;
       return {
