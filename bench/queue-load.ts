@@ -47,8 +47,8 @@ async function main(): Promise<void> {
     let ready = 0;
     const allReady = new Promise<void>((resolve, reject) => {
       for (let i = 0; i < WORKERS; i++) {
-        const p = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'train', 'queue', 'worker-main.js'), '--queue', redis.url, '--backend', 'cpu', '--name', `w${i}`], {
-          env: { ...process.env, SHARELORA_QUEUE_KEY: KEY }, stdio: ['ignore', 'ignore', 'pipe'],
+        const p = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'train', 'queue', 'worker-main.js'), '--queue', redis.workerUrl, '--backend', 'cpu', '--name', `w${i}`], {
+          env: { ...process.env, ...redis.workerEnv, SHARELORA_QUEUE_KEY: KEY }, stdio: ['ignore', 'ignore', 'pipe'],
         });
         let log = '';
         p.stderr!.on('data', (b) => {

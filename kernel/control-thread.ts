@@ -13,8 +13,13 @@
  *   the rest (shutdown, kernel_info, busy/idle) and sends its replies back
  *   through this thread's socket.
  * - it notices when Jupyter has died and ends the kernel (parent-watch.ts).
+ * - shutdown_request is answered here at once too, and SIGTERM is heard here
+ *   as well as on the main thread: the main thread's handlers cannot run
+ *   while a cell holds it (`while (true) {}`), so this thread frees it as an
+ *   interrupt would, and ends the process if it cannot.
  */
 import { writeSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadZmq } from './zmq.js';
 import { SendQueue } from './send-queue.js';
@@ -41,6 +46,8 @@ const MIN_UNRESPONSIVE_MS = 500;
 const SIGINT_AFTER_MS = 100;
 /** After asking the main thread to shut down because Jupyter died: how long before the process is killed. */
 const ORPHAN_EXIT_MS = 3000;
+/** A shutdown (request or SIGTERM) that the main thread has not completed in this long ends the process by force. */
+const SHUTDOWN_EXIT_MS = 8000;
 
 const setup = workerData as ControlSetup;
 const port = parentPort!;
@@ -121,6 +128,66 @@ async function interrupt(): Promise<void> {
   }
 }
 
+let ending = false;
+
+/**
+ * A shutdown_request or SIGTERM, which the main thread acts on once it gets a
+ * turn: if code holds it, that code is broken (SIGINT for synchronous cell
+ * code, the inspector otherwise) so that it can; if that fails, or the main
+ * thread then does not finish, the process ends by force.
+ */
+async function freeMainToEnd(why: string): Promise<void> {
+  if (ending) return;
+  ending = true;
+  const kill = (reason: string) => {
+    log(`${why}: ${reason}; ending the process`);
+    void out.drained().finally(() => process.kill(process.pid, 'SIGKILL'));
+  };
+  setTimeout(() => kill(`the kernel has not exited ${SHUTDOWN_EXIT_MS / 1000} s later`), SHUTDOWN_EXIT_MS);
+  try {
+    if (await mainAnswers(MIN_UNRESPONSIVE_MS)) return;
+    log(`${why}: the main thread is held by running code; stopping it so that the kernel can exit`);
+    if (shared.inCellCode) {
+      process.kill(process.pid, 'SIGINT');
+      if (await mainAnswers(1000)) return;
+    }
+    const r = await stopStuckMainThread({
+      stillStuck: async () => !await mainAnswers(100),
+      mayStop: () => true,
+      stopping: (frames) => post({ kind: 'terminated', frames }),
+    });
+    if ((r.outcome === 'stopped' || r.outcome === 'recovered') && await mainAnswers(1000)) return;
+    kill(r.outcome === 'unstoppable' ? `the code holding the main thread cannot be stopped (${r.why})` : 'the main thread does not answer');
+  } catch (e) {
+    kill(`freeing the main thread failed (${(e as Error)?.message ?? e})`);
+  }
+}
+
+/**
+ * SIGTERM for this thread too: on the main thread it is only a callback, which
+ * never runs while a cell holds that thread. Node gives worker threads no
+ * signal events; its signal handle is reached through process.binding
+ * (deprecated, hence quiet, as stop-stuck.ts does for async_wrap). Without it
+ * a stuck kernel still ends on shutdown_request, or on Jupyter's SIGKILL.
+ */
+function watchSigterm(onSignal: () => void): void {
+  const proc = process as unknown as { noDeprecation?: boolean; binding(name: string): { Signal?: new () => { onsignal?: () => void; start(n: number): number; unref?(): void } } };
+  const quiet = proc.noDeprecation;
+  proc.noDeprecation = true;
+  try {
+    const { Signal } = proc.binding('signal_wrap');
+    if (!Signal) return;
+    const handle = new Signal();
+    handle.onsignal = onSignal;
+    if (handle.start(osConstants.signals.SIGTERM) !== 0) return log('SIGTERM: cannot watch it from the control thread; a kernel stuck in a cell ends only on shutdown_request or SIGKILL');
+    handle.unref?.();
+  } catch (e) {
+    log(`SIGTERM: cannot watch it from the control thread (${(e as Error)?.message ?? e}); a kernel stuck in a cell ends only on shutdown_request or SIGKILL`);
+  } finally {
+    proc.noDeprecation = quiet;
+  }
+}
+
 function onFrames(frames: Buffer[]): void {
   let msg;
   try {
@@ -129,13 +196,20 @@ function onFrames(frames: Buffer[]): void {
     if (!(e instanceof InvalidMessage)) throw e;
     return log(`control: ${e.message}`);
   }
-  const answered = msg.header.msg_type === 'interrupt_request';
-  if (answered) {
+  const type = msg.header.msg_type;
+  const answered = type === 'interrupt_request' || type === 'shutdown_request';
+  if (type === 'interrupt_request') {
     out.push(encode(child(msg, 'interrupt_reply', { status: 'ok' }, setup.session, msg.identities), signer));
     void interrupt();
+  } else if (type === 'shutdown_request') {
+    // answered here: the main thread may be held by a cell for as long as it likes
+    out.push(encode(child(msg, 'shutdown_reply', { status: 'ok', restart: (msg.content as { restart?: unknown }).restart === true }, setup.session, msg.identities), signer));
   }
   post({ kind: 'request', frames, answered });
+  if (type === 'shutdown_request') void freeMainToEnd('shutdown_request');
 }
+
+watchSigterm(() => void freeMainToEnd('SIGTERM'));
 
 watchParent(() => {
   log('the process that started the kernel has exited; shutting down');

@@ -148,7 +148,7 @@ export class Kernel {
         if (answered) return;
         return this.reply(channel, msg, 'interrupt_reply', { status: 'ok' });
       case 'shutdown_request':
-        return this.shutdown(channel, msg, c.restart === true);
+        return this.shutdown(channel, msg, c.restart === true, answered);
       default:
         log(`ignoring unsupported ${msg.header.msg_type} on ${channel}`);
     }
@@ -260,8 +260,9 @@ export class Kernel {
     return out;
   }
 
-  private async shutdown(channel: Incoming, msg: Message, restart: boolean): Promise<void> {
-    this.reply(channel, msg, 'shutdown_reply', { status: 'ok', restart });
+  /** @param answered the control thread replied already (it does on the control channel, even while a cell holds this thread) */
+  private async shutdown(channel: Incoming, msg: Message, restart: boolean, answered: boolean): Promise<void> {
+    if (!answered) this.reply(channel, msg, 'shutdown_reply', { status: 'ok', restart });
     this.publish(msg, 'status', { execution_state: 'idle' });
     await this.sockets.flush();
     await this.exit(0);

@@ -103,6 +103,16 @@ function halfToFloat(h: number): number {
 
 /** bytes (exactly one tensor's) -> float32 or int32 values; `owned` bytes may become the result */
 function decode(bytes: Uint8Array, dtype: DType, file: string, name: string, owned = false): Float32Array | Int32Array {
+  try {
+    return decodeValues(bytes, dtype, file, name, owned);
+  } catch (e) {
+    // a widened copy (F16 → float32 doubles it) may not fit where the bytes did
+    if (e instanceof RangeError) throw new CheckpointError(file, `tensor "${name}" (${dtype}, ${bytes.byteLength} bytes) cannot be decoded in memory: ${e.message}`);
+    throw e;
+  }
+}
+
+function decodeValues(bytes: Uint8Array, dtype: DType, file: string, name: string, owned: boolean): Float32Array | Int32Array {
   const numel = bytes.byteLength / DTYPE_BYTES[dtype];
   if (dtype === 'F32' && LITTLE_ENDIAN) return new Float32Array((owned && bytes.byteOffset === 0 ? bytes : bytes.slice()).buffer, 0, numel);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -143,15 +153,23 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>', names?: Set
   return { tensors, metadata };
 }
 
+/** readSync moves at most 2^31 − 1 bytes per call; larger tensors (a 7B model's embeddings in F32) are read in parts */
+const READ_CHUNK = 1 << 30;
+
 /** Read exactly `length` bytes at `position`; a file that shrinks while being read is an error, not a short tensor. */
-function readAt(fd: number, position: number, length: number, file: string): Uint8Array {
-  const out = new Uint8Array(length);
+function readAt(fd: number, position: number, length: number, file: string, what = 'the header'): Uint8Array {
+  let out: Uint8Array;
+  try {
+    out = new Uint8Array(length);
+  } catch (e) {
+    throw new CheckpointError(file, `${what} is ${length} bytes, which this process cannot hold in memory at once (${(e as Error).message}); free memory, or raise Node's limit (node --max-old-space-size) if that is the cap`);
+  }
   for (let got = 0; got < length;) {
     let n: number;
     try {
-      n = readSync(fd, out, got, length - got, position + got);
+      n = readSync(fd, out, got, Math.min(READ_CHUNK, length - got), position + got);
     } catch (e) {
-      throw new CheckpointError(file, `cannot read (${(e as Error).message})`);
+      throw new CheckpointError(file, `cannot read ${what} (${(e as Error).message})`);
     }
     if (n === 0) throw new CheckpointError(file, `file ended at byte ${position + got} while reading (it changed while being read)`);
     got += n;
@@ -172,7 +190,7 @@ export function readSafetensors(path: string, names?: Set<string>): SafetensorsF
     const tensors = new Map<string, RawTensor>();
     for (const e of entries) {
       if (names && !names.has(e.name)) continue;
-      tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decode(readAt(fd, dataStart + e.begin, e.end - e.begin, path), e.dtype, path, e.name, true) });
+      tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decode(readAt(fd, dataStart + e.begin, e.end - e.begin, path, `tensor "${e.name}"`), e.dtype, path, e.name, true) });
     }
     return { tensors, metadata };
   } finally {

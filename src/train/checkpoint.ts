@@ -6,12 +6,15 @@
  * It is written under a temporary name and renamed into place. The previous
  * checkpoint is first renamed to <dir>.prev and deleted only once the new
  * one is in place, so a process killed at any instant leaves <dir> or
- * <dir>.prev complete, and resume takes whichever is. Saves and resumes hold
+ * <dir>.prev complete, and resume takes whichever is. A <dir>.prev that is
+ * not a checkpoint (a user's own folder of that name) is never deleted: the
+ * save stops instead. A <dir> that is a symbolic link saves into the folder
+ * it points to, and the link stays. Saves and resumes hold
  * <dir>.lock (util/lock.ts): without it two processes saving to one folder
  * delete each other's complete copy, and a reader can take trainer.json from
  * one save and the adapter from the next.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -40,6 +43,12 @@ const PARAMS = 'params.safetensors';
 export interface ResumeOptions extends TrainerOptions {
   /** where to restore a checkpoint of something other than a ShareLoRA adapter (e.g. a FullFineTune of `model`) */
   trainable?: Trainable;
+  /**
+   * resume a checkpoint whose trainer.json records no base-model fingerprint
+   * (written before fingerprints were recorded, or edited) without checking
+   * that `model` is the one it was trained on
+   */
+  allowUnknownBase?: boolean;
 }
 
 interface State {
@@ -54,7 +63,8 @@ interface State {
 
 /** the folder resume reads: <dir> when complete, else the <dir>.prev a killed save left */
 export function completeCheckpoint(dir: string): string {
-  for (const d of [resolve(dir), `${resolve(dir)}.prev`]) if (existsSync(join(d, STATE))) return d;
+  const target = checkpointPath(dir);
+  for (const d of [target, `${target}.prev`]) if (existsSync(join(d, STATE))) return d;
   throw new CheckpointError(dir, `no checkpoint here (no ${STATE}, and no complete previous checkpoint in ${basename(resolve(dir))}.prev)`);
 }
 
@@ -63,7 +73,7 @@ type Saved = Pick<Trainer, 'model' | 'adapter' | 'opts' | 'totalSteps'>;
 
 /** Write `state` (trainer.state(), taken between two steps) and the adapter to `dir`, replacing it atomically. */
 export async function saveCheckpoint(trainer: Saved, state: TrainerState, dir: string): Promise<void> {
-  const target = resolve(dir);
+  const target = checkpointPath(dir);
   await mkdir(dirname(target), { recursive: true });
   refuseForeign(target);
   await withLock(target, () => replace(trainer, state, target), { purpose: `checkpoint ${target}` });
@@ -71,31 +81,90 @@ export async function saveCheckpoint(trainer: Saved, state: TrainerState, dir: s
 
 async function replace(trainer: Saved, state: TrainerState, target: string): Promise<void> {
   await removeStaleTemps(target);
+  const prev = `${target}.prev`;
+  // before the (long) write: a foreign <dir>.prev would stop the rotation anyway
+  if (existsSync(target)) refuseForeignPrev(prev);
   const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     await mkdir(tmp);
     await writeContents(trainer, state, tmp);
     await syncDir(tmp);
     refuseForeign(target);
-    const prev = `${target}.prev`;
-    if (existsSync(target)) {
+    const rotating = existsSync(target);
+    if (rotating) {
+      refuseForeignPrev(prev);
       await rm(prev, { recursive: true, force: true });
       await rename(target, prev);
     }
     await rename(tmp, target);
     await syncDir(dirname(target));
-    await rm(prev, { recursive: true, force: true });
+    // not rotating: a <dir>.prev checkpoint is what a killed save left, superseded now
+    if (rotating || (prevIsOurs(prev) && isCheckpoint(prev))) await rm(prev, { recursive: true, force: true });
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;
   }
 }
 
+/**
+ * The real folder behind `dir`. A link to a folder (checkpoints kept on
+ * another disk) is followed, so the save lands where the link points and the
+ * link itself is kept; renaming the link aside would leave the target empty.
+ */
+function checkpointPath(dir: string): string {
+  const p = resolve(dir);
+  let isLink: boolean;
+  try {
+    isLink = lstatSync(p).isSymbolicLink();
+  } catch {
+    return p; // absent: the save creates it
+  }
+  if (!isLink) return p;
+  try {
+    return realpathSync(p);
+  } catch {
+    throw new CheckpointError(p, `is a symbolic link to ${readlinkSync(p)}, which does not exist; create that folder or remove the link`);
+  }
+}
+
 /** Only a checkpoint (or an empty folder) is ever replaced: never a folder of the user's other files. */
 function refuseForeign(target: string): void {
-  if (existsSync(target) && !existsSync(join(target, STATE)) && readdirSync(target).length) {
+  if (!existsSync(target)) return;
+  if (!statSync(target).isDirectory()) throw new CheckpointError(target, 'exists and is not a folder; not replacing it');
+  if (!existsSync(join(target, STATE)) && readdirSync(target).length) {
     throw new CheckpointError(target, 'exists and is not a trainer checkpoint; not replacing it');
   }
+}
+
+/** whether `dir` holds a trainer.json this library wrote */
+function isCheckpoint(dir: string): boolean {
+  try {
+    return (readJsonFile(join(dir, STATE), 'checkpoint state') as { format?: unknown } | null)?.format === FORMAT;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * <dir>.prev is deleted by a save only when a save made it: a real folder
+ * (not a link) that is empty or a checkpoint (the previous copy a killed save
+ * left). Anything else there is the user's, and the save stops untouched.
+ */
+function prevIsOurs(prev: string): boolean {
+  let st;
+  try {
+    st = lstatSync(prev);
+  } catch {
+    return true;
+  }
+  return st.isDirectory() && (readdirSync(prev).length === 0 || isCheckpoint(prev));
+}
+
+function refuseForeignPrev(prev: string): void {
+  if (prevIsOurs(prev)) return;
+  const st = lstatSync(prev);
+  const what = st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a folder that is not a checkpoint' : 'a file';
+  throw new CheckpointError(prev, `is ${what}, not a previous checkpoint; a save moves the previous checkpoint aside under this name and deletes it, so it will not touch yours — rename or move it, then save again (nothing was written)`);
 }
 
 /** temporary folders of saves whose process died (killed mid-save) */
@@ -139,8 +208,9 @@ async function writeContents(t: Saved, s: TrainerState, dir: string): Promise<vo
 
 /** A new `TrainerClass` (Trainer, passed in so that this file need not import it) on `model`, continuing from the checkpoint in `dir`. */
 export async function resumeCheckpoint(TrainerClass: typeof Trainer, dir: string, model: Model, opts: ResumeOptions = {}): Promise<Trainer> {
-  checkOptions('Trainer.resume', opts, [...TRAINER_KEYS, 'trainable']);
-  const target = resolve(dir);
+  checkOptions('Trainer.resume', opts, [...TRAINER_KEYS, 'trainable', 'allowUnknownBase']);
+  if (opts.allowUnknownBase !== undefined && typeof opts.allowUnknownBase !== 'boolean') throw new OptionsError('Trainer.resume', 'allowUnknownBase', `must be true or false; got ${JSON.stringify(opts.allowUnknownBase)}`);
+  const target = checkpointPath(dir);
   return withLock(target, () => readCheckpoint(TrainerClass, target, model, opts), { purpose: `checkpoint ${target}`, readOnlyOk: true });
 }
 
@@ -148,11 +218,13 @@ async function readCheckpoint(TrainerClass: typeof Trainer, dir: string, model: 
   const from = completeCheckpoint(dir);
   const stateFile = join(from, STATE);
   const s = parseState(readJsonFile(stateFile, 'checkpoint state'), stateFile);
-  const { trainable, ...overrides } = opts;
+  const { trainable, allowUnknownBase, ...overrides } = opts;
   // settled before anything is loaded: a bad override must not leave an adapter on the model
   const options = withOverrides(s.options, overrides, 'Trainer.resume');
   resolveTrainerOptions(options, 'Trainer.resume');
   if (s.base) await checkBaseFingerprint(model, s.base, stateFile);
+  // every save records it: its absence is an old or edited file, and resuming onto another model would go unnoticed
+  else if (!allowUnknownBase) throw new CheckpointError(stateFile, 'records no "base" (the fingerprint of the model it was trained on), so resume cannot check that the model given is that model; if you know it is, pass { allowUnknownBase: true } to Trainer.resume');
   let adapter: Trainable;
   if (s.adapter.kind === 'sharelora') {
     adapter = await loadAdapter(model, join(from, 'adapter'), { seed: s.adapter.seed });

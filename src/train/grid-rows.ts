@@ -16,6 +16,38 @@ export function gridLabel(v: unknown): string | number | boolean | null {
   return String(v);
 }
 
+/** Columns every grid table may have besides settings and metrics; neither may take these names. */
+export const RESERVED_COLUMNS = ['seconds', 'error'] as const;
+
+/** Names a setting may not have: the table's own columns, and a key that would set the row's prototype. */
+export function checkSettingNames(keys: string[]): void {
+  for (const k of keys) {
+    if ((RESERVED_COLUMNS as readonly string[]).includes(k) || k === '__proto__') {
+      throw new RangeError(`runGrid: a setting is named "${k}", ${k === '__proto__' ? 'which cannot be a column' : `which is a column every grid table has (${RESERVED_COLUMNS.join(', ')})`}; rename the setting`);
+    }
+  }
+}
+
+/**
+ * Why a run's metrics cannot become a row (a metric named like a setting or a
+ * reserved column would replace it silently), or undefined when they can.
+ */
+export function metricNameProblem(keys: readonly string[], metrics: unknown): string | undefined {
+  if (metrics === null || typeof metrics !== 'object' || Array.isArray(metrics)) return undefined;
+  for (const k of Object.keys(metrics)) {
+    if (keys.includes(k)) return `metric "${k}" has the name of a setting; rename the metric`;
+    if ((RESERVED_COLUMNS as readonly string[]).includes(k)) return `metric "${k}" has the name of a column every grid table has (${RESERVED_COLUMNS.join(', ')}); rename the metric`;
+    if (k === '__proto__') return 'a metric is named "__proto__", which cannot be a column; rename the metric';
+  }
+  return undefined;
+}
+
+/** `s` cut to `max` characters, saying how much was left out; control characters escaped (a value cannot forge log lines). */
+export function clip(s: string, max: number): string {
+  const cut = s.length > max ? `${s.slice(0, max)}… (${s.length - max} more characters)` : s;
+  return cut.replace(/[\x00-\x08\x0b-\x1f\x7f]|\n/g, (c) => (c === '\n' ? '\\n' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
 export function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
@@ -32,7 +64,12 @@ function formatMetric(v: unknown): string {
     return p.includes('.') && !p.includes('e') ? p.replace(/0+$/, '').replace(/\.$/, '') : p;
   }
   if (Array.isArray(v)) return `[${v.length}]`;
-  return String(v);
+  if (v !== null && typeof v === 'object') {
+    // its names only: a whole object would print whole (50 MB of one once reached the log)
+    const names = Object.keys(v);
+    return `{${clip(names.slice(0, 5).join(','), 60)}${names.length > 5 ? `,… ${names.length - 5} more` : ''}}`;
+  }
+  return clip(String(v), 60);
 }
 
 /** One table row: settings (as labels), metrics, seconds, and error when there is one. */
@@ -41,10 +78,9 @@ export function gridRow(keys: string[], cfg: Record<string, unknown>, metrics: G
   for (const k of keys) row[k] = gridLabel(cfg[k]);
   const m: Record<string, unknown> = typeof metrics === 'number' ? { value: metrics } : (metrics ?? {});
   if (typeof m !== 'object' || Array.isArray(m)) throw new TypeError(`runGrid: the run function must return an object of metrics, a number or nothing; got ${describe(m)}`);
-  for (const [k, v] of Object.entries(m)) {
-    if (keys.includes(k)) throw new RangeError(`runGrid: metric "${k}" has the name of a setting; rename the metric`);
-    row[k] = v;
-  }
+  const problem = metricNameProblem(keys, m);
+  if (problem) throw new RangeError(`runGrid: ${problem}`);
+  for (const [k, v] of Object.entries(m)) row[k] = v;
   row.seconds = seconds;
   if (error !== undefined) row.error = error;
   return row;
@@ -54,8 +90,10 @@ export function gridRow(keys: string[], cfg: Record<string, unknown>, metrics: G
 export function gridLogLine(keys: string[], row: Record<string, unknown>, metrics: GridMetrics, error: string | undefined, index: number, total: number): string {
   const m: Record<string, unknown> = typeof metrics === 'number' ? { value: metrics } : (metrics ?? {});
   const settings = keys.map((k) => `${k}=${row[k]}`).join(' ');
-  const result = error !== undefined ? `error: ${error}` : Object.entries(m).map(([k, v]) => `${k}=${formatMetric(v)}`).join(' ');
-  return `[${index + 1}/${total}] ${settings} → ${result} (${(row.seconds as number).toFixed(1)} s)`;
+  const entries = Object.entries(m);
+  const shown = entries.slice(0, 20).map(([k, v]) => `${clip(k, 40)}=${formatMetric(v)}`).join(' ') + (entries.length > 20 ? ` … (${entries.length - 20} more metrics)` : '');
+  const result = error !== undefined ? `error: ${clip(error, 500)}` : shown;
+  return `[${index + 1}/${total}] ${clip(settings, 500)} → ${result} (${(row.seconds as number).toFixed(1)} s)`;
 }
 
 /** Rows → table: every row gets every column (a metric one run lacks is null), in first-seen order. */

@@ -16,7 +16,8 @@ import * as aq from 'arquero';
 import type { QueueOptions } from './queue/client.js';
 import type { RecipeSpec } from './queue/recipe.js';
 import { checkOptions, optionKeys } from '../util/options.js';
-import { describe, gridLabel, gridLogLine, gridRow, gridTable } from './grid-rows.js';
+import { checkSettingNames, describe, gridLabel, gridLogLine, gridRow, gridTable, metricNameProblem } from './grid-rows.js';
+import { checkPositiveInt } from './queue/options.js';
 
 export { gridLabel };
 
@@ -53,6 +54,12 @@ export interface GridOptions<S extends GridSpace> {
   queue?: string | QueueOptions;
   /** names the grid; with the recipe and a configuration it keys that run's stored result (default: the recipe file's name) */
   name?: string;
+  /**
+   * A run that takes longer fails with a timeout error (recorded or thrown as
+   * onError says), in ms. On a queue the worker kills the run's process; in
+   * process the grid moves on but cannot stop the run's own code.
+   */
+  timeoutMs?: number;
 }
 
 /** the function a grid runs in-process */
@@ -90,9 +97,11 @@ export async function runGrid<S extends GridSpace>(
   fn: GridFunction<S> | RecipeSpec,
   opts: GridOptions<S> = {},
 ): Promise<aq.ColumnTable> {
-  checkOptions('runGrid', opts, optionKeys<GridOptions<S>>()(['filter', 'onError', 'log', 'queue', 'name']));
-  const configs = gridConfigs(space, opts.filter);
+  checkOptions('runGrid', opts, optionKeys<GridOptions<S>>()(['filter', 'onError', 'log', 'queue', 'name', 'timeoutMs']));
+  if (opts.timeoutMs !== undefined) checkPositiveInt('runGrid', 'timeoutMs', opts.timeoutMs);
   const keys = Object.keys(space);
+  checkSettingNames(keys);
+  const configs = gridConfigs(space, opts.filter);
   const log = opts.log === false ? undefined : typeof opts.log === 'function' ? opts.log : (line: string) => console.log(line);
   // Loaded only when asked for: library-only users need neither bullmq nor Redis.
   if (opts.queue !== undefined) return (await import('./queue/client.js')).runQueuedGrid(keys, configs, fn, opts, log);
@@ -104,10 +113,15 @@ export async function runGrid<S extends GridSpace>(
     let metrics: GridMetrics;
     let error: string | undefined;
     try {
-      metrics = await run(cfg, { index, total: configs.length });
+      metrics = await withTimeout(run(cfg, { index, total: configs.length }), opts.timeoutMs);
+      const m = typeof metrics === 'number' ? { value: metrics } : metrics;
+      if (m !== undefined && m !== null && (typeof m !== 'object' || Array.isArray(m))) throw new TypeError(`runGrid: the run function must return an object of metrics, a number or nothing; got ${describe(m)}`);
+      const problem = metricNameProblem(keys, m);
+      if (problem) throw new RangeError(`runGrid: ${problem}`);
     } catch (e) {
       if (opts.onError !== 'record' || (e as Error)?.name === 'TrainingInterrupted') throw e;
       error = (e as Error)?.message ?? String(e);
+      metrics = undefined;
     }
     const seconds = (performance.now() - t0) / 1000;
     const row = gridRow(keys, cfg, metrics, error, seconds);
@@ -115,6 +129,20 @@ export async function runGrid<S extends GridSpace>(
     log?.(gridLogLine(keys, row, metrics, error, index, configs.length), row);
   }
   return gridTable(keys, rows);
+}
+
+/** `p`, or a timeout error once `ms` have passed (the run itself cannot be stopped in-process). */
+async function withTimeout<T>(p: Promise<T> | T, ms: number | undefined): Promise<T> {
+  if (ms === undefined) return p;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the run did not finish within timeoutMs = ${ms} ms; in-process it cannot be stopped and may still be running (on a queue the worker ends it)`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface SummarizeOptions {

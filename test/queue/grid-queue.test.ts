@@ -58,9 +58,9 @@ describe('runGrid on a Redis queue with worker processes', { timeout: 240_000 },
     dir = mkdtempSync(join(tmpdir(), 'sharelora-queue-test-'));
     runsFile = join(dir, 'runs.jsonl');
     for (let i = 0; i < 3; i++) {
-      const proc = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'train', 'queue', 'worker-main.js'), '--queue', redis.url, '--backend', 'cpu',
+      const proc = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'train', 'queue', 'worker-main.js'), '--queue', redis.workerUrl, '--backend', 'cpu',
         '--name', `w${i}`, '--lock-duration', '3000', '--stalled-interval', '1000', '--grace', '0'], {
-        env: { ...process.env, SHARELORA_QUEUE_KEY: KEY, SHARELORA_TEST_RUNS: runsFile },
+        env: { ...process.env, ...redis.workerEnv, SHARELORA_QUEUE_KEY: KEY, SHARELORA_TEST_RUNS: runsFile },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       const w: Worker = { proc, log: '', exited: new Promise((r) => proc.on('exit', (code) => r(code))) };
@@ -126,32 +126,40 @@ describe('runGrid on a Redis queue with worker processes', { timeout: 240_000 },
     assert.deepEqual(lines, ['grid ablation: 12 of 12 runs already finished (stored in Redis); 0 to go']);
   });
 
-  it('refuses forged and unsigned jobs, and does not run them', async () => {
+  it('refuses forged, unsigned and replayed jobs, leaves those of another key, and runs none of them', async () => {
     const marker = join(dir, 'forged-ran');
     const evil = join(dir, 'evil.mjs');
     writeFileSync(evil, `import { writeFileSync } from 'node:fs';\nexport async function run() { writeFileSync(${JSON.stringify(marker)}, 'ran'); return 1; }\n`);
     const recipe = readRecipe(evil);
     const signed = makeJobData('forged', readRecipe(TINY), { r: 2, share: 'A', seed: 0 }, 0, 1, KEY);
     const { sig: _, ...unsigned } = makeJobData('forged', recipe, { x: 1 }, 0, 1, KEY);
-    const jobs = {
+    const refused = {
       altered: { ...signed, recipe }, // the signature of a harmless run on evil code
       unsigned,
-      otherKey: makeJobData('forged', recipe, { x: 1 }, 0, 1, 'an-attacker-key-not-the-real-one'),
+      replayed: { ...signed }, // a genuine job copied under another id
     };
+    const otherKey = makeJobData('forged', recipe, { x: 1 }, 0, 1, 'an-attacker-key-not-the-real-one');
     const q = new Queue(QUEUE_NAME, { connection: { host: '127.0.0.1', port: redis.port, password: PASSWORD } });
     try {
-      for (const [id, data] of Object.entries(jobs)) await q.add('forged', data, { jobId: `forged-${id}`, attempts: 3 });
-      const states = async () => Promise.all(Object.keys(jobs).map(async (id) => (await q.getJob(`forged-${id}`))!.getState()));
+      for (const [id, data] of Object.entries(refused)) await q.add('forged', data, { jobId: `forged-${id}`, attempts: 3 });
+      await q.add('forged', otherKey, { jobId: 'forged-otherKey', attempts: 3 });
+      const states = async () => Promise.all(Object.keys(refused).map(async (id) => (await q.getJob(`forged-${id}`))!.getState()));
       const t0 = Date.now();
       while ((await states()).some((s) => s !== 'failed')) {
         if (Date.now() - t0 > 30_000) throw new Error(`forged jobs not refused: ${await states()}`);
         await new Promise((r) => setTimeout(r, 100));
       }
-      const reasons = await Promise.all(Object.keys(jobs).map(async (id) => (await q.getJob(`forged-${id}`))!));
-      assert.match(reasons[0]!.failedReason, /^refused by worker w[12]: signature check failed: the job was altered after it was signed \(or forged\)$/);
-      assert.match(reasons[1]!.failedReason, /^refused by worker w[12]: the job is not signed/);
-      assert.match(reasons[2]!.failedReason, /^refused by worker w[12]: signature check failed: the job says it was signed with key id "[0-9a-f]{12}", this worker's key id is/);
-      assert.deepEqual(reasons.map((j) => j.attemptsMade), [1, 1, 1], 'a refusal is not retried');
+      const jobs = await Promise.all(Object.keys(refused).map(async (id) => (await q.getJob(`forged-${id}`))!));
+      assert.match(jobs[0]!.failedReason, /^refused by worker w[12]: signature check failed: the job was altered after it was signed \(or forged\)$/);
+      assert.match(jobs[1]!.failedReason, /^refused by worker w[12]: the job is not signed/);
+      assert.match(jobs[2]!.failedReason, /^refused by worker w[12]: signature check failed: the job was signed as "forged\.[0-9a-f]{32}", not for this id/);
+      assert.deepEqual(jobs.map((j) => j.attemptsMade), [1, 1, 1], 'a refusal is not retried');
+      // a key these workers lack: not failed for everyone, left for a worker that holds it
+      await until('a worker to leave the other key\'s job', () => workers.some((w) => /left job forged-otherKey for another worker: the job says it was signed with key id "[0-9a-f]{12}"/.test(w.log)));
+      const other = (await q.getJob('forged-otherKey'))!;
+      assert.ok(['waiting', 'delayed', 'active'].includes(await other.getState()), await other.getState());
+      assert.equal(other.attemptsMade, 0);
+      await q.remove('forged-otherKey').catch(() => 0);
     } finally {
       await q.close();
     }

@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { parseRedisUrl, redactUrl } from '../../src/train/queue/redis-url.js';
 import { canonicalJson, metricsFromWire, metricsToWire } from '../../src/train/queue/canonical.js';
 import { keyId, resolveKey } from '../../src/train/queue/sign.js';
-import { jobId, makeJobData, refuseReason } from '../../src/train/queue/job.js';
+import { checkJob, checkResult, jobId, makeJobData, refuseReason, SIGNATURE_TTL_MS, signResult } from '../../src/train/queue/job.js';
 import { readRecipe } from '../../src/train/queue/recipe.js';
-import { parseWorkerArgs } from '../../src/train/queue/worker-cli.js';
+import { parseWorkerArgs, queueUrlWithPassword } from '../../src/train/queue/worker-cli.js';
+import { gridLogLine, gridRow } from '../../src/train/grid-rows.js';
 import { checkQueueOptions } from '../../src/train/queue/client.js';
 import { runGrid } from '../../src/train/grid.js';
 import { ROOT } from '../helpers.js';
@@ -35,6 +36,22 @@ describe('queue: Redis URLs', () => {
     assert.equal(redactUrl('redis://:secret@h:1/0'), 'redis://:***@h:1/0');
     assert.equal(redactUrl('rediss://bob:secret@h:1/0'), 'rediss://bob:***@h:1/0');
   });
+  it('hides the password in every form new URL accepts', () => {
+    const forms = ['REDIS://:SecretPW@h:1/0', ' redis://:SecretPW@h:1/0', '\tredis://:SecretPW@h:1/0', 'redis://:Wrong@SecretPW@h:1/0',
+      'Rediss://bob:SecretPW@h:1/0', 'redis://:Secret\tPW@h:1/0', 'redis:/:SecretPW@h:1/0', 'redis:\\\\:SecretPW@h:1/0', 'redis://SecretPW@h:1/0',
+      'redis://:Se/cretPW@h:1/0', '\u0000 redis://:SecretPW@h', 'redis://:SecretPW@h:1/0?x=1#y', 're\ndis://:SecretPW@h:1/0'];
+    for (const url of forms) {
+      let accepted = true;
+      try { new URL(url); } catch { accepted = false; }
+      const shown = redactUrl(url);
+      assert.ok(!shown.includes('SecretPW') && !shown.includes('Secret') && !/[\x00-\x1f]/.test(shown), `${JSON.stringify(url)} (new URL ${accepted ? 'accepts' : 'refuses'} it) → ${shown}`);
+      for (const f of [() => parseRedisUrl(url)]) {
+        try { f(); } catch (e) { assert.ok(!(e as Error).message.includes('Secret'), (e as Error).message); }
+      }
+    }
+    assert.equal(redactUrl('REDIS://:Wrong@SecretPW@h:1/0'), 'REDIS://:***@h:1/0');
+    assert.equal(redactUrl('redis://h:1/0'), 'redis://h:1/0');
+  });
 });
 
 describe('queue: canonical JSON and metrics on the wire', () => {
@@ -58,6 +75,8 @@ describe('queue: canonical JSON and metrics on the wire', () => {
     const back = metricsFromWire(JSON.parse(JSON.stringify(metricsToWire(m))));
     assert.deepEqual(back, m);
     assert.throws(() => metricsToWire({ t: new Float32Array(2) }), /metrics\.t is a Float32Array.*Array\.from/);
+    // only what metricsToWire writes decodes to a number
+    assert.deepEqual(metricsFromWire({ x: { '$sharelora.nonFinite': '42' } }), { x: { '$sharelora.nonFinite': '42' } });
   });
 });
 
@@ -83,6 +102,39 @@ describe('queue: signatures', () => {
     assert.match(refuseReason({ hello: 1 }, KEY)!, /not a sharelora grid job/);
     assert.match(refuseReason(null, KEY)!, /not a sharelora grid job/);
   });
+  it('binds the job id and every field the runner reads, and expires', () => {
+    const copy = JSON.parse(JSON.stringify(good));
+    assert.equal(refuseReason(copy, KEY, good.id), undefined);
+    assert.match(refuseReason(copy, KEY, 'g.replayed')!, /signed as "g\.[0-9a-f]{32}", not for this id/);
+    for (const [field, value] of [['index', 1], ['total', 5], ['timeoutMs', 1], ['expires', good.expires + 1], ['id', 'g.other']] as const) {
+      assert.match(refuseReason({ ...copy, [field]: value, ...(field === 'index' && { total: 2 }) }, KEY)!, /altered after it was signed/, field);
+    }
+    assert.match(refuseReason({ ...copy, recipe: { ...recipe, file: 'other.mjs' } }, KEY)!, /altered after it was signed/);
+    assert.match(refuseReason(copy, KEY, good.id, good.expires + 1)!, /signature expired at .*run the grid again/);
+    const t0 = Date.now();
+    const fresh = makeJobData('g', recipe, { r: 4 }, 0, 1, KEY, { timeoutMs: 5000 });
+    assert.ok(fresh.expires >= t0 + SIGNATURE_TTL_MS && fresh.timeoutMs === 5000);
+  });
+  it('a key this worker lacks leaves the job for another worker; everything else is final', () => {
+    const other = makeJobData('g', recipe, { r: 4 }, 0, 1, 'another-key-of-enough-length');
+    const c = checkJob(other, KEY);
+    assert.ok(!c.ok && c.leave && /left for a worker with that key/.test(c.reason));
+    const forged = checkJob({ ...good, config: { r: 8 } }, KEY);
+    assert.ok(!forged.ok && !forged.leave);
+  });
+  it('signs results for one job; the driver refuses unsigned, altered or transplanted ones', () => {
+    const r = JSON.parse(JSON.stringify(signResult(good, { acc: 0.5 }, 'w1', 2.5, KEY)));
+    assert.deepEqual(checkResult(r, good.id, good.sig, KEY), { ok: true, result: r });
+    const no = (v: unknown, id = good.id, sig: unknown = good.sig) => { const c = checkResult(v, id, sig, KEY); return c.ok ? 'accepted' : c.reason; };
+    assert.match(no({ metrics: { acc: 0.999 }, worker: 'wA', seconds: 1 }), /result refused: not signed/);
+    assert.match(no({ ...r, metrics: { acc: 0.999 } }), /signature does not match/);
+    assert.match(no({ ...r, worker: 'w2' }), /signature does not match/);
+    assert.match(no(r, 'g.another'), /signature does not match/);
+    assert.match(no(r, good.id, 'f'.repeat(64)), /signature does not match/);
+    const byOther = signResult(good, { acc: 0.5 }, 'w1', 2.5, 'another-key-of-enough-length');
+    assert.match(no(byOther), /signature does not match/);
+    for (const junk of [null, 1, 'x', [], { worker: 'w' }, { metrics: 1, worker: 'w', seconds: -1, sig: r.sig }]) assert.match(no(junk), /not the result of a sharelora worker/);
+  });
   it('needs a key of some length', () => {
     const saved = process.env.SHARELORA_QUEUE_KEY;
     delete process.env.SHARELORA_QUEUE_KEY;
@@ -90,6 +142,10 @@ describe('queue: signatures', () => {
       assert.throws(() => resolveKey('runGrid'), /must be signed: set SHARELORA_QUEUE_KEY/);
       assert.throws(() => resolveKey('runGrid', 'short'), /at least 16 characters/);
       assert.equal(resolveKey('runGrid', KEY), KEY);
+      for (const weak of ['a'.repeat(16), 'a'.repeat(64), 'abababababababab', 'abcdabcdabcdabcd', '0000000000000001']) {
+        assert.throws(() => resolveKey('runGrid', weak), /too easy to guess/, weak);
+      }
+      assert.equal(resolveKey('worker', '3f9c1a7be0d24c58'), '3f9c1a7be0d24c58', '16 random hex digits (openssl rand -hex 8)');
     } finally {
       if (saved !== undefined) process.env.SHARELORA_QUEUE_KEY = saved;
     }
@@ -131,5 +187,46 @@ describe('queue: recipes and options', () => {
       options: { queue: 'redis://h', backend: 'cpu', concurrency: 2, lockDurationMs: 5000 }, graceS: 0,
     });
     assert.equal(parseWorkerArgs(['--help']), 'help');
+  });
+  it('takes the worker\'s Redis password from REDISCLI_AUTH or a file, never from the URL', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sharelora-pw-'));
+    writeFileSync(join(dir, 'pw'), 'p@ss word/:x\n');
+    writeFileSync(join(dir, 'empty'), '\n');
+    assert.throws(() => queueUrlWithPassword('redis://:SecretPW@h:1/0', undefined, undefined), (e: Error) => /holds a password .*process list.*REDISCLI_AUTH.*--password-file/.test(e.message) && !e.message.includes('SecretPW'));
+    const withFile = queueUrlWithPassword('redis://h:1/0', join(dir, 'pw'), 'from-env');
+    assert.equal(parseRedisUrl(withFile).password, 'p@ss word/:x', 'the file wins over the variable');
+    assert.equal(parseRedisUrl(queueUrlWithPassword('redis://bob@h:1/0', undefined, 'from-env')).password, 'from-env');
+    assert.equal(parseRedisUrl(queueUrlWithPassword('redis://bob@h:1/0', undefined, 'from-env')).username, 'bob');
+    assert.equal(queueUrlWithPassword('redis://h:1/0', undefined, undefined), 'redis://h:1/0');
+    assert.throws(() => queueUrlWithPassword('redis://h:1/0', join(dir, 'empty'), undefined), /is empty/);
+    assert.throws(() => queueUrlWithPassword('redis://h:1/0', join(dir, 'missing'), undefined), /cannot read --password-file .*ENOENT/);
+  });
+  it('refuses settings and metrics named like the table\'s own columns, in-process', async () => {
+    await assert.rejects(runGrid({ seconds: [1] }, () => ({ y: 1 }), { log: false }), /setting is named "seconds", which is a column every grid table has/);
+    await assert.rejects(runGrid({ error: [1] }, () => ({ y: 1 }), { log: false, onError: 'record' }), /setting is named "error"/);
+    const t = await runGrid({ x: [1, 2] }, ({ x }) => (x === 1 ? { error: 0.1 } : { seconds: 3 }), { log: false, onError: 'record' });
+    assert.deepEqual(t.array('error'), ['runGrid: metric "error" has the name of a column every grid table has (seconds, error); rename the metric',
+      'runGrid: metric "seconds" has the name of a column every grid table has (seconds, error); rename the metric']);
+    assert.ok((t.array('seconds') as number[]).every((v) => typeof v === 'number' && v < 1), 'seconds is the timing');
+    await assert.rejects(runGrid({ x: [1] }, () => ({ error: 1 }), { log: false }), /metric "error" has the name of a column/);
+    await assert.rejects(runGrid({ x: [1] }, () => JSON.parse('{"__proto__": 1}'), { log: false }), /"__proto__", which cannot be a column/);
+    const r = await runGrid({ x: [1] }, FLAKY, { log: false, onError: 'record', name: 'reserved' });
+    assert.deepEqual(r.array('y'), [10]);
+  });
+  it('times a run out in-process', async () => {
+    const t = await runGrid({ x: [1, 2] }, ({ x }) => new Promise((res) => setTimeout(() => res({ y: x }), x === 1 ? 5 : 2000)), { log: false, onError: 'record', timeoutMs: 200 });
+    assert.deepEqual(t.array('y'), [1, null]);
+    assert.match((t.array('error') as string[])[1]!, /did not finish within timeoutMs = 200 ms/);
+    await assert.rejects(runGrid({ x: [1] }, () => 1, { timeoutMs: 0 }), /timeoutMs must be an integer ≥ 1/);
+  });
+  it('keeps log lines short and on one line, whatever the metrics', () => {
+    const huge = { blob: 'x'.repeat(5_000_000), obj: Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i])), ['evil\nline']: 1 };
+    const row = gridRow(['x'], { x: 1 }, huge, undefined, 1);
+    const line = gridLogLine(['x'], row, huge, undefined, 0, 1);
+    assert.ok(line.length < 400 && !line.includes('\n'), line.slice(0, 500));
+    const many = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`m${i}`, i]));
+    assert.ok(gridLogLine(['x'], gridRow(['x'], { x: 1 }, many, undefined, 1), many, undefined, 0, 1).length < 400);
+    const err = gridLogLine(['x'], gridRow(['x'], { x: 1 }, undefined, 'e'.repeat(1e6), 1), undefined, 'e'.repeat(1e6), 0, 1);
+    assert.ok(err.length < 700, String(err.length));
   });
 });

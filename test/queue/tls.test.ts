@@ -24,8 +24,8 @@ describe('runGrid over rediss://', { timeout: 120_000 }, () => {
   before(async () => {
     redis = await startRedis({ password: 'tls pass', tls: true });
     assert.match(redis.url, /^rediss:\/\/:tls%20pass@127\.0\.0\.1:\d+\/0$/);
-    worker = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'train', 'queue', 'worker-main.js'), '--queue', redis.url, '--backend', 'cpu', '--name', 'tls-worker'], {
-      env: { ...process.env, SHARELORA_QUEUE_KEY: KEY, NODE_EXTRA_CA_CERTS: redis.ca }, stdio: ['ignore', 'ignore', 'pipe'],
+    worker = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'train', 'queue', 'worker-main.js'), '--queue', redis.workerUrl, '--backend', 'cpu', '--name', 'tls-worker'], {
+      env: { ...process.env, ...redis.workerEnv, SHARELORA_QUEUE_KEY: KEY, NODE_EXTRA_CA_CERTS: redis.ca }, stdio: ['ignore', 'ignore', 'pipe'],
     });
     worker.stderr!.on('data', (b) => { log += b; });
   });

@@ -57,7 +57,8 @@ export function metricsFromWire(v: unknown): unknown {
   if (v !== null && typeof v === 'object') {
     const o = v as Record<string, unknown>;
     const keys = Object.keys(o);
-    if (keys.length === 1 && keys[0] === NON_FINITE) return Number(o[NON_FINITE]);
+    // only what metricsToWire writes: {"$sharelora.nonFinite":"42"} is an object, not 42
+    if (keys.length === 1 && keys[0] === NON_FINITE && (o[NON_FINITE] === 'NaN' || o[NON_FINITE] === 'Infinity' || o[NON_FINITE] === '-Infinity')) return Number(o[NON_FINITE]);
     return Object.fromEntries(keys.map((k) => [k, metricsFromWire(o[k])]));
   }
   return v;

@@ -5,12 +5,13 @@
  */
 import type * as aq from 'arquero';
 import type { GridMetrics, GridOptions, GridSpace } from '../grid.js';
-import { gridLabel, gridLogLine, gridRow, gridTable } from '../grid-rows.js';
+import { gridLabel, gridLogLine, gridRow, gridTable, metricNameProblem } from '../grid-rows.js';
 import { stopRequested, TrainingInterrupted } from '../stop.js';
 import { displaySink } from '../../notebook/session.js';
 import { metricsFromWire } from './canonical.js';
 import { checkRedis } from './connect.js';
-import { GridJobs, type Final, type JobSpec } from './grid-jobs.js';
+import { GridJobs, RedisUnreachable, type Final, type JobSpec } from './grid-jobs.js';
+import { redactUrl } from './redis-url.js';
 import { checkGridName, jobId } from './job.js';
 import { defaultGridName } from './local.js';
 import { checkKeys, checkPositiveInt } from './options.js';
@@ -42,6 +43,9 @@ export class GridInterrupted extends TrainingInterrupted {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How long a grid waits for an unreachable Redis before it gives up (the runs stay queued). */
+const MAX_OUTAGE_MS = 10 * 60_000;
 
 export function checkQueueOptions(q: unknown): Required<Omit<QueueOptions, 'key'>> & { key?: string } {
   const o = (typeof q === 'string' ? { url: q } : q) as QueueOptions;
@@ -81,8 +85,9 @@ export async function runQueuedGrid<S extends GridSpace>(
     runsOf.set(id, [...(runsOf.get(id) ?? []), index]);
   });
   const ids = [...specs.keys()];
+  const idSet = new Set(ids);
   const conn = await checkRedis(q.url);
-  const jobs = await GridJobs.open(conn, { grid, recipe, key, total, attempts: q.attempts, backoffMs: q.backoffMs, specs });
+  const jobs = await GridJobs.open(conn, { grid, recipe, key, total, attempts: q.attempts, backoffMs: q.backoffMs, timeoutMs: opts.timeoutMs, specs });
 
   // In a notebook the live display replaces the default per-run lines (a long grid would flood the cell);
   // a log function still gets them. Status lines go only where the default log would.
@@ -95,7 +100,20 @@ export async function runQueuedGrid<S extends GridSpace>(
   let cached = 0, doneNow = 0, failedNow = 0;
   const t0 = performance.now();
 
-  const settle = (id: string, f: Final) => {
+  const settle = (id: string, got: Final) => {
+    let f = got;
+    let metrics: GridMetrics | undefined;
+    if (f.ok) {
+      // signed by a worker with the key, but still checked: a row is built from it
+      metrics = metricsFromWire(f.result.metrics) as GridMetrics;
+      const m = typeof metrics === 'number' ? { value: metrics } : metrics;
+      const problem = m !== null && m !== undefined && (typeof m !== 'object' || Array.isArray(m))
+        ? 'result refused: its metrics are not an object, a number or nothing' : metricNameProblem(keys, m);
+      if (problem) {
+        f = { ok: false, error: problem.startsWith('result refused') ? problem : `result refused: ${problem}`, worker: f.result.worker, seconds: f.result.seconds, attempts: 0, refused: true };
+        metrics = undefined;
+      }
+    }
     finals.set(id, f);
     const worker = f.ok ? f.result.worker : f.worker ?? '?';
     const n = runsOf.get(id)!.length;
@@ -105,7 +123,6 @@ export async function runQueuedGrid<S extends GridSpace>(
       perWorker.set(worker, f.ok ? { ...c, done: c.done + 1 } : { ...c, failed: c.failed + 1 });
       if (f.ok) doneNow += n; else failedNow += n;
     }
-    const metrics = f.ok ? metricsFromWire(f.result.metrics) as GridMetrics : undefined;
     const error = f.ok ? undefined : f.error;
     for (const index of runsOf.get(id)!) {
       const row = gridRow(keys, configs[index]!, metrics ?? undefined, error, f.ok ? f.result.seconds : f.seconds);
@@ -120,12 +137,11 @@ export async function runQueuedGrid<S extends GridSpace>(
 
   const status = async (pending: string[], final?: string): Promise<GridStatus> => {
     const now = Date.now();
-    const running: RunningRun[] = (await jobs.active()).filter((j) => specs.has(j.id!)).map((j) => {
-      const p = (j.progress ?? {}) as { worker?: string; startedAt?: number; attempt?: number; p?: unknown };
-      const cfg = specs.get(j.id!)!.config;
+    const running: RunningRun[] = (await jobs.active(idSet)).map((j) => {
+      const cfg = specs.get(j.id)!.config;
       return {
-        settings: keys.map((k) => `${k}=${gridLabel(cfg[k])}`).join(' '), worker: p.worker ?? j.processedBy ?? '?',
-        attempt: p.attempt ?? j.attemptsMade + 1, seconds: p.startedAt ? (now - p.startedAt) / 1000 : 0, progress: progressText(p.p),
+        settings: keys.map((k) => `${k}=${gridLabel(cfg[k])}`).join(' '), worker: j.worker ?? '?',
+        attempt: j.attempt, seconds: j.startedAt ? Math.max(0, now - j.startedAt) / 1000 : 0, progress: progressText(j.p),
       };
     });
     const left = pending.reduce((a, id) => a + runsOf.get(id)!.length, 0);
@@ -138,11 +154,47 @@ export async function runQueuedGrid<S extends GridSpace>(
     };
   };
 
+  /** One look at the queue: true when every run has finished. */
+  const pollOnce = async (tick: number): Promise<boolean> => {
+    const pending = ids.filter((id) => !finals.has(id));
+    const failure = [...finals.entries()].find((e): e is [string, Extract<Final, { ok: false }>] => !e[1].ok);
+    if (failure && opts.onError !== 'record') {
+      // runs no worker has started are withdrawn; running ones finish and are stored for the next call
+      await jobs.withdraw(pending);
+      const [id, f] = failure;
+      const index = runsOf.get(id)![0]!;
+      const settings = keys.map((k) => `${k}=${rows.get(index)?.[k]}`).join(' ');
+      throw new Error(`${f.error} (run [${index + 1}/${total}] ${settings} of grid ${grid}, on ${f.worker ?? '?'} after ${f.attempts} tries; pass onError: 'record' to keep going)`);
+    }
+    if (pending.length === 0) {
+      display.show(await status(pending), true);
+      return true;
+    }
+    if (stopRequested()) {
+      display.show(await status(pending, 'interrupted'), true);
+      throw new GridInterrupted(cached + doneNow, total);
+    }
+    display.show(await status(pending));
+    await sleep(q.pollMs);
+    for (const state of ['completed', 'failed'] as const) {
+      for (const id of await jobs.inSet(state, pending)) if (!finals.has(id)) settle(id, await jobs.final(id, state, false));
+    }
+    // Nothing lost: a job removed behind our back (by hand, by another tool) is queued again.
+    if (tick % 10 === 0) {
+      const still = pending.filter((id) => !finals.has(id));
+      const there = await jobs.existing(still);
+      await jobs.add(still.filter((id) => !there.has(id)));
+    }
+    return false;
+  };
+
   try {
     // What is there already: stored results are reused; failed runs are tried again (a fix or another machine may help).
     for (const id of await jobs.inSet('completed', ids)) {
-      const f = await jobs.final(id, true);
-      if (f?.ok) settle(id, f);
+      const f = await jobs.final(id, 'completed', true);
+      // a refused result (unsigned, forged) is not kept: the run is queued again for a real worker
+      if (f.ok) settle(id, f);
+      else await jobs.remove(id);
     }
     for (const id of await jobs.inSet('failed', ids)) await jobs.remove(id);
     const unfinished = ids.filter((id) => !finals.has(id));
@@ -150,37 +202,26 @@ export async function runQueuedGrid<S extends GridSpace>(
     await jobs.add(unfinished.filter((id) => !there.has(id)));
     if (cached) log?.(`grid ${grid}: ${cached} of ${total} runs already finished (stored in Redis); ${total - cached} to go`, {});
 
+    let outageSince: number | undefined;
     for (let tick = 1; ; tick++) {
-      const pending = ids.filter((id) => !finals.has(id));
-      const failure = [...finals.entries()].find((e): e is [string, Extract<Final, { ok: false }>] => !e[1].ok);
-      if (failure && opts.onError !== 'record') {
-        // runs no worker has started are withdrawn; running ones finish and are stored for the next call
-        await jobs.withdraw(pending);
-        const [id, f] = failure;
-        const index = runsOf.get(id)![0]!;
-        const settings = keys.map((k) => `${k}=${rows.get(index)?.[k]}`).join(' ');
-        throw new Error(`${f.error} (run [${index + 1}/${total}] ${settings} of grid ${grid}, on ${f.worker ?? '?'} after ${f.attempts} tries; pass onError: 'record' to keep going)`);
-      }
-      if (pending.length === 0) {
-        display.show(await status(pending), true);
-        break;
-      }
-      if (stopRequested()) {
-        display.show(await status(pending, 'interrupted'), true);
-        throw new GridInterrupted(cached + doneNow, total);
-      }
-      display.show(await status(pending));
-      await sleep(q.pollMs);
-      const finished = [...await jobs.inSet('completed', pending), ...await jobs.inSet('failed', pending)];
-      for (const id of finished) {
-        const f = await jobs.final(id, false);
-        if (f) settle(id, f);
-      }
-      // Nothing lost: a job removed behind our back (by hand, by another tool) is queued again.
-      if (tick % 10 === 0) {
-        const still = pending.filter((id) => !finals.has(id));
-        const there = await jobs.existing(still);
-        await jobs.add(still.filter((id) => !there.has(id)));
+      try {
+        if (await pollOnce(tick)) break;
+        if (outageSince !== undefined) {
+          log?.(`grid ${grid}: Redis answers again after ${((Date.now() - outageSince) / 1000).toFixed(0)} s`, {});
+          outageSince = undefined;
+        }
+      } catch (e) {
+        if (!(e instanceof RedisUnreachable)) throw e;
+        if (stopRequested()) throw new GridInterrupted(cached + doneNow, total);
+        const now = Date.now();
+        if (outageSince === undefined) {
+          outageSince = now;
+          log?.(`grid ${grid}: Redis at ${redactUrl(q.url)} does not answer (${e.message}); waiting for it — the workers keep going`, {});
+        }
+        if (now - outageSince > MAX_OUTAGE_MS) {
+          throw new Error(`runGrid: Redis at ${redactUrl(q.url)} has not answered for ${Math.round((now - outageSince) / 60_000)} minutes (${e.message}); the runs stay queued and the workers keep going once it is back — run the same call again to collect them`);
+        }
+        await sleep(q.pollMs);
       }
     }
     return gridTable(keys, configs.map((_, index) => rows.get(index)!));

@@ -14,6 +14,8 @@ export interface RedisClient {
   ping(): Promise<string>;
   info(section: string): Promise<string>;
   zmscore(key: string, ...members: string[]): Promise<(string | null)[]>;
+  lrange(key: string, start: number, stop: number): Promise<string[]>;
+  hmget(key: string, ...fields: string[]): Promise<(string | null)[]>;
   pipeline(): { exists(key: string): unknown; exec(): Promise<[Error | null, unknown][] | null> };
   quit(): Promise<unknown>;
   disconnect(): void;

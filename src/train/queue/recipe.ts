@@ -14,6 +14,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { checkKeys } from './options.js';
 import { metricsToWire } from './canonical.js';
+import { metricNameProblem } from '../grid-rows.js';
 
 /** 'path/to/recipe.mjs' (export `run`) or { module, export } */
 export type RecipeSpec = string | { module: string; export?: string };
@@ -132,6 +133,8 @@ export async function callRecipe(fn: RecipeFunction, config: Record<string, unkn
   if (typeof out === 'number') return out;
   if (typeof out !== 'object' || Array.isArray(out)) throw new TypeError(`recipe ${file}: run must return an object of metrics, a number or nothing; got ${Array.isArray(out) ? 'an array' : typeof out}`);
   metricsToWire(out, `recipe ${file}: metric`);
+  const problem = metricNameProblem(Object.keys(config), out);
+  if (problem) throw new RangeError(`recipe ${file}: ${problem}`);
   return out as Record<string, unknown>;
 }
 

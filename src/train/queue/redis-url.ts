@@ -40,7 +40,25 @@ export function parseRedisUrl(url: string): RedisConnection {
   return out;
 }
 
-/** The URL with its password replaced, for messages and logs. */
+/**
+ * The URL with its password replaced, for messages and logs. `new URL`
+ * accepts more than the textbook form (an upper-case scheme, leading spaces
+ * and control characters, tabs and newlines anywhere, an `@` inside the
+ * password), so this does not parse: everything between the scheme and the
+ * last `@` is the user part, and all of it after the first `:` is hidden
+ * (without a `:`, the whole user part, which may be a password too).
+ * Control characters are shown escaped, so a URL cannot forge log lines.
+ */
 export function redactUrl(url: string): string {
-  return String(url).replace(/^(rediss?:\/\/[^:/@]*:)[^@]*@/, '$1***@');
+  const s = String(url);
+  const at = s.lastIndexOf('@');
+  let out = s;
+  if (at >= 0) {
+    const scheme = /^[\x00-\x20]*[A-Za-z][A-Za-z0-9+.\-\t\n\r]*:[\/\\\t\n\r]*/.exec(s.slice(0, at));
+    const start = scheme ? scheme[0].length : 0;
+    const user = s.slice(start, at);
+    const colon = user.indexOf(':');
+    out = `${s.slice(0, start)}${colon >= 0 ? `${user.slice(0, colon)}:***` : '***'}${s.slice(at)}`;
+  }
+  return out.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

@@ -5,7 +5,16 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { RUNNER_BACKEND_ENV } from '../../backend/flags.js';
+import { clip } from '../grid-rows.js';
 import type { FromRunner, ToRunner } from './runner.js';
+import { KEY_ENV } from './sign.js';
+
+/**
+ * Secrets the worker holds and the recipe has no use for: the signing key
+ * (a recipe that read it could sign jobs of its own) and the Redis password
+ * a worker may take from REDISCLI_AUTH.
+ */
+const WITHHELD = [KEY_ENV, 'REDISCLI_AUTH'];
 
 const RUNNER = fileURLToPath(new URL('./runner.js', import.meta.url));
 
@@ -18,10 +27,18 @@ export class RunnerDied extends Error {
 
 export class Runner {
   private exit?: string;
+  /** set when the process may be damaged (an error thrown outside any run): it ends after its run */
+  retiring = false;
   private current?: { resolve: (metrics: unknown) => void; reject: (e: Error) => void; progress: (p: unknown) => void };
 
-  private constructor(private readonly proc: ChildProcess, readonly backend: { name: string; device: string }) {
+  private constructor(private readonly proc: ChildProcess, readonly backend: { name: string; device: string }, log: (line: string) => void) {
     proc.on('message', (m: FromRunner) => {
+      if (m.type === 'stray') {
+        this.retiring = true;
+        log(`runner ${proc.pid}: ${clip(m.message, 2000)}`);
+        return;
+      }
+      if (m.type === 'error' && m.retire) this.retiring = true;
       const c = this.current;
       if (!c) return;
       if (m.type === 'progress') c.progress(m.p);
@@ -41,14 +58,16 @@ export class Runner {
   }
 
   /** Start a runner on `backend` and wait until it has loaded the library. */
-  static start(backend: string): Promise<Runner> {
-    const proc = fork(RUNNER, [], { env: { ...process.env, [RUNNER_BACKEND_ENV]: backend }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  static start(backend: string, log: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): Promise<Runner> {
+    const env: NodeJS.ProcessEnv = { ...process.env, [RUNNER_BACKEND_ENV]: backend };
+    for (const name of WITHHELD) delete env[name];
+    const proc = fork(RUNNER, [], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     return new Promise((resolve, reject) => {
       const onExit = (code: number | null, signal: string | null) => reject(new Error(`the runner process exited while starting (${signal ?? `exit code ${code}`})`));
       proc.once('exit', onExit);
       proc.once('message', (m: FromRunner) => {
         proc.off('exit', onExit);
-        if (m.type === 'ready') resolve(new Runner(proc, m.backend));
+        if (m.type === 'ready') resolve(new Runner(proc, m.backend, log));
         else {
           proc.kill('SIGKILL');
           reject(new Error(m.type === 'error' ? m.message : `the runner sent ${m.type} before ready`));

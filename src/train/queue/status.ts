@@ -7,6 +7,7 @@ import { display, type DisplayHandle } from '../../notebook/display.js';
 import { escapeHtml, formatDuration } from '../../notebook/format.js';
 import { Html } from '../../notebook/mime.js';
 import { displaySink } from '../../notebook/session.js';
+import { clip } from '../grid-rows.js';
 
 export interface RunningRun {
   settings: string;
@@ -98,6 +99,7 @@ export class GridDisplay {
 /** What a recipe passed to ctx.progress, as a short text. */
 export function progressText(p: unknown): string | undefined {
   if (typeof p === 'number' && Number.isFinite(p)) return `${(100 * Math.min(1, Math.max(0, p))).toFixed(0)}%`;
-  if (p && typeof p === 'object') return Object.entries(p).map(([k, v]) => `${k}=${typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(4) : v}`).join(' ');
+  // read back from Redis: at most a few short fields
+  if (p && typeof p === 'object') return clip(Object.entries(p).slice(0, 8).map(([k, v]) => `${k}=${typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(4) : typeof v === 'object' ? '…' : v}`).join(' '), 200);
   return undefined;
 }

@@ -1,16 +1,23 @@
 /**
- * `sharelora worker --queue redis://… [--backend …] [--concurrency 1] [--key …]`:
+ * `sharelora worker --queue redis://host:6379/0 [--password-file F] [--backend …] [--concurrency 1]`:
  * run grid jobs on this machine until stopped. SIGTERM (or SIGINT) stops taking
  * jobs and lets the running one finish for up to --grace seconds; a second
  * signal, or the end of the grace period, hands it back to the queue so another
  * worker runs it, and the process exits.
+ *
+ * The Redis password never goes on the command line, where every user of the
+ * machine sees it (ps, /proc/<pid>/cmdline): it comes from REDISCLI_AUTH (the
+ * variable redis-cli reads) or from a file.
  */
+import { readFileSync } from 'node:fs';
 import { closest } from '../../util/options.js';
+import { redactUrl } from './redis-url.js';
 import { startWorker, type WorkerOptions } from './worker.js';
 
-const WORKER_USAGE = `usage: sharelora worker --queue redis://[user:password@]host[:port][/db] [options]
+const WORKER_USAGE = `usage: sharelora worker --queue redis://[user@]host[:port][/db] [options]
 
-  --queue URL              the Redis that runGrid(…, { queue }) uses (rediss:// for TLS)
+  --queue URL              the Redis that runGrid(…, { queue }) uses (rediss:// for TLS), without its password
+  --password-file FILE     the Redis password, the file's first line (default: the REDISCLI_AUTH variable)
   --backend NAME           auto (default), webgpu, wasm, cpu, tfjs-node-gpu, tfjs-node
   --concurrency N          runs at once, each in its own process (default 1)
   --key SECRET             signing key (default: SHARELORA_QUEUE_KEY; prefer the variable, a flag shows in ps)
@@ -21,8 +28,41 @@ const WORKER_USAGE = `usage: sharelora worker --queue redis://[user:password@]ho
   --max-stalled N          a job whose worker died more than N times fails (default 2)
 `;
 
-const FLAGS = ['queue', 'backend', 'concurrency', 'key', 'name', 'grace', 'lock-duration', 'stalled-interval', 'max-stalled', 'help'] as const;
+/** how long closing may take after the last signal before the process exits anyway */
+const CLOSE_DEADLINE_S = 5;
+
+const FLAGS = ['queue', 'password-file', 'backend', 'concurrency', 'key', 'name', 'grace', 'lock-duration', 'stalled-interval', 'max-stalled', 'help'] as const;
 type Flag = (typeof FLAGS)[number];
+
+/**
+ * `url` with the password from `file` or `envPassword` (REDISCLI_AUTH); a
+ * password written into the URL is refused, since it is already in ps.
+ */
+export function queueUrlWithPassword(url: string, file: string | undefined, envPassword: string | undefined): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return url; // parseRedisUrl says what is wrong with it
+  }
+  if (u.password) {
+    throw new Error(`sharelora worker: the --queue URL holds a password (${redactUrl(url)}), which every user of this machine can read in the process list; give the URL without it and the password in REDISCLI_AUTH or a file (--password-file)`);
+  }
+  let password = envPassword === '' ? undefined : envPassword;
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new Error(`sharelora worker: cannot read --password-file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    password = text.split(/\r?\n/)[0]!;
+    if (password === '') throw new Error(`sharelora worker: --password-file ${file} is empty; its first line is the Redis password`);
+  }
+  if (password === undefined) return url;
+  u.password = encodeURIComponent(password);
+  return u.href;
+}
 
 export function parseWorkerArgs(argv: string[]): { options: WorkerOptions; graceS: number } | 'help' {
   const got: Partial<Record<Flag, string>> = {};
@@ -44,7 +84,7 @@ export function parseWorkerArgs(argv: string[]): { options: WorkerOptions; grace
     if (!/^\d+$/.test(v) || Number(v) < min) throw new Error(`sharelora worker: --${flag} must be an integer ≥ ${min}; got "${v}"`);
     return Number(v);
   };
-  const options: WorkerOptions = { queue: got.queue };
+  const options: WorkerOptions = { queue: queueUrlWithPassword(got.queue, got['password-file'], process.env.REDISCLI_AUTH) };
   if (got.key !== undefined) options.key = got.key;
   if (got.backend !== undefined) options.backend = got.backend;
   if (got.name !== undefined) options.name = got.name;
@@ -72,14 +112,21 @@ export async function workerMain(argv: string[]): Promise<number> {
       if (timer) clearTimeout(timer);
       const ids = w.running();
       if (ids.length) log(`handing back ${ids.join(', ')}`);
-      void w.handBack().then(() => resolveExit(0), () => resolveExit(1));
+      // with Redis gone, BullMQ's close waits for it forever: a signal must still end the process
+      const deadline = setTimeout(() => {
+        log(`could not hand back and close within ${CLOSE_DEADLINE_S} s (is Redis reachable?); exiting — a job still marked running returns to the queue when its lock lapses`);
+        resolveExit(1);
+      }, CLOSE_DEADLINE_S * 1000);
+      void w.handBack().then(() => resolveExit(0), () => resolveExit(1)).finally(() => clearTimeout(deadline));
     };
     const onSignal = (sig: NodeJS.Signals) => {
       signals++;
       if (signals > 1) return handBack();
       const ids = w.running();
       log(`${sig}: taking no more jobs; ${ids.length ? `finishing ${ids.join(', ')} (up to ${parsed.graceS} s; signal again to hand it back now)` : 'none running'}`);
-      timer = setTimeout(handBack, parsed.graceS * 1000);
+      // nothing to finish: only the close itself, which gets the same deadline
+      timer = setTimeout(handBack, ids.length ? parsed.graceS * 1000 : 0);
+      if (!ids.length) return;
       void w.close().then(() => { clearTimeout(timer); resolveExit(0); }, () => resolveExit(1));
     };
     process.on('SIGTERM', onSignal);

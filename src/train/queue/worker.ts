@@ -9,7 +9,8 @@
  */
 import { hostname } from 'node:os';
 import { bullConnection, checkRedis, loadBullMQ } from './connect.js';
-import { QUEUE_NAME, refuseReason, type JobData, type JobResult } from './job.js';
+import { clip } from '../grid-rows.js';
+import { checkJob, QUEUE_NAME, signResult } from './job.js';
 import { checkKeys, checkPositiveInt } from './options.js';
 import { redactUrl } from './redis-url.js';
 import { Runner } from './runner-pool.js';
@@ -50,6 +51,14 @@ export interface GridWorker {
 }
 
 const HANDED_BACK = Symbol('handed back');
+const TIMED_OUT = Symbol('timed out');
+/** how long a job signed with a key this worker lacks waits before a worker (perhaps one with that key) looks again */
+const LEAVE_DELAY_MS = 2000;
+/** an error message longer than this is cut before it goes to the log and to Redis */
+const MAX_MESSAGE = 10_000;
+
+/** A job id as it may appear in a log line: ids come from Redis, and one with a newline would forge lines. */
+const safeId = (id: unknown): string => clip(String(id), 200);
 
 export async function startWorker(o: WorkerOptions): Promise<GridWorker> {
   checkKeys('worker', o, OPTION_KEYS);
@@ -62,20 +71,29 @@ export async function startWorker(o: WorkerOptions): Promise<GridWorker> {
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const backendName = o.backend ?? 'auto';
   const conn = await checkRedis(o.queue);
-  const { Worker, UnrecoverableError, WaitingError } = await loadBullMQ();
+  const { Worker, UnrecoverableError, WaitingError, DelayedError } = await loadBullMQ();
   // Runners start before the first job is taken, so their start-up is no job's time.
-  const idle = await Promise.all(Array.from({ length: concurrency }, () => Runner.start(backendName)));
+  const idle = await Promise.all(Array.from({ length: concurrency }, () => Runner.start(backendName, log)));
   const backend = idle[0]!.backend;
   const active = new Map<string, () => Promise<void>>();
   let stopping = false;
 
+  const left = new Set<string>();
   const worker = new Worker(QUEUE_NAME, async (job, token) => {
-    const why = refuseReason(job.data, key);
-    if (why) {
-      log(`refused job ${job.id}: ${why}`);
-      throw new UnrecoverableError(`refused by worker ${name}: ${why}`);
+    const id = String(job.id);
+    const check = checkJob(job.data, key, id);
+    if (!check.ok) {
+      if (check.leave) {
+        // another worker may hold the key it was signed with: failing it here would fail it for all of them
+        if (!left.has(id)) log(`left job ${safeId(id)} for another worker: ${check.reason}`);
+        left.add(id);
+        await job.moveToDelayed(Date.now() + LEAVE_DELAY_MS, token);
+        throw new DelayedError();
+      }
+      log(`refused job ${safeId(id)}: ${check.reason}`);
+      throw new UnrecoverableError(`refused by worker ${name}: ${check.reason}`);
     }
-    const d = job.data as JobData;
+    const d = check.data;
     const attempt = job.attemptsMade + 1;
     const startedAt = Date.now();
     const report = (p?: unknown) => job.updateProgress({ worker: name, startedAt, attempt, p: p ?? null }).catch(() => {});
@@ -86,10 +104,12 @@ export async function startWorker(o: WorkerOptions): Promise<GridWorker> {
       const now = Date.now();
       if (now - lastReport >= 1000) { lastReport = now; void report(p); }
     };
-    const runner = idle.pop() ?? await Runner.start(backendName);
+    const runner = idle.pop() ?? await Runner.start(backendName, log);
     let handBack!: () => void;
     const handedBack = new Promise<never>((_, reject) => { handBack = () => reject(HANDED_BACK); });
-    active.set(job.id!, async () => {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => { if (d.timeoutMs !== null) timer = setTimeout(() => reject(TIMED_OUT), d.timeoutMs); });
+    active.set(id, async () => {
       try {
         await job.moveToWait(token);
       } finally {
@@ -98,25 +118,40 @@ export async function startWorker(o: WorkerOptions): Promise<GridWorker> {
         handBack();
       }
     });
+    const where = `${safeId(id)} (${d.grid} [${d.index + 1}/${d.total}], attempt ${attempt})`;
     const t0 = performance.now();
     try {
       const metrics = await Promise.race([runner.run({
-        type: 'run', recipe: d.recipe, config: d.config, index: d.index, total: d.total, grid: d.grid, jobId: job.id!, attempt, worker: name,
-      }, progress), handedBack]);
+        type: 'run', recipe: d.recipe, config: d.config, index: d.index, total: d.total, grid: d.grid, jobId: id, attempt, worker: name,
+      }, progress), handedBack, timedOut]);
       const seconds = (performance.now() - t0) / 1000;
-      log(`done ${job.id} (${d.grid} [${d.index + 1}/${d.total}], attempt ${attempt}) in ${seconds.toFixed(1)} s`);
-      return { metrics, worker: name, seconds } satisfies JobResult;
+      log(`done ${where} in ${seconds.toFixed(1)} s`);
+      return signResult(d, metrics, name, seconds, key);
     } catch (e) {
       if (e === HANDED_BACK) {
-        log(`handed back ${job.id}`);
+        log(`handed back ${safeId(id)}`);
         throw new WaitingError();
       }
-      log(`failed ${job.id} (${d.grid} [${d.index + 1}/${d.total}], attempt ${attempt}): ${(e as Error).message}`);
+      if (e === TIMED_OUT) {
+        runner.kill();
+        const why = `the run exceeded its time limit (runGrid timeoutMs = ${d.timeoutMs} ms) and was stopped on worker ${name}`;
+        log(`failed ${where}: ${why}`);
+        throw new UnrecoverableError(why);
+      }
+      const message = (e as Error)?.message ?? String(e);
+      log(`failed ${where}: ${clip(message, 2000)}`);
+      // a 50 MB message would go whole to Redis and to every table that shows it
+      if (message.length > MAX_MESSAGE) throw new Error(clip(message, MAX_MESSAGE));
       throw e;
     } finally {
-      active.delete(job.id!);
-      if (runner.alive && !stopping) idle.push(runner);
-      else runner.kill();
+      clearTimeout(timer);
+      active.delete(id);
+      if (runner.alive && !runner.retiring && !stopping) idle.push(runner);
+      else {
+        runner.kill();
+        // its replacement starts now, not when the next job is already waiting
+        if (!stopping) Runner.start(backendName, log).then((r) => (stopping ? r.kill() : idle.push(r)), () => {});
+      }
     }
   }, { connection: bullConnection(conn), concurrency, lockDuration, stalledInterval, maxStalledCount, name, autorun: false });
 
