@@ -58,6 +58,7 @@ export interface WorkerResult {
   poolBytes?: number;
   kernelsPerStep?: number;
   profile?: Array<{ name: string; count: number; ms: number }>;
+  profileByShape?: Array<{ name: string; count: number; ms: number }>;
   profileGpuMs?: number;
   stepImpl?: string;
   initSeconds?: number;
@@ -230,6 +231,15 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
       res.kernelsPerStep = p.kernels.length;
       res.profileGpuMs = total;
       res.profile = [...agg].map(([name, v]) => ({ name, count: v.count, ms: +v.ms.toFixed(3) })).sort((a, b) => b.ms - a.ms).slice(0, 25);
+      // per kernel and input shapes: one row per product of the step (which GEMM shape costs what)
+      const byShape = new Map<string, { count: number; ms: number }>();
+      for (const k of p.kernels) {
+        const key = `${k.name} ${k.inputShapes.map((sh) => `[${sh}]`).join('')}`;
+        const e = byShape.get(key) ?? { count: 0, ms: 0 };
+        e.count++; e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+        byShape.set(key, e);
+      }
+      res.profileByShape = [...byShape].map(([name, v]) => ({ name, count: v.count, ms: +v.ms.toFixed(4) })).sort((a, b) => b.ms - a.ms).slice(0, 60);
     }
     if (spec.backend === 'webgpu') res.hostCache = (await import('../src/backend/webgpu/index.js')).hostStats;
     if (gpuErrors.length) throw new Error(`GPU error: ${gpuErrors.join(' | ')}`);

@@ -62,6 +62,7 @@ function once<T>(read: () => T): () => T {
 
 const webgpuKernels = once(() => onOff('SHARELORA_WEBGPU_KERNELS', true));
 const webgpuMatmul = once(() => oneOf('SHARELORA_WEBGPU_MATMUL', ['sharelora', 'tfjs'] as const, 'sharelora'));
+const webgpuDevice = once(() => oneOf('SHARELORA_WEBGPU_DEVICE', ['sharelora', 'tfjs'] as const, 'sharelora'));
 const webgpuRobustness = once(() => onOff('SHARELORA_WEBGPU_ROBUSTNESS', true));
 const webgpuHostCache = once(() => onOff('SHARELORA_WEBGPU_HOST_CACHE', true));
 const webgpuSubmitBatch = once(() => integer('SHARELORA_WEBGPU_SUBMIT_BATCH', 0, 0, 'dispatches per submit; 0 leaves tfjs\'s default'));
@@ -83,6 +84,8 @@ export const flags = {
   get webgpuKernels(): boolean { return webgpuKernels(); },
   /** SHARELORA_WEBGPU_MATMUL=tfjs: keep tfjs's own webgpu BatchMatMul instead of routing it to our GEMM. */
   get webgpuMatmul(): 'sharelora' | 'tfjs' { return webgpuMatmul(); },
+  /** SHARELORA_WEBGPU_DEVICE=tfjs: tfjs's own GPUDevice (no subgroups) and Dawn's default toggles (webgpu/device.ts). */
+  get webgpuDevice(): 'sharelora' | 'tfjs' { return webgpuDevice(); },
   /** SHARELORA_WEBGPU_ROBUSTNESS=0: Dawn's bounds clamping off (unsafe; see src/backend/index.ts). */
   get webgpuRobustness(): boolean { return webgpuRobustness(); },
   /** SHARELORA_WEBGPU_HOST_CACHE=0: without the host-side caches of webgpu/host.ts (for measuring them). */

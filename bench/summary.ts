@@ -1,0 +1,43 @@
+/**
+ * The short ratio table bench/gpu-all.sh prints last: every ours-vs-PyTorch
+ * pair in the JSON files bench/run.ts wrote into one folder.
+ *   node dist/bench/summary.js <folder>
+ * Speed ratio = PyTorch ms per step / ours (above 1: we are faster).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+type R = { medianMs?: number; runs?: unknown[]; error?: string; poolBytes?: number; peakAllocatedBytes?: number; profileGpuMs?: number; kernelsPerStep?: number; cpuMs?: number };
+const dir = process.argv[2];
+if (!dir) throw new Error('usage: node dist/bench/summary.js <folder with gpt2-small.json, notebook.json, scaling.json>');
+const read = (f: string) => existsSync(join(dir, f)) ? JSON.parse(readFileSync(join(dir, f), 'utf8')) : undefined;
+const ms = (r?: R) => typeof r?.medianMs === 'number' ? r.medianMs.toFixed(1) : `- (${r?.error ?? 'missing'})`.slice(0, 60);
+const ratio = (ours?: R, torch?: R) => ours?.medianMs && torch?.medianMs ? `${(torch.medianMs / ours.medianMs).toFixed(3)}x` : '-';
+const gib = (b?: number) => typeof b === 'number' ? `${(b / 2 ** 30).toFixed(2)} GiB` : '-';
+const lines = ['', 'what | ours ms | PyTorch ms | speed ours/PyTorch | runs ours ; torch'];
+
+const small = read('gpt2-small.json')?.gpu as { ours: Record<string, R>; torch: Record<string, R> } | undefined;
+if (small) {
+  for (const v of ['lora', 'sharea']) {
+    lines.push(`GPT-2 small 8x256 ${v} vs eager | ${ms(small.ours[v])} | ${ms(small.torch[v])} | ${ratio(small.ours[v], small.torch[v])} | ${JSON.stringify(small.ours[v]?.runs)} ; ${JSON.stringify(small.torch[v]?.runs)}`);
+    const c = small.torch[`${v}_compile`];
+    if (c) lines.push(`GPT-2 small 8x256 ${v} vs torch.compile | ${ms(small.ours[v])} | ${ms(c)} | ${ratio(small.ours[v], c)} |`);
+  }
+  const l = small.ours.lora;
+  lines.push(`GPT-2 small memory: ours pool ${gib(l?.poolBytes)}, PyTorch peak ${gib(small.torch.lora?.peakAllocatedBytes)}; profile ${l?.profileGpuMs?.toFixed(1)} ms GPU over ${l?.kernelsPerStep} kernels; host CPU ${l?.cpuMs?.toFixed(1)} ms/step`);
+}
+const nb = read('notebook.json')?.notebook as { results: Record<string, R>; rows: Array<{ layers: number; variant: string }> } | undefined;
+if (nb) {
+  for (const r of nb.rows) {
+    const o = nb.results[`ours ${r.layers} ${r.variant}`], t = nb.results[`torch ${r.layers} ${r.variant}`];
+    lines.push(`notebook ${r.layers} layers ${r.variant} | ${ms(o)} | ${ms(t)} | ${ratio(o, t)} | ${JSON.stringify(o?.runs)} ; ${JSON.stringify(t?.runs)}`);
+  }
+}
+const sc = read('scaling.json')?.scaling as { results: Record<string, R>; rows: Array<{ shape: string }> } | undefined;
+if (sc) {
+  for (const r of sc.rows) {
+    const o = sc.results[`ours ${r.shape}`], t = sc.results[`torch ${r.shape}`];
+    lines.push(`${r.shape} sharea | ${ms(o)} | ${ms(t)} | ${ratio(o, t)} | pool ${gib(o?.poolBytes)} ; peak ${gib(t?.peakAllocatedBytes)}`);
+  }
+}
+console.log(lines.join('\n'));
