@@ -71,6 +71,7 @@ const printWgsl = once(() => raw('SHARELORA_PRINT_WGSL'));
 const eagerRelease = once(() => onOff('SHARELORA_EAGER_RELEASE', true));
 const interruptGraceMs = once(() => integer('SHARELORA_INTERRUPT_GRACE_MS', 2000, 0, 'milliseconds'));
 const runnerBackend = once(() => raw('SHARELORA_RUNNER_BACKEND') ?? 'auto');
+const gemmSplitK = once(() => onOff('SHARELORA_GEMM_SPLITK', true));
 const gemmK32 = once(() => onOff('SHARELORA_GEMM_K32', false));
 const gemmCoalesced = once(() => onOff('SHARELORA_GEMM_COALESCED', false));
 const python = once(() => raw('SHARELORA_PYTHON') ?? 'python3');
@@ -96,6 +97,8 @@ export const flags = {
   get gpuSms(): number { return gpuSms(); },
   /** SHARELORA_GEMM_TILE (on access): force one GEMM tile by name (webgpu/gemm.ts checks the name). */
   get gemmTile(): string | undefined { return raw('SHARELORA_GEMM_TILE'); },
+  /** SHARELORA_GEMM_SPLITK=0: no split-K for products whose tiles cannot fill the GPU (webgpu/splitk.ts). */
+  get gemmSplitK(): boolean { return gemmSplitK(); },
   /** SHARELORA_PRINT_WGSL: print the WGSL of every kernel whose key contains this text, when first compiled. */
   get printWgsl(): string | undefined { return printWgsl(); },
   /** SHARELORA_EAGER_RELEASE=0: keep every activation and gradient until the backward pass ends (tfjs's way). */

@@ -30,7 +30,7 @@ export function slMatMul({ inputs, attrs }: { inputs: KernelInputs; attrs: Kerne
     alpha: (attrs.alpha as number) ?? 1,
     bias,
     lowRank: u && v ? { u, v, r: u.shape[u.shape.length - 1], s: attrs.lrScale as number, vT: !!attrs.lrVT } : undefined,
-    outShape, tile,
+    outShape, tile, splitK: attrs.splitK as number | undefined,
   });
 }
 

@@ -1,0 +1,62 @@
+/**
+ * Split-K GEMM (src/backend/webgpu/splitk.ts): the partial products and the
+ * reduce with its epilogue against tf.matMul + bias + s·U·V on the cpu
+ * backend, on unaligned (scalar) and aligned (vec4) shapes, both transposes,
+ * a K that does not divide evenly; and the split rule on GPT-2 small's shapes.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { splitCount } from '../../src/backend/webgpu/splitk.js';
+import { randn, relErr, releaseGPU, webgpuUnavailable } from './helpers.js';
+
+let skip: string | undefined;
+
+describe('split-K GEMM', () => {
+  before(async () => { skip = await webgpuUnavailable(); if (skip) console.log(`# SKIP split-K tests: ${skip}`); });
+  after(() => releaseGPU());
+
+  it('splits only products whose 128×128 tiles leave SMs idle, with at least 512 of K per split', () => {
+    const tiles = (M: number, N: number) => Math.ceil(M / 128) * Math.ceil(N / 128);
+    // GPT-2 small, 2048 tokens: c_proj forward (K 3072) and the c_fc / c_attn dX (K 3072 / 2304): 96 tiles on 132 SMs
+    assert.equal(splitCount(2048, 768, 3072, tiles(2048, 768), 132), 4);
+    assert.equal(splitCount(2048, 768, 2304, tiles(2048, 768), 132), 4);
+    // the LM head's dX (K = vocabulary)
+    assert.ok(splitCount(2048, 768, 50257, tiles(2048, 768), 132) >= 4);
+    // K 768 is too short to split; c_attn forward (288 tiles) and c_fc forward (384) fill the GPU already
+    assert.equal(splitCount(2048, 768, 768, tiles(2048, 768), 132), 1);
+    assert.equal(splitCount(2048, 2304, 768, tiles(2048, 2304), 132), 1);
+    assert.equal(splitCount(2048, 3072, 768, tiles(2048, 3072), 132), 1);
+    // notebook scale (4096 tokens, 256 wide): too little work for the extra launch
+    assert.equal(splitCount(4096, 256, 1024, tiles(4096, 256), 132), 1);
+  });
+
+  it('agrees with tf.matMul (+ bias + s·U·V) for forced splits on the 32×32 tile', async (t) => {
+    if (skip) return t.skip(skip);
+    const bad: string[] = [];
+    // M, N, K, transA, transB, splits, epilogue
+    const cases = [
+      [67, 45, 1000, false, false, 3, ''], [67, 45, 1000, true, true, 4, 'bias'],
+      [64, 128, 520, false, true, 2, 'lrT'], [96, 64, 700, true, false, 5, 'lrN+bias'],
+    ] as const;
+    for (const [M, N, K, ta, tb, S, epi] of cases) {
+      const r = 3, s = 0.7;
+      const a = randn(M * K, M + K), b = randn(K * N, N), bias = randn(N, 5), u = randn(M * r, 6), v = randn(N * r, 7);
+      const aShape = ta ? [K, M] : [M, K], bShape = tb ? [N, K] : [K, N];
+      const vT = epi.startsWith('lrT');
+      await tf.setBackend('cpu');
+      let want = tf.mul(tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), ta, tb), 0.5);
+      if (epi.includes('bias')) want = tf.add(want, tf.tensor(bias, [N]));
+      if (epi.startsWith('lr')) want = tf.add(want, tf.mul(tf.matMul(tf.tensor(u, [M, r]), tf.tensor(v, vT ? [N, r] : [r, N]), false, vT), s));
+      const wantData = await want.data();
+      await tf.setBackend('webgpu');
+      const inputs: Record<string, tf.Tensor> = { a: tf.tensor(a, aShape), b: tf.tensor(b, bShape) };
+      if (epi.includes('bias')) inputs.bias = tf.tensor(bias, [N]);
+      if (epi.startsWith('lr')) { inputs.u = tf.tensor(u, [M, r]); inputs.v = tf.tensor(v, vT ? [N, r] : [r, N]); }
+      const got = tf.engine().runKernel('ShareLoraMatMul', inputs, { transA: ta, transB: tb, alpha: 0.5, tile: '32x32', splitK: S, lrScale: s, lrVT: vT } as never) as tf.Tensor;
+      const e = relErr(await got.data(), wantData);
+      if (!(e < 1e-5)) bad.push(`${M}x${N}x${K} ${ta}${tb} S=${S} ${epi}: rel err ${e}`);
+    }
+    assert.deepEqual(bad, []);
+  });
+});
