@@ -7,7 +7,8 @@
 #   gpt2-small.{json,log}  GPT-2 small 8 x 256, LoRA and ShareA vs PyTorch + PEFT eager (3 runs each,
 #                          interleaved, median of medians) and torch.compile (ShareA); the LoRA run's
 #                          per-kernel profile (timestamp quantization off) is in the JSON (ours.lora.profile*)
-#   notebook.{json,log}    notebook scale, 6 and 12 layers, both sides, 3 runs each
+#   notebook.{json,log}    notebook scale, ShareA at 6 and 12 layers, both sides, 3 runs each (LoRA's step
+#                          costs the same at this shape; --notebook-variants sharea,lora adds it)
 #   scaling.{json,log}     GPT-2 medium, large, a LLaMA-7B-wide stack, ShareA, both sides
 #   tests.log              the 12 reference tests and test/gpu on webgpu
 #   summary.txt            the ratio table, also printed last
@@ -28,11 +29,14 @@ part() { # name, limit in s, command...
 export SHARELORA_PYTHON=${SHARELORA_PYTHON:-python3}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>"$out/summary.txt" 2>/dev/null || true
 
-part gpt2-small 130 node dist/bench/run.js --suite gpu --steps 20 --warmup 10 --repeats 3 --no-plain --no-eager-attention \
-  --compile sharea --out "$out/gpt2-small.json"
-part notebook 110 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --out "$out/notebook.json"
-part tests 60 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
-part scaling 80 node dist/bench/run.js --suite scaling --steps 6 --warmup 2 --out "$out/scaling.json"
+# same-run A/B of this session's switches (ours only, once each): split-K off at GPT-2 small, Dawn's
+# validation off at notebook scale (bench/NOTES.md entry 10)
+part gpt2-small 160 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention \
+  --compile sharea --variants '{"split-K off":{"SHARELORA_GEMM_SPLITK":"0"}}' --out "$out/gpt2-small.json"
+part notebook 85 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
+  --variants '{"validation off":{"SHARELORA_WEBGPU_VALIDATION":"0"}}' --out "$out/notebook.json"
+part tests 45 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
+part scaling 60 node dist/bench/run.js --suite scaling --steps 6 --warmup 2 --out "$out/scaling.json"
 
 {
   echo "# tests: $(grep -E '^# (pass|fail) ' "$out/tests.log" | tr '\n' ' ')"

@@ -126,7 +126,7 @@ function median(xs: number[]): number {
  * median steps, `runs` keeps each run's median. Other fields are the first
  * successful run's (memory, parameter counts and the profile do not vary).
  */
-function repeated(repeats: number, jobs: Record<string, () => AnyResult>): Record<string, AnyResult> {
+function repeated(repeats: number, jobs: Record<string, () => AnyResult>, progress?: (all: Record<string, AnyResult[]>) => void): Record<string, AnyResult> {
   const all: Record<string, AnyResult[]> = {};
   for (let i = 0; i < repeats; i++) {
     for (const [k, job] of Object.entries(jobs)) {
@@ -134,6 +134,8 @@ function repeated(repeats: number, jobs: Record<string, () => AnyResult>): Recor
       const r = job();
       log(`#   ${JSON.stringify({ ok: r.ok, ms: r.medianMs, s: r.wallSeconds, err: r.error })}`);
       (all[k] ??= []).push(r);
+      // a run cut short by the device script's time limit still leaves every finished run in the JSON
+      progress?.(all);
     }
   }
   const merged: Record<string, AnyResult> = {};
@@ -147,7 +149,7 @@ function repeated(repeats: number, jobs: Record<string, () => AnyResult>): Recor
   return merged;
 }
 
-async function suiteGpu(steps: number, out: Record<string, unknown>) {
+async function suiteGpu(steps: number, out: Record<string, unknown>, save: () => void) {
   const spec = (variant: 'lora' | 'sharea', extra: Partial<WorkerSpec> = {}): WorkerSpec => ({
     backend: 'webgpu', config: GPT2_SMALL, batch: 8, seq: 256, variant, r: 8, alpha: 16, targets: ['c_attn'], steps, warmup: Number(arg('warmup', '3')), ...extra,
   });
@@ -161,7 +163,7 @@ async function suiteGpu(steps: number, out: Record<string, unknown>) {
     'torch lora': () => runTorch(torchSpec('lora')),
     'ours sharea': () => runNode('worker.js', spec('sharea')),
     'torch sharea': () => runTorch(torchSpec('sharea')),
-  });
+  }, (all) => { out.gpu = { partial: all }; save(); });
   const ours: Record<string, AnyResult> = { lora: both['ours lora'], sharea: both['ours sharea'] };
   let plain: AnyResult = { ok: false, error: 'not run (--no-plain)' };
   if (!args.includes('--no-plain')) {
@@ -243,30 +245,47 @@ export const NOTEBOOK = { ...GPT2_SMALL, n_embd: 256, n_head: 8, vocab_size: 825
  * against PyTorch + PEFT eager in the same run. Here per-step host work and
  * dispatch count decide the speed, not GEMM throughput.
  */
-async function suiteNotebook(steps: number, out: Record<string, unknown>) {
+async function suiteNotebook(steps: number, out: Record<string, unknown>, save: () => void) {
   const repeats = Number(arg('repeats', '1'));
   const warmup = Number(arg('warmup', '5'));
   const jobs: Record<string, () => AnyResult> = {};
   for (const layers of (arg('notebook-layers') ?? '6,12').split(',').map(Number)) {
-    for (const v of ['sharea', 'lora'] as const) {
+    for (const v of (arg('notebook-variants') ?? 'sharea,lora').split(',')) {
       const base = { config: { ...NOTEBOOK, n_layer: layers }, batch: 32, seq: 128, variant: v, r: 8, alpha: 16, targets: ['c_attn'], steps, warmup };
       jobs[`ours ${layers} ${v}`] = () => runNode('worker.js', { ...base, backend: 'webgpu' });
       jobs[`torch ${layers} ${v}`] = () => runTorch({ ...base, attn: 'sdpa' });
     }
   }
-  const res = repeated(repeats, jobs);
+  const res = repeated(repeats, jobs, (all) => { out.notebook = { partial: all }; save(); });
+  // --variants '{"name":{"SHARELORA_X":"0"}}': ours again under other switches, once per configuration, after the main runs
+  const variants = JSON.parse(arg('variants') ?? '{}') as Record<string, Record<string, string>>;
+  const variantRes: Record<string, AnyResult> = {};
+  for (const [name, env] of Object.entries(variants)) {
+    for (const k of Object.keys(jobs).filter((j) => j.startsWith('ours '))) {
+      const [, layers, v] = k.split(' ');
+      const base = { config: { ...NOTEBOOK, n_layer: Number(layers) }, batch: 32, seq: 128, variant: v, r: 8, alpha: 16, targets: ['c_attn'], steps, warmup, backend: 'webgpu' };
+      log(`# ${k} with ${name} ...`);
+      variantRes[`${k}: ${name}`] = runNode('worker.js', base, env);
+      log(`#   ${JSON.stringify({ ok: variantRes[`${k}: ${name}`].ok, ms: variantRes[`${k}: ${name}`].medianMs, err: variantRes[`${k}: ${name}`].error })}`);
+    }
+  }
   const rows = Object.keys(res).filter((k) => k.startsWith('ours ')).map((k) => {
     const [, layers, v] = k.split(' ');
     const o = res[k], t = res[`torch ${layers} ${v}`];
     return { layers: Number(layers), variant: v, oursMs: o.medianMs, torchMs: t.medianMs, ratio: o.medianMs && t.medianMs ? (t.medianMs as number) / (o.medianMs as number) : undefined,
       oursCpuMs: o.cpuMs, oursRuns: o.runs, torchRuns: t.runs, oursError: o.error, torchError: t.error };
   });
-  out.notebook = { shape: 'GPT-2 shape, 256 wide, 8 heads, vocab 8257, batch 32 x 128, r=8 alpha=16 on c_attn, AdamW, fp32; PyTorch + PEFT eager (sdpa)', results: res, rows };
+  out.notebook = { shape: 'GPT-2 shape, 256 wide, 8 heads, vocab 8257, batch 32 x 128, r=8 alpha=16 on c_attn, AdamW, fp32; PyTorch + PEFT eager (sdpa)', results: res, rows, variants, variantResults: variantRes };
   return [
     '',
     `Notebook scale (256 wide, 8 heads, vocab 8257, batch 32 x 128, r=8 on c_attn) — ours vs PyTorch + PEFT eager, same run, ${repeats} run(s) each, median of medians`,
     'layers variant | ours ms/step | ours host CPU ms/step | torch ms/step | ours/torch (speed)',
     ...rows.map((r) => `${r.layers} ${r.variant} | ${fmt(r.oursMs)} | ${fmt(r.oursCpuMs)} | ${fmt(r.torchMs)} | ${fmt(r.ratio, 3)}x ${r.oursError ?? ''} ${r.torchError ?? ''}`),
+    ...Object.entries(variantRes).map(([k, r]) => {
+      const [, layers, rest] = k.split(' ');
+      const t = res[`torch ${layers} ${rest.split(':')[0]}`];
+      return `${k.slice(5)} | ${fmt(r.medianMs)} | ${fmt(r.cpuMs)} | ${fmt(t?.medianMs)} | ${fmt(r.medianMs && t?.medianMs ? (t.medianMs as number) / (r.medianMs as number) : NaN, 3)}x ${r.error ?? ''}`;
+    }),
   ];
 }
 
@@ -275,7 +294,7 @@ async function suiteNotebook(steps: number, out: Record<string, unknown>) {
  * small) and a LLaMA-shaped stack (LLaMA-7B-wide layers, batch 4 × 256),
  * ShareA r=8, ours against PyTorch + PEFT eager.
  */
-async function suiteScaling(steps: number, out: Record<string, unknown>) {
+async function suiteScaling(steps: number, out: Record<string, unknown>, save: () => void) {
   const repeats = Number(arg('repeats', '1'));
   const warmup = Number(arg('warmup', '3'));
   const shapes: Record<string, { config: Record<string, unknown>; batch: number; targets: string[] }> = {
@@ -298,7 +317,7 @@ async function suiteScaling(steps: number, out: Record<string, unknown>) {
     jobs[`ours ${name}`] = () => runNode('worker.js', { ...base, backend: 'webgpu', init: 'tiled' });
     jobs[`torch ${name}`] = () => runTorch({ ...base, attn: 'sdpa' });
   }
-  const res = repeated(repeats, jobs);
+  const res = repeated(repeats, jobs, (all) => { out.scaling = { partial: all }; save(); });
   const rows = wanted.map((name) => {
     const o = res[`ours ${name}`], t = res[`torch ${name}`];
     return { shape: name, oursMs: o.medianMs, torchMs: t.medianMs, ratio: o.medianMs && t.medianMs ? (t.medianMs as number) / (o.medianMs as number) : undefined,
@@ -430,11 +449,11 @@ async function main() {
   for (const s of suites) {
     if (s === 'gpu') {
       if (!gpu) { lines.push('gpu suite skipped: no hardware WebGPU adapter'); continue; }
-      lines.push(...await suiteGpu(steps, out));
+      lines.push(...await suiteGpu(steps, out, save));
     } else if (s === 'cpu') lines.push(...await suiteCpu(Math.min(steps, 3), out));
     else if (s === 'notebook' || s === 'scaling') {
       if (!gpu) { lines.push(`${s} suite skipped: no hardware WebGPU adapter`); continue; }
-      lines.push(...await (s === 'notebook' ? suiteNotebook : suiteScaling)(steps, out));
+      lines.push(...await (s === 'notebook' ? suiteNotebook : suiteScaling)(steps, out, save));
     } else if (s === 'gemm') lines.push(...await suiteGemm(out));
     else if (s === 'gemm-unsafe') lines.push(...await suiteGemm(out, ['enable-dawn-features=allow_unsafe_apis,disable_robustness']));
     else if (s === 'max') lines.push(...await suiteMax(out, Number(arg('max-budget', '240')), save));

@@ -63,6 +63,7 @@ function once<T>(read: () => T): () => T {
 const webgpuKernels = once(() => onOff('SHARELORA_WEBGPU_KERNELS', true));
 const webgpuMatmul = once(() => oneOf('SHARELORA_WEBGPU_MATMUL', ['sharelora', 'tfjs'] as const, 'sharelora'));
 const webgpuDevice = once(() => oneOf('SHARELORA_WEBGPU_DEVICE', ['sharelora', 'tfjs'] as const, 'sharelora'));
+const webgpuValidation = once(() => onOff('SHARELORA_WEBGPU_VALIDATION', true));
 const webgpuRobustness = once(() => onOff('SHARELORA_WEBGPU_ROBUSTNESS', true));
 const webgpuHostCache = once(() => onOff('SHARELORA_WEBGPU_HOST_CACHE', true));
 const webgpuSubmitBatch = once(() => integer('SHARELORA_WEBGPU_SUBMIT_BATCH', 0, 0, 'dispatches per submit; 0 leaves tfjs\'s default'));
@@ -89,6 +90,8 @@ export const flags = {
   get webgpuDevice(): 'sharelora' | 'tfjs' { return webgpuDevice(); },
   /** SHARELORA_WEBGPU_ROBUSTNESS=0: Dawn's bounds clamping off (unsafe; see src/backend/index.ts). */
   get webgpuRobustness(): boolean { return webgpuRobustness(); },
+  /** SHARELORA_WEBGPU_VALIDATION=0: Dawn's API validation off (unsafe, less host work per dispatch; webgpu/device.ts). */
+  get webgpuValidation(): boolean { return webgpuValidation(); },
   /** SHARELORA_WEBGPU_HOST_CACHE=0: without the host-side caches of webgpu/host.ts (for measuring them). */
   get webgpuHostCache(): boolean { return webgpuHostCache(); },
   /** SHARELORA_WEBGPU_SUBMIT_BATCH: dispatches per queue submit; 0 (default) leaves tfjs's choice. */

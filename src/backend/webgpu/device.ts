@@ -31,11 +31,19 @@ const WANTED_LIMITS = [
 
 /** Flags for Dawn's create(): toggles that must be set before the adapter exists. */
 export function dawnFlags(): string[] {
-  const out: string[] = [];
+  const enable: string[] = [], disable: string[] = [];
   // robustness off is opt-in (src/backend/index.ts says why)
-  if (!flags.webgpuRobustness) out.push('enable-dawn-features=allow_unsafe_apis,disable_robustness');
-  if (flags.webgpuDevice === 'sharelora') out.push('disable-dawn-features=timestamp_quantization');
-  return out;
+  if (!flags.webgpuRobustness) enable.push('disable_robustness');
+  // Dawn's API validation is most of createBindGroup's host cost (tens of µs a dispatch on a CPU host), and
+  // at notebook scale host work per dispatch sets the step time; without it a wrong call corrupts instead of
+  // failing with a message, so it is opt-in (our kernels are validated by the tests, which keep it on)
+  if (!flags.webgpuValidation) enable.push('skip_validation');
+  if (enable.length) enable.unshift('allow_unsafe_apis');
+  if (flags.webgpuDevice === 'sharelora') disable.push('timestamp_quantization');
+  return [
+    ...(enable.length ? [`enable-dawn-features=${enable.join(',')}`] : []),
+    ...(disable.length ? [`disable-dawn-features=${disable.join(',')}`] : []),
+  ];
 }
 
 type Adapter = Pick<GPUAdapter, 'features' | 'limits' | 'requestDevice'> & { info?: unknown };

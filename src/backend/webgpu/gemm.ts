@@ -142,9 +142,9 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
     && g.lda === undefined && g.ldb === undefined && g.ldc === undefined;
   let t = g.tile ?? chooseTile(g.M, g.N, batch, g.K);
   let S = simple ? g.splitK ?? 1 : 1;
-  if (simple && g.splitK === undefined && !g.tile && !flags.gemmTile && !tileRule && g.M > 64 && g.N > 64) {
+  // only where the rule chose 128×128: where it chose 64×64 (long K, the LM head's dX) that tile already fills the GPU
+  if (simple && g.splitK === undefined && t === BIG && !g.tile && !flags.gemmTile && !tileRule) {
     S = splitCount(g.M, g.N, g.K, Math.ceil(g.M / BIG.BM) * Math.ceil(g.N / BIG.BN));
-    if (S > 1) t = BIG;
   }
   if (S > 1) return splitGemm(g, t, S);
   const lda = g.lda ?? (g.transA ? g.M : g.K);
