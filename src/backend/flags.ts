@@ -73,6 +73,7 @@ const eagerRelease = once(() => onOff('SHARELORA_EAGER_RELEASE', true));
 const interruptGraceMs = once(() => integer('SHARELORA_INTERRUPT_GRACE_MS', 2000, 0, 'milliseconds'));
 const runnerBackend = once(() => raw('SHARELORA_RUNNER_BACKEND') ?? 'auto');
 const gemmSplitK = once(() => onOff('SHARELORA_GEMM_SPLITK', true));
+const gemmPretransposeMiB = once(() => integer('SHARELORA_GEMM_PRETRANSPOSE', 4096, 0, 'MiB of transposed copies of frozen weights; 0 turns them off'));
 const gemmK32 = once(() => onOff('SHARELORA_GEMM_K32', false));
 const gemmCoalesced = once(() => onOff('SHARELORA_GEMM_COALESCED', false));
 const python = once(() => raw('SHARELORA_PYTHON') ?? 'python3');
@@ -102,6 +103,8 @@ export const flags = {
   get gemmTile(): string | undefined { return raw('SHARELORA_GEMM_TILE'); },
   /** SHARELORA_GEMM_SPLITK=0: no split-K for products whose tiles cannot fill the GPU (webgpu/splitk.ts). */
   get gemmSplitK(): boolean { return gemmSplitK(); },
+  /** SHARELORA_GEMM_PRETRANSPOSE: MiB of transposed frozen-weight copies the GEMM may keep (webgpu/frozen.ts); 0: none. Default 4096. */
+  get gemmPretransposeMiB(): number { return gemmPretransposeMiB(); },
   /** SHARELORA_PRINT_WGSL: print the WGSL of every kernel whose key contains this text, when first compiled. */
   get printWgsl(): string | undefined { return printWgsl(); },
   /** SHARELORA_EAGER_RELEASE=0: keep every activation and gradient until the backward pass ends (tfjs's way). */

@@ -118,6 +118,8 @@ export interface GemmArgs {
   aH?: number; hsA?: number; oA?: number; lda?: number;
   hsB?: number; oB?: number; ldb?: number;
   cH?: number; sC?: number; hsC?: number; oC?: number; ldc?: number;
+  /** B's rows hold zeros from N up to ldb (a padded copy, frozen.ts): vec4 loads may run past N */
+  padB?: boolean;
   /** write into this existing tensor (its shape must hold every addressed element) instead of a new one */
   into?: tf.TensorInfo;
   alpha?: number;
@@ -139,7 +141,7 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   }
   // split-K only for one plain product: batched, strided or written-into GEMMs keep their layouts
   const simple = batch === 1 && !g.into && g.aH === undefined && g.cH === undefined && g.hsB === undefined
-    && g.lda === undefined && g.ldb === undefined && g.ldc === undefined;
+    && g.lda === undefined && (g.ldb === undefined || g.padB) && g.ldc === undefined;
   let t = g.tile ?? chooseTile(g.M, g.N, batch, g.K);
   let S = simple ? g.splitK ?? 1 : 1;
   // only where the rule chose 128×128: where it chose 64×64 (long K, the LM head's dX) that tile already fills the GPU
@@ -158,7 +160,7 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   const al = (...xs: number[]) => xs.every((x) => x % 4 === 0);
   // vec4 global access needs every row start (and batch start) 16-byte aligned
   const vecA = al(lda, sA, hsA, oA, g.transA ? g.M : g.K);
-  const vecB = al(ldb, sB, hsB, oB, g.transB ? g.K : g.N);
+  const vecB = al(ldb, sB, hsB, oB, g.transB ? g.K : g.padB ? ldb : g.N);
   const vecC = al(ldc, sC, hsC, oC, g.N);
   const lr = g.lowRank;
   const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}${t.variant?.name ?? ''}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_${g.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}`;
@@ -190,8 +192,8 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
 function splitGemm(g: GemmArgs, t: GemmTile, S: number): tf.TensorInfo {
   const kc = splitChunk(g.K, S);
   const splits = Math.ceil(g.K / kc);
-  const lda = g.transA ? g.M : g.K, ldb = g.transB ? g.K : g.N;
-  const vecA = lda % 4 === 0, vecB = ldb % 4 === 0, vecC = g.N % 4 === 0;
+  const lda = g.transA ? g.M : g.K, ldb = g.ldb ?? (g.transB ? g.K : g.N);
+  const vecA = lda % 4 === 0, vecB = ldb % 4 === 0 && (g.transB || g.padB || g.N % 4 === 0), vecC = g.N % 4 === 0;
   const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}${t.variant?.name ?? ''}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_sk`;
   const uniforms: UniformField[] = [
     ['M', 'u32', g.M], ['N', 'u32', g.N], ['K', 'u32', g.K],
