@@ -249,10 +249,18 @@ async function suiteNotebook(steps: number, out: Record<string, unknown>, save: 
   const repeats = Number(arg('repeats', '1'));
   const warmup = Number(arg('warmup', '5'));
   const jobs: Record<string, () => AnyResult> = {};
+  // one profiled step (GPU time and kernel count) per configuration, after the timed steps of its first run:
+  // whether the step is host- or GPU-bound at this scale
+  const profiled = new Set<string>();
   for (const layers of (arg('notebook-layers') ?? '6,12').split(',').map(Number)) {
     for (const v of (arg('notebook-variants') ?? 'sharea,lora').split(',')) {
       const base = { config: { ...NOTEBOOK, n_layer: layers }, batch: 32, seq: 128, variant: v, r: 8, alpha: 16, targets: ['c_attn'], steps, warmup };
-      jobs[`ours ${layers} ${v}`] = () => runNode('worker.js', { ...base, backend: 'webgpu' });
+      const key = `ours ${layers} ${v}`;
+      jobs[key] = () => {
+        const r = runNode('worker.js', { ...base, backend: 'webgpu', profile: !profiled.has(key) });
+        if (r.ok) profiled.add(key);
+        return r;
+      };
       jobs[`torch ${layers} ${v}`] = () => runTorch({ ...base, attn: 'sdpa' });
     }
   }
@@ -273,18 +281,18 @@ async function suiteNotebook(steps: number, out: Record<string, unknown>, save: 
     const [, layers, v] = k.split(' ');
     const o = res[k], t = res[`torch ${layers} ${v}`];
     return { layers: Number(layers), variant: v, oursMs: o.medianMs, torchMs: t.medianMs, ratio: o.medianMs && t.medianMs ? (t.medianMs as number) / (o.medianMs as number) : undefined,
-      oursCpuMs: o.cpuMs, oursRuns: o.runs, torchRuns: t.runs, oursError: o.error, torchError: t.error };
+      oursCpuMs: o.cpuMs, oursGpuMs: o.profileGpuMs, oursKernels: o.kernelsPerStep, oursRuns: o.runs, torchRuns: t.runs, oursError: o.error, torchError: t.error };
   });
   out.notebook = { shape: 'GPT-2 shape, 256 wide, 8 heads, vocab 8257, batch 32 x 128, r=8 alpha=16 on c_attn, AdamW, fp32; PyTorch + PEFT eager (sdpa)', results: res, rows, variants, variantResults: variantRes };
   return [
     '',
     `Notebook scale (256 wide, 8 heads, vocab 8257, batch 32 x 128, r=8 on c_attn) — ours vs PyTorch + PEFT eager, same run, ${repeats} run(s) each, median of medians`,
-    'layers variant | ours ms/step | ours host CPU ms/step | torch ms/step | ours/torch (speed)',
-    ...rows.map((r) => `${r.layers} ${r.variant} | ${fmt(r.oursMs)} | ${fmt(r.oursCpuMs)} | ${fmt(r.torchMs)} | ${fmt(r.ratio, 3)}x ${r.oursError ?? ''} ${r.torchError ?? ''}`),
+    'layers variant | ours ms/step | ours host CPU ms/step | ours GPU ms/step (profile, kernels) | torch ms/step | ours/torch (speed)',
+    ...rows.map((r) => `${r.layers} ${r.variant} | ${fmt(r.oursMs)} | ${fmt(r.oursCpuMs)} | ${fmt(r.oursGpuMs)} (${r.oursKernels ?? '-'}) | ${fmt(r.torchMs)} | ${fmt(r.ratio, 3)}x ${r.oursError ?? ''} ${r.torchError ?? ''}`),
     ...Object.entries(variantRes).map(([k, r]) => {
       const [, layers, rest] = k.split(' ');
       const t = res[`torch ${layers} ${rest.split(':')[0]}`];
-      return `${k.slice(5)} | ${fmt(r.medianMs)} | ${fmt(r.cpuMs)} | ${fmt(t?.medianMs)} | ${fmt(r.medianMs && t?.medianMs ? (t.medianMs as number) / (r.medianMs as number) : NaN, 3)}x ${r.error ?? ''}`;
+      return `${k.slice(5)} | ${fmt(r.medianMs)} | ${fmt(r.cpuMs)} | - | ${fmt(t?.medianMs)} | ${fmt(r.medianMs && t?.medianMs ? (t.medianMs as number) / (r.medianMs as number) : NaN, 3)}x ${r.error ?? ''}`;
     }),
   ];
 }

@@ -35,7 +35,7 @@ const nb = read('notebook.json')?.notebook as { results: Record<string, R>; rows
 if (nb?.rows) {
   for (const r of nb.rows) {
     const o = nb.results[`ours ${r.layers} ${r.variant}`], t = nb.results[`torch ${r.layers} ${r.variant}`];
-    lines.push(`notebook ${r.layers} layers ${r.variant} | ${ms(o)} | ${ms(t)} | ${ratio(o, t)} | ${JSON.stringify(o?.runs)} ; ${JSON.stringify(t?.runs)}`);
+    lines.push(`notebook ${r.layers} layers ${r.variant} | ${ms(o)} | ${ms(t)} | ${ratio(o, t)} | ${JSON.stringify(o?.runs)} ; ${JSON.stringify(t?.runs)}; host CPU ${o?.cpuMs?.toFixed(1)} ms, GPU ${o?.profileGpuMs?.toFixed(1)} ms over ${o?.kernelsPerStep} kernels`);
   }
 }
 const nbv = (read('notebook.json')?.notebook as { variantResults?: Record<string, R>; results: Record<string, R> } | undefined);

@@ -69,6 +69,7 @@ const webgpuHostCache = once(() => onOff('SHARELORA_WEBGPU_HOST_CACHE', true));
 const webgpuSubmitBatch = once(() => integer('SHARELORA_WEBGPU_SUBMIT_BATCH', 0, 0, 'dispatches per submit; 0 leaves tfjs\'s default'));
 const gpuSms = once(() => integer('SHARELORA_GPU_SMS', 132, 1, 'the GPU\'s streaming multiprocessors or compute units'));
 const printWgsl = once(() => raw('SHARELORA_PRINT_WGSL'));
+const lightClone = once(() => onOff('SHARELORA_LIGHT_CLONE', true));
 const eagerRelease = once(() => onOff('SHARELORA_EAGER_RELEASE', true));
 const interruptGraceMs = once(() => integer('SHARELORA_INTERRUPT_GRACE_MS', 2000, 0, 'milliseconds'));
 const runnerBackend = once(() => raw('SHARELORA_RUNNER_BACKEND') ?? 'auto');
@@ -107,6 +108,8 @@ export const flags = {
   get gemmPretransposeMiB(): number { return gemmPretransposeMiB(); },
   /** SHARELORA_PRINT_WGSL: print the WGSL of every kernel whose key contains this text, when first compiled. */
   get printWgsl(): string | undefined { return printWgsl(); },
+  /** SHARELORA_LIGHT_CLONE=0: tfjs's Engine.clone (an Identity kernel per tensor saved for the backward) instead of light-clone.ts. */
+  get lightClone(): boolean { return lightClone(); },
   /** SHARELORA_EAGER_RELEASE=0: keep every activation and gradient until the backward pass ends (tfjs's way). */
   get eagerRelease(): boolean { return eagerRelease(); },
 
