@@ -165,13 +165,17 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
   const trainer = new Trainer(model, adapter, { lr: 1e-4, weightDecay: 0.01 });
   // its statistics are garbage too, so the update would be skipped: take them as finite to time the whole step's host work
   if (nullGpu) (trainer as unknown as { globalNorm: () => Promise<{ norm: number }> }).globalNorm = async () => ({ norm: 1 });
+
   const V = model.config.vocabSize;
   const ids = new Int32Array(spec.batch * spec.seq);
   let s = 7;
   for (let i = 0; i < ids.length; i++) { s = (s * 1103515245 + 12345) >>> 0; ids[i] = s % V; }
   const inputIds = tf.tensor2d(ids, [spec.batch, spec.seq], 'int32');
   const labels = tf.tensor2d(ids, [spec.batch, spec.seq], 'int32');
-  const batch = { inputIds, labels };
+  // on the null device the batch goes as arrays: the trainer then checks it on the host, where a tensor
+  // batch's check is read back from the device (garbage there)
+  const rows = () => Array.from({ length: spec.batch }, (_, b) => Array.from(ids.subarray(b * spec.seq, (b + 1) * spec.seq)));
+  const batch = nullGpu ? { inputIds: rows(), labels: rows() } : { inputIds, labels };
   res.trainableParams = adapter.trainableParameterCount();
   res.trainableBytes = res.trainableParams * 4;
 
