@@ -281,18 +281,18 @@ async function suiteNotebook(steps: number, out: Record<string, unknown>, save: 
     const [, layers, v] = k.split(' ');
     const o = res[k], t = res[`torch ${layers} ${v}`];
     return { layers: Number(layers), variant: v, oursMs: o.medianMs, torchMs: t.medianMs, ratio: o.medianMs && t.medianMs ? (t.medianMs as number) / (o.medianMs as number) : undefined,
-      oursCpuMs: o.cpuMs, oursGpuMs: o.profileGpuMs, oursKernels: o.kernelsPerStep, oursRuns: o.runs, torchRuns: t.runs, oursError: o.error, torchError: t.error };
+      oursCpuMs: o.cpuMs, oursGpuMs: o.profileGpuMs, oursKernels: o.kernelsPerStep, oursReadMs: o.readRoundTripMs, oursRuns: o.runs, torchRuns: t.runs, oursError: o.error, torchError: t.error };
   });
   out.notebook = { shape: 'GPT-2 shape, 256 wide, 8 heads, vocab 8257, batch 32 x 128, r=8 alpha=16 on c_attn, AdamW, fp32; PyTorch + PEFT eager (sdpa)', results: res, rows, variants, variantResults: variantRes };
   return [
     '',
     `Notebook scale (256 wide, 8 heads, vocab 8257, batch 32 x 128, r=8 on c_attn) — ours vs PyTorch + PEFT eager, same run, ${repeats} run(s) each, median of medians`,
-    'layers variant | ours ms/step | ours host CPU ms/step | ours GPU ms/step (profile, kernels) | torch ms/step | ours/torch (speed)',
-    ...rows.map((r) => `${r.layers} ${r.variant} | ${fmt(r.oursMs)} | ${fmt(r.oursCpuMs)} | ${fmt(r.oursGpuMs)} (${r.oursKernels ?? '-'}) | ${fmt(r.torchMs)} | ${fmt(r.ratio, 3)}x ${r.oursError ?? ''} ${r.torchError ?? ''}`),
+    'layers variant | ours ms/step | ours host CPU ms/step | ours GPU ms/step (profile, kernels) | ours read round trip ms | torch ms/step | ours/torch (speed)',
+    ...rows.map((r) => `${r.layers} ${r.variant} | ${fmt(r.oursMs)} | ${fmt(r.oursCpuMs)} | ${fmt(r.oursGpuMs)} (${r.oursKernels ?? '-'}) | ${fmt(r.oursReadMs, 3)} | ${fmt(r.torchMs)} | ${fmt(r.ratio, 3)}x ${r.oursError ?? ''} ${r.torchError ?? ''}`),
     ...Object.entries(variantRes).map(([k, r]) => {
       const [, layers, rest] = k.split(' ');
       const t = res[`torch ${layers} ${rest.split(':')[0]}`];
-      return `${k.slice(5)} | ${fmt(r.medianMs)} | ${fmt(r.cpuMs)} | - | ${fmt(t?.medianMs)} | ${fmt(r.medianMs && t?.medianMs ? (t.medianMs as number) / (r.medianMs as number) : NaN, 3)}x ${r.error ?? ''}`;
+      return `${k.slice(5)} | ${fmt(r.medianMs)} | ${fmt(r.cpuMs)} | - | ${fmt(r.readRoundTripMs as number | undefined, 3)} | ${fmt(t?.medianMs)} | ${fmt(r.medianMs && t?.medianMs ? (t.medianMs as number) / (r.medianMs as number) : NaN, 3)}x ${r.error ?? ''}`;
     }),
   ];
 }

@@ -60,6 +60,8 @@ export interface WorkerResult {
   profile?: Array<{ name: string; count: number; ms: number }>;
   profileByShape?: Array<{ name: string; count: number; ms: number }>;
   profileGpuMs?: number;
+  /** median time of one tiny dispatch plus its read back: the synchronisation cost a step pays at least once */
+  readRoundTripMs?: number;
   stepImpl?: string;
   initSeconds?: number;
 }
@@ -246,6 +248,20 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
       res.profileByShape = [...byShape].map(([name, v]) => ({ name, count: v.count, ms: +v.ms.toFixed(4) })).sort((a, b) => b.ms - a.ms).slice(0, 60);
     }
     if (spec.backend === 'webgpu') res.hostCache = (await import('../src/backend/webgpu/index.js')).hostStats;
+    if (spec.backend === 'webgpu' && !nullGpu) {
+      // the floor under every step: one tiny dispatch and the read the trainer makes (submit, map, copy back)
+      const one = tf.scalar(1);
+      const rt: number[] = [];
+      for (let i = 0; i < 25; i++) {
+        const a = performance.now();
+        const y = tf.add(one, 1);
+        await y.data();
+        y.dispose();
+        if (i >= 5) rt.push(performance.now() - a);
+      }
+      one.dispose();
+      res.readRoundTripMs = +median(rt).toFixed(3);
+    }
     if (gpuErrors.length) throw new Error(`GPU error: ${gpuErrors.join(' | ')}`);
     if (!losses.every(Number.isFinite) && !nullGpu) throw new Error(`non-finite loss ${losses}`);
     res.ok = true;
