@@ -29,14 +29,14 @@ export {
 // the method
 export {
   injectShareLoRA, ShareLoraAdapter, loadAdapter, saveAdapter, fullFineTune, FullFineTune,
-  countParameters, parameterTable, paperTable, PAPER_SHAPES, SHARES, AdapterConfigError, AdapterUnloadedError,
-  type Share, type ShareLoraOptions, type LoadAdapterOptions, type AccountingRow, type ArchShape, type TableOptions,
+  countParameters, parameterTable, paperTable, PAPER_SHAPES, SHARES, METHODS, AdapterConfigError, AdapterUnloadedError,
+  type Method, type Share, type ShareLoraOptions, type LoadAdapterOptions, type AccountingRow, type ArchShape, type TableOptions,
 } from './adapters/index.js';
 
 // training and evaluation
 export {
   Trainer, AdamW, lossAndGrads, evalLoss, accuracy, f1, pearson, bleu, corpusBleu, rougeL,
-  runGrid, gridConfigs, summarizeGrid, meanStd, startWorker, requestStop,
+  runGrid, gridConfigs, summarizeGrid, meanStd, startWorker, requestStop, runProtocol, holm,
   TrainingInterrupted, NonFiniteError, BatchError, OptionsError, LockError,
   type TrainerOptions, type OptimizerSpec, type FitOptions, type EvalResult, type StepRecord, type TrainerCallbacks, type Batch, type LossAndGrads,
   type AdamWOptions, type ScheduleName, type BleuOptions, type BleuResult, type RougeResult, type RougeScore,
@@ -58,7 +58,9 @@ export {
 export {
   summarize, compare, meanCI, pairedTTest, wilcoxonSignedRank, bootstrapCI,
   type ComparisonOptions, type SummaryOptions, type MeanCI, type PairedTTest, type WilcoxonResult, type BootstrapCI, type BootstrapOptions,
+  subspaceSimilarity, cosineSimilarity, linearCKA, lowRankSimilarity, adapterSimilarity, meanOffDiagonal,
+  type MatrixLike, type SubspaceOptions, type LowRankFactors, type LowRankOptions, type ModuleSimilarity, type SimilarityMatrices,
 } from './analysis/index.js';
 
 // notebook display
-export { plot, table, display, progressBar, Figure, closeBrowser } from './notebook/index.js';
+export { plot, table, display, progressBar, Figure, closeBrowser, provenance, type Provenance, type ProvenanceOptions } from './notebook/index.js';

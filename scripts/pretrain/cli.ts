@@ -92,6 +92,10 @@ const TRAIN: FlagSpec = {
   'eval-tokens': { kind: 'int', help: 'score only the held-out documents within this many tokens (default: all)' },
   'save-every-minutes': { kind: 'number', help: 'also checkpoint this often', default: 3 },
   'max-steps-this-run': { kind: 'int', help: 'stop after this many updates in this process (tests)' },
+  'train-minutes': { kind: 'number', help: 'size the cosine schedule by training time over all runs instead of by --total-steps (then only the first estimate)' },
+  init: { kind: 'string', help: 'start from this saved model folder instead of random weights (fresh optimizer)' },
+  name: { kind: 'string', help: 'the exported model\'s name (its README title)' },
+  snapshot: { kind: 'string', help: 'a stopped run also writes its current weights here (float16 HF folder, no evaluation)' },
 };
 const EVAL: FlagSpec = {
   model: { kind: 'string', help: 'a saved model folder' },
@@ -134,8 +138,8 @@ function hooksFor(kind: Kind, data: TokenData, batch: number, block: number, see
       writeFileSync(join(dir, 'unigram-counts.json'), JSON.stringify(data.unigram));
     } : undefined,
     describe: (s, m) => kind === 'causal'
-      ? { title: 'sharelora-gpt2-mini', body: `The notebooks' default model: a GPT-2-architecture causal LM (${s.config.n_layer} layers, ${s.config.n_embd} wide, ${s.config.n_head} heads, ${s.config.n_positions} positions, tied LM head, vocabulary ${s.config.vocab_size}: GPT-2's byte-level BPE cut to its first ${data.merges} merges) pretrained from random initialisation by this project's own TypeScript code (\`scripts/pretrain-causal.ts\`: full training through \`Trainer\` + AdamW). Held-out bits per byte ${(m.heldOutBitsPerByte as number).toFixed(3)} (total NLL in bits over the held-out documents ÷ their UTF-8 bytes), against ${(m.unigramBitsPerByte as number).toFixed(3)} for an add-one unigram model on the same tokens.` }
-      : { title: 'sharelora-roberta-mini', body: `A RoBERTa-architecture masked LM (RobertaForMaskedLM: ${s.config.num_hidden_layers} layers, ${s.config.hidden_size} wide, ${s.config.num_attention_heads} heads, decoder tied to the word embeddings, vocabulary ${s.config.vocab_size}: GPT-2's byte-level BPE cut to ${data.merges} merges, shifted by 4 for \`<s> <pad> </s> <unk>\`, plus \`<mask>\`) pretrained from random initialisation by \`scripts/pretrain-mlm.ts\` with dynamic masking (15%: 80% \`<mask>\`, 10% random, 10% unchanged). Held-out masked-token accuracy ${(m.maskedAccuracy as number).toFixed(3)}, MLM perplexity ${(m.mlmPerplexity as number).toFixed(1)}. \`loadModel(dir, { task: 'seq-cls' })\` puts a fresh classification head on it.` },
+      ? { title: s.name ?? 'sharelora-gpt2-mini', body: `A GPT-2-architecture causal LM (${s.config.n_layer} layers, ${s.config.n_embd} wide, ${s.config.n_head} heads, ${s.config.n_positions} positions, tied LM head, vocabulary ${s.config.vocab_size}: GPT-2's byte-level BPE cut to its first ${data.merges} merges) pretrained from random initialisation by this project's own TypeScript code (\`scripts/pretrain-causal.ts\`: full training through \`Trainer\` + AdamW). Held-out bits per byte ${(m.heldOutBitsPerByte as number).toFixed(3)} (total NLL in bits over the held-out documents ÷ their UTF-8 bytes), against ${(m.unigramBitsPerByte as number).toFixed(3)} for an add-one unigram model on the same tokens.` }
+      : { title: s.name ?? 'sharelora-roberta-mini', body: `A RoBERTa-architecture masked LM (RobertaForMaskedLM: ${s.config.num_hidden_layers} layers, ${s.config.hidden_size} wide, ${s.config.num_attention_heads} heads, decoder tied to the word embeddings, vocabulary ${s.config.vocab_size}: GPT-2's byte-level BPE cut to ${data.merges} merges, shifted by 4 for \`<s> <pad> </s> <unk>\`, plus \`<mask>\`) pretrained from random initialisation by \`scripts/pretrain-mlm.ts\` with dynamic masking (15%: 80% \`<mask>\`, 10% random, 10% unchanged). Held-out masked-token accuracy ${(m.maskedAccuracy as number).toFixed(3)}, MLM perplexity ${(m.mlmPerplexity as number).toFixed(1)}. \`loadModel(dir, { task: 'seq-cls' })\` puts a fresh classification head on it.` },
   };
 }
 
@@ -163,11 +167,14 @@ export async function main(kind: Kind, argv: string[]): Promise<number> {
       kind, preset: f.preset as string, config: modelConfig(kind, { ...p, positions: Math.max(p.positions, block) }, data), batch, block, lr: f.lr as number,
       warmup: f.warmup as number, totalSteps: need(f, 'total-steps', 'train'), seed, weightDecay: f['weight-decay'] as number,
       dataStats: { merges: data.merges, trainTokens: data.train.length, heldOutTokens: data.heldOut.length, seed: data.stats.seed as number },
+      ...(f['train-minutes'] !== undefined ? { trainSeconds: 60 * (f['train-minutes'] as number) } : {}),
+      ...(f.init !== undefined ? { init: f.init as string } : {}),
+      ...(f.name !== undefined ? { name: f.name as string } : {}),
       command: `${(data.stats.command as string | undefined) ?? '(prepare)'}\n${command.replace(/ --budget-minutes [^ ]+/, ' --budget-minutes 9')}`,
     };
     const status = await trainRun({
       runDir, outDir: need(f, 'out', 'train'), budgetSeconds: 60 * need<number>(f, 'budget-minutes', 'train'), backend: f.backend as string, settings,
-      maxStepsThisRun: f['max-steps-this-run'] as number | undefined, saveEverySeconds: 60 * (f['save-every-minutes'] as number),
+      maxStepsThisRun: f['max-steps-this-run'] as number | undefined, saveEverySeconds: 60 * (f['save-every-minutes'] as number), snapshotDir: f.snapshot as string | undefined,
     }, hooksFor(kind, data, batch, block, seed, f['eval-tokens'] as number | undefined));
     console.log(`status: ${status}`);
     // 75 (EX_TEMPFAIL): stopped at the budget, run the same command again; `&&` after train then only fires once the model is exported

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/backend/index.js';
 import { randomModel } from '../../src/models/init.js';
+import { loadModelFromDir } from '../../src/models/load.js';
 import { saveModel } from '../../src/models/save.js';
 import type { Model } from '../../src/models/types.js';
 import { fullFineTune, type FullFineTune } from '../../src/adapters/full.js';
@@ -221,6 +222,12 @@ export interface RunSettings {
   lr: number;
   warmup: number;
   totalSteps: number;
+  /** when set, the cosine schedule spans this many seconds of training (over all runs) instead of totalSteps updates: the step count is re-estimated from the measured step time before every update, so a run sized by the clock ends with its decay finished */
+  trainSeconds?: number;
+  /** a saved model folder whose weights start the run (fresh optimizer state) instead of random initialisation */
+  init?: string;
+  /** the exported model's name (README title) */
+  name?: string;
   seed: number;
   weightDecay: number;
   /** the data folder's stats at the first run, so a later run on other data is refused */
@@ -247,6 +254,7 @@ const STATE = 'run.json';
 const CKPT = 'checkpoint';
 
 function createModel(s: RunSettings): Model {
+  if (s.init) return loadModelFromDir(s.init, { task: s.kind === 'causal' ? 'causal-lm' : 'masked-lm' });
   return randomModel(s.config, { seed: s.seed, task: s.kind === 'causal' ? 'causal-lm' : 'masked-lm' });
 }
 
@@ -261,6 +269,8 @@ export interface TrainArgs {
   /** stop after this many updates in this process (tests) */
   maxStepsThisRun?: number;
   saveEverySeconds?: number;
+  /** where a stopped run also writes its current weights as a float16 Hugging Face folder (no evaluation), so a lost checkpoint can restart from it with settings.init */
+  snapshotDir?: string;
 }
 
 /**
@@ -297,6 +307,9 @@ export async function trainRun(a: TrainArgs, hooks: Hooks): Promise<'stopped' | 
   let stopped = 'finished';
   // until the first save is timed: a fixed cost plus params, AdamW m and v (12 bytes a parameter) at 100 MB/s
   let stepSeconds = 0, saveSeconds = 2 + (12 * model.baseParameterCount()) / 1e8, lastSave = elapsed();
+  // trained seconds over all runs: what was saved, plus this run's time since its last save
+  const trained = () => state.seconds + elapsed() - lastSave;
+  const timed = s.trainSeconds !== undefined;
   const save = async () => {
     const ts = performance.now();
     await trainer.save(join(a.runDir, CKPT));
@@ -312,19 +325,24 @@ export async function trainRun(a: TrainArgs, hooks: Hooks): Promise<'stopped' | 
   const run = { started: new Date().toISOString(), backend: info.name, device: info.device, fromStep, toStep: fromStep, seconds: 0, stopped: '' };
   state.runs.push(run);
   try {
-    while (trainer.updates < s.totalSteps) {
+    const target = () => (timed ? Math.max(trainer.updates + 1, Math.round(trainer.updates + (s.trainSeconds! - trained()) / Math.max(stepSeconds, 1e-3))) : s.totalSteps);
+    if (timed && trainer.updates > 0 && trained() >= s.trainSeconds!) trainer.totalSteps = trainer.updates;
+    while (timed ? trained() < s.trainSeconds! : trainer.updates < s.totalSteps) {
       // leave room for the save (and, if this is the last step, the evaluation and export: estimated as two saves)
       const reserve = 1.5 * saveSeconds + 2 * stepSeconds + 5;
       if (elapsed() + reserve > a.budgetSeconds) { stopped = `budget (${a.budgetSeconds} s)`; break; }
       if (interrupted) { stopped = 'signal'; break; }
       if (a.maxStepsThisRun !== undefined && trainer.updates - fromStep >= a.maxStepsThisRun) { stopped = 'max steps this run'; break; }
+      if (timed) trainer.totalSteps = stepSeconds === 0 ? Math.max(trainer.totalSteps ?? 0, s.totalSteps) : target();
       const ts = performance.now();
       const loss = await trainer.step(hooks.batch(trainer.updates));
       const dt = (performance.now() - ts) / 1000;
       stepSeconds = stepSeconds === 0 ? dt : 0.9 * stepSeconds + 0.1 * dt;
-      if (trainer.updates % 50 === 0 || trainer.updates === s.totalSteps) log(`step ${trainer.updates}/${s.totalSteps} loss ${loss.toFixed(4)} lr ${trainer.records.at(-1)!.lr.toExponential(2)} ${(stepSeconds * 1000).toFixed(0)} ms/step ${elapsed().toFixed(0)} s`);
-      if (a.saveEverySeconds !== undefined && elapsed() - lastSave > a.saveEverySeconds && trainer.updates < s.totalSteps) await save();
+      if (trainer.updates % 50 === 0 || trainer.updates === s.totalSteps) log(`step ${trainer.updates}/${trainer.totalSteps} loss ${loss.toFixed(4)} lr ${trainer.records.at(-1)!.lr.toExponential(2)} ${(stepSeconds * 1000).toFixed(0)} ms/step ${elapsed().toFixed(0)} s`);
+      if (a.saveEverySeconds !== undefined && elapsed() - lastSave > a.saveEverySeconds && (timed || trainer.updates < s.totalSteps)) await save();
     }
+    // a clock-sized run that ran out of time has finished its decay: the schedule ends here
+    if (timed && trained() >= s.trainSeconds!) trainer.totalSteps = trainer.updates;
     run.toStep = trainer.updates;
     run.stopped = stopped;
     run.seconds = elapsed();
@@ -333,8 +351,14 @@ export async function trainRun(a: TrainArgs, hooks: Hooks): Promise<'stopped' | 
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }
-  if (trainer.updates < s.totalSteps) {
-    log(`stopped at step ${trainer.updates}/${s.totalSteps} (${stopped}) after ${elapsed().toFixed(0)} s; checkpoint in ${join(a.runDir, CKPT)}; run the same command again to continue`);
+  const finished = timed ? trainer.totalSteps === trainer.updates : trainer.updates >= s.totalSteps;
+  if (!finished) {
+    if (a.snapshotDir) {
+      mkdirSync(a.snapshotDir, { recursive: true });
+      await saveModel(model, a.snapshotDir, { dtype: 'F16' });
+      log(`snapshot of step ${trainer.updates} in ${a.snapshotDir}`);
+    }
+    log(`stopped at step ${trainer.updates}/${trainer.totalSteps} (${stopped}) after ${elapsed().toFixed(0)} s; checkpoint in ${join(a.runDir, CKPT)}; run the same command again to continue`);
     trainer.dispose();
     model.dispose();
     return 'stopped';

@@ -6,7 +6,7 @@
  */
 import * as aq from 'arquero';
 import type { Model } from '../models/types.js';
-import { AdapterConfigError, resolveGroups, SHARES, type Share } from './config.js';
+import { AdapterConfigError, resolveGroups, type Method, type Share } from './config.js';
 import { findTargets } from './targets.js';
 
 /** One adapted module type: its input and output widths. */
@@ -43,23 +43,73 @@ export function countParameters(layers: number, modules: ModuleShape[], r: numbe
 
 export interface AccountingRow {
   /** groups: distinct copies of the shared matrix per module type (L for LoRA, where nothing is shared) */
-  model: string; variant: string; share: Share; r: number; targets: string; groups: number;
-  trainable: number; vsLoRA: number; weightBytes: number; gradBytes: number; optimizerBytes: number; savedBytes: number;
+  model: string; variant: string; method: Method; share: Share; r: number; targets: string; groups: number;
+  /** trainable elements (a tied tensor once) and the adapter's frozen ones (LoRA-FA's A, VeRA's projections, Tied-LoRA's frozen factors) */
+  trainable: number; frozen: number; vsLoRA: number;
+  /** bytes of fp32: trainable weights, their gradients, AdamW's two moments, the frozen adapter tensors, and what is saved against LoRA (16 per parameter no longer trained, less the frozen tensors' 4) */
+  weightBytes: number; gradBytes: number; optimizerBytes: number; frozenBytes: number; savedBytes: number;
 }
 
 /** a module type adapted in `layers` layers whose tie spans `groups` groups (a live model's targets may skip layers) */
 interface Counted extends ModuleShape { layers: number; groups: number }
 
-function rows(model: string, modules: Counted[], r: number): AccountingRow[] {
-  const count = (share: Share) => modules.reduce((n, m) => n + countParameters(m.layers, [m], r, share, m.groups), 0);
-  const lora = count('none');
+/** The variants a table can list: the four ShareLoRA ones, their LoRA-FA twins, VeRA, and Tied-LoRA in the paper's notation. */
+export const DEFAULT_VARIANTS = ['LoRA', 'ShareA', 'ShareB', 'ShareAB'] as const;
+const VARIANT = /^(?:(LoRA|ShareA|ShareB|ShareAB)(-FA)?|LoRA-FA|VeRA|Tied-LoRA(?::([vV][bB][uU][aA]))?)$/;
+
+interface Spec { method: Method; share: Share; train: Set<string> }
+function parseVariant(v: string): Spec {
+  const m = typeof v === 'string' ? VARIANT.exec(v) : null;
+  if (!m || v === 'Tied-LoRA:vbua') throw new AdapterConfigError('variants', `${JSON.stringify(v)} is not a variant; known: LoRA, ShareA, ShareB, ShareAB, each with -FA (A frozen: LoRA-FA, ShareA-FA, ...), VeRA, Tied-LoRA (all of v B u A trained) or Tied-LoRA:<v B u A, a capital for each trained factor> such as Tied-LoRA:vBuA`);
+  if (v === 'VeRA') return { method: 'vera', share: 'AB', train: new Set(['u', 'v']) };
+  if (v.startsWith('Tied-LoRA')) {
+    const t = m[3] ?? 'VBUA';
+    return { method: 'tied-lora', share: 'AB', train: new Set(['v', 'B', 'u', 'A'].filter((_, i) => t[i] === t[i].toUpperCase())) };
+  }
+  const name = v === 'LoRA-FA' ? 'LoRA' : m[1];
+  const share: Share = name === 'LoRA' ? 'none' : name.slice(5) as Share;
+  const fa = v === 'LoRA-FA' || m[2] !== undefined;
+  return { method: fa ? 'lora-fa' : 'lora', share, train: new Set(fa ? ['B'] : ['A', 'B']) };
+}
+
+/**
+ * Trainable and frozen elements of one variant, summed over module types.
+ * LoRA family: A is G·r·d_in if tied else L·r·d_in (B likewise with d_out); LoRA-FA moves A to frozen.
+ * Tied-LoRA: G·r·d_in (A) + G·r·d_out (B) + L·r (u) + L·d_out (v), each trainable or frozen as the pattern says (frozen u, v are ones and not stored).
+ * VeRA: L·(r + d_out) trainable per module type; frozen r·(max d_in + max d_out), once for the model.
+ */
+export function countVariant(modules: Counted[], r: number, variant: string): { trainable: number; frozen: number } {
+  const s = parseVariant(variant);
+  let trainable = 0, frozen = 0;
+  const add = (n: number, f: string) => { if (s.train.has(f)) trainable += n; else frozen += n; };
+  if (s.method === 'vera') {
+    for (const m of modules) trainable += m.layers * (r + m.dOut);
+    frozen = r * (Math.max(...modules.map((m) => m.dIn)) + Math.max(...modules.map((m) => m.dOut)));
+    return { trainable, frozen };
+  }
+  for (const m of modules) {
+    const tiedA = s.share === 'A' || s.share === 'AB', tiedB = s.share === 'B' || s.share === 'AB';
+    add((tiedA ? m.groups : m.layers) * r * m.dIn, 'A');
+    add((tiedB ? m.groups : m.layers) * r * m.dOut, 'B');
+    if (s.method === 'tied-lora') {
+      if (s.train.has('u')) trainable += m.layers * r;
+      if (s.train.has('v')) trainable += m.layers * m.dOut;
+    }
+  }
+  return { trainable, frozen };
+}
+
+function rows(model: string, modules: Counted[], r: number, variants: readonly string[]): AccountingRow[] {
+  const lora = modules.reduce((n, m) => n + countParameters(m.layers, [m], r, 'none', m.groups), 0);
   const groups = Math.max(...modules.map((m) => m.groups)), layers = Math.max(...modules.map((m) => m.layers));
-  return SHARES.map((share) => {
-    const trainable = count(share);
+  return variants.map((variant) => {
+    const { method, share } = parseVariant(variant);
+    const { trainable, frozen } = countVariant(modules, r, variant);
     return {
-      model, variant: share === 'none' ? 'LoRA' : `Share${share}`, share, r, targets: modules.map((m) => m.name).join(','),
-      groups: share === 'none' ? layers : groups, trainable, vsLoRA: trainable / lora - 1, weightBytes: 4 * trainable, gradBytes: 4 * trainable,
-      optimizerBytes: 8 * trainable, savedBytes: 16 * (lora - trainable),
+      model, variant, method, share, r, targets: modules.map((m) => m.name).join(','),
+      groups: share === 'none' ? layers : method === 'vera' ? 1 : groups, trainable, frozen, vsLoRA: trainable / lora - 1,
+      weightBytes: 4 * trainable, gradBytes: 4 * trainable, optimizerBytes: 8 * trainable, frozenBytes: 4 * frozen,
+      savedBytes: 16 * lora - (16 * trainable + 4 * frozen),
     };
   });
 }
@@ -69,8 +119,10 @@ export interface TableOptions {
   targets: string[];
   /** as injectShareLoRA's: k (blocks of k layers) or a partition of the layers; default one group of all layers */
   shareGroups?: number | number[][];
+  /** the rows: default LoRA, ShareA, ShareB, ShareAB; also LoRA-FA, ShareA-FA, ..., VeRA, Tied-LoRA, Tied-LoRA:vBuA, ... */
+  variants?: string[];
 }
-const TABLE_OPTIONS = new Set(['r', 'targets', 'shareGroups']);
+const TABLE_OPTIONS = new Set(['r', 'targets', 'shareGroups', 'variants']);
 
 /**
  * Accounting table for a paper shape (`'roberta-base'`, `'llama-7b'`, ...) or a loaded model.
@@ -81,6 +133,9 @@ export function parameterTable(arch: string | ArchShape | Model, o: TableOptions
   const unknown = Object.keys(o).filter((k) => !TABLE_OPTIONS.has(k));
   if (unknown.length) throw new AdapterConfigError(unknown[0], `is not a parameterTable option (known: ${[...TABLE_OPTIONS].join(', ')})`);
   if (!Number.isSafeInteger(o.r) || o.r < 1) throw new AdapterConfigError('r', `must be a positive integer, got ${JSON.stringify(o.r)}`);
+  const variants = o.variants ?? DEFAULT_VARIANTS;
+  if (!Array.isArray(variants) || !variants.length) throw new AdapterConfigError('variants', `must be a non-empty list of variant names, got ${JSON.stringify(o.variants)}`);
+  variants.forEach(parseVariant);
   if (typeof arch === 'object' && 'forward' in arch) {
     const groups = resolveGroups(o.shareGroups, arch.numLayers);
     const roles = new Map<string, Counted & { at: Set<number> }>();
@@ -92,7 +147,7 @@ export function parameterTable(arch: string | ArchShape | Model, o: TableOptions
     }
     // a role tied within a group that holds none of its layers has no copy there
     for (const m of roles.values()) m.groups = groups.filter((g) => g.some((l) => m.at.has(l))).length;
-    return aq.from(rows(`${arch.family} (${arch.numLayers} layers)`, [...roles.values()].map(({ at: _, ...m }) => m), o.r));
+    return aq.from(rows(`${arch.family} (${arch.numLayers} layers)`, [...roles.values()].map(({ at: _, ...m }) => m), o.r, variants));
   }
   const shape = typeof arch === 'string' ? PAPER_SHAPES[arch] : arch;
   if (!shape) throw new Error(`unknown architecture "${arch}"; known: ${Object.keys(PAPER_SHAPES).join(', ')}`);
@@ -102,7 +157,7 @@ export function parameterTable(arch: string | ArchShape | Model, o: TableOptions
     if (!m) throw new Error(`${shape.name} has no module "${t}"; known: ${Object.keys(shape.modules).join(', ')}`);
     return { name: t, ...m, layers: shape.layers, groups: G };
   });
-  return aq.from(rows(shape.name, mods, o.r));
+  return aq.from(rows(shape.name, mods, o.r, variants));
 }
 
 /**
@@ -110,9 +165,9 @@ export function parameterTable(arch: string | ArchShape | Model, o: TableOptions
  * recipe; shareGroups k ties within blocks of k layers (capped at each
  * model's depth, so one k spans models of different depths).
  */
-export function paperTable(o: { shareGroups?: number } = {}): aq.ColumnTable {
-  const unknown = Object.keys(o).filter((k) => k !== 'shareGroups');
-  if (unknown.length) throw new AdapterConfigError(unknown[0], 'is not a paperTable option (known: shareGroups)');
+export function paperTable(o: { shareGroups?: number; variants?: string[] } = {}): aq.ColumnTable {
+  const unknown = Object.keys(o).filter((k) => k !== 'shareGroups' && k !== 'variants');
+  if (unknown.length) throw new AdapterConfigError(unknown[0], 'is not a paperTable option (known: shareGroups, variants)');
   if (o.shareGroups !== undefined && !(Number.isSafeInteger(o.shareGroups) && o.shareGroups >= 1)) throw new AdapterConfigError('shareGroups', `must be a positive integer k, got ${JSON.stringify(o.shareGroups)}`);
   const recipes: Array<[string, number, string[]]> = [
     ['roberta-base', 8, ['q', 'v']], ['roberta-large', 8, ['q', 'v']], ['gpt2-medium', 4, ['q', 'v']], ['gpt2-large', 4, ['q', 'v']],
@@ -121,7 +176,7 @@ export function paperTable(o: { shareGroups?: number } = {}): aq.ColumnTable {
   let t: aq.ColumnTable | undefined;
   for (const [a, r, targets] of recipes) {
     const k = o.shareGroups === undefined ? undefined : Math.min(o.shareGroups, PAPER_SHAPES[a].layers);
-    const x = parameterTable(a, { r, targets, shareGroups: k });
+    const x = parameterTable(a, { r, targets, shareGroups: k, ...(o.variants && { variants: o.variants }) });
     t = t ? t.concat(x) : x;
   }
   return t!;

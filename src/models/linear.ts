@@ -8,10 +8,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { linear, loraLinear, type DropoutSpec } from '../backend/ops.js';
 
 export interface LoraHook {
-  /** [r, in] (PEFT's lora_A.weight) */
-  readonly A: tf.Variable;
-  /** [out, r] (PEFT's lora_B.weight) */
-  readonly B: tf.Variable;
+  /**
+   * The two factors of ΔW = scaling·B·A as this layer applies them: A [r, in]
+   * and B [out, r] (PEFT's lora_A / lora_B weights, or, for the methods with
+   * per-layer vectors, diag(u)·A and diag(v)·B). Called inside the forward,
+   * so a product it makes is freed and differentiated with the rest.
+   */
+  factors(): [tf.Tensor2D, tf.Tensor2D];
   readonly scaling: number;
   readonly dropout: number;
   /** true while the update is folded into W */
@@ -42,7 +45,8 @@ export class Linear {
     let y: tf.Tensor2D;
     if (l && l.enabled && !l.merged) {
       const drop: DropoutSpec | undefined = training && l.dropout > 0 ? { rate: l.dropout, seed: l.nextSeed() } : undefined;
-      y = loraLinear(x2, this.weight, this.bias, l.A as tf.Tensor as tf.Tensor2D, l.B as tf.Tensor as tf.Tensor2D, l.scaling, drop, this.layout === 'out_in');
+      const [A, B] = l.factors();
+      y = loraLinear(x2, this.weight, this.bias, A, B, l.scaling, drop, this.layout === 'out_in');
     } else {
       y = linear(x2, this.weight, this.bias, this.layout === 'out_in');
     }

@@ -20,3 +20,4 @@ export { display, type DisplayHandle, type DisplayFunction, type DisplayOptions 
 export { progressBar, type ProgressOptions } from './progress.js';
 export { MIME_BUNDLE, Html, Markdown, type Displayable, type DisplayOutput, type MimeBundle, type RenderOptions } from './mime.js';
 export { closeBrowser, ImageExportUnavailable } from './chromium.js';
+export { provenance, type Provenance, type ProvenanceOptions } from './provenance.js';

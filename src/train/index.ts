@@ -6,6 +6,7 @@ export { NonFiniteError, Trainer, type EvalResult, type FitOptions, type Trainer
 export { clearStop, requestStop, stopRequested, TrainingInterrupted } from './stop.js';
 export type { StepRecord, TrainerCallbacks } from './callbacks.js';
 export { gridConfigs, gridLabel, meanStd, runGrid, summarizeGrid, type GridConfig, type GridFunction, type GridOptions, type GridRunInfo, type GridSpace, type SummarizeOptions } from './grid.js';
+export { holm, runProtocol, type ProtocolMetrics, type ProtocolOptions, type ProtocolPhase, type ProtocolResult, type ProtocolRun } from './protocol.js';
 export type { QueueOptions } from './queue/client.js';
 export type { RecipeContext, RecipeSpec } from './queue/recipe.js';
 export { startWorker, type GridWorker, type WorkerOptions } from './queue/worker.js';

@@ -31,8 +31,8 @@ function missingJupyter(): string | undefined {
 }
 
 describe('the saved notebooks', () => {
-  it('are the seven curated notebooks', () => {
-    assert.deepEqual(names, ['01-quickstart.ipynb', '02-classifier.ipynb', '03-transfer.ipynb', '04-overfitting.ipynb', '05-ablation.ipynb', '06-generation.ipynb', '07-bring-your-own.ipynb']);
+  it('are the eight curated notebooks', () => {
+    assert.deepEqual(names, ['01-quickstart.ipynb', '02-classifier.ipynb', '03-transfer.ipynb', '04-overfitting.ipynb', '05-ablation.ipynb', '06-generation.ipynb', '07-bring-your-own.ipynb', '08-layer-similarity.ipynb']);
   });
   for (const name of names) {
     it(`${name}: sharelora kernel, every code cell executed, no errors`, () => {

@@ -1,0 +1,250 @@
+/**
+ * One protocol for comparing fine-tuning methods, written once for every
+ * notebook that compares them:
+ *
+ *   1. tune: each method's learning rate is chosen on a validation metric from
+ *      a sweep of at least four rates spanning at least a decade, over a few
+ *      tuning seeds (their mean decides);
+ *   2. replicate: each method at its chosen rate with `seeds` fresh seeds
+ *      (disjoint from the tuning seeds), paired by seed across methods;
+ *   3. report: the test metrics of those runs only, summarized per method with
+ *      t intervals, and compared with a baseline method paired by seed, with
+ *      Holm's correction for the number of comparisons.
+ *
+ * Runs are cached by configuration in a results file (JSON lines), so a
+ * notebook that is run again, or cut by a time limit, only trains what is
+ * missing. Several processes can run one notebook together: with
+ * SHARELORA_SHARD=i/n each claims runs one at a time (claim files made with
+ * O_EXCL, scoped by SHARELORA_SHARD_SESSION) and waits for the others'
+ * results before it moves on, so every process ends with the whole table.
+ *
+ * @example
+ *   const study = await runProtocol({
+ *     methods: { LoRA: { share: 'none' }, ShareA: { share: 'A' } },
+ *     lrs: [1e-3, 3e-3, 1e-2, 3e-2], seeds: 10, select: { metric: 'valLoss', goal: 'min' },
+ *     cache: 'runs/02-classifier.jsonl', key: { model: modelHash, steps },
+ *   }, async ({ config, lr, seed, phase }) => ({ valLoss, ...(phase === 'final' ? { testAcc } : {}) }));
+ *   study.sweep; study.chosen; study.compare('testAcc')
+ */
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import * as aq from 'arquero';
+import { checkOptions, OptionsError } from '../util/options.js';
+import { compare as compareTable, summarize } from '../analysis/tables.js';
+
+type Table = ReturnType<typeof aq.from>;
+
+export type ProtocolPhase = 'tune' | 'final';
+export interface ProtocolRun<C> {
+  method: string;
+  config: C;
+  lr: number;
+  seed: number;
+  phase: ProtocolPhase;
+}
+/** what a run returns: numbers (metrics), or small arrays and strings (curves, notes) kept with the row */
+export type ProtocolMetrics = Record<string, number | string | null | readonly number[]>;
+
+export interface ProtocolOptions<C> {
+  /** method name -> its settings, handed to the recipe */
+  methods: Record<string, C>;
+  /** the learning rates every method is tuned over: ≥ 4 values spanning ≥ 10× */
+  lrs: readonly number[];
+  /** per method, rates to use instead of `lrs` (e.g. a head-only probe that needs larger ones); same rules */
+  lrsFor?: Record<string, readonly number[]>;
+  /** seeds of the tuning runs (default [1000, 1001]: disjoint from the final seeds 0 … seeds−1) */
+  tuneSeeds?: readonly number[];
+  /** seeds at the chosen rate (default 10) */
+  seeds?: number;
+  /** the validation metric the rate is chosen on */
+  select: { metric: string; goal: 'min' | 'max' };
+  /** the method others are compared with (default: the first) */
+  baseline?: string;
+  /** results file (JSON lines); omitted: nothing is cached */
+  cache?: string;
+  /** everything else that defines a run (model hash, data sizes, updates …): part of every cache key */
+  key?: Record<string, unknown>;
+  /** a line per finished run (default console.log; false: none) */
+  log?: boolean | ((line: string) => void);
+  /** how long a shard waits for the others' results, in seconds (default 3600) */
+  waitSeconds?: number;
+}
+
+export interface ProtocolResult {
+  /** every tuning run: method, lr, seed and its metrics */
+  tuning: Table;
+  /** per method and rate: the selection metric's mean over the tuning seeds, and whether it was chosen */
+  sweep: Table;
+  /** method -> chosen rate */
+  chosen: Record<string, number>;
+  /** the final runs: method, lr, seed and metrics */
+  final: Table;
+  /** per method: mean of `value` over the final seeds with a t interval */
+  summary(value: string): Table;
+  /** every method − the baseline, paired by seed, with p_holm (Holm's step-down over the methods compared) */
+  compare(value: string): Table;
+  /** every run of a phase with all it returned, curves included */
+  runs(phase?: ProtocolPhase): Array<Record<string, unknown>>;
+  /** runs trained by this call (the rest came from the cache) */
+  trained: number;
+  seconds: number;
+}
+
+const KEYS = ['methods', 'lrs', 'lrsFor', 'tuneSeeds', 'seeds', 'select', 'baseline', 'cache', 'key', 'log', 'waitSeconds'];
+
+/** JSON with sorted keys, so a configuration's key does not depend on the order its fields were written in */
+export function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  return JSON.stringify(v) ?? 'null';
+}
+
+function checkRates(where: string, field: string, lrs: unknown): readonly number[] {
+  if (!Array.isArray(lrs) || lrs.some((x) => typeof x !== 'number' || !Number.isFinite(x) || x <= 0)) throw new OptionsError(where, field, `must be an array of positive finite learning rates, got ${JSON.stringify(lrs)}`);
+  if (lrs.length < 4) throw new OptionsError(where, field, `needs at least 4 learning rates (got ${lrs.length}): a rate chosen from fewer cannot show it is not at the sweep's edge`);
+  if (Math.max(...lrs) / Math.min(...lrs) < 10 - 1e-9) throw new OptionsError(where, field, `must span at least a decade (got ${Math.min(...lrs)} … ${Math.max(...lrs)})`);
+  return lrs as number[];
+}
+
+/** Holm's step-down adjustment of p-values (nulls stay null) */
+export function holm(ps: readonly (number | null)[]): (number | null)[] {
+  const idx = ps.map((p, i) => [p, i] as const).filter(([p]) => p !== null && Number.isFinite(p)) as [number, number][];
+  idx.sort((a, b) => a[0] - b[0]);
+  const out: (number | null)[] = ps.map(() => null);
+  let running = 0;
+  idx.forEach(([p, i], k) => { running = Math.max(running, Math.min(1, (idx.length - k) * p)); out[i] = running; });
+  return out;
+}
+
+function shardFromEnv(): { index: number; count: number; session: string } {
+  const s = process.env.SHARELORA_SHARD;
+  if (!s) return { index: 0, count: 1, session: '' };
+  const m = /^(\d+)\/(\d+)$/.exec(s.trim());
+  if (!m || +m[2]! < 1 || +m[1]! >= +m[2]!) throw new OptionsError('runProtocol', 'SHARELORA_SHARD', `must be "i/n" with 0 ≤ i < n, got ${JSON.stringify(s)}`);
+  return { index: +m[1]!, count: +m[2]!, session: process.env.SHARELORA_SHARD_SESSION ?? 'default' };
+}
+
+interface CacheRow { key: string; method: string; lr: number; seed: number; phase: ProtocolPhase; metrics: ProtocolMetrics; seconds: number }
+
+function readCache(file: string | undefined): Map<string, CacheRow> {
+  const out = new Map<string, CacheRow>();
+  if (!file || !existsSync(file)) return out;
+  const lines = readFileSync(file, 'utf8').split('\n');
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    let row: CacheRow;
+    // a line cut by a killed process is skipped (its run trains again); anything else malformed is an error
+    try { row = JSON.parse(line) as CacheRow; } catch { if (i === lines.length - 1 || i === lines.length - 2) return; throw new Error(`${file}: line ${i + 1} is not JSON; the results file is damaged (delete the line to train that run again)`); }
+    if (typeof row.key !== 'string' || typeof row.metrics !== 'object') throw new Error(`${file}: line ${i + 1} has no "key" or "metrics"`);
+    out.set(row.key, row);
+  });
+  return out;
+}
+
+export async function runProtocol<C>(options: ProtocolOptions<C>, recipe: (run: ProtocolRun<C>) => Promise<ProtocolMetrics>): Promise<ProtocolResult> {
+  const where = 'runProtocol';
+  checkOptions(where, options, KEYS);
+  const methods = Object.keys(options.methods ?? {});
+  if (!methods.length) throw new OptionsError(where, 'methods', 'must name at least one method');
+  const lrs = checkRates(where, 'lrs', options.lrs);
+  const lrsFor: Record<string, readonly number[]> = {};
+  for (const [m, v] of Object.entries(options.lrsFor ?? {})) {
+    if (!methods.includes(m)) throw new OptionsError(where, 'lrsFor', `names "${m}", which is not a method (${methods.join(', ')})`);
+    lrsFor[m] = checkRates(where, `lrsFor.${m}`, v);
+  }
+  const tuneSeeds = options.tuneSeeds ?? [1000, 1001];
+  const nSeeds = options.seeds ?? 10;
+  if (!Number.isInteger(nSeeds) || nSeeds < 1) throw new OptionsError(where, 'seeds', `must be a positive integer, got ${nSeeds}`);
+  const finalSeeds = Array.from({ length: nSeeds }, (_, i) => i);
+  if (tuneSeeds.some((s) => finalSeeds.includes(s))) throw new OptionsError(where, 'tuneSeeds', `must be disjoint from the final seeds 0 … ${nSeeds - 1}, so the rate is not chosen on the runs that report it`);
+  checkOptions(`${where} select`, options.select, ['metric', 'goal']);
+  if (options.select.goal !== 'min' && options.select.goal !== 'max') throw new OptionsError(where, 'select.goal', `must be "min" or "max", got ${JSON.stringify(options.select.goal)}`);
+  const baseline = options.baseline ?? methods[0]!;
+  if (!methods.includes(baseline)) throw new OptionsError(where, 'baseline', `"${baseline}" is not a method (${methods.join(', ')})`);
+  const log = options.log === false ? () => {} : typeof options.log === 'function' ? options.log : (s: string) => console.log(s);
+  const shard = shardFromEnv();
+  const t0 = performance.now();
+  const keyOf = (r: Omit<ProtocolRun<C>, 'phase'>) => createHash('sha256').update(stableJson({ protocol: options.key ?? {}, method: r.method, config: r.config, lr: r.lr, seed: r.seed })).digest('hex').slice(0, 24);
+  let cache = readCache(options.cache);
+  const memory = new Map<string, CacheRow>();
+  const rowOf = (k: string) => memory.get(k) ?? cache.get(k);
+  let trained = 0;
+
+  const claim = (k: string): boolean => {
+    if (shard.count === 1 || !options.cache) return true;
+    const dir = join(`${options.cache}.claims`, shard.session);
+    mkdirSync(dir, { recursive: true });
+    try { closeSync(openSync(join(dir, k), 'wx')); return true; } catch (e) { if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false; throw e; }
+  };
+
+  const runAll = async (runs: ProtocolRun<C>[]) => {
+    for (const r of runs) {
+      const k = keyOf(r);
+      if (rowOf(k) || !claim(k)) continue;
+      const ts = performance.now();
+      const metrics = await recipe(r);
+      const seconds = (performance.now() - ts) / 1000;
+      const row: CacheRow = { key: k, method: r.method, lr: r.lr, seed: r.seed, phase: r.phase, metrics, seconds };
+      memory.set(k, row);
+      if (options.cache) {
+        mkdirSync(dirname(options.cache), { recursive: true });
+        appendFileSync(options.cache, JSON.stringify(row) + '\n');
+      }
+      trained++;
+      const shown = Object.entries(metrics).filter(([, v]) => typeof v === 'number').map(([n, v]) => `${n} ${(v as number).toPrecision(4)}`).join(', ');
+      log(`${r.phase} ${r.method} lr ${r.lr} seed ${r.seed}: ${shown} (${seconds.toFixed(1)} s)`);
+    }
+    // other shards' runs: wait until their rows are in the results file
+    const deadline = performance.now() + 1000 * (options.waitSeconds ?? 3600);
+    for (;;) {
+      const missing = runs.filter((r) => !rowOf(keyOf(r)));
+      if (!missing.length) return;
+      if (shard.count === 1) throw new Error(`${where}: ${missing.length} runs have no result`);
+      if (performance.now() > deadline) throw new Error(`${where}: waited ${options.waitSeconds ?? 3600} s for ${missing.length} runs of other shards (first: ${missing[0]!.method} lr ${missing[0]!.lr} seed ${missing[0]!.seed}); run the notebook again to train what is missing`);
+      await new Promise((res) => setTimeout(res, 2000));
+      cache = readCache(options.cache);
+    }
+  };
+
+  const tuneRuns = methods.flatMap((m) => (lrsFor[m] ?? lrs).flatMap((lr) => tuneSeeds.map((seed) => ({ method: m, config: options.methods[m]!, lr, seed, phase: 'tune' as const }))));
+  await runAll(tuneRuns);
+  const metricOf = (r: ProtocolRun<C>, name: string) => {
+    const v = rowOf(keyOf(r))!.metrics[name];
+    if (typeof v !== 'number') throw new Error(`${where}: the recipe's result for ${r.method} lr ${r.lr} seed ${r.seed} has no number "${name}" (it has ${Object.keys(rowOf(keyOf(r))!.metrics).join(', ')})`);
+    return v;
+  };
+  const chosen: Record<string, number> = {};
+  const sweepRows: Record<string, unknown>[] = [];
+  for (const m of methods) {
+    let best: { lr: number; v: number } | undefined;
+    for (const lr of lrsFor[m] ?? lrs) {
+      const vs = tuneRuns.filter((r) => r.method === m && r.lr === lr).map((r) => metricOf(r, options.select.metric));
+      // a diverged run (NaN, Infinity) counts as the worst possible value
+      const mean = vs.some((v) => !Number.isFinite(v)) ? (options.select.goal === 'min' ? Infinity : -Infinity) : vs.reduce((a, b) => a + b, 0) / vs.length;
+      sweepRows.push({ method: m, lr, [options.select.metric]: mean, chosen: false });
+      if (!best || (options.select.goal === 'min' ? mean < best.v : mean > best.v)) best = { lr, v: mean };
+    }
+    chosen[m] = best!.lr;
+    for (const row of sweepRows) if (row.method === m && row.lr === best!.lr) row.chosen = true;
+  }
+  const finalRuns = methods.flatMap((m) => finalSeeds.map((seed) => ({ method: m, config: options.methods[m]!, lr: chosen[m]!, seed, phase: 'final' as const })));
+  await runAll(finalRuns);
+  const toRows = (runs: ProtocolRun<C>[]) => runs.map((r) => {
+    const row = rowOf(keyOf(r))!;
+    return { method: r.method, lr: r.lr, seed: r.seed, ...Object.fromEntries(Object.entries(row.metrics).filter(([, v]) => typeof v === 'number' || v === null)), seconds: row.seconds };
+  });
+  const tuning = aq.from(toRows(tuneRuns));
+  const final = aq.from(toRows(finalRuns));
+  return {
+    tuning, final, chosen, trained, seconds: (performance.now() - t0) / 1000,
+    sweep: aq.from(sweepRows),
+    summary: (value) => summarize(final, { by: 'method', value }),
+    compare: (value) => {
+      const t = compareTable(final, { by: 'method', baseline, pairBy: 'seed', value });
+      const adj = holm(Array.from(t.array('p') as ArrayLike<number | null>));
+      return t.assign({ p_holm: adj });
+    },
+    runs: (phase = 'final') => (phase === 'final' ? finalRuns : tuneRuns).map((r) => ({ method: r.method, lr: r.lr, seed: r.seed, ...rowOf(keyOf(r))!.metrics })),
+  };
+}
