@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { splitCount } from '../../src/backend/webgpu/splitk.js';
+import { splitCount, splitStats } from '../../src/backend/webgpu/splitk.js';
 import { randn, relErr, releaseGPU, webgpuUnavailable } from './helpers.js';
 
 let skip: string | undefined;
@@ -59,5 +59,29 @@ describe('split-K GEMM', () => {
       if (!(e < 1e-5)) bad.push(`${M}x${N}x${K} ${ta}${tb} S=${S} ${epi}: rel err ${e}`);
     }
     assert.deepEqual(bad, []);
+  });
+
+  it('the tile rule splits a GPT-2-sized dX on 128×128, on the transposed weight and on its frozen copy alike', async (t) => {
+    if (skip) return t.skip(skip);
+    // dy [2048, 2304] · Wᵀ, W [768, 2304]: GPT-2 small's c_attn dX, 96 tiles of 128×128 → S = 4
+    const M = 2048, N = 768, K = 2304;
+    assert.equal(splitCount(M, N, K, 96, 132), 4);
+    await tf.setBackend('webgpu');
+    const dy = tf.tensor(randn(M * K, 11), [M, K]), W = tf.tensor(randn(N * K, 12, 0.05), [N, K]);
+    const run = (splitK?: number) => tf.engine().runKernel('ShareLoraMatMul', { a: dy, b: W }, { transB: true, ...(splitK ? { splitK } : {}) } as never) as tf.Tensor;
+    const before = splitStats.products;
+    const split = await run().data(); // W read along K, split
+    const splitCopy = await run().data(); // second use: the frozen copy, read along rows, split
+    const whole = await run(1).data(); // the copy, unsplit
+    assert.equal(splitStats.products - before, 2, 'the first two products were split');
+    // a slice of rows against the cpu backend: the unsplit 128×128 path is the tile tests' reference
+    await tf.setBackend('cpu');
+    const rows = 64;
+    const want = await tf.matMul(tf.tensor(randn(M * K, 11).subarray(0, rows * K), [rows, K]), tf.tensor(randn(N * K, 12, 0.05), [N, K]), false, true).data();
+    await tf.setBackend('webgpu');
+    assert.ok(relErr(whole.subarray(0, rows * N), want) < 1e-5, 'unsplit on the copy against cpu');
+    assert.ok(relErr(split, whole) < 1e-5, `split on W: rel err ${relErr(split, whole)}`);
+    assert.ok(relErr(splitCopy, whole) < 1e-5, `split on the copy: rel err ${relErr(splitCopy, whole)}`);
+    tf.dispose([dy, W]);
   });
 });

@@ -57,6 +57,9 @@ export interface ReduceArgs {
   outShape: number[];
 }
 
+/** products computed split (tests, profiles) */
+export const splitStats = { products: 0 };
+
 /** C[m, n] = Σ_z partials[z, m, n] (+ bias[n]) (+ s·Σ_q U[m, q]·V[n, q] or V[q, n]). */
 export function reduceSplits(a: ReduceArgs): tf.TensorInfo {
   const { S, M, N, lowRank: lr } = a;
@@ -74,6 +77,7 @@ export function reduceSplits(a: ReduceArgs): tf.TensorInfo {
     uniforms.push(['R', 'u32', lr.r], ['lrs', 'f32', lr.s]);
   }
   const total = M * Math.ceil(N / 4);
+  splitStats.products++;
   const body = () => `
 @compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>, @builtin(num_workgroups) n3 : vec3<u32>) {
