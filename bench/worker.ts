@@ -60,6 +60,8 @@ export interface WorkerResult {
   profile?: Array<{ name: string; count: number; ms: number }>;
   profileByShape?: Array<{ name: string; count: number; ms: number }>;
   profileGpuMs?: number;
+  ourDispatchesPerStep?: number;
+  bindGroupReuse?: number;
   /** median time of one tiny dispatch plus its read back: the synchronisation cost a step pays at least once */
   readRoundTripMs?: number;
   stepImpl?: string;
@@ -189,6 +191,8 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
     const losses: number[] = [];
     const times: number[] = [];
     const cpus: number[] = [];
+    const stats = spec.backend === 'webgpu' ? (await import('../src/backend/webgpu/index.js')).dispatchStats : undefined;
+    let statsAt: { dispatches: number; bindGroupsCreated: number } | undefined;
     for (let i = 0; i < spec.warmup + spec.steps; i++) {
       const before = used();
       const a = performance.now();
@@ -200,6 +204,7 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
       if (i === 0) res.optimizerStateBytes = trainer.optimizer.stateBytes();
       if (i === spec.warmup - 1 || (spec.warmup === 0 && i === 0)) {
         peakUsed = 0; // measure the steady-state peak from here
+        if (stats) statsAt = { ...stats };
       }
       if (i >= spec.warmup) {
         times.push(ms);
@@ -209,6 +214,11 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
       if (spec.fitOnly) break;
     }
     res.loss = losses;
+    if (stats && statsAt && times.length) {
+      // our kernels' dispatches a timed step, and the share whose bind group came from the cache
+      res.ourDispatchesPerStep = (stats.dispatches - statsAt.dispatches) / times.length;
+      res.bindGroupReuse = 1 - (stats.bindGroupsCreated - statsAt.bindGroupsCreated) / Math.max(1, stats.dispatches - statsAt.dispatches);
+    }
     res.poolBytes = pool ? pool.numBytesAllocated : undefined;
     if (times.length) {
       res.steps = times.map((x) => +x.toFixed(2));

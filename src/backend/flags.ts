@@ -65,6 +65,7 @@ const webgpuMatmul = once(() => oneOf('SHARELORA_WEBGPU_MATMUL', ['sharelora', '
 const webgpuDevice = once(() => oneOf('SHARELORA_WEBGPU_DEVICE', ['sharelora', 'tfjs'] as const, 'sharelora'));
 const webgpuValidation = once(() => onOff('SHARELORA_WEBGPU_VALIDATION', true));
 const webgpuRobustness = once(() => onOff('SHARELORA_WEBGPU_ROBUSTNESS', true));
+const webgpuBindGroupCache = once(() => onOff('SHARELORA_WEBGPU_BINDGROUP_CACHE', true));
 const webgpuHostCache = once(() => onOff('SHARELORA_WEBGPU_HOST_CACHE', true));
 const webgpuSubmitBatch = once(() => integer('SHARELORA_WEBGPU_SUBMIT_BATCH', 0, 0, 'dispatches per submit; 0 leaves tfjs\'s default'));
 const gpuSms = once(() => integer('SHARELORA_GPU_SMS', 132, 1, 'the GPU\'s streaming multiprocessors or compute units'));
@@ -94,6 +95,8 @@ export const flags = {
   get webgpuRobustness(): boolean { return webgpuRobustness(); },
   /** SHARELORA_WEBGPU_VALIDATION=0: Dawn's API validation off (unsafe, less host work per dispatch; webgpu/device.ts). */
   get webgpuValidation(): boolean { return webgpuValidation(); },
+  /** SHARELORA_WEBGPU_BINDGROUP_CACHE=0: create every bind group of our kernels afresh (webgpu/dispatch.ts). */
+  get webgpuBindGroupCache(): boolean { return webgpuBindGroupCache(); },
   /** SHARELORA_WEBGPU_HOST_CACHE=0: without the host-side caches of webgpu/host.ts (for measuring them). */
   get webgpuHostCache(): boolean { return webgpuHostCache(); },
   /** SHARELORA_WEBGPU_SUBMIT_BATCH: dispatches per queue submit; 0 (default) leaves tfjs's choice. */
