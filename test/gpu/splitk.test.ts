@@ -84,4 +84,24 @@ describe('split-K GEMM', () => {
     assert.ok(relErr(splitCopy, whole) < 1e-5, `split on the copy: rel err ${relErr(splitCopy, whole)}`);
     tf.dispose([dy, W]);
   });
+
+  it('a long-K product the rule gave 64×64 (as the LM head\'s dX) runs split on 128×128', async (t) => {
+    if (skip) return t.skip(skip);
+    // the LM head's dX is dlogits [2048, V] · Wte [V, 768]; K = 4,101 keeps lavapipe's time down and the
+    // row length unaligned (scalar loads of A), as the vocabulary's is
+    const M = 2048, N = 768, K = 4101;
+    assert.equal(splitCount(2048, 768, 50257, 96, 132), 11);
+    assert.ok(splitCount(M, N, K, 96, 132) > 1);
+    const a = randn(M * K, 13), b = randn(K * N, 14, 0.05);
+    await tf.setBackend('webgpu');
+    const before = splitStats.products;
+    const got = await (tf.matMul(tf.tensor(a, [M, K]), tf.tensor(b, [K, N])) as tf.Tensor).data();
+    assert.equal(splitStats.products - before, 1, 'split');
+    await tf.setBackend('cpu');
+    const rows = 32;
+    const want = await tf.matMul(tf.tensor(a.subarray(0, rows * K), [rows, K]), tf.tensor(b, [K, N])).data();
+    await tf.setBackend('webgpu');
+    const e = relErr(got.subarray(0, rows * N), want);
+    assert.ok(e < 1e-5, `rel err ${e}`);
+  });
 });

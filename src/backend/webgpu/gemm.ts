@@ -144,9 +144,14 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
     && g.lda === undefined && (g.ldb === undefined || g.padB) && g.ldc === undefined;
   let t = g.tile ?? chooseTile(g.M, g.N, batch, g.K);
   let S = simple ? g.splitK ?? 1 : 1;
-  // only where the rule chose 128×128: where it chose 64×64 (long K, the LM head's dX) that tile already fills the GPU
-  if (simple && g.splitK === undefined && t === BIG && !g.tile && !flags.gemmTile && !tileRule) {
-    S = splitCount(g.M, g.N, g.K, Math.ceil(g.M / BIG.BM) * Math.ceil(g.N / BIG.BN));
+  // where the rule chose 128×128, or chose 64×64 only because K is long for ~a wave of 128×128 tiles (the LM
+  // head's dX: 6.2 ms on 64×64, 32.5 on unsplit 128×128, run 6). Split, 128×128 reads the long operand half as
+  // often (once per 128 columns instead of 64) and does 8×8 FMAs per thread per shared load instead of 4×4.
+  const bigTiles = Math.ceil(g.M / BIG.BM) * Math.ceil(g.N / BIG.BN);
+  const longK = t === MID && g.K > 4096 && g.M > 64 && g.N > 64 && bigTiles >= 0.7 * flags.gpuSms;
+  if (simple && g.splitK === undefined && (t === BIG || longK) && !g.tile && !flags.gemmTile && !tileRule) {
+    S = splitCount(g.M, g.N, g.K, bigTiles);
+    if (S > 1) t = BIG;
   }
   if (S > 1) return splitGemm(g, t, S);
   const lda = g.lda ?? (g.transA ? g.M : g.K);

@@ -4,9 +4,10 @@
  * GPT-2 small's products with N = 768 (attn/mlp c_proj forward, every dX of
  * a 768-wide input) make 16 × 6 = 96 tiles of 128 × 128 on 132 SMs: a
  * quarter of the GPU idles for the whole K loop (15.3 of the 26.4 ms of
- * block GEMMs, issue 25). gemm.ts asks splitCount only where its tile rule
- * chose 128 × 128 (elsewhere the 64 × 64 tile already fills the GPU, e.g.
- * the LM head's dX). Here S workgroups share each tile, each taking a
+ * block GEMMs, issue 25). gemm.ts asks splitCount where its tile rule chose
+ * 128 × 128, and where it chose 64 × 64 only because K is long (the LM
+ * head's dX, K = vocabulary); elsewhere 64 × 64 tiles fill the GPU. Here S
+ * workgroups share each tile, each taking a
  * contiguous K-slice and writing its partial tile to an [S, M, N] scratch
  * buffer (no float atomics in WGSL); one more pass sums the S partials and
  * applies the epilogue (bias, s·U·V) the unsplit GEMM would have.
