@@ -21,12 +21,16 @@ for (const [f, suite] of [['gpt2-small.json', 'gpu'], ['notebook.json', 'noteboo
   const partial = read(f)?.[suite]?.partial as Record<string, R[]> | undefined;
   for (const [k, rs] of Object.entries(partial ?? {})) lines.push(`${suite} (cut short) ${k} | ${rs.map((r) => ms(r)).join(', ')} | | |`);
 }
-const small = read('gpt2-small.json')?.gpu as { ours: Record<string, R>; torch: Record<string, R> } | undefined;
+const small = read('gpt2-small.json')?.gpu as { ours: Record<string, R>; torch: Record<string, R>; extraRuns?: Record<string, R> } | undefined;
 if (small?.ours) {
   for (const v of ['lora', 'sharea']) {
     lines.push(`GPT-2 small 8x256 ${v} vs eager | ${ms(small.ours[v])} | ${ms(small.torch[v])} | ${ratio(small.ours[v], small.torch[v])} | ${JSON.stringify(small.ours[v]?.runs)} ; ${JSON.stringify(small.torch[v]?.runs)}`);
     const c = small.torch[`${v}_compile`];
     if (c) lines.push(`GPT-2 small 8x256 ${v} vs torch.compile | ${ms(small.ours[v])} | ${ms(c)} | ${ratio(small.ours[v], c)} |`);
+  }
+  // same-run A/Bs: ours under other switches (one run each), against the same PyTorch median
+  for (const [k, o] of Object.entries(small.extraRuns ?? {})) {
+    lines.push(`GPT-2 small ${k} | ${ms(o)} | ${ms(small.torch[k.split(':')[0]])} | ${ratio(o, small.torch[k.split(':')[0]])} | (1 run)`);
   }
   const l = small.ours.lora;
   lines.push(`GPT-2 small memory: ours pool ${gib(l?.poolBytes)}, PyTorch peak ${gib(small.torch.lora?.peakAllocatedBytes)}; profile ${l?.profileGpuMs?.toFixed(1)} ms GPU over ${l?.kernelsPerStep} kernels; host CPU ${l?.cpuMs?.toFixed(1)} ms/step`);
