@@ -29,11 +29,12 @@ part() { # name, limit in s, command...
 export SHARELORA_PYTHON=${SHARELORA_PYTHON:-python3}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>"$out/summary.txt" 2>/dev/null || true
 
-# same-run A/Bs of this session's switches (ours only, once each; bench/NOTES.md entry 10): at GPT-2 small
-# the GEMM changes off (split-K and the transposed frozen copies; the per-shape profile separates the two);
-# at notebook scale Dawn's validation off (opt-in) and the host changes off (light clone, bind-group cache)
+# same-run A/Bs of this session's switches (ours only, one run each; bench/NOTES.md entry 10): at GPT-2 small
+# (ShareA) the GEMM changes off (split-K and the transposed frozen copies; the per-shape profile separates the
+# two) and the flash attention forward off; at notebook scale Dawn's validation off (opt-in) and the host
+# changes off (light clone, bind-group cache)
 part gpt2-small 150 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention \
-  --compile sharea --variants '{"GEMM changes off":{"SHARELORA_GEMM_SPLITK":"0","SHARELORA_GEMM_PRETRANSPOSE":"0"}}' \
+  --compile sharea --variant-models sharea --variants '{"GEMM changes off":{"SHARELORA_GEMM_SPLITK":"0","SHARELORA_GEMM_PRETRANSPOSE":"0"},"flash attention off":{"SHARELORA_WEBGPU_FLASH_ATTENTION":"0"}}' \
   --out "$out/gpt2-small.json"
 part notebook 100 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
   --variants '{"validation off":{"SHARELORA_WEBGPU_VALIDATION":"0"},"host changes off":{"SHARELORA_LIGHT_CLONE":"0","SHARELORA_WEBGPU_BINDGROUP_CACHE":"0"}}' \

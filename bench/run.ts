@@ -175,7 +175,8 @@ async function suiteGpu(steps: number, out: Record<string, unknown>, save: () =>
   const hostVariants: Record<string, Record<string, string>> = args.includes('--host-variants')
     ? { 'no host caches': { SHARELORA_WEBGPU_HOST_CACHE: '0' }, 'submit every 64': { SHARELORA_WEBGPU_SUBMIT_BATCH: '64' } } : {};
   for (const [name, env] of Object.entries({ ...hostVariants, ...(JSON.parse(arg('variants') ?? '{}') as Record<string, Record<string, string>>) })) {
-    for (const v of ['lora', 'sharea'] as const) {
+    // --variant-models sharea: the A/Bs on one of the two (they move LoRA and ShareA alike)
+    for (const v of (arg('variant-models') ?? 'lora,sharea').split(',') as Array<'lora' | 'sharea'>) {
       const key = `${v}: ${name}`;
       log(`# ours webgpu ${v} with ${name} ...`);
       extraRuns[key] = runNode('worker.js', spec(v, { steps: Math.max(4, Math.ceil(steps / 2)) }), env);
