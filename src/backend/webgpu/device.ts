@@ -20,7 +20,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { flags } from '../flags.js';
 
-/** The features we enable when the adapter offers them (the first is tfjs's own). */
+/** The features we enable when the adapter offers them (the first is tfjs's own; subgroups are for the row kernels' reductions, not yet written to use them). */
 export const WANTED_FEATURES = ['timestamp-query', 'subgroups'] as const;
 
 /** Limits raised to the adapter's: tfjs's six, plus those our kernels can grow into. */
@@ -56,13 +56,6 @@ export function deviceDescriptor(adapter: Adapter): GPUDeviceDescriptor {
     if (typeof v === 'number') requiredLimits[k] = v;
   }
   return { requiredFeatures, requiredLimits };
-}
-
-/** Whether the device of the current webgpu backend has a feature (false on any other backend). */
-export function hasFeature(name: GPUFeatureName): boolean {
-  if (tf.getBackend() !== 'webgpu') return false;
-  const device = (tf.backend() as unknown as { device?: GPUDevice }).device;
-  return !!device?.features.has(name);
 }
 
 /**
