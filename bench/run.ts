@@ -7,6 +7,8 @@
  *
  *   node dist/bench/run.js                 # gpu suite if a real GPU adapter exists, else cpu suite
  *   node dist/bench/run.js --suite gpu,cpu,gemm,max --steps 10 --out bench/results/x.json
+ *   node dist/bench/run.js --suite notebook,scaling --repeats 3   # each side 3 times, median of medians
+ *   bash bench/gpu-all.sh                  # the one device script (bench/NOTES.md)
  *
  * Each configuration runs in its own process (bench/worker.ts,
  * bench/torch_bench.py) so GPU memory peaks are per configuration.
@@ -47,10 +49,12 @@ function parseResult(out: string): AnyResult {
 }
 
 function runNode(script: string, spec: unknown, env: Record<string, string> = {}, timeoutS = 600): AnyResult {
+  const t0 = performance.now();
   const r = spawnSync(process.execPath, [join(HERE, script), JSON.stringify(spec)], {
     env: { ...process.env, ...env }, encoding: 'utf8', timeout: timeoutS * 1000, maxBuffer: 64 << 20,
   });
   const res = parseResult((r.stdout ?? '') + (r.error ? `\n${r.error.message}` : ''));
+  res.wallSeconds = +((performance.now() - t0) / 1000).toFixed(1);
   if (!res.ok && r.stderr) res.stderrTail = r.stderr.split('\n').filter((l) => l && !/^Warning: max/.test(l)).slice(-6).join('\n');
   return res;
 }
@@ -69,8 +73,10 @@ function python(): string | undefined {
 function runTorch(spec: unknown, timeoutS = 600): AnyResult {
   const py = python();
   if (!py) return { ok: false, error: 'python3 with torch, transformers and peft not found' };
+  const t0 = performance.now();
   const r = spawnSync(py, [PY, JSON.stringify(spec)], { encoding: 'utf8', timeout: timeoutS * 1000, maxBuffer: 64 << 20, env: { ...process.env, PYTHONUNBUFFERED: '1' } });
   const res = parseResult((r.stdout ?? '') + (r.stderr ? `\n${r.stderr}` : ''));
+  res.wallSeconds = +((performance.now() - t0) / 1000).toFixed(1);
   return res;
 }
 
@@ -108,35 +114,88 @@ function lowrankBytes(L: number, dIn: number, dOut: number, r: number, shareA: b
   return { params, adamStateBytes: params * 8 };
 }
 
-async function suiteGpu(steps: number, out: Record<string, unknown>) {
-  const spec = (variant: 'lora' | 'sharea', extra: Partial<WorkerSpec> = {}): WorkerSpec => ({
-    backend: 'webgpu', config: GPT2_SMALL, batch: 8, seq: 256, variant, r: 8, alpha: 16, targets: ['c_attn'], steps, warmup: Number(arg('warmup', '3')), ...extra,
-  });
-  const ours: Record<string, AnyResult> = {};
-  for (const v of ['lora', 'sharea'] as const) {
-    log(`# ours webgpu ${v} ...`);
-    ours[v] = runNode('worker.js', spec(v, { profile: v === 'lora' }));
-    log(`#   ${JSON.stringify({ ok: ours[v].ok, ms: ours[v].medianMs, err: ours[v].error })}`);
+function median(xs: number[]): number {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+}
+
+/**
+ * Runs every configuration `repeats` times, round-robin (ours and PyTorch
+ * alternate, so a drift of the machine's clocks or load hits both sides), and
+ * merges each configuration's runs: medianMs is the median of the runs'
+ * median steps, `runs` keeps each run's median. Other fields are the first
+ * successful run's (memory, parameter counts and the profile do not vary).
+ */
+function repeated(repeats: number, jobs: Record<string, () => AnyResult>, progress?: (all: Record<string, AnyResult[]>) => void): Record<string, AnyResult> {
+  const all: Record<string, AnyResult[]> = {};
+  for (let i = 0; i < repeats; i++) {
+    for (const [k, job] of Object.entries(jobs)) {
+      log(`# ${k} (run ${i + 1}/${repeats}) ...`);
+      const r = job();
+      log(`#   ${JSON.stringify({ ok: r.ok, ms: r.medianMs, s: r.wallSeconds, err: r.error })}`);
+      (all[k] ??= []).push(r);
+      // a run cut short by the device script's time limit still leaves every finished run in the JSON
+      progress?.(all);
+    }
   }
-  log('# plain tfjs webgpu (no custom kernels) lora ...');
-  const plain = runNode('worker.js', spec('lora', { steps: Math.max(3, Math.ceil(steps / 3)), warmup: 2 }), { SHARELORA_WEBGPU_KERNELS: '0', SHARELORA_WEBGPU_MATMUL: 'tfjs', SHARELORA_WEBGPU_HOST_CACHE: '0' });
-  log(`#   ${JSON.stringify({ ok: plain.ok, ms: plain.medianMs, err: plain.error })}`);
+  const merged: Record<string, AnyResult> = {};
+  for (const [k, rs] of Object.entries(all)) {
+    const ok = rs.filter((r) => r.ok && typeof r.medianMs === 'number');
+    if (!ok.length) { merged[k] = rs[0]; continue; }
+    const medianMs = median(ok.map((r) => r.medianMs as number));
+    const tokens = (ok[0].tokensPerSec as number) * (ok[0].medianMs as number) / 1000;
+    merged[k] = { ...ok[0], medianMs, tokensPerSec: tokens / (medianMs / 1000), runs: rs.map((r) => r.ok ? +(r.medianMs as number).toFixed(2) : r.error), repeats };
+  }
+  return merged;
+}
+
+async function suiteGpu(steps: number, out: Record<string, unknown>, save: () => void) {
+  const spec = (variant: 'lora' | 'sharea', extra: Partial<WorkerSpec> = {}): WorkerSpec => ({
+    backend: 'webgpu', config: GPT2_SMALL, batch: 8, seq: 256, variant, r: 8, alpha: 16, targets: ['c_attn'], steps, warmup: Number(arg('warmup', '3')),
+    // --init tiled: a repeated random block instead of 124 M draws in JS (4 s a process; step time does not depend on it)
+    ...(arg('init') === 'tiled' ? { init: 'tiled' as const } : {}), ...extra,
+  });
+  const repeats = Number(arg('repeats', '1'));
+  const torchSpec = (variant: 'lora' | 'sharea', extra: Record<string, unknown> = {}) =>
+    ({ config: GPT2_SMALL, batch: 8, seq: 256, variant, r: 8, alpha: 16, targets: ['c_attn'], steps: Math.max(steps, 10), warmup: 3, attn: 'sdpa', ...extra });
+  // the per-kernel profile runs once, after the timed steps of the first run (it does not change the timed steps)
+  let profiled = false;
+  const both = repeated(repeats, {
+    'ours lora': () => { const r = runNode('worker.js', spec('lora', { profile: !profiled })); profiled ||= r.ok; return r; },
+    'torch lora': () => runTorch(torchSpec('lora')),
+    'ours sharea': () => runNode('worker.js', spec('sharea')),
+    'torch sharea': () => runTorch(torchSpec('sharea')),
+  }, (all) => { out.gpu = { partial: all }; save(); });
+  const ours: Record<string, AnyResult> = { lora: both['ours lora'], sharea: both['ours sharea'] };
+  let plain: AnyResult = { ok: false, error: 'not run (--no-plain)' };
+  if (!args.includes('--no-plain')) {
+    log('# plain tfjs webgpu (no custom kernels) lora ...');
+    plain = runNode('worker.js', spec('lora', { steps: Math.max(3, Math.ceil(steps / 3)), warmup: 2 }), { SHARELORA_WEBGPU_KERNELS: '0', SHARELORA_WEBGPU_MATMUL: 'tfjs', SHARELORA_WEBGPU_HOST_CACHE: '0' });
+    log(`#   ${JSON.stringify({ ok: plain.ok, ms: plain.medianMs, err: plain.error })}`);
+  }
   const extraRuns: Record<string, AnyResult> = {};
   const hostVariants: Record<string, Record<string, string>> = args.includes('--host-variants')
     ? { 'no host caches': { SHARELORA_WEBGPU_HOST_CACHE: '0' }, 'submit every 64': { SHARELORA_WEBGPU_SUBMIT_BATCH: '64' } } : {};
   for (const [name, env] of Object.entries({ ...hostVariants, ...(JSON.parse(arg('variants') ?? '{}') as Record<string, Record<string, string>>) })) {
-    for (const v of ['lora', 'sharea'] as const) {
+    // --variant-models sharea: the A/Bs on one of the two (they move LoRA and ShareA alike)
+    for (const v of (arg('variant-models') ?? 'lora,sharea').split(',') as Array<'lora' | 'sharea'>) {
       const key = `${v}: ${name}`;
       log(`# ours webgpu ${v} with ${name} ...`);
       extraRuns[key] = runNode('worker.js', spec(v, { steps: Math.max(4, Math.ceil(steps / 2)) }), env);
       log(`#   ${JSON.stringify({ ok: extraRuns[key].ok, ms: extraRuns[key].medianMs, cpuMs: extraRuns[key].cpuMs, err: extraRuns[key].error })}`);
     }
   }
-  const torch: Record<string, AnyResult> = {};
-  for (const [k, v, attn] of [['lora', 'lora', 'sdpa'], ['sharea', 'sharea', 'sdpa'], ['lora_eager', 'lora', 'eager']] as const) {
-    log(`# pytorch+peft ${k} ...`);
-    torch[k] = runTorch({ config: GPT2_SMALL, batch: 8, seq: 256, variant: v, r: 8, alpha: 16, targets: ['c_attn'], steps: Math.max(steps, 10), warmup: 3, attn });
-    log(`#   ${JSON.stringify({ ok: torch[k].ok, ms: torch[k].medianMs, err: torch[k].error })}`);
+  const torch: Record<string, AnyResult> = { lora: both['torch lora'], sharea: both['torch sharea'] };
+  if (!args.includes('--no-eager-attention')) {
+    log('# pytorch+peft lora_eager ...');
+    torch.lora_eager = runTorch(torchSpec('lora', { attn: 'eager' }));
+    log(`#   ${JSON.stringify({ ok: torch.lora_eager.ok, ms: torch.lora_eager.medianMs, err: torch.lora_eager.error })}`);
+  }
+  // torch.compile (default mode): its compile time is in the warm-up, so more warm-up steps
+  for (const v of (arg('compile') ?? '').split(',').filter(Boolean) as Array<'lora' | 'sharea'>) {
+    log(`# pytorch+peft ${v} torch.compile ...`);
+    torch[`${v}_compile`] = runTorch(torchSpec(v, { compile: true, warmup: 5 }));
+    log(`#   ${JSON.stringify({ ok: torch[`${v}_compile`].ok, ms: torch[`${v}_compile`].medianMs, s: torch[`${v}_compile`].wallSeconds, err: torch[`${v}_compile`].error })}`);
   }
   const L = 12, C = 768;
   const predicted = { lora: lowrankBytes(L, C, 3 * C, 8, false), sharea: lowrankBytes(L, C, 3 * C, 8, true) };
@@ -165,7 +224,12 @@ async function suiteGpu(steps: number, out: Record<string, unknown>) {
     'variant | ours ms/step | ours tok/s | torch ms/step | torch tok/s | ours/torch | ours GPU pool | torch peak | trainable | Adam state ours/torch/predicted',
     ...rows.map((r) => `${r.variant} | ${fmt(r.oursMs)} | ${fmt(r.oursTokS, 0)} | ${fmt(r.torchMs)} | ${fmt(r.torchTokS, 0)} | ${fmt(r.ratio, 3)}x | ${fmtB(r.oursPoolBytes)} | ${fmtB(r.torchPeakBytes)} | ${r.oursTrainable}/${r.torchTrainable} | ${r.oursOptState}/${r.torchOptState}/${r.predictedOptState}`),
     `plain tfjs webgpu lora: ${fmt(plain.medianMs)} ms/step (${fmt(plain.tokensPerSec, 0)} tok/s, ${fmt(plain.tokensPerSec && torch.lora.tokensPerSec ? (plain.tokensPerSec as number) / (torch.lora.tokensPerSec as number) : NaN, 3)}x torch), pool ${fmtB(plain.poolBytes)}; ours/plain = ${fmt(plain.medianMs && ours.lora.medianMs ? (plain.medianMs as number) / (ours.lora.medianMs as number) : NaN, 2)}x`,
-    `pytorch lora eager attention: ${fmt(torch.lora_eager.medianMs)} ms/step`,
+    `pytorch lora eager attention: ${fmt(torch.lora_eager?.medianMs)} ms/step`,
+    ...Object.keys(torch).filter((k) => k.endsWith('_compile')).map((k) => {
+      const v = k.split('_')[0];
+      return `pytorch ${v} torch.compile: ${fmt(torch[k].medianMs)} ms/step; ours/compiled = ${fmt(ours[v]?.medianMs && torch[k].medianMs ? (torch[k].medianMs as number) / (ours[v].medianMs as number) : NaN, 3)}x ${torch[k].error ?? ''}`;
+    }),
+    ...(repeats > 1 ? (['lora', 'sharea'] as const).map((v) => `${v} runs (median of each run's median step): ours ${JSON.stringify(ours[v].runs)} torch ${JSON.stringify(torch[v].runs)}`) : []),
     `first-step loss (same weights and batch): ours ${(ours.lora.loss as number[] | undefined)?.[0]} | plain tfjs ${(plain.loss as number[] | undefined)?.[0]} | GPU kernel time per step (profile) ${fmt(ours.lora.profileGpuMs)} ms over ${ours.lora.kernelsPerStep} kernels; host CPU ${fmt(ours.lora.cpuMs)} ms/step`,
     ...Object.entries(extraRuns).map(([k, r]) => {
       const t = torch[k.split(':')[0]]?.tokensPerSec as number | undefined;
@@ -173,6 +237,110 @@ async function suiteGpu(steps: number, out: Record<string, unknown>) {
     }),
   ];
   return lines;
+}
+
+/** The notebooks' workload: the embedded model's shape (6 layers) and twice as deep. */
+export const NOTEBOOK = { ...GPT2_SMALL, n_embd: 256, n_head: 8, vocab_size: 8257, n_positions: 256 };
+
+/**
+ * Notebook scale (issue 25): GPT-2 256 wide, 8 heads, vocabulary 8,257,
+ * batch 32 × 128, r=8 on c_attn, 6 and 12 layers, LoRA and ShareA; ours
+ * against PyTorch + PEFT eager in the same run. Here per-step host work and
+ * dispatch count decide the speed, not GEMM throughput.
+ */
+async function suiteNotebook(steps: number, out: Record<string, unknown>, save: () => void) {
+  const repeats = Number(arg('repeats', '1'));
+  const warmup = Number(arg('warmup', '5'));
+  const jobs: Record<string, () => AnyResult> = {};
+  // one profiled step (GPU time and kernel count) per configuration, after the timed steps of its first run:
+  // whether the step is host- or GPU-bound at this scale
+  const profiled = new Set<string>();
+  for (const layers of (arg('notebook-layers') ?? '6,12').split(',').map(Number)) {
+    for (const v of (arg('notebook-variants') ?? 'sharea,lora').split(',')) {
+      const base = { config: { ...NOTEBOOK, n_layer: layers }, batch: 32, seq: 128, variant: v, r: 8, alpha: 16, targets: ['c_attn'], steps, warmup };
+      const key = `ours ${layers} ${v}`;
+      jobs[key] = () => {
+        const r = runNode('worker.js', { ...base, backend: 'webgpu', profile: !profiled.has(key) });
+        if (r.ok) profiled.add(key);
+        return r;
+      };
+      jobs[`torch ${layers} ${v}`] = () => runTorch({ ...base, attn: 'sdpa' });
+    }
+  }
+  const res = repeated(repeats, jobs, (all) => { out.notebook = { partial: all }; save(); });
+  // --variants '{"name":{"SHARELORA_X":"0"}}': ours again under other switches, once per configuration, after the main runs
+  const variants = JSON.parse(arg('variants') ?? '{}') as Record<string, Record<string, string>>;
+  const variantRes: Record<string, AnyResult> = {};
+  for (const [name, env] of Object.entries(variants)) {
+    for (const k of Object.keys(jobs).filter((j) => j.startsWith('ours '))) {
+      const [, layers, v] = k.split(' ');
+      const base = { config: { ...NOTEBOOK, n_layer: Number(layers) }, batch: 32, seq: 128, variant: v, r: 8, alpha: 16, targets: ['c_attn'], steps, warmup, backend: 'webgpu' };
+      log(`# ${k} with ${name} ...`);
+      variantRes[`${k}: ${name}`] = runNode('worker.js', base, env);
+      log(`#   ${JSON.stringify({ ok: variantRes[`${k}: ${name}`].ok, ms: variantRes[`${k}: ${name}`].medianMs, err: variantRes[`${k}: ${name}`].error })}`);
+    }
+  }
+  const rows = Object.keys(res).filter((k) => k.startsWith('ours ')).map((k) => {
+    const [, layers, v] = k.split(' ');
+    const o = res[k], t = res[`torch ${layers} ${v}`];
+    return { layers: Number(layers), variant: v, oursMs: o.medianMs, torchMs: t.medianMs, ratio: o.medianMs && t.medianMs ? (t.medianMs as number) / (o.medianMs as number) : undefined,
+      oursCpuMs: o.cpuMs, oursGpuMs: o.profileGpuMs, oursKernels: o.kernelsPerStep, oursReadMs: o.readRoundTripMs, oursRuns: o.runs, torchRuns: t.runs, oursError: o.error, torchError: t.error };
+  });
+  out.notebook = { shape: 'GPT-2 shape, 256 wide, 8 heads, vocab 8257, batch 32 x 128, r=8 alpha=16 on c_attn, AdamW, fp32; PyTorch + PEFT eager (sdpa)', results: res, rows, variants, variantResults: variantRes };
+  return [
+    '',
+    `Notebook scale (256 wide, 8 heads, vocab 8257, batch 32 x 128, r=8 on c_attn) — ours vs PyTorch + PEFT eager, same run, ${repeats} run(s) each, median of medians`,
+    'layers variant | ours ms/step | ours host CPU ms/step | ours GPU ms/step (profile, kernels) | ours read round trip ms | torch ms/step | ours/torch (speed)',
+    ...rows.map((r) => `${r.layers} ${r.variant} | ${fmt(r.oursMs)} | ${fmt(r.oursCpuMs)} | ${fmt(r.oursGpuMs)} (${r.oursKernels ?? '-'}) | ${fmt(r.oursReadMs, 3)} | ${fmt(r.torchMs)} | ${fmt(r.ratio, 3)}x ${r.oursError ?? ''} ${r.torchError ?? ''}`),
+    ...Object.entries(variantRes).map(([k, r]) => {
+      const [, layers, rest] = k.split(' ');
+      const t = res[`torch ${layers} ${rest.split(':')[0]}`];
+      return `${k.slice(5)} | ${fmt(r.medianMs)} | ${fmt(r.cpuMs)} | - | ${fmt(r.readRoundTripMs as number | undefined, 3)} | ${fmt(t?.medianMs)} | ${fmt(r.medianMs && t?.medianMs ? (t.medianMs as number) / (r.medianMs as number) : NaN, 3)}x ${r.error ?? ''}`;
+    }),
+  ];
+}
+
+/**
+ * Scaling table: GPT-2 medium and large (batch 8 × 256, as the gpu suite's
+ * small) and a LLaMA-shaped stack (LLaMA-7B-wide layers, batch 4 × 256),
+ * ShareA r=8, ours against PyTorch + PEFT eager.
+ */
+async function suiteScaling(steps: number, out: Record<string, unknown>, save: () => void) {
+  const repeats = Number(arg('repeats', '1'));
+  const warmup = Number(arg('warmup', '3'));
+  const shapes: Record<string, { config: Record<string, unknown>; batch: number; targets: string[] }> = {
+    'gpt2-small': { config: GPT2_SMALL, batch: 8, targets: ['c_attn'] },
+    'gpt2-medium': { config: { ...GPT2_SMALL, n_layer: 24, n_embd: 1024, n_head: 16 }, batch: 8, targets: ['c_attn'] },
+    'gpt2-large': { config: { ...GPT2_SMALL, n_layer: 36, n_embd: 1280, n_head: 20 }, batch: 8, targets: ['c_attn'] },
+    'llama-7b-wide x4': {
+      config: { model_type: 'llama', architectures: ['LlamaForCausalLM'], hidden_size: 4096, intermediate_size: 11008, num_attention_heads: 32, num_key_value_heads: 32,
+        num_hidden_layers: 4, vocab_size: 32000, max_position_embeddings: 2048, rms_norm_eps: 1e-6, tie_word_embeddings: false, initializer_range: 0.02 },
+      batch: 4, targets: ['q_proj', 'v_proj'],
+    },
+  };
+  const wanted = (arg('scaling-shapes') ?? 'gpt2-medium,gpt2-large,llama-7b-wide x4').split(',');
+  const jobs: Record<string, () => AnyResult> = {};
+  for (const name of wanted) {
+    const sh = shapes[name];
+    if (!sh) throw new Error(`--scaling-shapes: unknown shape ${JSON.stringify(name)}; one of ${Object.keys(shapes).join(', ')}`);
+    const base = { config: sh.config, batch: sh.batch, seq: 256, variant: 'sharea' as const, r: 8, alpha: 16, targets: sh.targets, steps, warmup };
+    // tiled weights: drawing GPT-2 large's 774 M normal samples in JS would take longer than its steps
+    jobs[`ours ${name}`] = () => runNode('worker.js', { ...base, backend: 'webgpu', init: 'tiled' });
+    jobs[`torch ${name}`] = () => runTorch({ ...base, attn: 'sdpa' });
+  }
+  const res = repeated(repeats, jobs, (all) => { out.scaling = { partial: all }; save(); });
+  const rows = wanted.map((name) => {
+    const o = res[`ours ${name}`], t = res[`torch ${name}`];
+    return { shape: name, oursMs: o.medianMs, torchMs: t.medianMs, ratio: o.medianMs && t.medianMs ? (t.medianMs as number) / (o.medianMs as number) : undefined,
+      oursPoolBytes: o.poolBytes, torchPeakBytes: t.peakAllocatedBytes, oursError: o.error, torchError: t.error };
+  });
+  out.scaling = { shape: 'ShareA r=8, fp32, AdamW, seq 256; GPT-2 batch 8 on c_attn; LLaMA-7B-wide (4096/11008/32 heads, vocab 32000, untied) 4 layers batch 4 on q_proj,v_proj', results: res, rows };
+  return [
+    '',
+    'Scaling (ShareA r=8, fp32, seq 256) — ours vs PyTorch + PEFT eager, same run',
+    'shape | ours ms/step | torch ms/step | ours/torch (speed) | ours pool | torch peak',
+    ...rows.map((r) => `${r.shape} | ${fmt(r.oursMs)} | ${fmt(r.torchMs)} | ${fmt(r.ratio, 3)}x | ${fmtB(r.oursPoolBytes)} | ${fmtB(r.torchPeakBytes)} ${r.oursError ?? ''} ${r.torchError ?? ''}`),
+  ];
 }
 
 async function suiteCpu(steps: number, out: Record<string, unknown>) {
@@ -292,11 +460,15 @@ async function main() {
   for (const s of suites) {
     if (s === 'gpu') {
       if (!gpu) { lines.push('gpu suite skipped: no hardware WebGPU adapter'); continue; }
-      lines.push(...await suiteGpu(steps, out));
+      lines.push(...await suiteGpu(steps, out, save));
     } else if (s === 'cpu') lines.push(...await suiteCpu(Math.min(steps, 3), out));
-    else if (s === 'gemm') lines.push(...await suiteGemm(out));
+    else if (s === 'notebook' || s === 'scaling') {
+      if (!gpu) { lines.push(`${s} suite skipped: no hardware WebGPU adapter`); continue; }
+      lines.push(...await (s === 'notebook' ? suiteNotebook : suiteScaling)(steps, out, save));
+    } else if (s === 'gemm') lines.push(...await suiteGemm(out));
     else if (s === 'gemm-unsafe') lines.push(...await suiteGemm(out, ['enable-dawn-features=allow_unsafe_apis,disable_robustness']));
     else if (s === 'max') lines.push(...await suiteMax(out, Number(arg('max-budget', '240')), save));
+    else throw new Error(`unknown suite ${JSON.stringify(s)}: one of gpu, notebook, scaling, cpu, gemm, gemm-unsafe, max`);
     save();
     console.log(lines.join('\n'));
     lines.length = 0;

@@ -1,7 +1,8 @@
 """PyTorch + PEFT side of `npm run bench`: the same configurations, same GPU.
 
 One JSON spec on argv (see bench/run.ts), one `@@RESULT {json}` line out.
-fp32 with TF32 off, eager (no torch.compile, no CUDA graphs), AdamW.
+fp32 with TF32 off, eager (no CUDA graphs) unless the spec says "compile": true
+(torch.compile, default mode), AdamW.
 ShareA: after get_peft_model, every layer's lora_A module for a target is
 replaced by layer 0's, so one tensor is trained and the optimizer holds its
 state once (model.parameters() de-duplicates shared tensors).
@@ -54,6 +55,10 @@ def main():
                     else:
                         first[role] = mod.lora_A["default"]
         params = [p for p in model.parameters() if p.requires_grad]
+        # "compile": torch.compile of the PEFT model's forward (default mode); its
+        # compile time falls in the warm-up steps, which the median leaves out
+        fwd = torch.compile(model) if spec.get("compile") else model
+        res["compiled"] = bool(spec.get("compile"))
         res["trainableParams"] = sum(p.numel() for p in params)
         res["trainableBytes"] = sum(p.numel() * p.element_size() for p in params)
         opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01)
@@ -66,7 +71,7 @@ def main():
                 torch.cuda.synchronize()
 
         def step():
-            out = model(input_ids=ids, labels=ids)
+            out = fwd(input_ids=ids, labels=ids)
             out.loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)

@@ -58,7 +58,12 @@ export interface WorkerResult {
   poolBytes?: number;
   kernelsPerStep?: number;
   profile?: Array<{ name: string; count: number; ms: number }>;
+  profileByShape?: Array<{ name: string; count: number; ms: number }>;
   profileGpuMs?: number;
+  ourDispatchesPerStep?: number;
+  bindGroupReuse?: number;
+  /** median time of one tiny dispatch plus its read back: the synchronisation cost a step pays at least once */
+  readRoundTripMs?: number;
   stepImpl?: string;
   initSeconds?: number;
 }
@@ -164,13 +169,17 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
   const trainer = new Trainer(model, adapter, { lr: 1e-4, weightDecay: 0.01 });
   // its statistics are garbage too, so the update would be skipped: take them as finite to time the whole step's host work
   if (nullGpu) (trainer as unknown as { globalNorm: () => Promise<{ norm: number }> }).globalNorm = async () => ({ norm: 1 });
+
   const V = model.config.vocabSize;
   const ids = new Int32Array(spec.batch * spec.seq);
   let s = 7;
   for (let i = 0; i < ids.length; i++) { s = (s * 1103515245 + 12345) >>> 0; ids[i] = s % V; }
   const inputIds = tf.tensor2d(ids, [spec.batch, spec.seq], 'int32');
   const labels = tf.tensor2d(ids, [spec.batch, spec.seq], 'int32');
-  const batch = { inputIds, labels };
+  // on the null device the batch goes as arrays: the trainer then checks it on the host, where a tensor
+  // batch's check is read back from the device (garbage there)
+  const rows = () => Array.from({ length: spec.batch }, (_, b) => Array.from(ids.subarray(b * spec.seq, (b + 1) * spec.seq)));
+  const batch = nullGpu ? { inputIds: rows(), labels: rows() } : { inputIds, labels };
   res.trainableParams = adapter.trainableParameterCount();
   res.trainableBytes = res.trainableParams * 4;
 
@@ -182,6 +191,8 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
     const losses: number[] = [];
     const times: number[] = [];
     const cpus: number[] = [];
+    const stats = spec.backend === 'webgpu' ? (await import('../src/backend/webgpu/index.js')).dispatchStats : undefined;
+    let statsAt: { dispatches: number; bindGroupsCreated: number } | undefined;
     for (let i = 0; i < spec.warmup + spec.steps; i++) {
       const before = used();
       const a = performance.now();
@@ -193,6 +204,7 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
       if (i === 0) res.optimizerStateBytes = trainer.optimizer.stateBytes();
       if (i === spec.warmup - 1 || (spec.warmup === 0 && i === 0)) {
         peakUsed = 0; // measure the steady-state peak from here
+        if (stats) statsAt = { ...stats };
       }
       if (i >= spec.warmup) {
         times.push(ms);
@@ -202,6 +214,11 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
       if (spec.fitOnly) break;
     }
     res.loss = losses;
+    if (stats && statsAt && times.length) {
+      // our kernels' dispatches a timed step, and the share whose bind group came from the cache
+      res.ourDispatchesPerStep = (stats.dispatches - statsAt.dispatches) / times.length;
+      res.bindGroupReuse = 1 - (stats.bindGroupsCreated - statsAt.bindGroupsCreated) / Math.max(1, stats.dispatches - statsAt.dispatches);
+    }
     res.poolBytes = pool ? pool.numBytesAllocated : undefined;
     if (times.length) {
       res.steps = times.map((x) => +x.toFixed(2));
@@ -230,8 +247,32 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
       res.kernelsPerStep = p.kernels.length;
       res.profileGpuMs = total;
       res.profile = [...agg].map(([name, v]) => ({ name, count: v.count, ms: +v.ms.toFixed(3) })).sort((a, b) => b.ms - a.ms).slice(0, 25);
+      // per kernel and input shapes: one row per product of the step (which GEMM shape costs what)
+      const byShape = new Map<string, { count: number; ms: number }>();
+      for (const k of p.kernels) {
+        const key = `${k.name} ${k.inputShapes.map((sh) => `[${sh}]`).join('')}`;
+        const e = byShape.get(key) ?? { count: 0, ms: 0 };
+        e.count++; e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+        byShape.set(key, e);
+      }
+      res.profileByShape = [...byShape].map(([name, v]) => ({ name, count: v.count, ms: +v.ms.toFixed(4) })).sort((a, b) => b.ms - a.ms).slice(0, 60);
     }
     if (spec.backend === 'webgpu') res.hostCache = (await import('../src/backend/webgpu/index.js')).hostStats;
+    if (spec.backend === 'webgpu' && !nullGpu) {
+      // the floor under every step: one small dispatch and the read the trainer makes (submit, map, copy back);
+      // 4096 elements, because tfjs runs ops on tensors under 1,000 elements on the CPU
+      const one = tf.ones([4096]);
+      const rt: number[] = [];
+      for (let i = 0; i < 25; i++) {
+        const a = performance.now();
+        const y = tf.add(one, 1);
+        await y.data();
+        y.dispose();
+        if (i >= 5) rt.push(performance.now() - a);
+      }
+      one.dispose();
+      res.readRoundTripMs = +median(rt).toFixed(3);
+    }
     if (gpuErrors.length) throw new Error(`GPU error: ${gpuErrors.join(' | ')}`);
     if (!losses.every(Number.isFinite) && !nullGpu) throw new Error(`non-finite loss ${losses}`);
     res.ok = true;

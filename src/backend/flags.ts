@@ -62,15 +62,22 @@ function once<T>(read: () => T): () => T {
 
 const webgpuKernels = once(() => onOff('SHARELORA_WEBGPU_KERNELS', true));
 const webgpuMatmul = once(() => oneOf('SHARELORA_WEBGPU_MATMUL', ['sharelora', 'tfjs'] as const, 'sharelora'));
+const webgpuDevice = once(() => oneOf('SHARELORA_WEBGPU_DEVICE', ['sharelora', 'tfjs'] as const, 'sharelora'));
+const webgpuValidation = once(() => onOff('SHARELORA_WEBGPU_VALIDATION', true));
 const webgpuRobustness = once(() => onOff('SHARELORA_WEBGPU_ROBUSTNESS', true));
+const webgpuFlashAttention = once(() => onOff('SHARELORA_WEBGPU_FLASH_ATTENTION', true));
+const webgpuBindGroupCache = once(() => onOff('SHARELORA_WEBGPU_BINDGROUP_CACHE', true));
 const webgpuHostCache = once(() => onOff('SHARELORA_WEBGPU_HOST_CACHE', true));
 const webgpuSubmitBatch = once(() => integer('SHARELORA_WEBGPU_SUBMIT_BATCH', 0, 0, 'dispatches per submit; 0 leaves tfjs\'s default'));
 const gpuSms = once(() => integer('SHARELORA_GPU_SMS', 132, 1, 'the GPU\'s streaming multiprocessors or compute units'));
 const printWgsl = once(() => raw('SHARELORA_PRINT_WGSL'));
+const lightClone = once(() => onOff('SHARELORA_LIGHT_CLONE', true));
 const eagerRelease = once(() => onOff('SHARELORA_EAGER_RELEASE', true));
 const dawnLog = once(() => onOff('SHARELORA_DAWN_LOG', false));
 const interruptGraceMs = once(() => integer('SHARELORA_INTERRUPT_GRACE_MS', 2000, 0, 'milliseconds'));
 const runnerBackend = once(() => raw('SHARELORA_RUNNER_BACKEND') ?? 'auto');
+const gemmSplitK = once(() => onOff('SHARELORA_GEMM_SPLITK', true));
+const gemmPretransposeMiB = once(() => integer('SHARELORA_GEMM_PRETRANSPOSE', 4096, 0, 'MiB of transposed copies of frozen weights; 0 turns them off'));
 const gemmK32 = once(() => onOff('SHARELORA_GEMM_K32', false));
 const gemmCoalesced = once(() => onOff('SHARELORA_GEMM_COALESCED', false));
 const python = once(() => raw('SHARELORA_PYTHON') ?? 'python3');
@@ -84,8 +91,16 @@ export const flags = {
   get webgpuKernels(): boolean { return webgpuKernels(); },
   /** SHARELORA_WEBGPU_MATMUL=tfjs: keep tfjs's own webgpu BatchMatMul instead of routing it to our GEMM. */
   get webgpuMatmul(): 'sharelora' | 'tfjs' { return webgpuMatmul(); },
+  /** SHARELORA_WEBGPU_DEVICE=tfjs: tfjs's own GPUDevice (no subgroups) and Dawn's default toggles (webgpu/device.ts). */
+  get webgpuDevice(): 'sharelora' | 'tfjs' { return webgpuDevice(); },
   /** SHARELORA_WEBGPU_ROBUSTNESS=0: Dawn's bounds clamping off (unsafe; see src/backend/index.ts). */
   get webgpuRobustness(): boolean { return webgpuRobustness(); },
+  /** SHARELORA_WEBGPU_VALIDATION=0: Dawn's API validation off (unsafe, less host work per dispatch; webgpu/device.ts). */
+  get webgpuValidation(): boolean { return webgpuValidation(); },
+  /** SHARELORA_WEBGPU_FLASH_ATTENTION=0: attention's forward as three launches (GEMM, softmax, GEMM) instead of webgpu/flash.ts. */
+  get webgpuFlashAttention(): boolean { return webgpuFlashAttention(); },
+  /** SHARELORA_WEBGPU_BINDGROUP_CACHE=0: create every bind group of our kernels afresh (webgpu/dispatch.ts). */
+  get webgpuBindGroupCache(): boolean { return webgpuBindGroupCache(); },
   /** SHARELORA_WEBGPU_HOST_CACHE=0: without the host-side caches of webgpu/host.ts (for measuring them). */
   get webgpuHostCache(): boolean { return webgpuHostCache(); },
   /** SHARELORA_WEBGPU_SUBMIT_BATCH: dispatches per queue submit; 0 (default) leaves tfjs's choice. */
@@ -94,8 +109,14 @@ export const flags = {
   get gpuSms(): number { return gpuSms(); },
   /** SHARELORA_GEMM_TILE (on access): force one GEMM tile by name (webgpu/gemm.ts checks the name). */
   get gemmTile(): string | undefined { return raw('SHARELORA_GEMM_TILE'); },
+  /** SHARELORA_GEMM_SPLITK=0: no split-K for products whose tiles cannot fill the GPU (webgpu/splitk.ts). */
+  get gemmSplitK(): boolean { return gemmSplitK(); },
+  /** SHARELORA_GEMM_PRETRANSPOSE: MiB of transposed frozen-weight copies the GEMM may keep (webgpu/frozen.ts); 0: none. Default 4096. */
+  get gemmPretransposeMiB(): number { return gemmPretransposeMiB(); },
   /** SHARELORA_PRINT_WGSL: print the WGSL of every kernel whose key contains this text, when first compiled. */
   get printWgsl(): string | undefined { return printWgsl(); },
+  /** SHARELORA_LIGHT_CLONE=0: tfjs's Engine.clone (an Identity kernel per tensor saved for the backward) instead of light-clone.ts. */
+  get lightClone(): boolean { return lightClone(); },
   /** SHARELORA_EAGER_RELEASE=0: keep every activation and gradient until the backward pass ends (tfjs's way). */
   get eagerRelease(): boolean { return eagerRelease(); },
   /** SHARELORA_DAWN_LOG=1: let Dawn's own messages through when useBackend('auto') looks for a GPU adapter. */

@@ -57,8 +57,8 @@ async function tryWebGPU(): Promise<BackendInfo> {
     // SHARELORA_WEBGPU_ROBUSTNESS=0 turns off Dawn's bounds clamping on every buffer access (−20% GEMM time on
     // the H200, bench/NOTES.md). Off only on request: the clamps are what keep an out-of-range index from reading
     // another buffer; our kernels and tfjs's check their own bounds, but that is a promise, not a guarantee.
-    const dawnFlags = flags.webgpuRobustness ? [] : ['enable-dawn-features=allow_unsafe_apis,disable_robustness'];
-    Object.defineProperty(globalThis, 'navigator', { value: { gpu: webgpu.create(dawnFlags) }, configurable: true, writable: true });
+    const { dawnFlags } = await import('./webgpu/device.js');
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: webgpu.create(dawnFlags()) }, configurable: true, writable: true });
   }
   const gpu = (globalThis as unknown as { navigator: { gpu: { requestAdapter(): Promise<{ info?: { vendor?: string; description?: string; device?: string; architecture?: string } } | null> } } }).navigator.gpu;
   const adapter = await gpu.requestAdapter();
@@ -66,6 +66,7 @@ async function tryWebGPU(): Promise<BackendInfo> {
   const info = adapter.info ?? {};
   webgpuDevice = [info.vendor, info.description || info.device || info.architecture].filter(Boolean).join(' ') || 'WebGPU adapter';
   await import('@tensorflow/tfjs-backend-webgpu');
+  await (await import('./webgpu/device.js')).registerDeviceFactory();
   if (!(await tf.setBackend('webgpu'))) throw new BackendUnavailable('webgpu', 'tfjs-backend-webgpu failed to initialise', how);
   await registerWebGPUKernels();
   return { name: 'webgpu', device: webgpuDevice };

@@ -7,7 +7,8 @@
  * strides, so the split, the four head transposes and their gradients
  * (≈ 12 dispatches a layer, each a full pass over q/k/v) never run.
  *
- * Forward: Z = scale·QKᵀ -> masked softmax (P, row log-sum-exp) -> O = PV.
+ * Forward: one flash-style kernel (flash.ts) where the head dim allows, else
+ * Z = scale·QKᵀ -> masked softmax (P, row log-sum-exp) -> O = PV.
  * Only the inputs and the LSE are kept; the backward recomputes Z, rebuilds
  * P from the LSE and forms dS = scale·P∘(dP − rowsum(P∘dP)) in one row
  * kernel, then writes dQ, dK, dV (into one [B, T, 3C] gradient when the
@@ -15,6 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { dispatch, grid1d, webgpuBackend, type KernelAttrs, type KernelInputs } from './dispatch.js';
+import { flashForward, flashSupported } from './flash.js';
 import { gemm, type GemmArgs } from './gemm.js';
 import { reducers, ROW_HEADER, rowWG } from './rows.js';
 
@@ -147,6 +149,7 @@ const free = (...ts: tf.TensorInfo[]) => { const be = webgpuBackend(); for (cons
 export function attentionForward({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo[] {
   const s = shapeOf(inputs, attrs);
   const src = sources(inputs, s);
+  if (flashSupported(s)) return flashForward(src, inputs.keyMask, s);
   const be = webgpuBackend();
   const z = scores(src, s);
   const [p, lse] = softmaxRows(z, inputs.keyMask, s);

@@ -68,6 +68,28 @@ const pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBin
 const uniformCache = new Map<string, GPUBuffer>();
 const UNIFORM_CACHE_MAX = 8192;
 
+/**
+ * Bind groups by (kernel, buffers). createBindGroup is the largest single
+ * host cost of a dispatch (10–25 µs through Dawn's Node binding, bench/NOTES.md
+ * entry 10). tfjs's pool hands a step's tensors buffers in an order that
+ * repeats only partly, so this hits about 40% at notebook scale (counted on
+ * the null device) and ~5% at GPT-2 small (run 1, where the step is GPU-bound
+ * and the miss costs only the key); SHARELORA_WEBGPU_BINDGROUP_CACHE=0 turns it off.
+ * A destroyed buffer's entries are never hit again (a new buffer is a new
+ * object); the map is cleared when full.
+ */
+const bindGroups = new Map<string, GPUBindGroup>();
+/** our dispatches and the bind groups they created, since the process started (the benchmark reports them) */
+export const dispatchStats = { dispatches: 0, bindGroupsCreated: 0 };
+const BIND_GROUP_CACHE_MAX = 16384;
+const bufferIds = new WeakMap<object, number>();
+let nextBufferId = 0;
+const bufferId = (b: object): number => {
+  let id = bufferIds.get(b);
+  if (id === undefined) { id = nextBufferId++; bufferIds.set(b, id); }
+  return id;
+};
+
 function bindingsSource(spec: KernelSpec, uniforms: UniformField[]): string {
   const lines: string[] = [];
   let b = 0;
@@ -87,6 +109,7 @@ function forDevice(be: WebGPUBackendLike): void {
   if (be.device === cacheDevice) return;
   pipelines.clear();
   uniformCache.clear();
+  bindGroups.clear();
   cacheDevice = be.device;
 }
 
@@ -182,14 +205,29 @@ export function dispatch(
   for (const t of inputs) be.uploadToGPU(t.dataId);
   for (const t of outInfos) be.uploadToGPU(t.dataId);
   const { pipeline, layout } = pipelineFor(be, spec, uniforms);
+  // a GPUBuffer as the resource itself (the whole buffer): Dawn's Node binding reads one object per entry
+  // instead of a GPUBufferBinding's fields, 13 against 16 µs a createBindGroup on this project's CPU machine
   const entries: GPUBindGroupEntry[] = [];
   let b = 0;
-  for (const t of [...outInfos, ...inputs]) {
-    const res = be.tensorMap.get(t.dataId)!.resource as GPUBuffer;
-    entries.push({ binding: b++, resource: { buffer: res } });
+  for (const t of outInfos) entries.push({ binding: b++, resource: be.tensorMap.get(t.dataId)!.resource as GPUBindingResource });
+  for (const t of inputs) entries.push({ binding: b++, resource: be.tensorMap.get(t.dataId)!.resource as GPUBindingResource });
+  if (uniforms.length) entries.push({ binding: b, resource: uniformBuffer(be, uniforms) as unknown as GPUBindingResource });
+  let bindGroup: GPUBindGroup | undefined;
+  let bgKey: string | undefined;
+  if (flags.webgpuBindGroupCache) {
+    bgKey = spec.key;
+    for (const e of entries) bgKey += `,${bufferId(e.resource as object)}`;
+    bindGroup = bindGroups.get(bgKey);
   }
-  if (uniforms.length) entries.push({ binding: b, resource: { buffer: uniformBuffer(be, uniforms) } });
-  const bindGroup = be.device.createBindGroup({ layout, entries });
+  dispatchStats.dispatches++;
+  if (!bindGroup) {
+    dispatchStats.bindGroupsCreated++;
+    bindGroup = be.device.createBindGroup({ layout, entries });
+    if (bgKey !== undefined) {
+      if (bindGroups.size >= BIND_GROUP_CACHE_MAX) bindGroups.clear();
+      bindGroups.set(bgKey, bindGroup);
+    }
+  }
   for (const t of inputs) be.commandQueueOwnedIds.add(t.dataId);
   for (const t of outInfos) be.commandQueueOwnedIds.add(t.dataId);
 
@@ -233,4 +271,5 @@ export function isWebGPU(): boolean {
 }
 
 export function pipelineCount(): number { return pipelines.size; }
+export function bindGroupCount(): number { return bindGroups.size; }
 export function uniformBufferCount(): number { return uniformCache.size; }

@@ -19,9 +19,10 @@
  * shapes and kernel variants (double-buffered, K-fastest loads, 32-deep
  * K-slices) are in bench/gemm-variants.ts, which registers them.
  */
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { flags } from '../flags.js';
 import { dispatch, type UniformField } from './dispatch.js';
+import { reduceSplits, splitChunk, splitCount } from './splitk.js';
 import { THIN_MAX, thinGemm } from './thin.js';
 
 /** What the kernel source depends on besides the tile. */
@@ -32,6 +33,11 @@ export interface GemmBodyOptions {
   bias: boolean;
   /** the low-rank epilogue's V layout: 'T' [N, r], 'N' [r, N], '' none */
   lowRank: '' | 'T' | 'N';
+  /**
+   * split-K partial (splitk.ts): workgroup z takes K-slice [z·P.kc, min(K, (z+1)·P.kc))
+   * and writes alpha·(its partial product) to C + z·P.sC; bias and low-rank wait for the reduce
+   */
+  split?: boolean;
 }
 
 export interface GemmTile {
@@ -112,6 +118,8 @@ export interface GemmArgs {
   aH?: number; hsA?: number; oA?: number; lda?: number;
   hsB?: number; oB?: number; ldb?: number;
   cH?: number; sC?: number; hsC?: number; oC?: number; ldc?: number;
+  /** B's rows hold zeros from N up to ldb (a padded copy, frozen.ts): vec4 loads may run past N */
+  padB?: boolean;
   /** write into this existing tensor (its shape must hold every addressed element) instead of a new one */
   into?: tf.TensorInfo;
   alpha?: number;
@@ -120,6 +128,8 @@ export interface GemmArgs {
   lowRank?: { u: tf.TensorInfo; v: tf.TensorInfo; r: number; s: number; vT: boolean };
   outShape: number[];
   tile?: GemmTile;
+  /** K-slices (splitk.ts); unset: splitCount decides for the tile rule's products, 1 never splits */
+  splitK?: number;
 }
 
 export function gemm(g: GemmArgs): tf.TensorInfo {
@@ -129,7 +139,21 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   if (plain && Math.min(g.M, g.N) <= THIN_MAX && Math.max(g.M, g.N) >= 64 && g.K >= 64) {
     return thinGemm({ a: g.a, b: g.b, M: g.M, N: g.N, K: g.K, transA: g.transA, transB: g.transB, alpha: g.alpha ?? 1, outShape: g.outShape });
   }
-  const t = g.tile ?? chooseTile(g.M, g.N, batch, g.K);
+  // split-K only for one plain product: batched, strided or written-into GEMMs keep their layouts
+  const simple = batch === 1 && !g.into && g.aH === undefined && g.cH === undefined && g.hsB === undefined
+    && g.lda === undefined && (g.ldb === undefined || g.padB) && g.ldc === undefined;
+  let t = g.tile ?? chooseTile(g.M, g.N, batch, g.K);
+  let S = simple ? g.splitK ?? 1 : 1;
+  // where the rule chose 128×128, or chose 64×64 only because K is long for ~a wave of 128×128 tiles (the LM
+  // head's dX: 6.2 ms on 64×64, 32.5 on unsplit 128×128, run 6). Split, 128×128 reads the long operand half as
+  // often (once per 128 columns instead of 64) and does 8×8 FMAs per thread per shared load instead of 4×4.
+  const bigTiles = Math.ceil(g.M / BIG.BM) * Math.ceil(g.N / BIG.BN);
+  const longK = t === MID && g.K > 4096 && g.M > 64 && g.N > 64 && bigTiles >= 0.7 * flags.gpuSms;
+  if (simple && g.splitK === undefined && (t === BIG || longK) && !g.tile && !flags.gemmTile && !tileRule) {
+    S = splitCount(g.M, g.N, g.K, bigTiles);
+    if (S > 1) t = BIG;
+  }
+  if (S > 1) return splitGemm(g, t, S);
   const lda = g.lda ?? (g.transA ? g.M : g.K);
   const ldb = g.ldb ?? (g.transB ? g.K : g.N);
   const ldc = g.ldc ?? g.N;
@@ -141,7 +165,7 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   const al = (...xs: number[]) => xs.every((x) => x % 4 === 0);
   // vec4 global access needs every row start (and batch start) 16-byte aligned
   const vecA = al(lda, sA, hsA, oA, g.transA ? g.M : g.K);
-  const vecB = al(ldb, sB, hsB, oB, g.transB ? g.K : g.N);
+  const vecB = al(ldb, sB, hsB, oB, g.transB ? g.K : g.padB ? ldb : g.N);
   const vecC = al(ldc, sC, hsC, oC, g.N);
   const lr = g.lowRank;
   const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}${t.variant?.name ?? ''}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_${g.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}`;
@@ -169,6 +193,35 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   return out;
 }
 
+/** One plain product as S K-slices into an [S, M, N] scratch, then the reduce with the epilogue (splitk.ts). */
+function splitGemm(g: GemmArgs, t: GemmTile, S: number): tf.TensorInfo {
+  const kc = splitChunk(g.K, S);
+  const splits = Math.ceil(g.K / kc);
+  const lda = g.transA ? g.M : g.K, ldb = g.ldb ?? (g.transB ? g.K : g.N);
+  const vecA = lda % 4 === 0, vecB = ldb % 4 === 0 && (g.transB || g.padB || g.N % 4 === 0), vecC = g.N % 4 === 0;
+  const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}${t.variant?.name ?? ''}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_sk`;
+  const uniforms: UniformField[] = [
+    ['M', 'u32', g.M], ['N', 'u32', g.N], ['K', 'u32', g.K],
+    ['lda', 'u32', lda], ['ldb', 'u32', ldb], ['ldc', 'u32', g.N],
+    ['sA', 'u32', 0], ['aH', 'u32', 1], ['hsA', 'u32', 0], ['oA', 'u32', 0],
+    ['sB', 'u32', 0], ['bH', 'u32', 1], ['bRep', 'u32', 1], ['hsB', 'u32', 0], ['oB', 'u32', 0],
+    ['sC', 'u32', g.M * g.N], ['cH', 'u32', 1], ['hsC', 'u32', 0], ['oC', 'u32', 0],
+    ['alpha', 'f32', g.alpha ?? 1], ['kc', 'u32', kc],
+  ];
+  const [partials] = dispatch(
+    {
+      key, outputs: [{ name: 'C', type: vecC ? 'vec4<f32>' : 'f32' }],
+      inputs: [{ name: 'A', type: vecA ? 'vec4<f32>' : 'f32' }, { name: 'B', type: vecB ? 'vec4<f32>' : 'f32' }],
+      body: () => (t.variant?.body ?? gemmBody)(t, { transA: g.transA, transB: g.transB, vecA, vecB, vecC, bias: false, lowRank: '', split: true }),
+    },
+    [g.a, g.b], [{ shape: [splits, g.M, g.N] }], uniforms,
+    [Math.ceil(g.N / t.BN), Math.ceil(g.M / t.BM), splits],
+  );
+  const out = reduceSplits({ partials, S: splits, M: g.M, N: g.N, bias: g.bias, lowRank: g.lowRank, outShape: g.outShape });
+  tf.backend().disposeData(partials.dataId);
+  return out;
+}
+
 /**
  * How a kernel stages its K-slices. The library's tiles use neither option;
  * the benchmark's variants (bench/gemm-variants.ts) measure both, through this
@@ -182,8 +235,11 @@ export interface GemmLayout {
 }
 
 /** The kernel source for one tile and one set of operand layouts (epilogue included). */
-export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB, vecC, bias, lowRank }: GemmBodyOptions): string {
+export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB, vecC, bias, lowRank, split }: GemmBodyOptions): string {
   const { BM, BN, BK, TM, TN } = t;
+  if (split && (bias || lowRank || t.db)) throw new Error('a split-K partial has no epilogue and is single-buffered');
+  // the K bound of the loads and the first K of the slices: the whole K, or this workgroup's share of it
+  const KE = split ? 'kEnd' : 'P.K', K0 = split ? 'kBeg + ' : '';
   const hm = TM / 4, hn = TN / 4;
   const WX = BN / TN, WY = BM / TM, NT = WX * WY;
   const nA = (BM * BK) / 4 / NT, nB = (BN * BK) / 4 / NT;
@@ -212,13 +268,13 @@ export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB,
       if (o.kContig) {
         // a row's BK floats are contiguous; rowsOf picks which thread loads which (row, K-quad)
         s.push(`${rowsOf('rr', o.rows)} let gr = ${o.r0} + rr; let gk = k0 + kq * 4u;`);
-        if (o.vec) s.push(`${r} = vec4<f32>(0.0); if (gr < ${o.R} && gk < P.K) { ${r} = ${o.X}[(${o.off} + gr * ${o.ld} + gk) / 4u]; }`);
-        else s.push(`for (var c = 0u; c < 4u; c++) { ${r}[c] = 0.0; if (gr < ${o.R} && gk + c < P.K) { ${r}[c] = ${o.X}[${o.off} + gr * ${o.ld} + gk + c]; } }`);
+        if (o.vec) s.push(`${r} = vec4<f32>(0.0); if (gr < ${o.R} && gk < ${KE}) { ${r} = ${o.X}[(${o.off} + gr * ${o.ld} + gk) / 4u]; }`);
+        else s.push(`for (var c = 0u; c < 4u; c++) { ${r}[c] = 0.0; if (gr < ${o.R} && gk + c < ${KE}) { ${r}[c] = ${o.X}[${o.off} + gr * ${o.ld} + gk + c]; } }`);
       } else {
         // a K-row of the tile is \`rows\` contiguous floats
         s.push(`let kk = v / ${o.rows / 4}u; let rq = v % ${o.rows / 4}u; let gk = k0 + kk; let gr = ${o.r0} + rq * 4u;`);
-        if (o.vec) s.push(`${r} = vec4<f32>(0.0); if (gk < P.K && gr < ${o.R}) { ${r} = ${o.X}[(${o.off} + gk * ${o.ld} + gr) / 4u]; }`);
-        else s.push(`for (var c = 0u; c < 4u; c++) { ${r}[c] = 0.0; if (gk < P.K && gr + c < ${o.R}) { ${r}[c] = ${o.X}[${o.off} + gk * ${o.ld} + gr + c]; } }`);
+        if (o.vec) s.push(`${r} = vec4<f32>(0.0); if (gk < ${KE} && gr < ${o.R}) { ${r} = ${o.X}[(${o.off} + gk * ${o.ld} + gr) / 4u]; }`);
+        else s.push(`for (var c = 0u; c < 4u; c++) { ${r}[c] = 0.0; if (gk < ${KE} && gr + c < ${o.R}) { ${r}[c] = ${o.X}[${o.off} + gk * ${o.ld} + gr + c]; } }`);
       }
       s.push('}');
     }
@@ -275,13 +331,14 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   let n0 = w3.x * ${BN}u; let m0 = w3.y * ${BM}u; let z = w3.z;
   let aOff = (z / P.aH) * P.sA + (z % P.aH) * P.hsA + P.oA;
   let bOff = (z / P.bH) * P.sB + ((z % P.bH) / P.bRep) * P.hsB + P.oB;
-  let cOff = (z / P.cH) * P.sC + (z % P.cH) * P.hsC + P.oC;
+  let cOff = (z / P.cH) * P.sC + (z % P.cH) * P.hsC + P.oC;${split ? `
+  let kBeg = z * P.kc; let kEnd = min(P.K, kBeg + P.kc);` : ''}
   ${accDecl.join('\n  ')}
   ${regs.join('\n  ')}
-  var k0 = 0u;
+  var k0 = ${split ? 'kBeg' : '0u'};
   ${load(opA)}
   ${load(opB)}
-  let nk = (P.K + ${BK - 1}u) / ${BK}u;${t.db ? `
+  let nk = (${split ? 'kEnd - kBeg' : 'P.K'} + ${BK - 1}u) / ${BK}u;${t.db ? `
   // slice t is read from buffer t % 2 while slice t + 1 is stored into the other
   var wa = 0u; var wb = 0u;
   ${store(opA)}
@@ -311,7 +368,7 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
     ${store(opA)}
     ${store(opB)}
     workgroupBarrier();
-    k0 = (t + 1u) * ${BK}u;
+    k0 = ${K0}(t + 1u) * ${BK}u;
     if (t + 1u < nk) {
       ${load(opA)}
       ${load(opB)}

@@ -10,8 +10,10 @@
  *   - tfjs programs' uniform buffers are cached by content instead of being
  *     taken from the pool and rewritten with writeBuffer on every op (the
  *     same few hundred shape/stride combinations recur every step).
- * Caching bind groups by (layout, buffers) was tried and dropped: tfjs's
- * pool does not hand out the same buffers step after step, so it hit 5%.
+ * Caching tfjs programs' bind groups by (layout, buffers) was tried and
+ * dropped: tfjs's pool does not hand out the same buffers step after step,
+ * so it hit 5% at GPT-2 small. Our own kernels' bind groups are cached in
+ * dispatch.ts, where they hit ~40% at notebook scale.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { flags } from '../flags.js';

@@ -6,7 +6,19 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { elementCount, type KernelAttrs, type KernelInputs } from './dispatch.js';
-import { gemm, tileNamed } from './gemm.js';
+import { transposedFrozen } from './frozen.js';
+import { gemm, tileNamed, type GemmArgs } from './gemm.js';
+import { THIN_MAX } from './thin.js';
+
+/**
+ * B read transposed and a frozen weight: read its transposed copy along rows
+ * instead (frozen.ts). Batched B (attention) and thin products keep theirs.
+ */
+function rowMajorB(g: GemmArgs): GemmArgs {
+  if (!g.transB || g.strideB !== 0 || Math.min(g.M, g.N) <= THIN_MAX || g.hsB !== undefined || g.ldb !== undefined) return g;
+  const c = transposedFrozen(g.b, g.N, g.K);
+  return c ? { ...g, b: c.t, transB: false, ldb: c.ld, padB: true } : g;
+}
 
 /**
  * Our GEMM as a kernel: a [.., M, K] (or [.., K, M] with transA), b likewise;
@@ -23,15 +35,15 @@ export function slMatMul({ inputs, attrs }: { inputs: KernelInputs; attrs: Kerne
   const batch = (attrs.batch as number) ?? Math.max(batchA, batchB);
   const outShape = (attrs.outShape as number[]) ?? (ra > 2 ? [...a.shape.slice(0, -2), M, N] : [M, N]);
   const tile = attrs.tile ? tileNamed(attrs.tile as string, 'the tile attribute') : undefined;
-  return gemm({
+  return gemm(rowMajorB({
     a, b, M, N, K, transA, transB, batch,
     strideA: batchA === 1 ? 0 : M * K, strideB: batchB === 1 ? 0 : K * N,
     bH: attrs.bH as number | undefined, bHkv: attrs.bHkv as number | undefined, bRep: attrs.bRep as number | undefined,
     alpha: (attrs.alpha as number) ?? 1,
     bias,
     lowRank: u && v ? { u, v, r: u.shape[u.shape.length - 1], s: attrs.lrScale as number, vT: !!attrs.lrVT } : undefined,
-    outShape, tile,
-  });
+    outShape, tile, splitK: attrs.splitK as number | undefined,
+  }));
 }
 
 let originalBatchMatMul: tf.KernelConfig | undefined;
@@ -54,11 +66,11 @@ function batchMatMul(args: { inputs: KernelInputs; attrs: KernelAttrs; backend: 
   const ok = a.dtype === 'float32' && b.dtype === 'float32' && (same || nA === 1 || nB === 1) && M * N * K > 0;
   if (!ok) return originalBatchMatMul!.kernelFunc(args as never) as tf.TensorInfo;
   const batchShape = nA >= nB ? bA : bB;
-  return gemm({
+  return gemm(rowMajorB({
     a, b, M, N, K, transA, transB, batch: Math.max(nA, nB),
     strideA: nA === 1 ? 0 : M * K, strideB: nB === 1 ? 0 : K * N,
     outShape: [...batchShape, M, N],
-  });
+  }));
 }
 
 /** tfjs's own webgpu BatchMatMul (for the benchmark's comparison); undefined until registerKernels replaced it. */

@@ -9,6 +9,7 @@ import { activation } from './activation.js';
 import { attentionBackward, attentionForward } from './attention.js';
 import { xentBackward, xentForward } from './cross-entropy.js';
 import { webgpuBackend, type KernelAttrs, type KernelInputs } from './dispatch.js';
+import { installLightClone } from '../light-clone.js';
 import { installHostCaches } from './host.js';
 import { replaceBatchMatMul, slMatMul } from './matmul.js';
 import { normBackward, normForward } from './norm.js';
@@ -31,6 +32,8 @@ let registered = false;
 
 export function registerKernels(opts: { replaceBatchMatMul?: boolean } = {}): void {
   if (tf.getBackend() === 'webgpu') installHostCaches(webgpuBackend());
+  // engine-wide, but correct on every backend (the tensor's own backend takes the reference)
+  installLightClone();
   if (registered) return;
   registered = true;
   const reg = (kernelName: string, kernelFunc: (a: { inputs: KernelInputs; attrs: KernelAttrs }) => tf.TensorInfo | tf.TensorInfo[]) =>

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The one device script (issue 25): every GPU measurement the project keeps,
+# in one call of at most ~6 minutes, from the repo root on the GPU machine:
+#   bash bench/pack-device.sh && npm run build          # here, once
+#   bash .device/run.sh bash bench/gpu-all.sh           # there (carry: .device, dist)
+# Writes into $OUT (else bench/results/gpu-all-<date>/), 8 files:
+#   gpt2-small.{json,log}  GPT-2 small 8 x 256, LoRA and ShareA vs PyTorch + PEFT eager (3 runs each,
+#                          interleaved, median of medians) and torch.compile (ShareA); the LoRA run's
+#                          per-kernel profile (timestamp quantization off) is in the JSON (ours.lora.profile*)
+#   notebook.{json,log}    notebook scale, ShareA at 6 and 12 layers, both sides, 3 runs each (LoRA's step
+#                          costs the same at this shape; --notebook-variants sharea,lora adds it)
+#   scaling.{json,log}     GPT-2 medium, large, a LLaMA-7B-wide stack, ShareA, both sides
+#   tests.log              the 12 reference tests and test/gpu on webgpu
+#   summary.txt            the ratio table, also printed last
+# Each part has its own time limit, so one that hangs cannot take the rest.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-bench/results/gpu-all-$(date -u +%Y-%m-%dT%H%M)}
+mkdir -p "$out"
+t0=$(date +%s)
+part() { # name, limit in s, command...
+  local name=$1 limit=$2; shift 2
+  local a; a=$(date +%s)
+  timeout --signal=TERM --kill-after=10 "$limit" "$@" >"$out/$name.log.tmp" 2>&1
+  local rc=$?
+  mv "$out/$name.log.tmp" "$out/$name.log"
+  echo "# $name: exit $rc after $(( $(date +%s) - a )) s (t = $(( $(date +%s) - t0 )) s)" | tee -a "$out/summary.txt"
+}
+export SHARELORA_PYTHON=${SHARELORA_PYTHON:-python3}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>"$out/summary.txt" 2>/dev/null || true
+
+# same-run A/Bs of this session's switches (ours only, one run each; bench/NOTES.md entry 10): at GPT-2 small
+# (ShareA) the GEMM changes off (split-K and the transposed frozen copies; the per-shape profile separates the
+# two) and the flash attention forward off; at notebook scale Dawn's validation off (opt-in) and the host
+# changes off (light clone, bind-group cache)
+part gpt2-small 150 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
+  --compile sharea --variant-models sharea --variants '{"GEMM changes off":{"SHARELORA_GEMM_SPLITK":"0","SHARELORA_GEMM_PRETRANSPOSE":"0"},"flash attention off":{"SHARELORA_WEBGPU_FLASH_ATTENTION":"0"}}' \
+  --out "$out/gpt2-small.json"
+part notebook 100 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
+  --variants '{"validation off":{"SHARELORA_WEBGPU_VALIDATION":"0"},"host changes off":{"SHARELORA_LIGHT_CLONE":"0","SHARELORA_WEBGPU_BINDGROUP_CACHE":"0"}}' \
+  --out "$out/notebook.json"
+part tests 45 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
+part scaling 55 node dist/bench/run.js --suite scaling --steps 6 --warmup 2 --out "$out/scaling.json"
+
+{
+  echo "# tests: $(grep -E '^# (pass|fail) ' "$out/tests.log" | tr '\n' ' ')"
+  node dist/bench/summary.js "$out"
+  echo "# total $(( $(date +%s) - t0 )) s"
+} | tee -a "$out/summary.txt"

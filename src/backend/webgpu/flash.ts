@@ -1,0 +1,111 @@
+/**
+ * Attention's forward in one kernel, flash style: no T×T matrix in memory.
+ *
+ * attention.ts's forward is three launches (Z = scale·QKᵀ, the masked
+ * softmax, O = PV) with two T×T tensors written and read back in between;
+ * at notebook scale that is 3 of a layer's ~30 dispatches, and each a pass
+ * over B·H·T² floats. Here a workgroup takes 64 query rows of one (batch,
+ * head), walks the keys in blocks of 32 staged in shared memory, and keeps
+ * per row a running max, a running sum and the output row in registers
+ * (online softmax); it writes O and the row log-sum-exp, the same two
+ * outputs as before, so the backward (which recomputes from the inputs and
+ * the LSE) is unchanged. Causal: key blocks wholly after a query block are
+ * skipped; their weights are exp(−1e9 − m) = 0 exactly in float32, as in the
+ * reference's additive −1e9 bias (every row has itself as an unmasked key).
+ *
+ * Scores are (q·k)·scale + bias as the reference's GEMM and bias form them;
+ * only the softmax's summation order differs. Head dims up to 64, a multiple
+ * of 4 (q and o live in registers as vec4s); others keep the three launches.
+ * SHARELORA_WEBGPU_FLASH_ATTENTION=0 keeps them always.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import { flags } from '../flags.js';
+import { dispatch, webgpuBackend } from './dispatch.js';
+
+const BQ = 64, BKV = 32, MAX_D = 64;
+
+export interface FlashShape { B: number; T: number; H: number; D: number; rep: number; causal: boolean; scale: number }
+export interface FlashSrc { t: tf.TensorInfo; ld: number; off: number }
+
+export function flashSupported(s: FlashShape): boolean {
+  return flags.webgpuFlashAttention && s.D % 4 === 0 && s.D <= MAX_D;
+}
+
+/** O [B, T, H·D] and LSE [B·H·T] (row (b·H + h)·T + i), as attention.ts's forward returns them. */
+export function flashForward(src: { q: FlashSrc; k: FlashSrc; v: FlashSrc }, keyMask: tf.TensorInfo | undefined, s: FlashShape): tf.TensorInfo[] {
+  const D4 = s.D / 4;
+  const vecs = Array.from({ length: D4 }, (_, c) => c);
+  const masked = !!keyMask;
+  const sameSrc = src.q.t === src.k.t && src.k.t === src.v.t;
+  // one binding when q, k, v are column blocks of GPT-2's packed [B, T, 3C]
+  const inputs = sameSrc ? [src.q.t] : [src.q.t, src.k.t, src.v.t];
+  const inDecl: Array<{ name: string; type?: string }> = sameSrc ? [{ name: 'X' }] : [{ name: 'Xq' }, { name: 'Xk' }, { name: 'Xv' }];
+  if (keyMask) { inputs.push(keyMask); inDecl.push({ name: 'KM', type: 'i32' }); }
+  const Q = sameSrc ? 'X' : 'Xq', K = sameSrc ? 'X' : 'Xk', V = sameSrc ? 'X' : 'Xv';
+  const rd = (arr: string, base: string) => `vec4<f32>(${arr}[${base}], ${arr}[${base} + 1u], ${arr}[${base} + 2u], ${arr}[${base} + 3u])`;
+  const be = webgpuBackend();
+  const o = be.makeTensorInfo([s.B, s.T, s.H * s.D], 'float32');
+  const lse = be.makeTensorInfo([s.B * s.H * s.T], 'float32');
+  return dispatch({
+    key: `attn_flash_${s.D}_${+s.causal}${+masked}${+sameSrc}`,
+    outputs: [{ name: 'O' }, { name: 'LSE' }],
+    inputs: inDecl,
+    body: () => `
+var<workgroup> Ks : array<vec4<f32>, ${BKV * D4}>;
+var<workgroup> Vs : array<vec4<f32>, ${BKV * D4}>;
+fn biasAt(b : u32, i : u32, j : u32) -> f32 {
+  var o = 0.0;
+  ${s.causal ? 'if (j > i) { o = o - 1e9; }' : ''}
+  ${masked ? 'o = o + (1.0 - f32(KM[b * P.T + j])) * -1e9;' : ''}
+  return o;
+}
+@compute @workgroup_size(${BQ}, 1, 1)
+fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>) {
+  let lid = l3.x;
+  let zh = w3.y;
+  let b = zh / P.H; let h = zh % P.H; let hk = h / P.rep;
+  let i = w3.x * ${BQ}u + lid;
+  let valid = i < P.T;
+  let qb = b * P.T * P.ldq + P.offq + h * ${s.D}u + min(i, P.T - 1u) * P.ldq;
+  let kb = b * P.T * P.ldk + P.offk + hk * ${s.D}u;
+  let vb = b * P.T * P.ldv + P.offv + hk * ${s.D}u;
+  ${vecs.map((c) => `let q${c} = ${rd(Q, `qb + ${4 * c}u`)};`).join('\n  ')}
+  ${vecs.map((c) => `var o${c} = vec4<f32>(0.0);`).join(' ')}
+  var m = -3.0e38;
+  var l = 0.0;
+  let kEnd = ${s.causal ? `min(P.T, (w3.x + 1u) * ${BQ}u)` : 'P.T'};
+  for (var j0 = 0u; j0 < kEnd; j0 += ${BKV}u) {
+    for (var e = lid; e < ${BKV * D4}u; e += ${BQ}u) {
+      let j = min(j0 + e / ${D4}u, P.T - 1u);
+      let c = (e % ${D4}u) * 4u;
+      Ks[e] = ${rd(K, 'kb + j * P.ldk + c')};
+      Vs[e] = ${rd(V, 'vb + j * P.ldv + c')};
+    }
+    workgroupBarrier();
+    let n = min(${BKV}u, kEnd - j0);
+    for (var jj = 0u; jj < n; jj++) {
+      let j = j0 + jj;
+      var dotv = vec4<f32>(0.0);
+      ${vecs.map((c) => `dotv = fma(q${c}, Ks[jj * ${D4}u + ${c}u], dotv);`).join('\n      ')}
+      let sc = (dotv.x + dotv.y + dotv.z + dotv.w) * P.scale + biasAt(b, i, j);
+      let mn = max(m, sc);
+      let cr = exp(m - mn);
+      let p = exp(sc - mn);
+      l = l * cr + p;
+      ${vecs.map((c) => `o${c} = fma(vec4<f32>(p), Vs[jj * ${D4}u + ${c}u], o${c} * cr);`).join('\n      ')}
+      m = mn;
+    }
+    workgroupBarrier();
+  }
+  if (valid) {
+    let inv = 1.0 / l;
+    let ob = (b * P.T + i) * P.H * ${s.D}u + h * ${s.D}u;
+    ${vecs.map((c) => `O[ob + ${4 * c}u] = o${c}.x * inv; O[ob + ${4 * c + 1}u] = o${c}.y * inv; O[ob + ${4 * c + 2}u] = o${c}.z * inv; O[ob + ${4 * c + 3}u] = o${c}.w * inv;`).join('\n    ')}
+    LSE[zh * P.T + i] = m + log(l);
+  }
+}`,
+  }, inputs, [o, lse], [
+    ['T', 'u32', s.T], ['H', 'u32', s.H], ['rep', 'u32', s.rep], ['scale', 'f32', s.scale],
+    ['ldq', 'u32', src.q.ld], ['offq', 'u32', src.q.off], ['ldk', 'u32', src.k.ld], ['offk', 'u32', src.k.off], ['ldv', 'u32', src.v.ld], ['offv', 'u32', src.v.off],
+  ], [Math.ceil(s.T / BQ), s.B * s.H, 1]);
+}

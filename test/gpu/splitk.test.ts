@@ -1,0 +1,107 @@
+/**
+ * Split-K GEMM (src/backend/webgpu/splitk.ts): the partial products and the
+ * reduce with its epilogue against tf.matMul + bias + s·U·V on the cpu
+ * backend, on unaligned (scalar) and aligned (vec4) shapes, both transposes,
+ * a K that does not divide evenly; and the split rule on GPT-2 small's shapes.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { splitCount, splitStats } from '../../src/backend/webgpu/splitk.js';
+import { randn, relErr, releaseGPU, webgpuUnavailable } from './helpers.js';
+
+let skip: string | undefined;
+
+describe('split-K GEMM', () => {
+  before(async () => { skip = await webgpuUnavailable(); if (skip) console.log(`# SKIP split-K tests: ${skip}`); });
+  after(() => releaseGPU());
+
+  it('splits only products whose 128×128 tiles leave SMs idle, with at least 512 of K per split', () => {
+    const tiles = (M: number, N: number) => Math.ceil(M / 128) * Math.ceil(N / 128);
+    // GPT-2 small, 2048 tokens: c_proj forward (K 3072) and the c_fc / c_attn dX (K 3072 / 2304): 96 tiles on 132 SMs
+    assert.equal(splitCount(2048, 768, 3072, tiles(2048, 768), 132), 4);
+    assert.equal(splitCount(2048, 768, 2304, tiles(2048, 768), 132), 4);
+    // GPT-2 medium's N = 1024 makes 128 tiles: nearly a wave, nothing to gain; large's N = 1280 (160 tiles) splits
+    assert.equal(splitCount(2048, 1024, 4096, tiles(2048, 1024), 132), 1);
+    assert.ok(splitCount(2048, 1280, 5120, tiles(2048, 1280), 132) > 1);
+    // K 768 is too short to split; c_attn forward (288 tiles) and c_fc forward (384) fill the GPU already
+    assert.equal(splitCount(2048, 768, 768, tiles(2048, 768), 132), 1);
+    assert.equal(splitCount(2048, 2304, 768, tiles(2048, 2304), 132), 1);
+    assert.equal(splitCount(2048, 3072, 768, tiles(2048, 3072), 132), 1);
+    // notebook scale (4096 tokens, 256 wide): too little work for the extra launch
+    assert.equal(splitCount(4096, 256, 1024, tiles(4096, 256), 132), 1);
+  });
+
+  it('agrees with tf.matMul (+ bias + s·U·V) for forced splits on the 32×32 tile', async (t) => {
+    if (skip) return t.skip(skip);
+    const bad: string[] = [];
+    // M, N, K, transA, transB, splits, epilogue
+    const cases = [
+      [67, 45, 1000, false, false, 3, ''], [67, 45, 1000, true, true, 4, 'bias'],
+      [64, 128, 520, false, true, 2, 'lrT'], [96, 64, 700, true, false, 5, 'lrN+bias'],
+    ] as const;
+    for (const [M, N, K, ta, tb, S, epi] of cases) {
+      const r = 3, s = 0.7;
+      const a = randn(M * K, M + K), b = randn(K * N, N), bias = randn(N, 5), u = randn(M * r, 6), v = randn(N * r, 7);
+      const aShape = ta ? [K, M] : [M, K], bShape = tb ? [N, K] : [K, N];
+      const vT = epi.startsWith('lrT');
+      await tf.setBackend('cpu');
+      let want = tf.mul(tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), ta, tb), 0.5);
+      if (epi.includes('bias')) want = tf.add(want, tf.tensor(bias, [N]));
+      if (epi.startsWith('lr')) want = tf.add(want, tf.mul(tf.matMul(tf.tensor(u, [M, r]), tf.tensor(v, vT ? [N, r] : [r, N]), false, vT), s));
+      const wantData = await want.data();
+      await tf.setBackend('webgpu');
+      const inputs: Record<string, tf.Tensor> = { a: tf.tensor(a, aShape), b: tf.tensor(b, bShape) };
+      if (epi.includes('bias')) inputs.bias = tf.tensor(bias, [N]);
+      if (epi.startsWith('lr')) { inputs.u = tf.tensor(u, [M, r]); inputs.v = tf.tensor(v, vT ? [N, r] : [r, N]); }
+      const got = tf.engine().runKernel('ShareLoraMatMul', inputs, { transA: ta, transB: tb, alpha: 0.5, tile: '32x32', splitK: S, lrScale: s, lrVT: vT } as never) as tf.Tensor;
+      const e = relErr(await got.data(), wantData);
+      if (!(e < 1e-5)) bad.push(`${M}x${N}x${K} ${ta}${tb} S=${S} ${epi}: rel err ${e}`);
+    }
+    assert.deepEqual(bad, []);
+  });
+
+  it('the tile rule splits a GPT-2-sized dX on 128×128, on the transposed weight and on its frozen copy alike', async (t) => {
+    if (skip) return t.skip(skip);
+    // dy [2048, 2304] · Wᵀ, W [768, 2304]: GPT-2 small's c_attn dX, 96 tiles of 128×128 → S = 4
+    const M = 2048, N = 768, K = 2304;
+    assert.equal(splitCount(M, N, K, 96, 132), 4);
+    await tf.setBackend('webgpu');
+    const dy = tf.tensor(randn(M * K, 11), [M, K]), W = tf.tensor(randn(N * K, 12, 0.05), [N, K]);
+    const run = (splitK?: number) => tf.engine().runKernel('ShareLoraMatMul', { a: dy, b: W }, { transB: true, ...(splitK ? { splitK } : {}) } as never) as tf.Tensor;
+    const before = splitStats.products;
+    const split = await run().data(); // W read along K, split
+    const splitCopy = await run().data(); // second use: the frozen copy, read along rows, split
+    const whole = await run(1).data(); // the copy, unsplit
+    assert.equal(splitStats.products - before, 2, 'the first two products were split');
+    // a slice of rows against the cpu backend: the unsplit 128×128 path is the tile tests' reference
+    await tf.setBackend('cpu');
+    const rows = 64;
+    const want = await tf.matMul(tf.tensor(randn(M * K, 11).subarray(0, rows * K), [rows, K]), tf.tensor(randn(N * K, 12, 0.05), [N, K]), false, true).data();
+    await tf.setBackend('webgpu');
+    assert.ok(relErr(whole.subarray(0, rows * N), want) < 1e-5, 'unsplit on the copy against cpu');
+    assert.ok(relErr(split, whole) < 1e-5, `split on W: rel err ${relErr(split, whole)}`);
+    assert.ok(relErr(splitCopy, whole) < 1e-5, `split on the copy: rel err ${relErr(splitCopy, whole)}`);
+    tf.dispose([dy, W]);
+  });
+
+  it('a long-K product the rule gave 64×64 (as the LM head\'s dX) runs split on 128×128', async (t) => {
+    if (skip) return t.skip(skip);
+    // the LM head's dX is dlogits [2048, V] · Wte [V, 768]; K = 4,101 keeps lavapipe's time down and the
+    // row length unaligned (scalar loads of A), as the vocabulary's is
+    const M = 2048, N = 768, K = 4101;
+    assert.equal(splitCount(2048, 768, 50257, 96, 132), 11);
+    assert.ok(splitCount(M, N, K, 96, 132) > 1);
+    const a = randn(M * K, 13), b = randn(K * N, 14, 0.05);
+    await tf.setBackend('webgpu');
+    const before = splitStats.products;
+    const got = await (tf.matMul(tf.tensor(a, [M, K]), tf.tensor(b, [K, N])) as tf.Tensor).data();
+    assert.equal(splitStats.products - before, 1, 'split');
+    await tf.setBackend('cpu');
+    const rows = 32;
+    const want = await tf.matMul(tf.tensor(a.subarray(0, rows * K), [rows, K]), tf.tensor(b, [K, N])).data();
+    await tf.setBackend('webgpu');
+    const e = relErr(got.subarray(0, rows * N), want);
+    assert.ok(e < 1e-5, `rel err ${e}`);
+  });
+});
