@@ -12,7 +12,7 @@ rm -rf .device && mkdir -p .device/debs
 stage=$(mktemp -d)
 node -e '
 const p = require("./package.json");
-const keep = ["tslab", "@tensorflow/tfjs-core", "@tensorflow/tfjs-backend-cpu", "@tensorflow/tfjs-backend-webgpu", "@tensorflow/tfjs-backend-wasm", "webgpu", "arquero", "@huggingface/tokenizers", "hyparquet", "hyparquet-writer", "gpt-3-encoder"];
+const keep = ["tslab", "plotly.js-dist-min", "@tensorflow/tfjs-core", "@tensorflow/tfjs-backend-cpu", "@tensorflow/tfjs-backend-webgpu", "@tensorflow/tfjs-backend-wasm", "webgpu", "arquero", "@huggingface/tokenizers", "hyparquet", "hyparquet-writer", "gpt-3-encoder"];
 const deps = {};
 for (const k of keep) { const v = p.dependencies[k] ?? (p.optionalDependencies || {})[k]; if (v) deps[k] = v; }
 require("fs").writeFileSync(process.argv[1] + "/package.json", JSON.stringify({ name: "sharelora-device", version: "0.0.0", type: "module", dependencies: deps, overrides: p.overrides }, null, 1));

@@ -36,6 +36,13 @@ describe('runProtocol', () => {
     assert.equal(study.sweep.filter('d => d.chosen').numRows(), 2);
   });
 
+  it('replicate: false stops after tuning', async () => {
+    const study = await runProtocol({ ...base, replicate: false }, recipe);
+    assert.deepEqual(study.chosen, { good: 3e-3, other: 1e-2 });
+    assert.equal(study.final.numRows(), 0);
+    assert.throws(() => study.summary('testAcc'), /replicate was false/);
+  });
+
   it('caches by configuration: a second call trains nothing; a changed key trains again', async () => {
     const cache = join(mkdtempSync(join(tmpdir(), 'protocol-')), 'runs.jsonl');
     let calls = 0;

@@ -41,7 +41,7 @@ export interface Provenance {
   cpu: string;
   node: string;
   sharelora: string;
-  /** git HEAD of the package (`+ local changes` when the tracked files differ), else $SHARELORA_COMMIT, else 'unknown' */
+  /** $SHARELORA_COMMIT when set, else git HEAD of the package (`+ local changes` when the tracked files differ), else 'unknown' */
   commit: string;
   model?: string;
   /** sha256 of the weight files (model*.safetensors, concatenated in name order), first 16 hex digits */
@@ -49,14 +49,15 @@ export interface Provenance {
 }
 
 function gitCommit(): string {
+  // whoever copied the tree says which commit it is: a copy can carry a stale .git (the GPU machine's copy carried the clone's first HEAD)
+  if (flags.commit) return `${flags.commit} (SHARELORA_COMMIT)`;
   try {
     const run = (args: string[]) => execFileSync('git', ['-C', ROOT, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim();
     const head = run(['rev-parse', 'HEAD']);
     const dirty = run(['status', '--porcelain', '--untracked-files=no']) !== '';
     return `${head.slice(0, 12)}${dirty ? ' + local changes' : ''}`;
   } catch {
-    // a copy without .git (an npm install, a tree shipped to a GPU machine): whoever copied it can say which commit it was
-    return flags.commit || 'unknown (not a git checkout; set SHARELORA_COMMIT)';
+    return 'unknown (not a git checkout; set SHARELORA_COMMIT)';
   }
 }
 

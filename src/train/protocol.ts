@@ -70,6 +70,8 @@ export interface ProtocolOptions<C> {
   log?: boolean | ((line: string) => void);
   /** how long a shard waits for the others' results, in seconds (default 3600) */
   waitSeconds?: number;
+  /** false: stop after tuning (the sweep and chosen rates only; `final` is empty and summary/compare refuse) */
+  replicate?: boolean;
 }
 
 export interface ProtocolResult {
@@ -92,7 +94,7 @@ export interface ProtocolResult {
   seconds: number;
 }
 
-const KEYS = ['methods', 'lrs', 'lrsFor', 'tuneSeeds', 'seeds', 'select', 'baseline', 'cache', 'key', 'log', 'waitSeconds'];
+const KEYS = ['methods', 'lrs', 'lrsFor', 'tuneSeeds', 'seeds', 'select', 'baseline', 'cache', 'key', 'log', 'waitSeconds', 'replicate'];
 
 /** JSON with sorted keys, so a configuration's key does not depend on the order its fields were written in */
 export function stableJson(v: unknown): string {
@@ -229,19 +231,22 @@ export async function runProtocol<C>(options: ProtocolOptions<C>, recipe: (run: 
     chosen[m] = best!.lr;
     for (const row of sweepRows) if (row.method === m && row.lr === best!.lr) row.chosen = true;
   }
-  const finalRuns = methods.flatMap((m) => finalSeeds.map((seed) => ({ method: m, config: options.methods[m]!, lr: chosen[m]!, seed, phase: 'final' as const })));
+  const replicate = options.replicate ?? true;
+  const finalRuns = replicate ? methods.flatMap((m) => finalSeeds.map((seed) => ({ method: m, config: options.methods[m]!, lr: chosen[m]!, seed, phase: 'final' as const }))) : [];
   await runAll(finalRuns);
   const toRows = (runs: ProtocolRun<C>[]) => runs.map((r) => {
     const row = rowOf(keyOf(r))!;
     return { method: r.method, lr: r.lr, seed: r.seed, ...Object.fromEntries(Object.entries(row.metrics).filter(([, v]) => typeof v === 'number' || v === null)), seconds: row.seconds };
   });
+  const notReplicated = () => { if (!replicate) throw new Error(`${where}: replicate was false, so there are no final runs to summarize or compare`); };
   const tuning = aq.from(toRows(tuneRuns));
-  const final = aq.from(toRows(finalRuns));
+  const final = finalRuns.length ? aq.from(toRows(finalRuns)) : aq.table({ method: [], lr: [], seed: [] });
   return {
     tuning, final, chosen, trained, seconds: (performance.now() - t0) / 1000,
     sweep: aq.from(sweepRows),
-    summary: (value) => summarize(final, { by: 'method', value }),
+    summary: (value) => { notReplicated(); return summarize(final, { by: 'method', value }); },
     compare: (value) => {
+      notReplicated();
       const t = compareTable(final, { by: 'method', baseline, pairBy: 'seed', value });
       const adj = holm(Array.from(t.array('p') as ArrayLike<number | null>));
       return t.assign({ p_holm: adj });
