@@ -1,5 +1,6 @@
 /**
- * The embedded default model (data/sharelora-gpt2-mini), pretrained by
+ * The embedded models (data/sharelora-gpt2-mini, the default, and the 12-layer
+ * data/sharelora-gpt2-deep), pretrained by
  * scripts/pretrain-base.ts (now scripts/pretrain-causal.ts): it must know some English (held-out perplexity
  * far below a unigram model's on the same tokens) and be a better starting
  * point for ShareLoRA fine-tuning than the same architecture at random init.
@@ -26,9 +27,10 @@ describe('embedded model', () => {
   // wasm: a 7M-parameter model is ~36x faster there than on the pure-JS cpu backend
   before(async () => { await useBackend(process.env.SHARELORA_BACKEND || 'wasm'); });
 
-  it('held-out perplexity is far below a unigram model on the same tokens', async () => {
-    const model = loadModelFromDir(DIR);
-    const buf = readFileSync(join(DIR, 'heldout-tokens.bin'));
+  for (const name of ['sharelora-gpt2-mini', 'sharelora-gpt2-deep']) it(`${name}: held-out perplexity is far below a unigram model on the same tokens`, async () => {
+    const dir = join(ROOT, 'data', name);
+    const model = loadModelFromDir(dir);
+    const buf = readFileSync(join(dir, 'heldout-tokens.bin'));
     const ids = new Uint16Array(buf.buffer, buf.byteOffset, buf.byteLength / 2).subarray(0, 16 * 128);
     const blocks: number[][] = [];
     for (let i = 0; i + 128 <= ids.length; i += 128) blocks.push(Array.from(ids.subarray(i, i + 128)));
@@ -36,12 +38,12 @@ describe('embedded model', () => {
     const ppl = Math.exp((await l.data())[0]);
     l.dispose();
     // add-one unigram from the pretraining split's counts, scored on the same predicted tokens
-    const counts = JSON.parse(readFileSync(join(DIR, 'unigram-counts.json'), 'utf8')) as number[];
+    const counts = JSON.parse(readFileSync(join(dir, 'unigram-counts.json'), 'utf8')) as number[];
     const total = counts.reduce((a, b) => a + b, 0) + counts.length;
     let nll = 0, n = 0;
     for (const b of blocks) for (const t of b.slice(1)) { nll -= Math.log((counts[t] + 1) / total); n++; }
     const unigram = Math.exp(nll / n);
-    assert.ok(ppl < unigram / 3, `model perplexity ${ppl.toFixed(1)} vs unigram ${unigram.toFixed(1)}`);
+    assert.ok(ppl < unigram / 3, `${name}: perplexity ${ppl.toFixed(1)} vs unigram ${unigram.toFixed(1)}`);
     model.dispose();
   });
 
