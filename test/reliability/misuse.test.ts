@@ -77,10 +77,11 @@ describe('misuse that used to run', () => {
     await assert.rejects(Trainer.resume(dir, other), /has a different architecture \(config [0-9a-f]{16} when saved, [0-9a-f]{16} now\)/);
     other.dispose();
 
-    // a checkpoint written before the fingerprint existed resumes as before
+    // a checkpoint without the fingerprint (written before it existed, or with it deleted) resumes only when asked to
     delete state.base;
     writeFileSync(join(dir, 'trainer.json'), JSON.stringify(state));
-    const old = await Trainer.resume(dir, tuned);
+    await assert.rejects(Trainer.resume(dir, tuned), (e: Error) => e instanceof CheckpointError && /records no "base"/.test(e.message));
+    const old = await Trainer.resume(dir, tuned, { allowUnknownBase: true });
     old.dispose();
     (old.adapter as ShareLoraAdapter).unload();
     state.base = { config: 'nope', weights: '0123456789abcdef', exclude: [] };
