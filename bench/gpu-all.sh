@@ -27,6 +27,10 @@ part() { # name, limit in s, command...
   echo "# $name: exit $rc after $(( $(date +%s) - a )) s (t = $(( $(date +%s) - t0 )) s)" | tee -a "$out/summary.txt"
 }
 export SHARELORA_PYTHON=${SHARELORA_PYTHON:-python3}
+# the new kernels are opt-in until this script has measured them (issue 25): turn them all on here, and the
+# same-run variants below turn groups of them off again, so each gain is measured against the old path
+export SHARELORA_WEBGPU_DEVICE=${SHARELORA_WEBGPU_DEVICE:-sharelora} SHARELORA_GEMM_SPLITK=${SHARELORA_GEMM_SPLITK:-1} SHARELORA_GEMM_PRETRANSPOSE=${SHARELORA_GEMM_PRETRANSPOSE:-4096} \
+  SHARELORA_WEBGPU_FLASH_ATTENTION=${SHARELORA_WEBGPU_FLASH_ATTENTION:-1} SHARELORA_LIGHT_CLONE=${SHARELORA_LIGHT_CLONE:-1} SHARELORA_WEBGPU_BINDGROUP_CACHE=${SHARELORA_WEBGPU_BINDGROUP_CACHE:-1}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>"$out/summary.txt" 2>/dev/null || true
 
 # same-run A/Bs of this session's switches (ours only, one run each; bench/NOTES.md entry 10): at GPT-2 small
