@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Like ../shared/device/pack.sh, but packs only the runtime dependencies the
-# benchmark and the tests load (tfjs-core + backends, webgpu, arquero, tokenizers,
-# hyparquet): the full set with the optional datasets and tslab's TypeScript
-# compresses to more than the 64 MiB a device call may carry.
+# benchmark, the tests and `sharelora run` load (tfjs-core + backends, webgpu,
+# arquero, tokenizers, hyparquet, tslab, plotly.js; 39 MB packed): the optional
+# data sets do not fit beside it in the 64 MiB a device call may carry, so the
+# notebooks' SpamAssassin rows travel as scripts/export-spam-rows.ts's file.
 #   bash bench/pack-device.sh     (from the repo root; writes .device/)
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
