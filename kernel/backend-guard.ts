@@ -209,9 +209,8 @@ export class BackendGuard {
     const why = name === 'webgpu' ? 'WebGPU device that was lost' : 'wasm module that aborted';
     let how: string;
     try {
-      const { info: b, notes } = await resetBackend(name, why);
-      how = `The kernel started a fresh ${b.name} backend (${b.device}). ${redo}${name === 'wasm' ? ', with a smaller batch or sequence length' : ''}.` +
-        notes.map((n) => `\nNote: ${n}.`).join('');
+      const b = await resetBackend(name, why);
+      how = `The kernel started a fresh ${b.name} backend (${b.device}). ${redo}${name === 'wasm' ? ', with a smaller batch or sequence length' : ''}.`;
     } catch (e) {
       const fallback = name === 'webgpu' ? 'wasm' : 'cpu';
       const reason = firstLines((e as Error).message, 1);

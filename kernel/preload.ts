@@ -10,11 +10,9 @@ import { PACKAGE_NAME } from './resolve.js';
 
 /**
  * The one list to edit. For `names`, each module in `from` is tried in order
- * and the first that exports a name provides it (the notebook helpers have a
- * direct fallback so the kernel works while the package index is in flux).
+ * and the first that exports a name provides it.
  */
-export function preloadList(repoRoot: string): ({ names: string[]; from: string[] } | { namespace: string; from: string })[] {
-  const notebook = join(repoRoot, 'dist', 'src', 'notebook', 'index.js');
+export function preloadList(): ({ names: string[]; from: string[] } | { namespace: string; from: string })[] {
   return [
     {
       names: ['tf', 'useBackend', 'loadModel', 'injectShareLoRA', 'loadAdapter', 'lossAndGrads', 'Trainer', 'parameterTable', 'paperTable', 'datasets',
@@ -22,7 +20,7 @@ export function preloadList(repoRoot: string): ({ names: string[]; from: string[
         'summarize', 'compare', 'meanCI', 'pairedTTest', 'wilcoxonSignedRank', 'bootstrapCI'],
       from: [PACKAGE_NAME],
     },
-    { names: ['plot', 'table', 'display', 'progressBar'], from: [PACKAGE_NAME, notebook] },
+    { names: ['plot', 'table', 'display', 'progressBar'], from: [PACKAGE_NAME] },
     { namespace: 'aq', from: 'arquero' },
   ];
 }
@@ -54,7 +52,7 @@ export async function preload(runtime: TsRuntime, repoRoot: string, backendName:
   };
 
   const statements: { code: string; names: string[] }[] = [];
-  for (const entry of preloadList(repoRoot)) {
+  for (const entry of preloadList()) {
     if ('namespace' in entry) {
       if (load(entry.from)) statements.push({ code: `import * as ${entry.namespace} from ${JSON.stringify(entry.from)};`, names: [entry.namespace] });
       continue;

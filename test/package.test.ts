@@ -36,7 +36,7 @@ it('the index is the curated API: what notebooks, the README and the kernel use,
   for (const s of sources) for (const m of s.matchAll(/import\s*\{([^}]*)\}\s*from\s*['"]sharelora['"]/g)) {
     for (const n of m[1]!.split(',')) if (n.trim() && !n.trim().startsWith('type ')) used.add(n.trim().split(/\s+as\s+/)[0]!);
   }
-  for (const e of preloadList(ROOT)) if ('names' in e && e.from[0] === 'sharelora') e.names.forEach((n) => used.add(n));
+  for (const e of preloadList()) if ('names' in e && e.from[0] === 'sharelora') e.names.forEach((n) => used.add(n));
   assert.ok(used.size > 30, `found ${used.size} names in use`);
   const missing = [...used].filter((n) => !(n in index));
   assert.deepEqual(missing, [], 'names the notebooks, README or kernel import from sharelora');

@@ -228,9 +228,9 @@ function retire(dead: AnyBackend | undefined, why: string): void {
  * by tfjs's own factory (a new GPU device; a new wasm module and heap).
  * Tensors of the old instance are gone: disposing them is harmless, reading
  * them throws an error naming `why`. Throws when no fresh instance starts.
- * @returns the new backend and anything the user should know about it.
+ * @returns the new backend.
  */
-export async function resetBackend(name: 'webgpu' | 'wasm', why: string): Promise<{ info: BackendInfo; notes: string[] }> {
+export async function resetBackend(name: 'webgpu' | 'wasm', why: string): Promise<BackendInfo> {
   const factory = tf.findBackendFactory(name);
   if (!factory) throw new BackendUnavailable(name, 'it was never registered', 'Call useBackend() first.');
   const registry = (tf.engine() as unknown as { registry: Record<string, AnyBackend>; registryFactory: Record<string, { priority: number }> });
@@ -239,6 +239,5 @@ export async function resetBackend(name: 'webgpu' | 'wasm', why: string): Promis
   tf.removeBackend(name);
   tf.registerBackend(name, factory, priority);
   current = await TRIES[name]();
-  const notes: string[] = [];
-  return { info: current, notes };
+  return current;
 }

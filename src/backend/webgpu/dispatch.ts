@@ -266,10 +266,4 @@ export function grid1d(groups: number): [number, number, number] {
   return [Math.ceil(groups / y), y, 1];
 }
 
-export function isWebGPU(): boolean {
-  return tf.getBackend() === 'webgpu';
-}
-
-export function pipelineCount(): number { return pipelines.size; }
 export function bindGroupCount(): number { return bindGroups.size; }
-export function uniformBufferCount(): number { return uniformCache.size; }

@@ -6,6 +6,6 @@
 export { registerKernels, KERNELS } from './register.js';
 export { tfjsBatchMatMul } from './matmul.js';
 export * as webgpuOps from './ops.js';
-export { dispatchStats, flush, pipelineCount, uniformBufferCount, webgpuBackend } from './dispatch.js';
+export { dispatchStats, flush, webgpuBackend } from './dispatch.js';
 export { chooseTile, nameOfTile, registerTile, setTileRule, tileNames } from './gemm.js';
 export { hostStats } from './host.js';
