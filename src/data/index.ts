@@ -1,6 +1,6 @@
 /**
  * Data: format readers, offline data sets, tokenisation and batching, plus the
- * Hub resolver's names (it lives in models/hub.ts) for code that imports them from here.
+ * Hub resolver's names (it lives in hub/hub.ts) for code that imports them from here.
  * The lead re-exports this module as `datasets` plus the tokenizer/collation names.
  */
 export { DataError } from './errors.js';
@@ -42,8 +42,8 @@ export { bucketByLength, type BucketOptions } from './bucket.js';
 export { taskBatches, type TaskBatchOptions } from './batches.js';
 export { toTensors, type Batch, type BatchTensors, type HostBatch } from './batch.js';
 
-// Hub ids → local folders (models/hub.ts).
-export { cachedSnapshot, hubCacheDir, isHubId, OPTIONAL_FILES, repoCacheDir, resolveModelPath, type ResolveOptions } from '../models/hub.js';
+// Hub ids → local folders (hub/hub.ts).
+export { cachedSnapshot, hubCacheDir, isHubId, OPTIONAL_FILES, repoCacheDir, resolveModelPath, type ResolveOptions } from '../hub/hub.js';
 
 // The base models' pretraining text, disjoint from every evaluated split.
 export {

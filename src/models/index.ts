@@ -1,5 +1,5 @@
 import { checkOptions, optionKeys } from '../util/options.js';
-import type { ResolveOptions } from './hub.js';
+import type { ResolveOptions } from '../hub/hub.js';
 import { LOAD_KEYS, loadModelFromDir, type LoadOptions } from './load.js';
 import { resolveModelDir } from './resolve.js';
 import type { Model } from './types.js';

@@ -11,7 +11,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cachedSnapshot, hubCacheDir, isHubId, repoCacheDir, resolveModelPath, type ResolveOptions } from './hub.js';
+import { cachedSnapshot, hubCacheDir, isHubId, repoCacheDir, resolveModelPath, type ResolveOptions } from '../hub/hub.js';
 import { loadTokenizer as loadTokenizerFromDir } from '../data/load-tokenizer.js';
 import type { TextTokenizer } from '../data/tokenizer.js';
 

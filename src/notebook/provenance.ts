@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendInfo } from '../backend/index.js';
-import { cachedSnapshot, hubCacheDir, isHubId, repoCacheDir } from '../models/hub.js';
+import { cachedSnapshot, hubCacheDir, isHubId, repoCacheDir } from '../hub/hub.js';
 import { embeddedModels, localModelDir } from '../models/resolve.js';
 import { checkOptions, optionKeys, OptionsError } from '../util/options.js';
 import { MIME_BUNDLE, type DisplayOutput } from './mime.js';

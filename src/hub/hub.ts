@@ -14,8 +14,8 @@
  * first request is a HEAD with redirects handled by hand, as huggingface_hub does.
  *
  * Everything a server sends is checked before it is used: names before they
- * become paths (hub-paths.ts), sizes before and while bytes are written, and
- * every request has a deadline (hub-http.ts). A download is written to
+ * become paths (paths.ts), sizes before and while bytes are written, and
+ * every request has a deadline (http.ts). A download is written to
  * `<blob>.incomplete` and renamed only once complete and verified.
  */
 import { createHash } from 'node:crypto';
@@ -28,8 +28,8 @@ import { readDataJson, readDataText } from '../data/read-guarded.js';
 import { atomicWrite } from '../util/fs.js';
 import { MAX_JSON_BYTES } from '../util/read-file.js';
 import { saveFailure } from '../util/save-error.js';
-import { byteCount, NetworkError, request, type HttpLimits } from './hub-http.js';
-import { checkRevision, COMMIT, commitHeader, etagName, mkdirInside, repoFileProblem, snapshotInside } from './hub-paths.js';
+import { byteCount, NetworkError, request, type HttpLimits } from './http.js';
+import { checkRevision, COMMIT, commitHeader, etagName, mkdirInside, repoFileProblem, snapshotInside } from './paths.js';
 
 export interface ResolveOptions {
   /** Default `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`. */
