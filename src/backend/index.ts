@@ -14,6 +14,7 @@ import { closest } from '../util/options.js';
 import { flags } from './flags.js';
 import { patchWasmIdentity } from './wasm-identity.js';
 import { patchWasmMatMul } from './wasm-matmul.js';
+import { registerWasmSegmentSum } from './wasm-segment-sum.js';
 
 const require = createRequire(import.meta.url);
 // PROD silences tfjs's "install tfjs-node" banner, which is wrong advice on machines where it cannot install.
@@ -149,6 +150,7 @@ async function tryWasm(): Promise<BackendInfo> {
   if (!(await withoutEmscriptenHandlers(() => tf.setBackend('wasm')))) throw new BackendUnavailable('wasm', 'the WebAssembly module failed to initialise', 'Check that Node >= 20 can load .wasm files from node_modules.');
   patchWasmMatMul();
   patchWasmIdentity();
+  registerWasmSegmentSum();
   return { name: 'wasm', device: 'CPU (WebAssembly, SIMD)' };
 }
 

@@ -24,7 +24,7 @@ export function scoreHead(model: string, config: ModelConfig, w: WeightStore, in
 export function lastToken(x: tf.Tensor, mask: tf.Tensor2D | undefined): tf.Tensor2D {
   const [B, T] = x.shape;
   const last = mask ? tf.cast(tf.sub(tf.sum(mask, 1), 1), 'int32') : tf.fill([B], T - 1, 'int32');
-  // a one-hot weighted sum, not gather: gather's gradient needs UnsortedSegmentSum, which wasm lacks
+  // a one-hot weighted sum, not gather: its gradient stays a product on every backend (gather's is UnsortedSegmentSum, on wasm a JS loop: src/backend/wasm-segment-sum.ts)
   const pick = tf.expandDims(tf.oneHot(last as tf.Tensor1D, T), -1); // [B,T,1]
   return tf.sum(tf.mul(x, pick), 1) as tf.Tensor2D;
 }
