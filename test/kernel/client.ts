@@ -25,6 +25,9 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** the kernel exited because a port picked for it was taken before it could bind it */
+class PortTaken extends Error {}
+
 export class TestKernel {
   readonly log: string[] = [];
   private readonly pendingReplies = new Map<string, (m: Message) => void>();
@@ -45,6 +48,18 @@ export class TestKernel {
   }
 
   static async start(opts: StartOptions): Promise<TestKernel> {
+    // The ports are free when picked but not reserved: until the kernel binds them, another process, or an
+    // ephemeral port of this client's own reconnecting sockets, can take one. Then start again on new ones.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await TestKernel.startOnce(opts);
+      } catch (e) {
+        if (attempt >= 3 || !(e instanceof PortTaken)) throw e;
+      }
+    }
+  }
+
+  private static async startOnce(opts: StartOptions): Promise<TestKernel> {
     const ports = {
       shell: await freePort(), iopub: await freePort(), stdin: await freePort(), control: await freePort(), hb: await freePort(),
     };
@@ -81,6 +96,10 @@ export class TestKernel {
         await k.request('shell', 'kernel_info_request', {}, 2000);
         break;
       } catch (e) {
+        if (k.proc.exitCode !== null && /Address already in use/.test(k.log.join(''))) {
+          for (const sock of Object.values(socks)) sock.close();
+          throw new PortTaken(k.log.join(''));
+        }
         if (i > 90 || k.proc.exitCode !== null) throw new Error(`kernel did not start: ${(e as Error).message}\n${k.log.join('')}`);
       }
     }
