@@ -96,11 +96,13 @@ export class TestKernel {
         await k.request('shell', 'kernel_info_request', {}, 2000);
         break;
       } catch (e) {
-        if (k.proc.exitCode !== null && /Address already in use/.test(k.log.join(''))) {
+        if (i > 90 || k.proc.exitCode !== null) {
+          // open sockets would keep the test process alive after the failure is reported
           for (const sock of Object.values(socks)) sock.close();
-          throw new PortTaken(k.log.join(''));
+          if (k.proc.exitCode === null) k.proc.kill('SIGKILL');
+          if (/Address already in use/.test(k.log.join(''))) throw new PortTaken(k.log.join(''));
+          throw new Error(`kernel did not start: ${(e as Error).message}\n${k.log.join('')}`);
         }
-        if (i > 90 || k.proc.exitCode !== null) throw new Error(`kernel did not start: ${(e as Error).message}\n${k.log.join('')}`);
       }
     }
     return k;
