@@ -62,22 +62,22 @@ function once<T>(read: () => T): () => T {
 
 const webgpuKernels = once(() => onOff('SHARELORA_WEBGPU_KERNELS', true));
 const webgpuMatmul = once(() => oneOf('SHARELORA_WEBGPU_MATMUL', ['sharelora', 'tfjs'] as const, 'sharelora'));
-const webgpuDevice = once(() => oneOf('SHARELORA_WEBGPU_DEVICE', ['sharelora', 'tfjs'] as const, 'tfjs'));
+const webgpuDevice = once(() => oneOf('SHARELORA_WEBGPU_DEVICE', ['sharelora', 'tfjs'] as const, 'sharelora'));
 const webgpuValidation = once(() => onOff('SHARELORA_WEBGPU_VALIDATION', true));
 const webgpuRobustness = once(() => onOff('SHARELORA_WEBGPU_ROBUSTNESS', true));
-const webgpuFlashAttention = once(() => onOff('SHARELORA_WEBGPU_FLASH_ATTENTION', false));
-const webgpuBindGroupCache = once(() => onOff('SHARELORA_WEBGPU_BINDGROUP_CACHE', false));
+const webgpuFlashAttention = once(() => onOff('SHARELORA_WEBGPU_FLASH_ATTENTION', true));
+const webgpuBindGroupCache = once(() => onOff('SHARELORA_WEBGPU_BINDGROUP_CACHE', true));
 const webgpuHostCache = once(() => onOff('SHARELORA_WEBGPU_HOST_CACHE', true));
 const webgpuSubmitBatch = once(() => integer('SHARELORA_WEBGPU_SUBMIT_BATCH', 0, 0, 'dispatches per submit; 0 leaves tfjs\'s default'));
 const gpuSms = once(() => integer('SHARELORA_GPU_SMS', 132, 1, 'the GPU\'s streaming multiprocessors or compute units'));
 const printWgsl = once(() => raw('SHARELORA_PRINT_WGSL'));
-const lightClone = once(() => onOff('SHARELORA_LIGHT_CLONE', false));
+const lightClone = once(() => onOff('SHARELORA_LIGHT_CLONE', true));
 const eagerRelease = once(() => onOff('SHARELORA_EAGER_RELEASE', true));
 const dawnLog = once(() => onOff('SHARELORA_DAWN_LOG', false));
 const interruptGraceMs = once(() => integer('SHARELORA_INTERRUPT_GRACE_MS', 2000, 0, 'milliseconds'));
 const runnerBackend = once(() => raw('SHARELORA_RUNNER_BACKEND') ?? 'auto');
-const gemmSplitK = once(() => onOff('SHARELORA_GEMM_SPLITK', false));
-const gemmPretransposeMiB = once(() => integer('SHARELORA_GEMM_PRETRANSPOSE', 0, 0, 'MiB of transposed copies of frozen weights; 0 turns them off'));
+const gemmSplitK = once(() => onOff('SHARELORA_GEMM_SPLITK', true));
+const gemmPretransposeMiB = once(() => integer('SHARELORA_GEMM_PRETRANSPOSE', 4096, 0, 'MiB of transposed copies of frozen weights; 0 turns them off'));
 const gemmK32 = once(() => onOff('SHARELORA_GEMM_K32', false));
 const gemmCoalesced = once(() => onOff('SHARELORA_GEMM_COALESCED', false));
 const python = once(() => raw('SHARELORA_PYTHON') ?? 'python3');
@@ -111,7 +111,7 @@ export const flags = {
   get gemmTile(): string | undefined { return raw('SHARELORA_GEMM_TILE'); },
   /** SHARELORA_GEMM_SPLITK=0: no split-K for products whose tiles cannot fill the GPU (webgpu/splitk.ts). */
   get gemmSplitK(): boolean { return gemmSplitK(); },
-  /** SHARELORA_GEMM_PRETRANSPOSE: MiB of transposed frozen-weight copies the GEMM may keep (webgpu/frozen.ts); 0 (the default until measured on a GPU): none. */
+  /** SHARELORA_GEMM_PRETRANSPOSE: MiB of transposed frozen-weight copies the GEMM may keep (webgpu/frozen.ts); default 4096; 0: none. */
   get gemmPretransposeMiB(): number { return gemmPretransposeMiB(); },
   /** SHARELORA_PRINT_WGSL: print the WGSL of every kernel whose key contains this text, when first compiled. */
   get printWgsl(): string | undefined { return printWgsl(); },
