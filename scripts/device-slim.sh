@@ -17,12 +17,15 @@ case "${1:-}" in
       keep=0; for k in "$@"; do [[ $f == $k ]] && keep=1; done
       [ $keep = 1 ] || [ ! -e "$f" ] && continue
       mkdir -p "$stash/$(dirname "$f")" && mv "$f" "$stash/$f" && echo "aside: $f"
+      # a `git commit -a` while they are aside must not record them as deleted (it did once: 68a1152)
+      git ls-files -z -- "$f" | xargs -0 -r git update-index --skip-worktree
     done
     git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | sed 's/total/bytes still tracked and present/' ;;
   back)
     [ -d "$stash" ] || { echo "nothing aside"; exit 0; }
     (cd "$stash" && find . -mindepth 1 -maxdepth 3 \( -type f -o -type d -name fixtures \) -print) | while read -r p; do
       p=${p#./}; [ -e "$p" ] && continue; mkdir -p "$(dirname "$p")"; mv "$stash/$p" "$p" && echo "back: $p"; done
-    rm -rf "$stash" ;;
+    rm -rf "$stash"
+    git ls-files -v | grep '^S ' | cut -c3- | tr '\n' '\0' | xargs -0 -r git update-index --no-skip-worktree ;;
   *) echo "usage: $0 out [KEEP...] | back" >&2; exit 2 ;;
 esac
