@@ -15,9 +15,10 @@
 import * as aq from 'arquero';
 import type { QueueOptions } from './queue/client.js';
 import type { RecipeSpec } from './queue/recipe.js';
-import { checkOptions, optionKeys } from '../util/options.js';
+import { checkOptions, optionKeys, OptionsError } from '../util/options.js';
 import { checkSettingNames, describe, gridLabel, gridLogLine, gridRow, gridTable, metricNameProblem } from './grid-rows.js';
 import { checkPositiveInt } from './queue/options.js';
+import { plainKey, RunCache, runKey, type CachedRun } from './run-cache.js';
 
 export { gridLabel };
 
@@ -60,7 +61,22 @@ export interface GridOptions<S extends GridSpace> {
    * process the grid moves on but cannot stop the run's own code.
    */
   timeoutMs?: number;
+  /**
+   * Results file (JSON lines) for in-process runs: a configuration already in
+   * it is read back instead of run, so a notebook run again or cut by a time
+   * limit only runs what is missing, and with SHARELORA_SHARD=i/n several
+   * processes split the grid (claim files, as runProtocol) and each returns
+   * the whole table. Metrics must survive JSON (NaN reads back as null); a
+   * run that failed (onError 'record') runs again on the next call.
+   */
+  cache?: string;
+  /** with `cache`: everything else that defines a run (model, data sizes, updates …), part of every run's key */
+  key?: Record<string, unknown>;
+  /** with `cache` and shards: how long a process waits for the others' runs, in seconds (default 3600) */
+  waitSeconds?: number;
 }
+
+interface GridCacheRow extends CachedRun { config: Record<string, unknown>; metrics: Record<string, unknown>; error?: string }
 
 /** the function a grid runs in-process */
 export type GridFunction<S extends GridSpace> = (cfg: GridConfig<S>, info: GridRunInfo) => Promise<GridMetrics> | GridMetrics;
@@ -97,8 +113,9 @@ export async function runGrid<S extends GridSpace>(
   fn: GridFunction<S> | RecipeSpec,
   opts: GridOptions<S> = {},
 ): Promise<aq.ColumnTable> {
-  checkOptions('runGrid', opts, optionKeys<GridOptions<S>>()(['filter', 'onError', 'log', 'queue', 'name', 'timeoutMs']));
+  checkOptions('runGrid', opts, optionKeys<GridOptions<S>>()(['filter', 'onError', 'log', 'queue', 'name', 'timeoutMs', 'cache', 'key', 'waitSeconds']));
   if (opts.timeoutMs !== undefined) checkPositiveInt('runGrid', 'timeoutMs', opts.timeoutMs);
+  checkCacheOptions(opts);
   const keys = Object.keys(space);
   checkSettingNames(keys);
   const configs = gridConfigs(space, opts.filter);
@@ -106,9 +123,13 @@ export async function runGrid<S extends GridSpace>(
   // Loaded only when asked for: library-only users need neither bullmq nor Redis.
   if (opts.queue !== undefined) return (await import('./queue/client.js')).runQueuedGrid(keys, configs, fn, opts, log);
   const run = typeof fn === 'function' ? fn : await (await import('./queue/local.js')).localRecipe(fn, opts.name, configs);
+  // a failed run is not a result: the next call runs it again
+  const cache = opts.cache === undefined ? undefined : new RunCache<GridCacheRow>('runGrid', opts.cache, { waitSeconds: opts.waitSeconds, retry: (row) => row.error !== undefined });
+  const runKeys = cache ? configs.map((cfg) => runKey({ grid: plainKey('runGrid', 'key', opts.key ?? {}), config: plainKey('runGrid', 'a setting', cfg) })) : [];
   const rows: Record<string, unknown>[] = [];
   for (let index = 0; index < configs.length; index++) {
     const cfg = configs[index]!;
+    if (cache && (cache.get(runKeys[index]!) || !cache.claim(runKeys[index]!))) continue;
     const t0 = performance.now();
     let metrics: GridMetrics;
     let error: string | undefined;
@@ -125,10 +146,25 @@ export async function runGrid<S extends GridSpace>(
     }
     const seconds = (performance.now() - t0) / 1000;
     const row = gridRow(keys, cfg, metrics, error, seconds);
-    rows.push(row);
+    rows[index] = row;
+    cache?.put({ key: runKeys[index]!, config: Object.fromEntries(keys.map((k) => [k, row[k]])), metrics: typeof metrics === 'number' ? { value: metrics } : (metrics ?? {}), seconds, ...(error !== undefined && { error }) });
     log?.(gridLogLine(keys, row, metrics, error, index, configs.length), row);
   }
+  if (cache) {
+    // read back, and other shards' runs once their rows are in the file
+    await cache.waitFor(runKeys, (k) => keys.map((n) => `${n}=${gridLabel(configs[runKeys.indexOf(k)]![n])}`).join(' '));
+    runKeys.forEach((k, i) => { if (!rows[i]) { const c = cache.get(k)!; rows[i] = gridRow(keys, configs[i]!, c.metrics as GridMetrics, c.error, c.seconds); } });
+  }
   return gridTable(keys, rows);
+}
+
+function checkCacheOptions(opts: Pick<GridOptions<GridSpace>, 'queue' | 'cache' | 'key' | 'waitSeconds'>): void {
+  const given = (['cache', 'key', 'waitSeconds'] as const).filter((k) => opts[k] !== undefined);
+  if (opts.queue !== undefined && given.length) throw new OptionsError('runGrid', given[0]!, 'is for in-process grids and cannot be used with queue: a queued grid keeps its finished runs in Redis, and the same call returns them again');
+  if (opts.cache !== undefined && (typeof opts.cache !== 'string' || !opts.cache)) throw new OptionsError('runGrid', 'cache', `must be the path of a results file, got ${describe(opts.cache)}`);
+  if (opts.key !== undefined && (opts.key === null || typeof opts.key !== 'object' || Array.isArray(opts.key))) throw new OptionsError('runGrid', 'key', `must be an object of what else defines a run, got ${describe(opts.key)}`);
+  if (opts.waitSeconds !== undefined && !(typeof opts.waitSeconds === 'number' && opts.waitSeconds >= 0 && Number.isFinite(opts.waitSeconds))) throw new OptionsError('runGrid', 'waitSeconds', `must be a number of seconds ≥ 0, got ${describe(opts.waitSeconds)}`);
+  if (opts.cache === undefined && (opts.key !== undefined || opts.waitSeconds !== undefined)) throw new OptionsError('runGrid', opts.key !== undefined ? 'key' : 'waitSeconds', 'only applies with cache (a results file)');
 }
 
 /** `p`, or a timeout error once `ms` have passed (the run itself cannot be stopped in-process). */

@@ -16,7 +16,8 @@
  * missing. Several processes can run one notebook together: with
  * SHARELORA_SHARD=i/n each claims runs one at a time (claim files made with
  * O_EXCL, scoped by SHARELORA_SHARD_SESSION) and waits for the others'
- * results before it moves on, so every process ends with the whole table.
+ * results before it moves on, so every process ends with the whole table
+ * (run-cache.ts, which runGrid's `cache` uses too).
  *
  * @example
  *   const study = await runProtocol({
@@ -26,13 +27,12 @@
  *   }, async ({ config, lr, seed, phase }) => ({ valLoss, ...(phase === 'final' ? { testAcc } : {}) }));
  *   study.sweep; study.chosen; study.compare('testAcc')
  */
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { createHash } from 'node:crypto';
 import * as aq from 'arquero';
 import { checkOptions, OptionsError } from '../util/options.js';
-import { flags } from '../backend/flags.js';
 import { compare as compareTable, summarize } from '../analysis/tables.js';
+import { RunCache, runKey } from './run-cache.js';
+
+export { stableJson } from './run-cache.js';
 
 type Table = ReturnType<typeof aq.from>;
 
@@ -96,13 +96,6 @@ export interface ProtocolResult {
 
 const KEYS = ['methods', 'lrs', 'lrsFor', 'tuneSeeds', 'seeds', 'select', 'baseline', 'cache', 'key', 'log', 'waitSeconds', 'replicate'];
 
-/** JSON with sorted keys, so a configuration's key does not depend on the order its fields were written in */
-export function stableJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
-  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
-  return JSON.stringify(v) ?? 'null';
-}
-
 function checkRates(where: string, field: string, lrs: unknown): readonly number[] {
   if (!Array.isArray(lrs) || lrs.some((x) => typeof x !== 'number' || !Number.isFinite(x) || x <= 0)) throw new OptionsError(where, field, `must be an array of positive finite learning rates, got ${JSON.stringify(lrs)}`);
   if (lrs.length < 4) throw new OptionsError(where, field, `needs at least 4 learning rates (got ${lrs.length}): a rate chosen from fewer cannot show it is not at the sweep's edge`);
@@ -120,30 +113,7 @@ export function holm(ps: readonly (number | null)[]): (number | null)[] {
   return out;
 }
 
-function shardFromEnv(): { index: number; count: number; session: string } {
-  const s = flags.shard;
-  if (!s) return { index: 0, count: 1, session: '' };
-  const m = /^(\d+)\/(\d+)$/.exec(s.trim());
-  if (!m || +m[2]! < 1 || +m[1]! >= +m[2]!) throw new OptionsError('runProtocol', 'SHARELORA_SHARD', `must be "i/n" with 0 ≤ i < n, got ${JSON.stringify(s)}`);
-  return { index: +m[1]!, count: +m[2]!, session: flags.shardSession };
-}
-
 interface CacheRow { key: string; method: string; lr: number; seed: number; phase: ProtocolPhase; metrics: ProtocolMetrics; seconds: number }
-
-function readCache(file: string | undefined): Map<string, CacheRow> {
-  const out = new Map<string, CacheRow>();
-  if (!file || !existsSync(file)) return out;
-  const lines = readFileSync(file, 'utf8').split('\n');
-  lines.forEach((line, i) => {
-    if (!line.trim()) return;
-    let row: CacheRow;
-    // a line cut by a killed process is skipped (its run trains again); anything else malformed is an error
-    try { row = JSON.parse(line) as CacheRow; } catch { if (i === lines.length - 1 || i === lines.length - 2) return; throw new Error(`${file}: line ${i + 1} is not JSON; the results file is damaged (delete the line to train that run again)`); }
-    if (typeof row.key !== 'string' || typeof row.metrics !== 'object') throw new Error(`${file}: line ${i + 1} has no "key" or "metrics"`);
-    out.set(row.key, row);
-  });
-  return out;
-}
 
 export async function runProtocol<C>(options: ProtocolOptions<C>, recipe: (run: ProtocolRun<C>) => Promise<ProtocolMetrics>): Promise<ProtocolResult> {
   const where = 'runProtocol';
@@ -166,48 +136,27 @@ export async function runProtocol<C>(options: ProtocolOptions<C>, recipe: (run: 
   const baseline = options.baseline ?? methods[0]!;
   if (!methods.includes(baseline)) throw new OptionsError(where, 'baseline', `"${baseline}" is not a method (${methods.join(', ')})`);
   const log = options.log === false ? () => {} : typeof options.log === 'function' ? options.log : (s: string) => console.log(s);
-  const shard = shardFromEnv();
+  const cache = new RunCache<CacheRow>(where, options.cache, { waitSeconds: options.waitSeconds });
   const t0 = performance.now();
-  const keyOf = (r: Omit<ProtocolRun<C>, 'phase'>) => createHash('sha256').update(stableJson({ protocol: options.key ?? {}, method: r.method, config: r.config, lr: r.lr, seed: r.seed })).digest('hex').slice(0, 24);
-  let cache = readCache(options.cache);
-  const memory = new Map<string, CacheRow>();
-  const rowOf = (k: string) => memory.get(k) ?? cache.get(k);
+  const keyOf = (r: Omit<ProtocolRun<C>, 'phase'>) => runKey({ protocol: options.key ?? {}, method: r.method, config: r.config, lr: r.lr, seed: r.seed });
+  const rowOf = (k: string) => cache.get(k);
   let trained = 0;
-
-  const claim = (k: string): boolean => {
-    if (shard.count === 1 || !options.cache) return true;
-    const dir = join(`${options.cache}.claims`, shard.session);
-    mkdirSync(dir, { recursive: true });
-    try { closeSync(openSync(join(dir, k), 'wx')); return true; } catch (e) { if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false; throw e; }
-  };
 
   const runAll = async (runs: ProtocolRun<C>[]) => {
     for (const r of runs) {
       const k = keyOf(r);
-      if (rowOf(k) || !claim(k)) continue;
+      if (rowOf(k) || !cache.claim(k)) continue;
       const ts = performance.now();
       const metrics = await recipe(r);
       const seconds = (performance.now() - ts) / 1000;
-      const row: CacheRow = { key: k, method: r.method, lr: r.lr, seed: r.seed, phase: r.phase, metrics, seconds };
-      memory.set(k, row);
-      if (options.cache) {
-        mkdirSync(dirname(options.cache), { recursive: true });
-        appendFileSync(options.cache, JSON.stringify(row) + '\n');
-      }
+      cache.put({ key: k, method: r.method, lr: r.lr, seed: r.seed, phase: r.phase, metrics, seconds });
       trained++;
       const shown = Object.entries(metrics).filter(([, v]) => typeof v === 'number').map(([n, v]) => `${n} ${(v as number).toPrecision(4)}`).join(', ');
       log(`${r.phase} ${r.method} lr ${r.lr} seed ${r.seed}: ${shown} (${seconds.toFixed(1)} s)`);
     }
     // other shards' runs: wait until their rows are in the results file
-    const deadline = performance.now() + 1000 * (options.waitSeconds ?? 3600);
-    for (;;) {
-      const missing = runs.filter((r) => !rowOf(keyOf(r)));
-      if (!missing.length) return;
-      if (shard.count === 1) throw new Error(`${where}: ${missing.length} runs have no result`);
-      if (performance.now() > deadline) throw new Error(`${where}: waited ${options.waitSeconds ?? 3600} s for ${missing.length} runs of other shards (first: ${missing[0]!.method} lr ${missing[0]!.lr} seed ${missing[0]!.seed}); run the notebook again to train what is missing`);
-      await new Promise((res) => setTimeout(res, 2000));
-      cache = readCache(options.cache);
-    }
+    const byKey = new Map(runs.map((r) => [keyOf(r), r]));
+    await cache.waitFor([...byKey.keys()], (k) => { const r = byKey.get(k)!; return `${r.method} lr ${r.lr} seed ${r.seed}`; });
   };
 
   const tuneRuns = methods.flatMap((m) => (lrsFor[m] ?? lrs).flatMap((lr) => tuneSeeds.map((seed) => ({ method: m, config: options.methods[m]!, lr, seed, phase: 'tune' as const }))));
