@@ -3,11 +3,11 @@
 # the executed notebooks and their run caches back through $OUT.
 #   SHARELORA_COMMIT=$(git rev-parse HEAD) bash scripts/gpu-notebooks.sh SECONDS SHARDS NOTEBOOK[:name=value:...] ...
 # Every notebook runs in SHARDS processes at once (SHARELORA_SHARD=i/n): the
-# runs inside it (runProtocol) are claimed one at a time and cached by
-# configuration in notebooks/runs/*.jsonl, so the processes split the work, and
-# shard 0, which waits for the others, writes the notebook. A notebook that
-# does not use runProtocol simply runs in shard 0 (give it SHARDS=1 with
-# NAME@1). All notebooks start together. Whatever is not finished after
+# runs inside it (runProtocol, or runGrid with a cache) are claimed one at a
+# time and cached by configuration in notebooks/runs/*.jsonl, so the processes
+# split the work, and shard 0, which waits for the others, writes the notebook.
+# A notebook without such a cache would run whole in every shard: give it one
+# process with NAME@1. All notebooks start together. Whatever is not finished after
 # SECONDS is stopped; its cached runs come back, and the same command on the
 # next call trains only what is missing (carry notebooks/runs back first).
 # Here, afterwards: tar xf of $OUT/notebooks.tar into the repo root.
