@@ -110,6 +110,30 @@ describe('generate', () => {
     assert.equal((await generate(lm, [[5]], { maxNewTokens: 3, temperature: 0.8, topK: 20, seed: 1 }))[0].length, 3);
     lm.dispose();
   });
+
+  it('prompts decoded together (right-padded, in one pass or in chunks) give what each gives alone, with an adapter, on GPT-2 and LLaMA', async () => {
+    await testBackend();
+    for (const family of ['gpt2', 'llama']) {
+      const lm = loadModelFromDir(join(FIXTURES, family, 'model'));
+      const ad = injectShareLoRA(lm, { r: 4, targets: ['q', 'v'], share: 'A', seed: 3 });
+      // nonzero B, so the adapter changes the logits
+      for (const v of ad.namedParameters().values()) v.assign(tf.randomNormal(v.shape, 0, 0.3, 'float32', 7));
+      const prompts = [[5, 6, 7], [9], [11, 12, 13, 14, 15, 16], [2, 40]];
+      const alone: number[][] = [];
+      for (const p of prompts) alone.push((await generate(lm, [p], { maxNewTokens: 6 }))[0]);
+      assert.deepEqual(await generate(lm, prompts, { maxNewTokens: 6 }), alone, family);
+      assert.deepEqual(await generate(lm, prompts, { maxNewTokens: 6, batchSize: 3 }), alone, `${family}, chunks of 3`);
+      // a row that ends (EOS) leaves the batch; the others go on as they would alone
+      const eos = alone[1][1];
+      const stopped = alone.map((o) => (o.indexOf(eos) < 0 ? o : o.slice(0, o.indexOf(eos) + 1)));
+      assert.deepEqual(await generate(lm, prompts, { maxNewTokens: 6, eosTokenId: eos }), stopped, `${family}, EOS`);
+      // sampling: a prompt's sample does not depend on which prompts come with it
+      const sampled = await generate(lm, prompts, { maxNewTokens: 5, temperature: 1, seed: 4 });
+      assert.deepEqual((await generate(lm, [prompts[0]], { maxNewTokens: 5, temperature: 1, seed: 4 }))[0], sampled[0]);
+      ad.unload();
+      lm.dispose();
+    }
+  });
 });
 
 describe('evaluate', () => {
