@@ -451,7 +451,17 @@ export class Trainer {
    * `opts` overrides saved options (callbacks are never saved).
    */
   static async resume(dir: string, model: Model, opts: ResumeOptions = {}): Promise<Trainer> {
-    return resumeCheckpoint(Trainer, dir, model, opts);
+    const read = await resumeCheckpoint(dir, model, opts);
+    let trainer: Trainer | undefined;
+    try {
+      trainer = new Trainer(model, read.adapter, read.options);
+      await trainer.loadState(read.state);
+    } catch (e) {
+      trainer?.dispose();
+      read.abandon();
+      throw e;
+    }
+    return trainer;
   }
 
   dispose(): void {
