@@ -16,3 +16,17 @@ export function checkPositiveInt(where: string, name: string, v: unknown, min = 
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw new RangeError(`${where}: ${name} must be an integer ≥ ${min}; got ${JSON.stringify(v)}`);
   return v;
 }
+
+/** runGrid's `queue` option in full (queue/client.ts checks it) */
+export interface QueueOptions {
+  /** redis://[user:password@]host[:port][/db] or rediss://… */
+  url: string;
+  /** the signing key, the same as the workers' (default: SHARELORA_QUEUE_KEY) */
+  key?: string;
+  /** tries per run before its error is final (default 3) */
+  attempts?: number;
+  /** first retry's delay in ms, doubling after each failure (default 10 000) */
+  backoffMs?: number;
+  /** how often to look at the queue, ms (default 1000) */
+  pollMs?: number;
+}
