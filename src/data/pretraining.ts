@@ -28,7 +28,7 @@
  * measures the shift between its two releases, which pretraining on
  * release-2 text (even its train split) would blur. `sources` can add it.
  */
-import { DataError } from './errors.js';
+import { DataError } from '../util/errors.js';
 import { brown } from './brown.js';
 import { imdb } from './imdb.js';
 import { mobyDick } from './moby-dick.js';
