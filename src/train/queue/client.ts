@@ -14,7 +14,8 @@ import { GridJobs, RedisUnreachable, type Final, type JobSpec } from './grid-job
 import { redactUrl } from './redis-url.js';
 import { checkGridName, jobId } from './job.js';
 import { defaultGridName } from './local.js';
-import { checkKeys, checkPositiveInt, type QueueOptions } from './options.js';
+import { checkPositiveInt, type QueueOptions } from './options.js';
+import { checkOptions } from '../../util/options.js';
 import { isRecipeSpec, readRecipe, type RecipeSpec } from './recipe.js';
 import { resolveKey } from './sign.js';
 import { GridDisplay, progressText, type GridStatus, type RunningRun } from './status.js';
@@ -39,7 +40,7 @@ const MAX_OUTAGE_MS = 10 * 60_000;
 export function checkQueueOptions(q: unknown): Required<Omit<QueueOptions, 'key'>> & { key?: string } {
   const o = (typeof q === 'string' ? { url: q } : q) as QueueOptions;
   if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new TypeError(`runGrid: queue must be a Redis URL or { url, key, attempts, backoffMs, pollMs }; got ${JSON.stringify(q)}`);
-  checkKeys('runGrid queue', o, QUEUE_KEYS);
+  checkOptions('runGrid queue', o, QUEUE_KEYS);
   if (typeof o.url !== 'string') throw new TypeError('runGrid: queue.url is required: redis://host:6379/0');
   return {
     url: o.url,
