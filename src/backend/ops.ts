@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fused } from './webgpu/active.js';
+import { IGNORE_INDEX } from './labels.js';
 import type { AdamWHyper, AttentionOptions, DropoutSpec, TokenAttentionOptions } from './op-types.js';
 
 export type { AdamWHyper, AttentionOptions, DropoutSpec, TokenAttentionOptions } from './op-types.js';
@@ -108,10 +109,10 @@ export function silu(x: tf.Tensor): tf.Tensor {
   return tf.mul(x, tf.sigmoid(x));
 }
 
-/** Mean softmax cross-entropy over rows whose label is not -100 (torch's ignore_index). */
+/** Mean softmax cross-entropy over rows whose label is not IGNORE_INDEX (-100, torch's ignore_index). */
 export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
   const fz = fused(); if (fz) return fz.crossEntropy(logits, labels);
-  const valid = tf.cast(tf.notEqual(labels, -100), 'float32');
+  const valid = tf.cast(tf.notEqual(labels, IGNORE_INDEX), 'float32');
   const safe = tf.mul(tf.cast(labels, 'int32'), tf.cast(valid, 'int32')) as tf.Tensor1D;
   const logp = tf.logSoftmax(logits);
   const picked = tf.sum(tf.mul(logp, tf.oneHot(safe, logits.shape[1])), -1);

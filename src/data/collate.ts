@@ -8,7 +8,7 @@ import { Rng } from '../util/rng.js';
 import type { HostBatch } from './batch.js';
 import type { TextTokenizer } from './tokenizer.js';
 import { checkOptions, optionKeys } from '../util/options.js';
-import { IGNORE_INDEX } from './labels.js';
+import { IGNORE_INDEX } from '../backend/labels.js';
 
 export { IGNORE_INDEX };
 

@@ -10,7 +10,7 @@ import type { Model } from '../models/types.js';
 import { checkOptions, describeValue, optionKeys, OptionsError } from '../util/options.js';
 import { Rng } from '../util/rng.js';
 import { AdamW } from './adamw.js';
-import { IGNORE_INDEX } from '../data/labels.js';
+import { IGNORE_INDEX } from '../backend/labels.js';
 import { isRegression } from '../models/heads.js';
 import { BatchError, checkBatch, deviceBatchCheck, deviceCheckPassed, failDeviceCheck, lossLabelCount } from './batch.js';
 import type { StepRecord, TrainerCallbacks } from './callbacks.js';
