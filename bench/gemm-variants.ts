@@ -16,6 +16,7 @@
  * its `db` / `co` layout options), so the bench measures the library's code.
  */
 import { flags } from '../src/backend/flags.js';
+import { benchFlags } from './flags.js';
 import { gemmBody, registerTile, setTileRule, type GemmBodyOptions, type GemmTile } from '../src/backend/webgpu/gemm.js';
 
 const dbVariant = { name: 'db', body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, db: true }, o) };
@@ -40,7 +41,7 @@ export function registerGemmVariants(): void {
   if (registered) return;
   registered = true;
   for (const [name, tile] of Object.entries(VARIANT_TILES)) registerTile(name, tile);
-  const k32 = flags.gemmK32, coalesced = flags.gemmCoalesced;
+  const k32 = benchFlags.gemmK32, coalesced = benchFlags.gemmCoalesced;
   if (k32 || coalesced) setTileRule((M, N, batch, K, chosen) => coalescedRule(k32 ? k32Rule(M, N, batch, K, chosen) : chosen, coalesced));
 }
 

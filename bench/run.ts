@@ -18,7 +18,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { flags } from '../src/backend/flags.js';
+import { benchFlags } from './flags.js';
 import type { WorkerResult, WorkerSpec } from './worker.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -61,7 +61,7 @@ function runNode(script: string, spec: unknown, env: Record<string, string> = {}
 
 let pythonOk: boolean | undefined;
 function python(): string | undefined {
-  const py = flags.python;
+  const py = benchFlags.python;
   if (pythonOk === undefined) {
     const r = spawnSync(py, ['-c', 'import torch, transformers, peft'], { encoding: 'utf8' });
     pythonOk = r.status === 0;

@@ -26,19 +26,8 @@ import { SendQueue } from './send-queue.js';
 import { child, decode, encode, InvalidMessage, Signer } from './wire.js';
 import { stopStuckMainThread } from './stop-stuck.js';
 import { watchParent } from './parent-watch.js';
-import type { FromControl, ToControl } from './control.js';
+import type { ControlSetup, FromControl, ToControl } from './control-messages.js';
 import { SharedState } from './shared-state.js';
-
-export interface ControlSetup {
-  endpoint: string;
-  key: string;
-  digest: string;
-  session: string;
-  /** how long the main thread may stay unresponsive after an interrupt before it is stopped */
-  graceMs: number;
-  /** SharedState's buffer */
-  shared: SharedArrayBuffer;
-}
 
 /** Pings are answered within milliseconds by a free main thread, even on a loaded machine. */
 const MIN_UNRESPONSIVE_MS = 500;

@@ -4,23 +4,9 @@
  * and the thread's notices (a stopped main thread, Jupyter gone) arrive here.
  */
 import { Worker } from 'node:worker_threads';
-import type { ControlSetup } from './control-thread.js';
+import type { ControlNotice, ControlSetup, FromControl, ToControl } from './control-messages.js';
 
-export type ControlNotice =
-  | { kind: 'terminated'; frames: string[] }
-  | { kind: 'unstoppable'; why: string; frames: string[] }
-  | { kind: 'parent-gone' };
-
-export type FromControl =
-  | ControlNotice
-  | { kind: 'bound' }
-  | { kind: 'error'; message: string }
-  | { kind: 'ping' }
-  | { kind: 'flushed' }
-  /** `answered`: the thread already replied (interrupt_request) */
-  | { kind: 'request'; frames: Uint8Array[]; answered: boolean };
-
-export type ToControl = { kind: 'send'; frames: Buffer[] } | { kind: 'pong' } | { kind: 'flush' } | { kind: 'close' };
+export type { ControlNotice } from './control-messages.js';
 
 const asBuffers = (frames: Uint8Array[]) => frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength));
 

@@ -16,53 +16,21 @@ FIXTURES/sharegroups/:
                                 record of the tie: the loader must find the groups from the copies)
 Cases: share A, B, AB, each with groups [[0, 1], [2]] (k = 2 on 3 layers) and [[0, 2], [1]] (not contiguous).
 """
-import sys, os, json, torch
-from safetensors.torch import save_file
+import sys, os, torch
+# the part every reference-fixture generator shares, beside gen_fixtures.py
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'hf-reference'))
+from reference_case import base_tensors, batch, layers_of, module, record_case, save_expected, tie, write_manifest
 from transformers import RobertaForSequenceClassification, LlamaForCausalLM
 from peft import LoraConfig, get_peft_model
 
 fixtures, seed = sys.argv[1], int(sys.argv[2])
 out = os.path.join(fixtures, 'sharegroups')
-torch.backends.cuda.matmul.allow_tf32 = False
-torch.backends.cudnn.allow_tf32 = False
 FAMILIES = {
     'roberta': (RobertaForSequenceClassification, ['query', 'key', 'value']),
     'llama': (LlamaForCausalLM, ['q_proj', 'k_proj', 'v_proj']),
 }
 GROUPINGS = {'k2': [[0, 1], [2]], 'split': [[0, 2], [1]]}
 B, T = 2, 16
-
-
-def batch(vocab, family):
-    """The batch gen_fixtures.py uses (same generator and seed)."""
-    g = torch.Generator().manual_seed(seed + 1)
-    ids = torch.randint(3, vocab, (B, T), generator=g)
-    mask = torch.ones(B, T, dtype=torch.long); mask[1, T - 5:] = 0
-    if family == 'roberta': ids[1, T - 5:] = 1; ids[:, 0] = 0
-    return ids, mask
-
-
-def layers_of(model, family):
-    return (model.base_model.model.roberta.encoder.layer if family == 'roberta'
-            else model.base_model.model.model.layers)
-
-
-def module(layer, family, t):
-    return getattr(layer.attention.self, t) if family == 'roberta' else getattr(layer.self_attn, t)
-
-
-def tie(model, family, targets, share, groups):
-    """ShareLoRA within groups: every layer of a group uses the group's first layer's lora_A / lora_B
-    (the same module aliasing gen_fixtures.py does for one group of all layers)."""
-    layers = layers_of(model, family)
-    assert sorted(l for g in groups for l in g) == list(range(len(layers))), 'groups must partition the layers'
-    for t in targets:
-        for g in groups:
-            first = module(layers[g[0]], family, t)
-            for l in g[1:]:
-                m = module(layers[l], family, t)
-                if 'A' in share: m.lora_A['default'] = first.lora_A['default']
-                if 'B' in share: m.lora_B['default'] = first.lora_B['default']
 
 
 def check_tied(model, family, targets, share, groups):
@@ -86,12 +54,8 @@ for family, (cls, targets) in FAMILIES.items():
     base = cls.from_pretrained(base_dir).eval()
     cfg = base.config
     assert cfg.num_hidden_layers == 3, 'the groupings are written for the 3-layer fixtures'
-    ids, mask = batch(cfg.vocab_size, family)
-    with torch.no_grad(): base_logits = base(input_ids=ids, attention_mask=mask).logits
-    tensors = {'input_ids': ids.to(torch.int32), 'attention_mask': mask.to(torch.int32), 'base_logits': base_logits}
-    if family == 'roberta': labels = torch.tensor([0, 1])
-    else: labels = ids.clone(); labels[mask == 0] = -100
-    tensors['labels'] = labels.to(torch.int32)
+    ids, mask = batch(cfg.vocab_size, family, seed, B, T)
+    tensors, labels = base_tensors(base, family, ids, mask)
     cases = {}
     for share in ['A', 'B', 'AB']:
         for gname, groups in GROUPINGS.items():
@@ -105,28 +69,8 @@ for family, (cls, targets) in FAMILIES.items():
             check_tied(m, family, targets, share, groups)
             name = f'share{share}-{gname}'
             m.save_pretrained(os.path.join(d, name))
-            trainable = {id(p): p for p in m.parameters() if p.requires_grad}
-            out_ = m(input_ids=ids, attention_mask=mask, labels=labels)
-            out_.loss.backward()
-            tensors[f'{name}.logits'] = out_.logits.detach()
-            tensors[f'{name}.loss'] = out_.loss.detach().reshape(1)
-            seen = set()
-            for n, p in m.named_parameters():
-                if p.requires_grad and id(p) not in seen and p.grad is not None:
-                    seen.add(id(p)); tensors[f'{name}.grad.{n}'] = p.grad.detach().clone()
-            # 10 AdamW steps, lr 1e-2, torch defaults (betas .9/.999, eps 1e-8, weight_decay 0.01)
-            opt = torch.optim.AdamW(list(trainable.values()), lr=1e-2)
-            losses = []
-            for step in range(10):
-                opt.zero_grad(); l = m(input_ids=ids, attention_mask=mask, labels=labels).loss
-                l.backward(); opt.step(); losses.append(l.item())
-            tensors[f'{name}.train_losses'] = torch.tensor(losses)
-            cases[name] = dict(share=share, groups=groups, trainable_params=sum(p.numel() for p in trainable.values()))
-    tensors = {k: v.contiguous().float() if v.dtype.is_floating_point else v.contiguous() for k, v in tensors.items()}
-    save_file(tensors, os.path.join(d, 'expected.safetensors'))
+            trainable = record_case(m, name, ids, mask, labels, tensors)
+            cases[name] = dict(share=share, groups=groups, trainable_params=sum(p.numel() for p in trainable))
+    save_expected(tensors, d)
     manifest[family] = dict(targets=targets, r=4, lora_alpha=8, model=f'../{family}/model', cases=cases)
-versions = {'torch': torch.__version__}
-import transformers, peft, safetensors
-versions.update(transformers=transformers.__version__, peft=peft.__version__, safetensors=safetensors.__version__)
-json.dump(dict(seed=seed, versions=versions, families=manifest), open(os.path.join(out, 'manifest.json'), 'w'), indent=1)
-print(json.dumps(manifest, indent=1))
+write_manifest(out, seed, manifest)

@@ -17,7 +17,7 @@ import { loadModelFromDir } from '../src/models/load.js';
 import { saveModel } from '../src/models/save.js';
 import { serializeSafetensors, type TensorToWrite } from '../src/models/safetensors.js';
 import type { Model } from '../src/models/types.js';
-import { IGNORE_INDEX } from '../src/data/labels.js';
+import { IGNORE_INDEX } from '../src/backend/labels.js';
 import { loadTokenizer, saveTokenizer } from '../src/data/load-tokenizer.js';
 import { padRows } from '../src/data/collate.js';
 import { Rng } from '../src/util/rng.js';

@@ -285,6 +285,6 @@ describe('share-group accounting', () => {
     const def = paperTable().objects() as Array<{ trainable: number }>;
     assert.deepEqual((paperTable({ shareGroups: 64 }).objects() as Array<{ trainable: number }>).map((r) => r.trainable), def.map((r) => r.trainable), 'k past every depth is one group');
     assert.throws(() => parameterTable('roberta-base', { r: 8, targets: ['q'], shareGroups: [[0, 1]] }), /layers 2, 3, .* are in no group/);
-    assert.throws(() => parameterTable('roberta-base', { r: 8, targets: ['q'], groups: 2 } as never), /groups: is not a parameterTable option/);
+    assert.throws(() => parameterTable('roberta-base', { r: 8, targets: ['q'], groups: 2 } as never), /parameterTable: option "groups" is not an option/);
   });
 });

@@ -1,6 +1,8 @@
 /**
- * SHARELORA_* switches: read in src/backend/flags.ts only, all documented in
- * README.md's table, and a value that cannot be meant names the variable.
+ * SHARELORA_* switches: read through src/backend/flags.ts only (the
+ * benchmark's own declared in bench/flags.ts with its readers), all
+ * documented in README.md's table, and a value that cannot be meant names
+ * the variable.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +12,7 @@ import { flags } from '../src/backend/flags.js';
 import { ROOT } from './helpers.js';
 
 const FLAGS_FILE = 'src/backend/flags.ts';
+const BENCH_FLAGS_FILE = 'bench/flags.ts';
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -31,7 +34,8 @@ function withEnv<T>(name: string, value: string | undefined, f: () => T): T {
 }
 
 describe('SHARELORA_* switches', () => {
-  const declared = [...new Set(readFileSync(join(ROOT, FLAGS_FILE), 'utf8').match(/'SHARELORA_[A-Z0-9_]+'/g)!.map((s) => s.slice(1, -1)))].sort();
+  const names = (file: string) => readFileSync(join(ROOT, file), 'utf8').match(/'SHARELORA_[A-Z0-9_]+'/g)!.map((s) => s.slice(1, -1));
+  const declared = [...new Set([...names(FLAGS_FILE), ...names(BENCH_FLAGS_FILE)])].sort();
 
   it('only src/backend/flags.ts reads them', () => {
     const readers = ['src', 'kernel', 'bench', 'scripts'].flatMap((d) => sources(join(ROOT, d)))
@@ -41,7 +45,14 @@ describe('SHARELORA_* switches', () => {
     assert.deepEqual(readers, []);
   });
 
-  it('README.md documents exactly the ones flags.ts reads', () => {
+  it('the library reads none of the benchmark\'s own switches', () => {
+    const library = new Set(names(FLAGS_FILE));
+    assert.deepEqual(names(BENCH_FLAGS_FILE).filter((n) => library.has(n)), []);
+    const readers = sources(join(ROOT, 'src')).filter((p) => /\bbenchFlags\b|from\s*['"][^'"]*bench\/flags/.test(readFileSync(p, 'utf8'))).map((p) => relative(ROOT, p));
+    assert.deepEqual(readers, []);
+  });
+
+  it('README.md documents exactly the ones flags.ts and bench/flags.ts read', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const rows = readme.split('\n').filter((l) => /^\| `SHARELORA_/.test(l)).map((l) => /`(SHARELORA_[A-Z0-9_]+)`/.exec(l)![1]).sort();
     assert.deepEqual(rows, declared);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import * as aq from 'arquero';
 import { injectShareLoRA } from '../src/adapters/sharelora.js';
 import { loadAdapter } from '../src/adapters/peft.js';
 import { useBackend, BackendUnavailable } from '../src/backend/index.js';
@@ -20,6 +21,14 @@ import type { Model } from '../src/models/types.js';
 import * as plot from '../src/notebook/plot.js';
 import { progressBar } from '../src/notebook/progress.js';
 import { runGrid } from '../src/train/grid.js';
+import { checkQueueOptions } from '../src/train/queue/client.js';
+import { readRecipe } from '../src/train/queue/recipe.js';
+import { startWorker } from '../src/train/queue/worker.js';
+import { collateMaskedLM } from '../src/data/collate.js';
+import { pretrainingCorpus } from '../src/data/pretraining.js';
+import { paperTable, parameterTable } from '../src/adapters/accounting.js';
+import { bootstrapCI, meanCI, pairedTTest, wilcoxonSignedRank } from '../src/analysis/stats.js';
+import { compare, summarize } from '../src/analysis/tables.js';
 import { Trainer } from '../src/train/trainer.js';
 import { checkOptions, closest, editDistance, OptionsError } from '../src/util/options.js';
 import { FIXTURES, testBackend } from './helpers.js';
@@ -137,6 +146,25 @@ describe('every public options object refuses unknown keys', () => {
     await rejectsKey(() => taskBatches(data, tok, { batchSize: 2, maxLen: 8 } as never), 'taskBatches', 'maxLen', 'maxLength');
     // the internal calls still pass only what the pad functions take
     assert.equal(taskBatches(data, tok, { batchSize: 2, maxLength: 8, padToMultipleOf: 4 })[0].inputIds[0].length, 8);
+  });
+
+  it('the queue, masked-LM collation, the pretraining corpus, parameter tables and statistics (one checker, one error class)', async () => {
+    await rejectsKey(() => checkQueueOptions({ url: 'redis://h', atempts: 2 }), 'runGrid queue', 'atempts', 'attempts');
+    await rejectsKey(() => readRecipe({ module: 'r.mjs', exprt: 'run' } as never), 'runGrid recipe', 'exprt', 'export');
+    await rejectsKey(() => startWorker({ queue: 'redis://h', concurency: 2 } as never), 'worker', 'concurency', 'concurrency');
+    await rejectsKey(() => collateMaskedLM([[0, 5, 2]], { maskId: 4, vocabSize: 9, padId: 1, seed: 0, specialIds: [0, 1, 2], maskFraktion: 0.8 } as never), 'collateMaskedLM', 'maskFraktion', 'maskFraction');
+    await rejectsKey(() => pretrainingCorpus({ sourcse: ['brown'] } as never), 'pretrainingCorpus', 'sourcse', 'sources');
+    await rejectsKey(() => parameterTable('roberta-base', { r: 8, targets: ['q'], variant: ['LoRA'] } as never), 'parameterTable', 'variant', 'variants');
+    await rejectsKey(() => paperTable({ sharegroups: 2 } as never), 'paperTable', 'sharegroups', 'shareGroups');
+    await rejectsKey(() => meanCI([1, 2], { levle: 0.9 } as never), 'meanCI', 'levle', 'level');
+    await rejectsKey(() => pairedTTest([1, 2], [2, 3], { alternate: 'less' } as never), 'pairedTTest', 'alternate', 'alternative');
+    await rejectsKey(() => wilcoxonSignedRank([1, 2], [2, 3], { alternate: 'less' } as never), 'wilcoxonSignedRank', 'alternate', 'alternative');
+    await rejectsKey(() => bootstrapCI([1, 2], () => 1, { resample: 10 } as never), 'bootstrapCI', 'resample', 'resamples');
+    const t = aq.table({ share: ['A', 'B'], acc: [1, 2] });
+    await rejectsKey(() => summarize(t, { by: 'share', value: 'acc', levl: 0.9 } as never), 'summarize', 'levl', 'level');
+    await rejectsKey(() => compare(t, { by: 'share', baseline: 'A', value: 'acc', pair: 'seed' } as never), 'compare', 'pair', 'pairBy');
+    // a TypeError, as the checkers it replaced threw
+    assert.throws(() => meanCI([1, 2], { levle: 0.9 } as never), TypeError);
   });
 
   it('useBackend names the closest backend and never reaches Object.prototype', async () => {

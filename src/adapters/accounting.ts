@@ -8,6 +8,7 @@ import * as aq from 'arquero';
 import type { Model } from '../models/types.js';
 import { AdapterConfig, AdapterConfigError, resolveGroups, sharesA, sharesB, type Method, type Share, type ShareLoraOptions } from './config.js';
 import { findTargets } from './targets.js';
+import { checkOptions, optionKeys } from '../util/options.js';
 
 /** One adapted module type: its input and output widths. */
 export interface ModuleShape { name: string; dIn: number; dOut: number }
@@ -122,7 +123,7 @@ export interface TableOptions {
   /** the rows: default LoRA, ShareA, ShareB, ShareAB; also LoRA-FA, ShareA-FA, ..., VeRA, Tied-LoRA, Tied-LoRA:vBuA, ... */
   variants?: string[];
 }
-const TABLE_OPTIONS = new Set(['r', 'targets', 'shareGroups', 'variants']);
+const TABLE_OPTIONS = optionKeys<TableOptions>()(['r', 'targets', 'shareGroups', 'variants']);
 
 /**
  * Accounting table for a paper shape (`'roberta-base'`, `'llama-7b'`, ...) or a loaded model.
@@ -130,8 +131,7 @@ const TABLE_OPTIONS = new Set(['r', 'targets', 'shareGroups', 'variants']);
  * @example parameterTable('llama-7b', { r: 64, targets: ['q', 'v'], shareGroups: 4 })   // 8 groups of 4 layers
  */
 export function parameterTable(arch: string | ArchShape | Model, o: TableOptions): aq.ColumnTable {
-  const unknown = Object.keys(o).filter((k) => !TABLE_OPTIONS.has(k));
-  if (unknown.length) throw new AdapterConfigError(unknown[0], `is not a parameterTable option (known: ${[...TABLE_OPTIONS].join(', ')})`);
+  checkOptions('parameterTable', o, TABLE_OPTIONS);
   if (!Number.isSafeInteger(o.r) || o.r < 1) throw new AdapterConfigError('r', `must be a positive integer, got ${JSON.stringify(o.r)}`);
   const variants = o.variants ?? DEFAULT_VARIANTS;
   if (!Array.isArray(variants) || !variants.length) throw new AdapterConfigError('variants', `must be a non-empty list of variant names, got ${JSON.stringify(o.variants)}`);
@@ -166,8 +166,7 @@ export function parameterTable(arch: string | ArchShape | Model, o: TableOptions
  * model's depth, so one k spans models of different depths).
  */
 export function paperTable(o: { shareGroups?: number; variants?: string[] } = {}): aq.ColumnTable {
-  const unknown = Object.keys(o).filter((k) => k !== 'shareGroups' && k !== 'variants');
-  if (unknown.length) throw new AdapterConfigError(unknown[0], 'is not a paperTable option (known: shareGroups, variants)');
+  checkOptions('paperTable', o, ['shareGroups', 'variants']);
   if (o.shareGroups !== undefined && !(Number.isSafeInteger(o.shareGroups) && o.shareGroups >= 1)) throw new AdapterConfigError('shareGroups', `must be a positive integer k, got ${JSON.stringify(o.shareGroups)}`);
   const recipes: Array<[string, number, string[]]> = [
     ['roberta-base', 8, ['q', 'v']], ['roberta-large', 8, ['q', 'v']], ['gpt2-medium', 4, ['q', 'v']], ['gpt2-large', 4, ['q', 'v']],

@@ -284,12 +284,7 @@ export class ShareLoraAdapter implements InjectedAdapter {
         o.bias?.dispose();
       }
     }
-    tf.dispose([...this.params.values(), ...this.frozen.values()]);
-    this.params.clear();
-    this.frozen.clear();
-    this.modules.length = 0;
-    this.saved.length = 0;
-    this.unloaded = true;
+    this.release();
   }
 
   get merged(): boolean {
@@ -299,6 +294,16 @@ export class ShareLoraAdapter implements InjectedAdapter {
   /** Run the base model alone (adapters bypassed, heads still the trained copies). */
   setEnabled(on: boolean): void {
     for (const m of this.modules) m.hook.enabled = on;
+  }
+
+  /** The adapter's own tensors freed and its lists emptied, once the model holds none of them (unload, mergeAndUnload). */
+  private release(): void {
+    tf.dispose([...this.params.values(), ...this.frozen.values()]);
+    this.params.clear();
+    this.frozen.clear();
+    this.modules.length = 0;
+    this.saved.length = 0;
+    this.unloaded = true;
   }
 
   /** Remove the adapter from the model, restoring the base weights and heads. */
@@ -312,12 +317,7 @@ export class ShareLoraAdapter implements InjectedAdapter {
         lin.bias = o.bias;
       }
     }
-    tf.dispose([...this.params.values(), ...this.frozen.values()]);
-    this.params.clear();
-    this.frozen.clear();
-    this.modules.length = 0;
-    this.saved.length = 0;
-    this.unloaded = true;
+    this.release();
   }
 
   /** Save as a PEFT folder (adapter_config.json + adapter_model.safetensors); see save.ts. */

@@ -10,14 +10,10 @@
  * wilcoxonSignedRank(shareA, lora).p               // exact p; with 3 pairs it can never be below 0.25
  */
 import { normalCdf, tQuantile, tSurvival } from './distributions.js';
+import { checkOptions } from '../util/options.js';
 import { Rng } from '../util/rng.js';
 
 export type Alternative = 'two-sided' | 'less' | 'greater';
-
-function checkKeys(what: string, o: object, known: readonly string[]): void {
-  const unknown = Object.keys(o).filter((k) => !known.includes(k));
-  if (unknown.length) throw new TypeError(`${what}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${known.join(', ')})`);
-}
 
 function checkLevel(what: string, level: number): void {
   if (!(level > 0 && level < 1)) throw new RangeError(`${what}: level must be in (0, 1), e.g. 0.95; got ${level}`);
@@ -66,7 +62,7 @@ export interface LevelOptions {
 
 /** Mean and Student-t confidence interval (R: t.test(x)$conf.int). */
 export function meanCI(values: ArrayLike<number>, options: LevelOptions = {}): MeanCI {
-  checkKeys('meanCI', options, ['level']);
+  checkOptions('meanCI', options, ['level']);
   const level = options.level ?? 0.95;
   checkLevel('meanCI', level);
   const xs = finiteValues('meanCI', values);
@@ -102,7 +98,7 @@ export interface PairedTTest {
 
 /** Paired t-test of x − y (R: t.test(x, y, paired = TRUE)). Needs at least two pairs. */
 export function pairedTTest(x: ArrayLike<number>, y: ArrayLike<number>, options: TestOptions = {}): PairedTTest {
-  checkKeys('pairedTTest', options, ['level', 'alternative']);
+  checkOptions('pairedTTest', options, ['level', 'alternative']);
   const level = options.level ?? 0.95;
   const alternative = options.alternative ?? 'two-sided';
   checkLevel('pairedTTest', level);
@@ -182,7 +178,7 @@ function signedRankCounts(n: number): number[] {
  * no ties or zero differences, else the normal approximation R uses.
  */
 export function wilcoxonSignedRank(x: ArrayLike<number>, y: ArrayLike<number>, options: Omit<TestOptions, 'level'> = {}): WilcoxonResult {
-  checkKeys('wilcoxonSignedRank', options, ['alternative']);
+  checkOptions('wilcoxonSignedRank', options, ['alternative']);
   const alternative = options.alternative ?? 'two-sided';
   checkAlternative('wilcoxonSignedRank', alternative);
   const all = differences('wilcoxonSignedRank', x, y);
@@ -250,7 +246,7 @@ export interface BootstrapCI {
  * bootstrapCI(examples, (s) => corpusBleu(s), { resamples: 1000 })
  */
 export function bootstrapCI<T>(data: readonly T[], statistic: (sample: T[]) => number, options: BootstrapOptions = {}): BootstrapCI {
-  checkKeys('bootstrapCI', options, ['level', 'resamples', 'seed']);
+  checkOptions('bootstrapCI', options, ['level', 'resamples', 'seed']);
   const level = options.level ?? 0.95;
   const resamples = options.resamples ?? 2000;
   checkLevel('bootstrapCI', level);

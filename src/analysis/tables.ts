@@ -9,13 +9,9 @@
  */
 import * as aq from 'arquero';
 import { meanCI, pairedTTest, wilcoxonSignedRank } from './stats.js';
+import { checkOptions } from '../util/options.js';
 
 type Table = aq.ColumnTable;
-
-function checkKeys(what: string, o: object, known: readonly string[]): void {
-  const unknown = Object.keys(o).filter((k) => !known.includes(k));
-  if (unknown.length) throw new TypeError(`${what}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${known.join(', ')})`);
-}
 
 function checkColumns(what: string, t: Table, cols: string[]): void {
   const names = t.columnNames();
@@ -59,7 +55,7 @@ export interface SummaryOptions {
  * one run says nothing about the spread.
  */
 export function summarize(t: Table, options: SummaryOptions): Table {
-  checkKeys('summarize', options, ['by', 'value', 'level']);
+  checkOptions('summarize', options, ['by', 'value', 'level']);
   const by = asList(options.by);
   checkColumns('summarize', t, [...by, options.value]);
   const col = t.array(options.value) as ArrayLike<unknown>;
@@ -104,7 +100,7 @@ export interface ComparisonOptions {
  * multiple comparisons is applied.
  */
 export function compare(t: Table, options: ComparisonOptions): Table {
-  checkKeys('compare', options, ['by', 'baseline', 'pairBy', 'value', 'level']);
+  checkOptions('compare', options, ['by', 'baseline', 'pairBy', 'value', 'level']);
   const pairBy = asList(options.pairBy);
   checkColumns('compare', t, [options.by, ...pairBy, options.value]);
   if (pairBy.includes(options.by)) throw new RangeError(`compare: pairBy must not include the variant column "${options.by}"`);

@@ -1,8 +1,9 @@
 /**
- * Every SHARELORA_* environment switch, read here and nowhere else, so one
- * file says which exist, what each accepts and who reads it. README.md
- * ("Backends", the switches table) lists the same names; a test keeps the
- * two in step.
+ * Every SHARELORA_* environment switch the library reads, read here and
+ * nowhere else, so one file says which exist, what each accepts and who reads
+ * it. The benchmark's own switches live in bench/flags.ts, read through the
+ * readers exported here. README.md ("Switches", the table) lists both; a
+ * test keeps them in step.
  *
  * Most are read once, on first use: they configure the process, and a
  * benchmark variant or the notebook runner sets them in a child's
@@ -19,7 +20,7 @@
  * backend loads.
  */
 
-function raw(name: string): string | undefined {
+export function raw(name: string): string | undefined {
   const v = process.env[name];
   return v === undefined || v === '' ? undefined : v;
 }
@@ -28,7 +29,7 @@ function invalid(name: string, got: string, expected: string): Error {
   return new Error(`${name} must be ${expected}; got ${JSON.stringify(got)}`);
 }
 
-function onOff(name: string, fallback: boolean): boolean {
+export function onOff(name: string, fallback: boolean): boolean {
   const v = raw(name);
   if (v === undefined) return fallback;
   if (v !== '0' && v !== '1') throw invalid(name, v, '0 (off) or 1 (on)');
@@ -51,7 +52,7 @@ function oneOf<T extends string>(name: string, values: readonly T[], fallback: T
 }
 
 /** Read on first use, then kept; a failed read is not kept, so it throws again where next used. */
-function once<T>(read: () => T): () => T {
+export function once<T>(read: () => T): () => T {
   let done = false;
   let value: T;
   return () => {
@@ -78,9 +79,6 @@ const interruptGraceMs = once(() => integer('SHARELORA_INTERRUPT_GRACE_MS', 2000
 const runnerBackend = once(() => raw('SHARELORA_RUNNER_BACKEND') ?? 'auto');
 const gemmSplitK = once(() => onOff('SHARELORA_GEMM_SPLITK', true));
 const gemmPretransposeMiB = once(() => integer('SHARELORA_GEMM_PRETRANSPOSE', 4096, 0, 'MiB of transposed copies of frozen weights; 0 turns them off'));
-const gemmK32 = once(() => onOff('SHARELORA_GEMM_K32', false));
-const gemmCoalesced = once(() => onOff('SHARELORA_GEMM_COALESCED', false));
-const python = once(() => raw('SHARELORA_PYTHON') ?? 'python3');
 
 export const flags = {
   // ---- the library: backend choice and the webgpu path
@@ -150,15 +148,6 @@ export const flags = {
   get commit(): string | undefined { return raw('SHARELORA_COMMIT'); },
   /** SHARELORA_SPAM_ROWS (on access): a JSON file of SpamAssassin rows written by scripts/export-spam-rows.ts, read instead of the 93 MB npm package where it cannot travel (the GPU machine). */
   get spamRows(): string | undefined { return raw('SHARELORA_SPAM_ROWS'); },
-
-  // ---- the benchmark (bench/)
-
-  /** SHARELORA_GEMM_K32=1: the 32-deep K-slice tile for long-K products (bench/gemm-variants.ts). */
-  get gemmK32(): boolean { return gemmK32(); },
-  /** SHARELORA_GEMM_COALESCED=1: K-fastest loads for every single-buffered tile (bench/gemm-variants.ts). */
-  get gemmCoalesced(): boolean { return gemmCoalesced(); },
-  /** SHARELORA_PYTHON: the Python with torch, transformers and peft for the PyTorch baseline; default python3. */
-  get python(): string { return python(); },
 };
 
 /** The variable a queue worker sets for its runner process (the variable read by flags.runnerBackend). */

@@ -69,7 +69,8 @@ async function tryWebGPU(): Promise<BackendInfo> {
   await import('@tensorflow/tfjs-backend-webgpu');
   await (await import('./webgpu/device.js')).registerDeviceFactory();
   if (!(await tf.setBackend('webgpu'))) throw new BackendUnavailable('webgpu', 'tfjs-backend-webgpu failed to initialise', how);
-  await registerWebGPUKernels();
+  // our fused kernels (src/backend/webgpu), part of the package: ops.ts imports them statically too
+  (await import('./webgpu/register.js')).registerKernels();
   return { name: 'webgpu', device: webgpuDevice };
 }
 
@@ -105,16 +106,6 @@ function askDawn(): string | undefined {
     return r.status === 0 ? (JSON.parse(r.stdout) as string | null) ?? undefined : undefined;
   } catch {
     return undefined;
-  }
-}
-
-/** Custom fused kernels live in src/backend/webgpu; they are optional accelerators. */
-async function registerWebGPUKernels(): Promise<void> {
-  try {
-    const mod = await import('./webgpu/index.js' as string) as { registerKernels?: () => void };
-    mod.registerKernels?.();
-  } catch (e) {
-    if ((e as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw e;
   }
 }
 

@@ -6,8 +6,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fused } from './webgpu/active.js';
+import { IGNORE_INDEX } from './labels.js';
+import type { AdamWHyper, AttentionOptions, DropoutSpec, TokenAttentionOptions } from './op-types.js';
 
-export interface DropoutSpec { rate: number; seed: number }
+export type { AdamWHyper, AttentionOptions, DropoutSpec, TokenAttentionOptions } from './op-types.js';
 
 /**
  * y = x·W + b, x [N, in]. W is [in, out] (HF Conv1D) or, with transposeW,
@@ -33,19 +35,6 @@ export function loraLinear(
   const xd = dropout && dropout.rate > 0 ? tf.dropout(x, dropout.rate, undefined, dropout.seed) as tf.Tensor2D : x;
   const low = tf.matMul(tf.matMul(xd, A, false, true), B, false, true);
   return tf.add(base, tf.mul(low, scaling));
-}
-
-export interface AttentionOptions {
-  causal: boolean;
-  /** [B, T] with 1 for keys that may be attended to, 0 for padding */
-  keyMask?: tf.Tensor2D;
-  scale: number;
-}
-
-export interface TokenAttentionOptions extends AttentionOptions {
-  heads: number;
-  /** key/value heads (grouped-query attention); defaults to heads */
-  kvHeads?: number;
 }
 
 /**
@@ -120,10 +109,10 @@ export function silu(x: tf.Tensor): tf.Tensor {
   return tf.mul(x, tf.sigmoid(x));
 }
 
-/** Mean softmax cross-entropy over rows whose label is not -100 (torch's ignore_index). */
+/** Mean softmax cross-entropy over rows whose label is not IGNORE_INDEX (-100, torch's ignore_index). */
 export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
   const fz = fused(); if (fz) return fz.crossEntropy(logits, labels);
-  const valid = tf.cast(tf.notEqual(labels, -100), 'float32');
+  const valid = tf.cast(tf.notEqual(labels, IGNORE_INDEX), 'float32');
   const safe = tf.mul(tf.cast(labels, 'int32'), tf.cast(valid, 'int32')) as tf.Tensor1D;
   const logp = tf.logSoftmax(logits);
   const picked = tf.sum(tf.mul(logp, tf.oneHot(safe, logits.shape[1])), -1);
@@ -135,19 +124,6 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
 export function gradStats(g: tf.Tensor): tf.Tensor1D {
   const fz = fused(); if (fz) return fz.gradStats(g);
   return tf.stack([tf.sum(tf.square(g)), tf.cast(tf.all(tf.isFinite(g)), 'float32')]) as tf.Tensor1D;
-}
-
-/** One AdamW update's constants, from the optimizer's host state (src/train/adamw.ts). */
-export interface AdamWHyper {
-  /** 1 − lr·weightDecay */
-  decay: number;
-  beta1: number; beta2: number; eps: number;
-  /** lr / (1 − β1ᵗ) */
-  stepSize: number;
-  /** √(1 − β2ᵗ) */
-  sqrtBc2: number;
-  /** the clipping coefficient, applied to g first */
-  gscale: number;
 }
 
 /**

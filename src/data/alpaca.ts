@@ -8,7 +8,7 @@
  * model is trained on `prompt + output` with the prompt masked out of the loss.
  */
 import { table } from 'arquero';
-import { DataError } from './errors.js';
+import { DataError } from '../util/errors.js';
 import { readText } from './delimited.js';
 import type { TaskData } from './task.js';
 

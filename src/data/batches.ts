@@ -6,7 +6,7 @@ import { bucketByLength } from './bucket.js';
 import { blocksToBatch, encodeCausal, packSequences, padCausal, padOptions, padRows, type PadOptions } from './collate.js';
 import type { HostBatch } from './batch.js';
 import { checkOptions, optionKeys } from '../util/options.js';
-import { DataError } from './errors.js';
+import { DataError } from '../util/errors.js';
 import { seededOrder } from './split.js';
 import type { TaskData } from './task.js';
 import type { TextTokenizer } from './tokenizer.js';

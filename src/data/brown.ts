@@ -9,7 +9,7 @@
  * Split: 80/10/10 of the files within each genre (at least one file each in
  * validation and test), so sentences of one article never straddle two splits.
  */
-import { DataError } from './errors.js';
+import { DataError } from '../util/errors.js';
 import { once, rowsToTable, selectRows, splitter, type LoadOptions, LOAD_KEYS } from './loader.js';
 import { checkOptions, optionKeys } from '../util/options.js';
 import { listPackageDir, packageFile, readPackageText } from './packages.js';

@@ -8,7 +8,7 @@ import { Rng } from '../util/rng.js';
 import type { HostBatch } from './batch.js';
 import type { TextTokenizer } from './tokenizer.js';
 import { checkOptions, optionKeys } from '../util/options.js';
-import { IGNORE_INDEX } from './labels.js';
+import { IGNORE_INDEX } from '../backend/labels.js';
 
 export { IGNORE_INDEX };
 
@@ -167,7 +167,7 @@ export interface MaskedLmOptions extends PadOptions {
   randomFraction?: number;
 }
 
-const MLM_KEYS = new Set(['maskId', 'vocabSize', 'specialIds', 'padId', 'seed', 'probability', 'maskFraction', 'randomFraction', 'padToMultipleOf', 'padTo']);
+const MLM_KEYS = optionKeys<MaskedLmOptions>()(['maskId', 'vocabSize', 'specialIds', 'padId', 'seed', 'probability', 'maskFraction', 'randomFraction', 'padToMultipleOf', 'padTo']);
 
 /**
  * RoBERTa's dynamic masking (transformers' DataCollatorForLanguageModeling):
@@ -177,7 +177,7 @@ const MLM_KEYS = new Set(['maskId', 'vocabSize', 'specialIds', 'padId', 'seed', 
  * padding included. Rows already carry their special tokens.
  */
 export function collateMaskedLM(rows: readonly (readonly number[])[], opts: MaskedLmOptions): HostBatch {
-  for (const k of Object.keys(opts)) if (!MLM_KEYS.has(k)) throw new TypeError(`collateMaskedLM: unknown option "${k}"; expected ${[...MLM_KEYS].join(', ')}`);
+  checkOptions('collateMaskedLM', opts, MLM_KEYS);
   const { maskId, vocabSize, padId, seed } = opts;
   const probability = opts.probability ?? 0.15, maskFraction = opts.maskFraction ?? 0.8, randomFraction = opts.randomFraction ?? 0.1;
   if (!Number.isSafeInteger(vocabSize) || vocabSize < 2) throw new RangeError(`collateMaskedLM: vocabSize must be an integer >= 2, got ${vocabSize}`);

@@ -5,8 +5,8 @@
  *   (MNLI and SST-2 are full of them), so no quote handling at all.
  * - HF / E2E CSVs follow RFC 4180: quoted fields may hold commas, `""` and newlines.
  */
-import { DataError } from './errors.js';
-import { readDataText } from './read-guarded.js';
+import { DataError } from '../util/errors.js';
+import { readDataText } from '../util/read-data.js';
 
 export interface TextRecord {
   fields: string[];

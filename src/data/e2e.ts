@@ -9,7 +9,7 @@
  * against all references of its MR).
  */
 import { table } from 'arquero';
-import { DataError } from './errors.js';
+import { DataError } from '../util/errors.js';
 import { parseCsv, readText } from './delimited.js';
 import type { TaskData } from './task.js';
 

@@ -14,7 +14,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { table } from 'arquero';
 import { parseDecimal } from './decimal.js';
-import { DataError } from './errors.js';
+import { DataError } from '../util/errors.js';
 import { checkWidth, Header, parseTsv, readText } from './delimited.js';
 import type { Metric, TaskData, TaskInfo } from './task.js';
 

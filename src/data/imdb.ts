@@ -8,7 +8,7 @@
  * Schema: `text` (HTML `<br />` turned into newlines), `label` (0 negative,
  * 1 positive), `id` (index in reviews.json).
  */
-import { DataError } from './errors.js';
+import { DataError } from '../util/errors.js';
 import { duplicateKeys, once, rowsToTable, selectRows, splitter, type LoadOptions, LOAD_KEYS } from './loader.js';
 import { checkOptions } from '../util/options.js';
 import { packageFile, readPackageJson } from './packages.js';

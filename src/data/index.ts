@@ -3,7 +3,7 @@
  * Hub resolver's names (it lives in hub/hub.ts) for code that imports them from here.
  * The lead re-exports this module as `datasets` plus the tokenizer/collation names.
  */
-export { DataError } from './errors.js';
+export { DataError } from '../util/errors.js';
 export type { Metric, SplitName, TaskData, TaskInfo, TaskKind } from './task.js';
 export { DEFAULT_FRACTIONS, DEFAULT_SEED, hash32, seededOrder, splitRows, type SplitOptions } from './split.js';
 export type { LoadOptions } from './loader.js';

@@ -5,7 +5,7 @@
  * of 1e9, is an error that names the row, not an 8-class or billion-class task.
  */
 import { parseDecimal } from './decimal.js';
-import { DataError } from './errors.js';
+import { DataError } from '../util/errors.js';
 
 /** The bound a model head's num_labels has (src/models/config.ts). */
 export const MAX_LABELS = 100_000;

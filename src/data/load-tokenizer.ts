@@ -1,11 +1,11 @@
 /** Reading a model folder's tokenizer files; writing them with {@link saveTokenizer}. */
 import { existsSync, mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { DataError } from './errors.js';
+import { DataError } from '../util/errors.js';
 import { atomicWriteSync } from '../util/fs.js';
 import { MAX_JSON_BYTES } from '../util/read-file.js';
 import { saveFailure } from '../util/save-error.js';
-import { readDataJson, readDataText } from './read-guarded.js';
+import { readDataJson, readDataText } from '../util/read-data.js';
 import { gpt2Tokenizer, gpt2TokenizerJson, GPT2_CONFIG, parseMerges } from './gpt2-bpe.js';
 import { TextTokenizer, type TokenizerConfig, type TokenizerJson } from './tokenizer.js';
 

@@ -7,7 +7,7 @@
  * Schema: `text` (paragraphs separated by blank lines), `chapter` (string:
  * "1".."135", "Etymology", "Extracts", "Epilogue"), `title`.
  */
-import { DataError } from './errors.js';
+import { DataError } from '../util/errors.js';
 import { once, rowsToTable, selectRows, splitter, type LoadOptions, LOAD_KEYS } from './loader.js';
 import { checkOptions } from '../util/options.js';
 import { listPackageDir, packageFile, readPackageJson } from './packages.js';

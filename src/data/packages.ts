@@ -6,8 +6,8 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { readdirSync } from 'node:fs';
-import { DataError } from './errors.js';
-import { readDataText } from './read-guarded.js';
+import { DataError } from '../util/errors.js';
+import { readDataText } from '../util/read-data.js';
 
 const require = createRequire(import.meta.url);
 

@@ -7,9 +7,9 @@
  * caller gets a DataError naming the file.
  */
 import { Worker } from 'node:worker_threads';
-import { DataError } from './errors.js';
+import { DataError } from '../util/errors.js';
 import type { ParquetReply } from './parquet-worker.js';
-import { readDataBytes } from './read-guarded.js';
+import { readDataBytes } from '../util/read-data.js';
 
 /** Decoded rows take several times the file's size; past this the rows would not fit in memory anyway. */
 export const MAX_PARQUET_BYTES = 1 << 30;

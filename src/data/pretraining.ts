@@ -28,7 +28,7 @@
  * measures the shift between its two releases, which pretraining on
  * release-2 text (even its train split) would blur. `sources` can add it.
  */
-import { DataError } from './errors.js';
+import { DataError } from '../util/errors.js';
 import { brown } from './brown.js';
 import { imdb } from './imdb.js';
 import { mobyDick } from './moby-dick.js';
@@ -37,6 +37,7 @@ import { sotu } from './sotu.js';
 import { spamAssassin } from './spam.js';
 import { hash32 } from './split.js';
 import { wordnetDefinitions, wordnetSupersense, wordnetSynsets } from './wordnet.js';
+import { checkOptions, optionKeys } from '../util/options.js';
 import type { SplitName } from './task.js';
 
 export const PRETRAINING_SOURCES = ['sotu', 'mobyDick', 'brown', 'wordnet', 'imdb', 'spam', 'factbook'] as const;
@@ -76,7 +77,7 @@ export interface PretrainingOptions {
   sources?: readonly PretrainingSource[];
 }
 
-const OPTION_KEYS = new Set(['heldOutFraction', 'seed', 'sources']);
+const OPTION_KEYS = optionKeys<PretrainingOptions>()(['heldOutFraction', 'seed', 'sources']);
 
 /** Lower-case letters and digits separated by single spaces: equal for texts that differ only in case, punctuation, spacing or Unicode form. */
 export function normalizeText(s: string): string {
@@ -237,9 +238,9 @@ export function factbookText(profile: unknown, file: string): string {
   return lines.join('\n');
 }
 
-function checkOptions(opts: PretrainingOptions): Required<PretrainingOptions> {
+function resolveOptions(opts: PretrainingOptions): Required<PretrainingOptions> {
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new TypeError('pretrainingCorpus: options must be an object');
-  for (const k of Object.keys(opts)) if (!OPTION_KEYS.has(k)) throw new TypeError(`pretrainingCorpus: unknown option "${k}"; expected ${[...OPTION_KEYS].join(', ')}`);
+  checkOptions('pretrainingCorpus', opts, OPTION_KEYS);
   const heldOutFraction = opts.heldOutFraction ?? 0.02;
   if (typeof heldOutFraction !== 'number' || !(heldOutFraction >= 0 && heldOutFraction <= 0.5)) throw new RangeError(`pretrainingCorpus: heldOutFraction must be a number in [0, 0.5], got ${JSON.stringify(opts.heldOutFraction)}`);
   const seed = opts.seed ?? 0;
@@ -260,7 +261,7 @@ const utf8Bytes = (s: string) => Buffer.byteLength(s, 'utf8');
  * @example const { train, heldOut } = await pretrainingCorpus({ heldOutFraction: 0.02, seed: 0 });
  */
 export async function pretrainingCorpus(options: PretrainingOptions = {}): Promise<PretrainingCorpus> {
-  const opts = checkOptions(options);
+  const opts = resolveOptions(options);
   const corpus: PretrainingCorpus = { train: [], heldOut: [], stats: { train: {}, heldOut: {} }, options: opts };
   for (const source of opts.sources) {
     const docs = await (filteredCache.get(source) ?? filteredCache.set(source, filtered(source)).get(source)!);

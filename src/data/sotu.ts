@@ -6,7 +6,7 @@
  * Schema: `text`, `year` (int), `president`, `party` (as the package spells it:
  * Democratic, Republican, Whig, Federalist, none, …).
  */
-import { DataError } from './errors.js';
+import { DataError } from '../util/errors.js';
 import { once, rowsToTable, selectRows, splitter, type LoadOptions, LOAD_KEYS } from './loader.js';
 import { checkOptions } from '../util/options.js';
 import { listPackageDir, packageFile, readPackageJson } from './packages.js';

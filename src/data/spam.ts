@@ -14,7 +14,7 @@
  * Split: 80/10/10 within each group, grouped by subject+body so duplicates stay together.
  */
 import { join } from 'node:path';
-import { DataError } from './errors.js';
+import { DataError } from '../util/errors.js';
 import { parseEmail } from './email.js';
 import { duplicateKeys, once, rowsToTable, selectRows, splitter, subsetSplitters, type LoadOptions, LOAD_KEYS } from './loader.js';
 import { checkOptions, optionKeys } from '../util/options.js';

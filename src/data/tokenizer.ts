@@ -6,7 +6,7 @@
  * keep `<s> … </s>` intact.
  */
 import { Tokenizer } from '@huggingface/tokenizers';
-import { DataError } from './errors.js';
+import { DataError } from '../util/errors.js';
 
 /** The parts of a `tokenizer.json` this module reads; the rest is passed through untouched. */
 export interface TokenizerJson {

@@ -11,7 +11,7 @@
  * - supersense: stratified by lexicographer class (so rare classes such as
  *   verb.weather get validation and test rows), grouped by headword within a class.
  */
-import { DataError } from './errors.js';
+import { DataError } from '../util/errors.js';
 import { once, rowsToTable, selectRows, splitter, subsetSplitters, type LoadOptions, LOAD_KEYS } from './loader.js';
 import { checkOptions, optionKeys } from '../util/options.js';
 import { packageFile, readPackageText } from './packages.js';

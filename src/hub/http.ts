@@ -4,7 +4,7 @@
  * otherwise hold the caller for undici's 300 s defaults, or forever through
  * a proxy that trickles.
  */
-import { DataError } from '../data/errors.js';
+import { DataError } from '../util/errors.js';
 
 export interface HttpLimits {
   /** Until the answer's headers arrive. */

@@ -23,8 +23,8 @@ import { existsSync, lstatSync, mkdirSync, realpathSync, statSync } from 'node:f
 import { copyFile, open, rename, rm, symlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { DataError } from '../data/errors.js';
-import { readDataJson, readDataText } from '../data/read-guarded.js';
+import { DataError } from '../util/errors.js';
+import { readDataJson, readDataText } from '../util/read-data.js';
 import { atomicWrite } from '../util/fs.js';
 import { MAX_JSON_BYTES } from '../util/read-file.js';
 import { saveFailure } from '../util/save-error.js';

@@ -8,7 +8,7 @@
  */
 import { lstatSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
-import { DataError } from '../data/errors.js';
+import { DataError } from '../util/errors.js';
 
 export const COMMIT = /^[0-9a-f]{40}$/;
 

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { crossEntropy } from '../backend/ops.js';
-import { IGNORE_INDEX } from '../data/labels.js';
+import { IGNORE_INDEX } from '../backend/labels.js';
 import { Linear } from './linear.js';
 import type { Model, ModelConfig } from './types.js';
 import type { WeightStore } from './weights.js';

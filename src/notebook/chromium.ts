@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { flags } from '../backend/flags.js';
-import type { FigureJSON } from './figure.js';
+import type { FigureJSON } from './figure-json.js';
 
 const require = createRequire(import.meta.url);
 

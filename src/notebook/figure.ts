@@ -9,15 +9,9 @@ import { flags } from '../backend/flags.js';
 import { MIME_BUNDLE, type Displayable, type DisplayOutput, type RenderOptions } from './mime.js';
 import { figureHtml } from './plotly-html.js';
 import { ImageExportUnavailable, renderFigureImage } from './chromium.js';
+import type { FigureJSON, Layout, Trace } from './figure-json.js';
 
-export type Trace = Record<string, unknown> & { type?: string; name?: string };
-export type Layout = Record<string, unknown>;
-
-export interface FigureJSON {
-  data: Trace[];
-  layout: Layout;
-  config: Record<string, unknown>;
-}
+export type { FigureJSON, Layout, Trace } from './figure-json.js';
 
 let pngUnavailable: string | undefined;
 

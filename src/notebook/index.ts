@@ -17,7 +17,7 @@ export type { PlotOptions, HeatmapOptions } from './plot.js';
 export { Figure, type FigureJSON, type Trace, type Layout } from './figure.js';
 export { table, TableView, type TableOptions } from './table.js';
 export { display, type DisplayHandle, type DisplayFunction, type DisplayOptions } from './display.js';
-export { progressBar, type ProgressOptions } from './progress.js';
+export { progressBar, type ProgressCallbacks, type ProgressOptions } from './progress.js';
 export { MIME_BUNDLE, Html, Markdown, type Displayable, type DisplayOutput, type MimeBundle, type RenderOptions } from './mime.js';
 export { closeBrowser, ImageExportUnavailable } from './chromium.js';
 export { provenance, type Provenance, type ProvenanceOptions } from './provenance.js';

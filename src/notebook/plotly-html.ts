@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import type { DisplayOutput } from './mime.js';
 import { escapeHtml } from './format.js';
-import type { FigureJSON } from './figure.js';
+import type { FigureJSON } from './figure-json.js';
 
 const require = createRequire(import.meta.url);
 let bundleSource: string | undefined;

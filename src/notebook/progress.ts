@@ -6,13 +6,24 @@
  * @example
  * await trainer.fit({ callbacks: [progressBar({ plotEvery: 50 })] })
  */
-import type { StepRecord, TrainerCallbacks } from '../train/callbacks.js';
 import { display, type DisplayHandle } from './display.js';
 import { displaySink } from './session.js';
 import { Figure, type Trace } from './figure.js';
 import { Html, MIME_BUNDLE, type Displayable, type DisplayOutput, type RenderOptions } from './mime.js';
 import { escapeHtml, formatCompact, formatDuration, formatNumber } from './format.js';
 import { checkOptions as checkKeys, optionKeys } from '../util/options.js';
+
+/**
+ * The callbacks progressBar returns: a Trainer's (train/callbacks.ts,
+ * TrainerCallbacks), stated by what the bar reads of them, so that display
+ * code does not import training.
+ */
+export interface ProgressCallbacks {
+  onStart(info: { totalSteps: number }): void;
+  onStep(rec: { step: number; loss: number; tokens: number; evalLoss?: number }): void;
+  onEval(e: { step: number; evalLoss: number; metrics?: Record<string, number> }): void;
+  onEnd(info: { interrupted: boolean }): void;
+}
 
 export interface ProgressOptions {
   /** notebook: refresh the loss plot every N steps (default 20; 0 = no plot) */
@@ -93,7 +104,7 @@ function live(fig: Figure): Displayable {
   };
 }
 
-export function progressBar(options: ProgressOptions = {}): TrainerCallbacks {
+export function progressBar(options: ProgressOptions = {}): ProgressCallbacks {
   checkOptions(options);
   const plotEvery = options.plotEvery ?? 20;
   const minInterval = options.minIntervalMs ?? 250;
@@ -125,7 +136,7 @@ export function progressBar(options: ProgressOptions = {}): TrainerCallbacks {
         lastDraw = performance.now();
       }
     },
-    onStep(rec: StepRecord) {
+    onStep(rec) {
       s.done += 1;
       s.tokens += Number.isFinite(rec.tokens) ? rec.tokens : 0;
       s.loss = rec.loss;

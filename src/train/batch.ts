@@ -11,7 +11,7 @@
  * name the offending value.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { IGNORE_INDEX } from '../data/labels.js';
+import { IGNORE_INDEX } from '../backend/labels.js';
 import { isRegression } from '../models/heads.js';
 import type { Model } from '../models/types.js';
 import { closest, describeValue, isPlainObject } from '../util/options.js';

@@ -31,9 +31,9 @@ import { readSafetensors, serializeSafetensors, type RawTensor, type TensorToWri
 import type { Model } from '../models/types.js';
 import type { StepRecord } from './callbacks.js';
 import type { Trainable } from './loss.js';
-import { resolveTrainerOptions, TRAINER_KEYS, withOverrides, type TrainerOptions } from './options.js';
-// types only: trainer.ts imports this file, and resume is handed the Trainer class
-import type { HostTensor, Trainer, TrainerState } from './trainer.js';
+import { resolveTrainerOptions, TRAINER_KEYS, withOverrides, type ResolvedTrainerOptions, type TrainerOptions } from './options.js';
+import type { HostTensor } from './host.js';
+import type { TrainerState } from './state.js';
 
 const FORMAT = 'sharelora-trainer-checkpoint';
 const STATE = 'trainer.json';
@@ -69,7 +69,23 @@ export function completeCheckpoint(dir: string): string {
 }
 
 /** what a checkpoint needs of a Trainer besides its state: what it trains, and the options to rebuild it with */
-type Saved = Pick<Trainer, 'model' | 'adapter' | 'opts' | 'totalSteps'>;
+export interface Saved {
+  readonly model: Model;
+  readonly adapter: Trainable;
+  readonly opts: ResolvedTrainerOptions;
+  readonly totalSteps: number | undefined;
+}
+
+/** A checkpoint read back: what Trainer.resume builds the trainer from. */
+export interface ReadCheckpoint {
+  /** the adapter, loaded onto the model (or the `trainable` given, its weights restored) */
+  adapter: Trainable;
+  /** the saved options with the overrides applied, checked */
+  options: TrainerOptions;
+  state: TrainerState;
+  /** undo what reading did to the model (unload the adapter it loaded), for a trainer that cannot be built from it */
+  abandon(): void;
+}
 
 /** Write `state` (trainer.state(), taken between two steps) and the adapter to `dir`, replacing it atomically. */
 export async function saveCheckpoint(trainer: Saved, state: TrainerState, dir: string): Promise<void> {
@@ -206,15 +222,15 @@ async function writeContents(t: Saved, s: TrainerState, dir: string): Promise<vo
   await atomicWrite(join(dir, STATE), JSON.stringify(state, encode, 1) + '\n');
 }
 
-/** A new `TrainerClass` (Trainer, passed in so that this file need not import it) on `model`, continuing from the checkpoint in `dir`. */
-export async function resumeCheckpoint(TrainerClass: typeof Trainer, dir: string, model: Model, opts: ResumeOptions = {}): Promise<Trainer> {
+/** The checkpoint in `dir`, its adapter loaded onto `model`, for Trainer.resume to continue from. */
+export async function resumeCheckpoint(dir: string, model: Model, opts: ResumeOptions = {}): Promise<ReadCheckpoint> {
   checkOptions('Trainer.resume', opts, [...TRAINER_KEYS, 'trainable', 'allowUnknownBase']);
   if (opts.allowUnknownBase !== undefined && typeof opts.allowUnknownBase !== 'boolean') throw new OptionsError('Trainer.resume', 'allowUnknownBase', `must be true or false; got ${JSON.stringify(opts.allowUnknownBase)}`);
   const target = checkpointPath(dir);
-  return withLock(target, () => readCheckpoint(TrainerClass, target, model, opts), { purpose: `checkpoint ${target}`, readOnlyOk: true });
+  return withLock(target, () => readCheckpoint(target, model, opts), { purpose: `checkpoint ${target}`, readOnlyOk: true });
 }
 
-async function readCheckpoint(TrainerClass: typeof Trainer, dir: string, model: Model, opts: ResumeOptions): Promise<Trainer> {
+async function readCheckpoint(dir: string, model: Model, opts: ResumeOptions): Promise<ReadCheckpoint> {
   const from = completeCheckpoint(dir);
   const stateFile = join(from, STATE);
   const s = parseState(readJsonFile(stateFile, 'checkpoint state'), stateFile);
@@ -240,17 +256,13 @@ async function readCheckpoint(TrainerClass: typeof Trainer, dir: string, model: 
     adapter = trainable;
   }
   adapter.dropoutCounter = s.adapter.dropoutCounter;
-  let trainer: Trainer | undefined;
+  const abandon = () => { if (adapter instanceof ShareLoraAdapter) adapter.unload(); };
   try {
-    const state = trainerState(s, adapter.namedParameters(), join(from, OPTIM));
-    trainer = new TrainerClass(model, adapter, options);
-    await trainer.loadState(state);
+    return { adapter, options, state: trainerState(s, adapter.namedParameters(), join(from, OPTIM)), abandon };
   } catch (e) {
-    trainer?.dispose();
-    if (adapter instanceof ShareLoraAdapter) adapter.unload();
+    abandon();
     throw e;
   }
-  return trainer;
 }
 
 function checked(t: RawTensor | undefined, shape: number[], file: string, name: string): RawTensor & { data: Float32Array } {

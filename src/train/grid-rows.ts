@@ -4,7 +4,7 @@
  * demand: kept apart so neither imports the other at runtime.
  */
 import * as aq from 'arquero';
-import type { GridMetrics } from './grid.js';
+import type { GridMetrics } from './grid-types.js';
 
 /** How a setting's value appears in the table: arrays as "a,b", RegExps and objects as text. */
 export function gridLabel(v: unknown): string | number | boolean | null {

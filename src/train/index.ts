@@ -7,7 +7,7 @@ export { clearStop, requestStop, stopRequested, TrainingInterrupted } from './st
 export type { StepRecord, TrainerCallbacks } from './callbacks.js';
 export { gridConfigs, gridLabel, meanStd, runGrid, summarizeGrid, type GridConfig, type GridFunction, type GridOptions, type GridRunInfo, type GridSpace, type SummarizeOptions } from './grid.js';
 export { holm, runProtocol, type ProtocolMetrics, type ProtocolOptions, type ProtocolPhase, type ProtocolResult, type ProtocolRun } from './protocol.js';
-export type { QueueOptions } from './queue/client.js';
+export type { QueueOptions } from './queue/options.js';
 export type { RecipeContext, RecipeSpec } from './queue/recipe.js';
 export { startWorker, type GridWorker, type WorkerOptions } from './queue/worker.js';
 export { bleu, bleuFromCounts, corpusBleu, lcsLength, rougeL, rougeLSentence, tokenize13a, tokenizeRouge, type BleuOptions, type BleuResult, type RougeResult, type RougeScore } from './textmetrics.js';

@@ -10,7 +10,7 @@ import type { Model } from '../models/types.js';
 import { checkOptions, describeValue, optionKeys, OptionsError } from '../util/options.js';
 import { Rng } from '../util/rng.js';
 import { AdamW } from './adamw.js';
-import { IGNORE_INDEX } from '../data/labels.js';
+import { IGNORE_INDEX } from '../backend/labels.js';
 import { isRegression } from '../models/heads.js';
 import { BatchError, checkBatch, deviceBatchCheck, deviceCheckPassed, failDeviceCheck, lossLabelCount } from './batch.js';
 import type { StepRecord, TrainerCallbacks } from './callbacks.js';
@@ -451,7 +451,17 @@ export class Trainer {
    * `opts` overrides saved options (callbacks are never saved).
    */
   static async resume(dir: string, model: Model, opts: ResumeOptions = {}): Promise<Trainer> {
-    return resumeCheckpoint(Trainer, dir, model, opts);
+    const read = await resumeCheckpoint(dir, model, opts);
+    let trainer: Trainer | undefined;
+    try {
+      trainer = new Trainer(model, read.adapter, read.options);
+      await trainer.loadState(read.state);
+    } catch (e) {
+      trainer?.dispose();
+      read.abandon();
+      throw e;
+    }
+    return trainer;
   }
 
   dispose(): void {

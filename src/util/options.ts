@@ -4,8 +4,12 @@
  * default, which is the worst kind of wrong — it looks like it worked.
  */
 
-/** A bad options object or option value; `where` is the function, `field` the key. */
-export class OptionsError extends Error {
+/**
+ * A bad options object or option value; `where` is the function, `field` the
+ * key. A TypeError, as JavaScript's own errors for a wrong argument are, so
+ * code that caught the TypeErrors some checkers threw before still catches it.
+ */
+export class OptionsError extends TypeError {
   constructor(public readonly where: string, public readonly field: string, public readonly problem: string) {
     super(`${where}: ${field ? `option "${field}" ` : ''}${problem}`);
     this.name = 'OptionsError';

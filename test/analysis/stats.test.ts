@@ -96,7 +96,7 @@ describe('meanCI', () => {
   it('has no interval for one value, and refuses non-finite values and unknown options', () => {
     assert.deepEqual(meanCI([0.5]), { n: 1, mean: 0.5, sd: null, se: null, df: null, level: 0.95, low: null, high: null });
     assert.throws(() => meanCI([1, NaN]), /value 1 is NaN/);
-    assert.throws(() => meanCI([1, 2], { levle: 0.9 } as never), /unknown option levle/);
+    assert.throws(() => meanCI([1, 2], { levle: 0.9 } as never), /meanCI: option "levle" is not an option; did you mean "level"\?/);
     assert.throws(() => meanCI([1, 2], { level: 95 }), /level must be in \(0, 1\)/);
   });
 });
@@ -187,7 +187,7 @@ describe('quantile and bootstrapCI', () => {
   });
 
   it('checks its options', () => {
-    assert.throws(() => bootstrapCI([1, 2], () => 1, { resample: 10 } as never), /unknown option resample/);
+    assert.throws(() => bootstrapCI([1, 2], () => 1, { resample: 10 } as never), /bootstrapCI: option "resample" is not an option; did you mean "resamples"\?/);
     assert.throws(() => bootstrapCI([1, 2], () => 1, { resamples: 10 }), /resamples must be an integer ≥ 100/);
     assert.throws(() => bootstrapCI([], () => 1), /non-empty/);
   });
@@ -215,7 +215,7 @@ describe('summarize and compare', () => {
     const s = summarize(aq.from([{ v: 'x', a: 1 }]), { by: ['v'], value: 'a' }).objects()[0] as Record<string, unknown>;
     assert.deepEqual(s, { v: 'x', n: 1, mean: 1, sd: null, ci_low: null, ci_high: null });
     assert.throws(() => summarize(t, { by: 'share', value: 'accuracy' }), /no column "accuracy"; the columns are share, seed, acc/);
-    assert.throws(() => summarize(t, { by: 'share', value: 'acc', pm: 2 } as never), /unknown option pm/);
+    assert.throws(() => summarize(t, { by: 'share', value: 'acc', pm: 2 } as never), /summarize: option "pm" is not an option/);
     assert.throws(() => summarize(aq.from([{ v: 'x', a: NaN }]), { by: 'v', value: 'a' }), /"a" is NaN in row 0/);
   });
 
@@ -245,6 +245,6 @@ describe('summarize and compare', () => {
     const dup = aq.from([...rows, { share: 'A', seed: 0, acc: 0.9 }]);
     assert.throws(() => compare(dup, { by: 'share', baseline: 'none', pairBy: 'seed', value: 'acc' }), /share = "A" has two rows for seed = \[0\]/);
     assert.throws(() => compare(t, { by: 'share', baseline: 'ABC', pairBy: 'seed', value: 'acc' }), /no rows with share = "ABC"/);
-    assert.throws(() => compare(t, { by: 'share', baseline: 'none', pair: 'seed', value: 'acc' } as never), /unknown option pair/);
+    assert.throws(() => compare(t, { by: 'share', baseline: 'none', pair: 'seed', value: 'acc' } as never), /compare: option "pair" is not an option; did you mean "pairBy"\?/);
   });
 });

@@ -74,7 +74,7 @@ describe('collateMaskedLM', () => {
   });
 
   it('checks its options and ids', () => {
-    assert.throws(() => collateMaskedLM([[0, 5, 2]], { ...opts, mlmProbability: 0.2 } as never), /unknown option "mlmProbability"/);
+    assert.throws(() => collateMaskedLM([[0, 5, 2]], { ...opts, mlmProbability: 0.2 } as never), /collateMaskedLM: option "mlmProbability" is not an option; did you mean "probability"\?/);
     assert.throws(() => collateMaskedLM([[0, 5, 2]], { ...opts, probability: 1.5 }), /probability must be in \[0, 1\], got 1.5/);
     assert.throws(() => collateMaskedLM([[0, 5000, 2]], opts), /row 0 position 1 holds 5000, not an id in \[0, 1000\)/);
     assert.throws(() => collateMaskedLM([[0, 5, 2]], { ...opts, maskId: 1000 }), /maskId must be an id in \[0, 1000\)/);

@@ -165,7 +165,7 @@ describe('queue: recipes and options', () => {
     assert.throws(() => readRecipe(join(dir, 'rel.mjs')), /imports '\.\/helper\.js'; a recipe travels to workers as one file/);
     assert.throws(() => readRecipe(join(dir, 'missing.mjs')), /recipe .*missing\.mjs not found/);
     assert.throws(() => readRecipe(join(dir, 'r.ts')), /must be an ES module file \(\.mjs or \.js\)/);
-    assert.throws(() => readRecipe({ module: FLAKY, exprt: 'run' } as never), /unknown option "exprt"; did you mean "export"\?/);
+    assert.throws(() => readRecipe({ module: FLAKY, exprt: 'run' } as never), /runGrid recipe: option "exprt" is not an option; did you mean "export"\?/);
   });
   it('runs a recipe in-process with the same rules as a worker', async () => {
     const t = await runGrid({ x: [1, 2, 3] }, FLAKY, { log: false, onError: 'record' });
@@ -176,7 +176,7 @@ describe('queue: recipes and options', () => {
     await assert.rejects(runGrid({ x: [1] }, () => ({ y: 1 }), { log: false, queue: 'redis://127.0.0.1:1/0' }), /needs a recipe module, not a function/);
   });
   it('checks queue options and worker flags, naming the closest valid one', () => {
-    assert.throws(() => checkQueueOptions({ url: 'redis://h', atempts: 2 }), /unknown option "atempts"; did you mean "attempts"\?/);
+    assert.throws(() => checkQueueOptions({ url: 'redis://h', atempts: 2 }), /runGrid queue: option "atempts" is not an option; did you mean "attempts"\?/);
     assert.throws(() => checkQueueOptions({ url: 'redis://h', attempts: 0 }), /attempts must be an integer ≥ 1; got 0/);
     assert.deepEqual(checkQueueOptions('redis://h'), { url: 'redis://h', key: undefined, attempts: 3, backoffMs: 10_000, pollMs: 1000 });
     assert.throws(() => parseWorkerArgs(['--queue', 'redis://h', '--concurency', '2']), /unknown option --concurency; did you mean --concurrency\?/);

@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { dispatch, grid1d, type KernelInputs } from './dispatch.js';
 import { reducers, ROW_HEADER } from './rows.js';
+import { IGNORE_INDEX } from '../labels.js';
 
 /**
  * Per row: one pass of online softmax (running max and rescaled sum), then
@@ -64,7 +65,7 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>) {
   let lid = l3.x;
   var s = 0.0;
   var c = 0.0;
-  for (var i = lid; i < P.n; i += 256u) { if (Y[i] != -100) { s += RL[i]; c += 1.0; } }
+  for (var i = lid; i < P.n; i += 256u) { if (Y[i] != ${IGNORE_INDEX}) { s += RL[i]; c += 1.0; } }
   s = wgSum(s, lid);
   c = wgSum(c, lid);
   if (lid == 0u) { O[0] = s / max(c, 1.0); C[0] = c; }
@@ -92,7 +93,7 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   if (j >= P.V || row >= P.rows) { return; }
   let y = Y[row];
   let idx = row * P.V + j;
-  if (y == -100) { DL[idx] = 0.0; return; }
+  if (y == ${IGNORE_INDEX}) { DL[idx] = 0.0; return; }
   let sc = G[0] / max(C[0], 1.0);
   var p = exp(L[idx] - LSE[row]);
   if (i32(j) == y) { p = p - 1.0; }

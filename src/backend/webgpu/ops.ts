@@ -10,7 +10,7 @@
  * dgamma.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { AdamWHyper, DropoutSpec, TokenAttentionOptions } from '../ops.js';
+import type { AdamWHyper, DropoutSpec, TokenAttentionOptions } from '../op-types.js';
 import { KERNELS } from './register.js';
 
 type Thunks = Record<string, () => tf.Tensor>;

@@ -4,7 +4,7 @@
  * each has finished or failed for good, and build the same table as in-process.
  */
 import type * as aq from 'arquero';
-import type { GridMetrics, GridOptions, GridSpace } from '../grid.js';
+import type { GridMetrics, GridOptions, GridSpace } from '../grid-types.js';
 import { gridLabel, gridLogLine, gridRow, gridTable, metricNameProblem } from '../grid-rows.js';
 import { stopRequested, TrainingInterrupted } from '../stop.js';
 import { displaySink } from '../../notebook/session.js';
@@ -14,23 +14,13 @@ import { GridJobs, RedisUnreachable, type Final, type JobSpec } from './grid-job
 import { redactUrl } from './redis-url.js';
 import { checkGridName, jobId } from './job.js';
 import { defaultGridName } from './local.js';
-import { checkKeys, checkPositiveInt } from './options.js';
+import { checkPositiveInt, type QueueOptions } from './options.js';
+import { checkOptions } from '../../util/options.js';
 import { isRecipeSpec, readRecipe, type RecipeSpec } from './recipe.js';
 import { resolveKey } from './sign.js';
 import { GridDisplay, progressText, type GridStatus, type RunningRun } from './status.js';
 
-export interface QueueOptions {
-  /** redis://[user:password@]host[:port][/db] or rediss://… */
-  url: string;
-  /** the signing key, the same as the workers' (default: SHARELORA_QUEUE_KEY) */
-  key?: string;
-  /** tries per run before its error is final (default 3) */
-  attempts?: number;
-  /** first retry's delay in ms, doubling after each failure (default 10 000) */
-  backoffMs?: number;
-  /** how often to look at the queue, ms (default 1000) */
-  pollMs?: number;
-}
+export type { QueueOptions } from './options.js';
 
 const QUEUE_KEYS = ['url', 'key', 'attempts', 'backoffMs', 'pollMs'];
 
@@ -50,7 +40,7 @@ const MAX_OUTAGE_MS = 10 * 60_000;
 export function checkQueueOptions(q: unknown): Required<Omit<QueueOptions, 'key'>> & { key?: string } {
   const o = (typeof q === 'string' ? { url: q } : q) as QueueOptions;
   if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new TypeError(`runGrid: queue must be a Redis URL or { url, key, attempts, backoffMs, pollMs }; got ${JSON.stringify(q)}`);
-  checkKeys('runGrid queue', o, QUEUE_KEYS);
+  checkOptions('runGrid queue', o, QUEUE_KEYS);
   if (typeof o.url !== 'string') throw new TypeError('runGrid: queue.url is required: redis://host:6379/0');
   return {
     url: o.url,

@@ -2,7 +2,7 @@
  * A recipe run in this process: the same loading, context and checks that a
  * worker applies, so a recipe that works here works on the queue.
  */
-import type { GridMetrics, GridRunInfo } from '../grid.js';
+import type { GridMetrics, GridRunInfo } from '../grid-types.js';
 import { checkGridName, jobId } from './job.js';
 import { callRecipe, readRecipe, recipeFunction, yieldToEventLoop, type Recipe, type RecipeSpec } from './recipe.js';
 

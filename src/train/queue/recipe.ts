@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { atomicWriteSync } from '../../util/fs.js';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { checkKeys } from './options.js';
+import { checkOptions } from '../../util/options.js';
 import { metricsToWire } from './canonical.js';
 import { metricNameProblem } from '../grid-rows.js';
 
@@ -59,7 +59,7 @@ export function isRecipeSpec(v: unknown): v is RecipeSpec {
 export function readRecipe(spec: RecipeSpec): Recipe {
   if (typeof spec !== 'string') {
     if (typeof spec !== 'object' || spec === null) throw new TypeError(`runGrid: a recipe is a module path or { module, export }; got ${JSON.stringify(spec)}`);
-    checkKeys('runGrid recipe', spec, ['module', 'export']);
+    checkOptions('runGrid recipe', spec, ['module', 'export']);
   }
   const file = typeof spec === 'string' ? spec : spec.module;
   const exportName = typeof spec === 'string' ? 'run' : spec.export ?? 'run';

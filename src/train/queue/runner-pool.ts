@@ -6,7 +6,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { RUNNER_BACKEND_ENV } from '../../backend/flags.js';
 import { clip } from '../grid-rows.js';
-import type { FromRunner, ToRunner } from './runner.js';
+import type { FromRunner, ToRunner } from './runner-messages.js';
 import { KEY_ENV } from './sign.js';
 
 /**

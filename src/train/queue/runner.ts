@@ -16,16 +16,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { useBackend } from '../../backend/index.js';
 import { flags } from '../../backend/flags.js';
 import { metricsToWire } from './canonical.js';
-import { callRecipe, recipeFunction, yieldToEventLoop, type Recipe } from './recipe.js';
+import { callRecipe, recipeFunction, yieldToEventLoop } from './recipe.js';
+import type { FromRunner, ToRunner } from './runner-messages.js';
 
-export type ToRunner = { type: 'run'; recipe: Recipe; config: Record<string, unknown>; index: number; total: number; grid: string; jobId: string; attempt: number; worker: string };
-export type FromRunner =
-  | { type: 'ready'; backend: { name: string; device: string } }
-  | { type: 'progress'; p: unknown }
-  | { type: 'done'; metrics: unknown }
-  | { type: 'error'; message: string; stack?: string; retire?: boolean }
-  /** an error thrown outside any run, or by a finished one: logged by the worker, which then replaces this process */
-  | { type: 'stray'; message: string };
 
 const send = (m: FromRunner) => process.send!(m);
 

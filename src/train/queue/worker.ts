@@ -11,7 +11,8 @@ import { hostname } from 'node:os';
 import { bullConnection, checkRedis, loadBullMQ } from './connect.js';
 import { clip } from '../grid-rows.js';
 import { checkJob, QUEUE_NAME, signResult } from './job.js';
-import { checkKeys, checkPositiveInt } from './options.js';
+import { checkPositiveInt } from './options.js';
+import { checkOptions } from '../../util/options.js';
 import { redactUrl } from './redis-url.js';
 import { Runner } from './runner-pool.js';
 import { resolveKey } from './sign.js';
@@ -61,7 +62,7 @@ const MAX_MESSAGE = 10_000;
 const safeId = (id: unknown): string => clip(String(id), 200);
 
 export async function startWorker(o: WorkerOptions): Promise<GridWorker> {
-  checkKeys('worker', o, OPTION_KEYS);
+  checkOptions('worker', o, OPTION_KEYS);
   const key = resolveKey('worker', o.key);
   const concurrency = checkPositiveInt('worker', 'concurrency', o.concurrency ?? 1);
   const lockDuration = checkPositiveInt('worker', 'lockDurationMs', o.lockDurationMs ?? 30_000, 100);

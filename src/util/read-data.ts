@@ -1,5 +1,5 @@
 /** Every data-file read goes through the guarded reader (src/util/read-file.ts), failing as DataError. */
-import { MAX_JSON_BYTES, MAX_TEXT_BYTES, readRegularFile, readTextFile } from '../util/read-file.js';
+import { MAX_JSON_BYTES, MAX_TEXT_BYTES, readRegularFile, readTextFile } from './read-file.js';
 import { DataError } from './errors.js';
 
 export const dataFailure = (file: string, problem: string): DataError => new DataError(file, problem);
