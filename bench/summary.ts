@@ -7,7 +7,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-type R = { readRoundTripMs?: number; medianMs?: number; runs?: unknown[]; error?: string; poolBytes?: number; peakAllocatedBytes?: number; profileGpuMs?: number; kernelsPerStep?: number; cpuMs?: number };
+type R = { readRoundTripMs?: number; medianMs?: number; runs?: unknown[]; error?: string; poolBytes?: number; peakAllocatedBytes?: number; profileGpuMs?: number; kernelsPerStep?: number; cpuMs?: number; gpuDispatchesPerStep?: number; engineOpsPerStep?: number };
+/** dispatches and engine ops a step (bench/NOTES.md entry 12: what a fusion removes) */
+const ops = (o?: R) => `${o?.gpuDispatchesPerStep} dispatches, ${o?.engineOpsPerStep} engine ops a step`;
 const dir = process.argv[2];
 if (!dir) throw new Error('usage: node dist/bench/summary.js <folder with gpt2-small.json, notebook.json, scaling.json>');
 const read = (f: string) => existsSync(join(dir, f)) ? JSON.parse(readFileSync(join(dir, f), 'utf8')) : undefined;
@@ -39,14 +41,14 @@ const nb = read('notebook.json')?.notebook as { results: Record<string, R>; rows
 if (nb?.rows) {
   for (const r of nb.rows) {
     const o = nb.results[`ours ${r.layers} ${r.variant}`], t = nb.results[`torch ${r.layers} ${r.variant}`];
-    lines.push(`notebook ${r.layers} layers ${r.variant} | ${ms(o)} | ${ms(t)} | ${ratio(o, t)} | ${JSON.stringify(o?.runs)} ; ${JSON.stringify(t?.runs)}; host CPU ${o?.cpuMs?.toFixed(1)} ms, GPU ${o?.profileGpuMs?.toFixed(1)} ms over ${o?.kernelsPerStep} kernels, read round trip ${o?.readRoundTripMs} ms`);
+    lines.push(`notebook ${r.layers} layers ${r.variant} | ${ms(o)} | ${ms(t)} | ${ratio(o, t)} | ${JSON.stringify(o?.runs)} ; ${JSON.stringify(t?.runs)}; host CPU ${o?.cpuMs?.toFixed(1)} ms, GPU ${o?.profileGpuMs?.toFixed(1)} ms over ${o?.kernelsPerStep} kernels, read round trip ${o?.readRoundTripMs} ms; ${ops(o)}`);
   }
 }
 const nbv = (read('notebook.json')?.notebook as { variantResults?: Record<string, R>; results: Record<string, R> } | undefined);
 for (const [k, o] of Object.entries(nbv?.variantResults ?? {})) {
   const [, layers, rest] = k.split(' ');
   const t = nbv!.results[`torch ${layers} ${rest.split(':')[0]}`];
-  lines.push(`notebook ${k.slice(5)} | ${ms(o)} | ${ms(t)} | ${ratio(o, t)} | (1 run)`);
+  lines.push(`notebook ${k.slice(5)} | ${ms(o)} | ${ms(t)} | ${ratio(o, t)} | (1 run); host CPU ${o?.cpuMs?.toFixed(1)} ms; ${ops(o)}`);
 }
 const sc = read('scaling.json')?.scaling as { results: Record<string, R>; rows: Array<{ shape: string }> } | undefined;
 if (sc?.rows) {

@@ -61,6 +61,10 @@ export interface WorkerResult {
   profileByShape?: Array<{ name: string; count: number; ms: number }>;
   profileGpuMs?: number;
   ourDispatchesPerStep?: number;
+  /** every compute dispatch a timed step records (tfjs's programs and ours) */
+  gpuDispatchesPerStep?: number;
+  /** engine.runKernel calls a timed step (every tfjs op and our kernels, Reshape and clones' Casts included) */
+  engineOpsPerStep?: number;
   bindGroupReuse?: number;
   /** median time of one tiny dispatch plus its read back: the synchronisation cost a step pays at least once */
   readRoundTripMs?: number;
@@ -152,6 +156,16 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
     };
   }
   const used = () => pool ? pool.numBytesUsed : tf.memory().numBytes;
+  // fusions are judged by how many ops and dispatches a step loses (bench/NOTES.md entries 10 and 12)
+  const counts = { engineOps: 0, gpuDispatches: 0 };
+  const eng = tf.engine() as unknown as { runKernel: (...a: unknown[]) => unknown };
+  const runKernel = eng.runKernel;
+  eng.runKernel = function (this: unknown, ...a: unknown[]) { counts.engineOps++; return runKernel.apply(this, a); };
+  const passProto = (globalThis as { GPUComputePassEncoder?: { prototype: { dispatchWorkgroups: (...a: unknown[]) => unknown } } }).GPUComputePassEncoder?.prototype;
+  if (spec.backend === 'webgpu' && passProto) {
+    const dispatchWorkgroups = passProto.dispatchWorkgroups;
+    passProto.dispatchWorkgroups = function (this: unknown, ...a: unknown[]) { counts.gpuDispatches++; return dispatchWorkgroups.apply(this, a); };
+  }
   // Dawn reports out-of-memory and validation errors here, not as exceptions: a step that hit one computed garbage
   const gpuErrors: string[] = [];
   if (spec.backend === 'webgpu') {
@@ -193,6 +207,7 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
     const cpus: number[] = [];
     const stats = spec.backend === 'webgpu' ? (await import('../src/backend/webgpu/index.js')).dispatchStats : undefined;
     let statsAt: { dispatches: number; bindGroupsCreated: number } | undefined;
+    let countsAt = { ...counts };
     for (let i = 0; i < spec.warmup + spec.steps; i++) {
       const before = used();
       const a = performance.now();
@@ -205,6 +220,7 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
       if (i === spec.warmup - 1 || (spec.warmup === 0 && i === 0)) {
         peakUsed = 0; // measure the steady-state peak from here
         if (stats) statsAt = { ...stats };
+        countsAt = { ...counts };
       }
       if (i >= spec.warmup) {
         times.push(ms);
@@ -218,6 +234,10 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
       // our kernels' dispatches a timed step, and the share whose bind group came from the cache
       res.ourDispatchesPerStep = (stats.dispatches - statsAt.dispatches) / times.length;
       res.bindGroupReuse = 1 - (stats.bindGroupsCreated - statsAt.bindGroupsCreated) / Math.max(1, stats.dispatches - statsAt.dispatches);
+    }
+    if (times.length) {
+      res.engineOpsPerStep = (counts.engineOps - countsAt.engineOps) / times.length;
+      if (spec.backend === 'webgpu' && passProto) res.gpuDispatchesPerStep = (counts.gpuDispatches - countsAt.gpuDispatches) / times.length;
     }
     res.poolBytes = pool ? pool.numBytesAllocated : undefined;
     if (times.length) {

@@ -5,6 +5,7 @@
  * tested against. Nothing outside src/backend/ imports a backend directly.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { flags } from './flags.js';
 import { fused } from './webgpu/active.js';
 import { IGNORE_INDEX } from './labels.js';
 import type { AdamWHyper, AttentionOptions, DropoutSpec, TokenAttentionOptions } from './op-types.js';
@@ -88,6 +89,17 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, e
   const fz = fused(); if (fz) return fz.layerNorm(x, gamma, beta, eps);
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta);
+}
+
+/**
+ * A pre-LN block's residual add and the LayerNorm that reads it: h = x + a,
+ * y = layerNorm(h); returns [h, y]. With SHARELORA_WEBGPU_FUSED_LN=1 the
+ * webgpu backend does both in one kernel, and the backward in one.
+ */
+export function addLayerNorm(x: tf.Tensor, a: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): [tf.Tensor, tf.Tensor] {
+  const fz = fused(); if (fz && flags.webgpuFusedLN) return fz.addLayerNorm(x, a, gamma, beta, eps);
+  const h = tf.add(x, a);
+  return [h, layerNorm(h, gamma, beta, eps)];
 }
 
 export function rmsNorm(x: tf.Tensor, w: tf.Tensor1D, eps: number): tf.Tensor {

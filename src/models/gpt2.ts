@@ -5,7 +5,7 @@
  * last non-padding token.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { attentionPacked, gelu, layerNorm } from '../backend/ops.js';
+import { addLayerNorm, attentionPacked, gelu, layerNorm } from '../backend/ops.js';
 import { toInt2D } from '../data/batch.js';
 import { BaseModel } from './base-model.js';
 import { lastToken, lmLogits, scoreHead } from './heads.js';
@@ -66,13 +66,18 @@ export class GPT2 extends BaseModel {
       if (T > this.config.maxPositions) throw new Error(`sequence length ${T} exceeds n_positions ${this.config.maxPositions}`);
       const mask = attentionMask ? toInt2D(attentionMask, 'attentionMask') : undefined;
       let x = tf.add(tf.gather(this.wte.value, ids), tf.slice(this.wpe.value, [0, 0], [T, C])); // [B,T,C]
-      for (const b of this.blocks) {
-        const qkv = b.attn.apply(ln(x, b.ln1), training) as tf.Tensor3D; // [B,T,3C]
+      // each residual add goes with the norm that reads it (ops.addLayerNorm, one kernel where fused):
+      // the attention's with ln_2, the MLP's with the next block's ln_1 or ln_f
+      const norms = this.blocks.map((b) => b.ln1).concat(this.lnF);
+      let xn = ln(x, norms[0]); // the residual stream x, normalized
+      this.blocks.forEach((b, i) => {
+        const qkv = b.attn.apply(xn, training) as tf.Tensor3D; // [B,T,3C]
         const y = attentionPacked(qkv, { heads: H, causal: true, keyMask: mask, scale: 1 / Math.sqrt(D) }); // [B,T,C]
-        x = tf.add(x, b.proj.apply(y, training));
-        x = tf.add(x, b.fcProj.apply(gelu(b.fc.apply(ln(x, b.ln2), training), 'tanh'), training));
-      }
-      x = ln(x, this.lnF);
+        [x, xn] = addLayerNorm(x, b.proj.apply(y, training), b.ln2.w.value, b.ln2.b.value, eps);
+        const n = norms[i + 1];
+        [x, xn] = addLayerNorm(x, b.fcProj.apply(gelu(b.fc.apply(xn, training), 'tanh'), training), n.w.value, n.b.value, eps);
+      });
+      x = xn;
       if (this.score) return { logits: this.score.apply(lastToken(x, mask), training) };
       return { logits: lmLogits(x, this.wte.value) };
     });

@@ -72,3 +72,73 @@ ${ROW_HEADER(WG)}
 }`,
   }, [dy, x, gamma, stats], [{ shape: x.shape }], [['rows', 'u32', rows], ['D', 'u32', D]], grid1d(rows))[0];
 }
+
+/**
+ * GPT-2's residual step into its next LayerNorm, h = x + a and y = LN(h), in
+ * one row kernel instead of an add and a norm: outputs h, y and the row
+ * stats. Every thread reads back only the elements of h it wrote itself.
+ */
+export function addNormForward({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo[] {
+  const { x, a, gamma, beta } = inputs;
+  const D = x.shape[x.shape.length - 1];
+  const rows = elementCount(x) / D;
+  const WG = rowWG(D);
+  return dispatch({
+    key: `add_norm_fwd_ln_${WG}`,
+    outputs: [{ name: 'H' }, { name: 'Y' }, { name: 'S' }],
+    inputs: [{ name: 'X' }, { name: 'A' }, { name: 'G' }, { name: 'Bt' }],
+    body: () => `${reducers(WG)}
+${ROW_HEADER(WG)}
+  let base = row * P.D;
+  var s = 0.0;
+  for (var i = lid; i < P.D; i += ${WG}u) { let h = X[base + i] + A[base + i]; H[base + i] = h; s += h; }
+  let mean = wgSum(s, lid) / f32(P.D);
+  var s2 = 0.0;
+  for (var i = lid; i < P.D; i += ${WG}u) { let d = H[base + i] - mean; s2 += d * d; }
+  let rstd = inverseSqrt(wgSum(s2, lid) / f32(P.D) + P.eps);
+  for (var i = lid; i < P.D; i += ${WG}u) {
+    Y[base + i] = (H[base + i] - mean) * rstd * G[i] + Bt[i];
+  }
+  if (lid == 0u) { S[row * 2u] = mean; S[row * 2u + 1u] = rstd; }
+}`,
+  }, [x, a, gamma, beta], [{ shape: x.shape }, { shape: x.shape }, { shape: [rows, 2] }],
+  [['rows', 'u32', rows], ['D', 'u32', D], ['eps', 'f32', attrs.eps as number]], grid1d(rows));
+}
+
+/**
+ * The gradient of h = x + a for both x and a: dh (from h's own consumers;
+ * absent when h is used only by its norm) plus the LayerNorm's dx from dy,
+ * in one pass instead of the norm's backward, the tape's add of the two and
+ * the add's reshapes.
+ */
+export function addNormBackward({ inputs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo {
+  const { dy, h, gamma, stats, dh } = inputs;
+  const D = h.shape[h.shape.length - 1];
+  const rows = elementCount(h) / D;
+  const WG = rowWG(D);
+  const withDh = !!dh;
+  return dispatch({
+    key: `add_norm_bwd_ln_${WG}_${withDh ? 'dh' : 'nodh'}`,
+    outputs: [{ name: 'DX' }],
+    inputs: [{ name: 'DY' }, { name: 'H' }, { name: 'G' }, { name: 'S' }, ...(withDh ? [{ name: 'DH' }] : [])],
+    body: () => `${reducers(WG)}
+${ROW_HEADER(WG)}
+  let base = row * P.D;
+  let mean = S[row * 2u];
+  let rstd = S[row * 2u + 1u];
+  var sg = 0.0;
+  var sgx = 0.0;
+  for (var i = lid; i < P.D; i += ${WG}u) {
+    let g = DY[base + i] * G[i];
+    sg += g;
+    sgx += g * (H[base + i] - mean) * rstd;
+  }
+  let mg = wgSum(sg, lid) / f32(P.D);
+  let mgx = wgSum(sgx, lid) / f32(P.D);
+  for (var i = lid; i < P.D; i += ${WG}u) {
+    let xh = (H[base + i] - mean) * rstd;
+    DX[base + i] = rstd * (DY[base + i] * G[i] - mg - xh * mgx)${withDh ? ' + DH[base + i]' : ''};
+  }
+}`,
+  }, withDh ? [dy, h, gamma, stats, dh!] : [dy, h, gamma, stats], [{ shape: h.shape }], [['rows', 'u32', rows], ['D', 'u32', D]], grid1d(rows))[0];
+}

@@ -32,10 +32,11 @@ interface EngineInternals {
  * tensor (an Identity op and a tape entry, ~400 a GPT-2 step): they outlive
  * the step and only change at the optimizer update, after the backward.
  */
-export function lazyGrad<T extends tf.Tensor>(
+export function lazyGrad<T extends tf.Tensor | tf.Tensor[], Dy = tf.Tensor>(
   inputs: Record<string, tf.Tensor>,
   forward: (save: Save) => T,
-  backward: (dy: tf.Tensor, saved: tf.Tensor[]) => Thunks,
+  // one dy per output; an output nothing downstream used gets null (tfjs's backprop)
+  backward: (dy: Dy, saved: tf.Tensor[]) => Thunks,
 ): T {
   let held: Array<tf.Tensor | null> = [];
   return (tf.engine() as unknown as EngineInternals).runKernelFunc({
@@ -45,7 +46,7 @@ export function lazyGrad<T extends tf.Tensor>(
     }),
     backwardsFunc: (dy, saved) => {
       let j = 0;
-      return backward(dy as tf.Tensor, held.map((t) => t ?? saved[j++]));
+      return backward(dy as Dy, held.map((t) => t ?? saved[j++]));
     },
     inputs,
   }) as T;
@@ -147,6 +148,37 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, e
 
 export function rmsNorm(x: tf.Tensor, w: tf.Tensor1D, eps: number): tf.Tensor {
   return norm(x, w, undefined, eps);
+}
+
+/**
+ * [h, y] = [x + a, layerNorm(x + a)] in one kernel each way (norm.ts). The
+ * backward hands x and a the same gradient, dh + the norm's dx; a gets the
+ * kernel's tensor and x a reshape of it, since tfjs's tape may dispose one
+ * input's gradient when it adds another to it, which must not free the other's.
+ */
+export function addLayerNorm(x: tf.Tensor, a: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): [tf.Tensor, tf.Tensor] {
+  if (!tf.util.arraysEqual(x.shape, a.shape)) { // broadcasting: the plain composition
+    const h = tf.add(x, a);
+    return [h, layerNorm(h, gamma, beta, eps)];
+  }
+  return lazyGrad<tf.Tensor[], Array<tf.Tensor | null>>({ x, a, gamma, beta }, (save) => {
+    const [h, y, stats] = run(KERNELS.addNormFwd, { x, a, gamma, beta }, { eps }) as tf.Tensor[];
+    save([h, gamma, stats]);
+    return [h, y];
+  }, ([dh, dy], [hs, gs, stats]) => {
+    const D = hs.shape[hs.shape.length - 1];
+    const dsum = dy ? run(KERNELS.addNormBwd, { dy, h: hs, gamma: gs, stats, dh: dh ?? undefined }) as tf.Tensor : dh!;
+    const xhat = () => {
+      const [mean, rstd] = tf.split(tf.reshape(stats, [...hs.shape.slice(0, -1), 2]), 2, -1);
+      return tf.mul(tf.sub(hs, mean), rstd);
+    };
+    return {
+      x: () => tf.reshape(dsum, dsum.shape),
+      a: () => dy ? dsum : tf.reshape(dsum, dsum.shape),
+      gamma: () => dy ? tf.reshape(tf.sum(tf.reshape(tf.mul(dy, xhat()), [-1, D]), 0), [D]) : tf.zeros([D]),
+      beta: () => dy ? tf.reshape(tf.sum(tf.reshape(dy, [-1, D]), 0), [D]) : tf.zeros([D]),
+    };
+  }) as [tf.Tensor, tf.Tensor];
 }
 
 function act(x: tf.Tensor, kind: 'gelu_tanh' | 'gelu_erf' | 'silu'): tf.Tensor {

@@ -12,13 +12,15 @@ import { webgpuBackend, type KernelAttrs, type KernelInputs } from './dispatch.j
 import { installLightClone } from '../light-clone.js';
 import { installHostCaches } from './host.js';
 import { replaceBatchMatMul, slMatMul } from './matmul.js';
-import { normBackward, normForward } from './norm.js';
+import { addNormBackward, addNormForward, normBackward, normForward } from './norm.js';
 import { adamwKernel, gradStatsKernel } from './optim.js';
 
 export const KERNELS = {
   matmul: 'ShareLoraMatMul',
   normFwd: 'ShareLoraNorm',
   normBwd: 'ShareLoraNormGrad',
+  addNormFwd: 'ShareLoraAddNorm',
+  addNormBwd: 'ShareLoraAddNormGrad',
   act: 'ShareLoraActivation',
   attn: 'ShareLoraAttention',
   attnGrad: 'ShareLoraAttentionGrad',
@@ -41,6 +43,8 @@ export function registerKernels(opts: { replaceBatchMatMul?: boolean } = {}): vo
   reg(KERNELS.matmul, slMatMul);
   reg(KERNELS.normFwd, normForward);
   reg(KERNELS.normBwd, normBackward);
+  reg(KERNELS.addNormFwd, addNormForward);
+  reg(KERNELS.addNormBwd, addNormBackward);
   reg(KERNELS.act, activation);
   reg(KERNELS.attn, attentionForward);
   reg(KERNELS.attnGrad, attentionBackward);
