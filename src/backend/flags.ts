@@ -79,6 +79,7 @@ const dawnLog = once(() => onOff('SHARELORA_DAWN_LOG', false));
 const interruptGraceMs = once(() => integer('SHARELORA_INTERRUPT_GRACE_MS', 2000, 0, 'milliseconds'));
 const runnerBackend = once(() => raw('SHARELORA_RUNNER_BACKEND') ?? 'auto');
 const gemmSplitK = once(() => onOff('SHARELORA_GEMM_SPLITK', true));
+const webgpuPoolMiB = once(() => integer('SHARELORA_WEBGPU_POOL_MIB', 2048, 0, 'MiB of free buffers tfjs\'s webgpu pool may keep; 0: no cap'));
 const gemmPretransposeMiB = once(() => integer('SHARELORA_GEMM_PRETRANSPOSE', 4096, 0, 'MiB of transposed copies of frozen weights; 0 turns them off'));
 
 export const flags = {
@@ -104,6 +105,8 @@ export const flags = {
   get webgpuBindGroupCache(): boolean { return webgpuBindGroupCache(); },
   /** SHARELORA_WEBGPU_HOST_CACHE=0: without the host-side caches of webgpu/host.ts (for measuring them). */
   get webgpuHostCache(): boolean { return webgpuHostCache(); },
+  /** SHARELORA_WEBGPU_POOL_MIB: MiB of free buffers tfjs's webgpu pool keeps, least recently asked sizes destroyed first (webgpu/pool.ts); default 2048; 0: no cap (tfjs's way). */
+  get webgpuPoolMiB(): number { return webgpuPoolMiB(); },
   /** SHARELORA_WEBGPU_SUBMIT_BATCH: dispatches per queue submit; 0 (default) leaves tfjs's choice. */
   get webgpuSubmitBatch(): number { return webgpuSubmitBatch(); },
   /** SHARELORA_GPU_SMS: workgroups that make one wave in the GEMM tile rule; default 132 (the H200's SMs). */

@@ -9,3 +9,4 @@ export * as webgpuOps from './ops.js';
 export { dispatchStats, flush, webgpuBackend } from './dispatch.js';
 export { chooseTile, nameOfTile, registerTile, setTileRule, tileNames } from './gemm.js';
 export { hostStats } from './host.js';
+export { poolStats, setPoolCap } from './pool.js';

@@ -11,6 +11,7 @@ import { xentBackward, xentForward } from './cross-entropy.js';
 import { webgpuBackend, type KernelAttrs, type KernelInputs } from './dispatch.js';
 import { installLightClone } from '../light-clone.js';
 import { installHostCaches } from './host.js';
+import { installPoolCap } from './pool.js';
 import { replaceBatchMatMul, slMatMul } from './matmul.js';
 import { addNormBackward, addNormForward, normBackward, normForward } from './norm.js';
 import { adamwKernel, gradStatsKernel } from './optim.js';
@@ -33,7 +34,7 @@ export const KERNELS = {
 let registered = false;
 
 export function registerKernels(opts: { replaceBatchMatMul?: boolean } = {}): void {
-  if (tf.getBackend() === 'webgpu') installHostCaches(webgpuBackend());
+  if (tf.getBackend() === 'webgpu') { installHostCaches(webgpuBackend()); installPoolCap(webgpuBackend()); }
   // engine-wide, but correct on every backend (the tensor's own backend takes the reference)
   installLightClone();
   if (registered) return;
