@@ -135,6 +135,19 @@ describe('parameter accounting', () => {
     m.dispose();
     assert.ok(tf.memory().numTensors >= 0);
   });
+
+  it('disposing a model with an adapter still on frees the adapter too (a model per run leaked every run\'s adapter)', async () => {
+    await testBackend();
+    const before = tf.memory().numTensors;
+    for (const dir of ['gpt2', 'llama']) {
+      const m = loadModelFromDir(join(FIXTURES, dir, 'model'), { task: 'seq-cls', numLabels: 2, seed: 0 });
+      const ad = injectShareLoRA(m, { r: 4, targets: ['q', 'v'], share: 'A' });
+      assert.ok(ad.trainableParameterCount() > 0);
+      m.dispose();
+      assert.equal(ad.isUnloaded, true);
+      assert.equal(tf.memory().numTensors, before, `${dir}: tensors left after model.dispose()`);
+    }
+  });
 });
 
 describe('mergeAndUnload', () => {

@@ -63,6 +63,8 @@ class Hook implements LoraHook {
   }
 
   nextSeed(): number { return this.adapter.nextDropoutSeed(); }
+
+  release(): void { if (!this.adapter.isUnloaded) this.adapter.unload(); }
 }
 
 interface SavedModule { path: string; linears: Map<string, Linear>; original: Map<string, { weight: tf.Tensor2D; bias?: tf.Tensor1D }> }

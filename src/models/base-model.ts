@@ -38,6 +38,8 @@ export abstract class BaseModel implements Model {
   }
 
   dispose(): void {
+    // an adapter still on the model goes with it: otherwise a notebook that loads a model per run leaks every run's adapter
+    for (const l of this.linears.values()) l.lora?.release?.();
     disposeWeights(this.weights());
   }
 }

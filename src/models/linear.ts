@@ -21,6 +21,8 @@ export interface LoraHook {
   merged: boolean;
   enabled: boolean;
   nextSeed(): number;
+  /** removes and frees the adapter this hook belongs to (its model is being disposed with the adapter still on) */
+  release?(): void;
 }
 
 export class Linear {
