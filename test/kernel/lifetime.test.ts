@@ -27,7 +27,18 @@ function running(pid: number): boolean {
   }
 }
 
+/** jupyter_client picks the kernel's ports by binding and releasing them, so another process can take one before the kernel binds it: start again then */
 async function orphan(t: { after(fn: () => void): void }, mode: 'idle' | 'stuck'): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await orphanOnce(t, mode);
+    } catch (e) {
+      if (attempt >= 3 || !/Address already in use/.test(String((e as Error).message))) throw e;
+    }
+  }
+}
+
+async function orphanOnce(t: { after(fn: () => void): void }, mode: 'idle' | 'stuck'): Promise<number> {
   const jupyterPath = tempDir(t, 'sharelora-jp-');
   const cwd = tempDir(t, 'sharelora-orphan-');
   installKernel(jupyterPath);
