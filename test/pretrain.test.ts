@@ -139,6 +139,7 @@ describe('pretraining scripts', () => {
     await assert.rejects(train('causal', ['--mask-rate', '0.3']), /--mask-rate is for the masked LM only/);
     await assert.rejects(train('mlm', ['--beta2', '1']), /--beta2 must be in \(0, 1\), got 1/);
     await assert.rejects(train('mlm', ['--clip', '-1']), /--clip must be ≥ 0/);
+    await assert.rejects(train('mlm', ['--position-init', 'rope']), /--position-init must be normal or sinusoidal, got "rope"/);
   });
 
   it('mlm: the no-context baseline is what a model that only sees its own position scores in mlmMetrics', async () => {
@@ -167,17 +168,17 @@ describe('pretraining scripts', () => {
     assert.ok(Math.abs(share(0.4) - 0.4) < 0.05, `40%: ${share(0.4)}`);
     const [run, out] = [tmp('recipe'), tmp('recipe-out')];
     await quiet(() => main('mlm', ['train', '--data', dataDir, '--run', run, '--out', out, '--budget-minutes', '10', '--preset', 'tiny', '--batch', '4', '--block', '32',
-      '--total-steps', '2', '--warmup', '1', '--backend', 'cpu', '--mask-rate', '0.4', '--beta2', '0.98', '--clip', '0.5', '--max-steps-this-run', '1']));
+      '--total-steps', '2', '--warmup', '1', '--backend', 'cpu', '--mask-rate', '0.4', '--beta2', '0.98', '--clip', '0.5', '--position-init', 'sinusoidal', '--max-steps-this-run', '1']));
     const state = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8'));
-    assert.deepEqual([state.settings.maskRate, state.settings.beta2, state.settings.clip], [0.4, 0.98, 0.5]);
+    assert.deepEqual([state.settings.maskRate, state.settings.beta2, state.settings.clip, state.settings.positionInit], [0.4, 0.98, 0.5, 'sinusoidal']);
     const ckpt = JSON.parse(readFileSync(join(run, 'checkpoint', 'trainer.json'), 'utf8'));
     assert.match(JSON.stringify(ckpt), /0\.98/);
     // resuming with other recipe flags is refused, like any other setting
     await assert.rejects(main('mlm', ['train', '--data', dataDir, '--run', run, '--out', out, '--budget-minutes', '10', '--preset', 'tiny', '--batch', '4', '--block', '32',
-      '--total-steps', '2', '--warmup', '1', '--backend', 'cpu', '--mask-rate', '0.15', '--beta2', '0.98', '--clip', '0.5']), /other settings/);
+      '--total-steps', '2', '--warmup', '1', '--backend', 'cpu', '--mask-rate', '0.15', '--beta2', '0.98', '--clip', '0.5', '--position-init', 'sinusoidal']), /other settings/);
     await quiet(() => main('mlm', ['train', '--data', dataDir, '--run', run, '--out', out, '--budget-minutes', '10', '--preset', 'tiny', '--batch', '4', '--block', '32',
-      '--total-steps', '2', '--warmup', '1', '--backend', 'cpu', '--mask-rate', '0.4', '--beta2', '0.98', '--clip', '0.5']));
+      '--total-steps', '2', '--warmup', '1', '--backend', 'cpu', '--mask-rate', '0.4', '--beta2', '0.98', '--clip', '0.5', '--position-init', 'sinusoidal']));
     const stats = JSON.parse(readFileSync(join(out, 'training_stats.json'), 'utf8'));
-    assert.deepEqual([stats.maskRate, stats.beta2, stats.clip], [0.4, 0.98, 0.5]);
+    assert.deepEqual([stats.maskRate, stats.beta2, stats.clip, stats.positionInit], [0.4, 0.98, 0.5, 'sinusoidal']);
   });
 });

@@ -140,6 +140,7 @@ const TRAIN: FlagSpec = {
   beta2: { kind: 'number', help: 'Adam β2 (default 0.95)' },
   clip: { kind: 'number', help: 'global gradient-norm clip, 0 for none (default 1)' },
   'mask-rate': { kind: 'number', help: 'masked LM: share of tokens predicted in training batches (default 0.15; evaluation always masks 15%)' },
+  'position-init': { kind: 'string', help: 'the position table\'s initialisation: normal (HF, default) or sinusoidal (same RMS; a fresh run only)' },
 };
 const EVAL: FlagSpec = {
   model: { kind: 'string', help: 'a saved model folder' },
@@ -188,8 +189,14 @@ function hooksFor(kind: Kind, data: TokenData, batch: number, block: number, see
 }
 
 /** the optimizer and masking flags, checked; only those given */
-function recipe(kind: Kind, f: Flags): Pick<RunSettings, 'beta2' | 'clip' | 'maskRate'> {
-  const out: Pick<RunSettings, 'beta2' | 'clip' | 'maskRate'> = {};
+function recipe(kind: Kind, f: Flags): Pick<RunSettings, 'beta2' | 'clip' | 'maskRate' | 'positionInit'> {
+  const out: Pick<RunSettings, 'beta2' | 'clip' | 'maskRate' | 'positionInit'> = {};
+  const pos = f['position-init'] as string | undefined;
+  if (pos !== undefined) {
+    if (pos !== 'normal' && pos !== 'sinusoidal') throw new UsageError(`train: --position-init must be normal or sinusoidal, got ${JSON.stringify(pos)}`);
+    if (f.init !== undefined) throw new UsageError('train: --position-init applies to random initialisation, not to --init');
+    if (pos === 'sinusoidal') out.positionInit = pos;
+  }
   const b2 = f.beta2 as number | undefined, clip = f.clip as number | undefined, rate = f['mask-rate'] as number | undefined;
   if (b2 !== undefined) {
     if (!(b2 > 0 && b2 < 1)) throw new UsageError(`train: --beta2 must be in (0, 1), got ${b2}`);

@@ -37,6 +37,7 @@ const FLAGS: FlagSpec = {
   clip: { kind: 'number', help: 'global gradient-norm clip, 0 for none', default: 1 },
   'mask-rate': { kind: 'number', help: 'share of tokens predicted in training batches', default: 0.15 },
   seed: { kind: 'int', help: 'initialisation and batch seed', default: 0 },
+  'position-init': { kind: 'string', help: 'normal (HF) or sinusoidal (randomModel positionInit)', default: 'normal' },
   'eval-every': { kind: 'int', help: 'held-out masked accuracy every N updates', default: 250 },
   'eval-tokens': { kind: 'int', help: 'held-out tokens scored (15% masking, fixed seed)', default: 16384 },
   'minutes': { kind: 'number', help: 'stop after this much wall-clock time', default: 5 },
@@ -97,7 +98,7 @@ async function main(): Promise<void> {
   const schedule = f.schedule as ScheduleName;
   if (!['cosine', 'linear', 'constant'].includes(schedule)) throw new UsageError(`mlm-diagnose: unknown --schedule ${schedule}`);
   const p = preset(f.preset as string);
-  const model = randomModel(modelConfig('mlm', { ...p, positions: Math.max(p.positions, block) }, data), { seed, task: 'masked-lm' }) as Roberta;
+  const model = randomModel(modelConfig('mlm', { ...p, positions: Math.max(p.positions, block) }, data), { seed, task: 'masked-lm', positionInit: f['position-init'] as 'normal' | 'sinusoidal' }) as Roberta;
   const ft = fullFineTune(model);
   const params = ft.namedParameters();
   const opt = new AdamW({ betas: [0.9, f.beta2 as number], weightDecay: f['weight-decay'] as number });

@@ -238,6 +238,8 @@ export interface RunSettings {
   clip?: number;
   /** masked LM only: the share of tokens predicted in training batches (absent: 0.15); evaluation always masks 15% */
   maskRate?: number;
+  /** the position table's initialisation (randomModel positionInit; absent: normal) */
+  positionInit?: 'sinusoidal';
   /** the data folder's stats at the first run, so a later run on other data is refused */
   dataStats: { merges: number; trainTokens: number; heldOutTokens: number; seed: number };
   command: string;
@@ -263,7 +265,7 @@ const CKPT = 'checkpoint';
 
 function createModel(s: RunSettings): Model {
   if (s.init) return loadModelFromDir(s.init, { task: s.kind === 'causal' ? 'causal-lm' : 'masked-lm' });
-  return randomModel(s.config, { seed: s.seed, task: s.kind === 'causal' ? 'causal-lm' : 'masked-lm' });
+  return randomModel(s.config, { seed: s.seed, task: s.kind === 'causal' ? 'causal-lm' : 'masked-lm', ...(s.positionInit ? { positionInit: s.positionInit } : {}) });
 }
 
 export interface TrainArgs {
@@ -400,7 +402,7 @@ async function exportModel(model: Model, dir: string, state: RunState, trainer: 
     kind: s.kind, preset: s.preset, parameters: model.baseParameterCount(), steps: trainer.updates, batch: s.batch, block: s.block,
     tokensSeen: trainer.updates * tokensPerStep, epochs: (trainer.updates * tokensPerStep) / s.dataStats.trainTokens,
     trainSeconds: Math.round(state.seconds), runs: state.runs, lr: s.lr, warmup: s.warmup, weightDecay: s.weightDecay,
-    beta2: s.beta2 ?? 0.95, clip: s.clip ?? 1, ...(s.kind === 'mlm' ? { maskRate: s.maskRate ?? 0.15 } : {}), finalTrainLoss: trainer.records.at(-1)?.loss, data: s.dataStats, metrics, command: s.command,
+    beta2: s.beta2 ?? 0.95, clip: s.clip ?? 1, positionInit: s.positionInit ?? 'normal', ...(s.kind === 'mlm' ? { maskRate: s.maskRate ?? 0.15 } : {}), finalTrainLoss: trainer.records.at(-1)?.loss, data: s.dataStats, metrics, command: s.command,
   };
   writeFileSync(join(dir, 'training_stats.json'), JSON.stringify(stats, null, 1) + '\n');
   const { title, body } = hooks.describe(s, metrics);
@@ -416,7 +418,7 @@ A standard Hugging Face folder: \`config.json\`, \`model.safetensors\` (float16,
 |---|---|
 | corpus | \`pretrainingCorpus()\` (src/data/pretraining.ts, README there): ${s.dataStats.trainTokens.toLocaleString('en')} training tokens, none from a split any notebook evaluates on |
 | model | ${s.preset}: ${stats.parameters.toLocaleString('en')} parameters |
-| training | ${stats.steps} AdamW steps (lr ${s.lr}, betas 0.9/${s.beta2 ?? 0.95}, weight decay ${s.weightDecay}, cosine, ${s.warmup} warm-up steps, clip ${s.clip ?? 1}${s.maskRate !== undefined ? `, masking ${s.maskRate}` : ''}), batch ${s.batch} × ${s.block} tokens: **${stats.tokensSeen.toLocaleString('en')} tokens seen** (${stats.epochs.toFixed(2)} epochs) |
+| training | ${stats.steps} AdamW steps (lr ${s.lr}, betas 0.9/${s.beta2 ?? 0.95}, weight decay ${s.weightDecay}, cosine, ${s.warmup} warm-up steps, clip ${s.clip ?? 1}${s.maskRate !== undefined ? `, masking ${s.maskRate}` : ''}${s.positionInit ? `, ${s.positionInit} position init` : ''}), batch ${s.batch} × ${s.block} tokens: **${stats.tokensSeen.toLocaleString('en')} tokens seen** (${stats.epochs.toFixed(2)} epochs) |
 | time | **${stats.trainSeconds} s** of training in ${state.runs.length} run(s) on ${devices} |
 ${Object.entries(metrics).filter(([, v]) => typeof v === 'number').map(([k, v]) => `| ${k} | ${(v as number).toPrecision(4)} |`).join('\n')}
 
