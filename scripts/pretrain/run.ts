@@ -78,6 +78,7 @@ export const PRESETS: Record<string, Preset> = {
   'd192-l8': { hidden: 192, layers: 8, heads: 6, positions: 256 },
   'd128-l4': { hidden: 128, layers: 4, heads: 4, positions: 128 },    // CPU diagnosis runs
   'd64-l2': { hidden: 64, layers: 2, heads: 2, positions: 128 },      // CPU diagnosis runs
+  'd64-l6': { hidden: 64, layers: 6, heads: 2, positions: 128 },      // CPU diagnosis runs (depth)
   'tiny': { hidden: 16, layers: 2, heads: 2, positions: 64 },         // smoke tests only
 };
 
