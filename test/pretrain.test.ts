@@ -18,7 +18,7 @@ import { readSafetensors } from '../src/models/safetensors.js';
 import type { PretrainingDocument } from '../src/data/pretraining.js';
 import { readTokenData, writeTokenData, mlmTokenizer, type TokenData } from '../scripts/pretrain/data.js';
 import { causalBitsPerByte, modelConfig, parseFlags, preset, UsageError } from '../scripts/pretrain/run.js';
-import { main } from '../scripts/pretrain/cli.js';
+import { main, mlmBatch, mlmMetrics } from '../scripts/pretrain/cli.js';
 import { testBackend } from './helpers.js';
 
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), `sharelora-pretrain-${p}-`));
@@ -133,5 +133,52 @@ describe('pretraining scripts', () => {
     assert.throws(() => parseFlags(['--batch', 'many'], { batch: { kind: 'int', help: '' } }, 'train'), /--batch must be an integer, got "many"/);
     await assert.rejects(main('causal', ['train', '--data', dataDir, '--run', tmp('x'), '--out', tmp('y'), '--budget-minutes', '1', '--preset', 'huge', '--total-steps', '3']), /unknown model preset "huge"/);
     await assert.rejects(main('causal', ['fit']), UsageError);
+    const train = (kind: 'causal' | 'mlm', extra: string[]) => main(kind, ['train', '--data', dataDir, '--run', tmp('x'), '--out', tmp('y'), '--budget-minutes', '1', '--preset', 'tiny', '--total-steps', '3', '--warmup', '1', '--backend', 'cpu', ...extra]);
+    await assert.rejects(train('mlm', ['--mask-rate', '1.5']), /--mask-rate must be in \(0, 1\), got 1.5/);
+    await assert.rejects(train('mlm', ['--mask-rate', '0']), /--mask-rate must be in \(0, 1\)/);
+    await assert.rejects(train('causal', ['--mask-rate', '0.3']), /--mask-rate is for the masked LM only/);
+    await assert.rejects(train('mlm', ['--beta2', '1']), /--beta2 must be in \(0, 1\), got 1/);
+    await assert.rejects(train('mlm', ['--clip', '-1']), /--clip must be ≥ 0/);
+    await assert.rejects(train('mlm', ['--position-init', 'rope']), /--position-init must be normal or sinusoidal, got "rope"/);
+  });
+
+  it('mlm: the no-context baseline is what a model that only sees its own position scores in mlmMetrics', async () => {
+    // that model, as logits: log p(y) at <mask>, the Bayes mixture of "kept" and "random" at a visible id
+    const maskId = 256 + data.merges + 4, V = maskId + 1;
+    const p = new Float64Array(V);
+    let total = 0, D = 0;
+    data.unigram.forEach((c, t) => { if (t !== data.sep) { p[t + 4] = c + 1; total += c + 1; D++; } });
+    p.forEach((v, i) => { p[i] = v / total; });
+    const row = (x: number) => Array.from(p, (py, y) => Math.log(x === maskId ? py || 1e-30 : ((y === x ? p[x]! : 0) + py / D) / (p[x]! + 1 / D) || 1e-30));
+    const model = { forward: ({ inputIds }: { inputIds: number[][] }) => ({ logits: tf.tensor3d(inputIds.map((r) => r.map(row))) }) } as unknown as Parameters<typeof mlmMetrics>[0];
+    const m = await mlmMetrics(model, data, { block: 32, batch: 8, maxTokens: 1500 });
+    assert.ok(m.maskedTokens > 100);
+    assert.ok(Math.abs(m.mlmPerplexity - m.noContextPerplexity) < 1e-3 * m.noContextPerplexity, `${m.mlmPerplexity} vs ${m.noContextPerplexity}`);
+    assert.ok(Math.abs(m.maskedAccuracy - m.noContextAccuracy) < 1e-9, `${m.maskedAccuracy} vs ${m.noContextAccuracy}`);
+    // the 10% kept tokens alone are worth ~10% accuracy
+    assert.ok(m.noContextAccuracy > 0.08 && m.noContextAccuracy < 0.25, `${m.noContextAccuracy}`);
+  });
+
+  it('mlm: --mask-rate, --beta2 and --clip reach the batches and the optimizer, and are kept with the run', async () => {
+    const share = (rate: number) => {
+      const b = mlmBatch(data, data.train, 0, 0, 16, 64, rate);
+      return b.labels.flat().filter((y) => y !== -100).length / (16 * 62);
+    };
+    assert.ok(Math.abs(share(0.15) - 0.15) < 0.04, `15%: ${share(0.15)}`);
+    assert.ok(Math.abs(share(0.4) - 0.4) < 0.05, `40%: ${share(0.4)}`);
+    const [run, out] = [tmp('recipe'), tmp('recipe-out')];
+    await quiet(() => main('mlm', ['train', '--data', dataDir, '--run', run, '--out', out, '--budget-minutes', '10', '--preset', 'tiny', '--batch', '4', '--block', '32',
+      '--total-steps', '2', '--warmup', '1', '--backend', 'cpu', '--mask-rate', '0.4', '--beta2', '0.98', '--clip', '0.5', '--position-init', 'sinusoidal', '--max-steps-this-run', '1']));
+    const state = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8'));
+    assert.deepEqual([state.settings.maskRate, state.settings.beta2, state.settings.clip, state.settings.positionInit], [0.4, 0.98, 0.5, 'sinusoidal']);
+    const ckpt = JSON.parse(readFileSync(join(run, 'checkpoint', 'trainer.json'), 'utf8'));
+    assert.match(JSON.stringify(ckpt), /0\.98/);
+    // resuming with other recipe flags is refused, like any other setting
+    await assert.rejects(main('mlm', ['train', '--data', dataDir, '--run', run, '--out', out, '--budget-minutes', '10', '--preset', 'tiny', '--batch', '4', '--block', '32',
+      '--total-steps', '2', '--warmup', '1', '--backend', 'cpu', '--mask-rate', '0.15', '--beta2', '0.98', '--clip', '0.5', '--position-init', 'sinusoidal']), /other settings/);
+    await quiet(() => main('mlm', ['train', '--data', dataDir, '--run', run, '--out', out, '--budget-minutes', '10', '--preset', 'tiny', '--batch', '4', '--block', '32',
+      '--total-steps', '2', '--warmup', '1', '--backend', 'cpu', '--mask-rate', '0.4', '--beta2', '0.98', '--clip', '0.5', '--position-init', 'sinusoidal']));
+    const stats = JSON.parse(readFileSync(join(out, 'training_stats.json'), 'utf8'));
+    assert.deepEqual([stats.maskRate, stats.beta2, stats.clip, stats.positionInit], [0.4, 0.98, 0.5, 'sinusoidal']);
   });
 });

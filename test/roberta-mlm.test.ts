@@ -189,4 +189,24 @@ describe('RobertaForMaskedLM', () => {
     assert.throws(() => loadModelFromDir(dir, { task: 'causal-lm' }), /RoBERTa is an encoder/);
     assert.throws(() => loadModelFromDir(dir, { task: 'mlm' as never }), /task "mlm" is not one of causal-lm, seq-cls, masked-lm/);
   });
+
+  it('randomModel positionInit: sinusoidal fills the position table with sin/cos at the init RMS (padding row zero), leaving every other tensor as the default draws it', async () => {
+    const a = randomModel(TINY, { seed: 8, task: 'masked-lm' }) as Roberta;
+    const b = randomModel(TINY, { seed: 8, task: 'masked-lm', positionInit: 'sinusoidal' }) as Roberta;
+    const [wa, wb] = [await weightsOf(a), await weightsOf(b)];
+    const P = 'roberta.embeddings.position_embeddings.weight', C = TINY.hidden_size;
+    for (const [n, v] of wa) if (n !== P) assert.deepEqual(wb.get(n), v, `${n} changed`);
+    const pos = wb.get(P)!;
+    assert.ok(pos.slice(C, 2 * C).every((x) => x === 0), 'the padding row is zero');
+    const std = TINY.initializer_range;
+    for (const t of [2, 7]) {
+      assert.ok(Math.abs(pos[t * C + 2]! - Math.SQRT2 * std * Math.sin(t / 10000 ** (2 / C))) < 1e-6);
+      assert.ok(Math.abs(pos[t * C + 3]! - Math.SQRT2 * std * Math.cos(t / 10000 ** (2 / C))) < 1e-6);
+      const rms = Math.sqrt(pos.slice(t * C, (t + 1) * C).reduce((s, x) => s + x * x, 0) / C);
+      assert.ok(Math.abs(rms - std) < 1e-6, `row ${t} RMS ${rms}`);
+    }
+    assert.throws(() => randomModel(TINY, { task: 'masked-lm', positionInit: 'rope' as never }), /positionInit.*must be "normal" or "sinusoidal"/);
+    assert.throws(() => randomModel(TINY, { task: 'masked-lm', posInit: 'sinusoidal' } as never), /posInit/);
+    a.dispose(); b.dispose();
+  });
 });

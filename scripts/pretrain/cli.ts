@@ -16,7 +16,7 @@ import { PRETRAINING_SOURCES, type PretrainingSource } from '../../src/data/pret
 import { causalTokenizer, DEFAULT_MERGES, MLM_SHIFT, mlmTokenizer, prepare, readTokenData, type TokenData } from './data.js';
 import {
   batchSeed, causalBatch, causalBitsPerByte, modelConfig, need, parameterCount, parseFlags, preset, PRESETS, sweep, trainRun, unigramBitsPerByte,
-  UsageError, type FlagSpec, type Hooks, type Kind, type RunSettings,
+  UsageError, type FlagSpec, type Flags, type Hooks, type Kind, type RunSettings,
 } from './run.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -29,7 +29,7 @@ function toMlm(data: TokenData, ids: ArrayLike<number>): number[] {
 }
 
 /** `batch` windows of block-2 tokens framed by <s> … </s>, masked with the batch's seed */
-export function mlmBatch(data: TokenData, stream: Uint16Array, seed: number, step: number, batch: number, block: number) {
+export function mlmBatch(data: TokenData, stream: Uint16Array, seed: number, step: number, batch: number, block: number, maskRate = 0.15) {
   const rng = new Rng(batchSeed(seed, step));
   const rows: number[][] = [];
   for (let b = 0; b < batch; b++) {
@@ -37,23 +37,30 @@ export function mlmBatch(data: TokenData, stream: Uint16Array, seed: number, ste
     rows.push([BOS, ...toMlm(data, stream.subarray(at, at + block - 2)), EOS]);
   }
   const maskId = 256 + data.merges + MLM_SHIFT;
-  const b = collateMaskedLM(rows, { maskId, vocabSize: maskId + 1, specialIds: [BOS, PAD, EOS, UNK], padId: PAD, seed: batchSeed(seed + 1, step) });
+  const b = collateMaskedLM(rows, { maskId, vocabSize: maskId + 1, specialIds: [BOS, PAD, EOS, UNK], padId: PAD, seed: batchSeed(seed + 1, step), probability: maskRate });
   return { inputIds: b.inputIds, attentionMask: b.attentionMask, labels: b.labels as number[][] };
+}
+
+/** the held-out windows of mlmMetrics, masked (15%) with a fixed seed so every model sees the same masks */
+function* heldOutMaskedBatches(data: TokenData, opts: { block: number; batch: number; maxTokens?: number }) {
+  const span = opts.block - 2;
+  const limit = Math.min(data.heldOut.length, opts.maxTokens ?? Infinity);
+  const maskId = 256 + data.merges + MLM_SHIFT;
+  for (let at = 0; at + span <= limit; at += span * opts.batch) {
+    const rows: number[][] = [];
+    for (let k = 0; k < opts.batch && at + (k + 1) * span <= limit; k++) rows.push([BOS, ...toMlm(data, data.heldOut.subarray(at + k * span, at + (k + 1) * span)), EOS]);
+    const b = collateMaskedLM(rows, { maskId, vocabSize: maskId + 1, specialIds: [BOS, PAD, EOS, UNK], padId: PAD, seed: 1_000_003 + at });
+    yield { ...b, labels: b.labels as number[][], windows: rows.length, maskId };
+  }
 }
 
 /** masked-token accuracy and MLM perplexity on held-out windows, masked with a fixed seed so every model sees the same masks */
 export async function mlmMetrics(model: Model, data: TokenData, opts: { block: number; batch: number; maxTokens?: number; log?: (s: string) => void }): Promise<Record<string, number>> {
-  const span = opts.block - 2;
-  const limit = Math.min(data.heldOut.length, opts.maxTokens ?? Infinity);
   let nll = 0, correct = 0, n = 0, windows = 0;
-  for (let at = 0; at + span <= limit; at += span * opts.batch) {
-    const rows: number[][] = [];
-    for (let k = 0; k < opts.batch && at + (k + 1) * span <= limit; k++) rows.push([BOS, ...toMlm(data, data.heldOut.subarray(at + k * span, at + (k + 1) * span)), EOS]);
-    const maskId = 256 + data.merges + MLM_SHIFT;
-    const b = collateMaskedLM(rows, { maskId, vocabSize: maskId + 1, specialIds: [BOS, PAD, EOS, UNK], padId: PAD, seed: 1_000_003 + at });
+  for (const b of heldOutMaskedBatches(data, opts)) {
     const out = tf.tidy(() => {
       const { logits } = model.forward({ inputIds: b.inputIds, attentionMask: b.attentionMask });
-      const y = tf.tensor2d(b.labels as number[][], undefined, 'int32');
+      const y = tf.tensor2d(b.labels, undefined, 'int32');
       const valid = tf.cast(tf.notEqual(y, -100), 'float32');
       const safe = tf.mul(y, tf.cast(valid, 'int32'));
       const logp = tf.logSoftmax(logits);
@@ -63,9 +70,43 @@ export async function mlmMetrics(model: Model, data: TokenData, opts: { block: n
     });
     const [a, c, k] = await out.data();
     out.dispose();
-    nll += a!; correct += c!; n += k!; windows += rows.length;
+    nll += a!; correct += c!; n += k!; windows += b.windows;
   }
-  return { mlmPerplexity: Math.exp(nll / n), maskedAccuracy: correct / n, maskedTokens: n, heldOutWindows: windows };
+  return { mlmPerplexity: Math.exp(nll / n), maskedAccuracy: correct / n, maskedTokens: n, heldOutWindows: windows, ...mlmNoContextBaseline(data, opts) };
+}
+
+/**
+ * The best a masked LM can do without reading any other position, on the
+ * held-out masks of mlmMetrics: at <mask> the training unigram (add-one); at
+ * a visible token x, which is the label itself (kept, 10%) or a uniform
+ * random draw over a unigram-distributed label (10%), the Bayes mixture
+ * q(y | x) = (p(x)·[y = x] + p(y)/D) / (p(x) + 1/D) over the D drawable ids.
+ * A run whose loss sits at this baseline has learned to copy its input and
+ * the word frequencies, nothing from context: the "unigram plateau".
+ */
+export function mlmNoContextBaseline(data: TokenData, opts: { block: number; batch: number; maxTokens?: number }): { noContextPerplexity: number; noContextAccuracy: number } {
+  const maskId = 256 + data.merges + MLM_SHIFT;
+  const p = new Float64Array(maskId + 1);
+  let drawable = 0, total = 0;
+  // the shared stream's ids and counts, shifted to the encoder's; its separator is </s>, never a label
+  data.unigram.forEach((c, t) => { if (t !== data.sep) { p[t + MLM_SHIFT] = c + 1; total += c + 1; drawable++; } });
+  for (let i = 0; i < p.length; i++) p[i] /= total;
+  let top = MLM_SHIFT;
+  for (let i = 0; i < p.length; i++) if (p[i]! > p[top]!) top = i;
+  let nll = 0, correct = 0, n = 0;
+  for (const b of heldOutMaskedBatches(data, opts)) {
+    b.labels.forEach((row, r) => row.forEach((y, t) => {
+      if (y === -100) return;
+      const x = b.inputIds[r]![t]!;
+      n++;
+      if (x === b.maskId) { nll -= Math.log(p[y]!); correct += +(y === top); return; }
+      const z = p[x]! + 1 / drawable;
+      nll -= Math.log(((y === x ? p[x]! : 0) + p[y]! / drawable) / z);
+      // x wins unless some p(y)/D beats p(x)(1 + 1/D)
+      correct += +(y === (p[x]! * (1 + 1 / drawable) >= p[top]! / drawable ? x : top));
+    }));
+  }
+  return { noContextPerplexity: Math.exp(nll / n), noContextAccuracy: correct / n };
 }
 
 const PREP: FlagSpec = {
@@ -96,6 +137,10 @@ const TRAIN: FlagSpec = {
   init: { kind: 'string', help: 'start from this saved model folder instead of random weights (fresh optimizer)' },
   name: { kind: 'string', help: 'the exported model\'s name (its README title)' },
   snapshot: { kind: 'string', help: 'a stopped run also writes its current weights here (float16 HF folder, no evaluation)' },
+  beta2: { kind: 'number', help: 'Adam β2 (default 0.95)' },
+  clip: { kind: 'number', help: 'global gradient-norm clip, 0 for none (default 1)' },
+  'mask-rate': { kind: 'number', help: 'masked LM: share of tokens predicted in training batches (default 0.15; evaluation always masks 15%)' },
+  'position-init': { kind: 'string', help: 'the position table\'s initialisation: normal (HF, default) or sinusoidal (same RMS; a fresh run only)' },
 };
 const EVAL: FlagSpec = {
   model: { kind: 'string', help: 'a saved model folder' },
@@ -119,7 +164,7 @@ const SWEEP: FlagSpec = {
   backend: { kind: 'string', help: 'backend', default: 'auto' },
 };
 
-function hooksFor(kind: Kind, data: TokenData, batch: number, block: number, seed: number, evalTokens: number | undefined): Hooks {
+function hooksFor(kind: Kind, data: TokenData, batch: number, block: number, seed: number, evalTokens: number | undefined, maskRate?: number): Hooks {
   const evaluate = async (model: Model, log: (s: string) => void): Promise<Record<string, unknown>> => {
     if (kind === 'causal') {
       const r = await causalBitsPerByte(model, data, { block, batch: 8, maxTokens: evalTokens, log });
@@ -129,7 +174,7 @@ function hooksFor(kind: Kind, data: TokenData, batch: number, block: number, see
     return mlmMetrics(model, data, { block, batch: 16, maxTokens: evalTokens, log });
   };
   return {
-    batch: (step) => (kind === 'causal' ? causalBatch(data, seed, step, batch, block) : mlmBatch(data, data.train, seed, step, batch, block)),
+    batch: (step) => (kind === 'causal' ? causalBatch(data, seed, step, batch, block) : mlmBatch(data, data.train, seed, step, batch, block, maskRate)),
     evaluate,
     tokenizer: () => (kind === 'causal' ? causalTokenizer(data.merges, block) : mlmTokenizer(data.merges, block)),
     extraFiles: kind === 'causal' ? (dir) => {
@@ -139,8 +184,34 @@ function hooksFor(kind: Kind, data: TokenData, batch: number, block: number, see
     } : undefined,
     describe: (s, m) => kind === 'causal'
       ? { title: s.name ?? 'sharelora-gpt2-mini', body: `A GPT-2-architecture causal LM (${s.config.n_layer} layers, ${s.config.n_embd} wide, ${s.config.n_head} heads, ${s.config.n_positions} positions, tied LM head, vocabulary ${s.config.vocab_size}: GPT-2's byte-level BPE cut to its first ${data.merges} merges) pretrained from random initialisation by this project's own TypeScript code (\`scripts/pretrain-causal.ts\`: full training through \`Trainer\` + AdamW). Held-out bits per byte ${(m.heldOutBitsPerByte as number).toFixed(3)} (total NLL in bits over the held-out documents ÷ their UTF-8 bytes), against ${(m.unigramBitsPerByte as number).toFixed(3)} for an add-one unigram model on the same tokens.` }
-      : { title: s.name ?? 'sharelora-roberta-mini', body: `A RoBERTa-architecture masked LM (RobertaForMaskedLM: ${s.config.num_hidden_layers} layers, ${s.config.hidden_size} wide, ${s.config.num_attention_heads} heads, decoder tied to the word embeddings, vocabulary ${s.config.vocab_size}: GPT-2's byte-level BPE cut to ${data.merges} merges, shifted by 4 for \`<s> <pad> </s> <unk>\`, plus \`<mask>\`) pretrained from random initialisation by \`scripts/pretrain-mlm.ts\` with dynamic masking (15%: 80% \`<mask>\`, 10% random, 10% unchanged). Held-out masked-token accuracy ${(m.maskedAccuracy as number).toFixed(3)}, MLM perplexity ${(m.mlmPerplexity as number).toFixed(1)}. \`loadModel(dir, { task: 'seq-cls' })\` puts a fresh classification head on it.` },
+      : { title: s.name ?? 'sharelora-roberta-mini', body: `A RoBERTa-architecture masked LM (RobertaForMaskedLM: ${s.config.num_hidden_layers} layers, ${s.config.hidden_size} wide, ${s.config.num_attention_heads} heads, decoder tied to the word embeddings, vocabulary ${s.config.vocab_size}: GPT-2's byte-level BPE cut to ${data.merges} merges, shifted by 4 for \`<s> <pad> </s> <unk>\`, plus \`<mask>\`) pretrained from random initialisation by \`scripts/pretrain-mlm.ts\` with dynamic masking (15%: 80% \`<mask>\`, 10% random, 10% unchanged). Held-out masked-token accuracy ${(m.maskedAccuracy as number).toFixed(3)}, MLM perplexity ${(m.mlmPerplexity as number).toFixed(1)} (a model that reads no context, only its own position's token and the word frequencies: ${(m.noContextAccuracy as number).toFixed(3)} and ${(m.noContextPerplexity as number).toFixed(1)}). \`loadModel(dir, { task: 'seq-cls' })\` puts a fresh classification head on it.` },
   };
+}
+
+/** the optimizer and masking flags, checked; only those given */
+function recipe(kind: Kind, f: Flags): Pick<RunSettings, 'beta2' | 'clip' | 'maskRate' | 'positionInit'> {
+  const out: Pick<RunSettings, 'beta2' | 'clip' | 'maskRate' | 'positionInit'> = {};
+  const pos = f['position-init'] as string | undefined;
+  if (pos !== undefined) {
+    if (pos !== 'normal' && pos !== 'sinusoidal') throw new UsageError(`train: --position-init must be normal or sinusoidal, got ${JSON.stringify(pos)}`);
+    if (f.init !== undefined) throw new UsageError('train: --position-init applies to random initialisation, not to --init');
+    if (pos === 'sinusoidal') out.positionInit = pos;
+  }
+  const b2 = f.beta2 as number | undefined, clip = f.clip as number | undefined, rate = f['mask-rate'] as number | undefined;
+  if (b2 !== undefined) {
+    if (!(b2 > 0 && b2 < 1)) throw new UsageError(`train: --beta2 must be in (0, 1), got ${b2}`);
+    out.beta2 = b2;
+  }
+  if (clip !== undefined) {
+    if (!(clip >= 0)) throw new UsageError(`train: --clip must be ≥ 0 (0: no clipping), got ${clip}`);
+    out.clip = clip;
+  }
+  if (rate !== undefined) {
+    if (kind !== 'mlm') throw new UsageError('train: --mask-rate is for the masked LM only');
+    if (!(rate > 0 && rate < 1)) throw new UsageError(`train: --mask-rate must be in (0, 1), got ${rate}`);
+    out.maskRate = rate;
+  }
+  return out;
 }
 
 export async function main(kind: Kind, argv: string[]): Promise<number> {
@@ -170,12 +241,14 @@ export async function main(kind: Kind, argv: string[]): Promise<number> {
       ...(f['train-minutes'] !== undefined ? { trainSeconds: 60 * (f['train-minutes'] as number) } : {}),
       ...(f.init !== undefined ? { init: f.init as string } : {}),
       ...(f.name !== undefined ? { name: f.name as string } : {}),
+      // absent means the default, so runs started before these flags existed still resume
+      ...recipe(kind, f),
       command: `${(data.stats.command as string | undefined) ?? '(prepare)'}\n${command.replace(/ --budget-minutes [^ ]+/, ' --budget-minutes 9')}`,
     };
     const status = await trainRun({
       runDir, outDir: need(f, 'out', 'train'), budgetSeconds: 60 * need<number>(f, 'budget-minutes', 'train'), backend: f.backend as string, settings,
       maxStepsThisRun: f['max-steps-this-run'] as number | undefined, saveEverySeconds: 60 * (f['save-every-minutes'] as number), snapshotDir: f.snapshot as string | undefined,
-    }, hooksFor(kind, data, batch, block, seed, f['eval-tokens'] as number | undefined));
+    }, hooksFor(kind, data, batch, block, seed, f['eval-tokens'] as number | undefined, settings.maskRate));
     console.log(`status: ${status}`);
     // 75 (EX_TEMPFAIL): stopped at the budget, run the same command again; `&&` after train then only fires once the model is exported
     return status === 'done' ? 0 : 75;

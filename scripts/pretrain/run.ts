@@ -76,6 +76,9 @@ export const PRESETS: Record<string, Preset> = {
   'd384-l6': { hidden: 384, layers: 6, heads: 6, positions: 256 },
   'd448-l4': { hidden: 448, layers: 4, heads: 7, positions: 256 },
   'd192-l8': { hidden: 192, layers: 8, heads: 6, positions: 256 },
+  'd128-l4': { hidden: 128, layers: 4, heads: 4, positions: 128 },    // CPU diagnosis runs
+  'd64-l2': { hidden: 64, layers: 2, heads: 2, positions: 128 },      // CPU diagnosis runs
+  'd64-l6': { hidden: 64, layers: 6, heads: 2, positions: 128 },      // CPU diagnosis runs (depth)
   'tiny': { hidden: 16, layers: 2, heads: 2, positions: 64 },         // smoke tests only
 };
 
@@ -230,6 +233,14 @@ export interface RunSettings {
   name?: string;
   seed: number;
   weightDecay: number;
+  /** Adam's β2 (absent: 0.95, the causal recipe) */
+  beta2?: number;
+  /** global gradient-norm clip, 0 for none (absent: 1) */
+  clip?: number;
+  /** masked LM only: the share of tokens predicted in training batches (absent: 0.15); evaluation always masks 15% */
+  maskRate?: number;
+  /** the position table's initialisation (randomModel positionInit; absent: normal) */
+  positionInit?: 'sinusoidal';
   /** the data folder's stats at the first run, so a later run on other data is refused */
   dataStats: { merges: number; trainTokens: number; heldOutTokens: number; seed: number };
   command: string;
@@ -255,7 +266,7 @@ const CKPT = 'checkpoint';
 
 function createModel(s: RunSettings): Model {
   if (s.init) return loadModelFromDir(s.init, { task: s.kind === 'causal' ? 'causal-lm' : 'masked-lm' });
-  return randomModel(s.config, { seed: s.seed, task: s.kind === 'causal' ? 'causal-lm' : 'masked-lm' });
+  return randomModel(s.config, { seed: s.seed, task: s.kind === 'causal' ? 'causal-lm' : 'masked-lm', ...(s.positionInit ? { positionInit: s.positionInit } : {}) });
 }
 
 export interface TrainArgs {
@@ -299,7 +310,7 @@ export async function trainRun(a: TrainArgs, hooks: Hooks): Promise<'stopped' | 
   const s = state.settings;
   const model = createModel(s);
   const ft: FullFineTune = fullFineTune(model);
-  const trainerOpts = { lr: s.lr, betas: [0.9, 0.95] as [number, number], weightDecay: s.weightDecay, maxGradNorm: 1, schedule: 'cosine' as const, warmupSteps: s.warmup, totalSteps: s.totalSteps, seed: s.seed };
+  const trainerOpts = { lr: s.lr, betas: [0.9, s.beta2 ?? 0.95] as [number, number], weightDecay: s.weightDecay, maxGradNorm: s.clip ?? 1, schedule: 'cosine' as const, warmupSteps: s.warmup, totalSteps: s.totalSteps, seed: s.seed };
   const resumed = existsSync(join(a.runDir, CKPT)) || existsSync(join(a.runDir, `${CKPT}.prev`));
   const trainer = resumed ? await Trainer.resume(join(a.runDir, CKPT), model, { trainable: ft }) : new Trainer(model, ft, trainerOpts);
   const fromStep = trainer.updates;
@@ -392,7 +403,7 @@ async function exportModel(model: Model, dir: string, state: RunState, trainer: 
     kind: s.kind, preset: s.preset, parameters: model.baseParameterCount(), steps: trainer.updates, batch: s.batch, block: s.block,
     tokensSeen: trainer.updates * tokensPerStep, epochs: (trainer.updates * tokensPerStep) / s.dataStats.trainTokens,
     trainSeconds: Math.round(state.seconds), runs: state.runs, lr: s.lr, warmup: s.warmup, weightDecay: s.weightDecay,
-    finalTrainLoss: trainer.records.at(-1)?.loss, data: s.dataStats, metrics, command: s.command,
+    beta2: s.beta2 ?? 0.95, clip: s.clip ?? 1, positionInit: s.positionInit ?? 'normal', ...(s.kind === 'mlm' ? { maskRate: s.maskRate ?? 0.15 } : {}), finalTrainLoss: trainer.records.at(-1)?.loss, data: s.dataStats, metrics, command: s.command,
   };
   writeFileSync(join(dir, 'training_stats.json'), JSON.stringify(stats, null, 1) + '\n');
   const { title, body } = hooks.describe(s, metrics);
@@ -408,7 +419,7 @@ A standard Hugging Face folder: \`config.json\`, \`model.safetensors\` (float16,
 |---|---|
 | corpus | \`pretrainingCorpus()\` (src/data/pretraining.ts, README there): ${s.dataStats.trainTokens.toLocaleString('en')} training tokens, none from a split any notebook evaluates on |
 | model | ${s.preset}: ${stats.parameters.toLocaleString('en')} parameters |
-| training | ${stats.steps} AdamW steps (lr ${s.lr}, betas 0.9/0.95, weight decay ${s.weightDecay}, cosine, ${s.warmup} warm-up steps, clip 1.0), batch ${s.batch} × ${s.block} tokens: **${stats.tokensSeen.toLocaleString('en')} tokens seen** (${stats.epochs.toFixed(2)} epochs) |
+| training | ${stats.steps} AdamW steps (lr ${s.lr}, betas 0.9/${s.beta2 ?? 0.95}, weight decay ${s.weightDecay}, cosine, ${s.warmup} warm-up steps, clip ${s.clip ?? 1}${s.maskRate !== undefined ? `, masking ${s.maskRate}` : ''}${s.positionInit ? `, ${s.positionInit} position init` : ''}), batch ${s.batch} × ${s.block} tokens: **${stats.tokensSeen.toLocaleString('en')} tokens seen** (${stats.epochs.toFixed(2)} epochs) |
 | time | **${stats.trainSeconds} s** of training in ${state.runs.length} run(s) on ${devices} |
 ${Object.entries(metrics).filter(([, v]) => typeof v === 'number').map(([k, v]) => `| ${k} | ${(v as number).toPrecision(4)} |`).join('\n')}
 

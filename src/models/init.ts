@@ -14,6 +14,7 @@ import { Roberta, type RobertaTask } from './roberta.js';
 import type { RawTensor } from './safetensors.js';
 import type { Model, Task } from './types.js';
 import { WeightStore } from './weights.js';
+import { checkOptions, describeValue, optionKeys, OptionsError } from '../util/options.js';
 
 function shapesOf(raw: Record<string, unknown>, task: Task): Map<string, number[]> {
   const c = parseConfig(raw, 'config');
@@ -69,8 +70,40 @@ function shapesOf(raw: Record<string, unknown>, task: Task): Map<string, number[
   return s;
 }
 
+export interface RandomModelOptions {
+  seed?: number;
+  task?: Task;
+  /**
+   * 'normal' (default): HF's N(0, initializer_range) position table.
+   * 'sinusoidal': the Transformer's sin/cos table at the same RMS, in the
+   * same learned parameter (the checkpoint stays a plain HF one). Its rows
+   * for positions t and t + k are related by a fixed rotation, so attention
+   * to a neighbour is linear in them from the first step; an encoder has no
+   * causal mask to tell positions apart and must otherwise learn them from
+   * noise before it can read context.
+   */
+  positionInit?: 'normal' | 'sinusoidal';
+}
+const RANDOM_KEYS = optionKeys<RandomModelOptions>()(['seed', 'task', 'positionInit']);
+
+/** the sin/cos table [n, C] scaled to RMS `std`; row r is position r (RoBERTa's real positions start at pad + 1, which only shifts the phases) */
+function sinusoidal(n: number, C: number, std: number): Float32Array {
+  const out = new Float32Array(n * C);
+  for (let t = 0; t < n; t++) {
+    for (let i = 0; i < C / 2; i++) {
+      const a = t / 10000 ** ((2 * i) / C);
+      // RMS of sin and cos over a row is 1/√2
+      out[t * C + 2 * i] = Math.SQRT2 * std * Math.sin(a);
+      if (2 * i + 1 < C) out[t * C + 2 * i + 1] = Math.SQRT2 * std * Math.cos(a);
+    }
+  }
+  return out;
+}
+
 /** A random model of a config.json object (e.g. GPT-2-small: n_embd 768, n_layer 12, n_head 12, vocab_size 50257). */
-export function randomModel(configJson: Record<string, unknown>, opts: { seed?: number; task?: Task } = {}): Model {
+export function randomModel(configJson: Record<string, unknown>, opts: RandomModelOptions = {}): Model {
+  checkOptions('randomModel', opts, RANDOM_KEYS);
+  if (opts.positionInit !== undefined && !['normal', 'sinusoidal'].includes(opts.positionInit)) throw new OptionsError('randomModel', 'positionInit', `must be "normal" or "sinusoidal", got ${describeValue(opts.positionInit)}`);
   const config = parseConfig(configJson, 'config');
   const rng = new Rng(opts.seed ?? 0);
   const std = typeof configJson.initializer_range === 'number' ? configJson.initializer_range : 0.02;
@@ -84,6 +117,8 @@ export function randomModel(configJson: Record<string, unknown>, opts: { seed?: 
     if (/(ln_\d|ln_f|norm)\.weight$/i.test(name)) data = new Float32Array(n).fill(1);
     else if (name.endsWith('.bias')) data = new Float32Array(n);
     else data = rng.normal(n, /c_proj\.weight$/.test(name) ? std / Math.sqrt(2 * config.layers) : std);
+    // drawn and then replaced, so that every other tensor is the one the same seed gives without it
+    if (opts.positionInit === 'sinusoidal' && /(position_embeddings|wpe)\.weight$/.test(name)) data = sinusoidal(shape[0]!, shape[1]!, std);
     // HF's _init_weights zeroes an nn.Embedding's padding_idx row (RoBERTa's word and position tables)
     if (config.modelType === 'roberta' && /(word|position)_embeddings\.weight$/.test(name) && config.padTokenId !== null) data.fill(0, config.padTokenId * shape[1], (config.padTokenId + 1) * shape[1]);
     tensors.set(name, { t: { dtype: 'F32', shape, data }, file: '(random init)' });
