@@ -41,13 +41,15 @@ causal() {
 mlm() { # name lr warmup budget
   "${node[@]}" dist/scripts/pretrain-mlm.js train "${common[@]}" --run ".pretrain/run-$1" --out .pretrain/out/sharelora-roberta-deep \
     --name sharelora-roberta-deep --lr "$2" --warmup "$3" --total-steps 4000 --train-minutes "$mlm_train_min" \
-    --snapshot ".pretrain/snap/$1" --budget-minutes "$4" $(init_flag "$1") >> ".pretrain/logs/$1.log" 2>&1
+    --snapshot ".pretrain/snap/$1" --budget-minutes "$4" --position-init sinusoidal --beta2 0.98 $(init_flag "$1") >> ".pretrain/logs/$1.log" 2>&1
 }
 [ -f .pretrain/out/sharelora-gpt2-deep/config.json ] || { causal "$(echo "$call_min" | awk '{print $1 - 0.6}')" & }
 causal_pid=${!:-none}
 if [ ! -f .pretrain/mlm-winner ]; then
-  # name lr warmup: the first run's recipe (lr 1e-3, 200 warm-up updates) is the control
-  cands="mlm-lr1e-3-wu200:1e-3:200 mlm-lr5e-4-wu300:5e-4:300 mlm-lr2.5e-4-wu300:2.5e-4:300"
+  # name lr warmup, all with sinusoidal position init and beta2 0.98 (the CPU diagnosis of 2026-12-06 in
+  # scripts/pretrain/README.md: a higher peak rate and a usable position table leave the no-context plateau
+  # sooner; on the corpus that needs >= 1,500 updates a candidate, so give SWEEP_MINUTES enough for that)
+  cands="mlm-lr5e-4-wu400:5e-4:400 mlm-lr1e-3-wu400:1e-3:400 mlm-lr2e-3-wu400:2e-3:400"
   for c in $cands; do IFS=: read -r n lr wu <<< "$c"; mlm "$n" "$lr" "$wu" "$sweep_min" & done
   wait $(jobs -p | grep -v "^$causal_pid$")
   # the table: each candidate's mean loss over the last 100 updates that every candidate reached
