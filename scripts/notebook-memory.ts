@@ -10,7 +10,7 @@
  * included): what the GPU really holds, since the pool never gives a buffer back.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { useBackend, loadModel, injectShareLoRA, Trainer, taskBatches, datasets, loadTokenizer, generate } from '../src/index.js';
+import { useBackend, loadModel, injectShareLoRA, Trainer, taskBatches, datasets, loadTokenizer, generate, type TaskData } from '../src/index.js';
 import { frozenCopyBytes } from '../src/backend/webgpu/frozen.js';
 import { flags } from '../src/backend/flags.js';
 
@@ -55,25 +55,30 @@ console.log(JSON.stringify({
 const MODEL = 'sharelora-gpt2-deep';
 const tok = loadTokenizer(MODEL);
 
-async function nb02(): Promise<void> {
-  const train = await datasets.spamAssassin({ split: 'train' });
-  const val = await datasets.spamAssassin({ split: 'validation' });
-  const valB = cut(taskBatches(val, tok, { batchSize: 64, maxLength: 64, shuffle: false }), EVAL_BATCHES);
+/** 02's and 05's run: a fresh classifier per run, an adapter, one epoch, the validation split, the model dropped */
+async function seqClsRuns(nb: string, train: TaskData, valB: ReturnType<typeof taskBatches>, adapterOptions: Parameters<typeof injectShareLoRA>[1], evalDuringFit: boolean): Promise<void> {
   for (let run = 0; run < RUNS; run++) {
     const t0 = performance.now();
     peakUsed = 0;
     const m = await loadModel(MODEL, { task: 'seq-cls', numLabels: 2, seed: run });
-    const a = injectShareLoRA(m, { r: 8, alpha: 16, targets: ['q', 'v'], seed: run, share: 'none' });
+    const a = injectShareLoRA(m, { ...adapterOptions, seed: run });
     const trainer = newTrainer(m, a, { lr: 3e-3, schedule: 'linear', warmupRatio: 0.1, weightDecay: 0.01, seed: run });
-    row('02', run, 'load', t0);
-    await trainer.fit({ train: cut(taskBatches(train, tok, { batchSize: 32, maxLength: 64, seed: run }), UPDATES), epochs: 1, eval: valB, evalEvery: Math.max(1, UPDATES) });
-    row('02', run, 'train', t0);
+    row(nb, run, 'load', t0);
+    await trainer.fit({ train: cut(taskBatches(train, tok, { batchSize: 32, maxLength: 64, seed: run }), UPDATES), epochs: 1, ...(evalDuringFit ? { eval: valB, evalEvery: Math.max(1, UPDATES) } : {}) });
+    row(nb, run, 'train', t0);
     await trainer.evaluate(valB);
-    row('02', run, 'eval', t0);
+    row(nb, run, 'eval', t0);
     trainer.dispose();
     m.dispose();
-    row('02', run, 'dropped', t0);
+    row(nb, run, 'dropped', t0);
   }
+}
+
+async function nb02(): Promise<void> {
+  const train = await datasets.spamAssassin({ split: 'train' });
+  const val = await datasets.spamAssassin({ split: 'validation' });
+  const valB = cut(taskBatches(val, tok, { batchSize: 64, maxLength: 64, shuffle: false }), EVAL_BATCHES);
+  await seqClsRuns('02', train, valB, { r: 8, alpha: 16, targets: ['q', 'v'], share: 'none' }, true);
 }
 
 async function nb04(): Promise<void> {
@@ -115,21 +120,7 @@ async function nb05(): Promise<void> {
   const train = await datasets.spamAssassin({ split: 'train', limit: 16 * 32 });
   const val = await datasets.spamAssassin({ split: 'validation' });
   const valB = cut(taskBatches(val, tok, { batchSize: 64, maxLength: 64, shuffle: false }), EVAL_BATCHES);
-  for (let run = 0; run < RUNS; run++) {
-    const t0 = performance.now();
-    peakUsed = 0;
-    const m = await loadModel(MODEL, { task: 'seq-cls', numLabels: 2, seed: run });
-    const adapter = injectShareLoRA(m, { r: 32, alpha: 64, targets: ['q', 'v', 'o', 'up', 'down'], share: 'none', seed: run });
-    const trainer = newTrainer(m, adapter, { lr: 3e-3, schedule: 'linear', warmupRatio: 0.1, weightDecay: 0.01, seed: run });
-    row('05', run, 'load', t0);
-    await trainer.fit({ train: cut(taskBatches(train, tok, { batchSize: 32, maxLength: 64, seed: run }), UPDATES), epochs: 1 });
-    row('05', run, 'train', t0);
-    await trainer.evaluate(valB);
-    row('05', run, 'eval', t0);
-    trainer.dispose();
-    m.dispose();
-    row('05', run, 'dropped', t0);
-  }
+  await seqClsRuns('05', train, valB, { r: 32, alpha: 64, targets: ['q', 'v', 'o', 'up', 'down'], share: 'none' }, false);
 }
 
 async function nb06(): Promise<void> {

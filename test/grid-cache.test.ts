@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadModelFromDir } from '../src/models/load.js';
 import { injectShareLoRA } from '../src/adapters/sharelora.js';
@@ -17,7 +16,7 @@ import { Trainer } from '../src/train/trainer.js';
 import { runGrid } from '../src/train/grid.js';
 import { plainKey } from '../src/train/run-cache.js';
 import type { Model } from '../src/models/types.js';
-import { FIXTURES, testBackend } from './helpers.js';
+import { FIXTURES, testBackend, runShardProcess } from './helpers.js';
 
 const rows = [[0, 17, 99, 3, 250, 11, 7, 42], [0, 300, 21, 64, 2, 9, 77, 5], [0, 4, 8, 15, 16, 23, 42, 2], [0, 9, 9, 9, 120, 121, 122, 2]];
 const batch = { inputIds: rows, attentionMask: rows.map((r) => r.map(() => 1)), labels: [0, 1, 2, 0] };
@@ -82,15 +81,7 @@ describe('runGrid cache', () => {
         async (c) => { trained++; await new Promise((res) => setTimeout(res, 20)); return { v: c.r * 100 + c.seed }; },
         { cache: ${JSON.stringify(cache)}, key: { data: 'x' }, log: false, waitSeconds: 60 });
       console.log(JSON.stringify({ trained, v: Array.from(t.array('v')) }));`;
-    const one = (i: number) => new Promise<string>((res, rej) => {
-      const p = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, SHARELORA_SHARD: `${i}/2`, SHARELORA_SHARD_SESSION: 'g1' } });
-      let out = '';
-      p.stdout.on('data', (d) => { out += d; });
-      p.stderr.on('data', (d) => { out += d; });
-      const timer = setTimeout(() => { p.kill(); rej(new Error('shard timed out')); }, 60_000);
-      p.on('close', (code) => { clearTimeout(timer); code === 0 ? res(out) : rej(new Error(out)); });
-    });
-    const [a, b] = (await Promise.all([one(0), one(1)])).map((s) => JSON.parse(s.trim().split('\n').at(-1)!));
+    const [a, b] = await Promise.all([runShardProcess(script, 0, 2, 'g1'), runShardProcess(script, 1, 2, 'g1')]);
     assert.equal(a.trained + b.trained, 24);
     assert.ok(a.trained > 0 && b.trained > 0, `both shards trained (${a.trained}, ${b.trained})`);
     const expected = [1, 2, 4, 8].flatMap((r) => ['none', 'A', 'B'].flatMap(() => [0, 1].map((s) => r * 100 + s)));

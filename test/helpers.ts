@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,4 +45,20 @@ export function readmeExample(): string {
   const m = /```js\n([\s\S]*?)```/.exec(section);
   if (!m) throw new Error('README.md: no ```js block under "## Quick example"');
   return m[1]!;
+}
+
+/**
+ * Runs an ES-module script in its own Node process as shard `i` of `n`
+ * (SHARELORA_SHARD, SHARELORA_SHARD_SESSION) and returns the JSON its last
+ * line prints; fails on a non-zero exit or after 60 s.
+ */
+export function runShardProcess(script: string, i: number, n: number, session: string): Promise<any> {
+  return new Promise((res, rej) => {
+    const p = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, SHARELORA_SHARD: `${i}/${n}`, SHARELORA_SHARD_SESSION: session } });
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { out += d; });
+    const timer = setTimeout(() => { p.kill(); rej(new Error('shard timed out')); }, 60_000);
+    p.on('close', (code) => { clearTimeout(timer); code === 0 ? res(JSON.parse(out.trim().split('\n').at(-1)!)) : rej(new Error(out)); });
+  });
 }

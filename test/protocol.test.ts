@@ -5,10 +5,10 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { runShardProcess } from './helpers.js';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { holm, runProtocol, stableJson, type ProtocolRun } from '../src/train/protocol.js';
 
@@ -78,15 +78,7 @@ describe('runProtocol', () => {
       const r = await runProtocol({ methods: { a: {}, b: {} }, lrs: [1e-3, 3e-3, 1e-2, 3e-2], seeds: 4, select: { metric: 'v', goal: 'min' }, cache: ${JSON.stringify(cache)}, log: false, waitSeconds: 60 },
         async (run) => { await new Promise((res) => setTimeout(res, 20)); return { v: Math.abs(Math.log10(run.lr) + 2) + (run.method === 'b' ? 1 : 0), t: run.seed }; });
       console.log(JSON.stringify({ trained: r.trained, chosen: r.chosen, rows: r.final.numRows() }));`;
-    const one = (i: number) => new Promise<string>((res, rej) => {
-      const p = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, SHARELORA_SHARD: `${i}/2`, SHARELORA_SHARD_SESSION: 't1' } });
-      let out = '';
-      p.stdout.on('data', (d) => { out += d; });
-      p.stderr.on('data', (d) => { out += d; });
-      const timer = setTimeout(() => { p.kill(); rej(new Error('shard timed out')); }, 60_000);
-      p.on('close', (code) => { clearTimeout(timer); code === 0 ? res(out) : rej(new Error(out)); });
-    });
-    const [a, b] = (await Promise.all([one(0), one(1)])).map((s) => JSON.parse(s.trim().split('\n').at(-1)!));
+    const [a, b] = await Promise.all([runShardProcess(script, 0, 2, 't1'), runShardProcess(script, 1, 2, 't1')]);
     assert.equal(a.trained + b.trained, 2 * 4 * 2 + 2 * 4);
     assert.ok(a.trained > 0 && b.trained > 0, `both shards trained (${a.trained}, ${b.trained})`);
     assert.deepEqual(a.chosen, { a: 1e-2, b: 1e-2 });

@@ -38,6 +38,33 @@ ${ROW_HEADER(WG)}
   }, ins, [{ shape: x.shape }, { shape: [rows, 2] }], [['rows', 'u32', rows], ['D', 'u32', D], ['eps', 'f32', attrs.eps as number]], grid1d(rows));
 }
 
+/**
+ * The WGSL of a norm's backward row kernel, shared by normBackward and
+ * addNormBackward: dx from dy, the normed input (bound as `inName`), gamma and
+ * the forward's stats, plus DH (the residual's own gradient) when `withDh`.
+ */
+function normBackwardBody(WG: number, rms: boolean, inName: 'X' | 'H', withDh: boolean): string {
+  return `${reducers(WG)}
+${ROW_HEADER(WG)}
+  let base = row * P.D;
+  let mean = S[row * 2u];
+  let rstd = S[row * 2u + 1u];
+  var sg = 0.0;
+  var sgx = 0.0;
+  for (var i = lid; i < P.D; i += ${WG}u) {
+    let g = DY[base + i] * G[i];
+    sg += g;
+    sgx += g * (${inName}[base + i] - mean) * rstd;
+  }
+  let mg = ${rms ? '0.0' : 'wgSum(sg, lid) / f32(P.D)'};
+  let mgx = wgSum(sgx, lid) / f32(P.D);
+  for (var i = lid; i < P.D; i += ${WG}u) {
+    let xh = (${inName}[base + i] - mean) * rstd;
+    DX[base + i] = rstd * (DY[base + i] * G[i] - mg - xh * mgx)${withDh ? ' + DH[base + i]' : ''};
+  }
+}`;
+}
+
 /** dx of a layer/RMS norm from dy, x, gamma and the forward's stats. */
 export function normBackward({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo {
   const { dy, x, gamma, stats } = inputs;
@@ -51,25 +78,7 @@ export function normBackward({ inputs, attrs }: { inputs: KernelInputs; attrs: K
     key: `norm_bwd_${rms ? 'rms' : 'ln'}_${WG}`,
     outputs: [{ name: 'DX' }],
     inputs: [{ name: 'DY' }, { name: 'X' }, { name: 'G' }, { name: 'S' }],
-    body: () => `${reducers(WG)}
-${ROW_HEADER(WG)}
-  let base = row * P.D;
-  let mean = S[row * 2u];
-  let rstd = S[row * 2u + 1u];
-  var sg = 0.0;
-  var sgx = 0.0;
-  for (var i = lid; i < P.D; i += ${WG}u) {
-    let g = DY[base + i] * G[i];
-    sg += g;
-    sgx += g * (X[base + i] - mean) * rstd;
-  }
-  let mg = ${rms ? '0.0' : 'wgSum(sg, lid) / f32(P.D)'};
-  let mgx = wgSum(sgx, lid) / f32(P.D);
-  for (var i = lid; i < P.D; i += ${WG}u) {
-    let xh = (X[base + i] - mean) * rstd;
-    DX[base + i] = rstd * (DY[base + i] * G[i] - mg - xh * mgx);
-  }
-}`,
+    body: () => normBackwardBody(WG, rms, 'X', false),
   }, [dy, x, gamma, stats], [{ shape: x.shape }], [['rows', 'u32', rows], ['D', 'u32', D]], grid1d(rows))[0];
 }
 
@@ -121,24 +130,6 @@ export function addNormBackward({ inputs }: { inputs: KernelInputs; attrs: Kerne
     key: `add_norm_bwd_ln_${WG}_${withDh ? 'dh' : 'nodh'}`,
     outputs: [{ name: 'DX' }],
     inputs: [{ name: 'DY' }, { name: 'H' }, { name: 'G' }, { name: 'S' }, ...(withDh ? [{ name: 'DH' }] : [])],
-    body: () => `${reducers(WG)}
-${ROW_HEADER(WG)}
-  let base = row * P.D;
-  let mean = S[row * 2u];
-  let rstd = S[row * 2u + 1u];
-  var sg = 0.0;
-  var sgx = 0.0;
-  for (var i = lid; i < P.D; i += ${WG}u) {
-    let g = DY[base + i] * G[i];
-    sg += g;
-    sgx += g * (H[base + i] - mean) * rstd;
-  }
-  let mg = wgSum(sg, lid) / f32(P.D);
-  let mgx = wgSum(sgx, lid) / f32(P.D);
-  for (var i = lid; i < P.D; i += ${WG}u) {
-    let xh = (H[base + i] - mean) * rstd;
-    DX[base + i] = rstd * (DY[base + i] * G[i] - mg - xh * mgx)${withDh ? ' + DH[base + i]' : ''};
-  }
-}`,
+    body: () => normBackwardBody(WG, false, 'H', withDh),
   }, withDh ? [dy, h, gamma, stats, dh!] : [dy, h, gamma, stats], [{ shape: h.shape }], [['rows', 'u32', rows], ['D', 'u32', D]], grid1d(rows))[0];
 }
