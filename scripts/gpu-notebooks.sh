@@ -14,7 +14,8 @@
 set -uo pipefail
 seconds=$1 shards=$2; shift 2
 if [ -z "${GPU_NOTEBOOKS_LOCAL:-}" ]; then
-  bash .device/run.sh true >/dev/null || exit 4
+  # DEVICE_READY=1: a command that runs several of these scripts at once unpacked the pack before starting them
+  [ -n "${DEVICE_READY:-}" ] || bash .device/run.sh true >/dev/null || exit 4
   export PATH=/opt/node/bin:$PATH VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 fi
 backend=${GPU_NOTEBOOKS_BACKEND:-webgpu}

@@ -3,6 +3,7 @@
 # masked LM (sharelora-roberta-deep) side by side on the GPU machine, in calls
 # of at most 10 minutes (scripts/pretrain/README.md, "On the GPU machine").
 #   bash scripts/pretrain/gpu-deep.sh CALL_MINUTES
+#   CAUSAL=0 MLM_RECIPE=mlm-lr5e-4-wu400:5e-4:400 MLM_TRAIN_MINUTES=17 bash scripts/pretrain/gpu-deep.sh 9
 # Both schedules are sized by training time (--train-minutes), so a run ends
 # with its cosine decay finished whatever its speed turns out to be.
 # The first call also sweeps the masked LM's peak rate and warm-up: every
@@ -22,7 +23,8 @@ mlm_train_min=${MLM_TRAIN_MINUTES:-8}
 # unpack Node and the Vulkan loader once: several runs unpacking them at the same moment would race
 # (PRETRAIN_LOCAL=1: a smoke run of this script's flow on this machine, with tiny shapes on the cpu backend)
 if [ -z "${PRETRAIN_LOCAL:-}" ]; then
-  bash .device/run.sh true || exit 4
+  # DEVICE_READY=1: a command that runs several of these scripts at once unpacked the pack before starting them
+  [ -n "${DEVICE_READY:-}" ] || bash .device/run.sh true || exit 4
   export PATH=/opt/node/bin:$PATH VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 fi
 node=(node)
@@ -43,7 +45,9 @@ mlm() { # name lr warmup budget
     --name sharelora-roberta-deep --lr "$2" --warmup "$3" --total-steps 4000 --train-minutes "$mlm_train_min" \
     --snapshot ".pretrain/snap/$1" --budget-minutes "$4" --position-init sinusoidal --beta2 0.98 $(init_flag "$1") >> ".pretrain/logs/$1.log" 2>&1
 }
-[ -f .pretrain/out/sharelora-gpt2-deep/config.json ] || { causal "$(echo "$call_min" | awk '{print $1 - 0.6}')" & }
+# CAUSAL=0: the masked LM alone; MLM_RECIPE=name:lr:warmup skips the sweep and trains that recipe
+[ -n "${MLM_RECIPE:-}" ] && [ ! -f .pretrain/mlm-winner ] && echo "$MLM_RECIPE" > .pretrain/mlm-winner
+[ "${CAUSAL:-1}" = 0 ] || [ -f .pretrain/out/sharelora-gpt2-deep/config.json ] || { causal "$(echo "$call_min" | awk '{print $1 - 0.6}')" & }
 causal_pid=${!:-none}
 if [ ! -f .pretrain/mlm-winner ]; then
   # name lr warmup, all with sinusoidal position init and beta2 0.98 (the CPU diagnosis of 2026-12-06 in
