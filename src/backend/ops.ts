@@ -60,6 +60,26 @@ export function attentionPacked(qkv: tf.Tensor3D, opts: TokenAttentionOptions): 
   return attention(q, k, v, opts);
 }
 
+/**
+ * Whether a model should keep its token stream as [B·T, C] rows (attentionPackedRows,
+ * Linear.applyRows): true only on our webgpu kernels with SHARELORA_WEBGPU_FLAT_STREAM=1,
+ * so the plain path (switch off, cpu, wasm) runs the same ops as before.
+ */
+export function flatStream(): boolean {
+  return !!fused() && flags.webgpuFlatStream;
+}
+
+/**
+ * attentionPacked on rows: qkv [B·T, 3C] of T-token sequences; returns [B·T, C].
+ * Our kernel takes the rows as they are; the fallback reshapes around attentionPacked.
+ */
+export function attentionPackedRows(qkv: tf.Tensor2D, T: number, opts: TokenAttentionOptions): tf.Tensor2D {
+  const fz = fused(); if (fz) return fz.attentionPackedRows(qkv, T, opts);
+  const [N, W] = qkv.shape;
+  const y = attentionPacked(tf.reshape(qkv, [N / T, T, W]) as tf.Tensor3D, opts);
+  return tf.reshape(y, [N, W / 3]) as tf.Tensor2D;
+}
+
 /** The reference math per head: q [B,H,T,D], k/v [B,Hkv,T,D]. */
 function attentionHeads(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, opts: AttentionOptions): tf.Tensor4D {
   const [B, H, T, D] = q.shape;
