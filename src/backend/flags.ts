@@ -69,6 +69,7 @@ const webgpuRobustness = once(() => onOff('SHARELORA_WEBGPU_ROBUSTNESS', true));
 const webgpuFlashAttention = once(() => onOff('SHARELORA_WEBGPU_FLASH_ATTENTION', true));
 const webgpuFusedLN = once(() => onOff('SHARELORA_WEBGPU_FUSED_LN', false));
 const webgpuFlatStream = once(() => onOff('SHARELORA_WEBGPU_FLAT_STREAM', false));
+const webgpuMultiTensor = once(() => onOff('SHARELORA_WEBGPU_MULTI_TENSOR', false));
 const webgpuBindGroupCache = once(() => onOff('SHARELORA_WEBGPU_BINDGROUP_CACHE', true));
 const webgpuHostCache = once(() => onOff('SHARELORA_WEBGPU_HOST_CACHE', true));
 const webgpuSubmitBatch = once(() => integer('SHARELORA_WEBGPU_SUBMIT_BATCH', 0, 0, 'dispatches per submit; 0 leaves tfjs\'s default'));
@@ -104,6 +105,8 @@ export const flags = {
   get webgpuFusedLN(): boolean { return webgpuFusedLN(); },
   /** SHARELORA_WEBGPU_FLAT_STREAM=1: GPT-2 keeps its residual stream as [B·T, C] rows on our kernels, without the Reshapes around every projection (ops.flatStream). */
   get webgpuFlatStream(): boolean { return webgpuFlatStream(); },
+  /** SHARELORA_WEBGPU_MULTI_TENSOR=1: the trainer's gradient statistics and AdamW update as one op over all parameters (ops.gradStatsMany, ops.adamwUpdates; webgpu/optim.ts). */
+  get webgpuMultiTensor(): boolean { return webgpuMultiTensor(); },
   /** SHARELORA_WEBGPU_BINDGROUP_CACHE=0: create every bind group of our kernels afresh (webgpu/dispatch.ts). */
   get webgpuBindGroupCache(): boolean { return webgpuBindGroupCache(); },
   /** SHARELORA_WEBGPU_HOST_CACHE=0: without the host-side caches of webgpu/host.ts (for measuring them). */

@@ -158,6 +158,38 @@ export function gradStats(g: tf.Tensor): tf.Tensor1D {
   return tf.stack([tf.sum(tf.square(g)), tf.cast(tf.all(tf.isFinite(g)), 'float32')]) as tf.Tensor1D;
 }
 
+/** gradStats of each tensor, stacked: [n, 2]. One op over all of them with SHARELORA_WEBGPU_MULTI_TENSOR=1 on webgpu. */
+export function gradStatsMany(gs: tf.Tensor[]): tf.Tensor2D {
+  const fz = fused(); if (fz && flags.webgpuMultiTensor && gs.length > 1) return fz.gradStatsMany(gs);
+  return tf.stack(gs.map((g) => gradStats(g))) as tf.Tensor2D;
+}
+
+/** the most elements one multi-tensor AdamW op takes: its group's new p, m and v all exist until `each` has had them */
+const ADAMW_GROUP_ELEMENTS = 1 << 22;
+
+/**
+ * adamwUpdate for each item; `each(i, [p', m', v'])` gets item i's result as
+ * soon as it exists, to assign and free it. With SHARELORA_WEBGPU_MULTI_TENSOR=1
+ * on webgpu, items go in groups of up to 4M elements per op (a large tensor
+ * alone), so a LoRA step's few small tensors are one op; otherwise one
+ * adamwUpdate at a time, as before.
+ */
+export function adamwUpdates(items: Array<{ p: tf.Tensor; g: tf.Tensor; m: tf.Tensor; v: tf.Tensor }>, h: AdamWHyper, each: (i: number, next: tf.Tensor[]) => void): void {
+  const fz = fused();
+  if (!fz || !flags.webgpuMultiTensor) {
+    items.forEach(({ p, g, m, v }, i) => each(i, adamwUpdate(p, g, m, v, h)));
+    return;
+  }
+  for (let start = 0; start < items.length;) {
+    let end = start + 1, total = items[start].p.size;
+    while (end < items.length && total + items[end].p.size <= ADAMW_GROUP_ELEMENTS) total += items[end++].p.size;
+    const group = items.slice(start, end);
+    const outs = group.length === 1 ? [fz.adamw(group[0].p, group[0].g, group[0].m, group[0].v, h)] : fz.adamwMany(group, h);
+    outs.forEach((o, j) => each(start + j, o));
+    start = end;
+  }
+}
+
 /**
  * torch.optim.AdamW's new [p, m, v] for one parameter, not yet assigned:
  * decoupled weight decay first, then the moments, then the bias-corrected step.

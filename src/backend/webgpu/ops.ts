@@ -255,3 +255,18 @@ export function gradStats(g: tf.Tensor): tf.Tensor1D {
 export function adamw(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, h: AdamWHyper): tf.Tensor[] {
   return run(KERNELS.adamw, { p, g, m, v }, { ...h }) as tf.Tensor[];
 }
+
+/** gradStats of each of gs as rows of one [n, 2] tensor: one engine op (optim.ts, multi-tensor). */
+export function gradStatsMany(gs: tf.Tensor[]): tf.Tensor2D {
+  const inputs: Record<string, tf.Tensor> = {};
+  gs.forEach((g, k) => { inputs[`g${k}`] = g; });
+  return run(KERNELS.gradStatsMany, inputs, { n: gs.length }) as tf.Tensor2D;
+}
+
+/** adamw of each item, [p', m', v'] per item: one engine op (optim.ts, multi-tensor). */
+export function adamwMany(items: Array<{ p: tf.Tensor; g: tf.Tensor; m: tf.Tensor; v: tf.Tensor }>, h: AdamWHyper): tf.Tensor[][] {
+  const inputs: Record<string, tf.Tensor> = {};
+  items.forEach(({ p, g, m, v }, k) => { inputs[`p${k}`] = p; inputs[`g${k}`] = g; inputs[`m${k}`] = m; inputs[`v${k}`] = v; });
+  const outs = run(KERNELS.adamwMany, inputs, { ...h, n: items.length }) as tf.Tensor[];
+  return items.map((_, k) => outs.slice(3 * k, 3 * k + 3));
+}
