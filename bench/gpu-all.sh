@@ -36,17 +36,21 @@ export SHARELORA_WEBGPU_DEVICE=${SHARELORA_WEBGPU_DEVICE:-sharelora} SHARELORA_G
 # opt-in in the library (entry 12's prediction, not yet measured): on here, so the step, the profile and the
 # reference tests run it, and the notebook part's "fused LN off" variant measures it against the unfused path
 export SHARELORA_WEBGPU_FUSED_LN=${SHARELORA_WEBGPU_FUSED_LN:-1}
+# entry 13's switches are defaults (the reference tests pass on lavapipe with them on); explicit here, and the
+# notebook part's "flat stream off" / "multi-tensor off" variants measure each against the old path
+export SHARELORA_WEBGPU_FLAT_STREAM=${SHARELORA_WEBGPU_FLAT_STREAM:-1} SHARELORA_WEBGPU_MULTI_TENSOR=${SHARELORA_WEBGPU_MULTI_TENSOR:-1}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>"$out/summary.txt" 2>/dev/null || true
 
 # same-run A/Bs of this session's switches (ours only, one run each; bench/NOTES.md entry 10): at GPT-2 small
 # (ShareA) the GEMM changes off (split-K and the transposed frozen copies; the per-shape profile separates the
 # two) and the flash attention forward off; at notebook scale Dawn's validation off (opt-in) and the host
-# changes off (light clone, bind-group cache) and the fused residual add + LayerNorm off (entry 12)
+# changes off (light clone, bind-group cache), the fused residual add + LayerNorm off (entry 12), and entry 13's
+# flat [B·T, C] stream off and multi-tensor optimizer off (one run each; 240 s for the two extra runs)
 part gpt2-small 200 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
   --compile sharea --variant-models sharea --variants '{"GEMM changes off":{"SHARELORA_GEMM_SPLITK":"0","SHARELORA_GEMM_PRETRANSPOSE":"0"},"flash attention off":{"SHARELORA_WEBGPU_FLASH_ATTENTION":"0"}}' \
   --out "$out/gpt2-small.json"
-part notebook 180 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
-  --variants '{"validation off":{"SHARELORA_WEBGPU_VALIDATION":"0"},"host changes off":{"SHARELORA_LIGHT_CLONE":"0","SHARELORA_WEBGPU_BINDGROUP_CACHE":"0"},"fused LN off":{"SHARELORA_WEBGPU_FUSED_LN":"0"}}' \
+part notebook 240 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
+  --variants '{"validation off":{"SHARELORA_WEBGPU_VALIDATION":"0"},"host changes off":{"SHARELORA_LIGHT_CLONE":"0","SHARELORA_WEBGPU_BINDGROUP_CACHE":"0"},"fused LN off":{"SHARELORA_WEBGPU_FUSED_LN":"0"},"flat stream off":{"SHARELORA_WEBGPU_FLAT_STREAM":"0"},"multi-tensor off":{"SHARELORA_WEBGPU_MULTI_TENSOR":"0"}}' \
   --out "$out/notebook.json"
 part tests 45 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
 part scaling 90 node dist/bench/run.js --suite scaling --steps 6 --warmup 2 --out "$out/scaling.json"

@@ -66,6 +66,8 @@ export interface WorkerResult {
   /** engine.runKernel calls a timed step (every tfjs op and our kernels, Reshape and clones' Casts included) */
   engineOpsPerStep?: number;
   bindGroupReuse?: number;
+  /** engine ops a timed step by kernel name, and the GPU dispatches recorded inside each (innermost op), most first */
+  opsByKernel?: Array<{ name: string; ops: number; dispatches: number }>;
   /** median time of one tiny dispatch plus its read back: the synchronisation cost a step pays at least once */
   readRoundTripMs?: number;
   stepImpl?: string;
@@ -158,13 +160,28 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
   const used = () => pool ? pool.numBytesUsed : tf.memory().numBytes;
   // fusions are judged by how many ops and dispatches a step loses (bench/NOTES.md entries 10 and 12)
   const counts = { engineOps: 0, gpuDispatches: 0 };
+  // per kernel name, so a fusion can be aimed at the ops a step actually runs most
+  const byKernel = new Map<string, { ops: number; dispatches: number }>();
+  let byKernelAt = new Map<string, { ops: number; dispatches: number }>();
+  const kernelStack: string[] = [];
+  const entry = (name: string) => { let e = byKernel.get(name); if (!e) byKernel.set(name, e = { ops: 0, dispatches: 0 }); return e; };
   const eng = tf.engine() as unknown as { runKernel: (...a: unknown[]) => unknown };
   const runKernel = eng.runKernel;
-  eng.runKernel = function (this: unknown, ...a: unknown[]) { counts.engineOps++; return runKernel.apply(this, a); };
+  eng.runKernel = function (this: unknown, ...a: unknown[]) {
+    counts.engineOps++;
+    const name = String(a[0]);
+    entry(name).ops++;
+    kernelStack.push(name);
+    try { return runKernel.apply(this, a); } finally { kernelStack.pop(); }
+  };
   const passProto = (globalThis as { GPUComputePassEncoder?: { prototype: { dispatchWorkgroups: (...a: unknown[]) => unknown } } }).GPUComputePassEncoder?.prototype;
   if (spec.backend === 'webgpu' && passProto) {
     const dispatchWorkgroups = passProto.dispatchWorkgroups;
-    passProto.dispatchWorkgroups = function (this: unknown, ...a: unknown[]) { counts.gpuDispatches++; return dispatchWorkgroups.apply(this, a); };
+    passProto.dispatchWorkgroups = function (this: unknown, ...a: unknown[]) {
+      counts.gpuDispatches++;
+      entry(kernelStack[kernelStack.length - 1] ?? '(outside an op)').dispatches++;
+      return dispatchWorkgroups.apply(this, a);
+    };
   }
   // Dawn reports out-of-memory and validation errors here, not as exceptions: a step that hit one computed garbage
   const gpuErrors: string[] = [];
@@ -221,6 +238,7 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
         peakUsed = 0; // measure the steady-state peak from here
         if (stats) statsAt = { ...stats };
         countsAt = { ...counts };
+        byKernelAt = new Map([...byKernel].map(([k, v]) => [k, { ...v }]));
       }
       if (i >= spec.warmup) {
         times.push(ms);
@@ -238,6 +256,10 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
     if (times.length) {
       res.engineOpsPerStep = (counts.engineOps - countsAt.engineOps) / times.length;
       if (spec.backend === 'webgpu' && passProto) res.gpuDispatchesPerStep = (counts.gpuDispatches - countsAt.gpuDispatches) / times.length;
+      res.opsByKernel = [...byKernel].map(([name, v]) => {
+        const at = byKernelAt.get(name) ?? { ops: 0, dispatches: 0 };
+        return { name, ops: (v.ops - at.ops) / times.length, dispatches: (v.dispatches - at.dispatches) / times.length };
+      }).filter((e) => e.ops || e.dispatches).sort((x, y) => y.ops - x.ops || y.dispatches - x.dispatches);
     }
     res.poolBytes = pool ? pool.numBytesAllocated : undefined;
     if (times.length) {

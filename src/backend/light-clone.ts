@@ -40,3 +40,20 @@ export function installLightClone(): void {
     return y;
   };
 }
+
+/**
+ * A second tensor on x's data, as tf.reshape(x, x.shape) makes it (the
+ * backend's incRef and a new tensor) but without an engine op, for a
+ * gradient function that hands one result to two inputs: tfjs's tape may
+ * dispose one input's gradient when it accumulates another, so each needs
+ * its own tensor. Only where no tape records (a first-order backward pass);
+ * elsewhere, and with SHARELORA_LIGHT_CLONE=0, it is that reshape.
+ */
+export function alias<T extends tf.Tensor>(x: T): T {
+  // gradientDepth > 0: a tape is recording (tfjs's isTapeOn), so the op must be on it
+  const engine = tf.engine() as unknown as EngineLike & { state: { gradientDepth: number } };
+  if (!flags.lightClone || engine.state.gradientDepth > 0) return tf.reshape(x, x.shape) as T;
+  const backend = engine.state.tensorInfo.get(x.dataId)?.backend ?? engine.backend;
+  backend.incRef(x.dataId);
+  return engine.makeTensorFromTensorInfo({ dataId: x.dataId, shape: x.shape, dtype: x.dtype }, backend) as T;
+}

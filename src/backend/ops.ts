@@ -60,6 +60,26 @@ export function attentionPacked(qkv: tf.Tensor3D, opts: TokenAttentionOptions): 
   return attention(q, k, v, opts);
 }
 
+/**
+ * Whether a model should keep its token stream as [B·T, C] rows (attentionPackedRows,
+ * Linear.applyRows): true only on our webgpu kernels with SHARELORA_WEBGPU_FLAT_STREAM=1,
+ * so the plain path (switch off, cpu, wasm) runs the same ops as before.
+ */
+export function flatStream(): boolean {
+  return !!fused() && flags.webgpuFlatStream;
+}
+
+/**
+ * attentionPacked on rows: qkv [B·T, 3C] of T-token sequences; returns [B·T, C].
+ * Our kernel takes the rows as they are; the fallback reshapes around attentionPacked.
+ */
+export function attentionPackedRows(qkv: tf.Tensor2D, T: number, opts: TokenAttentionOptions): tf.Tensor2D {
+  const fz = fused(); if (fz) return fz.attentionPackedRows(qkv, T, opts);
+  const [N, W] = qkv.shape;
+  const y = attentionPacked(tf.reshape(qkv, [N / T, T, W]) as tf.Tensor3D, opts);
+  return tf.reshape(y, [N, W / 3]) as tf.Tensor2D;
+}
+
 /** The reference math per head: q [B,H,T,D], k/v [B,Hkv,T,D]. */
 function attentionHeads(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, opts: AttentionOptions): tf.Tensor4D {
   const [B, H, T, D] = q.shape;
@@ -136,6 +156,38 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
 export function gradStats(g: tf.Tensor): tf.Tensor1D {
   const fz = fused(); if (fz) return fz.gradStats(g);
   return tf.stack([tf.sum(tf.square(g)), tf.cast(tf.all(tf.isFinite(g)), 'float32')]) as tf.Tensor1D;
+}
+
+/** gradStats of each tensor, stacked: [n, 2]. One op over all of them with SHARELORA_WEBGPU_MULTI_TENSOR=1 on webgpu. */
+export function gradStatsMany(gs: tf.Tensor[]): tf.Tensor2D {
+  const fz = fused(); if (fz && flags.webgpuMultiTensor && gs.length > 1) return fz.gradStatsMany(gs);
+  return tf.stack(gs.map((g) => gradStats(g))) as tf.Tensor2D;
+}
+
+/** the most elements one multi-tensor AdamW op takes: its group's new p, m and v all exist until `each` has had them */
+const ADAMW_GROUP_ELEMENTS = 1 << 22;
+
+/**
+ * adamwUpdate for each item; `each(i, [p', m', v'])` gets item i's result as
+ * soon as it exists, to assign and free it. With SHARELORA_WEBGPU_MULTI_TENSOR=1
+ * on webgpu, items go in groups of up to 4M elements per op (a large tensor
+ * alone), so a LoRA step's few small tensors are one op; otherwise one
+ * adamwUpdate at a time, as before.
+ */
+export function adamwUpdates(items: Array<{ p: tf.Tensor; g: tf.Tensor; m: tf.Tensor; v: tf.Tensor }>, h: AdamWHyper, each: (i: number, next: tf.Tensor[]) => void): void {
+  const fz = fused();
+  if (!fz || !flags.webgpuMultiTensor) {
+    items.forEach(({ p, g, m, v }, i) => each(i, adamwUpdate(p, g, m, v, h)));
+    return;
+  }
+  for (let start = 0; start < items.length;) {
+    let end = start + 1, total = items[start].p.size;
+    while (end < items.length && total + items[end].p.size <= ADAMW_GROUP_ELEMENTS) total += items[end++].p.size;
+    const group = items.slice(start, end);
+    const outs = group.length === 1 ? [fz.adamw(group[0].p, group[0].g, group[0].m, group[0].v, h)] : fz.adamwMany(group, h);
+    outs.forEach((o, j) => each(start + j, o));
+    start = end;
+  }
 }
 
 /**

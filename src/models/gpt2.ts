@@ -5,7 +5,7 @@
  * last non-padding token.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { addLayerNorm, attentionPacked, gelu, layerNorm } from '../backend/ops.js';
+import { addLayerNorm, attentionPacked, attentionPackedRows, flatStream, gelu, layerNorm } from '../backend/ops.js';
 import { toInt2D } from '../data/batch.js';
 import { BaseModel } from './base-model.js';
 import { lastToken, lmLogits, scoreHead } from './heads.js';
@@ -66,18 +66,27 @@ export class GPT2 extends BaseModel {
       if (T > this.config.maxPositions) throw new Error(`sequence length ${T} exceeds n_positions ${this.config.maxPositions}`);
       const mask = attentionMask ? toInt2D(attentionMask, 'attentionMask') : undefined;
       let x = tf.add(tf.gather(this.wte.value, ids), tf.slice(this.wpe.value, [0, 0], [T, C])); // [B,T,C]
+      // on our kernels the stream may stay [B·T, C] rows from here to the head: the projections then
+      // skip the two Reshapes apiece (and their two gradients), ~16 engine ops a layer of a training step
+      const flat = flatStream();
+      const B = ids.shape[0];
+      if (flat) x = tf.reshape(x, [B * T, C]);
+      const proj = (l: Linear, v: tf.Tensor) => flat ? l.applyRows(v as tf.Tensor2D, training) : l.apply(v, training);
+      const opts = { heads: H, causal: true, keyMask: mask, scale: 1 / Math.sqrt(D) };
       // each residual add goes with the norm that reads it (ops.addLayerNorm, one kernel where fused):
       // the attention's with ln_2, the MLP's with the next block's ln_1 or ln_f
       const norms = this.blocks.map((b) => b.ln1).concat(this.lnF);
       let xn = ln(x, norms[0]); // the residual stream x, normalized
       this.blocks.forEach((b, i) => {
-        const qkv = b.attn.apply(xn, training) as tf.Tensor3D; // [B,T,3C]
-        const y = attentionPacked(qkv, { heads: H, causal: true, keyMask: mask, scale: 1 / Math.sqrt(D) }); // [B,T,C]
-        [x, xn] = addLayerNorm(x, b.proj.apply(y, training), b.ln2.w.value, b.ln2.b.value, eps);
+        const qkv = proj(b.attn, xn); // [B,T,3C] or [B·T, 3C]
+        const y = flat ? attentionPackedRows(qkv as tf.Tensor2D, T, opts) : attentionPacked(qkv as tf.Tensor3D, opts);
+        [x, xn] = addLayerNorm(x, proj(b.proj, y), b.ln2.w.value, b.ln2.b.value, eps);
         const n = norms[i + 1];
-        [x, xn] = addLayerNorm(x, b.fcProj.apply(gelu(b.fc.apply(xn, training), 'tanh'), training), n.w.value, n.b.value, eps);
+        [x, xn] = addLayerNorm(x, proj(b.fcProj, gelu(proj(b.fc, xn), 'tanh')), n.w.value, n.b.value, eps);
       });
       x = xn;
+      if (flat && !this.score) return { logits: tf.reshape(tf.matMul(x, this.wte.value, false, true), [B, T, this.config.vocabSize]) };
+      if (flat) x = tf.reshape(x, [B, T, C]);
       if (this.score) return { logits: this.score.apply(lastToken(x, mask), training) };
       return { logits: lmLogits(x, this.wte.value) };
     });

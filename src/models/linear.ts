@@ -43,6 +43,11 @@ export class Linear {
   apply(x: tf.Tensor, training = false): tf.Tensor {
     const lead = x.shape.slice(0, -1);
     const x2 = tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D;
+    return tf.reshape(this.applyRows(x2, training), [...lead, this.outFeatures]);
+  }
+
+  /** x2 [N, in] -> [N, out]: apply() without its two Reshapes (each an engine op forward and one backward) */
+  applyRows(x2: tf.Tensor2D, training = false): tf.Tensor2D {
     const l = this.lora;
     let y: tf.Tensor2D;
     if (l && l.enabled && !l.merged) {
@@ -52,7 +57,7 @@ export class Linear {
     } else {
       y = linear(x2, this.weight, this.bias, this.layout === 'out_in');
     }
-    return tf.reshape(y, [...lead, this.outFeatures]);
+    return y;
   }
 
   parameterCount(): number {

@@ -9,7 +9,7 @@
  * options (options.ts) use them for its lr/betas/eps/weightDecay.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { adamwUpdate } from '../backend/ops.js';
+import { adamwUpdates, type AdamWHyper } from '../backend/ops.js';
 import { checkOptions, describeValue, optionKeys, OptionsError } from '../util/options.js';
 import { checkAgainst, fromHost, toHost, type HostTensor } from './host.js';
 
@@ -162,10 +162,22 @@ export class AdamW {
       && Number.isFinite(Math.fround(stepSize)) && Number.isFinite(Math.fround(decay));
   }
 
-  /** new [p, m, v] of one parameter, not yet assigned */
-  private next(p: tf.Variable, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, h: ReturnType<AdamW['hyper']>): tf.Tensor[] {
-    // webgpu: one fused dispatch per parameter instead of ~13 ops (src/backend/webgpu/optim.ts)
-    return adamwUpdate(p, g, m, v, { decay: h.decay, beta1: this.beta1, beta2: this.beta2, eps: this.eps, stepSize: h.stepSize, sqrtBc2: h.sqrtBc2, gscale: h.gscale });
+  /**
+   * new [p, m, v] of every parameter that has a gradient, handed to `each` unassigned
+   * (webgpu: one fused dispatch per parameter instead of ~13 ops, or one op for many: src/backend/webgpu/optim.ts)
+   */
+  private next(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, h: ReturnType<AdamW['hyper']>,
+    each: (it: { name: string; p: tf.Variable; m: tf.Variable; v: tf.Variable }, next: tf.Tensor[]) => void, created?: string[]): void {
+    const items: Array<{ name: string; p: tf.Variable; g: tf.Tensor; m: tf.Variable; v: tf.Variable }> = [];
+    for (const [name, p] of params) {
+      const g = grads.get(name);
+      if (!g) continue;
+      if (created && !this.m.has(name)) created.push(name);
+      const [m, v] = this.moments(name, p);
+      items.push({ name, p, g, m, v });
+    }
+    const hyper: AdamWHyper = { decay: h.decay, beta1: this.beta1, beta2: this.beta2, eps: this.eps, stepSize: h.stepSize, sqrtBc2: h.sqrtBc2, gscale: h.gscale };
+    adamwUpdates(items, hyper, (i, next) => each(items[i], next));
   }
 
   private moments(name: string, p: tf.Variable): [tf.Variable, tf.Variable] {
@@ -192,16 +204,12 @@ export class AdamW {
 
   private applyNow(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number, gradScale: number): void {
     const h = this.hyper(lr, gradScale);
-    for (const [name, p] of params) {
-      const g = grads.get(name);
-      if (!g) continue;
-      const [m, v] = this.moments(name, p);
-      const [p1, m1, v1] = this.next(p, g, m, v, h);
+    this.next(params, grads, h, ({ p, m, v }, [p1, m1, v1]) => {
       m.assign(m1);
       v.assign(v1);
       p.assign(p1);
       tf.dispose([p1, m1, v1]);
-    }
+    });
     this.step = h.t;
   }
 
@@ -226,13 +234,7 @@ export class AdamW {
     const created: string[] = [];
     let flags: tf.Tensor | undefined;
     try {
-      for (const [name, p] of params) {
-        const g = grads.get(name);
-        if (!g) continue;
-        if (!this.m.has(name)) created.push(name);
-        const [m, v] = this.moments(name, p);
-        pending.push({ name, p, m, v, next: this.next(p, g, m, v, h) });
-      }
+      this.next(params, grads, h, (it, next) => pending.push({ ...it, next }), created);
       flags = tf.tidy(() => tf.stack(pending.map(({ next: [p1, , v1] }) => tf.logicalAnd(tf.all(tf.isFinite(p1)), tf.all(tf.isFinite(v1))))));
       const ok = await flags.data();
       const bad = pending.findIndex((_, i) => !ok[i]);

@@ -16,7 +16,7 @@ import { BatchError, checkBatch, deviceBatchCheck, deviceCheckPassed, failDevice
 import type { StepRecord, TrainerCallbacks } from './callbacks.js';
 import { accuracy, pearson } from './metrics.js';
 import { labelsTensor, lossAndGradTensors, type Batch, type Trainable } from './loss.js';
-import { gradStats as gradStatsOf } from '../backend/ops.js';
+import { gradStatsMany } from '../backend/ops.js';
 import { lrMultiplier } from './schedule.js';
 import { checkAgainst, fromHost, toHost } from './host.js';
 import type { TrainerState } from './state.js';
@@ -477,5 +477,5 @@ export class Trainer {
 /** [n, 2]: each gradient's Σg² and all-finite flag, still on the device */
 function gradStats(grads: Map<string, tf.Tensor>): tf.Tensor | undefined {
   if (!grads.size) return undefined;
-  return tf.tidy(() => tf.stack([...grads.values()].map((g) => gradStatsOf(g))));
+  return tf.tidy(() => gradStatsMany([...grads.values()]));
 }

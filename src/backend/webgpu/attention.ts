@@ -16,21 +16,25 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { dispatch, grid1d, webgpuBackend, type KernelAttrs, type KernelInputs } from './dispatch.js';
-import { flashForward, flashSupported } from './flash.js';
+import { flashForward, flashSupported, tokenShape } from './flash.js';
 import { gemm, type GemmArgs } from './gemm.js';
 import { reducers, ROW_HEADER, rowWG } from './rows.js';
 
-interface Shape { B: number; T: number; H: number; Hkv: number; D: number; rep: number; packed: boolean; causal: boolean; scale: number }
+interface Shape { B: number; T: number; H: number; Hkv: number; D: number; rep: number; packed: boolean; causal: boolean; scale: number; rows: boolean }
 /** where one of q/k/v lives: its tensor, row stride, column offset */
 interface Src { t: tf.TensorInfo; ld: number; off: number }
 
 function shapeOf(inputs: KernelInputs, attrs: KernelAttrs): Shape {
   const packed = !!inputs.qkv;
   const x = packed ? inputs.qkv : inputs.q;
-  const [B, T] = x.shape;
+  // [B·T, W] rows (attrs.seq = T) are laid out as [B, T, W]: only the shapes of the outputs differ
+  const rows = x.shape.length === 2;
+  const T = rows ? attrs.seq as number : x.shape[1];
+  const B = rows ? x.shape[0] / T : x.shape[0];
+  const W = x.shape[x.shape.length - 1];
   const H = attrs.heads as number, Hkv = (attrs.kvHeads as number) ?? H;
-  const D = packed ? x.shape[2] / (3 * H) : x.shape[2] / H;
-  return { B, T, H, Hkv, D, rep: H / Hkv, packed, causal: !!attrs.causal, scale: attrs.scale as number };
+  const D = packed ? W / (3 * H) : W / H;
+  return { B, T, H, Hkv, D, rep: H / Hkv, packed, causal: !!attrs.causal, scale: attrs.scale as number, rows };
 }
 
 function sources(inputs: KernelInputs, s: Shape): { q: Src; k: Src; v: Src } {
@@ -140,7 +144,7 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   for (var r = 0u; r < P.rep; r++) { acc += X[(bt * P.Hkv * P.rep + g * P.rep + r) * P.D + d]; }
   Y[i] = acc;
 }`,
-  }, [x], [{ shape: [s.B, s.T, s.Hkv * s.D] }], [['n', 'u32', n], ['D', 'u32', s.D], ['Hkv', 'u32', s.Hkv], ['rep', 'u32', s.rep]], grid1d(Math.ceil(n / 256)))[0];
+  }, [x], [{ shape: tokenShape(s, s.Hkv * s.D) }], [['n', 'u32', n], ['D', 'u32', s.D], ['Hkv', 'u32', s.Hkv], ['rep', 'u32', s.rep]], grid1d(Math.ceil(n / 256)))[0];
 }
 
 const free = (...ts: tf.TensorInfo[]) => { const be = webgpuBackend(); for (const t of ts) be.disposeData(t.dataId); };
@@ -153,7 +157,7 @@ export function attentionForward({ inputs, attrs }: { inputs: KernelInputs; attr
   const be = webgpuBackend();
   const z = scores(src, s);
   const [p, lse] = softmaxRows(z, inputs.keyMask, s);
-  const o = be.makeTensorInfo([s.B, s.T, s.H * s.D], 'float32');
+  const o = be.makeTensorInfo(tokenShape(s, s.H * s.D), 'float32');
   gemm({ a: p, strideA: s.T * s.T, ...asB(src.v, s, s.rep), ...asC(o, s.H * s.D, 0, s), M: s.T, N: s.D, K: s.T, transA: false, transB: false, batch: s.B * s.H, outShape: o.shape } as GemmArgs);
   free(z, p);
   return [o, lse];
@@ -180,16 +184,16 @@ export function attentionBackward({ inputs, attrs }: { inputs: KernelInputs; att
     gemm({ a, ...asB(x, s, 1), ...asC(into, ld, off, s), ...mmArgs, transA: true, outShape: into.shape } as GemmArgs);
   let outs: tf.TensorInfo[];
   if (s.packed) {
-    const g = be.makeTensorInfo([s.B, s.T, 3 * HD], 'float32');
+    const g = be.makeTensorInfo(tokenShape(s, 3 * HD), 'float32');
     dQ(g, 3 * HD, 0);
     dKV(ds, src.q, g, 3 * HD, HD);
     dKV(p, dO, g, 3 * HD, 2 * HD);
     outs = [g];
   } else {
-    const dq = be.makeTensorInfo([s.B, s.T, HD], 'float32');
+    const dq = be.makeTensorInfo(tokenShape(s, HD), 'float32');
     dQ(dq, HD, 0);
     const kv = (a: tf.TensorInfo, x: Src) => {
-      const full = be.makeTensorInfo([s.B, s.T, HD], 'float32');
+      const full = be.makeTensorInfo(tokenShape(s, HD), 'float32');
       dKV(a, x, full, HD, 0);
       if (s.rep === 1) return full;
       const summed = sumGroups(full, s);

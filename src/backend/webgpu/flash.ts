@@ -24,7 +24,10 @@ import { dispatch, webgpuBackend } from './dispatch.js';
 
 const BQ = 64, BKV = 32, MAX_D = 64;
 
-export interface FlashShape { B: number; T: number; H: number; D: number; rep: number; causal: boolean; scale: number }
+export interface FlashShape { B: number; T: number; H: number; D: number; rep: number; causal: boolean; scale: number; rows?: boolean }
+
+/** a token-major output of `width` columns, shaped as the inputs came: [B·T, width] rows or [B, T, width] */
+export const tokenShape = (s: Pick<FlashShape, 'B' | 'T' | 'rows'>, width: number): number[] => s.rows ? [s.B * s.T, width] : [s.B, s.T, width];
 export interface FlashSrc { t: tf.TensorInfo; ld: number; off: number }
 
 export function flashSupported(s: FlashShape): boolean {
@@ -44,7 +47,7 @@ export function flashForward(src: { q: FlashSrc; k: FlashSrc; v: FlashSrc }, key
   const Q = sameSrc ? 'X' : 'Xq', K = sameSrc ? 'X' : 'Xk', V = sameSrc ? 'X' : 'Xv';
   const rd = (arr: string, base: string) => `vec4<f32>(${arr}[${base}], ${arr}[${base} + 1u], ${arr}[${base} + 2u], ${arr}[${base} + 3u])`;
   const be = webgpuBackend();
-  const o = be.makeTensorInfo([s.B, s.T, s.H * s.D], 'float32');
+  const o = be.makeTensorInfo(tokenShape(s, s.H * s.D), 'float32');
   const lse = be.makeTensorInfo([s.B * s.H * s.T], 'float32');
   return dispatch({
     key: `attn_flash_${s.D}_${+s.causal}${+masked}${+sameSrc}`,

@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { AdamWHyper, DropoutSpec, TokenAttentionOptions } from '../op-types.js';
+import { alias } from '../light-clone.js';
 import { KERNELS } from './register.js';
 
 type Thunks = Record<string, () => tf.Tensor>;
@@ -153,7 +154,7 @@ export function rmsNorm(x: tf.Tensor, w: tf.Tensor1D, eps: number): tf.Tensor {
 /**
  * [h, y] = [x + a, layerNorm(x + a)] in one kernel each way (norm.ts). The
  * backward hands x and a the same gradient, dh + the norm's dx; a gets the
- * kernel's tensor and x a reshape of it, since tfjs's tape may dispose one
+ * kernel's tensor and x an alias of it (light-clone.ts; was a Reshape op), since tfjs's tape may dispose one
  * input's gradient when it adds another to it, which must not free the other's.
  */
 export function addLayerNorm(x: tf.Tensor, a: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): [tf.Tensor, tf.Tensor] {
@@ -173,8 +174,8 @@ export function addLayerNorm(x: tf.Tensor, a: tf.Tensor, gamma: tf.Tensor1D, bet
       return tf.mul(tf.sub(hs, mean), rstd);
     };
     return {
-      x: () => tf.reshape(dsum, dsum.shape),
-      a: () => dy ? dsum : tf.reshape(dsum, dsum.shape),
+      x: () => alias(dsum),
+      a: () => dy ? dsum : alias(dsum),
       gamma: () => dy ? tf.reshape(tf.sum(tf.reshape(tf.mul(dy, xhat()), [-1, D]), 0), [D]) : tf.zeros([D]),
       beta: () => dy ? tf.reshape(tf.sum(tf.reshape(dy, [-1, D]), 0), [D]) : tf.zeros([D]),
     };
@@ -201,14 +202,15 @@ export function silu(x: tf.Tensor): tf.Tensor {
  * q [B, T, H·D], k/v [B, T, Hkv·D], or GPT-2's packed qkv [B, T, 3C];
  * returns [B, T, H·D]. Saves the inputs and the row LSE only.
  */
-function attend(inputs: Record<string, tf.Tensor>, opts: TokenAttentionOptions): tf.Tensor3D {
+function attend<T extends tf.Tensor = tf.Tensor3D>(inputs: Record<string, tf.Tensor>, opts: TokenAttentionOptions, seq?: number): T {
   const mask = opts.keyMask ? tf.cast(opts.keyMask, 'int32') : undefined;
-  const attrs = { heads: opts.heads, kvHeads: opts.kvHeads ?? opts.heads, causal: opts.causal, scale: opts.scale };
+  // seq: the inputs are [B·T, ·] rows of seq-token sequences (attention.ts reads B and T from it)
+  const attrs = { heads: opts.heads, kvHeads: opts.kvHeads ?? opts.heads, causal: opts.causal, scale: opts.scale, seq: seq ?? 0 };
   const names = Object.keys(inputs);
   return lazyGrad(inputs, (save) => {
     const [o, lse] = run(KERNELS.attn, { ...inputs, keyMask: mask }, attrs) as tf.Tensor[];
     save([...names.map((n) => inputs[n]), lse, ...(mask ? [mask] : [])]);
-    return o as tf.Tensor3D;
+    return o as T;
   }, (dy, saved) => {
     const ins: Record<string, tf.Tensor> = {};
     names.forEach((n, i) => { ins[n] = saved[i]; });
@@ -225,6 +227,11 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, opts: 
 
 export function attentionPacked(qkv: tf.Tensor3D, opts: TokenAttentionOptions): tf.Tensor3D {
   return attend({ qkv }, opts);
+}
+
+/** qkv [B·T, 3C] rows of T-token sequences; returns [B·T, C] (no Reshape either way). */
+export function attentionPackedRows(qkv: tf.Tensor2D, T: number, opts: TokenAttentionOptions): tf.Tensor2D {
+  return attend<tf.Tensor2D>({ qkv }, opts, T);
 }
 
 /** Mean softmax cross-entropy over rows whose label is not -100. */
@@ -247,4 +254,19 @@ export function gradStats(g: tf.Tensor): tf.Tensor1D {
 /** torch AdamW's new (p, m, v) in one dispatch (optim.ts). */
 export function adamw(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, h: AdamWHyper): tf.Tensor[] {
   return run(KERNELS.adamw, { p, g, m, v }, { ...h }) as tf.Tensor[];
+}
+
+/** gradStats of each of gs as rows of one [n, 2] tensor: one engine op (optim.ts, multi-tensor). */
+export function gradStatsMany(gs: tf.Tensor[]): tf.Tensor2D {
+  const inputs: Record<string, tf.Tensor> = {};
+  gs.forEach((g, k) => { inputs[`g${k}`] = g; });
+  return run(KERNELS.gradStatsMany, inputs, { n: gs.length }) as tf.Tensor2D;
+}
+
+/** adamw of each item, [p', m', v'] per item: one engine op (optim.ts, multi-tensor). */
+export function adamwMany(items: Array<{ p: tf.Tensor; g: tf.Tensor; m: tf.Tensor; v: tf.Tensor }>, h: AdamWHyper): tf.Tensor[][] {
+  const inputs: Record<string, tf.Tensor> = {};
+  items.forEach(({ p, g, m, v }, k) => { inputs[`p${k}`] = p; inputs[`g${k}`] = g; inputs[`m${k}`] = m; inputs[`v${k}`] = v; });
+  const outs = run(KERNELS.adamwMany, inputs, { ...h, n: items.length }) as tf.Tensor[];
+  return items.map((_, k) => outs.slice(3 * k, 3 * k + 3));
 }

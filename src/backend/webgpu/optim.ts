@@ -9,7 +9,7 @@
  * with the clipping coefficient folded in as a gradient scale.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { dispatch, elementCount, grid1d, type KernelAttrs, type KernelInputs } from './dispatch.js';
+import { dispatch, elementCount, grid1d, webgpuBackend, type KernelAttrs, type KernelInputs, type UniformField } from './dispatch.js';
 import { ELT_HEADER, reducers } from './rows.js';
 
 export function gradStatsKernel({ inputs }: { inputs: KernelInputs }): tf.TensorInfo {
@@ -59,4 +59,93 @@ export function adamwKernel({ inputs, attrs }: { inputs: KernelInputs; attrs: Ke
     ['n', 'u32', n], ['gscale', 'f32', f('gscale')], ['beta1', 'f32', f('beta1')], ['beta2', 'f32', f('beta2')],
     ['decay', 'f32', f('decay')], ['sqrtBc2', 'f32', f('sqrtBc2')], ['eps', 'f32', f('eps')], ['stepSize', 'f32', f('stepSize')],
   ], grid1d(Math.ceil(n / 256)));
+}
+
+/**
+ * Multi-tensor forms (SHARELORA_WEBGPU_MULTI_TENSOR=1): one engine op for all
+ * of a step's gradients or parameters, and as few dispatches as the device's
+ * storage-buffer bindings allow (a tensor is a binding; WGSL cannot index
+ * bindings, so each kernel is generated for its tensor count). A LoRA step
+ * updates a handful of small tensors, each its own op and dispatch before;
+ * at notebook scale the step's host work per op is what costs. Each tensor's
+ * arithmetic is the single-tensor kernel's, in the same order.
+ */
+const storageLimit = (): number => (webgpuBackend().device.limits.maxStorageBuffersPerShaderStage ?? 8);
+
+/** inputs g0…g{n−1}; one output [n, 2]: row k is gradStatsKernel of g_k */
+export function gradStatsManyKernel({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo {
+  const n = attrs.n as number;
+  const gs = Array.from({ length: n }, (_, k) => inputs[`g${k}`]);
+  const WG = 256;
+  const per = Math.max(1, storageLimit() - 1);
+  const out = webgpuBackend().makeTensorInfo([n, 2], 'float32');
+  for (let row0 = 0; row0 < n; row0 += per) {
+    const chunk = gs.slice(row0, row0 + per);
+    const k = chunk.length;
+    dispatch({
+      key: `optim_grad_stats_many_${k}`,
+      outputs: [{ name: 'S' }],
+      inputs: chunk.map((_, j) => ({ name: `G${j}` })),
+      body: () => `${reducers(WG)}
+@compute @workgroup_size(${WG}, 1, 1)
+fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>) {
+  let lid = l3.x;
+  let t = w3.x;
+  var s = 0.0;
+  var bad = 0.0;
+  ${chunk.map((_, j) => `${j ? 'else ' : ''}if (t == ${j}u) {
+    for (var i = lid; i < P.n${j}; i += ${WG}u) {
+      let x = G${j}[i];
+      if ((bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u) { bad = 1.0; }
+      s += x * x;
+    }
+  }`).join('\n  ')}
+  s = wgSum(s, lid);
+  bad = wgMax(bad, lid);
+  if (lid == 0u) { S[2u * (P.row0 + t)] = s; S[2u * (P.row0 + t) + 1u] = 1.0 - bad; }
+}`,
+    }, chunk, [out], [['row0', 'u32', row0], ...chunk.map((g, j): UniformField => [`n${j}`, 'u32', elementCount(g)])], [k, 1, 1]);
+  }
+  return out;
+}
+
+/** inputs p_k, g_k, m_k, v_k for k < n, attrs as adamwKernel's plus n; outputs [p0', m0', v0', p1', …] */
+export function adamwManyKernel({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo[] {
+  const n = attrs.n as number;
+  const f = (k: string) => attrs[k] as number;
+  const per = Math.max(1, Math.floor(storageLimit() / 7));
+  const outs: tf.TensorInfo[] = [];
+  for (let k0 = 0; k0 < n; k0 += per) {
+    const ks = Array.from({ length: Math.min(per, n - k0) }, (_, j) => k0 + j);
+    const ins = ks.flatMap((k) => [inputs[`p${k}`], inputs[`g${k}`], inputs[`m${k}`], inputs[`v${k}`]]);
+    // element i of the chunk belongs to the first tensor whose running end exceeds it
+    const ends: number[] = [];
+    let total = 0;
+    for (const k of ks) { total += elementCount(inputs[`p${k}`]); ends.push(total); }
+    const c = ks.length;
+    outs.push(...dispatch({
+      key: `optim_adamw_many_${c}`,
+      outputs: ks.flatMap((_, j) => [{ name: `Po${j}` }, { name: `Mo${j}` }, { name: `Vo${j}` }]),
+      inputs: ks.flatMap((_, j) => [{ name: `Pi${j}` }, { name: `G${j}` }, { name: `Mi${j}` }, { name: `Vi${j}` }]),
+      body: () => `
+fn upd(p : f32, g0 : f32, m : f32, v : f32) -> vec3<f32> {
+  let g = g0 * P.gscale;
+  let m1 = P.beta1 * m + (1.0 - P.beta1) * g;
+  let v1 = P.beta2 * v + (1.0 - P.beta2) * (g * g);
+  return vec3<f32>(p * P.decay - (m1 / (sqrt(v1) / P.sqrtBc2 + P.eps)) * P.stepSize, m1, v1);
+}
+${ELT_HEADER}
+  ${ks.map((_, j) => `${j ? 'else ' : ''}if (i < P.e${j}) {
+    let o = i${j ? ` - P.e${j - 1}` : ''};
+    let r = upd(Pi${j}[o], G${j}[o], Mi${j}[o], Vi${j}[o]);
+    Po${j}[o] = r.x; Mo${j}[o] = r.y; Vo${j}[o] = r.z;
+  }`).join('\n  ')}
+}`,
+    }, ins, ks.flatMap((k) => { const shape = inputs[`p${k}`].shape; return [{ shape }, { shape }, { shape }]; }), [
+      ['n', 'u32', total], ['gscale', 'f32', f('gscale')], ['beta1', 'f32', f('beta1')], ['beta2', 'f32', f('beta2')],
+      ['decay', 'f32', f('decay')], ['sqrtBc2', 'f32', f('sqrtBc2')], ['eps', 'f32', f('eps')], ['stepSize', 'f32', f('stepSize')],
+      ...ends.map((e, j): UniformField => [`e${j}`, 'u32', e]),
+    ], grid1d(Math.ceil(total / 256))));
+  }
+  return outs;
 }

@@ -14,7 +14,7 @@ import { installHostCaches } from './host.js';
 import { installPoolCap } from './pool.js';
 import { replaceBatchMatMul, slMatMul } from './matmul.js';
 import { addNormBackward, addNormForward, normBackward, normForward } from './norm.js';
-import { adamwKernel, gradStatsKernel } from './optim.js';
+import { adamwKernel, adamwManyKernel, gradStatsKernel, gradStatsManyKernel } from './optim.js';
 
 export const KERNELS = {
   matmul: 'ShareLoraMatMul',
@@ -27,6 +27,8 @@ export const KERNELS = {
   attnGrad: 'ShareLoraAttentionGrad',
   gradStats: 'ShareLoraGradStats',
   adamw: 'ShareLoraAdamW',
+  gradStatsMany: 'ShareLoraGradStatsMany',
+  adamwMany: 'ShareLoraAdamWMany',
   xent: 'ShareLoraSoftmaxXent',
   xentGrad: 'ShareLoraSoftmaxXentGrad',
 } as const;
@@ -51,6 +53,8 @@ export function registerKernels(opts: { replaceBatchMatMul?: boolean } = {}): vo
   reg(KERNELS.attnGrad, attentionBackward);
   reg(KERNELS.gradStats, gradStatsKernel);
   reg(KERNELS.adamw, adamwKernel);
+  reg(KERNELS.gradStatsMany, gradStatsManyKernel);
+  reg(KERNELS.adamwMany, adamwManyKernel);
   reg(KERNELS.xent, xentForward);
   reg(KERNELS.xentGrad, xentBackward);
   if (opts.replaceBatchMatMul ?? flags.webgpuMatmul !== 'tfjs') replaceBatchMatMul();
