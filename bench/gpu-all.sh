@@ -33,30 +33,30 @@ export SHARELORA_PYTHON=${SHARELORA_PYTHON:-python3}
 # same-run variants below turn groups of them off again, so each gain is measured against the old path
 export SHARELORA_WEBGPU_DEVICE=${SHARELORA_WEBGPU_DEVICE:-sharelora} SHARELORA_GEMM_SPLITK=${SHARELORA_GEMM_SPLITK:-1} SHARELORA_GEMM_PRETRANSPOSE=${SHARELORA_GEMM_PRETRANSPOSE:-4096} \
   SHARELORA_WEBGPU_FLASH_ATTENTION=${SHARELORA_WEBGPU_FLASH_ATTENTION:-1} SHARELORA_LIGHT_CLONE=${SHARELORA_LIGHT_CLONE:-1} SHARELORA_WEBGPU_BINDGROUP_CACHE=${SHARELORA_WEBGPU_BINDGROUP_CACHE:-1}
-# opt-in in the library (entry 12's prediction, not yet measured): on here, so the step, the profile and the
-# reference tests run it, and the notebook part's "fused LN off" variant measures it against the unfused path
-export SHARELORA_WEBGPU_FUSED_LN=${SHARELORA_WEBGPU_FUSED_LN:-1}
-# entry 13's switches are defaults (the reference tests pass on lavapipe with them on); explicit here, and the
-# notebook part's "flat stream off" / "multi-tensor off" variants measure each against the old path
-export SHARELORA_WEBGPU_FLAT_STREAM=${SHARELORA_WEBGPU_FLAT_STREAM:-1} SHARELORA_WEBGPU_MULTI_TENSOR=${SHARELORA_WEBGPU_MULTI_TENSOR:-1}
+# the opt-in switches are off here as in the library: the headline rows measure the defaults, and the notebook
+# part's "... on" variants measure each opt-in kernel against them (entry 12's fused LN was slower, entry 14)
+export SHARELORA_WEBGPU_FUSED_LN=${SHARELORA_WEBGPU_FUSED_LN:-0} SHARELORA_WEBGPU_FLAT_STREAM=${SHARELORA_WEBGPU_FLAT_STREAM:-0} \
+  SHARELORA_WEBGPU_MULTI_TENSOR=${SHARELORA_WEBGPU_MULTI_TENSOR:-0}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>"$out/summary.txt" 2>/dev/null || true
 
 # same-run A/Bs of this session's switches (ours only, one run each; bench/NOTES.md entry 10): at GPT-2 small
 # (ShareA) the GEMM changes off (split-K and the transposed frozen copies; the per-shape profile separates the
 # two) and the flash attention forward off; at notebook scale Dawn's validation off (opt-in) and the host
-# changes off (light clone, bind-group cache), the fused residual add + LayerNorm off (entry 12), and entry 13's
-# flat [B·T, C] stream off and multi-tensor optimizer off (one run each; 240 s for the two extra runs)
+# changes off (light clone, bind-group cache), and the opt-in kernels on: the fused residual add + LayerNorm
+# (entry 12), entry 13's flat [B·T, C] stream and multi-tensor optimizer, each alone and the last two together
 part gpt2-small 200 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
   --compile sharea --variant-models sharea --variants '{"GEMM changes off":{"SHARELORA_GEMM_SPLITK":"0","SHARELORA_GEMM_PRETRANSPOSE":"0"},"flash attention off":{"SHARELORA_WEBGPU_FLASH_ATTENTION":"0"}}' \
   --out "$out/gpt2-small.json"
-part notebook 240 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
-  --variants '{"validation off":{"SHARELORA_WEBGPU_VALIDATION":"0"},"host changes off":{"SHARELORA_LIGHT_CLONE":"0","SHARELORA_WEBGPU_BINDGROUP_CACHE":"0"},"fused LN off":{"SHARELORA_WEBGPU_FUSED_LN":"0"},"flat stream off":{"SHARELORA_WEBGPU_FLAT_STREAM":"0"},"multi-tensor off":{"SHARELORA_WEBGPU_MULTI_TENSOR":"0"}}' \
+part notebook 270 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
+  --variants '{"validation off":{"SHARELORA_WEBGPU_VALIDATION":"0"},"host changes off":{"SHARELORA_LIGHT_CLONE":"0","SHARELORA_WEBGPU_BINDGROUP_CACHE":"0"},"fused LN on":{"SHARELORA_WEBGPU_FUSED_LN":"1"},"flat stream on":{"SHARELORA_WEBGPU_FLAT_STREAM":"1"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flat stream + multi-tensor on":{"SHARELORA_WEBGPU_FLAT_STREAM":"1","SHARELORA_WEBGPU_MULTI_TENSOR":"1"}}' \
   --out "$out/notebook.json"
 part tests 45 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
+part tests-optin 45 env SHARELORA_BACKEND=webgpu SHARELORA_WEBGPU_FLAT_STREAM=1 SHARELORA_WEBGPU_MULTI_TENSOR=1 node --test --test-concurrency=1 dist/test/reference.test.js
 part scaling 90 node dist/bench/run.js --suite scaling --steps 6 --warmup 2 --out "$out/scaling.json"
 
 {
   echo "# tests: $(grep -E '^# (pass|fail) ' "$out/tests.log" | tr '\n' ' ')"
+  echo "# tests, flat stream + multi-tensor on: $(grep -E '^# (pass|fail) ' "$out/tests-optin.log" 2>/dev/null | tr '\n' ' ')"
   node dist/bench/summary.js "$out"
   echo "# total $(( $(date +%s) - t0 )) s"
 } | tee -a "$out/summary.txt"

@@ -68,8 +68,8 @@ const webgpuValidation = once(() => onOff('SHARELORA_WEBGPU_VALIDATION', true));
 const webgpuRobustness = once(() => onOff('SHARELORA_WEBGPU_ROBUSTNESS', true));
 const webgpuFlashAttention = once(() => onOff('SHARELORA_WEBGPU_FLASH_ATTENTION', true));
 const webgpuFusedLN = once(() => onOff('SHARELORA_WEBGPU_FUSED_LN', false));
-const webgpuFlatStream = once(() => onOff('SHARELORA_WEBGPU_FLAT_STREAM', true));
-const webgpuMultiTensor = once(() => onOff('SHARELORA_WEBGPU_MULTI_TENSOR', true));
+const webgpuFlatStream = once(() => onOff('SHARELORA_WEBGPU_FLAT_STREAM', false));
+const webgpuMultiTensor = once(() => onOff('SHARELORA_WEBGPU_MULTI_TENSOR', false));
 const webgpuBindGroupCache = once(() => onOff('SHARELORA_WEBGPU_BINDGROUP_CACHE', true));
 const webgpuHostCache = once(() => onOff('SHARELORA_WEBGPU_HOST_CACHE', true));
 const webgpuSubmitBatch = once(() => integer('SHARELORA_WEBGPU_SUBMIT_BATCH', 0, 0, 'dispatches per submit; 0 leaves tfjs\'s default'));
@@ -101,11 +101,11 @@ export const flags = {
   get webgpuValidation(): boolean { return webgpuValidation(); },
   /** SHARELORA_WEBGPU_FLASH_ATTENTION=0: attention's forward as three launches (GEMM, softmax, GEMM) instead of webgpu/flash.ts. */
   get webgpuFlashAttention(): boolean { return webgpuFlashAttention(); },
-  /** SHARELORA_WEBGPU_FUSED_LN=1: a residual add and the LayerNorm after it as one kernel each way (ops.addLayerNorm; webgpu/norm.ts). */
+  /** SHARELORA_WEBGPU_FUSED_LN=1: a residual add and the LayerNorm after it as one kernel each way (ops.addLayerNorm; webgpu/norm.ts); slower on the H100 (bench/NOTES.md entry 14), so off. */
   get webgpuFusedLN(): boolean { return webgpuFusedLN(); },
-  /** SHARELORA_WEBGPU_FLAT_STREAM=0: GPT-2 reshapes around every projection again; on (default), GPT-2 keeps its residual stream as [B·T, C] rows on our kernels, without the Reshapes around every projection (ops.flatStream). */
+  /** SHARELORA_WEBGPU_FLAT_STREAM=1 (opt-in until measured on a GPU): GPT-2 keeps its residual stream as [B·T, C] rows on our kernels, without the Reshapes around every projection (ops.flatStream). */
   get webgpuFlatStream(): boolean { return webgpuFlatStream(); },
-  /** SHARELORA_WEBGPU_MULTI_TENSOR=0: one op per parameter again; on (default), the trainer's gradient statistics and AdamW update as one op over all parameters (ops.gradStatsMany, ops.adamwUpdates; webgpu/optim.ts). */
+  /** SHARELORA_WEBGPU_MULTI_TENSOR=1 (opt-in until measured on a GPU): the trainer's gradient statistics and AdamW update as one op over all parameters (ops.gradStatsMany, ops.adamwUpdates; webgpu/optim.ts). */
   get webgpuMultiTensor(): boolean { return webgpuMultiTensor(); },
   /** SHARELORA_WEBGPU_BINDGROUP_CACHE=0: create every bind group of our kernels afresh (webgpu/dispatch.ts). */
   get webgpuBindGroupCache(): boolean { return webgpuBindGroupCache(); },

@@ -13,7 +13,13 @@
  *
  * Here, once the free buffers exceed the cap, those of the sizes asked for
  * least recently are destroyed until the free bytes are at 3/4 of the cap
- * (the slack keeps the sort off the hot path). A buffer is free only after
+ * (the slack keeps the sort off the hot path), but never a size asked for
+ * within the last RECENT acquisitions: a training step whose own working set
+ * is larger than the cap (GPT-2 small frees ~3 GiB at the end of every step)
+ * would otherwise destroy and re-create its buffers every step, which cost
+ * 51 → 68 ms a step on the H100 at a 2 GiB cap (bench/NOTES.md entry 14).
+ * When nothing old enough is left to destroy, the next trim waits a quarter
+ * window, so an over-cap working set does not sort on every release. A buffer is free only after
  * the commands that used it were submitted (tfjs releases command-queue
  * buffers in submitQueue), and WebGPU lets a buffer be destroyed while
  * submitted work still uses it, so this is safe; the sizes a training loop
@@ -35,9 +41,18 @@ interface BufferManagerInternals {
 export const poolStats = { destroyed: 0, destroyedBytes: 0, trims: 0 };
 const installed = new WeakSet<object>();
 let capBytes: number | undefined;
+/** acquisitions a size stays protected after it was asked for: ~10 GPT-2-small steps, a few hundred decoding steps */
+const RECENT = 20000;
+let recent = RECENT;
+/** the acquisition count before which no trim is tried again (one backend per process; new settings clear it) */
+let nextTrim = 0;
 
-/** Bytes of free buffers the pool may keep (tests lower it); undefined: the switch's value. */
-export function setPoolCap(bytes: number | undefined): void { capBytes = bytes; }
+/** Bytes of free buffers the pool may keep, and the protection window (tests lower both); undefined: the defaults. */
+export function setPoolCap(bytes: number | undefined, recentAcquisitions?: number): void {
+  capBytes = bytes;
+  recent = recentAcquisitions ?? RECENT;
+  nextTrim = 0;
+}
 
 export function installPoolCap(be: WebGPUBackendLike): void {
   const bm = be.bufferManager as unknown as BufferManagerInternals;
@@ -54,14 +69,16 @@ export function installPoolCap(be: WebGPUBackendLike): void {
   bm.releaseBuffer = (buffer, reuse = true) => {
     release(buffer, reuse);
     const cap = capBytes ?? flags.webgpuPoolMiB * 2 ** 20;
-    if (reuse && cap > 0 && bm.numBytesAllocated - bm.numBytesUsed > cap) trim(bm, lastAsked, 0.75 * cap);
+    if (!reuse || cap <= 0 || tick < nextTrim || bm.numBytesAllocated - bm.numBytesUsed <= cap) return;
+    if (!trim(bm, lastAsked, 0.75 * cap, tick - recent)) nextTrim = tick + Math.ceil(recent / 4);
   };
 }
 
-function trim(bm: BufferManagerInternals, lastAsked: Map<string, number>, target: number): void {
+/** Destroys free buffers of sizes last asked for before `olderThan`, oldest first; true if the free bytes reached `target`. */
+function trim(bm: BufferManagerInternals, lastAsked: Map<string, number>, target: number, olderThan: number): boolean {
   poolStats.trims++;
   let free = bm.numBytesAllocated - bm.numBytesUsed;
-  const keys = [...bm.freeBuffers.keys()].filter((k) => bm.freeBuffers.get(k)!.length > 0)
+  const keys = [...bm.freeBuffers.keys()].filter((k) => bm.freeBuffers.get(k)!.length > 0 && (lastAsked.get(k) ?? 0) < olderThan)
     .sort((a, b) => (lastAsked.get(a) ?? 0) - (lastAsked.get(b) ?? 0));
   for (const k of keys) {
     const list = bm.freeBuffers.get(k)!;
@@ -76,4 +93,5 @@ function trim(bm: BufferManagerInternals, lastAsked: Map<string, number>, target
     }
     if (free <= target) break;
   }
+  return free <= target;
 }
