@@ -10,7 +10,7 @@
 # process with NAME@1. All notebooks start together. Whatever is not finished after
 # SECONDS is stopped; its cached runs come back, and the same command on the
 # next call trains only what is missing (carry notebooks/runs back first).
-# Here, afterwards: tar xf of $OUT/notebooks.tar into the repo root.
+# Here, afterwards: cat <files_at>/notebooks.tar.* | tar xf - in the repo root.
 set -uo pipefail
 seconds=$1 shards=$2; shift 2
 if [ -z "${GPU_NOTEBOOKS_LOCAL:-}" ]; then
@@ -55,6 +55,8 @@ for p in "${pids[@]}"; do wait "$p"; done
 for spec in "$@"; do name=${spec%%:*}; name=${name%@*}; echo "== $name: $(tail -n 2 "$OUT/logs/$name.0.log" | tr '\n' ' ')"; done
 rm -rf /tmp/back && mkdir -p /tmp/back/notebooks && cp -r notebooks/runs /tmp/back/notebooks/
 for f in "$OUT"/*.ipynb; do [ -f "$f" ] && mv "$f" /tmp/back/notebooks/; done
-tar cf "$OUT/notebooks.tar" -C /tmp/back notebooks && tar tf "$OUT/notebooks.tar"
+# a returned file may be at most ~16 MiB (four executed notebooks with plotly.js inline are ~20 MB): pieces of 15 MB,
+# without the claim markers (*.jsonl.claims/), which only the processes of one call need
+tar cf - -C /tmp/back --exclude='*.claims' notebooks | split -b 15M - "$OUT/notebooks.tar." && cat "$OUT"/notebooks.tar.* | tar tf - | grep -v '/$'
 (cd "$OUT/logs" && tar czf ../logs.tgz .) && rm -rf "$OUT/logs"
 ls -la "$OUT"
