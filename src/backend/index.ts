@@ -234,3 +234,17 @@ export async function resetBackend(name: 'webgpu' | 'wasm', why: string): Promis
   current = await TRIES[name]();
   return current;
 }
+
+export type { GpuHealth } from './webgpu/errors.js';
+
+/**
+ * GPU errors nobody captured (out of memory, validation) and device loss seen
+ * by this process, once the GPU has finished its submitted work; always none
+ * off webgpu. A run that met one has read invalid buffers (zeros), so its
+ * metrics are not results (the run cache refuses them).
+ */
+export async function gpuHealth(): Promise<import('./webgpu/errors.js').GpuHealth> {
+  if (tf.getBackend() !== 'webgpu') return { errors: 0 };
+  const [{ gpuHealth: health }, { webgpuBackend }] = await Promise.all([import('./webgpu/errors.js'), import('./webgpu/dispatch.js')]);
+  return health(webgpuBackend());
+}

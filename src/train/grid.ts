@@ -92,7 +92,7 @@ export async function runGrid<S extends GridSpace>(
     const seconds = (performance.now() - t0) / 1000;
     const row = gridRow(keys, cfg, metrics, error, seconds);
     rows[index] = row;
-    cache?.put({ key: runKeys[index]!, config: Object.fromEntries(keys.map((k) => [k, row[k]])), metrics: typeof metrics === 'number' ? { value: metrics } : (metrics ?? {}), seconds, ...(error !== undefined && { error }) });
+    await cache?.put({ key: runKeys[index]!, config: Object.fromEntries(keys.map((k) => [k, row[k]])), metrics: typeof metrics === 'number' ? { value: metrics } : (metrics ?? {}), seconds, ...(error !== undefined && { error }) });
     log?.(gridLogLine(keys, row, metrics, error, index, configs.length), row);
   }
   if (cache) {

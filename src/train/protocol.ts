@@ -149,7 +149,7 @@ export async function runProtocol<C>(options: ProtocolOptions<C>, recipe: (run: 
       const ts = performance.now();
       const metrics = await recipe(r);
       const seconds = (performance.now() - ts) / 1000;
-      cache.put({ key: k, method: r.method, lr: r.lr, seed: r.seed, phase: r.phase, metrics, seconds });
+      await cache.put({ key: k, method: r.method, lr: r.lr, seed: r.seed, phase: r.phase, metrics, seconds });
       trained++;
       const shown = Object.entries(metrics).filter(([, v]) => typeof v === 'number').map(([n, v]) => `${n} ${(v as number).toPrecision(4)}`).join(', ');
       log(`${r.phase} ${r.method} lr ${r.lr} seed ${r.seed}: ${shown} (${seconds.toFixed(1)} s)`);

@@ -12,6 +12,7 @@ import { webgpuBackend, type KernelAttrs, type KernelInputs } from './dispatch.j
 import { installLightClone } from '../light-clone.js';
 import { installHostCaches } from './host.js';
 import { installPoolCap } from './pool.js';
+import { watchDevice } from './errors.js';
 import { replaceBatchMatMul, slMatMul } from './matmul.js';
 import { addNormBackward, addNormForward, normBackward, normForward } from './norm.js';
 import { adamwKernel, adamwManyKernel, gradStatsKernel, gradStatsManyKernel } from './optim.js';
@@ -36,7 +37,7 @@ export const KERNELS = {
 let registered = false;
 
 export function registerKernels(opts: { replaceBatchMatMul?: boolean } = {}): void {
-  if (tf.getBackend() === 'webgpu') { installHostCaches(webgpuBackend()); installPoolCap(webgpuBackend()); }
+  if (tf.getBackend() === 'webgpu') { installHostCaches(webgpuBackend()); installPoolCap(webgpuBackend()); watchDevice(webgpuBackend()); }
   // engine-wide, but correct on every backend (the tensor's own backend takes the reference)
   installLightClone();
   if (registered) return;
