@@ -274,7 +274,8 @@ async function suiteNotebook(steps: number, out: Record<string, unknown>, save: 
   for (const [name, env] of Object.entries(variants)) {
     for (const k of Object.keys(jobs).filter((j) => j.startsWith('ours '))) {
       const [, layers, v] = k.split(' ');
-      const base = { config: { ...NOTEBOOK, n_layer: Number(layers) }, batch: 32, seq: 128, variant: v, r: 8, alpha: 16, targets: ['c_attn'], steps, warmup, backend: 'webgpu' };
+      // profiled too (one extra step after the timed ones): whether a variant's time moved on the GPU or on the host
+      const base = { config: { ...NOTEBOOK, n_layer: Number(layers) }, batch: 32, seq: 128, variant: v, r: 8, alpha: 16, targets: ['c_attn'], steps, warmup, backend: 'webgpu', profile: true };
       log(`# ${k} with ${name} ...`);
       variantRes[`${k}: ${name}`] = runNode('worker.js', base, env);
       log(`#   ${JSON.stringify({ ok: variantRes[`${k}: ${name}`].ok, ms: variantRes[`${k}: ${name}`].medianMs, err: variantRes[`${k}: ${name}`].error })}`);
@@ -295,7 +296,7 @@ async function suiteNotebook(steps: number, out: Record<string, unknown>, save: 
     ...Object.entries(variantRes).map(([k, r]) => {
       const [, layers, rest] = k.split(' ');
       const t = res[`torch ${layers} ${rest.split(':')[0]}`];
-      return `${k.slice(5)} | ${fmt(r.medianMs)} | ${fmt(r.cpuMs)} | - | ${fmt(r.readRoundTripMs as number | undefined, 3)} | ${fmt(t?.medianMs)} | ${fmt(r.medianMs && t?.medianMs ? (t.medianMs as number) / (r.medianMs as number) : NaN, 3)}x ${r.error ?? ''}`;
+      return `${k.slice(5)} | ${fmt(r.medianMs)} | ${fmt(r.cpuMs)} | ${fmt(r.profileGpuMs as number | undefined)} (${r.kernelsPerStep ?? '-'}) | ${fmt(r.readRoundTripMs as number | undefined, 3)} | ${fmt(t?.medianMs)} | ${fmt(r.medianMs && t?.medianMs ? (t.medianMs as number) / (r.medianMs as number) : NaN, 3)}x ${r.error ?? ''}`;
     }),
   ];
 }
