@@ -53,5 +53,15 @@ describe('GPU errors and the run cache', () => {
       select: { metric: 'valLoss', goal: 'min' }, cache: pfile, log: false,
     }, async () => ({ valLoss: 0.5 })), /GPU reported/);
     assert.equal(lines(pfile), 0);
+
+    // and a Trainer's evaluate: its metrics would be read from the same state
+    const { loadModelFromDir } = await import('../../src/models/load.js');
+    const { Trainer } = await import('../../src/train/trainer.js');
+    const { injectShareLoRA } = await import('../../src/adapters/sharelora.js');
+    const { FIXTURES } = await import('../helpers.js');
+    const model = loadModelFromDir(join(FIXTURES, 'gpt2', 'model'), { task: 'seq-cls', numLabels: 2, seed: 1 });
+    const trainer = new Trainer(model, injectShareLoRA(model, { r: 2, targets: ['q', 'v'], share: 'A' }), { lr: 1e-3 });
+    await assert.rejects(trainer.evaluate([{ inputIds: [[5, 17, 99, 3]], attentionMask: [[1, 1, 1, 1]], labels: [1] }]), /trainer\.evaluate: the GPU reported 1 error/);
+    trainer.dispose(); model.dispose();
   });
 });
