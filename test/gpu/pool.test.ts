@@ -64,7 +64,7 @@ describe('webgpu buffer pool cap', () => {
   });
   it('a working set larger than the cap, asked for every step, is kept; with no protection window it churns', async (t) => {
     if (skip) return t.skip(skip);
-    // eight 0.5-2 MiB activations a step, ~10 MiB freed at the end of each: ten times the cap
+    // eight 0.5-2.25 MiB inputs and as many outputs a step, ~22 MiB freed at the end of each
     const step = async () => {
       const y = tf.tidy(() => tf.addN(Array.from({ length: 8 }, (_, i) => tf.sum(tf.mul(tf.fill([128 + 64 * i, 1024], 1), 2)))));
       const v = (await y.data())[0]!;
@@ -72,14 +72,19 @@ describe('webgpu buffer pool cap', () => {
       return v;
     };
     const expected = Array.from({ length: 8 }, (_, i) => (128 + 64 * i) * 1024 * 2).reduce((a, b) => a + b, 0);
-    setPoolCap(1 * MiB);
+    setPoolCap(8 * MiB);   // ~22 MiB freed a step: above the cap, below four times it (where even recent sizes go)
     assert.equal(await step(), expected);
     const destroyed0 = poolStats.destroyed, allocated0 = allocated();
     for (let i = 0; i < 5; i++) assert.equal(await step(), expected);
     assert.equal(poolStats.destroyed, destroyed0, 'no buffer of the repeated working set was destroyed');
     assert.ok(allocated() <= allocated0, 'the repeated steps allocated nothing new');
-    setPoolCap(1 * MiB, 0);   // the cap alone (the 2048-MiB default of before): every step's buffers are destroyed and made again
+    setPoolCap(8 * MiB, 0);   // the cap alone (the 2048-MiB default of before): every step's buffers are destroyed and made again
     for (let i = 0; i < 3; i++) assert.equal(await step(), expected);
     assert.ok(poolStats.destroyed > destroyed0, 'without the window the same steps destroy buffers');
+    // past four times the cap, recent sizes go too: the pool's free bytes stay under it
+    setPoolCap(1 * MiB);
+    for (let i = 0; i < 2; i++) assert.equal(await step(), expected);
+    const inUse = (tf.memory() as unknown as { numBytesInGPU: number }).numBytesInGPU;
+    assert.ok(allocated() - inUse <= 4 * MiB, `free ${((allocated() - inUse) / MiB).toFixed(1)} MiB, hard limit 4`);
   });
 });

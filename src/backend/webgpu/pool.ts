@@ -19,7 +19,8 @@
  * would otherwise destroy and re-create its buffers every step, which cost
  * 51 → 68 ms a step on the H100 at a 2 GiB cap (bench/NOTES.md entry 14).
  * When nothing old enough is left to destroy, the next trim waits a quarter
- * window, so an over-cap working set does not sort on every release. A buffer is free only after
+ * window, so an over-cap working set does not sort on every release. Past
+ * four times the cap, the least recently asked sizes go whatever their age. A buffer is free only after
  * the commands that used it were submitted (tfjs releases command-queue
  * buffers in submitQueue), and WebGPU lets a buffer be destroyed while
  * submitted work still uses it, so this is safe; the sizes a training loop
@@ -44,6 +45,8 @@ let capBytes: number | undefined;
 /** acquisitions a size stays protected after it was asked for: ~10 GPT-2-small steps, a few hundred decoding steps */
 const RECENT = 20000;
 let recent = RECENT;
+/** free bytes past HARD × cap are trimmed whatever their age (8 GiB at the default cap; GPT-2 small frees ~3 GiB a step) */
+const HARD = 4;
 /** the acquisition count before which no trim is tried again (one backend per process; new settings clear it) */
 let nextTrim = 0;
 
@@ -69,7 +72,12 @@ export function installPoolCap(be: WebGPUBackendLike): void {
   bm.releaseBuffer = (buffer, reuse = true) => {
     release(buffer, reuse);
     const cap = capBytes ?? flags.webgpuPoolMiB * 2 ** 20;
-    if (!reuse || cap <= 0 || tick < nextTrim || bm.numBytesAllocated - bm.numBytesUsed <= cap) return;
+    if (!reuse || cap <= 0) return;
+    const free = bm.numBytesAllocated - bm.numBytesUsed;
+    // past HARD × cap even recent sizes go, least recently asked first: decoding asks for a new logits size every
+    // token and never again in that call, and those must not pile up for a whole window
+    if (free > HARD * cap) { trim(bm, lastAsked, (HARD - 1) * cap, Infinity); return; }
+    if (tick < nextTrim || free <= cap) return;
     if (!trim(bm, lastAsked, 0.75 * cap, tick - recent)) nextTrim = tick + Math.ceil(recent / 4);
   };
 }
