@@ -38,11 +38,15 @@ describe('Trainer', () => {
       const tr = new Trainer(m, ad, { lr: 1e-2, gradAccumulation: k });
       if (k === 1) await tr.step(cls([0, 1, 2, 3]));
       else { await tr.step(cls([0, 1])); await tr.step(cls([2, 3])); }
-      const vals = [...ad.namedParameters().values()].flatMap((v) => Array.from(v.dataSync()));
+      // async reads: webgpu in Node has no synchronous readback
+      const vals = (await Promise.all([...ad.namedParameters().values()].map(async (v) => Array.from(await v.data())))).flat();
       tr.dispose(); ad.unload();
       return vals;
     };
-    assert.ok(relErr(await run(2), await run(1)) < 1e-5);
+    const e = relErr(await run(2), await run(1));
+    // webgpu's fused kernels sum in another order; Adam's first step (≈ lr · sign(g)) amplifies that where g ≈ 0
+    const tol = tf.getBackend() === 'webgpu' ? 1e-4 : 1e-5;
+    assert.ok(e < tol, `rel err ${e}`);
   });
 
   it('clips the global gradient norm', async () => {
@@ -58,13 +62,13 @@ describe('Trainer', () => {
     const tr = new Trainer(m, ad, { lr: 1e-2 });
     await tr.step(cls([0]));
     const [name, A] = [...ad.namedParameters()][0];
-    const before = Array.from(ad.namedParameters().get(name)!.dataSync());
+    const before = Array.from(await ad.namedParameters().get(name)!.data());
     const poisoned = tf.fill(A.shape, NaN);
     const keep = tf.clone(A);
     A.assign(poisoned);
     await assert.rejects(tr.step(cls([0])), (e: Error) => e instanceof NonFiniteError && /step 2/.test(e.message));
     A.assign(keep);
-    assert.deepEqual(Array.from(A.dataSync()), before);
+    assert.deepEqual(Array.from(await A.data()), before);
     tf.dispose([poisoned, keep]);
     tr.dispose(); ad.unload();
   });
@@ -105,7 +109,7 @@ describe('generate', () => {
     const a = await generate(lm, [[5, 6, 7]], { maxNewTokens: 4 });
     assert.deepEqual(a, await generate(lm, [[5, 6, 7]], { maxNewTokens: 4 }));
     const { logits } = lm.forward({ inputIds: [[5, 6, 7]] });
-    assert.equal(a[0][0], tf.argMax(tf.reshape(tf.slice(logits, [0, 2, 0], [1, 1, 512]), [512])).dataSync()[0]);
+    assert.equal(a[0][0], (await tf.argMax(tf.reshape(tf.slice(logits, [0, 2, 0], [1, 1, 512]), [512])).data())[0]);
     assert.equal((await generate(lm, [[5]], { maxNewTokens: 3, numBeams: 3 }))[0].length, 3);
     assert.equal((await generate(lm, [[5]], { maxNewTokens: 3, temperature: 0.8, topK: 20, seed: 1 }))[0].length, 3);
     lm.dispose();
