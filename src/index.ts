@@ -36,11 +36,11 @@ export {
 // training and evaluation
 export {
   Trainer, AdamW, lossAndGrads, evalLoss, accuracy, f1, pearson, bleu, corpusBleu, rougeL,
-  runGrid, gridConfigs, summarizeGrid, meanStd, startWorker, requestStop, runProtocol, holm,
+  runGrid, gridConfigs, gridCacheStatus, summarizeGrid, meanStd, startWorker, requestStop, runProtocol, holm,
   TrainingInterrupted, NonFiniteError, BatchError, OptionsError, LockError,
   type TrainerOptions, type OptimizerSpec, type FitOptions, type EvalResult, type StepRecord, type TrainerCallbacks, type Batch, type LossAndGrads,
   type AdamWOptions, type ScheduleName, type BleuOptions, type BleuResult, type RougeResult, type RougeScore,
-  type GridConfig, type GridFunction, type GridOptions, type GridRunInfo, type GridSpace, type SummarizeOptions,
+  type GridCacheEntry, type GridConfig, type GridFunction, type GridOptions, type GridRunInfo, type GridSpace, type SummarizeOptions,
   type QueueOptions, type RecipeContext, type RecipeSpec, type GridWorker, type WorkerOptions,
 } from './train/index.js';
 export type { TrainerState } from './train/trainer.js';

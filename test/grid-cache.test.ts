@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { loadModelFromDir } from '../src/models/load.js';
 import { injectShareLoRA } from '../src/adapters/sharelora.js';
 import { Trainer } from '../src/train/trainer.js';
-import { runGrid } from '../src/train/grid.js';
+import { gridCacheStatus, runGrid } from '../src/train/grid.js';
 import { plainKey } from '../src/train/run-cache.js';
 import type { Model } from '../src/models/types.js';
 import { FIXTURES, testBackend, runShardProcess } from './helpers.js';
@@ -69,6 +69,18 @@ describe('runGrid cache', () => {
     assert.equal(calls, 4, 'only the failed run ran again');
     assert.deepEqual(Array.from(b.array('y') as number[]), [10, 20, 30]);
     assert.ok(!b.columnNames().includes('error'));
+  });
+
+  it('gridCacheStatus says which runs runGrid would read back, without running any', async () => {
+    const cache = tmp('runs.jsonl');
+    const fn = ({ x, lr }: { x: number; lr: number }) => { if (x === 3) throw new Error('flaky'); return { y: x * lr }; };
+    assert.deepEqual(gridCacheStatus({ x: [1, 2], lr: [0.1] }, { cache, key: { k: 1 } }).map((e) => e.cached), [false, false], 'no file yet');
+    await runGrid({ x: [1, 2, 3], lr: [0.1] }, fn, { cache, key: { k: 1 }, onError: 'record', log: false });
+    const s = gridCacheStatus({ x: [1, 2, 3], lr: [0.1, 0.2] }, { cache, key: { k: 1 }, filter: (c) => c.x !== 2 || c.lr === 0.1 });
+    assert.deepEqual(s.map((e) => [e.config.x, e.config.lr, e.cached]), [[1, 0.1, true], [1, 0.2, false], [2, 0.1, true], [3, 0.1, false], [3, 0.2, false]], 'a failed run is not cached');
+    assert.ok(s.filter((e) => e.cached).every((e) => typeof e.seconds === 'number'));
+    assert.ok(gridCacheStatus({ x: [1], lr: [0.1] }, { cache, key: { k: 2 } }).every((e) => !e.cached), 'another key');
+    assert.ok(gridCacheStatus({ x: [1], lr: [0.1] }).every((e) => !e.cached), 'no cache');
   });
 
   it('two shards in two processes split the grid, and each returns the whole table', async () => {

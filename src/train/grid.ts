@@ -18,7 +18,7 @@ import type { GridConfig, GridFunction, GridMetrics, GridOptions, GridSpace } fr
 import { checkOptions, optionKeys, OptionsError } from '../util/options.js';
 import { checkSettingNames, describe, gridLabel, gridLogLine, gridRow, gridTable, metricNameProblem } from './grid-rows.js';
 import { checkPositiveInt } from './queue/options.js';
-import { plainKey, RunCache, runKey, type CachedRun } from './run-cache.js';
+import { plainKey, readRuns, RunCache, runKey, type CachedRun } from './run-cache.js';
 
 export { gridLabel };
 
@@ -101,6 +101,34 @@ export async function runGrid<S extends GridSpace>(
     runKeys.forEach((k, i) => { if (!rows[i]) { const c = cache.get(k)!; rows[i] = gridRow(keys, configs[i]!, c.metrics as GridMetrics, c.error, c.seconds); } });
   }
   return gridTable(keys, rows);
+}
+
+/** one run of a grid and what its results file already holds for it (gridCacheStatus) */
+export interface GridCacheEntry<S extends GridSpace> {
+  config: GridConfig<S>;
+  /** whether runGrid with the same cache and key would read this run back instead of running it */
+  cached: boolean;
+  /** the cached run's seconds (undefined when not cached) */
+  seconds?: number;
+}
+
+/**
+ * Which runs of a grid (after `filter`) its results file already holds, as
+ * runGrid with the same `cache` and `key` would find them, without running
+ * anything: to estimate what a call will train, or what a change of design
+ * costs. A failed run (an `error` row) counts as not cached, since runGrid
+ * runs it again. Without `cache` nothing is cached.
+ */
+export function gridCacheStatus<S extends GridSpace>(space: S, opts: Pick<GridOptions<S>, 'filter' | 'cache' | 'key'> = {}): GridCacheEntry<S>[] {
+  checkOptions('gridCacheStatus', opts, ['filter', 'cache', 'key']);
+  checkCacheOptions(opts);
+  checkSettingNames(Object.keys(space));
+  const configs = gridConfigs(space, opts.filter);
+  const { runs } = readRuns<GridCacheRow>(opts.cache);
+  return configs.map((cfg) => {
+    const row = runs.get(runKey({ grid: plainKey('gridCacheStatus', 'key', opts.key ?? {}), config: plainKey('gridCacheStatus', 'a setting', cfg) }))?.row;
+    return row && row.error === undefined ? { config: cfg, cached: true, seconds: row.seconds } : { config: cfg, cached: false };
+  });
 }
 
 function checkCacheOptions(opts: Pick<GridOptions<GridSpace>, 'queue' | 'cache' | 'key' | 'waitSeconds'>): void {

@@ -5,7 +5,7 @@ export { lrMultiplier, type ScheduleName } from './schedule.js';
 export { NonFiniteError, Trainer, type EvalResult, type FitOptions, type TrainerOptions } from './trainer.js';
 export { clearStop, requestStop, stopRequested, TrainingInterrupted } from './stop.js';
 export type { StepRecord, TrainerCallbacks } from './callbacks.js';
-export { gridConfigs, gridLabel, meanStd, runGrid, summarizeGrid, type GridConfig, type GridFunction, type GridOptions, type GridRunInfo, type GridSpace, type SummarizeOptions } from './grid.js';
+export { gridCacheStatus, gridConfigs, gridLabel, meanStd, runGrid, summarizeGrid, type GridCacheEntry, type GridConfig, type GridFunction, type GridOptions, type GridRunInfo, type GridSpace, type SummarizeOptions } from './grid.js';
 export { holm, runProtocol, type ProtocolMetrics, type ProtocolOptions, type ProtocolPhase, type ProtocolResult, type ProtocolRun } from './protocol.js';
 export type { QueueOptions } from './queue/options.js';
 export type { RecipeContext, RecipeSpec } from './queue/recipe.js';
