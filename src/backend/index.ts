@@ -248,3 +248,15 @@ export async function gpuHealth(): Promise<import('./webgpu/errors.js').GpuHealt
   const [{ gpuHealth: health }, { webgpuBackend }] = await Promise.all([import('./webgpu/errors.js'), import('./webgpu/dispatch.js')]);
   return health(webgpuBackend());
 }
+
+/**
+ * Throws if the GPU reported an error or was lost (gpuHealth): `where` names
+ * the caller, `consequence` what is not kept or returned because of it.
+ */
+export async function assertGpuHealthy(where: string, consequence: string): Promise<void> {
+  const h = await gpuHealth();
+  if (h.errors === 0 && !h.lost) return;
+  throw new Error(`${where}: the GPU reported ${h.lost ? `the device lost (${h.lost})` : `${h.errors} error(s) (first: ${h.first})`} in this process, so ${consequence} `
+    + '(a buffer that failed to allocate reads back zeros). Restart the kernel or process, with fewer processes on the GPU or a lower '
+    + 'SHARELORA_WEBGPU_POOL_MIB, and train again.');
+}

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { OptionsError } from '../util/options.js';
 import { flags } from '../backend/flags.js';
-import { gpuHealth } from '../backend/index.js';
+import { assertGpuHealthy } from '../backend/index.js';
 
 /** JSON with sorted keys, so a configuration's key does not depend on the order its fields were written in */
 export function stableJson(v: unknown): string {
@@ -123,16 +123,12 @@ export class RunCache<R extends CachedRun> {
 
   /**
    * Keeps a finished run, and appends it to the file; refuses it if the GPU
-   * reported an error or was lost since this process started (its buffers may
-   * have read back zeros), so no later call reads such a run back as a result.
+   * device reported an error or was lost (its buffers may have read back
+   * zeros), so no later call reads such a run back as a result.
    */
   async put(row: R): Promise<void> {
-    const h = await gpuHealth();
-    if (h.errors > 0 || h.lost) {
-      throw new Error(`${this.where}: the GPU reported ${h.lost ? `the device lost (${h.lost})` : `${h.errors} error(s) (first: ${h.first})`} in this process, so run ${row.key} `
-        + `(metrics ${JSON.stringify(row.metrics).slice(0, 120)}) is not kept${this.file ? ` in ${this.file}` : ''}: a buffer that failed to allocate reads back zeros. `
-        + 'Restart the kernel or process (with fewer processes on the GPU, or SHARELORA_WEBGPU_POOL_MIB lower) and run again: finished runs are kept, this one trains again.');
-    }
+    await assertGpuHealthy(this.where, `run ${row.key} (metrics ${JSON.stringify(row.metrics).slice(0, 120)}) is not kept${this.file ? ` in ${this.file}` : ''}; `
+      + 'finished runs are kept, and this one trains again when the notebook runs again');
     this.mine.set(row.key, row);
     if (this.file) {
       mkdirSync(dirname(this.file), { recursive: true });

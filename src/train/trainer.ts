@@ -17,7 +17,7 @@ import type { StepRecord, TrainerCallbacks } from './callbacks.js';
 import { accuracy, pearson } from './metrics.js';
 import { labelsTensor, lossAndGradTensors, type Batch, type Trainable } from './loss.js';
 import { gradStatsMany } from '../backend/ops.js';
-import { gpuHealth } from '../backend/index.js';
+import { assertGpuHealthy } from '../backend/index.js';
 import { lrMultiplier } from './schedule.js';
 import { checkAgainst, fromHost, toHost } from './host.js';
 import type { TrainerState } from './state.js';
@@ -329,7 +329,8 @@ export class Trainer {
     if (this.model.task !== 'seq-cls') metrics.perplexity = Math.exp(loss);
     else if (isRegression(this.model)) metrics.pearson = pearson(preds, gold);
     else metrics.accuracy = accuracy(preds, gold);
-    await assertGpuHealthy(where);
+    // metrics read after an uncaptured GPU error (an allocation that failed) come from buffers never made
+    await assertGpuHealthy(where, 'the losses and metrics read since then are not trustworthy');
     return { loss, metrics };
   }
 
@@ -388,7 +389,7 @@ export class Trainer {
     } finally {
       cbs.forEach((c) => c.onEnd?.({ steps: this.updates, interrupted }));
     }
-    await assertGpuHealthy(where);
+    await assertGpuHealthy(where, 'the losses read since then are not trustworthy');
     return this.history;
   }
 
@@ -481,18 +482,4 @@ export class Trainer {
 function gradStats(grads: Map<string, tf.Tensor>): tf.Tensor | undefined {
   if (!grads.size) return undefined;
   return tf.tidy(() => gradStatsMany([...grads.values()]));
-}
-
-/**
- * Metrics read after an uncaptured GPU error (an allocation that failed: out
- * of memory) come from buffers that were never made, and look like results
- * (a classifier's loss of exactly ln 2): fail loudly instead of returning them.
- */
-async function assertGpuHealthy(where: string): Promise<void> {
-  const h = await gpuHealth();
-  if (h.errors > 0 || h.lost) {
-    throw new Error(`${where}: the GPU reported ${h.lost ? `the device lost (${h.lost})` : `${h.errors} error(s) (first: ${h.first})`} in this process, so the losses and metrics `
-      + 'read since then are not trustworthy (a buffer that failed to allocate reads back zeros). Restart the kernel or process, with fewer processes '
-      + 'on the GPU or a lower SHARELORA_WEBGPU_POOL_MIB, and train again.');
-  }
 }

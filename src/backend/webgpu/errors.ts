@@ -8,8 +8,8 @@
  * processes ran one H100 out of memory, and runs of that call were cached
  * with a validation loss of exactly ln 2 (a head reading zeros) — results
  * that looked like results. So every webgpu device is watched, and
- * `gpuHealth()` tells a caller (the run cache) whether anything went wrong
- * since the process started.
+ * `gpuHealth()` tells a caller (the run cache, the trainer) whether anything
+ * went wrong on the current device.
  */
 import type { WebGPUBackendLike } from './dispatch.js';
 

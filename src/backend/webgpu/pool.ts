@@ -20,10 +20,10 @@
  * 51 → 68 ms a step on the H100 at a 2 GiB cap (bench/NOTES.md entry 14).
  * When nothing old enough is left to destroy, the next trim waits a quarter
  * window, so an over-cap working set does not sort on every release. Past
- * four times the cap, the least recently asked sizes go whatever their age. A buffer is free only after
- * the commands that used it were submitted (tfjs releases command-queue
- * buffers in submitQueue), and WebGPU lets a buffer be destroyed while
- * submitted work still uses it, so this is safe; the sizes a training loop
+ * four times the cap, the least recently asked sizes go whatever their age.
+ * A buffer is free only after the commands that used it were submitted
+ * (tfjs releases command-queue buffers in submitQueue), and WebGPU lets a
+ * buffer be destroyed while submitted work still uses it, so this is safe; the sizes a training loop
  * repeats every step are the most recent ones and stay pooled.
  * SHARELORA_WEBGPU_POOL_MIB sets the cap; 0 keeps tfjs's unbounded pool.
  */
