@@ -12,6 +12,8 @@ import { Llama } from '../src/models/llama.js';
 import type { RawTensor } from '../src/models/safetensors.js';
 import { WeightStore } from '../src/models/weights.js';
 import { registerGemmVariants } from './gemm-variants.js';
+import { replaySettings, replayStats } from '../src/train/step-replay.js';
+import { flags } from '../src/backend/flags.js';
 
 export interface WorkerSpec {
   backend: 'webgpu' | 'wasm' | 'cpu';
@@ -72,6 +74,8 @@ export interface WorkerResult {
   readRoundTripMs?: number;
   stepImpl?: string;
   initSeconds?: number;
+  /** SHARELORA_WEBGPU_REPLAY=1: steps replayed, replays verified, and why shapes were refused */
+  replay?: { replayed: number; verified: number; refused: Record<string, number> };
 }
 
 type Pool = { numBytesUsed: number; numBytesAllocated: number; acquireBuffer: (...a: unknown[]) => unknown };
@@ -225,6 +229,10 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
     const stats = spec.backend === 'webgpu' ? (await import('../src/backend/webgpu/index.js')).dispatchStats : undefined;
     let statsAt: { dispatches: number; bindGroupsCreated: number } | undefined;
     let countsAt = { ...counts };
+    // SHARELORA_WEBGPU_REPLAY=1: the timed steps replay a recorded step (src/train/step-replay.ts)
+    if (nullGpu) replaySettings.verify = false;
+    trainer.startReplay();
+    const replayAt = { ...replayStats };
     for (let i = 0; i < spec.warmup + spec.steps; i++) {
       const before = used();
       const a = performance.now();
@@ -247,6 +255,8 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
       }
       if (spec.fitOnly) break;
     }
+    trainer.endReplay();
+    if (flags.webgpuReplay) res.replay = { replayed: replayStats.replayed - replayAt.replayed, verified: replayStats.verified - replayAt.verified, refused: replayStats.refused };
     res.loss = losses;
     if (stats && statsAt && times.length) {
       // our kernels' dispatches a timed step, and the share whose bind group came from the cache

@@ -18,6 +18,8 @@ import { accuracy, pearson } from './metrics.js';
 import { labelsTensor, lossAndGradTensors, type Batch, type Trainable } from './loss.js';
 import { gradStatsMany } from '../backend/ops.js';
 import { assertGpuHealthy } from '../backend/index.js';
+import { flags } from '../backend/flags.js';
+import { StepReplayer, type StepPass } from './step-replay.js';
 import { lrMultiplier } from './schedule.js';
 import { checkAgainst, fromHost, toHost } from './host.js';
 import type { TrainerState } from './state.js';
@@ -82,6 +84,8 @@ export class Trainer {
   accumLoss = 0;
   /** @internal micro-batches in `accum` */
   accumCount = 0;
+  /** inside fit() on webgpu with SHARELORA_WEBGPU_REPLAY=1: recorded steps replayed (step-replay.ts) */
+  private replayer: StepReplayer | undefined;
 
   constructor(readonly model: Model, readonly adapter: Trainable, opts: TrainerOptions = {}) {
     this.opts = resolveTrainerOptions(opts);
@@ -154,26 +158,17 @@ export class Trainer {
     const t0 = performance.now();
     checkBatch('trainer.step', batch, this.model, true);
     this.needTotal('trainer.step');
-    const { loss: lossT, grads } = await this.explained('trainer.step', batch, true, () => lossAndGradTensors(this.model, this.adapter, batch, { training: true }));
     const k = this.opts.gradAccumulation;
     const updating = this.accumCount + 1 === k;
+    const pass = this.replayer && k === 1
+      ? await this.replayer.pass(batch, (fwd, check) => this.forwardBackward(fwd, check, updating))
+      : await this.forwardBackward(batch, batch, updating);
+    const { values, nCheck } = pass;
     // the sums are only committed once the batch has passed its device check;
     // until then `accum` still holds the previous micro-batches' gradients
-    let next: Map<string, tf.Tensor> | undefined = new Map();
-    let checkT: tf.Tensor | undefined, both: tf.Tensor | undefined;
+    let next: Map<string, tf.Tensor> | undefined = pass.next;
     try {
-      for (const [name, g] of grads) {
-        next.set(name, k === 1 ? g : tf.tidy(() => { const prev = this.accum.get(name); const s = tf.div(g, k); return prev ? tf.add(prev, s) : s; }));
-      }
-      if (k !== 1) tf.dispose([...grads.values()]);
-      checkT = deviceBatchCheck(batch, this.model);
-      // one read for the loss, the batch's device check and, when updating, every gradient's statistics
-      const statsT = updating ? gradStats(next) : undefined;
-      both = tf.tidy(() => tf.concat([tf.reshape(lossT, [1]), ...(checkT ? [checkT] : []), ...(statsT ? [tf.reshape(statsT, [-1])] : [])]));
-      statsT?.dispose();
-      const values = await both.data();
-      const nCheck = checkT ? checkT.size : 0;
-      if (checkT && !deviceCheckPassed(values.subarray(1, 1 + nCheck), true)) {
+      if (nCheck && !deviceCheckPassed(values.subarray(1, 1 + nCheck), true)) {
         await failDeviceCheck('trainer.step', batch, this.model, values.subarray(1, 1 + nCheck), true);
       }
       if (k !== 1) tf.dispose([...this.accum.values()]);
@@ -186,9 +181,38 @@ export class Trainer {
       if (updating) await this.update(batch, t0, values.subarray(1 + nCheck));
       return loss;
     } finally {
-      tf.dispose([lossT, checkT, both]);
       // the batch failed: its gradients go, the accumulation stays as it was
-      if (next) tf.dispose([...next.values(), ...grads.values()]);
+      if (next) tf.dispose([...next.values()]);
+    }
+  }
+
+  /**
+   * Forward, backward, the accumulated gradients, the device check of
+   * `check`'s tensor parts and (when updating) the gradient statistics, read
+   * back in one round trip. `fwd` is what the model sees: the batch itself,
+   * or (step replay) the same batch as tensors.
+   */
+  private async forwardBackward(fwd: Batch, check: Batch, updating: boolean): Promise<StepPass> {
+    const { loss: lossT, grads } = await this.explained('trainer.step', check, true, () => lossAndGradTensors(this.model, this.adapter, fwd, { training: true }));
+    const k = this.opts.gradAccumulation;
+    const next = new Map<string, tf.Tensor>();
+    let checkT: tf.Tensor | undefined, both: tf.Tensor | undefined;
+    try {
+      for (const [name, g] of grads) {
+        next.set(name, k === 1 ? g : tf.tidy(() => { const prev = this.accum.get(name); const s = tf.div(g, k); return prev ? tf.add(prev, s) : s; }));
+      }
+      if (k !== 1) tf.dispose([...grads.values()]);
+      checkT = deviceBatchCheck(check, this.model);
+      const statsT = updating ? gradStats(next) : undefined;
+      both = tf.tidy(() => tf.concat([tf.reshape(lossT, [1]), ...(checkT ? [checkT] : []), ...(statsT ? [tf.reshape(statsT, [-1])] : [])]));
+      statsT?.dispose();
+      const values = await both.data() as Float32Array;
+      return { values, nCheck: checkT ? checkT.size : 0, next };
+    } catch (e) {
+      tf.dispose([...next.values(), ...grads.values()]);
+      throw e;
+    } finally {
+      tf.dispose([lossT, checkT, both]);
     }
   }
 
@@ -362,6 +386,7 @@ export class Trainer {
     clearStop();
     cbs.forEach((c) => c.onStart?.({ totalSteps }));
     let interrupted = false;
+    this.startReplay();
     try {
       for (; this.epoch < epochs; this.epoch++, this.cursor = 0) {
         const order = o.shuffle === false ? o.train.map((_, i) => i) : new Rng(this.opts.seed * 7919 + this.epoch).permutation(o.train.length);
@@ -387,6 +412,7 @@ export class Trainer {
         }
       }
     } finally {
+      this.endReplay();
       cbs.forEach((c) => c.onEnd?.({ steps: this.updates, interrupted }));
     }
     await assertGpuHealthy(where, 'the losses read since then are not trustworthy');
@@ -468,7 +494,23 @@ export class Trainer {
     return trainer;
   }
 
+  /**
+   * @internal Let step() replay recorded steps (step-replay.ts) until
+   * endReplay(): fit() does this around its loop, when SHARELORA_WEBGPU_REPLAY=1,
+   * on webgpu, without gradient accumulation; the benchmark's step loop too.
+   */
+  startReplay(): void {
+    if (flags.webgpuReplay && tf.getBackend() === 'webgpu' && this.opts.gradAccumulation === 1) this.replayer ??= new StepReplayer(this.model, () => this.adapter.namedParameters());
+  }
+
+  /** @internal give back every buffer the replays pinned */
+  endReplay(): void {
+    this.replayer?.end();
+    this.replayer = undefined;
+  }
+
   dispose(): void {
+    this.endReplay();
     this.disposed = true;
     this.optimizer.dispose();
     tf.dispose([...this.accum.values()]);

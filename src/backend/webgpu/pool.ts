@@ -29,6 +29,7 @@
  */
 import { flags } from '../flags.js';
 import type { WebGPUBackendLike } from './dispatch.js';
+import { replayRelease } from './replay.js';
 
 interface BufferManagerInternals {
   numBytesUsed: number;
@@ -70,6 +71,8 @@ export function installPoolCap(be: WebGPUBackendLike): void {
   };
   const release = bm.releaseBuffer.bind(bm);
   bm.releaseBuffer = (buffer, reuse = true) => {
+    // a buffer a recorded step owns (replay.ts) stays out of the free lists
+    if (replayRelease(bm, release, buffer)) return;
     release(buffer, reuse);
     const cap = capBytes ?? flags.webgpuPoolMiB * 2 ** 20;
     if (!reuse || cap <= 0) return;

@@ -13,6 +13,7 @@ import { installLightClone } from '../light-clone.js';
 import { installHostCaches } from './host.js';
 import { installPoolCap } from './pool.js';
 import { watchDevice } from './errors.js';
+import { installReplayHooks } from './replay.js';
 import { replaceBatchMatMul, slMatMul } from './matmul.js';
 import { addNormBackward, addNormForward, normBackward, normForward } from './norm.js';
 import { adamwKernel, adamwManyKernel, gradStatsKernel, gradStatsManyKernel } from './optim.js';
@@ -37,7 +38,11 @@ export const KERNELS = {
 let registered = false;
 
 export function registerKernels(opts: { replaceBatchMatMul?: boolean } = {}): void {
-  if (tf.getBackend() === 'webgpu') { installHostCaches(webgpuBackend()); installPoolCap(webgpuBackend()); watchDevice(webgpuBackend()); }
+  if (tf.getBackend() === 'webgpu') {
+    installHostCaches(webgpuBackend()); installPoolCap(webgpuBackend()); watchDevice(webgpuBackend());
+    // bind groups must remember their buffers from the first one on: ours are cached across steps
+    installReplayHooks(webgpuBackend());
+  }
   // engine-wide, but correct on every backend (the tensor's own backend takes the reference)
   installLightClone();
   if (registered) return;

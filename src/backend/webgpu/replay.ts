@@ -1,0 +1,431 @@
+/// <reference types="@webgpu/types" />
+/**
+ * Replaying a recorded training step (bench/NOTES.md entries 15–16).
+ *
+ * At notebook scale a step is ~10 ms of GPU work behind ~15 ms of host work:
+ * tfjs's engine, tape and pool, and a bind group per dispatch, for ~200
+ * dispatches that are the same every step. A step's forward, backward,
+ * gradient statistics and the one read the trainer needs are a fixed
+ * function of the batch and the adapter's parameters, so this records the
+ * GPU commands of one such step as Dawn sees them (pipelines, bind groups,
+ * workgroup counts, copies, uploaded constants, the read) and replays them:
+ * the batch and the current parameters are copied into buffers the replay
+ * owns, the recorded commands are encoded into one command buffer with the
+ * recorded bind groups, and the read comes back. No tfjs op runs.
+ *
+ * What makes that safe:
+ *   - a replay is built only from two consecutive recordings that are the
+ *     same step up to renaming the buffers the step allocates (entry 16
+ *     measured that tfjs renames them the same way every step), with the same
+ *     pipelines, workgroup counts, uniform buffers and uploaded bytes; a
+ *     dropout mask, a host-side decision or a second read breaks that;
+ *   - every buffer the step allocated stays the replay's (pinned: kept out of
+ *     tfjs's free lists, so nothing else is handed one), and no buffer it
+ *     reads (frozen weights, cached uniforms) is destroyed while it lives;
+ *     a buffer it reads that its tensor gives back to the pool ends it;
+ *   - the caller (src/train/step-replay.ts) runs the first replay beside the
+ *     normal step and keeps it only if both read the same values.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { flush, webgpuBackend, type WebGPUBackendLike } from './dispatch.js';
+
+type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+interface Entry { binding: number; buffer: GPUBuffer; offset?: number; size?: number }
+interface Dispatch { k: 'dispatch'; pipeline: GPUComputePipeline; group: GPUBindGroup; layout: GPUBindGroupLayout; entries: Entry[]; wg: [number, number, number] }
+interface Copy { k: 'copy'; src: GPUBuffer; so: number; dst: GPUBuffer; dso: number; size: number }
+interface Upload { k: 'upload'; bytes: Uint8Array; dst: GPUBuffer; dso: number; size: number }
+interface Clear { k: 'clear'; dst: GPUBuffer; offset: number; size: number }
+type Cmd = Dispatch | Copy | Upload | Clear;
+
+/** What one recorded step did: its commands, the read at its end, and why it cannot be replayed (if it cannot). */
+export interface Recording {
+  cmds: Cmd[];
+  read?: { src: GPUBuffer; so: number; size: number };
+  problems: string[];
+  /** the step's commands as text, buffers renamed by role: equal for two steps exactly when they are the same step */
+  canon: string;
+  /** buffers the tfjs pool had handed out when the step began (the tensors alive before it) */
+  before: Set<GPUBuffer>;
+  dynamic: Map<GPUBuffer, string>;
+  device: GPUDevice;
+}
+
+// ---- instrumentation: installed once per process on Dawn's prototypes
+
+const groupInfo = new WeakMap<object, { layout: GPUBindGroupLayout; entries: Entry[] }>();
+const mappedRanges = new WeakMap<object, ArrayBuffer[]>();
+const snapshots = new WeakMap<object, Uint8Array>();
+const passState = new WeakMap<object, { pipeline?: GPUComputePipeline; group?: GPUBindGroup }>();
+let active: { cmds: Cmd[]; problems: string[]; read?: Recording['read']; lastCopy?: Copy } | undefined;
+/** buffers a live replay needs: their destroy() waits until no replay needs them */
+const guarded = new Map<GPUBuffer, number>();
+const deferredDestroy = new Set<GPUBuffer>();
+let installedOn: object | undefined;
+
+function wrap(proto: Any, name: string, make: (orig: (...a: Any[]) => Any) => (this: Any, ...a: Any[]) => Any): void {
+  const orig = proto[name];
+  if (typeof orig !== 'function') throw new Error(`step replay: Dawn's ${name} is not a function`);
+  proto[name] = make(orig);
+}
+
+/** Wrap Dawn's prototypes (once): bind groups remember their entries; while a recording runs, commands are kept. */
+export function installReplayHooks(be: WebGPUBackendLike): void {
+  const devProto = Object.getPrototypeOf(be.device);
+  if (installedOn === devProto) return;
+  installedOn = devProto;
+  wrap(devProto, 'createBindGroup', (orig) => function (this: Any, d: Any) {
+    const g = orig.call(this, d);
+    // ours bind the GPUBuffer itself, tfjs's a { buffer, offset, size }
+    const entries: Entry[] = [...d.entries].map((e: Any) => e.resource?.buffer
+      ? { binding: e.binding, buffer: e.resource.buffer, offset: e.resource.offset, size: e.resource.size }
+      : { binding: e.binding, buffer: e.resource });
+    groupInfo.set(g, { layout: d.layout, entries });
+    return g;
+  });
+  const probe = be.device.createBuffer({ size: 16, usage: GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
+  const bufProto = Object.getPrototypeOf(probe);
+  wrap(bufProto, 'getMappedRange', (orig) => function (this: Any, ...a: Any[]) {
+    const r = orig.apply(this, a);
+    // uploads only: a read back's staging buffer (MAP_READ) is mapped too
+    if (active && !(this.usage & GPUBufferUsage.MAP_READ)) { let l = mappedRanges.get(this); if (!l) mappedRanges.set(this, l = []); l.push(r); }
+    return r;
+  });
+  // an upload's bytes are what its staging buffer holds when it is unmapped
+  wrap(bufProto, 'unmap', (orig) => function (this: Any) {
+    const l = mappedRanges.get(this);
+    if (l) {
+      mappedRanges.delete(this);
+      if (l.length === 1) snapshots.set(this, new Uint8Array(l[0].slice(0)));
+      else if (active) active.problems.push('an upload mapped in several ranges');
+    }
+    return orig.call(this);
+  });
+  wrap(bufProto, 'mapAsync', (orig) => function (this: Any, ...a: Any[]) {
+    if (active) {
+      const c = active.lastCopy;
+      if (active.read) active.problems.push('more than one read back in a step');
+      else if (!c || c.dst !== this) active.problems.push('a read back of a buffer no copy filled');
+      else { active.read = { src: c.src, so: c.so, size: c.size }; active.cmds.splice(active.cmds.lastIndexOf(c), 1); }
+    }
+    return orig.apply(this, a);
+  });
+  wrap(bufProto, 'destroy', (orig) => function (this: Any) {
+    if (guarded.has(this)) { deferredDestroy.add(this); return undefined; }
+    return orig.call(this);
+  });
+  probe.unmap();
+  probe.destroy();
+  wrap(Object.getPrototypeOf(be.queue), 'writeBuffer', (orig) => function (this: Any, ...a: Any[]) {
+    // a queue write lands before the commands encoded ahead of it: a recording cannot place it
+    if (active) active.problems.push('a queue.writeBuffer inside the step (tfjs without the host caches?)');
+    return orig.apply(this, a);
+  });
+  const enc = be.device.createCommandEncoder();
+  const encProto = Object.getPrototypeOf(enc);
+  wrap(encProto, 'copyBufferToBuffer', (orig) => function (this: Any, src: Any, so: number, dst: Any, dso: number, size: number) {
+    if (active) {
+      const bytes = snapshots.get(src);
+      if (bytes) active.cmds.push({ k: 'upload', bytes: bytes.slice(so, so + size), dst, dso, size });
+      else { const c: Copy = { k: 'copy', src, so, dst, dso, size }; active.cmds.push(c); active.lastCopy = c; }
+    }
+    return orig.call(this, src, so, dst, dso, size);
+  });
+  wrap(encProto, 'clearBuffer', (orig) => function (this: Any, dst: Any, offset = 0, size?: number) {
+    active?.cmds.push({ k: 'clear', dst, offset, size: size ?? dst.size - offset });
+    return orig.call(this, dst, offset, size);
+  });
+  wrap(encProto, 'beginComputePass', (orig) => function (this: Any, d: Any) {
+    if (active && d?.timestampWrites) active.problems.push('timestamp queries (profiling) inside the step');
+    return orig.call(this, d);
+  });
+  const pass = enc.beginComputePass({});
+  const passProto = Object.getPrototypeOf(pass);
+  pass.end();
+  enc.finish();
+  wrap(passProto, 'setPipeline', (orig) => function (this: Any, p: Any) {
+    if (active) { const s = passState.get(this) ?? {}; s.pipeline = p; passState.set(this, s); }
+    return orig.call(this, p);
+  });
+  wrap(passProto, 'setBindGroup', (orig) => function (this: Any, i: number, g: Any, ...rest: Any[]) {
+    if (active) {
+      if (i !== 0 || rest.length && rest[0]?.length) active.problems.push('a bind group other than group 0, or dynamic offsets');
+      const s = passState.get(this) ?? {}; s.group = g; passState.set(this, s);
+    }
+    return orig.call(this, i, g, ...rest);
+  });
+  wrap(passProto, 'dispatchWorkgroups', (orig) => function (this: Any, x: number, y = 1, z = 1) {
+    if (active) {
+      const s = passState.get(this);
+      const info = s?.group && groupInfo.get(s.group);
+      if (!s?.pipeline || !s.group || !info) active.problems.push('a dispatch whose pipeline or bind group was set before the recording');
+      else active.cmds.push({ k: 'dispatch', pipeline: s.pipeline, group: s.group, layout: info.layout, entries: info.entries, wg: [x, y, z] });
+    }
+    return orig.call(this, x, y, z);
+  });
+  wrap(passProto, 'dispatchWorkgroupsIndirect', (orig) => function (this: Any, ...a: Any[]) {
+    active?.problems.push('an indirect dispatch');
+    return orig.apply(this, a);
+  });
+}
+
+// ---- recording
+
+interface PoolInternals { usedBuffers: Map<string, GPUBuffer[]>; freeBuffers: Map<string, GPUBuffer[]>; numFreeBuffers: number; numBytesUsed: number }
+const poolOf = (be: WebGPUBackendLike) => be.bufferManager as unknown as PoolInternals;
+
+const bufferOf = (be: WebGPUBackendLike, t: tf.TensorInfo): GPUBuffer => {
+  be.uploadToGPU(t.dataId);
+  const r = be.tensorMap.get(t.dataId)?.resource as GPUBuffer | undefined;
+  if (!r || typeof (r as Any).size !== 'number') throw new Error('step replay: a tensor without a GPU buffer');
+  return r;
+};
+
+/**
+ * Start recording a step. `dynamic` names the tensors that change from step
+ * to step (the batch, the trainable parameters); they are put on the GPU first.
+ */
+export function beginRecording(dynamic: Map<string, tf.TensorInfo>): () => Recording {
+  const be = webgpuBackend();
+  installReplayHooks(be);
+  if (active) throw new Error('step replay: a recording is already running');
+  const dyn = new Map<GPUBuffer, string>();
+  for (const [name, t] of dynamic) dyn.set(bufferOf(be, t), name);
+  // commands encoded before the step (the last update) go first, outside the recording
+  flush(be);
+  const before = new Set<GPUBuffer>();
+  for (const list of poolOf(be).usedBuffers.values()) for (const b of list) before.add(b);
+  const rec = { cmds: [] as Cmd[], problems: [] as string[], read: undefined as Recording['read'], lastCopy: undefined as Copy | undefined };
+  active = rec;
+  return () => {
+    active = undefined;
+    if (!rec.read) rec.problems.push('no read back at the end of the step');
+    const r: Recording = { cmds: rec.cmds, read: rec.read, problems: rec.problems, canon: '', before, dynamic: dyn, device: be.device };
+    r.canon = canonical(r);
+    return r;
+  };
+}
+
+/** Abandon a recording (the step threw). */
+export function abortRecording(): void { active = undefined; }
+
+const objIds = new WeakMap<object, number>();
+let nextObj = 0;
+const objId = (o: object): number => { let i = objIds.get(o); if (i === undefined) objIds.set(o, i = nextObj++); return i; };
+
+/** how a buffer is named in the canonical text: its role, its identity (kept across steps) or its first use */
+function namer(r: Recording): (b: GPUBuffer) => string {
+  const fresh = new Map<GPUBuffer, string>();
+  return (b) => {
+    const d = r.dynamic.get(b);
+    if (d !== undefined) return `D(${d})`;
+    if (r.before.has(b) || (b.usage & GPUBufferUsage.UNIFORM)) return `P${objId(b)}`;
+    let n = fresh.get(b);
+    if (n === undefined) fresh.set(b, n = `T${fresh.size}:${b.size}:${b.usage}`);
+    return n;
+  };
+}
+
+function canonical(r: Recording): string {
+  const name = namer(r);
+  const out: string[] = [];
+  for (const c of r.cmds) {
+    if (c.k === 'dispatch') out.push(`d ${objId(c.pipeline)} ${c.wg.join('x')} ${c.entries.map((e) => `${e.binding}=${name(e.buffer)}@${e.offset ?? 0}+${e.size ?? '*'}`).join(' ')}`);
+    else if (c.k === 'copy') out.push(`c ${name(c.src)}@${c.so} ${name(c.dst)}@${c.dso} ${c.size}`);
+    else if (c.k === 'clear') out.push(`z ${name(c.dst)}@${c.offset} ${c.size}`);
+    else out.push(`u ${name(c.dst)}@${c.dso} ${c.size} ${Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength).toString('base64')}`);
+  }
+  if (r.read) out.push(`r ${name(r.read.src)}@${r.read.so} ${r.read.size}`);
+  return out.join('\n');
+}
+
+// ---- the replay
+
+/** replays alive in this process, so the pool's release hook can find the buffers they hold */
+const live = new Set<StepReplay>();
+
+/**
+ * Called by the pool (pool.ts) for every buffer tfjs releases: a pinned
+ * buffer goes back to its replay instead of the free list (true: handled);
+ * a buffer a replay reads but does not own ends that replay.
+ */
+export function replayRelease(bm: { releaseBuffer(b: GPUBuffer, reuse?: boolean): void }, release: (b: GPUBuffer, reuse: boolean) => void, buffer: GPUBuffer): boolean {
+  if (!live.size) return false;
+  for (const r of live) {
+    if (r.pinned.has(buffer)) {
+      release(buffer, true);
+      takeFromFreeList(bm as unknown as PoolInternals, buffer);
+      r.pinnedFree.add(buffer);
+      return true;
+    }
+    if (r.reads.has(buffer)) r.end(`a buffer it reads was released by its tensor`);
+  }
+  return false;
+}
+
+function takeFromFreeList(pool: PoolInternals, b: GPUBuffer): boolean {
+  const list = pool.freeBuffers.get(`${b.size}_${b.usage}`);
+  const i = list ? list.lastIndexOf(b) : -1;
+  if (i < 0) return false;
+  list!.splice(i, 1);
+  pool.numFreeBuffers--;
+  // counted as in use while the replay holds it, so the pool cap does not count it as free
+  pool.numBytesUsed += b.size;
+  return true;
+}
+
+export interface ReplayResult { values: Float32Array; outputs: Map<string, tf.Tensor> }
+
+export class StepReplay {
+  /** buffers the step allocates: the replay's own until it ends */
+  readonly pinned = new Set<GPUBuffer>();
+  /** of those, the ones no tensor holds (taken out of the free list) */
+  readonly pinnedFree = new Set<GPUBuffer>();
+  /** buffers it reads that tensors own (frozen weights): one released to the pool ends the replay */
+  readonly reads = new Set<GPUBuffer>();
+  /** why it ended, once it has */
+  ended?: string;
+  replays = 0;
+  private readonly own: GPUBuffer[] = [];
+  private readonly guardedHere = new Set<GPUBuffer>();
+  private readonly inputs = new Map<string, { buffer: GPUBuffer; bytes: number }>();
+  private readonly encodeList: Cmd[] = [];
+  private readBuffer!: GPUBuffer;
+  private readonly be: WebGPUBackendLike;
+
+  /**
+   * Build from the second of two recordings whose canonical texts are equal.
+   * `outputs` names tensors the step leaves for the caller (the gradients),
+   * handed out after each replay as tensors over the replay's buffers.
+   */
+  constructor(private readonly rec: Recording, private readonly outputs: Map<string, { buffer: GPUBuffer; shape: number[]; dtype: tf.DataType }>) {
+    this.be = webgpuBackend();
+    const be = this.be, dev = be.device, pool = poolOf(be);
+    if (rec.device !== dev) throw new Error('step replay: the recording was made on another device');
+    const subst = new Map<GPUBuffer, GPUBuffer>();
+    for (const [buf, name] of rec.dynamic) {
+      const own = dev.createBuffer({ size: buf.size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: `replay input ${name}` });
+      this.own.push(own);
+      subst.set(buf, own);
+      this.inputs.set(name, { buffer: own, bytes: buf.size });
+    }
+    const sub = (b: GPUBuffer) => subst.get(b) ?? b;
+    const touch = (b: GPUBuffer) => {
+      if (subst.has(b) || rec.dynamic.has(b)) return;
+      if (rec.before.has(b) || (b.usage & GPUBufferUsage.UNIFORM)) { if (!(b.usage & GPUBufferUsage.UNIFORM)) this.reads.add(b); this.guard(b); return; }
+      if (!this.pinned.has(b)) { this.pinned.add(b); this.guard(b); if (takeFromFreeList(pool, b)) this.pinnedFree.add(b); }
+    };
+    for (const c of rec.cmds) {
+      if (c.k === 'dispatch') {
+        c.entries.forEach((e) => touch(e.buffer));
+        const swapped = c.entries.some((e) => subst.has(e.buffer));
+        const group = swapped
+          ? dev.createBindGroup({ layout: c.layout, entries: c.entries.map((e) => ({ binding: e.binding, resource: e.offset === undefined ? sub(e.buffer) as unknown as GPUBindingResource : { buffer: sub(e.buffer), offset: e.offset, size: e.size } })) })
+          : c.group;
+        this.encodeList.push({ ...c, group });
+      } else if (c.k === 'copy') {
+        touch(c.src); touch(c.dst);
+        this.encodeList.push({ ...c, src: sub(c.src), dst: sub(c.dst) });
+      } else if (c.k === 'clear') {
+        touch(c.dst);
+        this.encodeList.push({ ...c, dst: sub(c.dst) });
+      } else {
+        touch(c.dst);
+        // a constant the step uploads (a scalar, the dloss 1.0): kept in a buffer of its own, copied in its place
+        const src = dev.createBuffer({ size: Math.max(4, Math.ceil(c.size / 4) * 4), usage: GPUBufferUsage.COPY_SRC, mappedAtCreation: true, label: 'replay constant' });
+        new Uint8Array(src.getMappedRange()).set(c.bytes);
+        src.unmap();
+        this.own.push(src);
+        this.encodeList.push({ k: 'copy', src, so: 0, dst: sub(c.dst), dso: c.dso, size: c.size });
+      }
+    }
+    const read = rec.read!;
+    touch(read.src);
+    for (const o of outputs.values()) if (!this.pinned.has(o.buffer)) throw new Error('step replay: an output the step did not write');
+    this.readBuffer = dev.createBuffer({ size: Math.ceil(read.size / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'replay read' });
+    this.own.push(this.readBuffer);
+    live.add(this);
+  }
+
+  private guard(b: GPUBuffer): void {
+    if (this.guardedHere.has(b)) return;
+    this.guardedHere.add(b);
+    guarded.set(b, (guarded.get(b) ?? 0) + 1);
+  }
+
+  /** inputs by name (what the recording's `dynamic` named) -> the tensors of this step */
+  async run(dynamic: Map<string, tf.TensorInfo>): Promise<ReplayResult> {
+    if (this.ended) throw new Error(`step replay ended: ${this.ended}`);
+    const be = this.be;
+    if (be.device !== this.rec.device) { this.end('the device changed'); throw new Error('step replay ended: the device changed'); }
+    const sources: Array<[GPUBuffer, GPUBuffer, number]> = [];
+    for (const [name, own] of this.inputs) {
+      const t = dynamic.get(name);
+      if (!t) throw new Error(`step replay: input ${name} missing`);
+      const bytes = t.shape.reduce((a, b) => a * b, 1) * 4;
+      if (bytes > own.bytes) throw new Error(`step replay: input ${name} has ${bytes} bytes, the recording ${own.bytes}`);
+      sources.push([bufferOf(be, t), own.buffer, bytes]);
+    }
+    // uploads of the inputs and the last update's commands, submitted ahead of the replay
+    flush(be);
+    const enc = be.device.createCommandEncoder();
+    for (const [src, dst, bytes] of sources) enc.copyBufferToBuffer(src, 0, dst, 0, bytes);
+    let pass: GPUComputePassEncoder | undefined;
+    let pipeline: GPUComputePipeline | undefined;
+    for (const c of this.encodeList) {
+      if (c.k === 'dispatch') {
+        if (!pass) { pass = enc.beginComputePass(); pipeline = undefined; }
+        if (c.pipeline !== pipeline) { pass.setPipeline(c.pipeline); pipeline = c.pipeline; }
+        pass.setBindGroup(0, c.group);
+        pass.dispatchWorkgroups(c.wg[0], c.wg[1], c.wg[2]);
+        continue;
+      }
+      if (pass) { pass.end(); pass = undefined; }
+      if (c.k === 'copy') enc.copyBufferToBuffer(c.src, c.so, c.dst, c.dso, c.size);
+      else if (c.k === 'clear') enc.clearBuffer(c.dst, c.offset, c.size);
+    }
+    if (pass) pass.end();
+    const read = this.rec.read!;
+    enc.copyBufferToBuffer(read.src, read.so, this.readBuffer, 0, read.size);
+    be.queue.submit([enc.finish()]);
+    await this.readBuffer.mapAsync(GPUMapMode.READ);
+    const values = new Float32Array(this.readBuffer.getMappedRange().slice(0, read.size));
+    this.readBuffer.unmap();
+    this.replays++;
+    const outputs = new Map<string, tf.Tensor>();
+    // tensors over the replay's buffers: disposing one leaves the buffer to the replay (tfjs's zeroCopy)
+    for (const [name, o] of this.outputs) outputs.set(name, tf.tensor({ buffer: o.buffer, zeroCopy: true } as unknown as number[], o.shape, o.dtype));
+    return { values, outputs };
+  }
+
+  /** Give everything back: pinned buffers to the pool's free lists, own buffers destroyed. */
+  end(why = 'ended'): void {
+    if (this.ended) return;
+    this.ended = why;
+    live.delete(this);
+    const pool = poolOf(this.be);
+    for (const b of this.pinnedFree) {
+      pool.numBytesUsed -= b.size;
+      let list = pool.freeBuffers.get(`${b.size}_${b.usage}`);
+      if (!list) pool.freeBuffers.set(`${b.size}_${b.usage}`, list = []);
+      list.push(b);
+      pool.numFreeBuffers++;
+    }
+    for (const b of this.guardedHere) this.unguard(b);
+    this.guardedHere.clear();
+    this.pinned.clear();
+    this.pinnedFree.clear();
+    this.reads.clear();
+    for (const b of this.own) b.destroy();
+  }
+
+  private unguard(b: GPUBuffer): void {
+    const n = (guarded.get(b) ?? 0) - 1;
+    if (n > 0) { guarded.set(b, n); return; }
+    guarded.delete(b);
+    if (deferredDestroy.delete(b)) b.destroy();
+  }
+}
+
+/** replays alive (tests check that fit() leaves none) */
+export function liveReplays(): number { return live.size; }

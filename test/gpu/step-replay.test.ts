@@ -1,0 +1,117 @@
+/**
+ * Step replay (SHARELORA_WEBGPU_REPLAY=1; src/train/step-replay.ts,
+ * src/backend/webgpu/replay.ts) against the normal webgpu path: the same
+ * model, adapter, batches and options trained with and without it must give
+ * the same losses and the same parameters, and the replay must actually have
+ * replaced steps. Runs on lavapipe here and on the GPU machine.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { loadModelFromDir } from '../../src/models/load.js';
+import { injectShareLoRA } from '../../src/adapters/sharelora.js';
+import { Trainer } from '../../src/train/trainer.js';
+import { replayStats } from '../../src/train/step-replay.js';
+import { liveReplays } from '../../src/backend/webgpu/replay.js';
+import type { Batch } from '../../src/data/batch.js';
+import { FIXTURES } from '../helpers.js';
+import { releaseGPU, webgpuUnavailable } from './helpers.js';
+
+let skip: string | undefined;
+
+function batches(n: number, B: number, T: number, seed: number): Batch[] {
+  let s = seed;
+  const rnd = (k: number) => { s = (s * 1103515245 + 12345) % 2147483648; return s % k; };
+  return Array.from({ length: n }, () => {
+    const inputIds = Array.from({ length: B }, () => Array.from({ length: T }, () => 1 + rnd(300)));
+    // right padding on some rows, so the mask matters
+    const attentionMask = inputIds.map((_, i) => Array.from({ length: T }, (_, t) => (t < T - (i % 3) ? 1 : 0)));
+    return { inputIds, attentionMask, labels: inputIds.map(() => rnd(2)) };
+  });
+}
+
+interface Run { losses: number[]; params: Map<string, Float32Array>; replayed: number; refused: Record<string, number> }
+
+async function train(replay: boolean, data: Batch[], opts: { dropout?: number; epochs?: number; asTensors?: boolean } = {}): Promise<Run> {
+  process.env.SHARELORA_WEBGPU_REPLAY = replay ? '1' : '0';
+  const before = { ...replayStats, refused: { ...replayStats.refused } };
+  const m = loadModelFromDir(join(FIXTURES, 'gpt2', 'model'), { task: 'seq-cls', numLabels: 2, seed: 3 });
+  const ad = injectShareLoRA(m, { r: 4, alpha: 8, targets: ['q', 'v'], share: 'A', seed: 5, dropout: opts.dropout ?? 0 });
+  const made: tf.Tensor[] = [];
+  const train = opts.asTensors
+    ? data.map((b) => {
+      const t = { inputIds: tf.tensor2d(b.inputIds as number[][], undefined, 'int32'), attentionMask: tf.tensor2d(b.attentionMask as number[][], undefined, 'int32'), labels: tf.tensor1d(b.labels as number[], 'int32') };
+      made.push(t.inputIds, t.attentionMask, t.labels);
+      return t as Batch;
+    })
+    : data;
+  const trainer = new Trainer(m, ad, { lr: 2e-2, seed: 1, weightDecay: 0.01 });
+  try {
+    await trainer.fit({ train, epochs: opts.epochs ?? 2, shuffle: true });
+    const params = new Map<string, Float32Array>();
+    for (const [n, v] of ad.namedParameters()) params.set(n, (await v.data()) as Float32Array);
+    const refused: Record<string, number> = {};
+    for (const [k, v] of Object.entries(replayStats.refused)) if (v !== (before.refused[k] ?? 0)) refused[k] = v - (before.refused[k] ?? 0);
+    return { losses: trainer.records.map((r) => r.loss), params, replayed: replayStats.replayed - before.replayed, refused };
+  } finally {
+    trainer.dispose(); ad.unload(); m.dispose(); tf.dispose(made);
+    delete process.env.SHARELORA_WEBGPU_REPLAY;
+  }
+}
+
+function assertSame(a: Run, b: Run): void {
+  assert.equal(a.losses.length, b.losses.length);
+  a.losses.forEach((l, i) => assert.ok(Math.abs(l - b.losses[i]) <= 1e-5 * Math.max(1, Math.abs(l)), `loss of update ${i + 1}: ${b.losses[i]} with replay, ${l} without`));
+  for (const [n, p] of a.params) {
+    const q = b.params.get(n)!;
+    let worst = 0;
+    for (let i = 0; i < p.length; i++) worst = Math.max(worst, Math.abs(p[i] - q[i]));
+    assert.ok(worst <= 1e-5, `${n}: parameters differ by ${worst}`);
+  }
+}
+
+describe('step replay on webgpu', () => {
+  before(async () => { skip = await webgpuUnavailable(); if (skip) console.log(`# SKIP step replay: ${skip}`); });
+  after(() => releaseGPU());
+
+  it('replays most steps of a fixed-shape fit and trains exactly as the normal path does', async (t) => {
+    if (skip) return t.skip(skip);
+    const data = batches(6, 4, 12, 7);
+    const plain = await train(false, data);
+    const replayed = await train(true, data);
+    assert.equal(plain.replayed, 0);
+    // 12 updates: 2 warm-up, 2 recorded, 1 verified beside a normal step, the rest replayed
+    assert.ok(replayed.replayed >= 6, `only ${replayed.replayed} of 12 steps replayed (refusals: ${JSON.stringify(replayed.refused)})`);
+    assertSame(plain, replayed);
+    assert.equal(liveReplays(), 0, 'fit() left a replay pinning buffers');
+  });
+
+  it('takes the batch from tensors the caller owns, and leaves them untouched', async (t) => {
+    if (skip) return t.skip(skip);
+    const data = batches(5, 4, 12, 11);
+    const plain = await train(false, data, { asTensors: true });
+    const replayed = await train(true, data, { asTensors: true });
+    assert.ok(replayed.replayed >= 4, `only ${replayed.replayed} steps replayed (refusals: ${JSON.stringify(replayed.refused)})`);
+    assertSame(plain, replayed);
+  });
+
+  it('a second batch shape gets its own replay; the losses still match', async (t) => {
+    if (skip) return t.skip(skip);
+    const data = [...batches(4, 4, 12, 5), ...batches(4, 4, 9, 6)];
+    const plain = await train(false, data, { epochs: 3 });
+    const replayed = await train(true, data, { epochs: 3 });
+    assert.ok(replayed.replayed >= 6, `only ${replayed.replayed} steps replayed (refusals: ${JSON.stringify(replayed.refused)})`);
+    assertSame(plain, replayed);
+  });
+
+  it('adapter dropout makes every step different: nothing is replayed, and training is unchanged', async (t) => {
+    if (skip) return t.skip(skip);
+    const data = batches(6, 4, 12, 3);
+    const plain = await train(false, data, { dropout: 0.1 });
+    const replayed = await train(true, data, { dropout: 0.1 });
+    assert.equal(replayed.replayed, 0);
+    assert.ok(Object.keys(replayed.refused).some((k) => k.includes('differ')), `refusals: ${JSON.stringify(replayed.refused)}`);
+    assertSame(plain, replayed);
+  });
+});
