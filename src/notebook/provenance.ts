@@ -46,6 +46,16 @@ export interface Provenance {
   model?: string;
   /** sha256 of the weight files (model*.safetensors, concatenated in name order), first 16 hex digits */
   modelSha256?: string;
+  /** the SHARELORA_* switches set that change how the backend computes (webgpu kernels, GEMM, pool, step replay), or 'defaults' */
+  switches: string;
+}
+
+/** switches that change the computation or its speed; paths, secrets and the runner's own variables are left out */
+const COMPUTE_SWITCH = /^SHARELORA_(WEBGPU_|GEMM_|LIGHT_CLONE|EAGER_RELEASE|GPU_SMS)/;
+
+function switches(): string {
+  const set = Object.keys(process.env).filter((k) => COMPUTE_SWITCH.test(k) && process.env[k] !== '').sort();
+  return set.length ? set.map((k) => `${k}=${process.env[k]}`).join(', ') : 'defaults';
 }
 
 function gitCommit(): string {
@@ -82,7 +92,7 @@ function weightsHash(model: string): string {
 
 const FIELDS: Record<keyof Provenance, string> = {
   date: 'date (UTC)', wallSeconds: 'wall time (s)', backend: 'backend', device: 'device', cpu: 'CPU', node: 'Node',
-  sharelora: 'sharelora', commit: 'commit', model: 'base model', modelSha256: 'weights sha256 (16 hex)',
+  sharelora: 'sharelora', commit: 'commit', model: 'base model', modelSha256: 'weights sha256 (16 hex)', switches: 'switches',
 };
 
 /**
@@ -106,6 +116,7 @@ export function provenance(options: ProvenanceOptions = {}): Provenance {
     node: process.version,
     sharelora: version(),
     commit: existsSync(ROOT) ? gitCommit() : 'unknown',
+    switches: switches(),
   };
   if (model !== undefined) {
     p.model = model;

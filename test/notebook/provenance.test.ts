@@ -42,3 +42,19 @@ it('explains bad options', () => {
   assert.throws(() => provenance({ start: Date.now() + 60_000 }), /option "start" must be a past time/);
   assert.throws(() => provenance({ model: '' }), /option "model" must be a model name/);
 });
+
+it('lists the switches that change how the backend computes, and only those', () => {
+  const saved = { ...process.env };
+  try {
+    for (const k of Object.keys(process.env)) if (k.startsWith('SHARELORA_')) delete process.env[k];
+    assert.equal(provenance().switches, 'defaults');
+    process.env.SHARELORA_WEBGPU_REPLAY = '1';
+    process.env.SHARELORA_GEMM_SPLITK = '0';
+    process.env.SHARELORA_QUEUE_KEY = 'secret';
+    process.env.SHARELORA_SHARD = '0/3';
+    assert.equal(provenance().switches, 'SHARELORA_GEMM_SPLITK=0, SHARELORA_WEBGPU_REPLAY=1');
+  } finally {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+});
