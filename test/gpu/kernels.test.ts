@@ -6,6 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { thinSplits } from '../../src/backend/webgpu/thin.js';
 import * as tf from '@tensorflow/tfjs-core';
 import * as ref from '../../src/backend/ops.js';
 import { webgpuOps as ours } from '../../src/backend/webgpu/index.js';
@@ -168,6 +169,8 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
 
   it('tf.matMul on webgpu goes through our GEMM (every transpose, batched, broadcast, thin)', async (t) => {
     if (skip) return t.skip(skip);
+    assert.ok(thinSplits(Math.ceil(256 / 16), 4096) > 1 && thinSplits(Math.ceil(200 / 16), 1000) === 3, 'the cases below split K');
+    assert.equal(thinSplits(Math.ceil(100 / 16), 70), 1);
     const cases: Array<[number[], number[], boolean, boolean]> = [
       [[45, 70], [70, 33], false, false],
       [[70, 45], [70, 33], true, false],
@@ -182,6 +185,10 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
       [[6, 130], [130, 77], false, false],
       [[130, 6], [77, 130], true, true],
       [[130, 3], [130, 90], true, false],
+      // LoRA's dA and dB at notebook scale: K (tokens) long against few row groups, so K is split (thinSplits)
+      [[4096, 8], [4096, 256], true, false],
+      [[4096, 96], [4096, 8], true, false],
+      [[1000, 5], [1000, 200], true, false],
     ];
     for (const [sa, sb, ta, tb] of cases) {
       await check(`matMul ${sa}x${sb} ${ta}${tb}`, (a, b) => tf.matMul(a, b, ta, tb), (a, b) => tf.matMul(a, b, ta, tb),
