@@ -3,6 +3,7 @@
  * 256), timed on the GPU (timestamp queries through tf.time) for each tile
  * of our WGSL GEMM and for tfjs's own webgpu matmul, in one process.
  *   node dist/bench/gemm.js '{"reps":5}'
+ *   node dist/bench/gemm.js '{"reps":5,"notebook":true}'   # the notebook-scale step's products (6 layers, 32 × 128)
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/index.js';
@@ -39,7 +40,7 @@ export function gpt2Shapes(N = 2048, C = 768, V = 50257, L = 12, T = 256, H = 12
 
 export interface GemmRow { shape: string; M: number; N: number; K: number; batch: number; perStep: number; gflop: number; ms: Record<string, number>; auto: string; best: string }
 
-export async function runGemmSweep(o: { reps?: number; tiles?: string[]; dawnFlags?: string[]; small?: boolean } = {}): Promise<{ device: string; rows: GemmRow[]; stepMs: Record<string, number>; dawnFlags?: string[] }> {
+export async function runGemmSweep(o: { reps?: number; tiles?: string[]; dawnFlags?: string[]; small?: boolean; notebook?: boolean } = {}): Promise<{ device: string; rows: GemmRow[]; stepMs: Record<string, number>; dawnFlags?: string[] }> {
   if (o.dawnFlags?.length) {
     const webgpu = await import('webgpu') as unknown as { create(f: string[]): unknown; globals: object };
     Object.assign(globalThis, webgpu.globals);
@@ -52,7 +53,9 @@ export async function runGemmSweep(o: { reps?: number; tiles?: string[]; dawnFla
   const tiles = o.tiles ?? tileNames();
   const rows: GemmRow[] = [];
   const stepMs: Record<string, number> = { auto: 0, best: 0, tfjs: 0 };
-  for (const s of o.small ? gpt2Shapes(256, 128, 1000, 2, 64, 4) : gpt2Shapes()) {
+  // notebook scale: bench/run.ts's notebook suite (GPT-2 shape 256 wide, 8 heads, vocabulary 8257, 32 × 128 tokens, 6 layers)
+  const shapes = o.small ? gpt2Shapes(256, 128, 1000, 2, 64, 4) : o.notebook ? gpt2Shapes(4096, 256, 8257, 6, 128, 8) : gpt2Shapes();
+  for (const s of shapes) {
     const aShape = [...(s.batch > 1 ? [s.batch] : []), ...(s.ta ? [s.K, s.M] : [s.M, s.K])];
     const bShape = [...(s.batch > 1 ? [s.batch] : []), ...(s.tb ? [s.N, s.K] : [s.K, s.N])];
     const a = tf.randomUniform(aShape, -1, 1), b = tf.randomUniform(bShape, -1, 1);
