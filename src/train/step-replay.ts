@@ -10,6 +10,9 @@
  * A shape whose steps never repeat (dropout, a host decision) or whose replay
  * fails verification goes on the normal path, with the reason in replayStats.
  * fit() ends every replay when it returns, so no buffer stays pinned.
+ * A recording sees every command of the process: while two fits run at once
+ * nothing is recorded (a plain trainer.step() loop interleaved with a fit is
+ * not detected; the verification step is what would catch it).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Model } from '../models/types.js';
@@ -38,13 +41,23 @@ const MAX_MISMATCH = 3;
 /** replays kept alive per trainer (each pins one step's buffers) */
 const MAX_LIVE = 2;
 
+/**
+ * StepReplayers alive in this process. A recording keeps every command Dawn
+ * sees, so another trainer's steps interleaved with it (two fits awaited
+ * together) would be recorded, and replayed, as this one's: while more than
+ * one is alive nothing is recorded.
+ */
+let alive = 0;
+
 interface ShapeState { seen: number; last?: Recording; replay?: StepReplay; verified: boolean; mismatches: number; refused?: string; nCheck: number; used: number }
 
 export class StepReplayer {
   private readonly shapes = new Map<string, ShapeState>();
   private tick = 0;
 
-  constructor(private readonly model: Model, private readonly params: () => Map<string, tf.Variable>) {}
+  private ended = false;
+
+  constructor(private readonly model: Model, private readonly params: () => Map<string, tf.Variable>) { alive++; }
 
   /**
    * One step's pass: `normal(fwd, check)` is the trainer's own pass over the
@@ -61,6 +74,7 @@ export class StepReplayer {
       if (st.replay?.ended && !st.refused) this.refuse(st, `replay ended: ${st.replay.ended}`);
       if (st.refused || st.seen <= WARMUP) return await normal(conv.fwd, conv.check);
       if (st.replay) return st.verified ? await this.replayed(st, conv.dynamic) : await this.verify(st, conv, normal);
+      if (alive > 1) return await normal(conv.fwd, conv.check);
       return await this.record(st, conv, normal);
     } finally {
       conv.dispose();
@@ -117,9 +131,9 @@ export class StepReplayer {
 
   /** at most MAX_LIVE replays pin their buffers: the least recently used shape's goes */
   private makeRoom(): void {
-    const alive = [...this.shapes.values()].filter((s) => s.replay && !s.replay.ended).sort((a, b) => a.used - b.used);
-    while (alive.length >= MAX_LIVE) {
-      const s = alive.shift()!;
+    const held = [...this.shapes.values()].filter((s) => s.replay && !s.replay.ended).sort((a, b) => a.used - b.used);
+    while (held.length >= MAX_LIVE) {
+      const s = held.shift()!;
       s.replay!.end('another batch shape needed the room');
       s.replay = undefined;
       s.verified = false;
@@ -162,6 +176,7 @@ export class StepReplayer {
   end(): void {
     for (const s of this.shapes.values()) s.replay?.end('fit() returned');
     this.shapes.clear();
+    if (!this.ended) { this.ended = true; alive--; }
   }
 }
 

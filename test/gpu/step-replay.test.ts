@@ -105,6 +105,18 @@ describe('step replay on webgpu', () => {
     assertSame(plain, replayed);
   });
 
+  it('two fits awaited together record nothing (each would record the other\'s commands) and train as without replay', async (t) => {
+    if (skip) return t.skip(skip);
+    const d1 = batches(5, 4, 12, 21), d2 = batches(5, 4, 12, 22);
+    const [p1, p2] = [await train(false, d1), await train(false, d2)];
+    const before = replayStats.replayed;
+    process.env.SHARELORA_WEBGPU_REPLAY = '1';
+    const [r1, r2] = await Promise.all([train(true, d1), train(true, d2)]);
+    assert.equal(replayStats.replayed - before, 0);
+    assertSame(p1, r1);
+    assertSame(p2, r2);
+  });
+
   it('adapter dropout makes every step different: nothing is replayed, and training is unchanged', async (t) => {
     if (skip) return t.skip(skip);
     const data = batches(6, 4, 12, 3);
