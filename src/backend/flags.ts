@@ -164,5 +164,14 @@ export const flags = {
   get spamRows(): string | undefined { return raw('SHARELORA_SPAM_ROWS'); },
 };
 
+/** switches that change the computation or its speed; paths, secrets and the runner's own variables are left out */
+const COMPUTE_SWITCH = /^SHARELORA_(WEBGPU_|GEMM_|LIGHT_CLONE|EAGER_RELEASE|GPU_SMS)/;
+
+/** The compute switches set in this process, as `NAME=value, ...` in name order, or 'defaults' (provenance() prints it). */
+export function computeSwitchesSet(): string {
+  const set = Object.keys(process.env).filter((k) => COMPUTE_SWITCH.test(k) && process.env[k] !== '').sort();
+  return set.length ? set.map((k) => `${k}=${process.env[k]}`).join(', ') : 'defaults';
+}
+
 /** The variable a queue worker sets for its runner process (the variable read by flags.runnerBackend). */
 export const RUNNER_BACKEND_ENV = 'SHARELORA_RUNNER_BACKEND';

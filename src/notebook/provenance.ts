@@ -19,7 +19,7 @@ import { embeddedModels, localModelDir } from '../models/resolve.js';
 import { checkOptions, optionKeys, OptionsError } from '../util/options.js';
 import { MIME_BUNDLE, type DisplayOutput } from './mime.js';
 import { table } from './table.js';
-import { flags } from '../backend/flags.js';
+import { computeSwitchesSet, flags } from '../backend/flags.js';
 
 /** this package's root (compiled code lives in dist/src/notebook) */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -50,13 +50,6 @@ export interface Provenance {
   switches: string;
 }
 
-/** switches that change the computation or its speed; paths, secrets and the runner's own variables are left out */
-const COMPUTE_SWITCH = /^SHARELORA_(WEBGPU_|GEMM_|LIGHT_CLONE|EAGER_RELEASE|GPU_SMS)/;
-
-function switches(): string {
-  const set = Object.keys(process.env).filter((k) => COMPUTE_SWITCH.test(k) && process.env[k] !== '').sort();
-  return set.length ? set.map((k) => `${k}=${process.env[k]}`).join(', ') : 'defaults';
-}
 
 function gitCommit(): string {
   // whoever copied the tree says which commit it is: a copy can carry a stale .git (the GPU machine's copy carried the clone's first HEAD)
@@ -116,7 +109,7 @@ export function provenance(options: ProvenanceOptions = {}): Provenance {
     node: process.version,
     sharelora: version(),
     commit: existsSync(ROOT) ? gitCommit() : 'unknown',
-    switches: switches(),
+    switches: computeSwitchesSet(),
   };
   if (model !== undefined) {
     p.model = model;
