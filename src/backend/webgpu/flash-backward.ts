@@ -29,9 +29,11 @@
  * float32 as in the reference's additive bias). Hence this path runs only
  * where flash.ts ran the forward: head dims ≤ 64, a multiple of 4.
  *
- * Registers: 4·D floats a thread in both kernels (q, dO and two accumulators;
- * k, v, dK, dV), 256 at D = 64, which may spill on NVIDIA; D = 32 (the
- * notebook model) is 128.
+ * In both kernels S threads share a row (4 at D ≤ 32, 2 at D = 64), each
+ * taking a slice of every staged block, and their partial sums meet in
+ * shared memory at the end (`parts` says why). Registers: 4·D floats a
+ * thread (q, dO and two accumulators; k, v, dK, dV), 256 at D = 64, which may
+ * spill on NVIDIA; D = 32 (the notebook model) is 128.
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { flags } from '../flags.js';
@@ -41,6 +43,14 @@ import { flashSupported, tokenShape, type FlashShape, type FlashSrc } from './fl
 // BR rows a workgroup owns; BS rows of the other side staged per step. BR must
 // equal flash.ts's query block (64) for the causal block bounds to match it.
 const BR = 64, BS = 32;
+/**
+ * Threads a row: each takes BS/S of a staged block's rows and the parts are
+ * summed at the end. One thread a row gives only B·H·T threads (32,768 at
+ * notebook scale, 24,576 at GPT-2 small), far from filling an H100, and each
+ * walks a whole row serially; S threads cut that walk S-fold. D = 64 keeps
+ * S = 2: 4·D registers a thread leave little room for a 256-thread workgroup.
+ */
+const parts = (D: number) => D <= 32 ? 4 : 2;
 
 export interface FlashBwdShape extends FlashShape { Hkv: number; packed: boolean }
 
@@ -65,6 +75,24 @@ fn biasAt(b : u32, i : u32, j : u32) -> f32 {
   return o;
 }`;
 
+/**
+ * Sum the S parts' register partials into part 0, one part and one vector at a
+ * time through the staging memory St (BR·D4 vec4s, the two staged blocks):
+ * workgroup memory is at WebGPU's 16 KiB default at D = 64 already.
+ */
+function combine(S: number, D4: number, vectors: string[], scalar?: string): string {
+  const vecs = Array.from({ length: D4 }, (_, c) => c);
+  const round = (put: string, add: string) => `
+    if (part == s) { ${put} }
+    workgroupBarrier();
+    if (part == 0u) { ${add} }
+    workgroupBarrier();`;
+  return S === 1 ? '' : `
+  for (var s = 1u; s < ${S}u; s++) {${scalar ? round(`St[row] = vec4<f32>(${scalar}, 0.0, 0.0, 0.0);`, `${scalar} += St[row].x;`) : ''}${vectors.map((v) =>
+    round(vecs.map((c) => `St[row * ${D4}u + ${c}u] = ${v}${c};`).join(' '), vecs.map((c) => `${v}${c} += St[row * ${D4}u + ${c}u];`).join(' '))).join('')}
+  }`;
+}
+
 const srcUniforms = (src: { q: FlashSrc; k: FlashSrc; v: FlashSrc }): Array<[string, 'u32', number]> => [
   ['ldq', 'u32', src.q.ld], ['offq', 'u32', src.q.off], ['ldk', 'u32', src.k.ld], ['offk', 'u32', src.k.off], ['ldv', 'u32', src.v.ld], ['offv', 'u32', src.v.off],
 ];
@@ -88,7 +116,8 @@ export function flashBackward(src: { q: FlashSrc; k: FlashSrc; v: FlashSrc }, dy
   const HD = s.H * D, KD = s.Hkv * D;
   const be = webgpuBackend();
   const common: Array<[string, 'u32' | 'f32', number]> = [['T', 'u32', s.T], ['H', 'u32', s.H], ['rep', 'u32', s.rep], ['scale', 'f32', s.scale], ...srcUniforms(src)];
-  const variant = `${D}_${+s.causal}${+masked}${+sameSrc}`;
+  const S = parts(D), WG = BR * S, per = BS / S;
+  const variant = `${D}_${S}_${+s.causal}${+masked}${+sameSrc}`;
 
   // the packed gradient is one [B, T, 3C] tensor: dQ, dK, dV are its column blocks, as the inputs were
   const g = s.packed ? be.makeTensorInfo(tokenShape(s, 3 * HD), 'float32') : undefined;
@@ -101,15 +130,16 @@ export function flashBackward(src: { q: FlashSrc; k: FlashSrc; v: FlashSrc }, dy
     outputs: [{ name: 'DQ' }, { name: 'DL' }],
     inputs: masked ? [...inDecl, { name: 'KM', type: 'i32' }] : inDecl,
     body: () => `
-var<workgroup> Ks : array<vec4<f32>, ${BS * D4}>;
-var<workgroup> Vs : array<vec4<f32>, ${BS * D4}>;
+// staged keys at 0, values at ${BS * D4}; the parts' partial sums at the end
+var<workgroup> St : array<vec4<f32>, ${2 * BS * D4}>;
 ${BIAS(s.causal, masked)}
-@compute @workgroup_size(${BR}, 1, 1)
+@compute @workgroup_size(${WG}, 1, 1)
 fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>) {
   let lid = l3.x;
+  let row = lid % ${BR}u; let part = lid / ${BR}u;
   let zh = w3.y;
   let b = zh / P.H; let h = zh % P.H; let hk = h / P.rep;
-  let i = w3.x * ${BR}u + lid;
+  let i = w3.x * ${BR}u + row;
   let ic = min(i, P.T - 1u);
   let qb = b * P.T * P.ldq + P.offq + h * ${D}u + ic * P.ldq;
   let ob = (b * P.T + ic) * P.H * ${D}u + h * ${D}u;
@@ -121,25 +151,26 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   var dl = 0.0;
   let kEnd = ${s.causal ? `min(P.T, (w3.x + 1u) * ${BR}u)` : 'P.T'};
   for (var j0 = 0u; j0 < kEnd; j0 += ${BS}u) {
-    for (var x = lid; x < ${BS * D4}u; x += ${BR}u) {
+    for (var x = lid; x < ${BS * D4}u; x += ${WG}u) {
       let j = min(j0 + x / ${D4}u, P.T - 1u);
       let c = (x % ${D4}u) * 4u;
-      Ks[x] = ${rd(K, 'kb + j * P.ldk + c')};
-      Vs[x] = ${rd(V, 'vb + j * P.ldv + c')};
+      St[x] = ${rd(K, 'kb + j * P.ldk + c')};
+      St[${BS * D4}u + x] = ${rd(V, 'vb + j * P.ldv + c')};
     }
     workgroupBarrier();
     let n = min(${BS}u, kEnd - j0);
-    for (var jj = 0u; jj < n; jj++) {
-      ${dot('qk', (c) => `q${c}, Ks[jj * ${D4}u + ${c}u]`, D4)}
-      ${dot('dp', (c) => `g${c}, Vs[jj * ${D4}u + ${c}u]`, D4)}
+    for (var jj = part * ${per}u; jj < min(n, (part + 1u) * ${per}u); jj++) {
+      ${dot('qk', (c) => `q${c}, St[jj * ${D4}u + ${c}u]`, D4)}
+      ${dot('dp', (c) => `g${c}, St[${BS * D4}u + jj * ${D4}u + ${c}u]`, D4)}
       let p = exp(qk * P.scale + biasAt(b, i, j0 + jj) - l);
       let pd = p * dp;
       dl += pd;
-      ${vecs.map((c) => `a${c} = fma(vec4<f32>(pd), Ks[jj * ${D4}u + ${c}u], a${c}); e${c} = fma(vec4<f32>(p), Ks[jj * ${D4}u + ${c}u], e${c});`).join('\n      ')}
+      ${vecs.map((c) => `a${c} = fma(vec4<f32>(pd), St[jj * ${D4}u + ${c}u], a${c}); e${c} = fma(vec4<f32>(p), St[jj * ${D4}u + ${c}u], e${c});`).join('\n      ')}
     }
     workgroupBarrier();
   }
-  if (i < P.T) {
+  ${combine(S, D4, ['a', 'e'], 'dl')}
+  if (part == 0u && i < P.T) {
     let db = (b * P.T + i) * P.lddq + h * ${D}u;
     ${vecs.map((c) => `let d${c} = P.scale * (a${c} - dl * e${c}); ${wr('DQ', `db + ${4 * c}u`, `d${c}`)}`).join('\n    ')}
     DL[zh * P.T + i] = dl;
@@ -155,15 +186,16 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
     outputs: s.packed ? [{ name: 'DK' }] : [{ name: 'DK' }, { name: 'DV' }],
     inputs: [...inDecl, { name: 'DL' }, ...(masked ? [{ name: 'KM', type: 'i32' }] : [])],
     body: () => `
-var<workgroup> Qs : array<vec4<f32>, ${BS * D4}>;
-var<workgroup> Gs : array<vec4<f32>, ${BS * D4}>;
+// staged queries at 0, their dO rows at ${BS * D4}; the parts' partial sums at the end
+var<workgroup> St : array<vec4<f32>, ${2 * BS * D4}>;
 ${BIAS(s.causal, masked)}
-@compute @workgroup_size(${BR}, 1, 1)
+@compute @workgroup_size(${WG}, 1, 1)
 fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>) {
   let lid = l3.x;
+  let row = lid % ${BR}u; let part = lid / ${BR}u;
   let zk = w3.y;
   let b = zk / P.Hkv; let hk = zk % P.Hkv;
-  let j = w3.x * ${BR}u + lid;
+  let j = w3.x * ${BR}u + row;
   let jc = min(j, P.T - 1u);
   let kb = b * P.T * P.ldk + P.offk + hk * ${D}u + jc * P.ldk;
   let vb = b * P.T * P.ldv + P.offv + hk * ${D}u + jc * P.ldv;
@@ -177,26 +209,27 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
     let qb = b * P.T * P.ldq + P.offq + h * ${D}u;
     let ob = b * P.T * P.H * ${D}u + h * ${D}u;
     for (var i0 = iStart; i0 < P.T; i0 += ${BS}u) {
-      for (var x = lid; x < ${BS * D4}u; x += ${BR}u) {
+      for (var x = lid; x < ${BS * D4}u; x += ${WG}u) {
         let i = min(i0 + x / ${D4}u, P.T - 1u);
         let c = (x % ${D4}u) * 4u;
-        Qs[x] = ${rd(Q, 'qb + i * P.ldq + c')};
-        Gs[x] = ${rd('DO', `ob + i * P.H * ${D}u + c`)};
+        St[x] = ${rd(Q, 'qb + i * P.ldq + c')};
+        St[${BS * D4}u + x] = ${rd('DO', `ob + i * P.H * ${D}u + c`)};
       }
       workgroupBarrier();
       let n = min(${BS}u, P.T - i0);
-      for (var ii = 0u; ii < n; ii++) {
+      for (var ii = part * ${per}u; ii < min(n, (part + 1u) * ${per}u); ii++) {
         let i = i0 + ii;
-        ${dot('qk', (c) => `k${c}, Qs[ii * ${D4}u + ${c}u]`, D4)}
-        ${dot('dp', (c) => `v${c}, Gs[ii * ${D4}u + ${c}u]`, D4)}
+        ${dot('qk', (c) => `k${c}, St[ii * ${D4}u + ${c}u]`, D4)}
+        ${dot('dp', (c) => `v${c}, St[${BS * D4}u + ii * ${D4}u + ${c}u]`, D4)}
         let p = exp(qk * P.scale + biasAt(b, i, jc) - LSE[zh * P.T + i]);
         let ds = p * (dp - DL[zh * P.T + i]);
-        ${vecs.map((c) => `dv${c} = fma(vec4<f32>(p), Gs[ii * ${D4}u + ${c}u], dv${c}); dk${c} = fma(vec4<f32>(ds), Qs[ii * ${D4}u + ${c}u], dk${c});`).join('\n        ')}
+        ${vecs.map((c) => `dv${c} = fma(vec4<f32>(p), St[${BS * D4}u + ii * ${D4}u + ${c}u], dv${c}); dk${c} = fma(vec4<f32>(ds), St[ii * ${D4}u + ${c}u], dk${c});`).join('\n        ')}
       }
       workgroupBarrier();
     }
   }
-  if (j < P.T) {
+  ${combine(S, D4, ['dk', 'dv'])}
+  if (part == 0u && j < P.T) {
     let db = (b * P.T + j) * P.lddk + hk * ${D}u;
     ${vecs.map((c) => `let sk${c} = dk${c} * P.scale; ${wr(DK, `db + P.offdk + ${4 * c}u`, `sk${c}`)} ${wr(DV, `db + P.offdv + ${4 * c}u`, `dv${c}`)}`).join('\n    ')}
   }
