@@ -68,6 +68,14 @@ describe('flash attention backward', () => {
     }
   });
 
+  it('one tensor as q, k and v (one input binding, three gradients summed by tfjs)', async (t) => {
+    if (skip) return t.skip(skip);
+    const [B, H, T, D] = [2, 2, 75, 16];
+    const opts = { heads: H, causal: true, scale: 1 / Math.sqrt(D) };
+    const mk = (impl: typeof ref.attention) => (x: tf.Tensor) => impl(x as tf.Tensor3D, x as tf.Tensor3D, x as tf.Tensor3D, opts);
+    await check(`attention(x, x, x) B${B} H${H} T${T} D${D}`, mk(ref.attention), mk(ours.attention), { inputs: [f32([B, T, H * D], 46)], wrt: [0] });
+  });
+
   it('keeps the old backward where the forward kernel does not run (D not a multiple of 4)', async (t) => {
     if (skip) return t.skip(skip);
     const [B, H, T, D] = [1, 2, 40, 6];
