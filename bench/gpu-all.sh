@@ -45,7 +45,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>
 # changes off (light clone, bind-group cache), and the opt-in kernels on: the fused residual add + LayerNorm
 # (entry 12), entry 13's flat [B·T, C] stream and multi-tensor optimizer, each alone and the last two together.
 # Since entry 17 the notebook part measures step replay (alone and with the multi-tensor optimizer) and entry
-# 13's switches, and since entry 18 the flash-style attention backward (opt-in, unmeasured); validation off, host changes off and fused LN were measured in entries 11 and 14
+# 13's switches, and since entry 18 the flash-style attention backward (opt-in, unmeasured); validation off, host
+# changes off and fused LN were measured in entries 11 and 14
 part gpt2-small 200 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
   --compile sharea --variant-models sharea --variants '{"GEMM changes off":{"SHARELORA_GEMM_SPLITK":"0","SHARELORA_GEMM_PRETRANSPOSE":"0"},"flash attention off":{"SHARELORA_WEBGPU_FLASH_ATTENTION":"0"}}' \
   --out "$out/gpt2-small.json"
