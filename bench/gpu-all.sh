@@ -36,7 +36,7 @@ export SHARELORA_WEBGPU_DEVICE=${SHARELORA_WEBGPU_DEVICE:-sharelora} SHARELORA_G
 # the opt-in switches are off here as in the library: the headline rows measure the defaults, and the notebook
 # part's "... on" variants measure each opt-in kernel against them (entry 12's fused LN was slower, entry 14)
 export SHARELORA_WEBGPU_FUSED_LN=${SHARELORA_WEBGPU_FUSED_LN:-0} SHARELORA_WEBGPU_FLAT_STREAM=${SHARELORA_WEBGPU_FLAT_STREAM:-0} \
-  SHARELORA_WEBGPU_MULTI_TENSOR=${SHARELORA_WEBGPU_MULTI_TENSOR:-0}
+  SHARELORA_WEBGPU_MULTI_TENSOR=${SHARELORA_WEBGPU_MULTI_TENSOR:-0} SHARELORA_WEBGPU_FLASH_BACKWARD=${SHARELORA_WEBGPU_FLASH_BACKWARD:-0}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>"$out/summary.txt" 2>/dev/null || true
 
 # same-run A/Bs of this session's switches (ours only, one run each; bench/NOTES.md entry 10): at GPT-2 small
@@ -45,20 +45,21 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>
 # changes off (light clone, bind-group cache), and the opt-in kernels on: the fused residual add + LayerNorm
 # (entry 12), entry 13's flat [B·T, C] stream and multi-tensor optimizer, each alone and the last two together.
 # Since entry 17 the notebook part measures step replay (alone and with the multi-tensor optimizer) and entry
-# 13's switches; validation off, host changes off and fused LN were measured in entries 11 and 14
+# 13's switches, and since entry 18 the flash-style attention backward (opt-in, unmeasured); validation off, host
+# changes off and fused LN were measured in entries 11 and 14
 part gpt2-small 200 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
   --compile sharea --variant-models sharea --variants '{"GEMM changes off":{"SHARELORA_GEMM_SPLITK":"0","SHARELORA_GEMM_PRETRANSPOSE":"0"},"flash attention off":{"SHARELORA_WEBGPU_FLASH_ATTENTION":"0"}}' \
   --out "$out/gpt2-small.json"
 part notebook 270 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
-  --variants '{"replay on":{"SHARELORA_WEBGPU_REPLAY":"1"},"replay + multi-tensor on":{"SHARELORA_WEBGPU_REPLAY":"1","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flat stream on":{"SHARELORA_WEBGPU_FLAT_STREAM":"1"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flat stream + multi-tensor on":{"SHARELORA_WEBGPU_FLAT_STREAM":"1","SHARELORA_WEBGPU_MULTI_TENSOR":"1"}}' \
+  --variants '{"replay on":{"SHARELORA_WEBGPU_REPLAY":"1"},"replay + multi-tensor on":{"SHARELORA_WEBGPU_REPLAY":"1","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flat stream on":{"SHARELORA_WEBGPU_FLAT_STREAM":"1"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flat stream + multi-tensor on":{"SHARELORA_WEBGPU_FLAT_STREAM":"1","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"}}' \
   --out "$out/notebook.json"
 part tests 45 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
-part tests-optin 60 env SHARELORA_BACKEND=webgpu SHARELORA_WEBGPU_FLAT_STREAM=1 SHARELORA_WEBGPU_MULTI_TENSOR=1 node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/step-replay.test.js
+part tests-optin 60 env SHARELORA_BACKEND=webgpu SHARELORA_WEBGPU_FLAT_STREAM=1 SHARELORA_WEBGPU_MULTI_TENSOR=1 SHARELORA_WEBGPU_FLASH_BACKWARD=1 node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/step-replay.test.js
 part scaling 90 node dist/bench/run.js --suite scaling --steps 6 --warmup 2 --out "$out/scaling.json"
 
 {
   echo "# tests: $(grep -E '^# (pass|fail) ' "$out/tests.log" | tr '\n' ' ')"
-  echo "# tests, flat stream + multi-tensor on: $(grep -E '^# (pass|fail) ' "$out/tests-optin.log" 2>/dev/null | tr '\n' ' ')"
+  echo "# tests, flat stream + multi-tensor + flash backward on: $(grep -E '^# (pass|fail) ' "$out/tests-optin.log" 2>/dev/null | tr '\n' ' ')"
   node dist/bench/summary.js "$out"
   echo "# total $(( $(date +%s) - t0 )) s"
 } | tee -a "$out/summary.txt"

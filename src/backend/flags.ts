@@ -67,6 +67,7 @@ const webgpuDevice = once(() => oneOf('SHARELORA_WEBGPU_DEVICE', ['sharelora', '
 const webgpuValidation = once(() => onOff('SHARELORA_WEBGPU_VALIDATION', true));
 const webgpuRobustness = once(() => onOff('SHARELORA_WEBGPU_ROBUSTNESS', true));
 const webgpuFlashAttention = once(() => onOff('SHARELORA_WEBGPU_FLASH_ATTENTION', true));
+const webgpuFlashBackward = once(() => onOff('SHARELORA_WEBGPU_FLASH_BACKWARD', false));
 const webgpuFusedLN = once(() => onOff('SHARELORA_WEBGPU_FUSED_LN', false));
 const webgpuFlatStream = once(() => onOff('SHARELORA_WEBGPU_FLAT_STREAM', false));
 const webgpuMultiTensor = once(() => onOff('SHARELORA_WEBGPU_MULTI_TENSOR', false));
@@ -101,6 +102,8 @@ export const flags = {
   get webgpuValidation(): boolean { return webgpuValidation(); },
   /** SHARELORA_WEBGPU_FLASH_ATTENTION=0: attention's forward as three launches (GEMM, softmax, GEMM) instead of webgpu/flash.ts. */
   get webgpuFlashAttention(): boolean { return webgpuFlashAttention(); },
+  /** SHARELORA_WEBGPU_FLASH_BACKWARD=1 (opt-in until measured on a GPU): attention's backward as two flash-style kernels (webgpu/flash-backward.ts) where the flash forward ran, instead of six launches with T×T tensors in memory. */
+  get webgpuFlashBackward(): boolean { return webgpuFlashBackward(); },
   /** SHARELORA_WEBGPU_FUSED_LN=1: a residual add and the LayerNorm after it as one kernel each way (ops.addLayerNorm; webgpu/norm.ts); slower on the H100 (bench/NOTES.md entry 14), so off. */
   get webgpuFusedLN(): boolean { return webgpuFusedLN(); },
   /** SHARELORA_WEBGPU_FLAT_STREAM=1 (opt-in until measured on a GPU): GPT-2 keeps its residual stream as [B·T, C] rows on our kernels, without the Reshapes around every projection (ops.flatStream). */

@@ -13,10 +13,13 @@
  * P from the LSE and forms dS = scale·P∘(dP − rowsum(P∘dP)) in one row
  * kernel, then writes dQ, dK, dV (into one [B, T, 3C] gradient when the
  * input was packed). The T×T tensors live only inside one kernel call.
+ * With SHARELORA_WEBGPU_FLASH_BACKWARD=1, where the flash forward ran, the
+ * backward is two flash-style kernels instead (flash-backward.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { dispatch, grid1d, webgpuBackend, type KernelAttrs, type KernelInputs } from './dispatch.js';
 import { flashForward, flashSupported, tokenShape } from './flash.js';
+import { flashBackward, flashBackwardSupported } from './flash-backward.js';
 import { gemm, type GemmArgs } from './gemm.js';
 import { reducers, ROW_HEADER, rowWG } from './rows.js';
 
@@ -167,6 +170,7 @@ export function attentionForward({ inputs, attrs }: { inputs: KernelInputs; attr
 export function attentionBackward({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo[] {
   const s = shapeOf(inputs, attrs);
   const src = sources(inputs, s);
+  if (flashBackwardSupported(s)) return flashBackward(src, inputs.dy, inputs.lse, inputs.keyMask, s);
   const be = webgpuBackend();
   const HD = s.H * s.D;
   const dO: Src = { t: inputs.dy, ld: HD, off: 0 };

@@ -1,0 +1,91 @@
+/**
+ * The flash-style attention backward (src/backend/webgpu/flash-backward.ts,
+ * SHARELORA_WEBGPU_FLASH_BACKWARD=1) against the tfjs-core reference on the
+ * cpu backend: every gradient, on sequences longer than one 64-row block with
+ * a ragged last block, so both kernels cross blocks, causal skipping happens,
+ * and GQA heads are summed inside the dK/dV kernel. Each case also checks the
+ * new path ran once, so the old backward cannot pass this test for it.
+ */
+process.env.SHARELORA_WEBGPU_FLASH_BACKWARD = '1';   // read once, on the first backward
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import * as ref from '../../src/backend/ops.js';
+import { webgpuOps as ours } from '../../src/backend/webgpu/index.js';
+import { flashBackwardStats } from '../../src/backend/webgpu/flash-backward.js';
+import { forwardAndGrads, randn, relErr, releaseGPU, webgpuUnavailable, type Case } from './helpers.js';
+
+process.env.SHARELORA_GEMM_TILE ??= '32x32';
+let skip: string | undefined;
+
+const f32 = (shape: number[], seed: number) => ({ data: randn(shape.reduce((a, b) => a * b, 1), seed), shape });
+
+async function check(name: string, f: (...x: tf.Tensor[]) => tf.Tensor, g: (...x: tf.Tensor[]) => tf.Tensor, c: Case) {
+  const want = await forwardAndGrads('cpu', f, c);
+  const calls = flashBackwardStats.calls;
+  const got = await forwardAndGrads('webgpu', g, c);
+  assert.equal(flashBackwardStats.calls - calls, 1, `${name}: the flash backward ran ${flashBackwardStats.calls - calls} times, expected once`);
+  const e = relErr(got.out, want.out);
+  assert.ok(e < 1e-4, `${name}: forward rel err ${e}`);
+  want.grads.forEach((wg, i) => {
+    const eg = relErr(got.grads[i], wg);
+    assert.ok(eg < 1e-4, `${name}: grad of input ${c.wrt[i]} rel err ${eg}`);
+  });
+}
+
+describe('flash attention backward', () => {
+  before(async () => { skip = await webgpuUnavailable(); if (skip) console.log(`# SKIP flash backward tests: ${skip}`); });
+  after(() => releaseGPU());
+
+  it('matches the reference gradients across blocks: causal, key mask, GQA, packed, rows', async (t) => {
+    if (skip) return t.skip(skip);
+    // B, H, Hkv, T, D, causal, masked
+    const configs: Array<[number, number, number, number, number, boolean, boolean]> = [
+      [2, 2, 2, 100, 16, true, false],
+      [1, 4, 2, 70, 8, true, true],
+      [2, 2, 1, 67, 4, false, true],
+      [1, 2, 2, 130, 64, true, false],
+      [2, 3, 3, 129, 32, false, false],
+      [1, 4, 1, 96, 32, true, true],
+    ];
+    for (const [B, H, Hkv, T, D, causal, masked] of configs) {
+      const km = new Int32Array(B * T).fill(1);
+      if (masked) for (let b = 0; b < B; b++) for (let j = 0; j < b * 5 + 3; j++) km[b * T + T - 1 - j] = 0;
+      const inputs: Case['inputs'] = [f32([B, T, H * D], 41), f32([B, T, Hkv * D], 42), f32([B, T, Hkv * D], 43)];
+      if (masked) inputs.push({ data: km, shape: [B, T], dtype: 'int32' });
+      const opts = (m?: tf.Tensor) => ({ heads: H, kvHeads: Hkv, causal, keyMask: m as tf.Tensor2D | undefined, scale: 1 / Math.sqrt(D) });
+      const mk = (impl: typeof ref.attention) => (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, m?: tf.Tensor) =>
+        impl(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, opts(m));
+      await check(`attention B${B} H${H}/${Hkv} T${T} D${D} causal=${causal} masked=${masked}`, mk(ref.attention), mk(ours.attention), { inputs, wrt: [0, 1, 2] });
+      if (H === Hkv) {
+        const packed: Case['inputs'] = [f32([B, T, 3 * H * D], 44), ...inputs.slice(3)];
+        const mp = (impl: typeof ref.attentionPacked) => (qkv: tf.Tensor, m?: tf.Tensor) => impl(qkv as tf.Tensor3D, opts(m));
+        await check(`attentionPacked B${B} H${H} T${T} D${D} causal=${causal} masked=${masked}`, mp(ref.attentionPacked), mp(ours.attentionPacked), { inputs: packed, wrt: [0] });
+        const rows: Case['inputs'] = [f32([B * T, 3 * H * D], 45), ...inputs.slice(3)];
+        const mr = (impl: typeof ref.attentionPackedRows) => (qkv: tf.Tensor, m?: tf.Tensor) => impl(qkv as tf.Tensor2D, T, opts(m));
+        await check(`attentionPackedRows B${B} H${H} T${T} D${D} causal=${causal} masked=${masked}`, mr(ref.attentionPackedRows), mr(ours.attentionPackedRows), { inputs: rows, wrt: [0] });
+      }
+    }
+  });
+
+  it('one tensor as q, k and v (one input binding, three gradients summed by tfjs)', async (t) => {
+    if (skip) return t.skip(skip);
+    const [B, H, T, D] = [2, 2, 75, 16];
+    const opts = { heads: H, causal: true, scale: 1 / Math.sqrt(D) };
+    const mk = (impl: typeof ref.attention) => (x: tf.Tensor) => impl(x as tf.Tensor3D, x as tf.Tensor3D, x as tf.Tensor3D, opts);
+    await check(`attention(x, x, x) B${B} H${H} T${T} D${D}`, mk(ref.attention), mk(ours.attention), { inputs: [f32([B, T, H * D], 46)], wrt: [0] });
+  });
+
+  it('keeps the old backward where the forward kernel does not run (D not a multiple of 4)', async (t) => {
+    if (skip) return t.skip(skip);
+    const [B, H, T, D] = [1, 2, 40, 6];
+    const inputs: Case['inputs'] = [f32([B, T, H * D], 51), f32([B, T, H * D], 52), f32([B, T, H * D], 53)];
+    const opts = { heads: H, causal: true, scale: 1 / Math.sqrt(D) };
+    const mk = (impl: typeof ref.attention) => (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => impl(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, opts);
+    const want = await forwardAndGrads('cpu', mk(ref.attention), { inputs, wrt: [0, 1, 2] });
+    const calls = flashBackwardStats.calls;
+    const got = await forwardAndGrads('webgpu', mk(ours.attention), { inputs, wrt: [0, 1, 2] });
+    assert.equal(flashBackwardStats.calls, calls, 'D = 6 should take the old backward');
+    want.grads.forEach((wg, i) => assert.ok(relErr(got.grads[i], wg) < 1e-4, `D = 6: grad of input ${i}`));
+  });
+});
