@@ -41,9 +41,13 @@ causal() {
     --snapshot .pretrain/snap/causal --budget-minutes "$1" $(init_flag causal) >> .pretrain/logs/causal.log 2>&1
 }
 mlm() { # name lr warmup budget
+  # train refuses --position-init next to --init (a snapshot restart on a fresh machine): the table comes from the folder then
+  local init pos=(--position-init sinusoidal)
+  init=$(init_flag "$1")
+  [ -n "$init" ] && pos=()
   "${node[@]}" dist/scripts/pretrain-mlm.js train "${common[@]}" --run ".pretrain/run-$1" --out .pretrain/out/sharelora-roberta-deep \
     --name sharelora-roberta-deep --lr "$2" --warmup "$3" --total-steps 4000 --train-minutes "$mlm_train_min" \
-    --snapshot ".pretrain/snap/$1" --budget-minutes "$4" --position-init sinusoidal --beta2 0.98 $(init_flag "$1") >> ".pretrain/logs/$1.log" 2>&1
+    --snapshot ".pretrain/snap/$1" --budget-minutes "$4" ${pos[@]+"${pos[@]}"} --beta2 0.98 $init >> ".pretrain/logs/$1.log" 2>&1
 }
 # CAUSAL=0: the masked LM alone; MLM_RECIPE=name:lr:warmup skips the sweep and trains that recipe
 [ -n "${MLM_RECIPE:-}" ] && [ ! -f .pretrain/mlm-winner ] && echo "$MLM_RECIPE" > .pretrain/mlm-winner

@@ -8,12 +8,15 @@
  * cheaper on wasm.
  *
  *   node dist/scripts/pretrain/mlm-diagnose.js --preset d64-l2 --batch 32 --block 64 --steps 1000 --lr 1e-3 --warmup 100 --json out.json
+ *   node dist/scripts/pretrain/mlm-diagnose.js --preset d256-l12 --init .pretrain/init/mlm-from-gpt2-deep --steps 200 --lr 1e-4 ...
  */
 import { writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/backend/index.js';
 import { crossEntropy } from '../../src/backend/ops.js';
+import { join } from 'node:path';
 import { randomModel } from '../../src/models/init.js';
+import { loadModelFromDir } from '../../src/models/load.js';
 import type { Roberta } from '../../src/models/roberta.js';
 import { fullFineTune } from '../../src/adapters/full.js';
 import { AdamW } from '../../src/train/adamw.js';
@@ -37,7 +40,9 @@ const FLAGS: FlagSpec = {
   clip: { kind: 'number', help: 'global gradient-norm clip, 0 for none', default: 1 },
   'mask-rate': { kind: 'number', help: 'share of tokens predicted in training batches', default: 0.15 },
   seed: { kind: 'int', help: 'initialisation and batch seed', default: 0 },
+  init: { kind: 'string', help: 'start from this saved RobertaForMaskedLM folder (e.g. gpt2-to-roberta.js output) instead of random init; its shape must be --preset\'s' },
   'position-init': { kind: 'string', help: 'normal (HF) or sinusoidal (randomModel positionInit)', default: 'normal' },
+  'log-every': { kind: 'int', help: 'mean training loss logged every N updates (eval-every must be a multiple)', default: 50 },
   'eval-every': { kind: 'int', help: 'held-out masked accuracy every N updates', default: 250 },
   'eval-tokens': { kind: 'int', help: 'held-out tokens scored (15% masking, fixed seed)', default: 16384 },
   'minutes': { kind: 'number', help: 'stop after this much wall-clock time', default: 5 },
@@ -86,6 +91,26 @@ function sparseLoss(model: Roberta, b: ReturnType<typeof mlmBatch>): tf.Scalar {
   return crossEntropy(tf.reshape(logits, [at.length, -1]) as tf.Tensor2D, tf.tensor1d(at.map((i) => flat[i]!), 'int32'));
 }
 
+/**
+ * A saved masked LM as the starting point. Its shape must be the preset's, so
+ * that a run's preset names what was trained, and its vocabulary the data's,
+ * or every id would index the wrong row.
+ */
+function initModel(dir: string, presetName: string, want: Record<string, unknown>, block: number): Roberta {
+  if (process.argv.includes('--position-init')) throw new UsageError('mlm-diagnose: --position-init applies to random initialisation only; drop it or --init');
+  const m = loadModelFromDir(dir, { task: 'masked-lm' });
+  const c = m.config.raw as Record<string, unknown>;
+  const fields = ['hidden_size', 'num_hidden_layers', 'num_attention_heads', 'intermediate_size', 'vocab_size'] as const;
+  const bad = fields.find((k) => c[k] !== want[k]);
+  const tooShort = (m.config.maxPositions as number) < block + 2;
+  if (bad || tooShort) {
+    m.dispose();
+    if (bad) throw new UsageError(`mlm-diagnose: ${join(dir, 'config.json')}: field "${bad}" is ${JSON.stringify(c[bad])}, but --preset ${presetName} with this data expects ${JSON.stringify(want[bad])}`);
+    throw new UsageError(`mlm-diagnose: ${join(dir, 'config.json')}: field "max_position_embeddings" is ${m.config.maxPositions}, but --block ${block} needs at least ${block + 2}`);
+  }
+  return m as Roberta;
+}
+
 async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), FLAGS, 'mlm-diagnose');
   const info = await useBackend(f.backend as string);
@@ -98,11 +123,14 @@ async function main(): Promise<void> {
   const schedule = f.schedule as ScheduleName;
   if (!['cosine', 'linear', 'constant'].includes(schedule)) throw new UsageError(`mlm-diagnose: unknown --schedule ${schedule}`);
   const p = preset(f.preset as string);
-  const model = randomModel(modelConfig('mlm', { ...p, positions: Math.max(p.positions, block) }, data), { seed, task: 'masked-lm', positionInit: f['position-init'] as 'normal' | 'sinusoidal' }) as Roberta;
+  const shape = modelConfig('mlm', { ...p, positions: Math.max(p.positions, block) }, data);
+  const model = f.init ? initModel(f.init as string, f.preset as string, shape, block) : randomModel(shape, { seed, task: 'masked-lm', positionInit: f['position-init'] as 'normal' | 'sinusoidal' }) as Roberta;
   const ft = fullFineTune(model);
   const params = ft.namedParameters();
   const opt = new AdamW({ betas: [0.9, f.beta2 as number], weightDecay: f['weight-decay'] as number });
   const rate = f['mask-rate'] as number, clip = f.clip as number;
+  const logEvery = f['log-every'] as number;
+  if (!(logEvery >= 1) || (f['eval-every'] as number) % logEvery) throw new UsageError(`mlm-diagnose: --eval-every (${f['eval-every']}) must be a multiple of --log-every (${logEvery}), which must be ≥ 1`);
   const evalAt = async () => {
     const m = await mlmMetrics(model, data, { block, batch: 16, maxTokens: f['eval-tokens'] as number });
     return { maskedAccuracy: m.maskedAccuracy, mlmPerplexity: m.mlmPerplexity, noContextAccuracy: m.noContextAccuracy, noContextPerplexity: m.noContextPerplexity };
@@ -116,6 +144,10 @@ async function main(): Promise<void> {
     if (Math.abs(a - c) > 1e-4 * Math.abs(a)) throw new Error(`sparse loss ${c} differs from the model's loss ${a}`);
   }
   const curve: Array<{ step: number; loss: number; lr: number; maskedAccuracy?: number; mlmPerplexity?: number }> = [];
+  // update 0: what the initialisation alone scores (for --init, the converted model untrained); not counted in --minutes
+  const e0 = performance.now();
+  const initial = { step: 0, ...(await evalAt()), evalSeconds: (performance.now() - e0) / 1000 };
+  console.log(`update 0: ${JSON.stringify(initial)}`);
   const t0 = performance.now();
   let window: number[] = [];
   console.log(`${info.name}: ${f.preset} ${model.baseParameterCount().toLocaleString('en')} parameters; ${JSON.stringify(f)}`);
@@ -130,7 +162,7 @@ async function main(): Promise<void> {
     opt.apply(params, byName, { lr, gradScale: scale });
     window.push((await value.data())[0]!);
     tf.dispose([value, ...Object.values(grads)]);
-    if ((step + 1) % 50 === 0) {
+    if ((step + 1) % logEvery === 0) {
       const point: (typeof curve)[number] = { step: step + 1, loss: window.reduce((a, v) => a + v, 0) / window.length, lr };
       window = [];
       if ((step + 1) % (f['eval-every'] as number) === 0) Object.assign(point, await evalAt());
@@ -139,7 +171,7 @@ async function main(): Promise<void> {
     }
   }
   const final = curve.at(-1)?.step === step && curve.at(-1)!.maskedAccuracy !== undefined ? {} : await evalAt();
-  const result = { settings: f, backend: info.name, updates: step, seconds: (performance.now() - t0) / 1000, final: { ...curve.at(-1), ...final }, curve, command: `node dist/scripts/pretrain/mlm-diagnose.js ${process.argv.slice(2).join(' ')}` };
+  const result = { settings: f, backend: info.name, updates: step, seconds: (performance.now() - t0) / 1000, initial, final: { ...curve.at(-1), ...final }, curve, command: `node dist/scripts/pretrain/mlm-diagnose.js ${process.argv.slice(2).join(' ')}` };
   console.log(JSON.stringify(result.final));
   if (f.json) writeFileSync(f.json as string, JSON.stringify(result, null, 1) + '\n');
 }
