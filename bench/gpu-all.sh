@@ -54,7 +54,7 @@ part notebook 270 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 
   --variants '{"replay on":{"SHARELORA_WEBGPU_REPLAY":"1"},"replay + multi-tensor on":{"SHARELORA_WEBGPU_REPLAY":"1","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flat stream on":{"SHARELORA_WEBGPU_FLAT_STREAM":"1"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flat stream + multi-tensor on":{"SHARELORA_WEBGPU_FLAT_STREAM":"1","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"}}' \
   --out "$out/notebook.json"
 part tests 45 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
-part tests-optin 60 env SHARELORA_BACKEND=webgpu SHARELORA_WEBGPU_FLAT_STREAM=1 SHARELORA_WEBGPU_MULTI_TENSOR=1 SHARELORA_WEBGPU_FLASH_BACKWARD=1 node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/step-replay.test.js
+part tests-optin 60 env SHARELORA_BACKEND=webgpu FLASH_BACKWARD_ALL=1 SHARELORA_WEBGPU_FLAT_STREAM=1 SHARELORA_WEBGPU_MULTI_TENSOR=1 SHARELORA_WEBGPU_FLASH_BACKWARD=1 node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/step-replay.test.js dist/test/gpu/flash-backward.test.js
 part scaling 90 node dist/bench/run.js --suite scaling --steps 6 --warmup 2 --out "$out/scaling.json"
 
 {

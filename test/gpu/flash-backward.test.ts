@@ -44,9 +44,13 @@ describe('flash attention backward', () => {
       [2, 2, 2, 100, 16, true, false],
       [1, 4, 2, 70, 8, true, true],
       [2, 2, 1, 67, 4, false, true],
-      [1, 2, 2, 130, 64, true, false],
-      [2, 3, 3, 129, 32, false, false],
-      [1, 4, 1, 96, 32, true, true],
+      // head dims 32 and 64 unroll into shaders that lavapipe takes ~6 minutes to compile cold (CI's fresh cache):
+      // FLASH_BACKWARD_ALL=1 adds them (bench/gpu-all.sh's opt-in tests set it on the GPU, where they compile in seconds)
+      ...(process.env.FLASH_BACKWARD_ALL === '1' ? [
+        [1, 2, 2, 130, 64, true, false],
+        [2, 3, 3, 129, 32, false, false],
+        [1, 4, 1, 96, 32, true, true],
+      ] as Array<[number, number, number, number, number, boolean, boolean]> : []),
     ];
     for (const [B, H, Hkv, T, D, causal, masked] of configs) {
       const km = new Int32Array(B * T).fill(1);
