@@ -110,8 +110,8 @@ export const flags = {
   get webgpuFlatStream(): boolean { return webgpuFlatStream(); },
   /** SHARELORA_WEBGPU_MULTI_TENSOR=1 (opt-in until measured on a GPU): the trainer's gradient statistics and AdamW update as one op over all parameters (ops.gradStatsMany, ops.adamwUpdates; webgpu/optim.ts). */
   get webgpuMultiTensor(): boolean { return webgpuMultiTensor(); },
-  /** SHARELORA_WEBGPU_REPLAY=1 (on access, read by every fit(); opt-in until measured on a GPU): a batch shape's step is recorded once and replayed without tfjs (train/step-replay.ts, webgpu/replay.ts). */
-  get webgpuReplay(): boolean { return onOff('SHARELORA_WEBGPU_REPLAY', false); },
+  /** SHARELORA_WEBGPU_REPLAY=0 (on access, read by every fit()): no step replay, every step through tfjs (train/step-replay.ts, webgpu/replay.ts; on by default since bench/NOTES.md entry 17's H100 run). */
+  get webgpuReplay(): boolean { return onOff('SHARELORA_WEBGPU_REPLAY', true); },
   /** SHARELORA_WEBGPU_BINDGROUP_CACHE=0: create every bind group of our kernels afresh (webgpu/dispatch.ts). */
   get webgpuBindGroupCache(): boolean { return webgpuBindGroupCache(); },
   /** SHARELORA_WEBGPU_HOST_CACHE=0: without the host-side caches of webgpu/host.ts (for measuring them). */

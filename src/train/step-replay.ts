@@ -1,6 +1,6 @@
 /**
- * The trainer's side of step replay (src/backend/webgpu/replay.ts; opt-in:
- * SHARELORA_WEBGPU_REPLAY=1). Inside fit() on webgpu, without gradient
+ * The trainer's side of step replay (src/backend/webgpu/replay.ts; on by
+ * default, SHARELORA_WEBGPU_REPLAY=0 turns it off). Inside fit() on webgpu, without gradient
  * accumulation, each batch shape goes through:
  *   warm-up (2 normal steps: pipelines compiled, frozen-weight copies made),
  *   recording (normal steps, recorded, until two in a row are the same step),

@@ -84,7 +84,7 @@ export class Trainer {
   accumLoss = 0;
   /** @internal micro-batches in `accum` */
   accumCount = 0;
-  /** inside fit() on webgpu with SHARELORA_WEBGPU_REPLAY=1: recorded steps replayed (step-replay.ts) */
+  /** inside fit() on webgpu (unless SHARELORA_WEBGPU_REPLAY=0): recorded steps replayed (step-replay.ts) */
   private replayer: StepReplayer | undefined;
 
   constructor(readonly model: Model, readonly adapter: Trainable, opts: TrainerOptions = {}) {
@@ -496,7 +496,7 @@ export class Trainer {
 
   /**
    * @internal Let step() replay recorded steps (step-replay.ts) until
-   * endReplay(): fit() does this around its loop, when SHARELORA_WEBGPU_REPLAY=1,
+   * endReplay(): fit() does this around its loop, unless SHARELORA_WEBGPU_REPLAY=0,
    * on webgpu, without gradient accumulation; the benchmark's step loop too.
    */
   startReplay(): void {
