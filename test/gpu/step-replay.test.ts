@@ -31,7 +31,7 @@ function batches(n: number, B: number, T: number, seed: number): Batch[] {
   });
 }
 
-interface Run { losses: number[]; params: Map<string, Float32Array>; replayed: number; refused: Record<string, number> }
+interface Run { losses: number[]; params: Map<string, Float32Array>; replayed: number; refused: Record<string, number>; /** free bytes in the pool when fit() returned */ poolBytes: number }
 
 async function train(replay: boolean, data: Batch[], opts: { dropout?: number; epochs?: number; asTensors?: boolean } = {}): Promise<Run> {
   process.env.SHARELORA_WEBGPU_REPLAY = replay ? '1' : '0';
@@ -49,11 +49,13 @@ async function train(replay: boolean, data: Batch[], opts: { dropout?: number; e
   const trainer = new Trainer(m, ad, { lr: 2e-2, seed: 1, weightDecay: 0.01 });
   try {
     await trainer.fit({ train, epochs: opts.epochs ?? 2, shuffle: true });
+    const bm = (tf.backend() as unknown as { bufferManager: { numBytesAllocated: number; numBytesUsed: number } }).bufferManager;
+    const poolBytes = bm.numBytesAllocated - bm.numBytesUsed;
     const params = new Map<string, Float32Array>();
     for (const [n, v] of ad.namedParameters()) params.set(n, (await v.data()) as Float32Array);
     const refused: Record<string, number> = {};
     for (const [k, v] of Object.entries(replayStats.refused)) if (v !== (before.refused[k] ?? 0)) refused[k] = v - (before.refused[k] ?? 0);
-    return { losses: trainer.records.map((r) => r.loss), params, replayed: replayStats.replayed - before.replayed, refused };
+    return { losses: trainer.records.map((r) => r.loss), params, replayed: replayStats.replayed - before.replayed, refused, poolBytes };
   } finally {
     trainer.dispose(); ad.unload(); m.dispose(); tf.dispose(made);
     delete process.env.SHARELORA_WEBGPU_REPLAY;
@@ -85,6 +87,8 @@ describe('step replay on webgpu', () => {
     assert.ok(replayed.replayed >= 6, `only ${replayed.replayed} of 12 steps replayed (refusals: ${JSON.stringify(replayed.refused)})`);
     assertSame(plain, replayed);
     assert.equal(liveReplays(), 0, 'fit() left a replay pinning buffers');
+    // the replay's buffers are destroyed when fit() returns: the pool keeps one step's working set, as without replay, not two
+    assert.ok(replayed.poolBytes <= plain.poolBytes * 1.25, `free pool bytes after fit(): ${replayed.poolBytes} with replay, ${plain.poolBytes} without`);
   });
 
   it('takes the batch from tensors the caller owns, and leaves them untouched', async (t) => {
