@@ -30,8 +30,9 @@ export SHARELORA_SHARD_SESSION=gpu-$(date +%s) SHARELORA_PLOT_PNG=${SHARELORA_PL
 # own working set is well under it, so nothing is churned (the default, 2 GiB, suits one process)
 export SHARELORA_WEBGPU_POOL_MIB=${SHARELORA_WEBGPU_POOL_MIB:-1024}
 # step replay (bench/NOTES.md entry 17) is on by default: 2.5x faster notebook steps, but three of ten processes
-# of 04/05 peaked at 6.9 GB on the H100 (2.4 without; it pins up to two batch shapes' buffers): run fewer than ~11
-# processes at once, or SHARELORA_WEBGPU_REPLAY=0; each notebook's provenance table lists the switches it ran with
+# of 04/05 peaked at 6.9 GB on the H100 (2.4 without), since fixed (a replay's buffers are destroyed when it ends,
+# no longer left in the pool): until gpu-memory.csv shows the fix, run at most ~11 processes at once, or
+# SHARELORA_WEBGPU_REPLAY=0; each notebook's provenance table lists the switches it ran with
 mkdir -p "$OUT/logs" notebooks/runs
 # per-process GPU memory every 5 s (pid, MiB), so an out-of-memory can be traced to the processes that grew
 logger=
