@@ -102,7 +102,7 @@ export const flags = {
   get webgpuValidation(): boolean { return webgpuValidation(); },
   /** SHARELORA_WEBGPU_FLASH_ATTENTION=0: attention's forward as three launches (GEMM, softmax, GEMM) instead of webgpu/flash.ts. */
   get webgpuFlashAttention(): boolean { return webgpuFlashAttention(); },
-  /** SHARELORA_WEBGPU_FLASH_BACKWARD=1 (opt-in until measured on a GPU): attention's backward as two flash-style kernels (webgpu/flash-backward.ts) where the flash forward ran, instead of six launches with T×T tensors in memory. */
+  /** SHARELORA_WEBGPU_FLASH_BACKWARD=1 (opt-in: slower on the H100, bench/NOTES.md entry 17 and 18 measured): attention's backward as two flash-style kernels (webgpu/flash-backward.ts) where the flash forward ran, instead of six launches with T×T tensors in memory. */
   get webgpuFlashBackward(): boolean { return webgpuFlashBackward(); },
   /** SHARELORA_WEBGPU_FUSED_LN=1: a residual add and the LayerNorm after it as one kernel each way (ops.addLayerNorm; webgpu/norm.ts); slower on the H100 (bench/NOTES.md entry 14), so off. */
   get webgpuFusedLN(): boolean { return webgpuFusedLN(); },
