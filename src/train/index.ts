@@ -3,6 +3,7 @@ export { evalLoss, lossAndGrads, type Batch, type LossAndGrads } from './loss.js
 export { accuracy, f1, pearson } from './metrics.js';
 export { lrMultiplier, type ScheduleName } from './schedule.js';
 export { NonFiniteError, Trainer, type EvalResult, type FitOptions, type TrainerOptions } from './trainer.js';
+export { type ReplaySummary } from './step-replay.js';
 export { clearStop, requestStop, stopRequested, TrainingInterrupted } from './stop.js';
 export type { StepRecord, TrainerCallbacks } from './callbacks.js';
 export { gridCacheStatus, gridConfigs, gridLabel, meanStd, runGrid, summarizeGrid, type GridCacheEntry, type GridConfig, type GridFunction, type GridOptions, type GridRunInfo, type GridSpace, type SummarizeOptions } from './grid.js';

@@ -51,8 +51,19 @@ let alive = 0;
 
 interface ShapeState { seen: number; last?: Recording; replay?: StepReplay; verified: boolean; mismatches: number; refused?: string; nCheck: number; used: number }
 
+/** what one fit()'s replays did (Trainer.lastReplay) */
+export interface ReplaySummary {
+  /** steps that went through pass() */
+  steps: number;
+  /** of those, replayed without tfjs */
+  replayed: number;
+  /** batch shapes sent back to the normal path, by reason */
+  refused: Record<string, number>;
+}
+
 export class StepReplayer {
   private readonly shapes = new Map<string, ShapeState>();
+  readonly summary: ReplaySummary = { steps: 0, replayed: 0, refused: {} };
   private tick = 0;
 
   private ended = false;
@@ -66,6 +77,7 @@ export class StepReplayer {
    */
   async pass(batch: Batch, normal: (fwd: Batch, check: Batch) => Promise<StepPass>): Promise<StepPass> {
     const conv = this.convert(batch);
+    this.summary.steps++;
     try {
       let st = this.shapes.get(conv.key);
       if (!st) this.shapes.set(conv.key, st = { seen: 0, verified: false, mismatches: 0, nCheck: 0, used: 0 });
@@ -84,6 +96,7 @@ export class StepReplayer {
   private async replayed(st: ShapeState, dynamic: Map<string, tf.TensorInfo>): Promise<StepPass> {
     const r = await st.replay!.run(dynamic);
     replayStats.replayed++;
+    this.summary.replayed++;
     return { values: r.values, nCheck: st.nCheck, next: r.outputs };
   }
 
@@ -145,6 +158,7 @@ export class StepReplayer {
     st.refused = why;
     st.last = undefined;
     replayStats.refused[why] = (replayStats.refused[why] ?? 0) + 1;
+    this.summary.refused[why] = (this.summary.refused[why] ?? 0) + 1;
   }
 
   /** the batch as tensors, the inputs a replay takes, and the shape key */

@@ -19,7 +19,7 @@ import { labelsTensor, lossAndGradTensors, type Batch, type Trainable } from './
 import { gradStatsMany } from '../backend/ops.js';
 import { assertGpuHealthy } from '../backend/index.js';
 import { flags } from '../backend/flags.js';
-import { StepReplayer, type StepPass } from './step-replay.js';
+import { StepReplayer, type ReplaySummary, type StepPass } from './step-replay.js';
 import { lrMultiplier } from './schedule.js';
 import { checkAgainst, fromHost, toHost } from './host.js';
 import type { TrainerState } from './state.js';
@@ -86,6 +86,8 @@ export class Trainer {
   accumCount = 0;
   /** inside fit() on webgpu (unless SHARELORA_WEBGPU_REPLAY=0): recorded steps replayed (step-replay.ts) */
   private replayer: StepReplayer | undefined;
+  /** how the last fit()'s steps ran: how many were replayed, and why a batch shape was not (undefined: no replay was tried) */
+  lastReplay: ReplaySummary | undefined;
 
   constructor(readonly model: Model, readonly adapter: Trainable, opts: TrainerOptions = {}) {
     this.opts = resolveTrainerOptions(opts);
@@ -505,6 +507,7 @@ export class Trainer {
 
   /** @internal give back every buffer the replays pinned */
   endReplay(): void {
+    if (this.replayer) this.lastReplay = this.replayer.summary;
     this.replayer?.end();
     this.replayer = undefined;
   }

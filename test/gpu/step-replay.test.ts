@@ -31,7 +31,7 @@ function batches(n: number, B: number, T: number, seed: number): Batch[] {
   });
 }
 
-interface Run { losses: number[]; params: Map<string, Float32Array>; replayed: number; refused: Record<string, number>; /** free bytes in the pool when fit() returned */ poolBytes: number }
+interface Run { summary?: { steps: number; replayed: number; refused: Record<string, number> }; losses: number[]; params: Map<string, Float32Array>; replayed: number; refused: Record<string, number>; /** free bytes in the pool when fit() returned */ poolBytes: number }
 
 async function train(replay: boolean, data: Batch[], opts: { dropout?: number; epochs?: number; asTensors?: boolean } = {}): Promise<Run> {
   process.env.SHARELORA_WEBGPU_REPLAY = replay ? '1' : '0';
@@ -55,7 +55,7 @@ async function train(replay: boolean, data: Batch[], opts: { dropout?: number; e
     for (const [n, v] of ad.namedParameters()) params.set(n, (await v.data()) as Float32Array);
     const refused: Record<string, number> = {};
     for (const [k, v] of Object.entries(replayStats.refused)) if (v !== (before.refused[k] ?? 0)) refused[k] = v - (before.refused[k] ?? 0);
-    return { losses: trainer.records.map((r) => r.loss), params, replayed: replayStats.replayed - before.replayed, refused, poolBytes };
+    return { summary: trainer.lastReplay, losses: trainer.records.map((r) => r.loss), params, replayed: replayStats.replayed - before.replayed, refused, poolBytes };
   } finally {
     trainer.dispose(); ad.unload(); m.dispose(); tf.dispose(made);
     delete process.env.SHARELORA_WEBGPU_REPLAY;
@@ -83,6 +83,8 @@ describe('step replay on webgpu', () => {
     const plain = await train(false, data);
     const replayed = await train(true, data);
     assert.equal(plain.replayed, 0);
+    assert.equal(plain.summary, undefined, 'SHARELORA_WEBGPU_REPLAY=0: no replay tried');
+    assert.deepEqual(replayed.summary, { steps: 12, replayed: replayed.replayed, refused: {} });
     // 12 updates: 2 warm-up, 2 recorded, 1 verified beside a normal step, the rest replayed
     assert.ok(replayed.replayed >= 6, `only ${replayed.replayed} of 12 steps replayed (refusals: ${JSON.stringify(replayed.refused)})`);
     assertSame(plain, replayed);
