@@ -128,12 +128,9 @@ export class StepReplayer {
       return n;
     }
     st.last = undefined;
-    const outputs = new Map<string, { buffer: GPUBuffer; shape: number[]; dtype: tf.DataType }>();
-    const be = tf.backend() as unknown as { tensorMap: { get(id: object): { resource?: unknown } | undefined } };
-    for (const [name, g] of n.next) outputs.set(name, { buffer: be.tensorMap.get(g.dataId)!.resource as GPUBuffer, shape: g.shape, dtype: g.dtype });
     this.makeRoom();
     try {
-      st.replay = new StepReplay(rec, outputs);
+      st.replay = new StepReplay(rec, n.next);
       st.nCheck = n.nCheck;
       replayStats.built++;
     } catch (e) {

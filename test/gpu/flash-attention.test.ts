@@ -10,23 +10,12 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import * as ref from '../../src/backend/ops.js';
 import { webgpuOps as ours } from '../../src/backend/webgpu/index.js';
-import { forwardAndGrads, randn, relErr, releaseGPU, webgpuUnavailable, type Case } from './helpers.js';
+import { checkAgainstCpu, f32, releaseGPU, webgpuUnavailable, type Case } from './helpers.js';
 
 process.env.SHARELORA_GEMM_TILE ??= '32x32';
 let skip: string | undefined;
 
-const f32 = (shape: number[], seed: number) => ({ data: randn(shape.reduce((a, b) => a * b, 1), seed), shape });
-
-async function check(name: string, f: (...x: tf.Tensor[]) => tf.Tensor, g: (...x: tf.Tensor[]) => tf.Tensor, c: Case) {
-  const want = await forwardAndGrads('cpu', f, c);
-  const got = await forwardAndGrads('webgpu', g, c);
-  const e = relErr(got.out, want.out);
-  assert.ok(e < 1e-4, `${name}: forward rel err ${e}`);
-  want.grads.forEach((wg, i) => {
-    const eg = relErr(got.grads[i], wg);
-    assert.ok(eg < 1e-4, `${name}: grad of input ${c.wrt[i]} rel err ${eg}`);
-  });
-}
+const check = checkAgainstCpu;
 
 describe('flash attention forward', () => {
   before(async () => { skip = await webgpuUnavailable(); if (skip) console.log(`# SKIP flash attention tests: ${skip}`); });

@@ -3,6 +3,7 @@
  * (Dawn; lavapipe on a CPU-only machine) or say why not, and compare our
  * kernels with the tfjs-core fallback run on the cpu backend.
  */
+import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/backend/index.js';
 
@@ -83,6 +84,21 @@ export async function forwardAndGrads(
   }
   tf.dispose([...xs, out, R]);
   return { out: outData, grads };
+}
+
+/** an input of `shape` filled with randn(seed, scale) */
+export const f32 = (shape: number[], seed: number, scale = 1) => ({ data: randn(shape.reduce((a, b) => a * b, 1), seed, scale), shape });
+
+/** g on webgpu against f on cpu: the forward output and every gradient of `c` within `tol` relative error */
+export async function checkAgainstCpu(name: string, f: (...x: tf.Tensor[]) => tf.Tensor, g: (...x: tf.Tensor[]) => tf.Tensor, c: Case, tol = 1e-4): Promise<void> {
+  const want = await forwardAndGrads('cpu', f, c);
+  const got = await forwardAndGrads('webgpu', g, c);
+  const e = relErr(got.out, want.out);
+  assert.ok(e < tol, `${name}: forward rel err ${e}`);
+  want.grads.forEach((wg, i) => {
+    const eg = relErr(got.grads[i], wg);
+    assert.ok(eg < tol, `${name}: grad of input ${c.wrt[i]} rel err ${eg}`);
+  });
 }
 
 /**

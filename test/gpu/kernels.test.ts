@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as ref from '../../src/backend/ops.js';
 import { webgpuOps as ours } from '../../src/backend/webgpu/index.js';
 import { AdamW } from '../../src/train/adamw.js';
-import { forwardAndGrads, randn, relErr, releaseGPU, tileDisagreements, webgpuUnavailable, type Case } from './helpers.js';
+import { checkAgainstCpu, f32, randn, relErr, releaseGPU, tileDisagreements, webgpuUnavailable, type Case } from './helpers.js';
 
 const TOL = 2e-5;
 // Lavapipe compiles each GEMM variant with LLVM (seconds apiece for the big
@@ -19,18 +19,7 @@ const TOL = 2e-5;
 process.env.SHARELORA_GEMM_TILE ??= '32x32';
 let skip: string | undefined;
 
-async function check(name: string, f: (...x: tf.Tensor[]) => tf.Tensor, g: (...x: tf.Tensor[]) => tf.Tensor, c: Case, tol = TOL) {
-  const want = await forwardAndGrads('cpu', f, c);
-  const got = await forwardAndGrads('webgpu', g, c);
-  const e = relErr(got.out, want.out);
-  assert.ok(e < tol, `${name}: forward rel err ${e}`);
-  want.grads.forEach((wg, i) => {
-    const eg = relErr(got.grads[i], wg);
-    assert.ok(eg < tol, `${name}: grad of input ${c.wrt[i]} rel err ${eg}`);
-  });
-}
-
-const f32 = (shape: number[], seed: number, scale = 1) => ({ data: randn(shape.reduce((a, b) => a * b, 1), seed, scale), shape });
+const check = (name: string, f: (...x: tf.Tensor[]) => tf.Tensor, g: (...x: tf.Tensor[]) => tf.Tensor, c: Case, tol = TOL) => checkAgainstCpu(name, f, g, c, tol);
 
 describe('webgpu kernels vs tfjs-core fallback', () => {
   before(async () => { skip = await webgpuUnavailable(); if (skip) console.log(`# SKIP webgpu kernel tests: ${skip}`); });

@@ -27,7 +27,7 @@
  *     normal step and keeps it only if both read the same values.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { flush, webgpuBackend, type WebGPUBackendLike } from './dispatch.js';
+import { elementCount, flush, webgpuBackend, type WebGPUBackendLike } from './dispatch.js';
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -293,13 +293,17 @@ export class StepReplay {
   private readBuffer!: GPUBuffer;
   private readonly be: WebGPUBackendLike;
 
+  /** the step's outputs the caller keeps (the gradients): buffer, shape, dtype */
+  private readonly outputs = new Map<string, { buffer: GPUBuffer; shape: number[]; dtype: tf.DataType }>();
+
   /**
    * Build from the second of two recordings whose canonical texts are equal.
    * `outputs` names tensors the step leaves for the caller (the gradients),
    * handed out after each replay as tensors over the replay's buffers.
    */
-  constructor(private readonly rec: Recording, private readonly outputs: Map<string, { buffer: GPUBuffer; shape: number[]; dtype: tf.DataType }>) {
+  constructor(private readonly rec: Recording, outputs: Map<string, tf.TensorInfo>) {
     this.be = webgpuBackend();
+    for (const [name, t] of outputs) this.outputs.set(name, { buffer: bufferOf(this.be, t), shape: t.shape, dtype: t.dtype });
     const be = this.be, dev = be.device, pool = poolOf(be);
     if (rec.device !== dev) throw new Error('step replay: the recording was made on another device');
     const subst = new Map<GPUBuffer, GPUBuffer>();
@@ -341,7 +345,7 @@ export class StepReplay {
     }
     const read = rec.read!;
     touch(read.src);
-    for (const o of outputs.values()) if (!this.pinned.has(o.buffer)) throw new Error('step replay: an output the step did not write');
+    for (const o of this.outputs.values()) if (!this.pinned.has(o.buffer)) throw new Error('step replay: an output the step did not write');
     this.readBuffer = dev.createBuffer({ size: Math.ceil(read.size / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'replay read' });
     this.own.push(this.readBuffer);
     live.add(this);
@@ -362,7 +366,7 @@ export class StepReplay {
     for (const [name, own] of this.inputs) {
       const t = dynamic.get(name);
       if (!t) throw new Error(`step replay: input ${name} missing`);
-      const bytes = t.shape.reduce((a, b) => a * b, 1) * 4;
+      const bytes = elementCount(t) * 4;
       if (bytes > own.bytes) throw new Error(`step replay: input ${name} has ${bytes} bytes, the recording ${own.bytes}`);
       sources.push([bufferOf(be, t), own.buffer, bytes]);
     }
