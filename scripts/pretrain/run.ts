@@ -335,6 +335,8 @@ export async function trainRun(a: TrainArgs, hooks: Hooks): Promise<'stopped' | 
   process.once('SIGINT', onSignal);
   const run = { started: new Date().toISOString(), backend: info.name, device: info.device, fromStep, toStep: fromStep, seconds: 0, stopped: '' };
   state.runs.push(run);
+  // step replay (src/train/step-replay.ts): one command buffer a step once the step is recorded; fit() does this itself
+  trainer.startReplay();
   try {
     const target = () => (timed ? Math.max(trainer.updates + 1, Math.round(trainer.updates + (s.trainSeconds! - trained()) / Math.max(stepSeconds, 1e-3))) : s.totalSteps);
     if (timed && trainer.updates > 0 && trained() >= s.trainSeconds!) trainer.totalSteps = trainer.updates;
@@ -359,6 +361,8 @@ export async function trainRun(a: TrainArgs, hooks: Hooks): Promise<'stopped' | 
     run.seconds = elapsed();
     await save();
   } finally {
+    trainer.endReplay();
+    if (trainer.lastReplay) log(`step replay: ${trainer.lastReplay.replayed} of ${trainer.lastReplay.steps} steps replayed${Object.keys(trainer.lastReplay.refused).length ? `; refused: ${JSON.stringify(trainer.lastReplay.refused)}` : ''}`);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }

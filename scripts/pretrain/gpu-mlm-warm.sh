@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Issue 20, the masked LM's plateau on the GPU: does a start from the trained
+# causal model (scripts/pretrain/gpt2-to-roberta.ts) leave the no-context
+# plateau where a random start does not? Three runs side by side in one
+# device call, same data, batch, schedule shape and seed, each sized by
+# training time (--train-minutes):
+#   warm-lr3e-4   converted sharelora-gpt2-deep, peak 3e-4, 200 warm-up
+#   warm-lr1e-3   converted sharelora-gpt2-deep, peak 1e-3, 200 warm-up
+#   cold-lr2e-3   random, sinusoidal positions, peak 2e-3, 400 warm-up
+# all with beta2 0.98 (the CPU diagnosis, scripts/pretrain/README.md).
+#   bash scripts/pretrain/gpu-mlm-warm.sh TRAIN_MINUTES
+# Carry .pretrain/data and .pretrain/tok (the RoBERTa tokenizer files, 0.2 MB);
+# the conversion runs there, from the tracked data/sharelora-gpt2-deep.
+# Back in $OUT: every run's log and held-out scores, and the model folder of
+# the run with the best held-out masked accuracy (pretrain.tar.*).
+set -uo pipefail
+train_min=${1:?TRAIN_MINUTES}
+[ -f .pretrain/data/stats.json ] || { echo "no .pretrain/data here: carry it"; exit 3; }
+[ -f .pretrain/tok/tokenizer.json ] || { echo "no .pretrain/tok here: carry it"; exit 3; }
+if [ -z "${PRETRAIN_LOCAL:-}" ]; then
+  [ -n "${DEVICE_READY:-}" ] || bash .device/run.sh true || exit 4
+  export PATH=/opt/node/bin:$PATH VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+fi
+common=(--data .pretrain/data --preset d256-l12 --save-every-minutes 3 --backend webgpu --beta2 0.98 --total-steps 4000)
+[ -n "${PRETRAIN_LOCAL:-}" ] && common=(--data .pretrain/data --preset d256-l12 --batch 2 --block 32 --eval-tokens 2000 --save-every-minutes 3 --backend "${PRETRAIN_LOCAL_BACKEND:-wasm}" --beta2 0.98 --total-steps 4000)
+mkdir -p .pretrain/logs .pretrain/init
+node dist/scripts/pretrain/gpt2-to-roberta.js --gpt2 data/sharelora-gpt2-deep --tokenizer .pretrain/tok --out .pretrain/init/warm || exit 5
+budget=$(echo "$train_min" | awk '{print $1 + 1.2}')
+run() { # name lr warmup extra...
+  local name=$1 lr=$2 wu=$3; shift 3
+  node dist/scripts/pretrain-mlm.js train "${common[@]}" --run ".pretrain/run-$name" --out ".pretrain/out/$name" --name sharelora-roberta-deep \
+    --lr "$lr" --warmup "$wu" --train-minutes "$train_min" --budget-minutes "$budget" --snapshot ".pretrain/snap/$name" "$@" > ".pretrain/logs/$name.log" 2>&1
+}
+run warm-lr3e-4 3e-4 200 --init .pretrain/init/warm &
+run warm-lr1e-3 1e-3 200 --init .pretrain/init/warm &
+run cold-lr2e-3 2e-3 400 --position-init sinusoidal &
+wait
+for f in .pretrain/logs/*.log; do echo "== $f"; grep -E 'step [0-9]+/' "$f" | awk 'NR % 8 == 0'; grep -hE 'done|stopped|replay|Error|error' "$f" | tail -n 4; done
+# the best finished run by held-out masked accuracy comes back whole; the others as logs and scores
+best=$(for n in warm-lr3e-4 warm-lr1e-3 cold-lr2e-3; do
+  grep -ho '"maskedAccuracy":[0-9.e-]*' ".pretrain/logs/$n.log" | tail -1 | sed "s/.*://; s/$/ $n/"; done | sort -gr | head -1 | cut -d' ' -f2)
+echo "best: ${best:-none}"
+rm -rf .pretrain/send && mkdir -p .pretrain/send && cp -r .pretrain/logs .pretrain/send/
+for n in warm-lr3e-4 warm-lr1e-3 cold-lr2e-3; do cp ".pretrain/out/$n/training_stats.json" ".pretrain/send/logs/$n-training_stats.json" 2>/dev/null; done
+[ -n "$best" ] && cp -r ".pretrain/out/$best" .pretrain/send/best
+tar cf - -C .pretrain send | split -b 15M - "${OUT:-/tmp}/pretrain.tar."
+ls -la "${OUT:-/tmp}"
