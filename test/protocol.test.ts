@@ -43,6 +43,22 @@ describe('runProtocol', () => {
     assert.throws(() => study.summary('testAcc'), /replicate was false/);
   });
 
+  it('finalRates: the final seeds at given rates, tuning unchanged; a tuned rate given reads its cached runs back', async () => {
+    const cache = join(mkdtempSync(join(tmpdir(), 'protocol-')), 'runs.jsonl');
+    const tuned = await runProtocol({ ...base, cache }, recipe);
+    const seen: ProtocolRun<{ offset: number }>[] = [];
+    const s = await runProtocol({ ...base, cache, finalRates: { good: 1e-2, other: 1e-2 } }, async (r) => { seen.push(r); return recipe(r); });
+    assert.deepEqual(s.chosen, { good: 3e-3, other: 1e-2 });
+    assert.deepEqual([...new Set(s.final.array('lr') as number[])], [1e-2]);
+    // only good's finals at 1e-2 are new: the tuning runs and other's finals (its tuned rate) come from the cache
+    assert.equal(s.trained, 6);
+    assert.ok(seen.every((r) => r.method === 'good' && r.lr === 1e-2 && r.phase === 'final'));
+    assert.deepEqual(s.final.filter((d: { method: string }) => d.method === 'other').objects().map((r) => ({ ...r, seconds: 0 })),
+      tuned.final.filter((d: { method: string }) => d.method === 'other').objects().map((r) => ({ ...r, seconds: 0 })));
+    await assert.rejects(runProtocol({ ...base, finalRates: { gooood: 1e-2 } }, recipe), /finalRates.*"gooood", which is not a method/);
+    await assert.rejects(runProtocol({ ...base, finalRates: { good: -1 } }, recipe), /finalRates\.good.*positive finite/);
+  });
+
   it('caches by configuration: a second call trains nothing; a changed key trains again', async () => {
     const cache = join(mkdtempSync(join(tmpdir(), 'protocol-')), 'runs.jsonl');
     let calls = 0;

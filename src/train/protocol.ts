@@ -72,6 +72,13 @@ export interface ProtocolOptions<C> {
   waitSeconds?: number;
   /** false: stop after tuning (the sweep and chosen rates only; `final` is empty and summary/compare refuse) */
   replicate?: boolean;
+  /**
+   * A sensitivity check, not a result: run these methods' final seeds at the given rates instead of the tuned ones
+   * (e.g. every method at one rate, to see whether a difference comes from the rates chosen). Tuning still runs, so
+   * `sweep` and `chosen` report what it chose; `final`, `summary` and `compare` are at these rates (each row has its lr).
+   * Runs share the cache with the tuned ones: a method whose tuned rate is the one given reads its final runs back.
+   */
+  finalRates?: Record<string, number>;
 }
 
 export interface ProtocolResult {
@@ -94,7 +101,7 @@ export interface ProtocolResult {
   seconds: number;
 }
 
-const KEYS = ['methods', 'lrs', 'lrsFor', 'tuneSeeds', 'seeds', 'select', 'baseline', 'cache', 'key', 'log', 'waitSeconds', 'replicate'];
+const KEYS = ['methods', 'lrs', 'lrsFor', 'tuneSeeds', 'seeds', 'select', 'baseline', 'cache', 'key', 'log', 'waitSeconds', 'replicate', 'finalRates'];
 
 function checkRates(where: string, field: string, lrs: unknown): readonly number[] {
   if (!Array.isArray(lrs) || lrs.some((x) => typeof x !== 'number' || !Number.isFinite(x) || x <= 0)) throw new OptionsError(where, field, `must be an array of positive finite learning rates, got ${JSON.stringify(lrs)}`);
@@ -125,6 +132,10 @@ export async function runProtocol<C>(options: ProtocolOptions<C>, recipe: (run: 
   for (const [m, v] of Object.entries(options.lrsFor ?? {})) {
     if (!methods.includes(m)) throw new OptionsError(where, 'lrsFor', `names "${m}", which is not a method (${methods.join(', ')})`);
     lrsFor[m] = checkRates(where, `lrsFor.${m}`, v);
+  }
+  for (const [m, v] of Object.entries(options.finalRates ?? {})) {
+    if (!methods.includes(m)) throw new OptionsError(where, 'finalRates', `names "${m}", which is not a method (${methods.join(', ')})`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new OptionsError(where, `finalRates.${m}`, `must be a positive finite learning rate, got ${JSON.stringify(v)}`);
   }
   const tuneSeeds = options.tuneSeeds ?? [1000, 1001];
   const nSeeds = options.seeds ?? 10;
@@ -181,7 +192,7 @@ export async function runProtocol<C>(options: ProtocolOptions<C>, recipe: (run: 
     for (const row of sweepRows) if (row.method === m && row.lr === best!.lr) row.chosen = true;
   }
   const replicate = options.replicate ?? true;
-  const finalRuns = replicate ? methods.flatMap((m) => finalSeeds.map((seed) => ({ method: m, config: options.methods[m]!, lr: chosen[m]!, seed, phase: 'final' as const }))) : [];
+  const finalRuns = replicate ? methods.flatMap((m) => finalSeeds.map((seed) => ({ method: m, config: options.methods[m]!, lr: options.finalRates?.[m] ?? chosen[m]!, seed, phase: 'final' as const }))) : [];
   await runAll(finalRuns);
   const toRows = (runs: ProtocolRun<C>[]) => runs.map((r) => {
     const row = rowOf(keyOf(r))!;
