@@ -45,13 +45,13 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>
 # changes off (light clone, bind-group cache), and the opt-in kernels on: the fused residual add + LayerNorm
 # (entry 12), entry 13's flat [B·T, C] stream and multi-tensor optimizer, each alone and the last two together.
 # Since entry 17 (step replay on by default) the notebook part measures replay off, the multi-tensor optimizer and entry
-# 13's switches, and since entry 18 the flash-style attention backward (opt-in, unmeasured); validation off, host
-# changes off and fused LN were measured in entries 11 and 14
+# 13's flat stream, since entry 18 the flash-style attention backward, since entry 19 the pipelined step (opt-in), alone
+# and with the multi-tensor optimizer; validation off, host changes off and fused LN were measured in entries 11 and 14
 part gpt2-small 200 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
   --compile sharea --variant-models sharea --variants '{"GEMM changes off":{"SHARELORA_GEMM_SPLITK":"0","SHARELORA_GEMM_PRETRANSPOSE":"0"},"flash attention off":{"SHARELORA_WEBGPU_FLASH_ATTENTION":"0"}}' \
   --out "$out/gpt2-small.json"
 part notebook 270 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
-  --variants '{"replay off":{"SHARELORA_WEBGPU_REPLAY":"0"},"multi-tensor on (replay on)":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flat stream on":{"SHARELORA_WEBGPU_FLAT_STREAM":"1"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flat stream + multi-tensor on":{"SHARELORA_WEBGPU_FLAT_STREAM":"1","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"}}' \
+  --variants '{"replay off":{"SHARELORA_WEBGPU_REPLAY":"0"},"pipeline on":{"SHARELORA_WEBGPU_PIPELINE":"1"},"pipeline + multi-tensor on":{"SHARELORA_WEBGPU_PIPELINE":"1","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flat stream on":{"SHARELORA_WEBGPU_FLAT_STREAM":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"}}' \
   --out "$out/notebook.json"
 part tests 45 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
 part tests-optin 60 env SHARELORA_BACKEND=webgpu FLASH_BACKWARD_ALL=1 SHARELORA_WEBGPU_FLAT_STREAM=1 SHARELORA_WEBGPU_MULTI_TENSOR=1 SHARELORA_WEBGPU_FLASH_BACKWARD=1 node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/step-replay.test.js dist/test/gpu/flash-backward.test.js

@@ -75,7 +75,7 @@ export interface WorkerResult {
   stepImpl?: string;
   initSeconds?: number;
   /** SHARELORA_WEBGPU_REPLAY=1: steps replayed, replays verified, and why shapes were refused */
-  replay?: { replayed: number; verified: number; refused: Record<string, number> };
+  replay?: { replayed: number; verified: number; refused: Record<string, number>; pipelined: number };
 }
 
 type Pool = { numBytesUsed: number; numBytesAllocated: number; acquireBuffer: (...a: unknown[]) => unknown };
@@ -218,8 +218,10 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
   res.trainableParams = adapter.trainableParameterCount();
   res.trainableBytes = res.trainableParams * 4;
 
-  const step = async (): Promise<{ loss: number }> => ({ loss: await trainer.step(batch) });
-  res.stepImpl = 'Trainer.step (forward + backward, one read of loss and gradient statistics, AdamW)';
+  // SHARELORA_WEBGPU_PIPELINE=1: fit()'s pipelined step, each call settling the one before (losses from the records)
+  const pipelined = flags.webgpuPipeline;
+  const step = async (): Promise<{ loss: number }> => (pipelined ? (await trainer.fitStep(batch), { loss: NaN }) : { loss: await trainer.step(batch) });
+  res.stepImpl = pipelined ? 'Trainer.fitStep (pipelined: step k submitted with its update, step k-1 read meanwhile)' : 'Trainer.step (forward + backward, one read of loss and gradient statistics, AdamW)';
   res.weightBytes = used();
 
   try {
@@ -255,8 +257,12 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
       }
       if (spec.fitOnly) break;
     }
+    if (pipelined) {
+      await trainer.settlePipeline();
+      losses.splice(0, losses.length, ...trainer.records.map((r) => r.loss));
+    }
     trainer.endReplay();
-    if (flags.webgpuReplay) res.replay = { replayed: replayStats.replayed - replayAt.replayed, verified: replayStats.verified - replayAt.verified, refused: replayStats.refused };
+    if (flags.webgpuReplay) res.replay = { replayed: replayStats.replayed - replayAt.replayed, verified: replayStats.verified - replayAt.verified, refused: replayStats.refused, pipelined: trainer.lastReplay?.pipelined ?? 0 };
     res.loss = losses;
     if (stats && statsAt && times.length) {
       // our kernels' dispatches a timed step, and the share whose bind group came from the cache

@@ -31,4 +31,9 @@ export interface AdamWHyper {
   sqrtBc2: number;
   /** the clipping coefficient, applied to g first */
   gscale: number;
+  /**
+   * webgpu only (a pipelined step): a [2] tensor on the device, [clipping coefficient, 1 to apply or 0 to leave
+   * p, m and v as they are], used instead of gscale (ops.stepControl makes it)
+   */
+  ctrl?: tf.Tensor;
 }

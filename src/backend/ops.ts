@@ -164,6 +164,17 @@ export function gradStatsMany(gs: tf.Tensor[]): tf.Tensor2D {
   return tf.stack(gs.map((g) => gradStats(g))) as tf.Tensor2D;
 }
 
+/**
+ * A pipelined step's control on the device: [clipping coefficient, 1 to apply
+ * the update or 0 to leave every parameter as it is], from the values a step
+ * reads back (loss, nCheck device-check counts, n rows of gradStats). webgpu only.
+ */
+export function stepControl(values: tf.Tensor, o: { nCheck: number; n: number; maxNorm: number }): tf.Tensor1D {
+  const fz = fused();
+  if (!fz) throw new Error('stepControl needs the webgpu kernels (a pipelined step)');
+  return fz.stepControl(values, o);
+}
+
 /** the most elements one multi-tensor AdamW op takes: its group's new p, m and v all exist until `each` has had them */
 const ADAMW_GROUP_ELEMENTS = 1 << 22;
 
@@ -196,6 +207,7 @@ export function adamwUpdates(items: Array<{ p: tf.Tensor; g: tf.Tensor; m: tf.Te
  */
 export function adamwUpdate(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, h: AdamWHyper): tf.Tensor[] {
   const fz = fused(); if (fz) return fz.adamw(p, g, m, v, h);
+  if (h.ctrl) throw new Error('adamwUpdate: a device-side control (ctrl) needs the webgpu kernels');
   return tf.tidy(() => {
     const gs = h.gscale !== 1 ? tf.mul(g, h.gscale) : g;
     // decay is exactly 1 without weight decay, and p·1 is p: skip the op

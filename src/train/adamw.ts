@@ -167,7 +167,7 @@ export class AdamW {
    * (webgpu: one fused dispatch per parameter instead of ~13 ops, or one op for many: src/backend/webgpu/optim.ts)
    */
   private next(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, h: ReturnType<AdamW['hyper']>,
-    each: (it: { name: string; p: tf.Variable; m: tf.Variable; v: tf.Variable }, next: tf.Tensor[]) => void, created?: string[]): void {
+    each: (it: { name: string; p: tf.Variable; m: tf.Variable; v: tf.Variable }, next: tf.Tensor[]) => void, created?: string[], ctrl?: tf.Tensor): void {
     const items: Array<{ name: string; p: tf.Variable; g: tf.Tensor; m: tf.Variable; v: tf.Variable }> = [];
     for (const [name, p] of params) {
       const g = grads.get(name);
@@ -176,7 +176,7 @@ export class AdamW {
       const [m, v] = this.moments(name, p);
       items.push({ name, p, g, m, v });
     }
-    const hyper: AdamWHyper = { decay: h.decay, beta1: this.beta1, beta2: this.beta2, eps: this.eps, stepSize: h.stepSize, sqrtBc2: h.sqrtBc2, gscale: h.gscale };
+    const hyper: AdamWHyper = { decay: h.decay, beta1: this.beta1, beta2: this.beta2, eps: this.eps, stepSize: h.stepSize, sqrtBc2: h.sqrtBc2, gscale: h.gscale, ...(ctrl ? { ctrl } : {}) };
     adamwUpdates(items, hyper, (i, next) => each(items[i], next));
   }
 
@@ -250,6 +250,37 @@ export class AdamW {
       flags?.dispose();
       for (const { next } of pending) tf.dispose(next);
     }
+  }
+
+  /**
+   * @internal A pipelined step's update (the trainer, SHARELORA_WEBGPU_PIPELINE):
+   * the clipping coefficient and whether to apply at all come from `ctrl` on
+   * the device (ops.stepControl), so nothing is read first. The step count
+   * advances now; where the host later finds that the device kept p, m and v
+   * (ctrl said 0), undo(token) puts the count and the bound back. Done only
+   * where the update is provably finite for any gradient whose scaled norm is
+   * at most `bound` (the clipping threshold): null, and nothing done, otherwise.
+   */
+  applyControlled(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number, ctrl: tf.Tensor, bound: number): { step: number; gradBound: number } | null {
+    this.args('AdamW.applyControlled', { lr });
+    if (!(bound > 0) || !this.provablyFinite(lr, bound, 1)) return null;
+    const before = { step: this.step, gradBound: this.gradBound };
+    const h = this.hyper(lr, 1);
+    this.next(params, grads, h, ({ p, m, v }, [p1, m1, v1]) => {
+      m.assign(m1);
+      v.assign(v1);
+      p.assign(p1);
+      tf.dispose([p1, m1, v1]);
+    }, undefined, ctrl);
+    this.step = h.t;
+    this.gradBound = Math.max(this.gradBound, bound * 1.01);
+    return before;
+  }
+
+  /** @internal the device kept p, m and v for the update applyControlled() returned `token` for */
+  undo(token: { step: number; gradBound: number }): void {
+    this.step = token.step;
+    this.gradBound = token.gradBound;
   }
 
   /** step and moments as host copies (what a checkpoint saves) */

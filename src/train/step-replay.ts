@@ -16,7 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Model } from '../models/types.js';
-import { abortRecording, beginRecording, StepReplay, type Recording } from '../backend/webgpu/replay.js';
+import { abortRecording, beginRecording, StepReplay, type Recording, type SubmittedReplay } from '../backend/webgpu/replay.js';
 import { toInt2D, type Batch } from '../data/batch.js';
 import { labelsTensor } from './loss.js';
 
@@ -59,11 +59,13 @@ export interface ReplaySummary {
   replayed: number;
   /** batch shapes sent back to the normal path, by reason */
   refused: Record<string, number>;
+  /** of the replayed steps, those submitted without waiting for their read (SHARELORA_WEBGPU_PIPELINE) */
+  pipelined: number;
 }
 
 export class StepReplayer {
   private readonly shapes = new Map<string, ShapeState>();
-  readonly summary: ReplaySummary = { steps: 0, replayed: 0, refused: {} };
+  readonly summary: ReplaySummary = { steps: 0, replayed: 0, refused: {}, pipelined: 0 };
   private tick = 0;
 
   private ended = false;
@@ -89,6 +91,32 @@ export class StepReplayer {
       if (alive > 1) return await normal(conv.fwd, conv.check);
       return await this.record(st, conv, normal);
     } finally {
+      conv.dispose();
+    }
+  }
+
+  /**
+   * A pipelined step's pass (the trainer, SHARELORA_WEBGPU_PIPELINE): where
+   * this batch shape's replay is built and verified, submit it without
+   * waiting for its read; undefined otherwise (then take pass(), which also
+   * warms up, records and verifies). The caller settles each read before
+   * the one after next is submitted.
+   */
+  submit(batch: Batch): (SubmittedReplay & { nCheck: number }) | undefined {
+    const conv = this.convert(batch);
+    try {
+      const st = this.shapes.get(conv.key);
+      if (!st?.replay || !st.verified || st.refused || st.replay.ended || !st.replay.pipelinable) return undefined;
+      st.seen++;
+      st.used = ++this.tick;
+      this.summary.steps++;
+      const r = st.replay.submit(conv.dynamic);
+      replayStats.replayed++;
+      this.summary.replayed++;
+      this.summary.pipelined++;
+      return { ...r, nCheck: st.nCheck };
+    } finally {
+      // the inputs were copied by the submitted commands, ahead of any later reuse of these buffers
       conv.dispose();
     }
   }

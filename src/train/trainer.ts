@@ -16,7 +16,7 @@ import { BatchError, checkBatch, deviceBatchCheck, deviceCheckPassed, failDevice
 import type { StepRecord, TrainerCallbacks } from './callbacks.js';
 import { accuracy, pearson } from './metrics.js';
 import { labelsTensor, lossAndGradTensors, type Batch, type Trainable } from './loss.js';
-import { gradStatsMany } from '../backend/ops.js';
+import { gradStatsMany, stepControl } from '../backend/ops.js';
 import { assertGpuHealthy } from '../backend/index.js';
 import { flags } from '../backend/flags.js';
 import { StepReplayer, type ReplaySummary, type StepPass } from './step-replay.js';
@@ -165,6 +165,12 @@ export class Trainer {
     const pass = this.replayer && k === 1
       ? await this.replayer.pass(batch, (fwd, check) => this.forwardBackward(fwd, check, updating))
       : await this.forwardBackward(batch, batch, updating);
+    return this.finishPass(batch, t0, pass, updating);
+  }
+
+  /** a step's pass read back: the device check, the accumulation and (when updating) the update */
+  private async finishPass(batch: Batch, t0: number, pass: StepPass, updating: boolean): Promise<number> {
+    const k = this.opts.gradAccumulation;
     const { values, nCheck } = pass;
     // the sums are only committed once the batch has passed its device check;
     // until then `accum` still holds the previous micro-batches' gradients
@@ -186,6 +192,110 @@ export class Trainer {
       // the batch failed: its gradients go, the accumulation stays as it was
       if (next) tf.dispose([...next.values()]);
     }
+  }
+
+  /** a pipelined step whose read is not yet settled (fitStep) */
+  private pending: { read: Promise<Float32Array>; nCheck: number; batch: Batch; t0: number; lr: number; epoch: number; cursor: number; token: { step: number; gradBound: number } } | undefined;
+
+  /**
+   * fit()'s step. With SHARELORA_WEBGPU_PIPELINE=1, once a batch shape's replay
+   * is verified, step k's update is submitted at once, its clipping
+   * coefficient and whether to apply it computed on the device
+   * (ops.stepControl), and step k's read is settled during step k+1, so the
+   * GPU does not wait for the host between steps. Records, errors and
+   * parameters are step()'s: a step the device did not apply (a non-finite
+   * loss or gradient, a bad batch, a Σg² beyond float32) changed nothing, and
+   * when its read shows that, it is done again on the normal path, which
+   * raises or records exactly as step() does (the next step's pass, made
+   * meanwhile, is done again too).
+   */
+  /** @internal fit()'s step (also the benchmark's loop); records come as the steps settle (settlePipeline) */
+  async fitStep(batch: Batch): Promise<void> {
+    return this.exclusive(() => this.fitStepNow(batch));
+  }
+
+  private async fitStepNow(batch: Batch): Promise<void> {
+    const normal = async () => { await this.settleNow(); await this.stepNow(batch); };
+    if (!flags.webgpuPipeline || !this.replayer || this.opts.gradAccumulation !== 1 || !(this.opts.maxGradNorm > 0)) return normal();
+    const t0 = performance.now();
+    checkBatch('trainer.step', batch, this.model, true);
+    this.needTotal('trainer.step');
+    const sub = this.replayer.submit(batch);
+    if (!sub) return normal();
+    let grads: Map<string, tf.Tensor> | undefined = sub.outputs;
+    let ctrl: tf.Tensor | undefined;
+    let read: Promise<Float32Array> | undefined = sub.read;
+    try {
+      if (await this.settleNow()) {
+        // the previous step was done again: this pass read parameters that may since have changed
+        await read;
+        read = undefined;
+        tf.dispose([...grads.values()]);
+        grads = undefined;
+        await this.stepNow(batch);
+        return;
+      }
+      const lr = this.currentLr();
+      if (sub.values) ctrl = stepControl(sub.values, { nCheck: sub.nCheck, n: grads.size, maxNorm: this.opts.maxGradNorm });
+      const token = ctrl ? this.optimizer.applyControlled(this.adapter.namedParameters(), grads, lr, ctrl, this.opts.maxGradNorm) : null;
+      if (!token) {
+        // not provably finite without the norm (or no device control): this step as step() does it, from its own read
+        const values = await read;
+        read = undefined;
+        const next = grads;
+        grads = undefined;
+        await this.finishPass(batch, t0, { values, nCheck: sub.nCheck, next }, true);
+        return;
+      }
+      this.microStep += 1;
+      this.pending = { read, nCheck: sub.nCheck, batch, t0, lr, epoch: this.epoch, cursor: this.cursor, token };
+      read = undefined;
+    } finally {
+      sub.values?.dispose();
+      ctrl?.dispose();
+      if (grads) tf.dispose([...grads.values()]);
+      // a read nobody will await (an error above): its failure is not this step's
+      read?.catch(() => undefined);
+    }
+  }
+
+  /** @internal settle the pipelined step in flight, if any (fit() does this before an evaluation and at an epoch's end) */
+  async settlePipeline(): Promise<void> {
+    await this.exclusive(() => this.settleNow());
+  }
+
+  /**
+   * Read the pending pipelined step and record it; if the device did not apply
+   * it (its decision is recomputed here from the same values, in the same
+   * float32 order), undo the optimistic step count and do the step again on
+   * the normal path. True when it was done again.
+   */
+  private async settleNow(): Promise<boolean> {
+    const p = this.pending;
+    if (!p) return false;
+    this.pending = undefined;
+    const values = await p.read;
+    const loss = values[0];
+    let ok = Number.isFinite(loss) && (p.nCheck === 0 || deviceCheckPassed(values.subarray(1, 1 + p.nCheck), true));
+    let s32 = 0, total = 0;
+    for (let i = 1 + p.nCheck; i + 1 < values.length; i += 2) {
+      if (values[i + 1] !== 1) ok = false;
+      s32 = Math.fround(s32 + values[i]);
+      total += values[i];
+    }
+    if (!Number.isFinite(s32)) ok = false;
+    if (!ok) {
+      this.optimizer.undo(p.token);
+      this.microStep -= 1;
+      // fit() has moved past this batch; if it fails again, fit() stops where step() would have: at this batch
+      const at = { epoch: this.epoch, cursor: this.cursor };
+      ({ epoch: this.epoch, cursor: this.cursor } = p);
+      await this.stepNow(p.batch);
+      ({ epoch: this.epoch, cursor: this.cursor } = at);
+      return true;
+    }
+    this.records.push({ ...this.record(p.token.step + 1, loss, p.lr, Math.sqrt(total), p.batch, p.t0), epoch: p.epoch });
+    return false;
   }
 
   /**
@@ -243,7 +353,7 @@ export class Trainer {
    * dropped and the schedule's ceil(batches / k) updates per epoch all happen.
    */
   async flush(batch: Batch): Promise<void> {
-    return this.exclusive(async () => { if (this.accumCount > 0) await this.update(batch, performance.now()); });
+    return this.exclusive(async () => { await this.settleNow(); if (this.accumCount > 0) await this.update(batch, performance.now()); });
   }
 
   private async update(batch: Batch, t0: number, stats?: ArrayLike<number>): Promise<void> {
@@ -389,6 +499,7 @@ export class Trainer {
     cbs.forEach((c) => c.onStart?.({ totalSteps }));
     let interrupted = false;
     this.startReplay();
+    let failed = false;
     try {
       for (; this.epoch < epochs; this.epoch++, this.cursor = 0) {
         const order = o.shuffle === false ? o.train.map((_, i) => i) : new Rng(this.opts.seed * 7919 + this.epoch).permutation(o.train.length);
@@ -396,13 +507,16 @@ export class Trainer {
           if (stopRequested()) { interrupted = true; throw new TrainingInterrupted(this.updates); }
           const before = this.records.length;
           const batch = o.train[order[this.cursor]];
-          await this.step(batch);
+          await this.fitStep(batch);
           this.cursor++;
           if (this.cursor === order.length) await this.flush(batch);
-          if (this.records.length > before) {
-            const rec = this.records[this.records.length - 1];
-            if (o.eval?.length && this.updates % evalEvery === 0) {
-              const r = await this.evaluate(o.eval);
+          const evalDue = () => Boolean(o.eval?.length) && this.updates % evalEvery === 0;
+          // a pipelined step is recorded when the next one settles it: an evaluation due now needs its record
+          if (this.pending && evalDue()) await this.settlePipeline();
+          const added = this.records.slice(before);
+          for (const [i, rec] of added.entries()) {
+            if (i === added.length - 1 && !this.pending && evalDue()) {
+              const r = await this.evaluate(o.eval!);
               rec.evalLoss = r.loss;
               rec.evalMetric = Object.values(r.metrics)[0];
               cbs.forEach((c) => c.onEval?.({ step: this.updates, evalLoss: r.loss, metrics: r.metrics }));
@@ -413,9 +527,17 @@ export class Trainer {
           await new Promise((r) => setImmediate(r));
         }
       }
+    } catch (e) {
+      failed = true;
+      throw e;
     } finally {
+      // a pipelined step still in flight is settled (recorded, or done again) before the replays end; an error of its
+      // own gives way to the one already on its way out
+      let settleError: unknown;
+      try { await this.settlePipeline(); } catch (e) { if (!failed) settleError = e; }
       this.endReplay();
       cbs.forEach((c) => c.onEnd?.({ steps: this.updates, interrupted }));
+      if (settleError !== undefined) throw settleError;
     }
     await assertGpuHealthy(where, 'the losses read since then are not trustworthy');
     return this.history;
@@ -431,7 +553,7 @@ export class Trainer {
 
   /** The state a checkpoint saves (see TrainerState); called while a step() is in flight, it waits for that step. */
   async state(): Promise<TrainerState> {
-    return this.exclusive(() => this.readState());
+    return this.exclusive(async () => { await this.settleNow(); return this.readState(); });
   }
 
   private async readState(): Promise<TrainerState> {
@@ -474,7 +596,7 @@ export class Trainer {
    * step() is in flight, it waits for that step and saves before the next.
    */
   async save(dir: string): Promise<void> {
-    return this.exclusive(async () => saveCheckpoint(this, await this.readState(), dir));
+    return this.exclusive(async () => { await this.settleNow(); await saveCheckpoint(this, await this.readState(), dir); });
   }
 
   /**
@@ -513,6 +635,8 @@ export class Trainer {
   }
 
   dispose(): void {
+    this.pending?.read.catch(() => undefined);
+    this.pending = undefined;
     this.endReplay();
     this.disposed = true;
     this.optimizer.dispose();

@@ -84,7 +84,7 @@ describe('step replay on webgpu', () => {
     const replayed = await train(true, data);
     assert.equal(plain.replayed, 0);
     assert.equal(plain.summary, undefined, 'SHARELORA_WEBGPU_REPLAY=0: no replay tried');
-    assert.deepEqual(replayed.summary, { steps: 12, replayed: replayed.replayed, refused: {} });
+    assert.deepEqual(replayed.summary, { steps: 12, replayed: replayed.replayed, refused: {}, pipelined: 0 });
     // 12 updates: 2 warm-up, 2 recorded, 1 verified beside a normal step, the rest replayed
     assert.ok(replayed.replayed >= 6, `only ${replayed.replayed} of 12 steps replayed (refusals: ${JSON.stringify(replayed.refused)})`);
     assertSame(plain, replayed);

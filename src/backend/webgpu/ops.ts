@@ -251,9 +251,15 @@ export function gradStats(g: tf.Tensor): tf.Tensor1D {
   return run(KERNELS.gradStats, { g }) as tf.Tensor1D;
 }
 
-/** torch AdamW's new (p, m, v) in one dispatch (optim.ts). */
+/** torch AdamW's new (p, m, v) in one dispatch (optim.ts); with h.ctrl, scale and whether to apply come from it. */
 export function adamw(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, h: AdamWHyper): tf.Tensor[] {
-  return run(KERNELS.adamw, { p, g, m, v }, { ...h }) as tf.Tensor[];
+  const { ctrl, ...rest } = h;
+  return run(KERNELS.adamw, { p, g, m, v, c: ctrl }, rest) as tf.Tensor[];
+}
+
+/** [clipping coefficient, 1 to apply / 0 to keep] from a step's read-back values, on the device (optim.ts). */
+export function stepControl(values: tf.Tensor, o: { nCheck: number; n: number; maxNorm: number }): tf.Tensor1D {
+  return run(KERNELS.stepControl, { values }, { ...o }) as tf.Tensor1D;
 }
 
 /** gradStats of each of gs as rows of one [n, 2] tensor: one engine op (optim.ts, multi-tensor). */
@@ -267,6 +273,8 @@ export function gradStatsMany(gs: tf.Tensor[]): tf.Tensor2D {
 export function adamwMany(items: Array<{ p: tf.Tensor; g: tf.Tensor; m: tf.Tensor; v: tf.Tensor }>, h: AdamWHyper): tf.Tensor[][] {
   const inputs: Record<string, tf.Tensor> = {};
   items.forEach(({ p, g, m, v }, k) => { inputs[`p${k}`] = p; inputs[`g${k}`] = g; inputs[`m${k}`] = m; inputs[`v${k}`] = v; });
-  const outs = run(KERNELS.adamwMany, inputs, { ...h, n: items.length }) as tf.Tensor[];
+  const { ctrl, ...rest } = h;
+  if (ctrl) inputs.c = ctrl;
+  const outs = run(KERNELS.adamwMany, inputs, { ...rest, n: items.length }) as tf.Tensor[];
   return items.map((_, k) => outs.slice(3 * k, 3 * k + 3));
 }

@@ -40,25 +40,74 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>) {
 
 /** attrs: decay = 1 − lr·wd, beta1, beta2, eps, stepSize = lr/(1 − β1ᵗ), sqrtBc2 = √(1 − β2ᵗ), gscale */
 export function adamwKernel({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo[] {
-  const { p, g, m, v } = inputs;
+  const { p, g, m, v, c } = inputs;
   const n = elementCount(p);
   const f = (k: string) => attrs[k] as number;
   return dispatch({
-    key: 'optim_adamw',
+    key: c ? 'optim_adamw_ctrl' : 'optim_adamw',
     outputs: [{ name: 'Po' }, { name: 'Mo' }, { name: 'Vo' }],
-    inputs: [{ name: 'Pi' }, { name: 'G' }, { name: 'Mi' }, { name: 'Vi' }],
+    inputs: [{ name: 'Pi' }, { name: 'G' }, { name: 'Mi' }, { name: 'Vi' }, ...(c ? [{ name: 'C' }] : [])],
     body: () => `${ELT_HEADER}
-  let g = G[i] * P.gscale;
+  ${c ? CTRL_KEEP('Pi[i]', 'Mi[i]', 'Vi[i]', 'Po[i]', 'Mo[i]', 'Vo[i]') : ''}
+  let g = G[i] * ${c ? 'C[0]' : 'P.gscale'};
   let m1 = P.beta1 * Mi[i] + (1.0 - P.beta1) * g;
   let v1 = P.beta2 * Vi[i] + (1.0 - P.beta2) * (g * g);
   Mo[i] = m1;
   Vo[i] = v1;
   Po[i] = Pi[i] * P.decay - (m1 / (sqrt(v1) / P.sqrtBc2 + P.eps)) * P.stepSize;
 }`,
-  }, [p, g, m, v], [{ shape: p.shape }, { shape: p.shape }, { shape: p.shape }], [
+  }, c ? [p, g, m, v, c] : [p, g, m, v], [{ shape: p.shape }, { shape: p.shape }, { shape: p.shape }], [
     ['n', 'u32', n], ['gscale', 'f32', f('gscale')], ['beta1', 'f32', f('beta1')], ['beta2', 'f32', f('beta2')],
     ['decay', 'f32', f('decay')], ['sqrtBc2', 'f32', f('sqrtBc2')], ['eps', 'f32', f('eps')], ['stepSize', 'f32', f('stepSize')],
   ], grid1d(Math.ceil(n / 256)));
+}
+
+/**
+ * A pipelined step's update (SHARELORA_WEBGPU_PIPELINE) reads its clipping
+ * coefficient and whether to apply at all from C = stepControl's [scale, ok]
+ * instead of uniforms: the host has not read the step's statistics yet. With
+ * ok = 0 the kernel writes p, m and v back unchanged, so a step the host later
+ * finds non-finite (or a bad batch) has changed nothing, as on the normal path.
+ */
+const CTRL_KEEP = (p: string, m: string, v: string, po: string, mo: string, vo: string) =>
+  `if (C[1] == 0.0) { ${po} = ${p}; ${mo} = ${m}; ${vo} = ${v}; return; }`;
+
+/**
+ * The pipelined step's control, from the values the step reads back (the
+ * trainer's `both`: loss, nCheck device-check counts, then Σg² and the finite
+ * flag of each of n gradients): C = [clipping coefficient, 1 if the update
+ * may be applied else 0]. ok needs a finite loss, every gradient finite, a
+ * finite Σg² over all of them (float32: where it overflows, the host redoes
+ * the step on the normal path, which sums in float64), and the batch's
+ * device check passed (counts as deviceCheckPassed reads them). The
+ * coefficient is the host's min(1, maxNorm / (‖g‖ + 1e-6)), in float32.
+ */
+export function stepControlKernel({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo {
+  const { values } = inputs;
+  const nCheck = attrs.nCheck as number, n = attrs.n as number;
+  if (nCheck !== 0 && nCheck !== 4) throw new Error(`stepControl: ${nCheck} device-check counts (expected 0 or 4)`);
+  return dispatch({
+    key: `optim_step_control_${nCheck}`,
+    outputs: [{ name: 'C' }],
+    inputs: [{ name: 'V' }],
+    body: () => `
+fn finite(x : f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u; }
+@compute @workgroup_size(1, 1, 1)
+fn main() {
+  var ok = finite(V[0]);
+  ${nCheck ? 'if (V[1] != 0.0 || V[2] != 0.0 || V[3] != 0.0 || !(V[4] > 0.0)) { ok = false; }' : ''}
+  var s = 0.0;
+  for (var k = 0u; k < P.n; k++) {
+    s += V[${1 + nCheck}u + 2u * k];
+    if (V[${2 + nCheck}u + 2u * k] != 1.0) { ok = false; }
+  }
+  if (!finite(s)) { ok = false; }
+  var scale = 1.0;
+  if (P.maxNorm > 0.0) { scale = min(1.0, P.maxNorm / (sqrt(s) + 1e-6)); }
+  C[0] = select(0.0, scale, ok);
+  C[1] = select(0.0, 1.0, ok);
+}`,
+  }, [values], [{ shape: [2] }], [['n', 'u32', n], ['maxNorm', 'f32', attrs.maxNorm as number]], [1, 1, 1])[0];
 }
 
 /**
@@ -113,7 +162,8 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
 export function adamwManyKernel({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo[] {
   const n = attrs.n as number;
   const f = (k: string) => attrs[k] as number;
-  const per = Math.max(1, Math.floor(storageLimit() / 7));
+  const c = inputs.c;
+  const per = Math.max(1, Math.floor((storageLimit() - (c ? 1 : 0)) / 7));
   const outs: tf.TensorInfo[] = [];
   for (let k0 = 0; k0 < n; k0 += per) {
     const ks = Array.from({ length: Math.min(per, n - k0) }, (_, j) => k0 + j);
@@ -122,14 +172,15 @@ export function adamwManyKernel({ inputs, attrs }: { inputs: KernelInputs; attrs
     const ends: number[] = [];
     let total = 0;
     for (const k of ks) { total += elementCount(inputs[`p${k}`]); ends.push(total); }
-    const c = ks.length;
+    const count = ks.length;
     outs.push(...dispatch({
-      key: `optim_adamw_many_${c}`,
+      key: `optim_adamw_many_${count}${c ? '_ctrl' : ''}`,
       outputs: ks.flatMap((_, j) => [{ name: `Po${j}` }, { name: `Mo${j}` }, { name: `Vo${j}` }]),
-      inputs: ks.flatMap((_, j) => [{ name: `Pi${j}` }, { name: `G${j}` }, { name: `Mi${j}` }, { name: `Vi${j}` }]),
+      inputs: [...ks.flatMap((_, j) => [{ name: `Pi${j}` }, { name: `G${j}` }, { name: `Mi${j}` }, { name: `Vi${j}` }]), ...(c ? [{ name: 'C' }] : [])],
       body: () => `
 fn upd(p : f32, g0 : f32, m : f32, v : f32) -> vec3<f32> {
-  let g = g0 * P.gscale;
+  ${c ? 'if (C[1] == 0.0) { return vec3<f32>(p, m, v); }' : ''}
+  let g = g0 * ${c ? 'C[0]' : 'P.gscale'};
   let m1 = P.beta1 * m + (1.0 - P.beta1) * g;
   let v1 = P.beta2 * v + (1.0 - P.beta2) * (g * g);
   return vec3<f32>(p * P.decay - (m1 / (sqrt(v1) / P.sqrtBc2 + P.eps)) * P.stepSize, m1, v1);
@@ -141,7 +192,7 @@ ${ELT_HEADER}
     Po${j}[o] = r.x; Mo${j}[o] = r.y; Vo${j}[o] = r.z;
   }`).join('\n  ')}
 }`,
-    }, ins, ks.flatMap((k) => { const shape = inputs[`p${k}`].shape; return [{ shape }, { shape }, { shape }]; }), [
+    }, c ? [...ins, c] : ins, ks.flatMap((k) => { const shape = inputs[`p${k}`].shape; return [{ shape }, { shape }, { shape }]; }), [
       ['n', 'u32', total], ['gscale', 'f32', f('gscale')], ['beta1', 'f32', f('beta1')], ['beta2', 'f32', f('beta2')],
       ['decay', 'f32', f('decay')], ['sqrtBc2', 'f32', f('sqrtBc2')], ['eps', 'f32', f('eps')], ['stepSize', 'f32', f('stepSize')],
       ...ends.map((e, j): UniformField => [`e${j}`, 'u32', e]),

@@ -16,7 +16,7 @@ import { watchDevice } from './errors.js';
 import { installReplayHooks } from './replay.js';
 import { replaceBatchMatMul, slMatMul } from './matmul.js';
 import { addNormBackward, addNormForward, normBackward, normForward } from './norm.js';
-import { adamwKernel, adamwManyKernel, gradStatsKernel, gradStatsManyKernel } from './optim.js';
+import { adamwKernel, adamwManyKernel, gradStatsKernel, gradStatsManyKernel, stepControlKernel } from './optim.js';
 
 export const KERNELS = {
   matmul: 'ShareLoraMatMul',
@@ -31,6 +31,7 @@ export const KERNELS = {
   adamw: 'ShareLoraAdamW',
   gradStatsMany: 'ShareLoraGradStatsMany',
   adamwMany: 'ShareLoraAdamWMany',
+  stepControl: 'ShareLoraStepControl',
   xent: 'ShareLoraSoftmaxXent',
   xentGrad: 'ShareLoraSoftmaxXentGrad',
 } as const;
@@ -61,6 +62,7 @@ export function registerKernels(opts: { replaceBatchMatMul?: boolean } = {}): vo
   reg(KERNELS.adamw, adamwKernel);
   reg(KERNELS.gradStatsMany, gradStatsManyKernel);
   reg(KERNELS.adamwMany, adamwManyKernel);
+  reg(KERNELS.stepControl, stepControlKernel);
   reg(KERNELS.xent, xentForward);
   reg(KERNELS.xentGrad, xentBackward);
   if (opts.replaceBatchMatMul ?? flags.webgpuMatmul !== 'tfjs') replaceBatchMatMul();

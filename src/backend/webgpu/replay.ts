@@ -276,6 +276,15 @@ function takeFromFreeList(pool: PoolInternals, b: GPUBuffer): boolean {
 
 export interface ReplayResult { values: Float32Array; outputs: Map<string, tf.Tensor> }
 
+/**
+ * A replay submitted but not yet read (a pipelined step): the outputs as
+ * tensors, the values the step reads back as a tensor over the replay's own
+ * buffer (valid until the next replay is submitted: hand it to GPU work
+ * before then; absent where they do not start that buffer, `pipelinable`),
+ * and the read, started at once.
+ */
+export interface SubmittedReplay { outputs: Map<string, tf.Tensor>; values?: tf.Tensor; read: Promise<Float32Array> }
+
 export class StepReplay {
   /** buffers the step allocates: the replay's own until it ends */
   readonly pinned = new Set<GPUBuffer>();
@@ -290,7 +299,13 @@ export class StepReplay {
   private readonly guardedHere = new Set<GPUBuffer>();
   private readonly inputs = new Map<string, { buffer: GPUBuffer; bytes: number }>();
   private readonly encodeList: Cmd[] = [];
-  private readBuffer!: GPUBuffer;
+  /** two, used in turn: a pipelined step's read may still be pending when the next step is submitted */
+  private readonly readBuffers: GPUBuffer[] = [];
+  private nextRead = 0;
+  private readonly reading = [false, false];
+
+  /** the values a step reads back start its buffer (what a pipelined step hands to stepControl) */
+  get pipelinable(): boolean { return !this.ended && this.rec.read!.so === 0 && this.rec.read!.size % 4 === 0; }
   private readonly be: WebGPUBackendLike;
 
   /** the step's outputs the caller keeps (the gradients): buffer, shape, dtype */
@@ -346,8 +361,11 @@ export class StepReplay {
     const read = rec.read!;
     touch(read.src);
     for (const o of this.outputs.values()) if (!this.pinned.has(o.buffer)) throw new Error('step replay: an output the step did not write');
-    this.readBuffer = dev.createBuffer({ size: Math.ceil(read.size / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'replay read' });
-    this.own.push(this.readBuffer);
+    for (let i = 0; i < 2; i++) {
+      const rb = dev.createBuffer({ size: Math.ceil(read.size / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: `replay read ${i}` });
+      this.readBuffers.push(rb);
+      this.own.push(rb);
+    }
     live.add(this);
   }
 
@@ -359,6 +377,17 @@ export class StepReplay {
 
   /** inputs by name (what the recording's `dynamic` named) -> the tensors of this step */
   async run(dynamic: Map<string, tf.TensorInfo>): Promise<ReplayResult> {
+    const r = this.submit(dynamic);
+    r.values?.dispose();
+    return { values: await r.read, outputs: r.outputs };
+  }
+
+  /**
+   * run() without waiting for the read: the step's commands are submitted and
+   * the read started. At most one read may be pending when the next is
+   * submitted (two read buffers, used in turn): await it first.
+   */
+  submit(dynamic: Map<string, tf.TensorInfo>): SubmittedReplay {
     if (this.ended) throw new Error(`step replay ended: ${this.ended}`);
     const be = this.be;
     if (be.device !== this.rec.device) { this.end('the device changed'); throw new Error('step replay ended: the device changed'); }
@@ -390,16 +419,24 @@ export class StepReplay {
     }
     if (pass) pass.end();
     const read = this.rec.read!;
-    enc.copyBufferToBuffer(read.src, read.so, this.readBuffer, 0, read.size);
+    const rb = this.readBuffers[this.nextRead];
+    if (this.reading[this.nextRead]) throw new Error('step replay: a read of two steps ago is still pending (await each submitted read before the next submit)');
+    const slot = this.nextRead;
+    this.reading[slot] = true;
+    this.nextRead = 1 - this.nextRead;
+    enc.copyBufferToBuffer(read.src, read.so, rb, 0, read.size);
     be.queue.submit([enc.finish()]);
-    await this.readBuffer.mapAsync(GPUMapMode.READ);
-    const values = new Float32Array(this.readBuffer.getMappedRange().slice(0, read.size));
-    this.readBuffer.unmap();
+    const readP = rb.mapAsync(GPUMapMode.READ).then(() => {
+      const v = new Float32Array(rb.getMappedRange().slice(0, read.size));
+      rb.unmap();
+      return v;
+    }).finally(() => { this.reading[slot] = false; });
     this.replays++;
     const outputs = new Map<string, tf.Tensor>();
     // tensors over the replay's buffers: disposing one leaves the buffer to the replay (tfjs's zeroCopy)
     for (const [name, o] of this.outputs) outputs.set(name, tf.tensor({ buffer: o.buffer, zeroCopy: true } as unknown as number[], o.shape, o.dtype));
-    return { values, outputs };
+    const values = this.pipelinable ? tf.tensor({ buffer: read.src, zeroCopy: true } as unknown as number[], [read.size / 4], 'float32') : undefined;
+    return { outputs, values, read: readP };
   }
 
   /**
