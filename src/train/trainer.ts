@@ -207,9 +207,9 @@ export class Trainer {
    * loss or gradient, a bad batch, a Σg² beyond float32) changed nothing, and
    * when its read shows that, it is done again on the normal path, which
    * raises or records exactly as step() does (the next step's pass, made
-   * meanwhile, is done again too).
+   * meanwhile, is done again too). Records come as the steps settle
+   * (settlePipeline). @internal fit()'s step, and the benchmark's.
    */
-  /** @internal fit()'s step (also the benchmark's loop); records come as the steps settle (settlePipeline) */
   async fitStep(batch: Batch): Promise<void> {
     return this.exclusive(() => this.fitStepNow(batch));
   }
