@@ -21,7 +21,7 @@ import { dispatch, grid1d, webgpuBackend, type KernelAttrs, type KernelInputs } 
 import { flashForward, flashSupported, tokenShape } from './flash.js';
 import { flashBackward, flashBackwardSupported } from './flash-backward.js';
 import { gemm, type GemmArgs } from './gemm.js';
-import { reducers, ROW_HEADER, rowWG } from './rows.js';
+import { ATTENTION_BIAS, reducers, ROW_HEADER, rowWG } from './rows.js';
 
 interface Shape { B: number; T: number; H: number; Hkv: number; D: number; rep: number; packed: boolean; causal: boolean; scale: number; rows: boolean }
 /** where one of q/k/v lives: its tensor, row stride, column offset */
@@ -59,23 +59,10 @@ function scores(src: { q: Src; k: Src }, s: Shape): tf.TensorInfo {
   return gemm({ ...asA(src.q, s), ...asB(src.k, s, s.rep), M: s.T, N: s.T, K: s.D, transA: false, transB: true, batch: s.B * s.H, alpha: s.scale, outShape: [s.B * s.H, s.T, s.T] } as GemmArgs);
 }
 
-/**
- * Causal and key-padding bias exactly as the tfjs fallback adds it
- * ((1 − m)·−1e9 in float32). The mask is read as i32: tfjs's webgpu Cast
- * from int32 to float32 relabels the buffer without converting it.
- */
-const MASK_SNIPPET = (hasMask: boolean, causal: boolean) => `
-fn biasAt(b : u32, i : u32, j : u32) -> f32 {
-  var o = 0.0;
-  ${causal ? 'if (j > i) { o = o - 1e9; }' : ''}
-  ${hasMask ? 'o = o + (1.0 - f32(KM[b * P.T + j])) * -1e9;' : ''}
-  return o;
-}`;
-
 /** Both softmax row kernels: reducers, the bias, and row = (batch·head, query i) over a T-long score row at base. */
 function rowPrelude(WG: number, masked: boolean, causal: boolean): string {
   return `${reducers(WG)}
-${MASK_SNIPPET(masked, causal)}
+${ATTENTION_BIAS(causal, masked)}
 ${ROW_HEADER(WG)}
   let i = row % P.T;
   let b = row / P.T / P.H;

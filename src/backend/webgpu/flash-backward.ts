@@ -39,6 +39,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { flags } from '../flags.js';
 import { dispatch, webgpuBackend } from './dispatch.js';
 import { flashSupported, tokenShape, type FlashShape, type FlashSrc } from './flash.js';
+import { ATTENTION_BIAS, vec4At as rd } from './rows.js';
 
 // BR rows a workgroup owns; BS rows of the other side staged per step. BR must
 // equal flash.ts's query block (64) for the causal block bounds to match it.
@@ -61,19 +62,9 @@ export function flashBackwardSupported(s: FlashBwdShape): boolean {
   return flags.webgpuFlashBackward && flashSupported(s);
 }
 
-const rd = (arr: string, base: string) => `vec4<f32>(${arr}[${base}], ${arr}[${base} + 1u], ${arr}[${base} + 2u], ${arr}[${base} + 3u])`;
 const wr = (arr: string, base: string, v: string) => `${arr}[${base}] = ${v}.x; ${arr}[${base} + 1u] = ${v}.y; ${arr}[${base} + 2u] = ${v}.z; ${arr}[${base} + 3u] = ${v}.w;`;
 const dot = (a: string, b: (c: number) => string, D4: number) =>
   `var ${a}v = vec4<f32>(0.0);\n${Array.from({ length: D4 }, (_, c) => `      ${a}v = fma(${b(c)}, ${a}v);`).join('\n')}\n      let ${a} = ${a}v.x + ${a}v.y + ${a}v.z + ${a}v.w;`;
-
-/** the forward's bias, as flash.ts and the reference add it */
-const BIAS = (causal: boolean, masked: boolean) => `
-fn biasAt(b : u32, i : u32, j : u32) -> f32 {
-  var o = 0.0;
-  ${causal ? 'if (j > i) { o = o - 1e9; }' : ''}
-  ${masked ? 'o = o + (1.0 - f32(KM[b * P.T + j])) * -1e9;' : ''}
-  return o;
-}`;
 
 /**
  * Sum the S parts' register partials into part 0, one part and one vector at a
@@ -92,6 +83,19 @@ function combine(S: number, D4: number, vectors: string[], scalar?: string): str
     round(vecs.map((c) => `St[row * ${D4}u + ${c}u] = ${v}${c};`).join(' '), vecs.map((c) => `${v}${c} += St[row * ${D4}u + ${c}u];`).join(' '))).join('')}
   }`;
 }
+
+/**
+ * Both kernels' staging of BS rows from row0 (clamped to T): the first
+ * source's vec4s at St[0…], the second's at St[BS·D4…]; `c` is the column.
+ */
+const stage = (D4: number, WG: number, row0: string, first: (row: string) => string, second: (row: string) => string) => `
+    for (var x = lid; x < ${BS * D4}u; x += ${WG}u) {
+      let r = min(${row0} + x / ${D4}u, P.T - 1u);
+      let c = (x % ${D4}u) * 4u;
+      St[x] = ${first('r')};
+      St[${BS * D4}u + x] = ${second('r')};
+    }
+    workgroupBarrier();`;
 
 const srcUniforms = (src: { q: FlashSrc; k: FlashSrc; v: FlashSrc }): Array<[string, 'u32', number]> => [
   ['ldq', 'u32', src.q.ld], ['offq', 'u32', src.q.off], ['ldk', 'u32', src.k.ld], ['offk', 'u32', src.k.off], ['ldv', 'u32', src.v.ld], ['offv', 'u32', src.v.off],
@@ -132,7 +136,7 @@ export function flashBackward(src: { q: FlashSrc; k: FlashSrc; v: FlashSrc }, dy
     body: () => `
 // staged keys at 0, values at ${BS * D4}; the parts' partial sums at the end
 var<workgroup> St : array<vec4<f32>, ${2 * BS * D4}>;
-${BIAS(s.causal, masked)}
+${ATTENTION_BIAS(s.causal, masked)}
 @compute @workgroup_size(${WG}, 1, 1)
 fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>) {
   let lid = l3.x;
@@ -151,13 +155,7 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   var dl = 0.0;
   let kEnd = ${s.causal ? `min(P.T, (w3.x + 1u) * ${BR}u)` : 'P.T'};
   for (var j0 = 0u; j0 < kEnd; j0 += ${BS}u) {
-    for (var x = lid; x < ${BS * D4}u; x += ${WG}u) {
-      let j = min(j0 + x / ${D4}u, P.T - 1u);
-      let c = (x % ${D4}u) * 4u;
-      St[x] = ${rd(K, 'kb + j * P.ldk + c')};
-      St[${BS * D4}u + x] = ${rd(V, 'vb + j * P.ldv + c')};
-    }
-    workgroupBarrier();
+    ${stage(D4, WG, 'j0', (r) => rd(K, `kb + ${r} * P.ldk + c`), (r) => rd(V, `vb + ${r} * P.ldv + c`))}
     let n = min(${BS}u, kEnd - j0);
     for (var jj = part * ${per}u; jj < min(n, (part + 1u) * ${per}u); jj++) {
       ${dot('qk', (c) => `q${c}, St[jj * ${D4}u + ${c}u]`, D4)}
@@ -188,7 +186,7 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
     body: () => `
 // staged queries at 0, their dO rows at ${BS * D4}; the parts' partial sums at the end
 var<workgroup> St : array<vec4<f32>, ${2 * BS * D4}>;
-${BIAS(s.causal, masked)}
+${ATTENTION_BIAS(s.causal, masked)}
 @compute @workgroup_size(${WG}, 1, 1)
 fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>) {
   let lid = l3.x;
@@ -209,13 +207,7 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
     let qb = b * P.T * P.ldq + P.offq + h * ${D}u;
     let ob = b * P.T * P.H * ${D}u + h * ${D}u;
     for (var i0 = iStart; i0 < P.T; i0 += ${BS}u) {
-      for (var x = lid; x < ${BS * D4}u; x += ${WG}u) {
-        let i = min(i0 + x / ${D4}u, P.T - 1u);
-        let c = (x % ${D4}u) * 4u;
-        St[x] = ${rd(Q, 'qb + i * P.ldq + c')};
-        St[${BS * D4}u + x] = ${rd('DO', `ob + i * P.H * ${D}u + c`)};
-      }
-      workgroupBarrier();
+      ${stage(D4, WG, 'i0', (r) => rd(Q, `qb + ${r} * P.ldq + c`), (r) => rd('DO', `ob + ${r} * P.H * ${D}u + c`))}
       let n = min(${BS}u, P.T - i0);
       for (var ii = part * ${per}u; ii < min(n, (part + 1u) * ${per}u); ii++) {
         let i = i0 + ii;

@@ -21,6 +21,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { flags } from '../flags.js';
 import { dispatch, webgpuBackend } from './dispatch.js';
+import { ATTENTION_BIAS, vec4At as rd } from './rows.js';
 
 const BQ = 64, BKV = 32, MAX_D = 64;
 
@@ -45,7 +46,6 @@ export function flashForward(src: { q: FlashSrc; k: FlashSrc; v: FlashSrc }, key
   const inDecl: Array<{ name: string; type?: string }> = sameSrc ? [{ name: 'X' }] : [{ name: 'Xq' }, { name: 'Xk' }, { name: 'Xv' }];
   if (keyMask) { inputs.push(keyMask); inDecl.push({ name: 'KM', type: 'i32' }); }
   const Q = sameSrc ? 'X' : 'Xq', K = sameSrc ? 'X' : 'Xk', V = sameSrc ? 'X' : 'Xv';
-  const rd = (arr: string, base: string) => `vec4<f32>(${arr}[${base}], ${arr}[${base} + 1u], ${arr}[${base} + 2u], ${arr}[${base} + 3u])`;
   const be = webgpuBackend();
   const o = be.makeTensorInfo(tokenShape(s, s.H * s.D), 'float32');
   const lse = be.makeTensorInfo([s.B * s.H * s.T], 'float32');
@@ -56,12 +56,7 @@ export function flashForward(src: { q: FlashSrc; k: FlashSrc; v: FlashSrc }, key
     body: () => `
 var<workgroup> Ks : array<vec4<f32>, ${BKV * D4}>;
 var<workgroup> Vs : array<vec4<f32>, ${BKV * D4}>;
-fn biasAt(b : u32, i : u32, j : u32) -> f32 {
-  var o = 0.0;
-  ${s.causal ? 'if (j > i) { o = o - 1e9; }' : ''}
-  ${masked ? 'o = o + (1.0 - f32(KM[b * P.T + j])) * -1e9;' : ''}
-  return o;
-}
+${ATTENTION_BIAS(s.causal, masked)}
 @compute @workgroup_size(${BQ}, 1, 1)
 fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>) {
   let lid = l3.x;

@@ -1,4 +1,22 @@
-/** Shared WGSL pieces of the row kernels (norms, softmaxes, cross-entropy). */
+/** Shared WGSL pieces of the row kernels (norms, softmaxes, cross-entropy) and the attention kernels. */
+
+/**
+ * Attention's causal and key-padding bias exactly as the tfjs fallback adds it
+ * ((1 − m)·−1e9 in float32), as WGSL `biasAt(b, i, j)`; the mask binding is KM,
+ * read as i32: tfjs's webgpu Cast from int32 to float32 relabels the buffer
+ * without converting it. Used by the softmax rows (attention.ts) and both
+ * flash kernels, which must add the same bias.
+ */
+export const ATTENTION_BIAS = (causal: boolean, masked: boolean) => `
+fn biasAt(b : u32, i : u32, j : u32) -> f32 {
+  var o = 0.0;
+  ${causal ? 'if (j > i) { o = o - 1e9; }' : ''}
+  ${masked ? 'o = o + (1.0 - f32(KM[b * P.T + j])) * -1e9;' : ''}
+  return o;
+}`;
+
+/** WGSL: four consecutive floats of a scalar array as a vec4 (the flash kernels' unaligned-safe load) */
+export const vec4At = (arr: string, base: string) => `vec4<f32>(${arr}[${base}], ${arr}[${base} + 1u], ${arr}[${base} + 2u], ${arr}[${base} + 3u])`;
 /** WGSL: tree sum / max over a workgroup; call in uniform control flow. */
 export function reducers(WG: number): string {
   return `
