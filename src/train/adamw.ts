@@ -202,14 +202,14 @@ export class AdamW {
     this.gradBound = Infinity;
   }
 
-  private applyNow(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number, gradScale: number): void {
+  private applyNow(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number, gradScale: number, ctrl?: tf.Tensor): void {
     const h = this.hyper(lr, gradScale);
     this.next(params, grads, h, ({ p, m, v }, [p1, m1, v1]) => {
       m.assign(m1);
       v.assign(v1);
       p.assign(p1);
       tf.dispose([p1, m1, v1]);
-    });
+    }, undefined, ctrl);
     this.step = h.t;
   }
 
@@ -265,14 +265,7 @@ export class AdamW {
     this.args('AdamW.applyControlled', { lr });
     if (!(bound > 0) || !this.provablyFinite(lr, bound, 1)) return null;
     const before = { step: this.step, gradBound: this.gradBound };
-    const h = this.hyper(lr, 1);
-    this.next(params, grads, h, ({ p, m, v }, [p1, m1, v1]) => {
-      m.assign(m1);
-      v.assign(v1);
-      p.assign(p1);
-      tf.dispose([p1, m1, v1]);
-    }, undefined, ctrl);
-    this.step = h.t;
+    this.applyNow(params, grads, lr, 1, ctrl);
     this.gradBound = Math.max(this.gradBound, bound * 1.01);
     return before;
   }

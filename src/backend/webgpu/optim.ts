@@ -38,7 +38,13 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>) {
   }, [g], [{ shape: [2] }], [['n', 'u32', elementCount(g)]], [1, 1, 1])[0];
 }
 
-/** attrs: decay = 1 − lr·wd, beta1, beta2, eps, stepSize = lr/(1 − β1ᵗ), sqrtBc2 = √(1 − β2ᵗ), gscale */
+/**
+ * attrs: decay = 1 − lr·wd, beta1, beta2, eps, stepSize = lr/(1 − β1ᵗ), sqrtBc2 = √(1 − β2ᵗ), gscale.
+ * With input c (a pipelined step, SHARELORA_WEBGPU_PIPELINE) the clipping coefficient and whether to apply at
+ * all come from C = stepControl's [scale, ok] instead of gscale: the host has not read the step's statistics
+ * yet. With ok = 0, p, m and v are written back unchanged, so a step the host later finds non-finite (or a bad
+ * batch) has changed nothing, as on the normal path; adamwManyKernel does the same.
+ */
 export function adamwKernel({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo[] {
   const { p, g, m, v, c } = inputs;
   const n = elementCount(p);
@@ -48,7 +54,7 @@ export function adamwKernel({ inputs, attrs }: { inputs: KernelInputs; attrs: Ke
     outputs: [{ name: 'Po' }, { name: 'Mo' }, { name: 'Vo' }],
     inputs: [{ name: 'Pi' }, { name: 'G' }, { name: 'Mi' }, { name: 'Vi' }, ...(c ? [{ name: 'C' }] : [])],
     body: () => `${ELT_HEADER}
-  ${c ? CTRL_KEEP('Pi[i]', 'Mi[i]', 'Vi[i]', 'Po[i]', 'Mo[i]', 'Vo[i]') : ''}
+  ${c ? 'if (C[1] == 0.0) { Po[i] = Pi[i]; Mo[i] = Mi[i]; Vo[i] = Vi[i]; return; }' : ''}
   let g = G[i] * ${c ? 'C[0]' : 'P.gscale'};
   let m1 = P.beta1 * Mi[i] + (1.0 - P.beta1) * g;
   let v1 = P.beta2 * Vi[i] + (1.0 - P.beta2) * (g * g);
@@ -61,16 +67,6 @@ export function adamwKernel({ inputs, attrs }: { inputs: KernelInputs; attrs: Ke
     ['decay', 'f32', f('decay')], ['sqrtBc2', 'f32', f('sqrtBc2')], ['eps', 'f32', f('eps')], ['stepSize', 'f32', f('stepSize')],
   ], grid1d(Math.ceil(n / 256)));
 }
-
-/**
- * A pipelined step's update (SHARELORA_WEBGPU_PIPELINE) reads its clipping
- * coefficient and whether to apply at all from C = stepControl's [scale, ok]
- * instead of uniforms: the host has not read the step's statistics yet. With
- * ok = 0 the kernel writes p, m and v back unchanged, so a step the host later
- * finds non-finite (or a bad batch) has changed nothing, as on the normal path.
- */
-const CTRL_KEEP = (p: string, m: string, v: string, po: string, mo: string, vo: string) =>
-  `if (C[1] == 0.0) { ${po} = ${p}; ${mo} = ${m}; ${vo} = ${v}; return; }`;
 
 /**
  * The pipelined step's control, from the values the step reads back (the
