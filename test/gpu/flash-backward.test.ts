@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as ref from '../../src/backend/ops.js';
 import { webgpuOps as ours } from '../../src/backend/webgpu/index.js';
 import { flashBackwardStats } from '../../src/backend/webgpu/flash-backward.js';
-import { checkAgainstCpu, f32, forwardAndGrads, relErr, releaseGPU, webgpuUnavailable, type Case } from './helpers.js';
+import { checkAgainstCpu, checkAttentionCase, f32, forwardAndGrads, relErr, releaseGPU, webgpuUnavailable, type AttentionCase, type Case } from './helpers.js';
 
 process.env.SHARELORA_GEMM_TILE ??= '32x32';
 let skip: string | undefined;
@@ -31,7 +31,7 @@ describe('flash attention backward', () => {
   it('matches the reference gradients across blocks: causal, key mask, GQA, packed, rows', async (t) => {
     if (skip) return t.skip(skip);
     // B, H, Hkv, T, D, causal, masked
-    const configs: Array<[number, number, number, number, number, boolean, boolean]> = [
+    const configs: AttentionCase[] = [
       [2, 2, 2, 100, 16, true, false],
       [1, 4, 2, 70, 8, true, true],
       [2, 2, 1, 67, 4, false, true],
@@ -41,26 +41,9 @@ describe('flash attention backward', () => {
         [1, 2, 2, 130, 64, true, false],
         [2, 3, 3, 129, 32, false, false],
         [1, 4, 1, 96, 32, true, true],
-      ] as Array<[number, number, number, number, number, boolean, boolean]> : []),
+      ] as AttentionCase[] : []),
     ];
-    for (const [B, H, Hkv, T, D, causal, masked] of configs) {
-      const km = new Int32Array(B * T).fill(1);
-      if (masked) for (let b = 0; b < B; b++) for (let j = 0; j < b * 5 + 3; j++) km[b * T + T - 1 - j] = 0;
-      const inputs: Case['inputs'] = [f32([B, T, H * D], 41), f32([B, T, Hkv * D], 42), f32([B, T, Hkv * D], 43)];
-      if (masked) inputs.push({ data: km, shape: [B, T], dtype: 'int32' });
-      const opts = (m?: tf.Tensor) => ({ heads: H, kvHeads: Hkv, causal, keyMask: m as tf.Tensor2D | undefined, scale: 1 / Math.sqrt(D) });
-      const mk = (impl: typeof ref.attention) => (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, m?: tf.Tensor) =>
-        impl(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, opts(m));
-      await check(`attention B${B} H${H}/${Hkv} T${T} D${D} causal=${causal} masked=${masked}`, mk(ref.attention), mk(ours.attention), { inputs, wrt: [0, 1, 2] });
-      if (H === Hkv) {
-        const packed: Case['inputs'] = [f32([B, T, 3 * H * D], 44), ...inputs.slice(3)];
-        const mp = (impl: typeof ref.attentionPacked) => (qkv: tf.Tensor, m?: tf.Tensor) => impl(qkv as tf.Tensor3D, opts(m));
-        await check(`attentionPacked B${B} H${H} T${T} D${D} causal=${causal} masked=${masked}`, mp(ref.attentionPacked), mp(ours.attentionPacked), { inputs: packed, wrt: [0] });
-        const rows: Case['inputs'] = [f32([B * T, 3 * H * D], 45), ...inputs.slice(3)];
-        const mr = (impl: typeof ref.attentionPackedRows) => (qkv: tf.Tensor, m?: tf.Tensor) => impl(qkv as tf.Tensor2D, T, opts(m));
-        await check(`attentionPackedRows B${B} H${H} T${T} D${D} causal=${causal} masked=${masked}`, mr(ref.attentionPackedRows), mr(ours.attentionPackedRows), { inputs: rows, wrt: [0] });
-      }
-    }
+    for (const c of configs) await checkAttentionCase(check, c, 41, { rows: true });
   });
 
   it('one tensor as q, k and v (one input binding, three gradients summed by tfjs)', async (t) => {

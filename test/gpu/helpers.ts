@@ -6,6 +6,9 @@
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/backend/index.js';
+import type { Batch } from '../../src/data/batch.js';
+import * as ref from '../../src/backend/ops.js';
+import { webgpuOps as ours } from '../../src/backend/webgpu/index.js';
 
 let why: string | undefined;
 let ready: Promise<string | undefined> | undefined;
@@ -23,6 +26,21 @@ export function webgpuUnavailable(): Promise<string | undefined> {
     }
   })();
   return ready;
+}
+
+/**
+ * n seeded two-class batches of B rows × T tokens (ids 1–300) for the training-path tests (step replay, pipelining):
+ * the same seed gives the same batches, so two fits can be compared update by update.
+ */
+export function spamLikeBatches(n: number, B: number, T: number, seed: number): Batch[] {
+  let s = seed;
+  const rnd = (k: number) => { s = (s * 1103515245 + 12345) % 2147483648; return s % k; };
+  return Array.from({ length: n }, () => {
+    const inputIds = Array.from({ length: B }, () => Array.from({ length: T }, () => 1 + rnd(300)));
+    // right padding on some rows, so the mask matters
+    const attentionMask = inputIds.map((_, i) => Array.from({ length: T }, (_, t) => (t < T - (i % 3) ? 1 : 0)));
+    return { inputIds, attentionMask, labels: inputIds.map(() => rnd(2)) };
+  });
 }
 
 /** Let the process exit: Dawn keeps it alive while navigator.gpu is referenced. */
@@ -99,6 +117,34 @@ export async function checkAgainstCpu(name: string, f: (...x: tf.Tensor[]) => tf
     const eg = relErr(got.grads[i], wg);
     assert.ok(eg < tol, `${name}: grad of input ${c.wrt[i]} rel err ${eg}`);
   });
+}
+
+/** B, H, Hkv, T, D, causal, key-masked */
+export type AttentionCase = [number, number, number, number, number, boolean, boolean];
+type Check = (name: string, f: (...x: tf.Tensor[]) => tf.Tensor, g: (...x: tf.Tensor[]) => tf.Tensor, c: Case) => Promise<void>;
+
+/**
+ * One attention case through `check` (ours on webgpu against the reference on cpu), inputs seeded from `seed` on:
+ * attention(q, k, v) with every gradient; where H = Hkv also attentionPacked, and with `rows` attentionPackedRows.
+ * The last rows of batch b are key-masked (3 + 5b of them) when masked.
+ */
+export async function checkAttentionCase(check: Check, [B, H, Hkv, T, D, causal, masked]: AttentionCase, seed: number, o: { rows?: boolean } = {}): Promise<void> {
+  const km = new Int32Array(B * T).fill(1);
+  if (masked) for (let b = 0; b < B; b++) for (let j = 0; j < b * 5 + 3; j++) km[b * T + T - 1 - j] = 0;
+  const inputs: Case['inputs'] = [f32([B, T, H * D], seed), f32([B, T, Hkv * D], seed + 1), f32([B, T, Hkv * D], seed + 2)];
+  if (masked) inputs.push({ data: km, shape: [B, T], dtype: 'int32' });
+  const opts = (m?: tf.Tensor) => ({ heads: H, kvHeads: Hkv, causal, keyMask: m as tf.Tensor2D | undefined, scale: 1 / Math.sqrt(D) });
+  const mk = (impl: typeof ref.attention) => (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, m?: tf.Tensor) =>
+    impl(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, opts(m));
+  await check(`attention B${B} H${H}/${Hkv} T${T} D${D} causal=${causal} masked=${masked}`, mk(ref.attention), mk(ours.attention), { inputs, wrt: [0, 1, 2] });
+  if (H !== Hkv) return;
+  const packed: Case['inputs'] = [f32([B, T, 3 * H * D], seed + 3), ...inputs.slice(3)];
+  const mp = (impl: typeof ref.attentionPacked) => (qkv: tf.Tensor, m?: tf.Tensor) => impl(qkv as tf.Tensor3D, opts(m));
+  await check(`attentionPacked B${B} H${H} T${T} D${D} causal=${causal} masked=${masked}`, mp(ref.attentionPacked), mp(ours.attentionPacked), { inputs: packed, wrt: [0] });
+  if (!o.rows) return;
+  const rows: Case['inputs'] = [f32([B * T, 3 * H * D], seed + 4), ...inputs.slice(3)];
+  const mr = (impl: typeof ref.attentionPackedRows) => (qkv: tf.Tensor, m?: tf.Tensor) => impl(qkv as tf.Tensor2D, T, opts(m));
+  await check(`attentionPackedRows B${B} H${H} T${T} D${D} causal=${causal} masked=${masked}`, mr(ref.attentionPackedRows), mr(ours.attentionPackedRows), { inputs: rows, wrt: [0] });
 }
 
 /**

@@ -17,19 +17,10 @@ import { adamwUpdate, stepControl } from '../../src/backend/ops.js';
 import * as wops from '../../src/backend/webgpu/ops.js';
 import type { Batch } from '../../src/data/batch.js';
 import { FIXTURES } from '../helpers.js';
-import { randn, releaseGPU, webgpuUnavailable } from './helpers.js';
+import { randn, releaseGPU, spamLikeBatches as batches, webgpuUnavailable } from './helpers.js';
 
 let skip: string | undefined;
 
-function batches(n: number, B: number, T: number, seed: number): Batch[] {
-  let s = seed;
-  const rnd = (k: number) => { s = (s * 1103515245 + 12345) % 2147483648; return s % k; };
-  return Array.from({ length: n }, () => {
-    const inputIds = Array.from({ length: B }, () => Array.from({ length: T }, () => 1 + rnd(300)));
-    const attentionMask = inputIds.map((_, i) => Array.from({ length: T }, (_, t) => (t < T - (i % 3) ? 1 : 0)));
-    return { inputIds, attentionMask, labels: inputIds.map(() => rnd(2)) };
-  });
-}
 
 interface Run { pipelined: number; losses: number[]; norms: number[]; evals: Array<number | undefined>; params: Map<string, Float32Array>; replayed: number; error?: string; cursor: number; epoch: number; updates: number }
 

@@ -16,20 +16,10 @@ import { replayStats } from '../../src/train/step-replay.js';
 import { liveReplays } from '../../src/backend/webgpu/replay.js';
 import type { Batch } from '../../src/data/batch.js';
 import { FIXTURES } from '../helpers.js';
-import { releaseGPU, webgpuUnavailable } from './helpers.js';
+import { spamLikeBatches as batches, releaseGPU, webgpuUnavailable } from './helpers.js';
 
 let skip: string | undefined;
 
-function batches(n: number, B: number, T: number, seed: number): Batch[] {
-  let s = seed;
-  const rnd = (k: number) => { s = (s * 1103515245 + 12345) % 2147483648; return s % k; };
-  return Array.from({ length: n }, () => {
-    const inputIds = Array.from({ length: B }, () => Array.from({ length: T }, () => 1 + rnd(300)));
-    // right padding on some rows, so the mask matters
-    const attentionMask = inputIds.map((_, i) => Array.from({ length: T }, (_, t) => (t < T - (i % 3) ? 1 : 0)));
-    return { inputIds, attentionMask, labels: inputIds.map(() => rnd(2)) };
-  });
-}
 
 interface Run { summary?: { steps: number; replayed: number; refused: Record<string, number> }; losses: number[]; params: Map<string, Float32Array>; replayed: number; refused: Record<string, number>; /** free bytes in the pool when fit() returned */ poolBytes: number }
 
