@@ -7,7 +7,8 @@
  *     the current one is used, one barrier per slice instead of two;
  *   - K-fastest loads of K-contiguous operands (`co`): coalesced global
  *     reads, a 4-way conflicted shared store;
- *   - a 32-deep K-slice (`128x128k32`).
+ *   - a 32-deep K-slice (`128x128k32`);
+ *   - the K steps of a slice unrolled in the source (`un`), alone and double-buffered (`dbun`).
  * registerGemmVariants() makes them nameable (the sweep's tile attribute,
  * SHARELORA_GEMM_TILE); SHARELORA_GEMM_K32=1 and SHARELORA_GEMM_COALESCED=1
  * also put them into the tile rule, for A/B runs of a whole training step.
@@ -21,6 +22,8 @@ import { gemmBody, registerTile, setTileRule, type GemmBodyOptions, type GemmTil
 
 const dbVariant = { name: 'db', body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, db: true }, o) };
 const coVariant = { name: 'co', body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, co: true }, o) };
+const unVariant = { name: 'un', body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, un: true }, o) };
+const dbunVariant = { name: 'dbun', body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, db: true, un: true }, o) };
 
 export const VARIANT_TILES: Record<string, GemmTile> = {
   '128x64': { BM: 128, BN: 64, BK: 16, TM: 8, TN: 8 },
@@ -32,6 +35,10 @@ export const VARIANT_TILES: Record<string, GemmTile> = {
   '128x128co': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, variant: coVariant },
   '64x64t4co': { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, variant: coVariant },
   '32x32co': { BM: 32, BN: 32, BK: 16, TM: 4, TN: 4, variant: coVariant },
+  '128x128un': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, variant: unVariant },
+  '128x64un': { BM: 128, BN: 64, BK: 16, TM: 8, TN: 8, variant: unVariant },
+  '64x64t4un': { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, variant: unVariant },
+  '128x128dbun': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, variant: dbunVariant },
 };
 
 let registered = false;

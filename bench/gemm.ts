@@ -4,6 +4,7 @@
  * of our WGSL GEMM and for tfjs's own webgpu matmul, in one process.
  *   node dist/bench/gemm.js '{"reps":5}'
  *   node dist/bench/gemm.js '{"reps":5,"notebook":true}'   # the notebook-scale step's products (6 layers, 32 × 128)
+ *   node dist/bench/gemm.js '{"tiles":["lib","128x128","128x128un","128x128@s2"]}'   # lib: the library's own choice; @sS: S K-slices
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/index.js';
@@ -67,7 +68,11 @@ export async function runGemmSweep(o: { reps?: number; tiles?: string[]; dawnFla
       return t.kernelMs as number / reps;
     };
     for (const tile of tiles) {
-      ms[tile] = await time(() => tf.engine().runKernel('ShareLoraMatMul', { a, b }, { transA: s.ta, transB: s.tb, tile } as never) as tf.Tensor);
+      // 'lib': no tile attribute, so the library's own choice (its rule, split-K, the thin kernel) runs;
+      // NAME@sS: the tile NAME over S K-slices
+      const m = /^(.+)@s(\d+)$/.exec(tile);
+      const attrs = tile === 'lib' ? {} : m ? { tile: m[1], splitK: +m[2] } : { tile };
+      ms[tile] = await time(() => tf.engine().runKernel('ShareLoraMatMul', { a, b }, { transA: s.ta, transB: s.tb, ...attrs } as never) as tf.Tensor);
     }
     const orig = tfjsBatchMatMul();
     if (orig) {

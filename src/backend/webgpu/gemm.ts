@@ -232,6 +232,12 @@ export interface GemmLayout {
   db?: boolean;
   /** K-fastest loads of K-contiguous operands: coalesced global reads, a conflicted shared store */
   co?: boolean;
+  /**
+   * the BK steps of a slice written out instead of a WGSL loop, so every shared-memory offset but
+   * the thread's own is a constant and the shader compiler can hoist a step's loads above the
+   * previous step's FMAs (issue 25 item 1: "a generated, unrolled K loop")
+   */
+  un?: boolean;
 }
 
 /** The kernel source for one tile and one set of operand layouts (epilogue included). */
@@ -293,12 +299,19 @@ export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB,
   // accumulators acc_{row}_{j}: row in [0, TM), j in [0, hn): vec4 over 4 columns
   const accDecl: string[] = [];
   for (let r = 0; r < TM; r++) for (let j = 0; j < hn; j++) accDecl.push(`var acc_${r}_${j} = vec4<f32>(0.0);`);
-  const inner: string[] = [];
-  for (let i = 0; i < hm; i++) inner.push(`let a${i} = As[sa0 + kk * ${BM / 4}u + ${(i * BM) / hm / 4}u + ty];`);
-  for (let j = 0; j < hn; j++) inner.push(`let b${j} = Bs[sb0 + kk * ${BN / 4}u + ${(j * BN) / hn / 4}u + tx];`);
-  for (let i = 0; i < hm; i++) for (let r = 0; r < 4; r++) for (let j = 0; j < hn; j++) {
-    inner.push(`acc_${i * 4 + r}_${j} = fma(vec4<f32>(a${i}[${r}]), b${j}, acc_${i * 4 + r}_${j});`);
-  }
+  // one K step of the slice: kk a WGSL loop variable, or (un) a constant
+  const step = (kk: string, sfx: string): string[] => {
+    const s: string[] = [];
+    for (let i = 0; i < hm; i++) s.push(`let a${i}${sfx} = As[sa0 + ${kk} * ${BM / 4}u + ${(i * BM) / hm / 4}u + ty];`);
+    for (let j = 0; j < hn; j++) s.push(`let b${j}${sfx} = Bs[sb0 + ${kk} * ${BN / 4}u + ${(j * BN) / hn / 4}u + tx];`);
+    for (let i = 0; i < hm; i++) for (let r = 0; r < 4; r++) for (let j = 0; j < hn; j++) {
+      s.push(`acc_${i * 4 + r}_${j} = fma(vec4<f32>(a${i}${sfx}[${r}]), b${j}${sfx}, acc_${i * 4 + r}_${j});`);
+    }
+    return s;
+  };
+  const kLoop = t.un
+    ? Array.from({ length: BK }, (_, kk) => step(`${kk}u`, `_${kk}`).join('\n    ')).join('\n    ')
+    : `for (var kk = 0u; kk < ${BK}u; kk++) {\n      ${step('kk', '').join('\n      ')}\n    }`;
   // epilogue per (row r, column group j)
   const epi: string[] = [];
   for (let i = 0; i < hm; i++) for (let r = 0; r < 4; r++) {
@@ -352,9 +365,7 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
       ${load(opA)}
       ${load(opB)}
     }
-    for (var kk = 0u; kk < ${BK}u; kk++) {
-      ${inner.join('\n      ')}
-    }
+    ${kLoop}
     if (t + 1u < nk) {
       wa = ((t + 1u) % 2u) * ${(BK * BM) / 4}u;
       wb = ((t + 1u) % 2u) * ${(BK * BN) / 4}u;
@@ -373,9 +384,7 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
       ${load(opA)}
       ${load(opB)}
     }
-    for (var kk = 0u; kk < ${BK}u; kk++) {
-      ${inner.join('\n      ')}
-    }
+    ${kLoop}
     workgroupBarrier();
   }`}
   ${epi.join('\n  ')}
