@@ -3,7 +3,7 @@
 # in one call of at most ~6 minutes, from the repo root on the GPU machine:
 #   bash bench/pack-device.sh && npm run build          # here, once
 #   bash .device/run.sh bash bench/gpu-all.sh           # there (carry: .device, dist)
-# Writes into $OUT (else bench/results/gpu-all-<date>/), 8 files:
+# Writes into $OUT (else bench/results/gpu-all-<date>/), 9 files:
 #   gpt2-small.{json,log}  GPT-2 small 8 x 256, LoRA and ShareA vs PyTorch + PEFT eager (3 runs each,
 #                          interleaved, median of medians) and torch.compile (ShareA); the LoRA run's
 #                          per-kernel profile (timestamp quantization off) is in the JSON (ours.lora.profile*)
@@ -11,6 +11,7 @@
 #                          costs the same at this shape; --notebook-variants sharea,lora adds it)
 #   scaling.{json,log}     GPT-2 medium, large, a LLaMA-7B-wide stack, ShareA, both sides
 #   tests.log              the 12 reference tests and test/gpu on webgpu
+#   gemm.log               the GEMM sweep (one @@RESULT JSON line: ms per product and tile)
 #   summary.txt            the ratio table, also printed last
 # Each part has its own time limit, so one that hangs cannot take the rest.
 set -uo pipefail
@@ -55,6 +56,9 @@ part notebook 270 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 
   --out "$out/notebook.json"
 part tests 45 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
 part tests-optin 60 env SHARELORA_BACKEND=webgpu FLASH_BACKWARD_ALL=1 SHARELORA_WEBGPU_FLAT_STREAM=1 SHARELORA_WEBGPU_MULTI_TENSOR=1 SHARELORA_WEBGPU_FLASH_BACKWARD=1 node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/step-replay.test.js dist/test/gpu/flash-backward.test.js
+# the GEMM sweep over GPT-2 small's products (bench/NOTES.md entry 20): the library's choice against forced tiles, the
+# unrolled K loop (un, dbun) and split-K 2 for the 768 x 768 products
+part gemm 150 node dist/bench/gemm.js '{"reps":10,"tiles":["lib","128x128","128x128un","128x128db","128x128dbun","128x64","128x64un","64x64t4","64x64t4un","128x128@s2"]}'
 part scaling 90 node dist/bench/run.js --suite scaling --steps 6 --warmup 2 --out "$out/scaling.json"
 
 {
