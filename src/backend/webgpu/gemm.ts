@@ -22,6 +22,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { flags } from '../flags.js';
 import { dispatch, type UniformField } from './dispatch.js';
+import { each4 } from './rows.js';
 import { reduceSplits, splitChunk, splitCount } from './splitk.js';
 import { THIN_MAX, thinGemm } from './thin.js';
 
@@ -275,12 +276,12 @@ export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB,
         // a row's BK floats are contiguous; rowsOf picks which thread loads which (row, K-quad)
         s.push(`${rowsOf('rr', o.rows)} let gr = ${o.r0} + rr; let gk = k0 + kq * 4u;`);
         if (o.vec) s.push(`${r} = vec4<f32>(0.0); if (gr < ${o.R} && gk < ${KE}) { ${r} = ${o.X}[(${o.off} + gr * ${o.ld} + gk) / 4u]; }`);
-        else s.push(`for (var c = 0u; c < 4u; c++) { ${r}[c] = 0.0; if (gr < ${o.R} && gk + c < ${KE}) { ${r}[c] = ${o.X}[${o.off} + gr * ${o.ld} + gk + c]; } }`);
+        else s.push(each4(`${r}[c] = 0.0; if (gr < ${o.R} && gk + c < ${KE}) { ${r}[c] = ${o.X}[${o.off} + gr * ${o.ld} + gk + c]; }`));
       } else {
         // a K-row of the tile is \`rows\` contiguous floats
         s.push(`let kk = v / ${o.rows / 4}u; let rq = v % ${o.rows / 4}u; let gk = k0 + kk; let gr = ${o.r0} + rq * 4u;`);
         if (o.vec) s.push(`${r} = vec4<f32>(0.0); if (gk < ${KE} && gr < ${o.R}) { ${r} = ${o.X}[(${o.off} + gk * ${o.ld} + gr) / 4u]; }`);
-        else s.push(`for (var c = 0u; c < 4u; c++) { ${r}[c] = 0.0; if (gk < ${KE} && gr + c < ${o.R}) { ${r}[c] = ${o.X}[${o.off} + gk * ${o.ld} + gr + c]; } }`);
+        else s.push(each4(`${r}[c] = 0.0; if (gk < ${KE} && gr + c < ${o.R}) { ${r}[c] = ${o.X}[${o.off} + gk * ${o.ld} + gr + c]; }`));
       }
       s.push('}');
     }
@@ -291,7 +292,7 @@ export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB,
     for (let i = 0; i < o.n; i++) {
       s.push(`{ let v = lid + ${i * NT}u;`);
       if (!o.kContig) s.push(`${o.X}s[${o.w} + v] = ${o.reg}${i};`); // v = kk*(rows/4) + rq already
-      else s.push(`${rowsOf('rr', o.rows)} for (var c = 0u; c < 4u; c++) { ${o.X}s[${o.w} + (kq * 4u + c) * ${o.rows / 4}u + rr / 4u][rr % 4u] = ${o.reg}${i}[c]; }`);
+      else s.push(`${rowsOf('rr', o.rows)} ${each4(`${o.X}s[${o.w} + (kq * 4u + c) * ${o.rows / 4}u + rr / 4u][rr % 4u] = ${o.reg}${i}[c];`)}`);
       s.push('}');
     }
     return s.join('\n');
@@ -323,13 +324,13 @@ export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB,
       epi.push(`var o = acc_${R}_${j} * P.alpha;`);
       if (lowRank) {
         epi.push(`for (var q = 0u; q < P.R; q++) { let uq = U[urow + q] * P.lrs; var vv = vec4<f32>(0.0);`);
-        epi.push(`for (var c = 0u; c < 4u; c++) { let cc = min(col + c, P.N - 1u); vv[c] = ${lowRank === 'T' ? 'V[cc * P.R + q]' : 'V[q * P.N + cc]'}; }`);
+        epi.push(each4(`let cc = min(col + c, P.N - 1u); vv[c] = ${lowRank === 'T' ? 'V[cc * P.R + q]' : 'V[q * P.N + cc]'};`));
         epi.push(`o = fma(vec4<f32>(uq), vv, o); }`);
       }
-      if (bias) epi.push(`for (var c = 0u; c < 4u; c++) { o[c] += bias[min(col + c, P.N - 1u)]; }`);
+      if (bias) epi.push(each4(`o[c] += bias[min(col + c, P.N - 1u)];`));
       epi.push(`if (row < P.M) {`);
       if (vecC) epi.push(`if (col < P.N) { C[(cOff + row * P.ldc + col) / 4u] = o; }`);
-      else epi.push(`for (var c = 0u; c < 4u; c++) { if (col + c < P.N) { C[cOff + row * P.ldc + col + c] = o[c]; } }`);
+      else epi.push(each4(`if (col + c < P.N) { C[cOff + row * P.ldc + col + c] = o[c]; }`));
       epi.push('} }');
     }
     epi.push('}');

@@ -17,6 +17,13 @@ fn biasAt(b : u32, i : u32, j : u32) -> f32 {
 
 /** WGSL: four consecutive floats of a scalar array as a vec4 (the flash kernels' unaligned-safe load) */
 export const vec4At = (arr: string, base: string) => `vec4<f32>(${arr}[${base}], ${arr}[${base} + 1u], ${arr}[${base} + 2u], ${arr}[${base} + 3u])`;
+/**
+ * WGSL: `body` four times with c the constant 0u..3u, for the per-component loops over a vec4. A WGSL
+ * `for` leaves c a run-time index into a register vector, which the GPU compiler may move to local
+ * memory (device/HOPPER.md: index register arrays only with compile-time constants).
+ */
+export const each4 = (body: string) => [0, 1, 2, 3].map((c) => `{ const c = ${c}u; ${body} }`).join(' ');
+
 /** WGSL: tree sum / max over a workgroup; call in uniform control flow. */
 export function reducers(WG: number): string {
   return `

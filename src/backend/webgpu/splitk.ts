@@ -15,6 +15,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { flags } from '../flags.js';
 import { dispatch, grid1d, type UniformField } from './dispatch.js';
+import { each4 } from './rows.js';
 
 /** each split's K is at least this long, so prologue and epilogue stay small against its loop */
 const MIN_K_PER_SPLIT = 512;
@@ -90,14 +91,14 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   for (var z = 0u; z < P.S; z++) {
     ${vec
       ? 'o += Pt[(z * P.M * P.N + row * P.N + col) / 4u];'
-      : 'for (var c = 0u; c < 4u; c++) { if (col + c < P.N) { o[c] += Pt[z * P.M * P.N + row * P.N + col + c]; } }'}
+      : each4('if (col + c < P.N) { o[c] += Pt[z * P.M * P.N + row * P.N + col + c]; }')}
   }${lr ? `
   for (var q = 0u; q < P.R; q++) {
     let uq = U[row * P.R + q] * P.lrs;
-    for (var c = 0u; c < 4u; c++) { let cc = min(col + c, P.N - 1u); o[c] += uq * ${lr.vT ? 'V[cc * P.R + q]' : 'V[q * P.N + cc]'}; }
+    ${each4(`let cc = min(col + c, P.N - 1u); o[c] += uq * ${lr.vT ? 'V[cc * P.R + q]' : 'V[q * P.N + cc]'};`)}
   }` : ''}${a.bias ? `
-  for (var c = 0u; c < 4u; c++) { o[c] += bias[min(col + c, P.N - 1u)]; }` : ''}
-  ${vec ? 'C[(row * P.N + col) / 4u] = o;' : 'for (var c = 0u; c < 4u; c++) { if (col + c < P.N) { C[row * P.N + col + c] = o[c]; } }'}
+  ${each4(`o[c] += bias[min(col + c, P.N - 1u)];`)}` : ''}
+  ${vec ? 'C[(row * P.N + col) / 4u] = o;' : each4('if (col + c < P.N) { C[row * P.N + col + c] = o[c]; }')}
 }`;
   return dispatch({ key, outputs: [{ name: 'C', type: T }], inputs: inDecl, body }, inputs, [{ shape: a.outShape }], uniforms, grid1d(Math.ceil(total / 256)))[0];
 }
