@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Issue 20: more training for the 12-layer causal model. Continues the shipped
-# data/sharelora-gpt2-deep (its weights; a fresh AdamW and a new cosine
-# schedule sized by --train-minutes) on the GPU machine, alone on the card,
-# with another batch order (--seed 1) than its first 1,620 updates (seed 0).
-#   bash scripts/pretrain/gpu-causal-more.sh TRAIN_MINUTES [LR] [WARMUP]
-# Carry .pretrain/data; keep data/sharelora-gpt2-deep/model.safetensors in the
-# tree (scripts/device-slim.sh out 'data/sharelora-gpt2-deep/model.safetensors').
+# Issue 20: more training for the 12-layer causal model. Continues a saved
+# model folder (its weights; a fresh AdamW and a new cosine schedule sized by
+# --train-minutes) on the GPU machine, with a batch order of its own (--seed).
+#   INIT=.pretrain/init/causal-s10 SEED=2 bash scripts/pretrain/gpu-causal-more.sh TRAIN_MINUTES [LR] [WARMUP]
+# INIT defaults to the shipped data/sharelora-gpt2-deep (keep its weights in the
+# tree: scripts/device-slim.sh out 'data/sharelora-gpt2-deep/model.safetensors'),
+# SEED to 1 (that model's own 1,620 updates used seed 0); another INIT folder
+# travels in carry, with .pretrain/data.
 # A run cut by the call's limit leaves a checkpoint (same machine: the same
 # command continues it) and a float16 snapshot; both come back in $OUT
 # (pretrain.tar.*), with the finished model folder when there is one.
 set -uo pipefail
 train_min=${1:?TRAIN_MINUTES} lr=${2:-1e-3} wu=${3:-200}
 [ -f .pretrain/data/stats.json ] || { echo "no .pretrain/data here: carry it"; exit 3; }
-[ -f data/sharelora-gpt2-deep/model.safetensors ] || { echo "no data/sharelora-gpt2-deep/model.safetensors: keep it in the tree"; exit 3; }
+init=${INIT:-data/sharelora-gpt2-deep} seed=${SEED:-1}
+[ -f "$init/model.safetensors" ] || { echo "no $init/model.safetensors: keep it in the tree or carry it"; exit 3; }
 if [ -z "${PRETRAIN_LOCAL:-}" ]; then
   [ -n "${DEVICE_READY:-}" ] || bash .device/run.sh true || exit 4
   export PATH=/opt/node/bin:$PATH VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
@@ -21,9 +23,9 @@ common=(--data .pretrain/data --preset d256-l12 --save-every-minutes 2 --backend
 [ -n "${PRETRAIN_LOCAL:-}" ] && common=(--data .pretrain/data --preset d256-l12 --batch 2 --block 32 --eval-tokens 2000 --save-every-minutes 2 --backend "${PRETRAIN_LOCAL_BACKEND:-wasm}")
 mkdir -p .pretrain/logs
 budget=$(echo "$train_min" | awk '{print $1 + 0.7}')
-name=causal-more-lr$lr-wu$wu
+name=causal-more-$(basename "$init")-s$seed-lr$lr-wu$wu
 node dist/scripts/pretrain-causal.js train "${common[@]}" --run ".pretrain/run-$name" --out ".pretrain/out/$name" --name sharelora-gpt2-deep \
-  --init data/sharelora-gpt2-deep --seed 1 --lr "$lr" --warmup "$wu" --total-steps 8000 --train-minutes "$train_min" \
+  --init "$init" --seed "$seed" --lr "$lr" --warmup "$wu" --total-steps 8000 --train-minutes "$train_min" \
   --snapshot ".pretrain/snap/$name" --budget-minutes "$budget" >> ".pretrain/logs/$name.log" 2>&1
 echo "exit $?"
 grep -E 'step [0-9]+/' ".pretrain/logs/$name.log" | awk 'NR % 10 == 0' | tail -n 30

@@ -405,14 +405,17 @@ async function exportModel(model: Model, dir: string, state: RunState, trainer: 
   const tokensPerStep = s.batch * s.block;
   // a run continued from a shipped model (--init) says what that model had seen, so the card can give the total
   const before = s.init && existsSync(join(s.init, 'training_stats.json'))
-    ? JSON.parse(readFileSync(join(s.init, 'training_stats.json'), 'utf8')) as { steps: number; tokensSeen: number; trainSeconds: number; continuedFrom?: { tokensSeen: number } }
+    ? JSON.parse(readFileSync(join(s.init, 'training_stats.json'), 'utf8')) as { steps: number; tokensSeen: number; trainSeconds: number; tokensInAll?: number }
     : undefined;
+  // what the starting model had seen over all its runs (a continued model's own tokensInAll), then this run's
+  const beforeAll = before ? before.tokensInAll ?? before.tokensSeen : 0;
   const stats = {
     kind: s.kind, preset: s.preset, parameters: model.baseParameterCount(), steps: trainer.updates, batch: s.batch, block: s.block,
     tokensSeen: trainer.updates * tokensPerStep, epochs: (trainer.updates * tokensPerStep) / s.dataStats.trainTokens,
     trainSeconds: Math.round(state.seconds), runs: state.runs, lr: s.lr, warmup: s.warmup, weightDecay: s.weightDecay,
     beta2: s.beta2 ?? 0.95, clip: s.clip ?? 1, positionInit: s.positionInit ?? 'normal', ...(s.kind === 'mlm' ? { maskRate: s.maskRate ?? 0.15 } : {}), finalTrainLoss: trainer.records.at(-1)?.loss, data: s.dataStats, metrics, command: s.command,
     ...(s.init ? { continuedFrom: { dir: s.init, steps: before?.steps ?? null, tokensSeen: before?.tokensSeen ?? null, trainSeconds: before?.trainSeconds ?? null } } : {}),
+    ...(before ? { tokensInAll: beforeAll + trainer.updates * tokensPerStep } : {}),
   };
   writeFileSync(join(dir, 'training_stats.json'), JSON.stringify(stats, null, 1) + '\n');
   const { title, body } = hooks.describe(s, metrics);
@@ -428,7 +431,7 @@ A standard Hugging Face folder: \`config.json\`, \`model.safetensors\` (float16,
 |---|---|
 | corpus | \`pretrainingCorpus()\` (src/data/pretraining.ts, README there): ${s.dataStats.trainTokens.toLocaleString('en')} training tokens, none from a split any notebook evaluates on |
 | model | ${s.preset}: ${stats.parameters.toLocaleString('en')} parameters |
-| training | ${stats.steps} AdamW steps (lr ${s.lr}, betas 0.9/${s.beta2 ?? 0.95}, weight decay ${s.weightDecay}, cosine, ${s.warmup} warm-up steps, clip ${s.clip ?? 1}${s.maskRate !== undefined ? `, masking ${s.maskRate}` : ''}${s.positionInit ? `, ${s.positionInit} position init` : ''}), batch ${s.batch} × ${s.block} tokens: **${stats.tokensSeen.toLocaleString('en')} tokens seen** (${stats.epochs.toFixed(2)} epochs)${before ? `, continuing \`${s.init}\` (${before.steps} steps, ${before.tokensSeen.toLocaleString('en')} tokens, ${before.trainSeconds} s before): **${(before.tokensSeen + stats.tokensSeen).toLocaleString('en')} tokens in all**` : s.init ? `, starting from \`${s.init}\`` : ''} |
+| training | ${stats.steps} AdamW steps (lr ${s.lr}, betas 0.9/${s.beta2 ?? 0.95}, weight decay ${s.weightDecay}, cosine, ${s.warmup} warm-up steps, clip ${s.clip ?? 1}${s.maskRate !== undefined ? `, masking ${s.maskRate}` : ''}${s.positionInit ? `, ${s.positionInit} position init` : ''}), batch ${s.batch} × ${s.block} tokens: **${stats.tokensSeen.toLocaleString('en')} tokens seen** (${stats.epochs.toFixed(2)} epochs)${before ? `, continuing \`${s.init}\` (its last run ${before.steps} steps, ${before.tokensSeen.toLocaleString('en')} tokens, ${before.trainSeconds} s; ${beforeAll.toLocaleString('en')} tokens in all before this run): **${(beforeAll + stats.tokensSeen).toLocaleString('en')} tokens in all**` : s.init ? `, starting from \`${s.init}\`` : ''} |
 | time | **${stats.trainSeconds} s** of training in ${state.runs.length} run(s) on ${devices} |
 ${Object.entries(metrics).filter(([, v]) => typeof v === 'number').map(([k, v]) => `| ${k} | ${(v as number).toPrecision(4)} |`).join('\n')}
 
