@@ -77,9 +77,12 @@ describe('multi-tensor optimizer kernels', () => {
     const got = await run('webgpu');
     // p' as its change from p: the step is ~1e-3 of p, so p' itself would hide a wrong step
     const delta = (x: Float32Array, j: number) => j % 3 ? x : x.map((y, i) => y - arrays[Math.floor(j / 3)].p[i]);
+    // p' − p loses ~log2(|p| / |step|) ≈ 8–10 bits of p's float32 mantissa, so its rounding alone reaches ~1e-4
+    // (1.08e-4 on the H100, session 10, where the GPU compiler contracts to FMAs). A gscale left out moves m'
+    // by 0.1·0.3·g, about a fifth of m' here, so 5e-4 still catches a wrong step; m and v have no such cancellation.
     want.forEach((w, j) => {
       const e = relErr(delta(got[j], j), delta(w, j));
-      assert.ok(e < 1e-4, `parameter ${Math.floor(j / 3)} ${'pmv'[j % 3]}: rel err ${e}`);
+      assert.ok(e < (j % 3 ? 1e-4 : 5e-4), `parameter ${Math.floor(j / 3)} ${'pmv'[j % 3]}: rel err ${e}`);
     });
   });
 });
