@@ -82,6 +82,7 @@ const dawnLog = once(() => onOff('SHARELORA_DAWN_LOG', false));
 const interruptGraceMs = once(() => integer('SHARELORA_INTERRUPT_GRACE_MS', 2000, 0, 'milliseconds'));
 const runnerBackend = once(() => raw('SHARELORA_RUNNER_BACKEND') ?? 'auto');
 const gemmSplitK = once(() => onOff('SHARELORA_GEMM_SPLITK', true));
+const gemmUnroll = once(() => onOff('SHARELORA_GEMM_UNROLL', false));
 const webgpuPoolMiB = once(() => integer('SHARELORA_WEBGPU_POOL_MIB', 2048, 0, 'MiB of free buffers tfjs\'s webgpu pool may keep; 0: no cap'));
 const gemmPretransposeMiB = once(() => integer('SHARELORA_GEMM_PRETRANSPOSE', 4096, 0, 'MiB of transposed copies of frozen weights; 0 turns them off'));
 
@@ -128,6 +129,8 @@ export const flags = {
   get gemmTile(): string | undefined { return raw('SHARELORA_GEMM_TILE'); },
   /** SHARELORA_GEMM_SPLITK=0: no split-K for products whose tiles cannot fill the GPU (webgpu/splitk.ts). */
   get gemmSplitK(): boolean { return gemmSplitK(); },
+  /** SHARELORA_GEMM_UNROLL=1: the library's GEMM tiles with the K loop unrolled, 128×128 also double-buffered (webgpu/gemm.ts; opt-in until measured in a step, bench/NOTES.md entry 21). */
+  get gemmUnroll(): boolean { return gemmUnroll(); },
   /** SHARELORA_GEMM_PRETRANSPOSE: MiB of transposed frozen-weight copies the GEMM may keep (webgpu/frozen.ts); default 4096; 0: none. */
   get gemmPretransposeMiB(): number { return gemmPretransposeMiB(); },
   /** SHARELORA_PRINT_WGSL: print the WGSL of every kernel whose key contains this text, when first compiled. */

@@ -133,6 +133,21 @@ export interface GemmArgs {
   splitK?: number;
 }
 
+/**
+ * The staging of one of the library's tiles: SHARELORA_GEMM_UNROLL=1 unrolls the K loop (un) and
+ * double-buffers 128×128 (its 32 KB of shared memory fit the adapter limits our device asks for), except
+ * in a split-K partial, which stays single-buffered. The 2026-12-06 sweep on an H100 (bench/NOTES.md entry
+ * 21) had both ahead on most GPT-2 products, but not all; a benchmark's own variant keeps its body.
+ */
+function layoutOf(t: GemmTile, split: boolean): GemmLayout & { name: string } {
+  if (t.variant || !flags.gemmUnroll) return { name: '' };
+  return t === BIG && !split ? { db: true, un: true, name: 'dbun' } : { un: true, name: 'un' };
+}
+
+function bodyOf(t: GemmTile, o: GemmBodyOptions): string {
+  return t.variant ? t.variant.body(t, o) : gemmBody({ ...t, ...layoutOf(t, !!o.split) }, o);
+}
+
 export function gemm(g: GemmArgs): tf.TensorInfo {
   const batch = g.batch ?? 1;
   const plain = batch === 1 && !g.bias && !g.lowRank && !g.into && g.aH === undefined && g.cH === undefined && g.hsB === undefined
@@ -169,7 +184,7 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   const vecB = al(ldb, sB, hsB, oB, g.transB ? g.K : g.padB ? ldb : g.N);
   const vecC = al(ldc, sC, hsC, oC, g.N);
   const lr = g.lowRank;
-  const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}${t.variant?.name ?? ''}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_${g.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}`;
+  const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}${t.variant?.name ?? layoutOf(t, false).name}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_${g.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}`;
   const uniforms: UniformField[] = [
     ['M', 'u32', g.M], ['N', 'u32', g.N], ['K', 'u32', g.K],
     ['lda', 'u32', lda], ['ldb', 'u32', ldb], ['ldc', 'u32', ldc],
@@ -187,7 +202,7 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
     uniforms.push(['R', 'u32', lr.r], ['lrs', 'f32', lr.s]);
   }
   const [out] = dispatch(
-    { key, outputs: [{ name: 'C', type: vecC ? 'vec4<f32>' : 'f32' }], inputs: inDecl, body: () => (t.variant?.body ?? gemmBody)(t, { transA: g.transA, transB: g.transB, vecA, vecB, vecC, bias: !!g.bias, lowRank: lr ? (lr.vT ? 'T' : 'N') : '' }) },
+    { key, outputs: [{ name: 'C', type: vecC ? 'vec4<f32>' : 'f32' }], inputs: inDecl, body: () => bodyOf(t, { transA: g.transA, transB: g.transB, vecA, vecB, vecC, bias: !!g.bias, lowRank: lr ? (lr.vT ? 'T' : 'N') : '' }) },
     inputs, [g.into ?? { shape: g.outShape }], uniforms,
     [Math.ceil(g.N / t.BN), Math.ceil(g.M / t.BM), batch],
   );
@@ -200,7 +215,7 @@ function splitGemm(g: GemmArgs, t: GemmTile, S: number): tf.TensorInfo {
   const splits = Math.ceil(g.K / kc);
   const lda = g.transA ? g.M : g.K, ldb = g.ldb ?? (g.transB ? g.K : g.N);
   const vecA = lda % 4 === 0, vecB = ldb % 4 === 0 && (g.transB || g.padB || g.N % 4 === 0), vecC = g.N % 4 === 0;
-  const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}${t.variant?.name ?? ''}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_sk`;
+  const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}${t.variant?.name ?? layoutOf(t, true).name}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_sk`;
   const uniforms: UniformField[] = [
     ['M', 'u32', g.M], ['N', 'u32', g.N], ['K', 'u32', g.K],
     ['lda', 'u32', lda], ['ldb', 'u32', ldb], ['ldc', 'u32', g.N],
@@ -213,7 +228,7 @@ function splitGemm(g: GemmArgs, t: GemmTile, S: number): tf.TensorInfo {
     {
       key, outputs: [{ name: 'C', type: vecC ? 'vec4<f32>' : 'f32' }],
       inputs: [{ name: 'A', type: vecA ? 'vec4<f32>' : 'f32' }, { name: 'B', type: vecB ? 'vec4<f32>' : 'f32' }],
-      body: () => (t.variant?.body ?? gemmBody)(t, { transA: g.transA, transB: g.transB, vecA, vecB, vecC, bias: false, lowRank: '', split: true }),
+      body: () => bodyOf(t, { transA: g.transA, transB: g.transB, vecA, vecB, vecC, bias: false, lowRank: '', split: true }),
     },
     [g.a, g.b], [{ shape: [splits, g.M, g.N] }], uniforms,
     [Math.ceil(g.N / t.BN), Math.ceil(g.M / t.BM), splits],
