@@ -10,7 +10,9 @@
 # warm runs at 1e-4, 3e-4 and 1e-3 did not differ detectably, so one warm rate).
 #   bash scripts/pretrain/gpu-mlm-warm.sh TRAIN_MINUTES
 # Carry .pretrain/data and .pretrain/tok (the RoBERTa tokenizer files, 0.2 MB);
-# the conversion runs there, from the tracked data/sharelora-gpt2-deep.
+# the conversion runs there, from the tracked data/sharelora-gpt2-deep, or from
+# GPT2=DIR (e.g. GPT2=.pretrain/init/causal-s10, the continued causal model of
+# session 10; carry it too).
 # Back in $OUT: every run's log and held-out scores, and the model folder of
 # the run with the best held-out masked accuracy (pretrain.tar.*).
 set -uo pipefail
@@ -24,7 +26,10 @@ fi
 common=(--data .pretrain/data --preset d256-l12 --save-every-minutes 3 --backend webgpu --beta2 0.98 --total-steps 4000)
 [ -n "${PRETRAIN_LOCAL:-}" ] && common=(--data .pretrain/data --preset d256-l12 --batch 2 --block 32 --eval-tokens 2000 --save-every-minutes 3 --backend "${PRETRAIN_LOCAL_BACKEND:-wasm}" --beta2 0.98 --total-steps 4000)
 mkdir -p .pretrain/logs .pretrain/init
-node dist/scripts/pretrain/gpt2-to-roberta.js --gpt2 data/sharelora-gpt2-deep --tokenizer .pretrain/tok --out .pretrain/init/warm || exit 5
+gpt2=${GPT2:-data/sharelora-gpt2-deep}
+[ -f "$gpt2/model.safetensors" ] || { echo "no $gpt2/model.safetensors: keep it in the tree or carry it"; exit 3; }
+echo "warm start from $gpt2"
+node dist/scripts/pretrain/gpt2-to-roberta.js --gpt2 "$gpt2" --tokenizer .pretrain/tok --out .pretrain/init/warm || exit 5
 budget=$(echo "$train_min" | awk '{print $1 + 1.2}')
 run() { # name lr warmup extra...
   local name=$1 lr=$2 wu=$3; shift 3
