@@ -48,14 +48,16 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>
 # Since entry 17 (step replay on by default) the notebook part measures replay off, the multi-tensor optimizer and entry
 # 13's flat stream, since entry 18 the flash-style attention backward, since entry 19 the pipelined step (opt-in), alone
 # and with the multi-tensor optimizer; validation off, host changes off and fused LN were measured in entries 11 and 14.
-# Since entry 21 both parts measure the unrolled GEMM (SHARELORA_GEMM_UNROLL=1), which replaced GPT-2 small's "flash
+# Session 10 dropped the flat stream, the flash backward and pipeline + multi-tensor from the notebook part (each
+# measured twice or more without a gain: entries 14, 17-18, 19 measured). Since entry 21 both parts measure the unrolled GEMM (SHARELORA_GEMM_UNROLL=1) and the two-wave tile rule
+# (SHARELORA_GEMM_RULE=waves2), which replaced GPT-2 small's "flash
 # attention off" (53.97 ms against the default's 54.2–57.7 in session 10's run: no longer a difference to track)
 # (session 10: the part ran past 200 s on a warm machine before torch.compile; the GEMM unroll variant is entry 21's)
 part gpt2-small 300 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
-  --compile sharea --variant-models sharea --variants '{"GEMM unroll on":{"SHARELORA_GEMM_UNROLL":"1"},"GEMM changes off":{"SHARELORA_GEMM_SPLITK":"0","SHARELORA_GEMM_PRETRANSPOSE":"0"}}' \
+  --compile sharea --variant-models sharea --variants '{"GEMM unroll on":{"SHARELORA_GEMM_UNROLL":"1"},"two-wave rule":{"SHARELORA_GEMM_RULE":"waves2"},"two-wave rule + unroll":{"SHARELORA_GEMM_RULE":"waves2","SHARELORA_GEMM_UNROLL":"1"},"GEMM changes off":{"SHARELORA_GEMM_SPLITK":"0","SHARELORA_GEMM_PRETRANSPOSE":"0"}}' \
   --out "$out/gpt2-small.json"
 part notebook 270 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
-  --variants '{"GEMM unroll on":{"SHARELORA_GEMM_UNROLL":"1"},"replay off":{"SHARELORA_WEBGPU_REPLAY":"0"},"pipeline on":{"SHARELORA_WEBGPU_PIPELINE":"1"},"pipeline + multi-tensor on":{"SHARELORA_WEBGPU_PIPELINE":"1","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flat stream on":{"SHARELORA_WEBGPU_FLAT_STREAM":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"}}' \
+  --variants '{"GEMM unroll on":{"SHARELORA_GEMM_UNROLL":"1"},"two-wave rule + unroll":{"SHARELORA_GEMM_RULE":"waves2","SHARELORA_GEMM_UNROLL":"1"},"replay off":{"SHARELORA_WEBGPU_REPLAY":"0"},"pipeline on":{"SHARELORA_WEBGPU_PIPELINE":"1"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"}}' \
   --out "$out/notebook.json"
 # 45 s was too short on a machine whose shader cache was cold (session 10: cut after 10 of 18 suites)
 part tests 150 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/

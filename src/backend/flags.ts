@@ -83,6 +83,7 @@ const interruptGraceMs = once(() => integer('SHARELORA_INTERRUPT_GRACE_MS', 2000
 const runnerBackend = once(() => raw('SHARELORA_RUNNER_BACKEND') ?? 'auto');
 const gemmSplitK = once(() => onOff('SHARELORA_GEMM_SPLITK', true));
 const gemmUnroll = once(() => onOff('SHARELORA_GEMM_UNROLL', false));
+const gemmRule = once(() => oneOf('SHARELORA_GEMM_RULE', ['wave', 'waves2'] as const, 'wave'));
 const webgpuPoolMiB = once(() => integer('SHARELORA_WEBGPU_POOL_MIB', 2048, 0, 'MiB of free buffers tfjs\'s webgpu pool may keep; 0: no cap'));
 const gemmPretransposeMiB = once(() => integer('SHARELORA_GEMM_PRETRANSPOSE', 4096, 0, 'MiB of transposed copies of frozen weights; 0 turns them off'));
 
@@ -131,6 +132,8 @@ export const flags = {
   get gemmSplitK(): boolean { return gemmSplitK(); },
   /** SHARELORA_GEMM_UNROLL=1: the library's GEMM tiles with the K loop unrolled, 128×128 also double-buffered (webgpu/gemm.ts; opt-in until measured in a step, bench/NOTES.md entry 21). */
   get gemmUnroll(): boolean { return gemmUnroll(); },
+  /** SHARELORA_GEMM_RULE=waves2: 128×128 tiles only where they make two waves on the GPU, else 64×64 (webgpu/gemm.ts; opt-in until measured in a step, bench/NOTES.md entry 21). */
+  get gemmRule(): 'wave' | 'waves2' { return gemmRule(); },
   /** SHARELORA_GEMM_PRETRANSPOSE: MiB of transposed frozen-weight copies the GEMM may keep (webgpu/frozen.ts); default 4096; 0: none. */
   get gemmPretransposeMiB(): number { return gemmPretransposeMiB(); },
   /** SHARELORA_PRINT_WGSL: print the WGSL of every kernel whose key contains this text, when first compiled. */

@@ -96,6 +96,9 @@ function defaultTile(M: number, N: number, batch: number, K: number): GemmTile {
   // From the H200 sweep (bench/NOTES.md, entry 1): 128×128 wins wherever it
   // gives about a wave of workgroups, unless K is long (the LM head's dX) or
   // a side is at most 64 (half of each 128-tile would be padding).
+  // SHARELORA_GEMM_RULE=waves2: the H100 sweep of entry 21 had 64×64 ahead of 128×128 on every product where
+  // 128×128 made under two waves (GPT-2 small's N = 768); opt-in until a whole step shows it
+  if (flags.gemmRule === 'waves2' && M > 64 && N > 64 && tiles(BIG) < 2 * SMS && K <= 4096) return tiles(MID) >= SMS ? MID : SMALL;
   if (M > 64 && N > 64 && (tiles(BIG) >= 2 * SMS || (tiles(BIG) >= 0.7 * SMS && K <= 4096))) return BIG;
   if (tiles(MID) >= SMS) return MID;
   return SMALL;
