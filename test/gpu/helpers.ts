@@ -167,3 +167,43 @@ export async function tileDisagreements(tiles: string[]): Promise<string[]> {
   }
   return bad;
 }
+
+/** M, N, K, transA, transB, tile, K-slices (1: none), epilogue ('' | 'bias' | 'lrT' | 'lrN', or 'lrX+bias') */
+export type EpilogueCase = readonly [number, number, number, boolean, boolean, string, number, string];
+
+/**
+ * alpha·op(A)·op(B) (+ bias) (+ s·U·V) through ShareLoraMatMul with a forced tile and split count, against
+ * the same on cpu (alpha 0.5, rank 3, s 0.7); returns the failures.
+ */
+export async function epilogueDisagreements(cases: readonly EpilogueCase[]): Promise<string[]> {
+  const bad: string[] = [];
+  for (const [M, N, K, ta, tb, tile, S, epi] of cases) {
+    const r = 3, s = 0.7;
+    const a = randn(M * K, M + K), b = randn(K * N, N), bias = randn(N, 5), u = randn(M * r, 6), v = randn(N * r, 7);
+    const aShape = ta ? [K, M] : [M, K], bShape = tb ? [N, K] : [K, N];
+    const vT = epi.startsWith('lrT');
+    await tf.setBackend('cpu');
+    let want = tf.mul(tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), ta, tb), 0.5);
+    if (epi.includes('bias')) want = tf.add(want, tf.tensor(bias, [N]));
+    if (epi.startsWith('lr')) want = tf.add(want, tf.mul(tf.matMul(tf.tensor(u, [M, r]), tf.tensor(v, vT ? [N, r] : [r, N]), false, vT), s));
+    const wantData = await want.data();
+    await tf.setBackend('webgpu');
+    const inputs: Record<string, tf.Tensor> = { a: tf.tensor(a, aShape), b: tf.tensor(b, bShape) };
+    if (epi.includes('bias')) inputs.bias = tf.tensor(bias, [N]);
+    if (epi.startsWith('lr')) { inputs.u = tf.tensor(u, [M, r]); inputs.v = tf.tensor(v, vT ? [N, r] : [r, N]); }
+    const got = tf.engine().runKernel('ShareLoraMatMul', inputs, { transA: ta, transB: tb, alpha: 0.5, tile, splitK: S, lrScale: s, lrVT: vT } as never) as tf.Tensor;
+    const e = relErr(await got.data(), wantData);
+    if (!(e < 1e-5)) bad.push(`${tile} ${M}x${N}x${K} ${ta}${tb} S=${S} ${epi}: rel err ${e}`);
+  }
+  return bad;
+}
+
+/** Asserts every parameter of `b` within `tol` (absolute, elementwise) of the same-named one of `a`. */
+export function assertParamsClose(a: Map<string, Float32Array>, b: Map<string, Float32Array>, tol: number): void {
+  for (const [n, p] of a) {
+    const q = b.get(n)!;
+    let worst = 0;
+    for (let i = 0; i < p.length; i++) worst = Math.max(worst, Math.abs(p[i] - q[i]));
+    assert.ok(worst <= tol, `${n}: parameters differ by ${worst}`);
+  }
+}

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { splitCount, splitStats } from '../../src/backend/webgpu/splitk.js';
-import { randn, relErr, releaseGPU, webgpuUnavailable } from './helpers.js';
+import { epilogueDisagreements, randn, relErr, releaseGPU, webgpuUnavailable } from './helpers.js';
 // the switches are off by default until measured on a GPU (issue 25); these tests exercise the kernels themselves
 process.env.SHARELORA_GEMM_SPLITK = '1';
 process.env.SHARELORA_GEMM_PRETRANSPOSE ??= '4096';
@@ -37,31 +37,11 @@ describe('split-K GEMM', () => {
 
   it('agrees with tf.matMul (+ bias + s·U·V) for forced splits on the 32×32 tile', async (t) => {
     if (skip) return t.skip(skip);
-    const bad: string[] = [];
-    // M, N, K, transA, transB, splits, epilogue
-    const cases = [
-      [67, 45, 1000, false, false, 3, ''], [67, 45, 1000, true, true, 4, 'bias'],
-      [64, 128, 520, false, true, 2, 'lrT'], [96, 64, 700, true, false, 5, 'lrN+bias'],
-    ] as const;
-    for (const [M, N, K, ta, tb, S, epi] of cases) {
-      const r = 3, s = 0.7;
-      const a = randn(M * K, M + K), b = randn(K * N, N), bias = randn(N, 5), u = randn(M * r, 6), v = randn(N * r, 7);
-      const aShape = ta ? [K, M] : [M, K], bShape = tb ? [N, K] : [K, N];
-      const vT = epi.startsWith('lrT');
-      await tf.setBackend('cpu');
-      let want = tf.mul(tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), ta, tb), 0.5);
-      if (epi.includes('bias')) want = tf.add(want, tf.tensor(bias, [N]));
-      if (epi.startsWith('lr')) want = tf.add(want, tf.mul(tf.matMul(tf.tensor(u, [M, r]), tf.tensor(v, vT ? [N, r] : [r, N]), false, vT), s));
-      const wantData = await want.data();
-      await tf.setBackend('webgpu');
-      const inputs: Record<string, tf.Tensor> = { a: tf.tensor(a, aShape), b: tf.tensor(b, bShape) };
-      if (epi.includes('bias')) inputs.bias = tf.tensor(bias, [N]);
-      if (epi.startsWith('lr')) { inputs.u = tf.tensor(u, [M, r]); inputs.v = tf.tensor(v, vT ? [N, r] : [r, N]); }
-      const got = tf.engine().runKernel('ShareLoraMatMul', inputs, { transA: ta, transB: tb, alpha: 0.5, tile: '32x32', splitK: S, lrScale: s, lrVT: vT } as never) as tf.Tensor;
-      const e = relErr(await got.data(), wantData);
-      if (!(e < 1e-5)) bad.push(`${M}x${N}x${K} ${ta}${tb} S=${S} ${epi}: rel err ${e}`);
-    }
-    assert.deepEqual(bad, []);
+    // M, N, K, transA, transB, tile, splits, epilogue
+    assert.deepEqual(await epilogueDisagreements([
+      [67, 45, 1000, false, false, '32x32', 3, ''], [67, 45, 1000, true, true, '32x32', 4, 'bias'],
+      [64, 128, 520, false, true, '32x32', 2, 'lrT'], [96, 64, 700, true, false, '32x32', 5, 'lrN+bias'],
+    ]), []);
   });
 
   it('the tile rule splits a GPT-2-sized dX on 128×128, on the transposed weight and on its frozen copy alike', async (t) => {

@@ -17,7 +17,7 @@ import { adamwUpdate, stepControl } from '../../src/backend/ops.js';
 import * as wops from '../../src/backend/webgpu/ops.js';
 import type { Batch } from '../../src/data/batch.js';
 import { FIXTURES } from '../helpers.js';
-import { randn, releaseGPU, spamLikeBatches as batches, webgpuUnavailable } from './helpers.js';
+import { assertParamsClose, randn, releaseGPU, spamLikeBatches as batches, webgpuUnavailable } from './helpers.js';
 
 let skip: string | undefined;
 
@@ -66,12 +66,7 @@ function assertSame(a: Run, b: Run, tol = 1e-5): void {
   a.losses.forEach((l, i) => assert.ok(close(l, b.losses[i]), `loss of record ${i + 1}: ${b.losses[i]} pipelined, ${l} not`));
   a.norms.forEach((l, i) => assert.ok(close(l, b.norms[i]), `gradient norm of record ${i + 1}: ${b.norms[i]} pipelined, ${l} not`));
   a.evals.forEach((l, i) => assert.ok(l === undefined ? b.evals[i] === undefined : close(l, b.evals[i]!), `evaluation at record ${i + 1}: ${b.evals[i]} pipelined, ${l} not`));
-  for (const [n, p] of a.params) {
-    const q = b.params.get(n)!;
-    let worst = 0;
-    for (let i = 0; i < p.length; i++) worst = Math.max(worst, Math.abs(p[i] - q[i]));
-    assert.ok(worst <= tol, `${n}: parameters differ by ${worst}`);
-  }
+  assertParamsClose(a.params, b.params, tol);
 }
 
 describe('pipelined steps on webgpu', () => {

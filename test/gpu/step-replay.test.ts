@@ -16,7 +16,7 @@ import { replayStats } from '../../src/train/step-replay.js';
 import { liveReplays } from '../../src/backend/webgpu/replay.js';
 import type { Batch } from '../../src/data/batch.js';
 import { FIXTURES } from '../helpers.js';
-import { spamLikeBatches as batches, releaseGPU, webgpuUnavailable } from './helpers.js';
+import { assertParamsClose, releaseGPU, spamLikeBatches as batches, webgpuUnavailable } from './helpers.js';
 
 let skip: string | undefined;
 
@@ -55,12 +55,7 @@ async function train(replay: boolean, data: Batch[], opts: { dropout?: number; e
 function assertSame(a: Run, b: Run): void {
   assert.equal(a.losses.length, b.losses.length);
   a.losses.forEach((l, i) => assert.ok(Math.abs(l - b.losses[i]) <= 1e-5 * Math.max(1, Math.abs(l)), `loss of update ${i + 1}: ${b.losses[i]} with replay, ${l} without`));
-  for (const [n, p] of a.params) {
-    const q = b.params.get(n)!;
-    let worst = 0;
-    for (let i = 0; i < p.length; i++) worst = Math.max(worst, Math.abs(p[i] - q[i]));
-    assert.ok(worst <= 1e-5, `${n}: parameters differ by ${worst}`);
-  }
+  assertParamsClose(a.params, b.params, 1e-5);
 }
 
 describe('step replay on webgpu', () => {
