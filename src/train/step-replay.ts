@@ -83,8 +83,7 @@ export class StepReplayer {
     try {
       let st = this.shapes.get(conv.key);
       if (!st) this.shapes.set(conv.key, st = { seen: 0, verified: false, mismatches: 0, nCheck: 0, used: 0 });
-      st.seen++;
-      st.used = ++this.tick;
+      this.visit(st);
       if (st.replay?.ended && !st.refused) this.refuse(st, `replay ended: ${st.replay.ended}`);
       if (st.refused || st.seen <= WARMUP) return await normal(conv.fwd, conv.check);
       if (st.replay) return st.verified ? await this.replayed(st, conv.dynamic) : await this.verify(st, conv, normal);
@@ -107,12 +106,10 @@ export class StepReplayer {
     try {
       const st = this.shapes.get(conv.key);
       if (!st?.replay || !st.verified || st.refused || st.replay.ended || !st.replay.pipelinable) return undefined;
-      st.seen++;
-      st.used = ++this.tick;
+      this.visit(st);
       this.summary.steps++;
       const r = st.replay.submit(conv.dynamic);
-      replayStats.replayed++;
-      this.summary.replayed++;
+      this.countReplayed();
       this.summary.pipelined++;
       return { ...r, nCheck: st.nCheck };
     } finally {
@@ -123,9 +120,19 @@ export class StepReplayer {
 
   private async replayed(st: ShapeState, dynamic: Map<string, tf.TensorInfo>): Promise<StepPass> {
     const r = await st.replay!.run(dynamic);
+    this.countReplayed();
+    return { values: r.values, nCheck: st.nCheck, next: r.outputs };
+  }
+
+  /** a step of this batch shape: counted for the warm-up, and most recently used (makeRoom) */
+  private visit(st: ShapeState): void {
+    st.seen++;
+    st.used = ++this.tick;
+  }
+
+  private countReplayed(): void {
     replayStats.replayed++;
     this.summary.replayed++;
-    return { values: r.values, nCheck: st.nCheck, next: r.outputs };
   }
 
   private async verify(st: ShapeState, conv: Converted, normal: (fwd: Batch, check: Batch) => Promise<StepPass>): Promise<StepPass> {
