@@ -108,13 +108,13 @@ export const flags = {
   get webgpuFlashBackward(): boolean { return webgpuFlashBackward(); },
   /** SHARELORA_WEBGPU_FUSED_LN=1: a residual add and the LayerNorm after it as one kernel each way (ops.addLayerNorm; webgpu/norm.ts); slower on the H100 (bench/NOTES.md entry 14), so off. */
   get webgpuFusedLN(): boolean { return webgpuFusedLN(); },
-  /** SHARELORA_WEBGPU_FLAT_STREAM=1 (opt-in until measured on a GPU): GPT-2 keeps its residual stream as [B·T, C] rows on our kernels, without the Reshapes around every projection (ops.flatStream). */
+  /** SHARELORA_WEBGPU_FLAT_STREAM=1 (opt-in: no gain on an H100 with step replay, README's switch table): GPT-2 keeps its residual stream as [B·T, C] rows on our kernels, without the Reshapes around every projection (ops.flatStream). */
   get webgpuFlatStream(): boolean { return webgpuFlatStream(); },
-  /** SHARELORA_WEBGPU_MULTI_TENSOR=1 (opt-in until measured on a GPU): the trainer's gradient statistics and AdamW update as one op over all parameters (ops.gradStatsMany, ops.adamwUpdates; webgpu/optim.ts). */
+  /** SHARELORA_WEBGPU_MULTI_TENSOR=1 (opt-in: an H100 result not yet settled, README's switch table): the trainer's gradient statistics and AdamW update as one op over all parameters (ops.gradStatsMany, ops.adamwUpdates; webgpu/optim.ts). */
   get webgpuMultiTensor(): boolean { return webgpuMultiTensor(); },
   /** SHARELORA_WEBGPU_REPLAY=0 (on access, read by every fit()): no step replay, every step through tfjs (train/step-replay.ts, webgpu/replay.ts; on by default since bench/NOTES.md entry 17's H100 run). */
   get webgpuReplay(): boolean { return onOff('SHARELORA_WEBGPU_REPLAY', true); },
-  /** SHARELORA_WEBGPU_PIPELINE=1 (on access, opt-in until measured on a GPU): replayed steps inside fit() submit the update with the clipping coefficient computed on the GPU and read step k's loss while step k+1 runs (train/trainer.ts, webgpu/optim.ts stepControl). */
+  /** SHARELORA_WEBGPU_PIPELINE=1 (on access; opt-in: no gain on an H100, bench/NOTES.md "19 and 21, measured"): replayed steps inside fit() submit the update with the clipping coefficient computed on the GPU and read step k's loss while step k+1 runs (train/trainer.ts, webgpu/optim.ts stepControl). */
   get webgpuPipeline(): boolean { return onOff('SHARELORA_WEBGPU_PIPELINE', false); },
   /** SHARELORA_WEBGPU_BINDGROUP_CACHE=0: create every bind group of our kernels afresh (webgpu/dispatch.ts). */
   get webgpuBindGroupCache(): boolean { return webgpuBindGroupCache(); },

@@ -1,6 +1,6 @@
 /**
  * Attention's backward in two kernels, FlashAttention-2 style: no T×T tensor
- * in memory. Opt-in (SHARELORA_WEBGPU_FLASH_BACKWARD=1) until measured on a GPU.
+ * in memory. Opt-in (SHARELORA_WEBGPU_FLASH_BACKWARD=1): slower than the six-launch backward on an H100 (bench/NOTES.md, "17 and 18, measured").
  *
  * attention.ts's backward is six launches a layer (scores GEMM, dP GEMM, the
  * softmax-gradient row kernel, then the dQ, dK, dV GEMMs; a seventh and eighth
