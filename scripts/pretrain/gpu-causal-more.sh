@@ -15,10 +15,7 @@ train_min=${1:?TRAIN_MINUTES} lr=${2:-1e-3} wu=${3:-200}
 [ -f .pretrain/data/stats.json ] || { echo "no .pretrain/data here: carry it"; exit 3; }
 init=${INIT:-data/sharelora-gpt2-deep} seed=${SEED:-1}
 [ -f "$init/model.safetensors" ] || { echo "no $init/model.safetensors: keep it in the tree or carry it"; exit 3; }
-if [ -z "${PRETRAIN_LOCAL:-}" ]; then
-  [ -n "${DEVICE_READY:-}" ] || bash .device/run.sh true || exit 4
-  export PATH=/opt/node/bin:$PATH VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-fi
+[ -n "${PRETRAIN_LOCAL:-}" ] || . scripts/device-env.sh
 common=(--data .pretrain/data --preset d256-l12 --save-every-minutes 2 --backend webgpu)
 [ -n "${PRETRAIN_LOCAL:-}" ] && common=(--data .pretrain/data --preset d256-l12 --batch 2 --block 32 --eval-tokens 2000 --save-every-minutes 2 --backend "${PRETRAIN_LOCAL_BACKEND:-wasm}")
 mkdir -p .pretrain/logs

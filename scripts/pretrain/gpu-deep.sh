@@ -22,11 +22,7 @@ mlm_train_min=${MLM_TRAIN_MINUTES:-8}
 [ -f .pretrain/data/stats.json ] || { echo "no .pretrain/data here: carry it"; exit 3; }
 # unpack Node and the Vulkan loader once: several runs unpacking them at the same moment would race
 # (PRETRAIN_LOCAL=1: a smoke run of this script's flow on this machine, with tiny shapes on the cpu backend)
-if [ -z "${PRETRAIN_LOCAL:-}" ]; then
-  # DEVICE_READY=1: a command that runs several of these scripts at once unpacked the pack before starting them
-  [ -n "${DEVICE_READY:-}" ] || bash .device/run.sh true || exit 4
-  export PATH=/opt/node/bin:$PATH VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-fi
+[ -n "${PRETRAIN_LOCAL:-}" ] || . scripts/device-env.sh
 node=(node)
 mkdir -p .pretrain/logs .pretrain/out .pretrain/snap
 t0=$(date +%s)

@@ -19,10 +19,7 @@ set -uo pipefail
 train_min=${1:?TRAIN_MINUTES}
 [ -f .pretrain/data/stats.json ] || { echo "no .pretrain/data here: carry it"; exit 3; }
 [ -f .pretrain/tok/tokenizer.json ] || { echo "no .pretrain/tok here: carry it"; exit 3; }
-if [ -z "${PRETRAIN_LOCAL:-}" ]; then
-  [ -n "${DEVICE_READY:-}" ] || bash .device/run.sh true || exit 4
-  export PATH=/opt/node/bin:$PATH VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-fi
+[ -n "${PRETRAIN_LOCAL:-}" ] || . scripts/device-env.sh
 common=(--data .pretrain/data --preset d256-l12 --save-every-minutes 3 --backend webgpu --beta2 0.98 --total-steps 4000)
 [ -n "${PRETRAIN_LOCAL:-}" ] && common=(--data .pretrain/data --preset d256-l12 --batch 2 --block 32 --eval-tokens 2000 --save-every-minutes 3 --backend "${PRETRAIN_LOCAL_BACKEND:-wasm}" --beta2 0.98 --total-steps 4000)
 mkdir -p .pretrain/logs .pretrain/init
