@@ -2,7 +2,7 @@
 # Issue 20: more training for the 12-layer causal model. Continues a saved
 # model folder (its weights; a fresh AdamW and a new cosine schedule sized by
 # --train-minutes) on the GPU machine, with a batch order of its own (--seed).
-#   INIT=.pretrain/init/causal-s10 SEED=2 bash scripts/pretrain/gpu-causal-more.sh TRAIN_MINUTES [LR] [WARMUP]
+#   INIT=.pretrain/init/causal-s10 SEED=2 [BUDGET=MIN] bash scripts/pretrain/gpu-causal-more.sh TRAIN_MINUTES [LR] [WARMUP]
 # INIT defaults to the shipped data/sharelora-gpt2-deep (keep its weights in the
 # tree: scripts/device-slim.sh out 'data/sharelora-gpt2-deep/model.safetensors'),
 # SEED to 1 (that model's own 1,620 updates used seed 0); another INIT folder
@@ -19,7 +19,9 @@ init=${INIT:-data/sharelora-gpt2-deep} seed=${SEED:-1}
 common=(--data .pretrain/data --preset d256-l12 --save-every-minutes 2 --backend webgpu)
 [ -n "${PRETRAIN_LOCAL:-}" ] && common=(--data .pretrain/data --preset d256-l12 --batch 2 --block 32 --eval-tokens 2000 --save-every-minutes 2 --backend "${PRETRAIN_LOCAL_BACKEND:-wasm}")
 mkdir -p .pretrain/logs
-budget=$(echo "$train_min" | awk '{print $1 + 0.7}')
+# BUDGET=MIN cuts a call before the schedule ends (a schedule longer than one call: the same command in the
+# next call on the same warm machine resumes it from its checkpoint)
+budget=${BUDGET:-$(echo "$train_min" | awk '{print $1 + 0.7}')}
 name=causal-more-$(basename "$init")-s$seed-lr$lr-wu$wu
 node dist/scripts/pretrain-causal.js train "${common[@]}" --run ".pretrain/run-$name" --out ".pretrain/out/$name" --name sharelora-gpt2-deep \
   --init "$init" --seed "$seed" --lr "$lr" --warmup "$wu" --total-steps 8000 --train-minutes "$train_min" \
