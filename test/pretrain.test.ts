@@ -111,6 +111,26 @@ describe('pretraining scripts', () => {
     });
   }
 
+  it('causal: a model continued twice (--init) records every earlier stage, and its card reproduces them in order', async () => {
+    const outs = [tmp('s1'), tmp('s2'), tmp('s3')];
+    const args = (i: number, extra: string[]) => ['train', '--data', dataDir, '--run', tmp(`run${i}`), '--out', outs[i]!, '--preset', 'tiny', '--batch', '4', '--block', '32',
+      '--total-steps', String(2 + i), '--warmup', '1', '--lr', '0.01', '--backend', 'cpu', '--budget-minutes', '10', '--seed', String(i), ...extra];
+    await quiet(() => main('causal', args(0, [])));
+    await quiet(() => main('causal', args(1, ['--init', outs[0]!])));
+    await quiet(() => main('causal', args(2, ['--init', outs[1]!])));
+    const stats = (i: number) => JSON.parse(readFileSync(join(outs[i]!, 'training_stats.json'), 'utf8'));
+    const last = stats(2);
+    assert.equal(stats(0).lineage, undefined);
+    assert.deepEqual(last.lineage.map((g: { steps: number; init?: string }) => [g.steps, g.init]), [[2, undefined], [3, outs[0]]]);
+    assert.equal(last.lineage[0].command, stats(0).command.split('\n').at(-1));
+    assert.equal(last.lineage[1].metrics.heldOutBitsPerByte, stats(1).metrics.heldOutBitsPerByte);
+    assert.equal(last.tokensInAll, (2 + 3 + 4) * 4 * 32);
+    const card = readFileSync(join(outs[2]!, 'README.md'), 'utf8');
+    const [s1, s2, s3] = ['# stage 1: 2 updates', '# stage 2: 3 updates', '# stage 3 (this model)'].map((m) => card.indexOf(m));
+    assert.ok(s1 > 0 && s1 < s2 && s2 < s3, card);
+    assert.ok(card.includes(`--init ${outs[1]}`) && card.includes(`--init ${outs[0]}`));
+  });
+
   it('a run stops itself before its wall-clock budget, and the next one continues', async () => {
     const [run, out] = [tmp('budget'), tmp('budget-out')];
     const args = (budget: string) => ['train', '--data', dataDir, '--run', run, '--out', out, '--preset', 'tiny', '--batch', '4', '--block', '32',

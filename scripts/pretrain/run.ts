@@ -405,8 +405,10 @@ async function exportModel(model: Model, dir: string, state: RunState, trainer: 
   const tokensPerStep = s.batch * s.block;
   // a run continued from a shipped model (--init) says what that model had seen, so the card can give the total
   const before = s.init && existsSync(join(s.init, 'training_stats.json'))
-    ? JSON.parse(readFileSync(join(s.init, 'training_stats.json'), 'utf8')) as { steps: number; tokensSeen: number; trainSeconds: number; tokensInAll?: number }
+    ? JSON.parse(readFileSync(join(s.init, 'training_stats.json'), 'utf8')) as SavedStats
     : undefined;
+  // every earlier stage of a continued model, oldest first, so its card can give the whole recipe
+  const lineage = before ? lineageOf(before) : undefined;
   // what the starting model had seen over all its runs (a continued model's own tokensInAll), then this run's
   const beforeAll = before ? before.tokensInAll ?? before.tokensSeen : 0;
   const stats = {
@@ -415,7 +417,7 @@ async function exportModel(model: Model, dir: string, state: RunState, trainer: 
     trainSeconds: Math.round(state.seconds), runs: state.runs, lr: s.lr, warmup: s.warmup, weightDecay: s.weightDecay,
     beta2: s.beta2 ?? 0.95, clip: s.clip ?? 1, positionInit: s.positionInit ?? 'normal', ...(s.kind === 'mlm' ? { maskRate: s.maskRate ?? 0.15 } : {}), finalTrainLoss: trainer.records.at(-1)?.loss, data: s.dataStats, metrics, command: s.command,
     ...(s.init ? { continuedFrom: { dir: s.init, steps: before?.steps ?? null, tokensSeen: before?.tokensSeen ?? null, trainSeconds: before?.trainSeconds ?? null } } : {}),
-    ...(before ? { tokensInAll: beforeAll + trainer.updates * tokensPerStep } : {}),
+    ...(before ? { tokensInAll: beforeAll + trainer.updates * tokensPerStep, lineage } : {}),
   };
   writeFileSync(join(dir, 'training_stats.json'), JSON.stringify(stats, null, 1) + '\n');
   const { title, body } = hooks.describe(s, metrics);
@@ -437,13 +439,42 @@ ${Object.entries(metrics).filter(([, v]) => typeof v === 'number').map(([k, v]) 
 
 \`training_stats.json\` holds every number above and each run's steps and wall time.
 
-Reproduce (the corpus, its held-out cut and every batch are seeded):
+Reproduce (the corpus, its held-out cut and every batch are seeded${lineage ? '; each stage continues the model the stage before it saved, at the path its --init names' : ''}):
 
 \`\`\`
 npm run build
-${s.command}
+${lineage ? reproduceStages(lineage, s.command) : s.command}
 \`\`\`
 `);
+}
+
+/** what training_stats.json holds that a continuation reads back */
+interface SavedStats { steps: number; tokensSeen: number; trainSeconds: number; tokensInAll?: number; command?: string; metrics?: Record<string, unknown>; continuedFrom?: { dir: string }; lineage?: Stage[] }
+
+/** one training run of a model's history */
+export interface Stage { command: string; steps: number; tokensSeen: number; trainSeconds: number; init?: string; metrics: Record<string, number> }
+
+/** the stages that made a saved model, oldest first: its own recorded lineage, then the model's own run */
+export function lineageOf(st: SavedStats): Stage[] {
+  const lines = (st.command ?? '').split('\n').filter((l) => l.trim());
+  const numbers = Object.fromEntries(Object.entries(st.metrics ?? {}).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+  const own: Stage = { command: lines.at(-1) ?? '(not recorded)', steps: st.steps, tokensSeen: st.tokensSeen, trainSeconds: st.trainSeconds, ...(st.continuedFrom ? { init: st.continuedFrom.dir } : {}), metrics: numbers };
+  return [...(st.lineage ?? []), own];
+}
+
+/** the card's reproduce block: the data preparation, every earlier stage's training command, then this run's */
+export function reproduceStages(lineage: Stage[], command: string): string {
+  const lines = command.split('\n');
+  const head = lines.length > 1 ? lines.slice(0, -1) : [];
+  const first = lineage[0]!;
+  const out = [...head];
+  if (first.init) out.push(`# stage 1 continued ${first.init}, whose earlier stages were not recorded`);
+  lineage.forEach((g, i) => {
+    const score = Object.entries(g.metrics).filter(([k]) => /BitsPerByte$|maskedAccuracy$/.test(k) && !/^unigram/.test(k)).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ');
+    out.push(`# stage ${i + 1}: ${g.steps} updates, ${g.tokensSeen.toLocaleString('en')} tokens, ${g.trainSeconds} s${score ? `; ${score}` : ''}`, g.command);
+  });
+  out.push(`# stage ${lineage.length + 1} (this model)`, lines.at(-1)!);
+  return out.join('\n');
 }
 
 // ---------- the sweep ----------
