@@ -6,7 +6,7 @@
  */
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -129,6 +129,30 @@ describe('pretraining scripts', () => {
     const [s1, s2, s3] = ['# stage 1: 2 updates', '# stage 2: 3 updates', '# stage 3 (this model)'].map((m) => card.indexOf(m));
     assert.ok(s1 > 0 && s1 < s2 && s2 < s3, card);
     assert.ok(card.includes(`--init ${outs[1]}`) && card.includes(`--init ${outs[0]}`));
+  });
+
+  it('causal eval-text: text from outside the corpus scored per file, paragraphs packed into documents', async () => {
+    const out = tmp('evtext');
+    await quiet(() => main('causal', ['train', '--data', dataDir, '--run', tmp('evtext-run'), '--out', out, '--preset', 'tiny', '--batch', '4', '--block', '32',
+      '--total-steps', '2', '--warmup', '1', '--backend', 'cpu', '--budget-minutes', '10']));
+    const { table } = await datasets.mobyDick({ split: 'all' });
+    const chapter = (table.array('text') as string[])[9]!;
+    const dir = tmp('evtext-files');
+    const [a, b] = [join(dir, 'a.txt'), join(dir, 'b.txt')];
+    writeFileSync(a, chapter.slice(0, 3000));
+    writeFileSync(b, 'One short paragraph.\r\n\r\nAnd a second one, after a Windows blank line.\n');
+    const json = join(dir, 'm.json');
+    await quiet(() => main('causal', ['eval-text', '--model', out, '--text', `${a},${b}`, '--backend', 'cpu', '--block', '64', '--json', json]));
+    const m = JSON.parse(readFileSync(json, 'utf8'));
+    const tok = loadTokenizer(out);
+    const enc = (s: string) => tok.encode(s, { addSpecialTokens: false }).length;
+    // b: two paragraphs, one document, joined by a blank line
+    assert.equal(m.perSource['b.txt'].tokens, enc('One short paragraph.\n\nAnd a second one, after a Windows blank line.'));
+    assert.equal(m.perSource['a.txt'].bytes + m.perSource['b.txt'].bytes, m.bytes);
+    assert.equal(m.tokens, m.perSource['a.txt'].tokens + m.perSource['b.txt'].tokens);
+    assert.ok(m.documents >= 2 && m.bitsPerByte > 0 && m.unigramBitsPerByte > 0 && !m.bounded);
+    await assert.rejects(() => quiet(() => main('causal', ['eval-text', '--model', out, '--text', join(dir, 'missing.txt')])), (e: Error) => e instanceof UsageError && e.message.includes('missing.txt: no such file'));
+    await assert.rejects(() => quiet(() => main('mlm', ['eval-text', '--model', out, '--text', a])), /causal model/);
   });
 
   it('a run stops itself before its wall-clock budget, and the next one continues', async () => {

@@ -3,17 +3,19 @@
  *   prepare  tokenise the pretraining corpus (here: needs the npm data packages)
  *   train    train or continue a run within a wall-clock budget; exports the model when finished
  *   eval     held-out metrics of a saved model (bits per byte, perplexity; MLM accuracy)
+ *   eval-text  bits per byte of a causal model on text files from outside the corpus
  *   sweep    several presets for N minutes each, one JSON of results
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/backend/index.js';
 import { loadModelFromDir } from '../../src/models/load.js';
 import type { Model } from '../../src/models/types.js';
 import { collateMaskedLM } from '../../src/data/collate.js';
 import { PRETRAINING_SOURCES, type PretrainingSource } from '../../src/data/pretraining.js';
-import { causalTokenizer, DEFAULT_MERGES, MLM_SHIFT, mlmTokenizer, prepare, readTokenData, type TokenData } from './data.js';
+import { causalTokenizer, DEFAULT_MERGES, MLM_SHIFT, mlmTokenizer, prepare, readTokenData, textAsHeldOut, type TokenData } from './data.js';
+import { loadTokenizer } from '../../src/data/load-tokenizer.js';
 import {
   batchSeed, causalBatch, causalBitsPerByte, modelConfig, need, parameterCount, parseFlags, preset, PRESETS, sweep, trainRun, unigramBitsPerByte,
   UsageError, type FlagSpec, type Flags, type Hooks, type Kind, type RunSettings,
@@ -151,6 +153,15 @@ const EVAL: FlagSpec = {
   backend: { kind: 'string', help: 'backend', default: 'auto' },
   json: { kind: 'string', help: 'also write the metrics here' },
 };
+const EVAL_TEXT: FlagSpec = {
+  model: { kind: 'string', help: 'a saved causal model folder (with tokenizer.json and unigram-counts.json)' },
+  text: { kind: 'list', help: 'comma-separated UTF-8 text files, each scored as one source' },
+  block: { kind: 'int', help: 'tokens per window', default: 256 },
+  batch: { kind: 'int', help: 'windows per forward pass', default: 8 },
+  'eval-tokens': { kind: 'int', help: 'score only the documents within this many tokens (default: all)' },
+  backend: { kind: 'string', help: 'backend', default: 'auto' },
+  json: { kind: 'string', help: 'also write the metrics here' },
+};
 const SWEEP: FlagSpec = {
   data: { kind: 'string', help: 'folder written by prepare' },
   presets: { kind: 'list', help: 'comma-separated presets', default: 'd256-l6,d192-l8,d256-l12,d320-l8,d384-l6,d448-l4' },
@@ -268,6 +279,30 @@ export async function main(kind: Kind, argv: string[]): Promise<number> {
     if (f.json) writeFileSync(f.json as string, JSON.stringify(metrics, null, 1) + '\n');
     return 0;
   }
+  if (cmd === 'eval-text') {
+    if (kind !== 'causal') throw new UsageError('eval-text scores a causal model (bits per byte); use pretrain-causal.js');
+    const f = parseFlags(rest, EVAL_TEXT, 'eval-text');
+    const dir = need<string>(f, 'model', 'eval-text');
+    const listed = f.text as string[] | string | undefined;
+    const files = (Array.isArray(listed) ? listed : listed === undefined ? [] : listed.split(',')).filter((x) => x);
+    if (!files.length) throw new UsageError('eval-text: --text needs one or more text files');
+    for (const p of [...files, join(dir, 'unigram-counts.json'), join(dir, 'tokenizer.json')]) if (!existsSync(p)) throw new UsageError(`${p}: no such file`);
+    const info = await useBackend(f.backend as string);
+    const model = loadModelFromDir(dir, { task: 'causal-lm' });
+    const unigram = JSON.parse(readFileSync(join(dir, 'unigram-counts.json'), 'utf8')) as number[];
+    const merges = unigram.length - 257;
+    if (model.config.vocabSize !== unigram.length) throw new UsageError(`${join(dir, 'unigram-counts.json')}: ${unigram.length} counts, but the model's vocabulary is ${model.config.vocabSize}`);
+    const data = textAsHeldOut(files.map((p) => ({ source: basename(p), text: readFileSync(p, 'utf8') })), loadTokenizer(dir), merges, unigram);
+    const t0 = performance.now();
+    const maxTokens = f['eval-tokens'] as number | undefined;
+    const r = await causalBitsPerByte(model, data, { block: f.block as number, batch: f.batch as number, ...(maxTokens !== undefined ? { maxTokens } : {}), log: (s) => console.log(s) });
+    const metrics = { model: dir, backend: info.name, files, bitsPerByte: r.bitsPerByte, perplexity: r.perplexity, tokens: r.tokens, bytes: r.bytes, documents: r.documents, bounded: r.bounded,
+      unigramBitsPerByte: unigramBitsPerByte(data, r.documents), perSource: r.perSource, seconds: (performance.now() - t0) / 1000, command };
+    console.log(JSON.stringify(metrics, null, 1));
+    if (f.json) writeFileSync(f.json as string, JSON.stringify(metrics, null, 1) + '\n');
+    model.dispose();
+    return 0;
+  }
   if (cmd === 'sweep') {
     const f = parseFlags(rest, SWEEP, 'sweep');
     const data = readTokenData(need(f, 'data', 'sweep'));
@@ -289,7 +324,7 @@ export async function main(kind: Kind, argv: string[]): Promise<number> {
     }
     return 0;
   }
-  throw new UsageError(`unknown command ${JSON.stringify(cmd)}; use prepare, train, eval, sweep or sizes (node ${SCRIPT[kind]} <command> --flag value ...)`);
+  throw new UsageError(`unknown command ${JSON.stringify(cmd)}; use prepare, train, eval, eval-text, sweep or sizes (node ${SCRIPT[kind]} <command> --flag value ...)`);
 }
 
 export async function cli(kind: Kind): Promise<void> {

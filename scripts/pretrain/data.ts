@@ -151,3 +151,37 @@ export function readTokenData(dir: string): TokenData {
     heldOutDocs: JSON.parse(readFileSync(join(dir, 'heldout.json'), 'utf8')), unigram: JSON.parse(readFileSync(join(dir, 'unigram.json'), 'utf8')), stats,
   };
 }
+
+/**
+ * Text from outside the corpus as held-out data for `eval-text`: each file is a
+ * source; its paragraphs (split at blank lines) are packed into documents of at
+ * most `docBytes` UTF-8 bytes, so a long book keeps paragraphs of context
+ * together and a prefix of whole documents can be scored (--eval-tokens).
+ * `unigram` is the model's training counts (its unigram-counts.json).
+ */
+export function textAsHeldOut(files: { source: string; text: string }[], tok: { encode(s: string, o: { addSpecialTokens: boolean }): number[] }, merges: number, unigram: number[], docBytes = 4000): TokenData {
+  const sep = 256 + merges;
+  const heldIds: number[] = [sep];
+  const docs: HeldOutDoc[] = [];
+  for (const f of files) {
+    const paragraphs = f.text.replace(/\r\n/g, '\n').split(/\n[ \t]*\n+/).map((p) => p.trim()).filter((p) => p.length);
+    if (!paragraphs.length) throw new Error(`${f.source}: no text (expected paragraphs separated by blank lines)`);
+    let cur: string[] = [];
+    const flush = () => {
+      if (!cur.length) return;
+      const text = cur.join('\n\n');
+      const ids = tok.encode(text, { addSpecialTokens: false });
+      docs.push({ source: f.source as PretrainingSource, id: `${f.source}:${docs.length}`, start: heldIds.length, tokens: ids.length, bytes: Buffer.byteLength(text, 'utf8') });
+      heldIds.push(...ids, sep);
+      cur = [];
+    };
+    for (const p of paragraphs) {
+      if (cur.length && Buffer.byteLength([...cur, p].join('\n\n'), 'utf8') > docBytes) flush();
+      cur.push(p);
+    }
+    flush();
+  }
+  if (heldIds.some((t) => t > sep)) throw new Error(`the tokenizer produced ids above ${sep}: it is not the ${merges}-merge tokenizer`);
+  return { dir: '(text)', merges, vocab: sep + 1, sep, train: new Uint16Array(0), heldOut: Uint16Array.from(heldIds), heldOutDocs: docs, unigram, stats: {} };
+}
+
