@@ -90,7 +90,12 @@ describe('interrupting the sharelora kernel', { timeout: 180_000 }, () => {
     assert.equal(content(r.reply).ename, 'TrainingInterrupted');
   });
   it('detaches a training loop on a second interrupt; it stops before the next cell runs and stays silent there', async () => {
-    const { msgId, done } = k.begin('shell', k.executeMessage('await trainer.fit({ train: [batch], epochs: trainer.epoch + 100000 })'));
+    // Steps that hold the event loop for 150 ms (a synchronous callback): the two requests of the burst below arrive
+    // while it is held and are read in one turn, so the loop cannot reach its stop check between them (with steps of
+    // a few ms it sometimes did, and the first request alone ended the cell with TrainingInterrupted).
+    const made = await k.execute("const held = new Trainer(model, adapter, { lr: 1e-3, callbacks: [{ onStep: () => { const t = Date.now(); while (Date.now() - t < 150); } }] });");
+    assert.equal(content(made.reply).status, 'ok', JSON.stringify(content(made.reply)));
+    const { msgId, done } = k.begin('shell', k.executeMessage('await held.fit({ train: [batch], epochs: 100000 })'));
     while (ofType(k.outputsOf(msgId), 'update_display_data').length < 2) await sleep(50);
     // Two requests in one burst: the second detaches the cell before the loop reaches its next step.
     const first = k.request('control', 'interrupt_request', {});
@@ -99,7 +104,7 @@ describe('interrupting the sharelora kernel', { timeout: 180_000 }, () => {
     const r = await done;
     assert.equal(content(r.reply).ename, 'Interrupted');
     assert.match(content(r.reply).evalue, /detached/);
-    const next = await k.execute('const u = trainer.updates; await new Promise((r) => setTimeout(r, 500)); trainer.updates === u');
+    const next = await k.execute('const u = held.updates; await new Promise((r) => setTimeout(r, 500)); held.updates === u');
     assert.equal(content(ofType(next.outputs, 'execute_result')[0]!).data['text/plain'], 'true', 'no training happens behind the next cell');
     assert.deepEqual(next.outputs.map((m) => m.header.msg_type), ['execute_input', 'execute_result']);
   });
