@@ -333,18 +333,32 @@ export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB,
     : `for (var kk = 0u; kk < ${BK}u; kk++) {\n      ${step('kk', '').join('\n      ')}\n    }`;
   // epilogue per (row r, column group j)
   const epi: string[] = [];
+  const rowOf = (i: number, r: number) => `m0 + ${(i * BM) / hm}u + ty * 4u + ${r}u`;
+  const colOf = (j: number) => `n0 + ${(j * BN) / hn}u + tx * 4u`;
+  if (lowRank) {
+    // o = alpha·acc + Σ_q (lrs·U[row, q])·V[q, col], q outermost: each V value of the thread's columns is read once
+    // per q rather than once per row (TM times fewer V loads), in the same order of operations per output as a
+    // q loop inside each output (alpha first, then q = 0, 1, …), so the results are unchanged
+    for (let R = 0; R < TM; R++) for (let j = 0; j < hn; j++) epi.push(`acc_${R}_${j} = acc_${R}_${j} * P.alpha;`);
+    for (let i = 0; i < hm; i++) for (let r = 0; r < 4; r++) epi.push(`let urow${i * 4 + r} = min(${rowOf(i, r)}, P.M - 1u) * P.R;`);
+    epi.push('for (var q = 0u; q < P.R; q++) {');
+    for (let j = 0; j < hn; j++) {
+      epi.push(`var vv${j} = vec4<f32>(0.0);`);
+      epi.push(`{ let col = ${colOf(j)}; ${each4(`let cc = min(col + c, P.N - 1u); vv${j}[c] = ${lowRank === 'T' ? 'V[cc * P.R + q]' : 'V[q * P.N + cc]'};`)} }`);
+    }
+    for (let R = 0; R < TM; R++) {
+      epi.push(`{ let uq = vec4<f32>(U[urow${R} + q] * P.lrs);`);
+      for (let j = 0; j < hn; j++) epi.push(`acc_${R}_${j} = fma(uq, vv${j}, acc_${R}_${j});`);
+      epi.push('}');
+    }
+    epi.push('}');
+  }
   for (let i = 0; i < hm; i++) for (let r = 0; r < 4; r++) {
     const R = i * 4 + r;
-    epi.push(`{ let row = m0 + ${(i * BM) / hm}u + ty * 4u + ${r}u;`);
-    if (lowRank) epi.push(`let urow = min(row, P.M - 1u) * P.R;`);
+    epi.push(`{ let row = ${rowOf(i, r)};`);
     for (let j = 0; j < hn; j++) {
-      epi.push(`{ let col = n0 + ${(j * BN) / hn}u + tx * 4u;`);
-      epi.push(`var o = acc_${R}_${j} * P.alpha;`);
-      if (lowRank) {
-        epi.push(`for (var q = 0u; q < P.R; q++) { let uq = U[urow + q] * P.lrs; var vv = vec4<f32>(0.0);`);
-        epi.push(each4(`let cc = min(col + c, P.N - 1u); vv[c] = ${lowRank === 'T' ? 'V[cc * P.R + q]' : 'V[q * P.N + cc]'};`));
-        epi.push(`o = fma(vec4<f32>(uq), vv, o); }`);
-      }
+      epi.push(`{ let col = ${colOf(j)};`);
+      epi.push(lowRank ? `var o = acc_${R}_${j};` : `var o = acc_${R}_${j} * P.alpha;`);
       if (bias) epi.push(each4(`o[c] += bias[min(col + c, P.N - 1u)];`));
       epi.push(`if (row < P.M) {`);
       if (vecC) epi.push(`if (col < P.N) { C[(cOff + row * P.ldc + col) / 4u] = o; }`);
