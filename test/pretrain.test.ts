@@ -155,6 +155,18 @@ describe('pretraining scripts', () => {
     await assert.rejects(() => quiet(() => main('mlm', ['eval-text', '--model', out, '--text', a])), /causal model/);
   });
 
+  it('a clock-sized run still inside its warm-up when stopped resumes (its checkpoint total is never below the warm-up)', async () => {
+    const [run, out] = [tmp('wu-run'), tmp('wu-out')];
+    const args = (extra: string[]) => ['train', '--data', dataDir, '--run', run, '--out', out, '--preset', 'tiny', '--batch', '2', '--block', '16',
+      '--train-minutes', '0.03', '--total-steps', '200000', '--warmup', '100000', '--backend', 'cpu', '--budget-minutes', '10', ...extra];
+    await quiet(() => main('causal', args(['--max-steps-this-run', '3'])));
+    assert.ok(!existsSync(join(out, 'config.json')));
+    await quiet(() => main('causal', args([])));
+    const stats = JSON.parse(readFileSync(join(out, 'training_stats.json'), 'utf8'));
+    assert.equal(stats.runs.length, 2);
+    assert.ok(stats.steps > 3 && stats.steps < 100000, `${stats.steps} steps`);
+  });
+
   it('a run stops itself before its wall-clock budget, and the next one continues', async () => {
     const [run, out] = [tmp('budget'), tmp('budget-out')];
     const args = (budget: string) => ['train', '--data', dataDir, '--run', run, '--out', out, '--preset', 'tiny', '--batch', '4', '--block', '32',

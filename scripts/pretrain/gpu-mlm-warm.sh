@@ -8,7 +8,7 @@
 #   cold-lr2e-3   random, sinusoidal positions, peak 2e-3, 400 warm-up
 # both with beta2 0.98 (the CPU diagnosis, scripts/pretrain/README.md; its
 # warm runs at 1e-4, 3e-4 and 1e-3 did not differ detectably, so one warm rate).
-#   bash scripts/pretrain/gpu-mlm-warm.sh TRAIN_MINUTES
+#   [GPT2=DIR] [RUNS=...] [BUDGET=MIN] bash scripts/pretrain/gpu-mlm-warm.sh TRAIN_MINUTES
 # Carry .pretrain/data and .pretrain/tok (the RoBERTa tokenizer files, 0.2 MB);
 # the conversion runs there, from the tracked data/sharelora-gpt2-deep, or from
 # GPT2=DIR (e.g. GPT2=.pretrain/init/causal-s10, the continued causal model of
@@ -27,22 +27,28 @@ gpt2=${GPT2:-data/sharelora-gpt2-deep}
 [ -f "$gpt2/model.safetensors" ] || { echo "no $gpt2/model.safetensors: keep it in the tree or carry it"; exit 3; }
 echo "warm start from $gpt2"
 node dist/scripts/pretrain/gpt2-to-roberta.js --gpt2 "$gpt2" --tokenizer .pretrain/tok --out .pretrain/init/warm || exit 5
-budget=$(echo "$train_min" | awk '{print $1 + 1.2}')
+# BUDGET=MIN cuts a call before the schedules end (a schedule longer than one call: the same command in the next
+# call on the same warm machine resumes each run from its checkpoint); RUNS="warm-lr1e-3" runs only the warm start
+budget=${BUDGET:-$(echo "$train_min" | awk '{print $1 + 1.2}')}
+runs=${RUNS:-warm-lr1e-3 cold-lr2e-3}
+for n in $runs; do case $n in warm-lr1e-3|cold-lr2e-3) ;; *) echo "RUNS: unknown run $n (warm-lr1e-3, cold-lr2e-3)"; exit 2 ;; esac; done
 run() { # name lr warmup extra...
   local name=$1 lr=$2 wu=$3; shift 3
   node dist/scripts/pretrain-mlm.js train "${common[@]}" --run ".pretrain/run-$name" --out ".pretrain/out/$name" --name sharelora-roberta-deep \
-    --lr "$lr" --warmup "$wu" --train-minutes "$train_min" --budget-minutes "$budget" --snapshot ".pretrain/snap/$name" "$@" > ".pretrain/logs/$name.log" 2>&1
+    --lr "$lr" --warmup "$wu" --train-minutes "$train_min" --budget-minutes "$budget" --snapshot ".pretrain/snap/$name" "$@" >> ".pretrain/logs/$name.log" 2>&1
 }
-run warm-lr1e-3 1e-3 200 --init .pretrain/init/warm &
-run cold-lr2e-3 2e-3 400 --position-init sinusoidal &
+[[ " $runs " == *" warm-lr1e-3 "* ]] && run warm-lr1e-3 1e-3 200 --init .pretrain/init/warm &
+[[ " $runs " == *" cold-lr2e-3 "* ]] && run cold-lr2e-3 2e-3 400 --position-init sinusoidal &
 wait
 for f in .pretrain/logs/*.log; do echo "== $f"; grep -E 'step [0-9]+/' "$f" | awk 'NR % 8 == 0'; grep -hE 'done|stopped|replay|Error|error' "$f" | tail -n 4; done
 # the best finished run by held-out masked accuracy comes back whole; the others as logs and scores
-best=$(for n in warm-lr1e-3 cold-lr2e-3; do
+best=$(for n in $runs; do
   grep -ho '"maskedAccuracy":[0-9.e-]*' ".pretrain/logs/$n.log" | tail -1 | sed "s/.*://; s/$/ $n/"; done | sort -gr | head -1 | cut -d' ' -f2)
 echo "best: ${best:-none}"
 rm -rf .pretrain/send && mkdir -p .pretrain/send && cp -r .pretrain/logs .pretrain/send/
-for n in warm-lr1e-3 cold-lr2e-3; do cp ".pretrain/out/$n/training_stats.json" ".pretrain/send/logs/$n-training_stats.json" 2>/dev/null; done
+for n in $runs; do cp ".pretrain/out/$n/training_stats.json" ".pretrain/send/logs/$n-training_stats.json" 2>/dev/null; done
 [ -n "$best" ] && cp -r ".pretrain/out/$best" .pretrain/send/best
+# a run cut by BUDGET: its float16 snapshot, what survives if the machine does not (--init it on a fresh one)
+for n in $runs; do [ ! -f ".pretrain/out/$n/config.json" ] && [ -f ".pretrain/snap/$n/config.json" ] && cp -r ".pretrain/snap/$n" ".pretrain/send/snap-$n"; done
 tar cf - -C .pretrain send | split -b 15M - "${OUT:-/tmp}/pretrain.tar."
 ls -la "${OUT:-/tmp}"

@@ -338,7 +338,9 @@ export async function trainRun(a: TrainArgs, hooks: Hooks): Promise<'stopped' | 
   // step replay (src/train/step-replay.ts): one command buffer a step once the step is recorded; fit() does this itself
   trainer.startReplay();
   try {
-    const target = () => (timed ? Math.max(trainer.updates + 1, Math.round(trainer.updates + (s.trainSeconds! - trained()) / Math.max(stepSeconds, 1e-3))) : s.totalSteps);
+    // never below the warm-up: the rate inside the warm-up does not depend on the total, and a checkpoint whose total
+    // is shorter than its warm-up is one Trainer.resume refuses (a clock-sized run shorter than its warm-up did that)
+    const target = () => (timed ? Math.max(trainer.updates + 1, s.warmup, Math.round(trainer.updates + (s.trainSeconds! - trained()) / Math.max(stepSeconds, 1e-3))) : s.totalSteps);
     if (timed && trainer.updates > 0 && trained() >= s.trainSeconds!) trainer.totalSteps = trainer.updates;
     while (timed ? trained() < s.trainSeconds! : trainer.updates < s.totalSteps) {
       // leave room for the save (and, if this is the last step, the evaluation and export: estimated as two saves)
