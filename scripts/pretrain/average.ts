@@ -11,7 +11,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors, serializeSafetensors, type TensorToWrite } from '../../src/models/safetensors.js';
-import { UsageError } from './run.js';
+import { need, parseFlags, UsageError, type FlagSpec } from './run.js';
 
 export function averageModels(dirs: string[], weights: number[], out: string): { tensors: number; parameters: number } {
   if (dirs.length < 2) throw new UsageError(`--models: expected two or more model folders, got ${dirs.length}`);
@@ -31,6 +31,9 @@ export function averageModels(dirs: string[], weights: number[], out: string): {
     }
   }
   const files = dirs.map((d) => readSafetensors(join(d, 'model.safetensors')));
+  files.forEach((f, i) => {
+    if (f.tensors.size !== files[0]!.tensors.size) throw new UsageError(`${join(dirs[i]!, 'model.safetensors')}: ${f.tensors.size} tensors, but ${join(dirs[0]!, 'model.safetensors')} has ${files[0]!.tensors.size}`);
+  });
   const acc = new Map<string, TensorToWrite>();
   let parameters = 0;
   for (const [name, t] of files[0]!.tensors) {
@@ -47,9 +50,6 @@ export function averageModels(dirs: string[], weights: number[], out: string): {
     acc.set(name, { dtype: t.dtype as 'F16' | 'F32', shape: t.shape, data: mean });
     parameters += mean.length;
   }
-  files.forEach((f, i) => {
-    if (f.tensors.size !== files[0]!.tensors.size) throw new UsageError(`${join(dirs[i]!, 'model.safetensors')}: ${f.tensors.size} tensors, but ${join(dirs[0]!, 'model.safetensors')} has ${files[0]!.tensors.size}`);
-  });
   mkdirSync(out, { recursive: true });
   for (const f of readdirSync(dirs[0]!)) if (f !== 'model.safetensors' && f !== 'training_stats.json') copyFileSync(join(dirs[0]!, f), join(out, f));
   writeFileSync(join(out, 'model.safetensors'), serializeSafetensors(acc));
@@ -59,19 +59,19 @@ export function averageModels(dirs: string[], weights: number[], out: string): {
   return { tensors: acc.size, parameters };
 }
 
+const FLAGS: FlagSpec = {
+  out: { kind: 'string', help: 'the model folder to write' },
+  models: { kind: 'list', help: 'comma-separated model folders of one architecture' },
+  weights: { kind: 'list', help: 'comma-separated weights, one per model (default: equal)' },
+};
+
 function main(argv: string[]): number {
-  const f: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i += 2) {
-    const k = argv[i]!;
-    if (!['--out', '--models', '--weights'].includes(k)) throw new UsageError(`unknown flag ${k}; use --out DIR --models A,B[,...] [--weights w1,w2,...]`);
-    if (argv[i + 1] === undefined) throw new UsageError(`${k}: expected a value`);
-    f[k.slice(2)] = argv[i + 1]!;
-  }
-  if (!f.out || !f.models) throw new UsageError('expected --out DIR and --models A,B[,...]');
-  const dirs = f.models.split(',');
-  const weights = f.weights ? f.weights.split(',').map(Number) : dirs.map(() => 1);
-  const r = averageModels(dirs, weights, f.out);
-  console.log(`${f.out}: ${r.tensors} tensors, ${r.parameters.toLocaleString('en')} values, the mean of ${dirs.join(', ')} with weights ${weights.join(', ')}`);
+  const f = parseFlags(argv, FLAGS, 'average');
+  const out = need<string>(f, 'out', 'average');
+  const dirs = (f.models as string[] | undefined) ?? [];
+  const weights = f.weights ? (f.weights as string[]).map(Number) : dirs.map(() => 1);
+  const r = averageModels(dirs, weights, out);
+  console.log(`${out}: ${r.tensors} tensors, ${r.parameters.toLocaleString('en')} values, the mean of ${dirs.join(', ')} with weights ${weights.join(', ')}`);
   return 0;
 }
 

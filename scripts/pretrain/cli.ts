@@ -153,14 +153,12 @@ const EVAL: FlagSpec = {
   backend: { kind: 'string', help: 'backend', default: 'auto' },
   json: { kind: 'string', help: 'also write the metrics here' },
 };
+// eval's flags, with text files in place of the prepared data
+const { model: _evalModel, data: _evalData, ...EVAL_SCORING } = EVAL;
 const EVAL_TEXT: FlagSpec = {
   model: { kind: 'string', help: 'a saved causal model folder (with tokenizer.json and unigram-counts.json)' },
   text: { kind: 'list', help: 'comma-separated UTF-8 text files, each scored as one source' },
-  block: { kind: 'int', help: 'tokens per window', default: 256 },
-  batch: { kind: 'int', help: 'windows per forward pass', default: 8 },
-  'eval-tokens': { kind: 'int', help: 'score only the documents within this many tokens (default: all)' },
-  backend: { kind: 'string', help: 'backend', default: 'auto' },
-  json: { kind: 'string', help: 'also write the metrics here' },
+  ...EVAL_SCORING,
 };
 const SWEEP: FlagSpec = {
   data: { kind: 'string', help: 'folder written by prepare' },
@@ -283,8 +281,7 @@ export async function main(kind: Kind, argv: string[]): Promise<number> {
     if (kind !== 'causal') throw new UsageError('eval-text scores a causal model (bits per byte); use pretrain-causal.js');
     const f = parseFlags(rest, EVAL_TEXT, 'eval-text');
     const dir = need<string>(f, 'model', 'eval-text');
-    const listed = f.text as string[] | string | undefined;
-    const files = (Array.isArray(listed) ? listed : listed === undefined ? [] : listed.split(',')).filter((x) => x);
+    const files = (f.text as string[] | undefined) ?? [];
     if (!files.length) throw new UsageError('eval-text: --text needs one or more text files');
     for (const p of [...files, join(dir, 'unigram-counts.json'), join(dir, 'tokenizer.json')]) if (!existsSync(p)) throw new UsageError(`${p}: no such file`);
     const info = await useBackend(f.backend as string);

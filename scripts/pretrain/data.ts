@@ -167,16 +167,19 @@ export function textAsHeldOut(files: { source: string; text: string }[], tok: { 
     const paragraphs = f.text.replace(/\r\n/g, '\n').split(/\n[ \t]*\n+/).map((p) => p.trim()).filter((p) => p.length);
     if (!paragraphs.length) throw new Error(`${f.source}: no text (expected paragraphs separated by blank lines)`);
     let cur: string[] = [];
+    let curBytes = 0; // of cur joined by blank lines
     const flush = () => {
       if (!cur.length) return;
-      const text = cur.join('\n\n');
-      const ids = tok.encode(text, { addSpecialTokens: false });
-      docs.push({ source: f.source as PretrainingSource, id: `${f.source}:${docs.length}`, start: heldIds.length, tokens: ids.length, bytes: Buffer.byteLength(text, 'utf8') });
+      const ids = tok.encode(cur.join('\n\n'), { addSpecialTokens: false });
+      docs.push({ source: f.source as PretrainingSource, id: `${f.source}:${docs.length}`, start: heldIds.length, tokens: ids.length, bytes: curBytes });
       heldIds.push(...ids, sep);
       cur = [];
+      curBytes = 0;
     };
     for (const p of paragraphs) {
-      if (cur.length && Buffer.byteLength([...cur, p].join('\n\n'), 'utf8') > docBytes) flush();
+      const bytes = Buffer.byteLength(p, 'utf8');
+      if (cur.length && curBytes + 2 + bytes > docBytes) flush();
+      curBytes += (cur.length ? 2 : 0) + bytes;
       cur.push(p);
     }
     flush();

