@@ -9,7 +9,7 @@
 # travels in carry, with .pretrain/data.
 # A run cut by the call's limit leaves a checkpoint (same machine: the same
 # command continues it) and a float16 snapshot; both come back in $OUT
-# (pretrain.tar.*), with the finished model folder when there is one.
+# (causal.tar.*: cat them | tar xf -, into send/), with the finished model folder when there is one.
 set -uo pipefail
 train_min=${1:?TRAIN_MINUTES} lr=${2:-1e-3} wu=${3:-200}
 [ -f .pretrain/data/stats.json ] || { echo "no .pretrain/data here: carry it"; exit 3; }
@@ -29,8 +29,8 @@ node dist/scripts/pretrain-causal.js train "${common[@]}" --run ".pretrain/run-$
 echo "exit $?"
 grep -E 'step [0-9]+/' ".pretrain/logs/$name.log" | awk 'NR % 10 == 0' | tail -n 30
 grep -hE 'done|stopped|replay|snapshot|Error|error' ".pretrain/logs/$name.log" | tail -n 8
-rm -rf .pretrain/send && mkdir -p .pretrain/send && cp -r .pretrain/logs .pretrain/send/
-if [ -f ".pretrain/out/$name/config.json" ]; then cp -r ".pretrain/out/$name" .pretrain/send/model
-elif [ -f ".pretrain/snap/$name/config.json" ]; then cp -r ".pretrain/snap/$name" .pretrain/send/snap; fi
-tar cf - -C .pretrain send | split -b 15M - "${OUT:-/tmp}/pretrain.tar."
+rm -rf .pretrain/stage-causal && mkdir -p .pretrain/stage-causal/send && cp -r .pretrain/logs .pretrain/stage-causal/send/
+if [ -f ".pretrain/out/$name/config.json" ]; then cp -r ".pretrain/out/$name" .pretrain/stage-causal/send/model
+elif [ -f ".pretrain/snap/$name/config.json" ]; then cp -r ".pretrain/snap/$name" .pretrain/stage-causal/send/snap; fi
+tar cf - -C .pretrain/stage-causal send | split -b 15M - "${OUT:-/tmp}/causal.tar."
 ls -la "${OUT:-/tmp}"

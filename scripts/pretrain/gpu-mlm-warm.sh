@@ -14,7 +14,7 @@
 # GPT2=DIR (e.g. GPT2=.pretrain/init/causal-s10, the continued causal model of
 # session 10; carry it too).
 # Back in $OUT: every run's log and held-out scores, and the model folder of
-# the run with the best held-out masked accuracy (pretrain.tar.*).
+# the run with the best held-out masked accuracy (mlm.tar.*: cat them | tar xf -, into send/).
 set -uo pipefail
 train_min=${1:?TRAIN_MINUTES}
 [ -f .pretrain/data/stats.json ] || { echo "no .pretrain/data here: carry it"; exit 3; }
@@ -45,10 +45,10 @@ for f in .pretrain/logs/*.log; do echo "== $f"; grep -E 'step [0-9]+/' "$f" | aw
 best=$(for n in $runs; do
   grep -ho '"maskedAccuracy":[0-9.e-]*' ".pretrain/logs/$n.log" | tail -1 | sed "s/.*://; s/$/ $n/"; done | sort -gr | head -1 | cut -d' ' -f2)
 echo "best: ${best:-none}"
-rm -rf .pretrain/send && mkdir -p .pretrain/send && cp -r .pretrain/logs .pretrain/send/
-for n in $runs; do cp ".pretrain/out/$n/training_stats.json" ".pretrain/send/logs/$n-training_stats.json" 2>/dev/null; done
-[ -n "$best" ] && cp -r ".pretrain/out/$best" .pretrain/send/best
+rm -rf .pretrain/stage-mlm && mkdir -p .pretrain/stage-mlm/send && cp -r .pretrain/logs .pretrain/stage-mlm/send/
+for n in $runs; do cp ".pretrain/out/$n/training_stats.json" ".pretrain/stage-mlm/send/logs/$n-training_stats.json" 2>/dev/null; done
+[ -n "$best" ] && cp -r ".pretrain/out/$best" .pretrain/stage-mlm/send/best
 # a run cut by BUDGET: its float16 snapshot, what survives if the machine does not (--init it on a fresh one)
-for n in $runs; do [ ! -f ".pretrain/out/$n/config.json" ] && [ -f ".pretrain/snap/$n/config.json" ] && cp -r ".pretrain/snap/$n" ".pretrain/send/snap-$n"; done
-tar cf - -C .pretrain send | split -b 15M - "${OUT:-/tmp}/pretrain.tar."
+for n in $runs; do [ ! -f ".pretrain/out/$n/config.json" ] && [ -f ".pretrain/snap/$n/config.json" ] && cp -r ".pretrain/snap/$n" ".pretrain/stage-mlm/send/snap-$n"; done
+tar cf - -C .pretrain/stage-mlm send | split -b 15M - "${OUT:-/tmp}/mlm.tar."
 ls -la "${OUT:-/tmp}"
