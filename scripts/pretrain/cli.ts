@@ -30,6 +30,13 @@ function toMlm(data: TokenData, ids: ArrayLike<number>): number[] {
   return Array.from(ids, (t) => (t === data.sep ? EOS : t + MLM_SHIFT));
 }
 
+/** the training unigram counts in the encoder's ids (specials and <mask> 0; the separator, which is </s>, left out) */
+export function mlmUnigram(data: TokenData): number[] {
+  const counts = new Array<number>(256 + data.merges + MLM_SHIFT + 1).fill(0);
+  data.unigram.forEach((c, t) => { if (t !== data.sep) counts[t + MLM_SHIFT] = c; });
+  return counts;
+}
+
 /** `batch` windows of block-2 tokens framed by <s> … </s>, masked with the batch's seed */
 export function mlmBatch(data: TokenData, stream: Uint16Array, seed: number, step: number, batch: number, block: number, maskRate = 0.15) {
   const rng = new Rng(batchSeed(seed, step));
@@ -190,7 +197,11 @@ function hooksFor(kind: Kind, data: TokenData, batch: number, block: number, see
       // what test/embedded checks the perplexity claim with: the first 16 K held-out tokens and the training unigram counts
       writeFileSync(join(dir, 'heldout-tokens.bin'), Buffer.from(data.heldOut.slice(0, 8192).buffer));
       writeFileSync(join(dir, 'unigram-counts.json'), JSON.stringify(data.unigram));
-    } : undefined,
+    } : (dir) => {
+      // the same for the encoder, in its own ids (test/embedded masks them itself): the folder alone is enough
+      writeFileSync(join(dir, 'heldout-tokens.bin'), Buffer.from(Uint16Array.from(toMlm(data, data.heldOut.subarray(0, 8192))).buffer));
+      writeFileSync(join(dir, 'unigram-counts.json'), JSON.stringify(mlmUnigram(data)));
+    },
     describe: (s, m) => kind === 'causal'
       ? { title: s.name ?? 'sharelora-gpt2-mini', body: `A GPT-2-architecture causal LM (${s.config.n_layer} layers, ${s.config.n_embd} wide, ${s.config.n_head} heads, ${s.config.n_positions} positions, tied LM head, vocabulary ${s.config.vocab_size}: GPT-2's byte-level BPE cut to its first ${data.merges} merges) pretrained from random initialisation by this project's own TypeScript code (\`scripts/pretrain-causal.ts\`: full training through \`Trainer\` + AdamW). Held-out bits per byte ${(m.heldOutBitsPerByte as number).toFixed(3)} (total NLL in bits over the held-out documents ÷ their UTF-8 bytes), against ${(m.unigramBitsPerByte as number).toFixed(3)} for an add-one unigram model on the same tokens.` }
       : { title: s.name ?? 'sharelora-roberta-mini', body: `A RoBERTa-architecture masked LM (RobertaForMaskedLM: ${s.config.num_hidden_layers} layers, ${s.config.hidden_size} wide, ${s.config.num_attention_heads} heads, decoder tied to the word embeddings, vocabulary ${s.config.vocab_size}: GPT-2's byte-level BPE cut to ${data.merges} merges, shifted by 4 for \`<s> <pad> </s> <unk>\`, plus \`<mask>\`) pretrained from random initialisation by \`scripts/pretrain-mlm.ts\` with dynamic masking (15%: 80% \`<mask>\`, 10% random, 10% unchanged). Held-out masked-token accuracy ${(m.maskedAccuracy as number).toFixed(3)}, MLM perplexity ${(m.mlmPerplexity as number).toFixed(1)} (a model that reads no context, only its own position's token and the word frequencies: ${(m.noContextAccuracy as number).toFixed(3)} and ${(m.noContextPerplexity as number).toFixed(1)}). \`loadModel(dir, { task: 'seq-cls' })\` puts a fresh classification head on it.` },

@@ -20,6 +20,8 @@ import { collateClassification } from '../../src/data/collate.js';
 import type { Model } from '../../src/models/types.js';
 import { ROOT } from '../helpers.js';
 import { useBackend } from '../../src/backend/index.js';
+import { embeddedModels } from '../../src/models/resolve.js';
+import { maskedLmCheck } from './masked-lm-check.js';
 
 const DIR = join(ROOT, 'data', 'sharelora-gpt2-mini');
 
@@ -45,6 +47,14 @@ describe('embedded model', () => {
     const unigram = Math.exp(nll / n);
     assert.ok(ppl < unigram / 3, `${name}: perplexity ${ppl.toFixed(1)} vs unigram ${unigram.toFixed(1)}`);
     model.dispose();
+  });
+
+  // every embedded masked LM (issue 20's encoder, once shipped): its held-out tokens, masked here, against the unigram
+  const encoders = embeddedModels().filter((n) => ((JSON.parse(readFileSync(join(ROOT, 'data', n, 'config.json'), 'utf8')).architectures ?? []) as string[]).includes('RobertaForMaskedLM'));
+  for (const name of encoders) it(`${name}: held-out masked-token accuracy and perplexity far ahead of a unigram model on the same masks`, () => {
+    const r = maskedLmCheck(join(ROOT, 'data', name));
+    assert.ok(r.perplexity < r.unigramPerplexity / 3, `${name}: MLM perplexity ${r.perplexity.toFixed(1)} vs unigram ${r.unigramPerplexity.toFixed(1)} over ${r.masked} masks`);
+    assert.ok(r.accuracy > 3 * r.unigramAccuracy, `${name}: masked accuracy ${r.accuracy.toFixed(3)} vs the unigram's top token ${r.unigramAccuracy.toFixed(3)}`);
   });
 
   it('ShareA fine-tuning from it beats the same model from random initialisation (WordNet glosses: person vs artifact)', async () => {
