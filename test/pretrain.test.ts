@@ -106,6 +106,14 @@ describe('pretraining scripts', () => {
         const cls = loadModelFromDir(outB, { task: 'seq-cls', numLabels: 2 });
         assert.ok(![...cls.weights().keys()].some((k) => k.startsWith('lm_head')));
         cls.dispose();
+        // test/embedded's check reads these: the held-out stream in the encoder's ids (</s> between documents) and its counts
+        const held = readFileSync(join(outB, 'heldout-tokens.bin'));
+        const ids = new Uint16Array(held.buffer, held.byteOffset, held.byteLength / 2);
+        const counts = JSON.parse(readFileSync(join(outB, 'unigram-counts.json'), 'utf8')) as number[];
+        assert.equal(counts.length, model.config.vocabSize);
+        assert.ok(ids.length > 100 && ids.every((t) => t === 2 || (t >= 4 && t < model.config.vocabSize - 1)), 'held-out ids outside the encoder vocabulary');
+        assert.deepEqual(counts.slice(0, 4), [0, 0, 0, 0]);
+        assert.equal(counts[model.config.vocabSize - 1], 0, '<mask> counted');
       }
       model.dispose();
     });
