@@ -8,7 +8,7 @@
 #   cold-lr2e-3   random, sinusoidal positions, peak 2e-3, 400 warm-up
 # both with beta2 0.98 (the CPU diagnosis, scripts/pretrain/README.md; its
 # warm runs at 1e-4, 3e-4 and 1e-3 did not differ detectably, so one warm rate).
-#   [GPT2=DIR] [RUNS=...] [BUDGET=MIN] bash scripts/pretrain/gpu-mlm-warm.sh TRAIN_MINUTES
+#   [GPT2=DIR] [MLM_INIT=DIR] [RUNS=...] [BUDGET=MIN] bash scripts/pretrain/gpu-mlm-warm.sh TRAIN_MINUTES
 # Carry .pretrain/data and .pretrain/tok (the RoBERTa tokenizer files, 0.2 MB);
 # the conversion runs there, from the tracked data/sharelora-gpt2-deep, or from
 # GPT2=DIR (e.g. GPT2=.pretrain/init/causal-s10, the continued causal model of
@@ -23,15 +23,21 @@ train_min=${1:?TRAIN_MINUTES}
 common=(--data .pretrain/data --preset d256-l12 --save-every-minutes 3 --backend webgpu --beta2 0.98 --total-steps 4000)
 [ -n "${PRETRAIN_LOCAL:-}" ] && common=(--data .pretrain/data --preset d256-l12 --batch 2 --block 32 --eval-tokens 2000 --save-every-minutes 3 --backend "${PRETRAIN_LOCAL_BACKEND:-wasm}" --beta2 0.98 --total-steps 4000)
 mkdir -p .pretrain/logs .pretrain/init
-gpt2=${GPT2:-data/sharelora-gpt2-deep}
-[ -f "$gpt2/model.safetensors" ] || { echo "no $gpt2/model.safetensors: keep it in the tree or carry it"; exit 3; }
-echo "warm start from $gpt2"
-node dist/scripts/pretrain/gpt2-to-roberta.js --gpt2 "$gpt2" --tokenizer .pretrain/tok --out .pretrain/init/warm || exit 5
 # BUDGET=MIN cuts a call before the schedules end (a schedule longer than one call: the same command in the next
 # call on the same warm machine resumes each run from its checkpoint); RUNS="warm-lr1e-3" runs only the warm start
 budget=${BUDGET:-$(echo "$train_min" | awk '{print $1 + 1.2}')}
 runs=${RUNS:-warm-lr1e-3 cold-lr2e-3}
-for n in $runs; do case $n in warm-lr1e-3|cold-lr2e-3) ;; *) echo "RUNS: unknown run $n (warm-lr1e-3, cold-lr2e-3)"; exit 2 ;; esac; done
+for n in $runs; do case $n in warm-lr1e-3|cold-lr2e-3|more-lr5e-4) ;; *) echo "RUNS: unknown run $n (warm-lr1e-3, cold-lr2e-3, more-lr5e-4)"; exit 2 ;; esac; done
+if [[ " $runs " == *" warm-lr1e-3 "* ]]; then
+  gpt2=${GPT2:-data/sharelora-gpt2-deep}
+  [ -f "$gpt2/model.safetensors" ] || { echo "no $gpt2/model.safetensors: keep it in the tree or carry it"; exit 3; }
+  echo "warm start from $gpt2"
+  node dist/scripts/pretrain/gpt2-to-roberta.js --gpt2 "$gpt2" --tokenizer .pretrain/tok --out .pretrain/init/warm || exit 5
+fi
+# more-lr5e-4 continues a saved masked LM (MLM_INIT, default session 7's .pretrain/init/mlm-deep-s7, the one run that
+# left the plateau: carry it) with a new cosine schedule, peak 5e-4 (that run's), 200 warm-up
+mlm_init=${MLM_INIT:-.pretrain/init/mlm-deep-s7}
+if [[ " $runs " == *" more-lr5e-4 "* ]] && [ ! -f "$mlm_init/model.safetensors" ]; then echo "no $mlm_init/model.safetensors: carry it"; exit 3; fi
 run() { # name lr warmup extra...
   local name=$1 lr=$2 wu=$3; shift 3
   node dist/scripts/pretrain-mlm.js train "${common[@]}" --run ".pretrain/run-$name" --out ".pretrain/out/$name" --name sharelora-roberta-deep \
@@ -39,6 +45,7 @@ run() { # name lr warmup extra...
 }
 [[ " $runs " == *" warm-lr1e-3 "* ]] && run warm-lr1e-3 1e-3 200 --init .pretrain/init/warm &
 [[ " $runs " == *" cold-lr2e-3 "* ]] && run cold-lr2e-3 2e-3 400 --position-init sinusoidal &
+[[ " $runs " == *" more-lr5e-4 "* ]] && run more-lr5e-4 5e-4 200 --init "$mlm_init" --seed 5 &
 wait
 for f in .pretrain/logs/*.log; do echo "== $f"; grep -E 'step [0-9]+/' "$f" | awk 'NR % 8 == 0'; grep -hE 'done|stopped|replay|Error|error' "$f" | tail -n 4; done
 # the best finished run by held-out masked accuracy comes back whole; the others as logs and scores
