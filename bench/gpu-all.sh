@@ -53,11 +53,12 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>
 # (SHARELORA_GEMM_RULE=waves2), which replaced GPT-2 small's "flash
 # attention off" (53.97 ms against the default's 54.2–57.7 in session 10's run: no longer a difference to track)
 # (session 10: the part ran past 200 s on a warm machine before torch.compile; the GEMM unroll variant is entry 21's)
+# Since session 12 the unrolled GEMM is the default (bench/NOTES.md "22 and 23, measured"): the variants measure it off, and the two-wave rule (now with unroll)
 part gpt2-small 300 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
-  --compile sharea --variant-models sharea --variants '{"GEMM unroll on":{"SHARELORA_GEMM_UNROLL":"1"},"two-wave rule":{"SHARELORA_GEMM_RULE":"waves2"},"two-wave rule + unroll":{"SHARELORA_GEMM_RULE":"waves2","SHARELORA_GEMM_UNROLL":"1"},"GEMM changes off":{"SHARELORA_GEMM_SPLITK":"0","SHARELORA_GEMM_PRETRANSPOSE":"0"}}' \
+  --compile sharea --variant-models sharea --variants '{"GEMM unroll off":{"SHARELORA_GEMM_UNROLL":"0"},"two-wave rule":{"SHARELORA_GEMM_RULE":"waves2"},"GEMM changes off":{"SHARELORA_GEMM_SPLITK":"0","SHARELORA_GEMM_PRETRANSPOSE":"0"}}' \
   --out "$out/gpt2-small.json"
 part notebook 270 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
-  --variants '{"GEMM unroll on":{"SHARELORA_GEMM_UNROLL":"1"},"two-wave rule + unroll":{"SHARELORA_GEMM_RULE":"waves2","SHARELORA_GEMM_UNROLL":"1"},"replay off":{"SHARELORA_WEBGPU_REPLAY":"0"},"pipeline on":{"SHARELORA_WEBGPU_PIPELINE":"1"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"}}' \
+  --variants '{"GEMM unroll off":{"SHARELORA_GEMM_UNROLL":"0"},"two-wave rule":{"SHARELORA_GEMM_RULE":"waves2"},"replay off":{"SHARELORA_WEBGPU_REPLAY":"0"},"pipeline on":{"SHARELORA_WEBGPU_PIPELINE":"1"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"}}' \
   --out "$out/notebook.json"
 # 45 s was too short on a machine whose shader cache was cold (session 10: cut after 10 of 18 suites)
 part tests 150 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/

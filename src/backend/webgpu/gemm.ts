@@ -137,10 +137,11 @@ export interface GemmArgs {
 }
 
 /**
- * The staging of one of the library's tiles: SHARELORA_GEMM_UNROLL=1 unrolls the K loop (un) and
+ * The staging of one of the library's tiles: SHARELORA_GEMM_UNROLL (on by default) unrolls the K loop (un) and
  * double-buffers 128×128 (its 32 KB of shared memory fit the adapter limits our device asks for), except
  * in a split-K partial, which stays single-buffered. The 2026-12-06 sweep on an H100 (bench/NOTES.md entry
- * 21) had both ahead on most GPT-2 products, but not all; a benchmark's own variant keeps its body.
+ * 21) had both ahead on most GPT-2 products, but not all, and whole steps were 0.1–0.6 ms faster with them
+ * (session 12, "22 and 23, measured"); SHARELORA_GEMM_UNROLL=0 keeps the WGSL loop. A benchmark's own variant keeps its body.
  */
 function layoutOf(t: GemmTile, split: boolean): GemmLayout & { name: string } {
   if (t.variant || !flags.gemmUnroll) return { name: '' };
