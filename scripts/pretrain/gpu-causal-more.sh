@@ -2,7 +2,7 @@
 # Issue 20: more training for the 12-layer causal model. Continues a saved
 # model folder (its weights; a fresh AdamW and a new cosine schedule sized by
 # --train-minutes) on the GPU machine, with a batch order of its own (--seed).
-#   INIT=.pretrain/init/causal-s10 SEED=2 [BUDGET=MIN] bash scripts/pretrain/gpu-causal-more.sh TRAIN_MINUTES [LR] [WARMUP]
+#   INIT=.pretrain/init/causal-s10 SEED=2 [BUDGET=MIN] [WD=0.1] bash scripts/pretrain/gpu-causal-more.sh TRAIN_MINUTES [LR] [WARMUP]
 # INIT defaults to the shipped data/sharelora-gpt2-deep (keep its weights in the
 # tree: scripts/device-slim.sh out 'data/sharelora-gpt2-deep/model.safetensors'),
 # SEED to 1 (that model's own 1,620 updates used seed 0); another INIT folder
@@ -13,7 +13,7 @@
 set -uo pipefail
 train_min=${1:?TRAIN_MINUTES} lr=${2:-1e-3} wu=${3:-200}
 [ -f .pretrain/data/stats.json ] || { echo "no .pretrain/data here: carry it"; exit 3; }
-init=${INIT:-data/sharelora-gpt2-deep} seed=${SEED:-1}
+init=${INIT:-data/sharelora-gpt2-deep} seed=${SEED:-1} wd=${WD:-0.1}
 [ -f "$init/model.safetensors" ] || { echo "no $init/model.safetensors: keep it in the tree or carry it"; exit 3; }
 [ -n "${PRETRAIN_LOCAL:-}" ] || . scripts/device-env.sh
 common=(--data .pretrain/data --preset d256-l12 --save-every-minutes 2 --backend webgpu)
@@ -23,8 +23,9 @@ mkdir -p .pretrain/logs
 # next call on the same warm machine resumes it from its checkpoint)
 budget=${BUDGET:-$(echo "$train_min" | awk '{print $1 + 0.7}')}
 name=causal-more-$(basename "$init")-s$seed-lr$lr-wu$wu
+[ "$wd" = 0.1 ] || name=$name-wd$wd
 node dist/scripts/pretrain-causal.js train "${common[@]}" --run ".pretrain/run-$name" --out ".pretrain/out/$name" --name sharelora-gpt2-deep \
-  --init "$init" --seed "$seed" --lr "$lr" --warmup "$wu" --total-steps 8000 --train-minutes "$train_min" \
+  --init "$init" --seed "$seed" --lr "$lr" --warmup "$wu" --weight-decay "$wd" --total-steps 8000 --train-minutes "$train_min" \
   --snapshot ".pretrain/snap/$name" --budget-minutes "$budget" >> ".pretrain/logs/$name.log" 2>&1
 echo "exit $?"
 grep -E 'step [0-9]+/' ".pretrain/logs/$name.log" | awk 'NR % 10 == 0' | tail -n 30
