@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { flags } from '../../src/backend/flags.js';
-import { epilogueDisagreements, releaseGPU, tileDisagreements, webgpuUnavailable } from './helpers.js';
+import { epilogueDisagreements, LIBRARY_TILES, releaseGPU, STAGING_EPILOGUE_CASES, tileDisagreements, webgpuUnavailable } from './helpers.js';
 // read once per process: this file is its own process under node --test
 process.env.SHARELORA_GEMM_UNROLL = '0';
 
@@ -21,14 +21,11 @@ describe('GEMM with the K loop rolled (SHARELORA_GEMM_UNROLL=0)', () => {
 
   it('every library tile agrees with tf.matMul on awkward shapes', async (t) => {
     if (skip) return t.skip(skip);
-    assert.deepEqual(await tileDisagreements(['128x128', '64x64t4', '32x32']), []);
+    assert.deepEqual(await tileDisagreements(LIBRARY_TILES), []);
   });
 
   it('the epilogues (bias, s·U·V) and a split-K partial agree with tf.matMul + bias + s·U·V', async (t) => {
     if (skip) return t.skip(skip);
-    assert.deepEqual(await epilogueDisagreements([
-      [150, 136, 200, false, false, '128x128', 1, 'bias'], [131, 67, 90, true, true, '128x128', 1, 'lrT'],
-      [70, 132, 300, false, true, '64x64t4', 1, 'lrN+bias'], [67, 45, 1000, true, false, '128x128', 3, 'lrT+bias'],
-    ]), []);
+    assert.deepEqual(await epilogueDisagreements(STAGING_EPILOGUE_CASES), []);
   });
 });

@@ -171,6 +171,18 @@ export async function tileDisagreements(tiles: string[]): Promise<string[]> {
 /** M, N, K, transA, transB, tile, K-slices (1: none), epilogue ('' | 'bias' | 'lrT' | 'lrN', or 'lrX+bias') */
 export type EpilogueCase = readonly [number, number, number, boolean, boolean, string, number, string];
 
+/** the library's GEMM tiles (webgpu/gemm.ts), each checked by tileDisagreements */
+export const LIBRARY_TILES = ['128x128', '64x64t4', '32x32'];
+
+/**
+ * The epilogue cases each staging of the K loop (rolled, SHARELORA_GEMM_UNROLL=0; unrolled, the default) is
+ * checked on: bias and s·U·V on 128×128 and 64×64, both V layouts, and a split-K partial.
+ */
+export const STAGING_EPILOGUE_CASES: readonly EpilogueCase[] = [
+  [150, 136, 200, false, false, '128x128', 1, 'bias'], [131, 67, 90, true, true, '128x128', 1, 'lrT'],
+  [70, 132, 300, false, true, '64x64t4', 1, 'lrN+bias'], [67, 45, 1000, true, false, '128x128', 3, 'lrT+bias'],
+];
+
 /**
  * alpha·op(A)·op(B) (+ bias) (+ s·U·V) through ShareLoraMatMul with a forced tile and split count, against
  * the same on cpu (alpha 0.5, rank 3, s 0.7); returns the failures.
