@@ -97,8 +97,9 @@ export function mlmNoContextBaseline(data: TokenData, opts: { block: number; bat
   const maskId = 256 + data.merges + MLM_SHIFT;
   const p = new Float64Array(maskId + 1);
   let drawable = 0, total = 0;
-  // the shared stream's ids and counts, shifted to the encoder's; its separator is </s>, never a label
-  data.unigram.forEach((c, t) => { if (t !== data.sep) { p[t + MLM_SHIFT] = c + 1; total += c + 1; drawable++; } });
+  // add-one over the drawable ids, MLM_SHIFT … maskId − 1 (the separator, which is </s>, is never a label)
+  const counts = mlmUnigram(data);
+  for (let t = MLM_SHIFT; t < maskId; t++) { p[t] = counts[t]! + 1; total += counts[t]! + 1; drawable++; }
   for (let i = 0; i < p.length; i++) p[i] /= total;
   let top = MLM_SHIFT;
   for (let i = 0; i < p.length; i++) if (p[i]! > p[top]!) top = i;
