@@ -175,6 +175,20 @@ describe('pretraining scripts', () => {
     assert.ok(stats.steps > 3 && stats.steps < 100000, `${stats.steps} steps`);
   });
 
+  it('every periodic save also writes the float16 snapshot, the weights a stopped run would leave at that step', async () => {
+    const args = (run: string, out: string, snap: string, extra: string[]) => ['train', '--data', dataDir, '--run', run, '--out', out, '--preset', 'tiny', '--batch', '4', '--block', '32',
+      '--total-steps', '3', '--warmup', '1', '--lr', '0.01', '--backend', 'cpu', '--budget-minutes', '10', '--snapshot', snap, ...extra];
+    const [snapA, snapB] = [tmp('snapA'), tmp('snapB')];
+    // A saves after updates 1 and 2 (not after the last: the export follows) and finishes; B stops after update 2
+    await quiet(() => main('causal', args(tmp('snap-runA'), tmp('snap-outA'), snapA, ['--save-every-minutes', '0'])));
+    await quiet(() => main('causal', args(tmp('snap-runB'), tmp('snap-outB'), snapB, ['--max-steps-this-run', '2'])));
+    const weights = (dir: string) => readSafetensors(join(dir, 'model.safetensors')).tensors;
+    const [a, b] = [weights(snapA), weights(snapB)];
+    assert.ok(a.size > 10);
+    for (const [name, t] of b) assert.deepEqual(a.get(name)!.data, t.data, `${name}: the periodic snapshot is not step 2's weights`);
+    assert.equal(loadModelFromDir(snapA).task, 'causal-lm');
+  });
+
   it('a run stops itself before its wall-clock budget, and the next one continues', async () => {
     const [run, out] = [tmp('budget'), tmp('budget-out')];
     const args = (budget: string) => ['train', '--data', dataDir, '--run', run, '--out', out, '--preset', 'tiny', '--batch', '4', '--block', '32',

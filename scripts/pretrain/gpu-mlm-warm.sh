@@ -6,6 +6,8 @@
 # training time (--train-minutes):
 #   warm-lr1e-3   converted sharelora-gpt2-deep, peak 1e-3, 200 warm-up
 #   cold-lr2e-3   random, sinusoidal positions, peak 2e-3, 400 warm-up
+#   cold-lr5e-4   random, sinusoidal positions, peak 5e-4, 400 warm-up (session 7's recipe, the one run that
+#                 left the plateau; only when RUNS names it)
 # both with beta2 0.98 (the CPU diagnosis, scripts/pretrain/README.md; its
 # warm runs at 1e-4, 3e-4 and 1e-3 did not differ detectably, so one warm rate).
 #   [GPT2=DIR] [MLM_INIT=DIR] [RUNS=...] [BUDGET=MIN] bash scripts/pretrain/gpu-mlm-warm.sh TRAIN_MINUTES
@@ -27,7 +29,7 @@ mkdir -p .pretrain/logs .pretrain/init
 # call on the same warm machine resumes each run from its checkpoint); RUNS="warm-lr1e-3" runs only the warm start
 budget=${BUDGET:-$(echo "$train_min" | awk '{print $1 + 1.2}')}
 runs=${RUNS:-warm-lr1e-3 cold-lr2e-3}
-for n in $runs; do case $n in warm-lr1e-3|cold-lr2e-3|more-lr5e-4) ;; *) echo "RUNS: unknown run $n (warm-lr1e-3, cold-lr2e-3, more-lr5e-4)"; exit 2 ;; esac; done
+for n in $runs; do case $n in warm-lr1e-3|cold-lr2e-3|cold-lr5e-4|more-lr5e-4) ;; *) echo "RUNS: unknown run $n (warm-lr1e-3, cold-lr2e-3, cold-lr5e-4, more-lr5e-4)"; exit 2 ;; esac; done
 if [[ " $runs " == *" warm-lr1e-3 "* ]]; then
   gpt2=${GPT2:-data/sharelora-gpt2-deep}
   [ -f "$gpt2/model.safetensors" ] || { echo "no $gpt2/model.safetensors: keep it in the tree or carry it"; exit 3; }
@@ -45,6 +47,7 @@ run() { # name lr warmup extra...
 }
 [[ " $runs " == *" warm-lr1e-3 "* ]] && run warm-lr1e-3 1e-3 200 --init .pretrain/init/warm &
 [[ " $runs " == *" cold-lr2e-3 "* ]] && run cold-lr2e-3 2e-3 400 --position-init sinusoidal &
+[[ " $runs " == *" cold-lr5e-4 "* ]] && run cold-lr5e-4 5e-4 400 --position-init sinusoidal &
 [[ " $runs " == *" more-lr5e-4 "* ]] && run more-lr5e-4 5e-4 200 --init "$mlm_init" --seed 5 &
 wait
 for f in .pretrain/logs/*.log; do echo "== $f"; grep -E 'step [0-9]+/' "$f" | awk 'NR % 8 == 0'; grep -hE 'done|stopped|replay|Error|error' "$f" | tail -n 4; done

@@ -280,7 +280,7 @@ export interface TrainArgs {
   /** stop after this many updates in this process (tests) */
   maxStepsThisRun?: number;
   saveEverySeconds?: number;
-  /** where a stopped run also writes its current weights as a float16 Hugging Face folder (no evaluation), so a lost checkpoint can restart from it with settings.init */
+  /** where a stopped run, and every periodic save, writes the current weights as a float16 Hugging Face folder (no evaluation), so a lost checkpoint can restart from it with settings.init */
   snapshotDir?: string;
 }
 
@@ -329,6 +329,14 @@ export async function trainRun(a: TrainArgs, hooks: Hooks): Promise<'stopped' | 
     lastSave = elapsed();
     writeFileSync(stateFile, JSON.stringify(state, null, 1) + '\n');
   };
+  // the float16 folder a later call can bring back (the checkpoint, 12 bytes a parameter, cannot come back through $OUT):
+  // written at every periodic save too, so a run whose machine goes back mid-schedule still leaves its last weights
+  const snapshot = async () => {
+    if (!a.snapshotDir) return;
+    mkdirSync(a.snapshotDir, { recursive: true });
+    await saveModel(model, a.snapshotDir, { dtype: 'F16' });
+    log(`snapshot of step ${trainer.updates} in ${a.snapshotDir}`);
+  };
   let interrupted = false;
   const onSignal = () => { interrupted = true; };
   process.once('SIGTERM', onSignal);
@@ -354,7 +362,10 @@ export async function trainRun(a: TrainArgs, hooks: Hooks): Promise<'stopped' | 
       const dt = (performance.now() - ts) / 1000;
       stepSeconds = stepSeconds === 0 ? dt : 0.9 * stepSeconds + 0.1 * dt;
       if (trainer.updates % 50 === 0 || trainer.updates === s.totalSteps) log(`step ${trainer.updates}/${trainer.totalSteps} loss ${loss.toFixed(4)} lr ${trainer.records.at(-1)!.lr.toExponential(2)} ${(stepSeconds * 1000).toFixed(0)} ms/step ${elapsed().toFixed(0)} s`);
-      if (a.saveEverySeconds !== undefined && elapsed() - lastSave > a.saveEverySeconds && (timed || trainer.updates < s.totalSteps)) await save();
+      if (a.saveEverySeconds !== undefined && elapsed() - lastSave > a.saveEverySeconds && (timed || trainer.updates < s.totalSteps)) {
+        await save();
+        await snapshot();
+      }
     }
     // a clock-sized run that ran out of time has finished its decay: the schedule ends here
     if (timed && trained() >= s.trainSeconds!) trainer.totalSteps = trainer.updates;
@@ -370,11 +381,7 @@ export async function trainRun(a: TrainArgs, hooks: Hooks): Promise<'stopped' | 
   }
   const finished = timed ? trainer.totalSteps === trainer.updates : trainer.updates >= s.totalSteps;
   if (!finished) {
-    if (a.snapshotDir) {
-      mkdirSync(a.snapshotDir, { recursive: true });
-      await saveModel(model, a.snapshotDir, { dtype: 'F16' });
-      log(`snapshot of step ${trainer.updates} in ${a.snapshotDir}`);
-    }
+    await snapshot();
     log(`stopped at step ${trainer.updates}/${trainer.totalSteps} (${stopped}) after ${elapsed().toFixed(0)} s; checkpoint in ${join(a.runDir, CKPT)}; run the same command again to continue`);
     trainer.dispose();
     model.dispose();
