@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A device call carries at most 64 MiB: the tracked tree, untracked files and
 # what `carry` names. The embedded models (data/*/model.safetensors, 14-24 MB
-# each) and the test fixtures travel with every call, so a call that does not
+# each), the kept pretraining weights (scripts/pretrain/weights, 23 MB a model)
+# and the test fixtures travel with every call, so a call that does not
 # need them moves them aside first and puts them back after:
 #   bash scripts/device-slim.sh out [KEEP_GLOB...]   # before the call; KEEP: paths to leave in place
 #   bash scripts/device-slim.sh back                 # after it (restores exactly what was moved)
@@ -13,7 +14,7 @@ case "${1:-}" in
     shift
     [ -e "$stash" ] && { echo "$stash exists: run '$0 back' first" >&2; exit 1; }
     mkdir -p "$stash"
-    for f in data/*/model.safetensors test/fixtures; do
+    for f in data/*/model.safetensors test/fixtures scripts/pretrain/weights; do
       keep=0; for k in "$@"; do [[ $f == $k ]] && keep=1; done
       [ $keep = 1 ] || [ ! -e "$f" ] && continue
       mkdir -p "$stash/$(dirname "$f")" && mv "$f" "$stash/$f" && echo "aside: $f"
@@ -23,7 +24,7 @@ case "${1:-}" in
     git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | sed 's/total/bytes still tracked and present/' ;;
   back)
     [ -d "$stash" ] || { echo "nothing aside"; exit 0; }
-    (cd "$stash" && find . -mindepth 1 -maxdepth 3 \( -type f -o -type d -name fixtures \) -print) | while read -r p; do
+    (cd "$stash" && find . -mindepth 1 -maxdepth 3 \( -type f -o -type d \( -name fixtures -o -name weights \) \) -print) | while read -r p; do
       p=${p#./}; [ -e "$p" ] && continue; mkdir -p "$(dirname "$p")"; mv "$stash/$p" "$p" && echo "back: $p"; done
     rm -rf "$stash"
     git ls-files -v | grep '^S ' | cut -c3- | tr '\n' '\0' | xargs -0 -r git update-index --no-skip-worktree ;;
