@@ -11,7 +11,7 @@
 # both with beta2 0.98 (the CPU diagnosis, scripts/pretrain/README.md; its
 # warm runs at 1e-4, 3e-4 and 1e-3 did not differ detectably, so one warm rate).
 #   [GPT2=DIR] [MLM_INIT=DIR] [RUNS=...] [BUDGET=MIN] bash scripts/pretrain/gpu-mlm-warm.sh TRAIN_MINUTES
-# Carry .pretrain/data and .pretrain/tok (the RoBERTa tokenizer files, 0.2 MB);
+# Carry .pretrain/data, and for warm-lr1e-3 .pretrain/tok (the RoBERTa tokenizer files, 0.2 MB);
 # the conversion runs there, from the tracked data/sharelora-gpt2-deep, or from
 # GPT2=DIR (e.g. GPT2=.pretrain/init/causal-s10, the continued causal model of
 # session 10; carry it too).
@@ -20,7 +20,6 @@
 set -uo pipefail
 train_min=${1:?TRAIN_MINUTES}
 [ -f .pretrain/data/stats.json ] || { echo "no .pretrain/data here: carry it"; exit 3; }
-[ -f .pretrain/tok/tokenizer.json ] || { echo "no .pretrain/tok here: carry it"; exit 3; }
 [ -n "${PRETRAIN_LOCAL:-}" ] || . scripts/device-env.sh
 common=(--data .pretrain/data --preset d256-l12 --save-every-minutes 3 --backend webgpu --beta2 0.98 --total-steps 4000)
 [ -n "${PRETRAIN_LOCAL:-}" ] && common=(--data .pretrain/data --preset d256-l12 --batch 2 --block 32 --eval-tokens 2000 --save-every-minutes 3 --backend "${PRETRAIN_LOCAL_BACKEND:-wasm}" --beta2 0.98 --total-steps 4000)
@@ -31,14 +30,18 @@ budget=${BUDGET:-$(echo "$train_min" | awk '{print $1 + 1.2}')}
 runs=${RUNS:-warm-lr1e-3 cold-lr2e-3}
 for n in $runs; do case $n in warm-lr1e-3|cold-lr2e-3|cold-lr5e-4|more-lr5e-4) ;; *) echo "RUNS: unknown run $n (warm-lr1e-3, cold-lr2e-3, cold-lr5e-4, more-lr5e-4)"; exit 2 ;; esac; done
 if [[ " $runs " == *" warm-lr1e-3 "* ]]; then
+  # (only the conversion needs the RoBERTa tokenizer files; a cold or continued run does not: session 13's cold run
+  # was refused for want of them)
+  [ -f .pretrain/tok/tokenizer.json ] || { echo "no .pretrain/tok here: carry it (warm-lr1e-3 converts with it)"; exit 3; }
   gpt2=${GPT2:-data/sharelora-gpt2-deep}
   [ -f "$gpt2/model.safetensors" ] || { echo "no $gpt2/model.safetensors: keep it in the tree or carry it"; exit 3; }
   echo "warm start from $gpt2"
   node dist/scripts/pretrain/gpt2-to-roberta.js --gpt2 "$gpt2" --tokenizer .pretrain/tok --out .pretrain/init/warm || exit 5
 fi
-# more-lr5e-4 continues a saved masked LM (MLM_INIT, default session 7's .pretrain/init/mlm-deep-s7, the one run that
-# left the plateau: carry it) with a new cosine schedule, peak 5e-4 (that run's), 200 warm-up
-mlm_init=${MLM_INIT:-.pretrain/init/mlm-deep-s7}
+# more-lr5e-4 continues a saved masked LM (MLM_INIT, default session 13's scripts/pretrain/weights/mlm-s13, kept in the
+# tree: leave it there with `scripts/device-slim.sh out scripts/pretrain/weights/mlm-s13`) with a new cosine schedule,
+# peak 5e-4 (its own), 200 warm-up
+mlm_init=${MLM_INIT:-scripts/pretrain/weights/mlm-s13}
 if [[ " $runs " == *" more-lr5e-4 "* ]] && [ ! -f "$mlm_init/model.safetensors" ]; then echo "no $mlm_init/model.safetensors: carry it"; exit 3; fi
 run() { # name lr warmup extra...
   local name=$1 lr=$2 wu=$3; shift 3
