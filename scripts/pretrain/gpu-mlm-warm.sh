@@ -28,7 +28,7 @@ mkdir -p .pretrain/logs .pretrain/init
 # call on the same warm machine resumes each run from its checkpoint); RUNS="warm-lr1e-3" runs only the warm start
 budget=${BUDGET:-$(echo "$train_min" | awk '{print $1 + 1.2}')}
 runs=${RUNS:-warm-lr1e-3 cold-lr2e-3}
-for n in $runs; do case $n in warm-lr1e-3|cold-lr2e-3|cold-lr5e-4|more-lr5e-4) ;; *) echo "RUNS: unknown run $n (warm-lr1e-3, cold-lr2e-3, cold-lr5e-4, more-lr5e-4)"; exit 2 ;; esac; done
+for n in $runs; do case $n in warm-lr1e-3|cold-lr2e-3|cold-lr5e-4|more-lr5e-4|more-lr3e-4) ;; *) echo "RUNS: unknown run $n (warm-lr1e-3, cold-lr2e-3, cold-lr5e-4, more-lr5e-4, more-lr3e-4)"; exit 2 ;; esac; done
 if [[ " $runs " == *" warm-lr1e-3 "* ]]; then
   # (only the conversion needs the RoBERTa tokenizer files; a cold or continued run does not: session 13's cold run
   # was refused for want of them)
@@ -42,7 +42,8 @@ fi
 # tree: leave it there with `scripts/device-slim.sh out scripts/pretrain/weights/mlm-s13`) with a new cosine schedule,
 # peak 5e-4 (its own), 200 warm-up
 mlm_init=${MLM_INIT:-scripts/pretrain/weights/mlm-s13}
-if [[ " $runs " == *" more-lr5e-4 "* ]] && [ ! -f "$mlm_init/model.safetensors" ]; then echo "no $mlm_init/model.safetensors: carry it"; exit 3; fi
+# more-lr3e-4 the same at peak 3e-4 (session 13's run fell fastest once its rate had decayed below ~3e-4)
+if [[ " $runs " == *" more-lr"* ]] && [ ! -f "$mlm_init/model.safetensors" ]; then echo "no $mlm_init/model.safetensors: carry it"; exit 3; fi
 run() { # name lr warmup extra...
   local name=$1 lr=$2 wu=$3; shift 3
   node dist/scripts/pretrain-mlm.js train "${common[@]}" --run ".pretrain/run-$name" --out ".pretrain/out/$name" --name sharelora-roberta-deep \
@@ -52,6 +53,7 @@ run() { # name lr warmup extra...
 [[ " $runs " == *" cold-lr2e-3 "* ]] && run cold-lr2e-3 2e-3 400 --position-init sinusoidal &
 [[ " $runs " == *" cold-lr5e-4 "* ]] && run cold-lr5e-4 5e-4 400 --position-init sinusoidal &
 [[ " $runs " == *" more-lr5e-4 "* ]] && run more-lr5e-4 5e-4 200 --init "$mlm_init" --seed 5 &
+[[ " $runs " == *" more-lr3e-4 "* ]] && run more-lr3e-4 3e-4 200 --init "$mlm_init" --seed 5 &
 wait
 for f in .pretrain/logs/*.log; do echo "== $f"; grep -E 'step [0-9]+/' "$f" | awk 'NR % 8 == 0'; grep -hE 'done|stopped|replay|Error|error' "$f" | tail -n 4; done
 # the best finished run by held-out masked accuracy comes back whole; the others as logs and scores
