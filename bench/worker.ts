@@ -5,7 +5,7 @@
  *   node dist/bench/worker.js '<spec json>'
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { injectShareLoRA, randomModel, Trainer, useBackend, type Model, type ShareLoraAdapter } from '../src/index.js';
+import { fullFineTune, injectShareLoRA, randomModel, Trainer, useBackend, type Model } from '../src/index.js';
 import { parseConfig } from '../src/models/config.js';
 import { GPT2 } from '../src/models/gpt2.js';
 import { Llama } from '../src/models/llama.js';
@@ -14,16 +14,22 @@ import { WeightStore } from '../src/models/weights.js';
 import { registerGemmVariants } from './gemm-variants.js';
 import { replaySettings, replayStats } from '../src/train/step-replay.js';
 import { flags } from '../src/backend/flags.js';
+import { checkOptions, optionKeys } from '../src/util/options.js';
 
 export interface WorkerSpec {
   backend: 'webgpu' | 'wasm' | 'cpu';
   config: Record<string, unknown>;
   batch: number;
   seq: number;
-  variant: 'lora' | 'sharea';
-  r: number;
-  alpha: number;
-  targets: string[];
+  /**
+   * 'lora' / 'sharea': an adapter of rank r on `targets` (both required), AdamW(lr 1e-4, wd 0.01), no clipping;
+   * 'full': every parameter trained, no adapter (scripts/pretrain/run.ts trainRun's fullFineTune and recipe:
+   * AdamW(lr 1e-3, betas 0.9/0.95, wd 0.1), global-norm clip 1, cosine schedule); r, alpha, targets not taken
+   */
+  variant: 'lora' | 'sharea' | 'full';
+  r?: number;
+  alpha?: number;
+  targets?: string[];
   steps: number;
   warmup: number;
   /** 'library': randomModel (HF init); 'tiled': a 1M-sample random block repeated, for models too big to draw sample by sample */
@@ -33,6 +39,16 @@ export interface WorkerSpec {
   fitOnly?: boolean;
   /** flags for Dawn's create() */
   dawnFlags?: string[];
+}
+const SPEC_KEYS = optionKeys<WorkerSpec>()(['backend', 'config', 'batch', 'seq', 'variant', 'r', 'alpha', 'targets', 'steps', 'warmup', 'init', 'profile', 'fitOnly', 'dawnFlags']);
+
+/** the spec's keys and variant checked: a misspelled key would otherwise measure the default silently */
+function checkSpec(spec: WorkerSpec): void {
+  checkOptions('bench worker spec', spec, SPEC_KEYS);
+  if (!['lora', 'sharea', 'full'].includes(spec.variant)) throw new Error(`bench worker spec: variant must be lora, sharea or full, got ${JSON.stringify(spec.variant)}`);
+  const adapterKeys = (['r', 'alpha', 'targets'] as const).filter((k) => spec[k] !== undefined);
+  if (spec.variant === 'full' && adapterKeys.length) throw new Error(`bench worker spec: variant full trains every parameter, without an adapter; ${adapterKeys.join(', ')} not taken`);
+  if (spec.variant !== 'full' && adapterKeys.length < 3) throw new Error(`bench worker spec: variant ${spec.variant} needs r, alpha and targets`);
 }
 
 export interface WorkerResult {
@@ -74,6 +90,8 @@ export interface WorkerResult {
   readRoundTripMs?: number;
   stepImpl?: string;
   initSeconds?: number;
+  /** the device's storage buffers per shader stage: how many tensors one multi-tensor dispatch takes (webgpu/optim.ts) */
+  storageBuffersPerStage?: number;
   /** SHARELORA_WEBGPU_REPLAY=1: steps replayed, replays verified, and why shapes were refused */
   replay?: { replayed: number; verified: number; refused: Record<string, number>; pipelined: number };
 }
@@ -141,6 +159,7 @@ function median(xs: number[]): number {
 
 export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
   const res: WorkerResult = { ok: false, backend: spec.backend, variant: spec.variant };
+  checkSpec(spec);
   if (spec.backend === 'webgpu' && spec.dawnFlags?.length) {
     const webgpu = await import('webgpu') as unknown as { create(f: string[]): unknown; globals: object };
     Object.assign(globalThis, webgpu.globals);
@@ -162,6 +181,7 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
     };
   }
   const used = () => pool ? pool.numBytesUsed : tf.memory().numBytes;
+  if (spec.backend === 'webgpu') res.storageBuffersPerStage = (tf.backend() as unknown as { device: GPUDevice }).device.limits.maxStorageBuffersPerShaderStage;
   // fusions are judged by how many ops and dispatches a step loses (bench/NOTES.md entries 10 and 12)
   const counts = { engineOps: 0, gpuDispatches: 0 };
   // per kernel name, so a fusion can be aimed at the ops a step actually runs most
@@ -197,11 +217,15 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
 
   const t0 = performance.now();
   const model = spec.init === 'tiled' ? tiledModel(spec.config) : randomModel(spec.config, { seed: 0 });
-  const adapter: ShareLoraAdapter = injectShareLoRA(model, { r: spec.r, alpha: spec.alpha, targets: spec.targets, share: spec.variant === 'sharea' ? 'A' : 'none', seed: 0 });
+  const full = spec.variant === 'full';
+  const adapter = full ? fullFineTune(model)
+    : injectShareLoRA(model, { r: spec.r!, alpha: spec.alpha!, targets: spec.targets!, share: spec.variant === 'sharea' ? 'A' : 'none', seed: 0 });
   res.initSeconds = (performance.now() - t0) / 1000;
   // Dawn's null device returns garbage: skip the non-finite check there (host-overhead runs only)
   const nullGpu = !!spec.dawnFlags?.includes('backend=null');
-  const trainer = new Trainer(model, adapter, { lr: 1e-4, weightDecay: 0.01 });
+  const trainer = new Trainer(model, adapter, full
+    ? { lr: 1e-3, betas: [0.9, 0.95], weightDecay: 0.1, maxGradNorm: 1, schedule: 'cosine', warmupSteps: 200, totalSteps: 4000 }
+    : { lr: 1e-4, weightDecay: 0.01 });
   // its statistics are garbage too, so the update would be skipped: take them as finite to time the whole step's host work
   if (nullGpu) (trainer as unknown as { globalNorm: () => Promise<{ norm: number }> }).globalNorm = async () => ({ norm: 1 });
 
