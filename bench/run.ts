@@ -8,6 +8,7 @@
  *   node dist/bench/run.js                 # gpu suite if a real GPU adapter exists, else cpu suite
  *   node dist/bench/run.js --suite gpu,cpu,gemm,max --steps 10 --out bench/results/x.json
  *   node dist/bench/run.js --suite notebook,scaling --repeats 3   # each side 3 times, median of medians
+ *   node dist/bench/run.js --suite pretrain --steps 20 --warmup 6 --repeats 3   # full training at the pretraining shape
  *   bash bench/gpu-all.sh                  # the one device script (bench/NOTES.md)
  *
  * Each configuration runs in its own process (bench/worker.ts,
@@ -302,6 +303,61 @@ async function suiteNotebook(steps: number, out: Record<string, unknown>, save: 
 }
 
 /**
+ * The pretraining models' shape (scripts/pretrain/run.ts modelConfig('causal', preset 'd256-l12') with the
+ * prepared data's 8,000 merges): GPT2LMHeadModel, 12 layers, 256 wide, 8 heads, vocabulary 8,257, tied head.
+ */
+export const PRETRAIN_CAUSAL = {
+  model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], vocab_size: 8257, n_positions: 256, n_embd: 256, n_layer: 12, n_head: 8, n_inner: null,
+  activation_function: 'gelu_new', layer_norm_epsilon: 1e-5, initializer_range: 0.02, resid_pdrop: 0, embd_pdrop: 0, attn_pdrop: 0,
+  scale_attn_weights: true, tie_word_embeddings: true, bos_token_id: 8256, eos_token_id: 8256, pad_token_id: null,
+};
+
+/**
+ * Full training at the pretraining shape (scripts/pretrain-causal.ts: every parameter trained, no adapter,
+ * batch 64 × 256): ours (variant 'full': fullFineTune, the pretraining recipe, step replay as trainRun runs it)
+ * against PyTorch (GPT2LMHeadModel of the same config, AdamW over every parameter, the same clip, fp32, TF32
+ * off, sdpa), `repeats` runs each, interleaved; the per-kernel profile of one normal (unreplayed) step of
+ * ours after its first run's timed steps; --variants: ours again under other switches, one run each, profiled.
+ * --pretrain-batch changes the batch (a smaller one to check the suite on a slow adapter).
+ */
+export async function suitePretrain(steps: number, out: Record<string, unknown>, save: () => void): Promise<string[]> {
+  const repeats = Number(arg('repeats', '1'));
+  const warmup = Number(arg('warmup', '6'));
+  const batch = Number(arg('pretrain-batch', '64'));
+  const base = { config: PRETRAIN_CAUSAL, batch, seq: 256, variant: 'full' as const, steps, warmup };
+  let profiled = false;
+  const res = repeated(repeats, {
+    ours: () => { const r = runNode('worker.js', { ...base, backend: 'webgpu', profile: !profiled }); profiled ||= r.ok; return r; },
+    torch: () => runTorch({ ...base, attn: 'sdpa' }),
+  }, (all) => { out.pretrain = { partial: all }; save(); });
+  const variants = JSON.parse(arg('variants') ?? '{}') as Record<string, Record<string, string>>;
+  const variantRes: Record<string, AnyResult> = {};
+  for (const [name, env] of Object.entries(variants)) {
+    log(`# ours with ${name} ...`);
+    variantRes[name] = runNode('worker.js', { ...base, backend: 'webgpu', profile: true }, env);
+    log(`#   ${JSON.stringify({ ok: variantRes[name].ok, ms: variantRes[name].medianMs, err: variantRes[name].error })}`);
+  }
+  const o = res.ours, t = res.torch;
+  const speed = (x?: AnyResult) => x?.medianMs && t.medianMs ? (t.medianMs as number) / (x.medianMs as number) : NaN;
+  out.pretrain = { shape: `GPT-2 d256-l12 (vocab 8257, tied head), full training, batch ${batch} x 256, fp32, AdamW(1e-3, betas 0.9/0.95, wd 0.1), clip 1; PyTorch eager (sdpa)`, results: res, variants, variantResults: variantRes };
+  const row = (name: string, x: AnyResult) => `${name} | ${fmt(x.medianMs)} | ${fmt(x.cpuMs)} | ${fmt(x.profileGpuMs as number | undefined)} (${x.kernelsPerStep ?? '-'}) | ${x.gpuDispatchesPerStep ?? '-'} | ${JSON.stringify(x.replay ?? null)} | ${fmt(speed(x), 3)}x ${x.error ?? ''}`;
+  const byShape = (o.profileByShape as Array<{ name: string; count: number; ms: number }> | undefined) ?? [];
+  const gpuMs = o.profileGpuMs as number | undefined;
+  return [
+    '',
+    `Pretraining shape: GPT-2 d256-l12 (12 x 256, 8 heads, vocab 8257, tied head), every parameter trained, batch ${batch} x 256, fp32, AdamW, clip 1 — ours vs PyTorch eager, same run, ${repeats} run(s) each, median of medians`,
+    `PyTorch: ${fmt(t.medianMs)} ms/step, runs ${JSON.stringify(t.runs ?? null)}, peak ${fmtB(t.peakAllocatedBytes)} ${t.error ?? ''}`,
+    `ours: runs ${JSON.stringify(o.runs ?? null)}, pool ${fmtB(o.poolBytes)}, ${o.engineOpsPerStep ?? '-'} engine ops a step, ${o.storageBuffersPerStage ?? '-'} storage buffers a stage, read round trip ${fmt(o.readRoundTripMs as number | undefined, 3)} ms`,
+    'what | ms/step | host CPU ms/step | GPU ms (profile of a normal step, kernels) | dispatches a timed step | replay | speed ours/PyTorch',
+    row('ours', o),
+    ...Object.entries(variantRes).map(([k, x]) => row(`ours, ${k}`, x)),
+    `our profiled step, by kernel and input shapes (ms in the step, count, share of ${fmt(gpuMs)} ms):`,
+    ...byShape.slice(0, 30).map((k) => `  ${fmt(k.ms, 3).padStart(8)} ms ${String(k.count).padStart(4)}x ${gpuMs ? `${((100 * k.ms) / gpuMs).toFixed(1).padStart(5)}%` : ''}  ${k.name}`),
+    `by kernel: ${((o.profile as Array<{ name: string; count: number; ms: number }> | undefined) ?? []).map((k) => `${k.name} ${fmt(k.ms, 2)} ms/${k.count}`).join(', ')}`,
+  ];
+}
+
+/**
  * Scaling table: GPT-2 medium and large (batch 8 × 256, as the gpu suite's
  * small) and a LLaMA-shaped stack (LLaMA-7B-wide layers, batch 4 × 256),
  * ShareA r=8, ours against PyTorch + PEFT eager.
@@ -463,13 +519,13 @@ async function main() {
       if (!gpu) { lines.push('gpu suite skipped: no hardware WebGPU adapter'); continue; }
       lines.push(...await suiteGpu(steps, out, save));
     } else if (s === 'cpu') lines.push(...await suiteCpu(Math.min(steps, 3), out));
-    else if (s === 'notebook' || s === 'scaling') {
+    else if (s === 'notebook' || s === 'scaling' || s === 'pretrain') {
       if (!gpu) { lines.push(`${s} suite skipped: no hardware WebGPU adapter`); continue; }
-      lines.push(...await (s === 'notebook' ? suiteNotebook : suiteScaling)(steps, out, save));
+      lines.push(...await (s === 'notebook' ? suiteNotebook : s === 'scaling' ? suiteScaling : suitePretrain)(steps, out, save));
     } else if (s === 'gemm') lines.push(...await suiteGemm(out));
     else if (s === 'gemm-unsafe') lines.push(...await suiteGemm(out, ['enable-dawn-features=allow_unsafe_apis,disable_robustness']));
     else if (s === 'max') lines.push(...await suiteMax(out, Number(arg('max-budget', '240')), save));
-    else throw new Error(`unknown suite ${JSON.stringify(s)}: one of gpu, notebook, scaling, cpu, gemm, gemm-unsafe, max`);
+    else throw new Error(`unknown suite ${JSON.stringify(s)}: one of gpu, notebook, scaling, pretrain, cpu, gemm, gemm-unsafe, max`);
     save();
     console.log(lines.join('\n'));
     lines.length = 0;

@@ -6,14 +6,47 @@ fp32 with TF32 off, eager (no CUDA graphs) unless the spec says "compile": true
 ShareA: after get_peft_model, every layer's lora_A module for a target is
 replaced by layer 0's, so one tensor is trained and the optimizer holds its
 state once (model.parameters() de-duplicates shared tensors).
+Full ("variant": "full"; bench/run.ts --suite pretrain): no adapter, every
+parameter trained (the tied LM head once), with the pretraining recipe of
+scripts/pretrain/run.ts: AdamW(lr 1e-3, betas 0.9/0.95, wd 0.1) and the
+global gradient norm clipped to 1 (clip_grad_norm_), as bench/worker.ts's
+"full" variant does.
+An unknown spec key is an error, as in bench/worker.ts.
 """
 import json
 import sys
 import time
 
+SPEC_KEYS = {"config", "batch", "seq", "variant", "r", "alpha", "targets", "steps", "warmup",
+             "attn", "compile", "device", "threads", "fitOnly"}
+ADAPTER_KEYS = ("r", "alpha", "targets")
+
+
+def spec_error(spec):
+    """why the spec cannot be run as given, or None"""
+    if not isinstance(spec, dict):
+        return f"the spec must be a JSON object, got {type(spec).__name__}"
+    unknown = sorted(set(spec) - SPEC_KEYS)
+    if unknown:
+        return f"unknown spec key(s) {', '.join(unknown)} (valid: {', '.join(sorted(SPEC_KEYS))})"
+    variant = spec.get("variant")
+    if variant not in ("lora", "sharea", "full"):
+        return f"variant must be lora, sharea or full, got {json.dumps(variant)}"
+    given = [k for k in ADAPTER_KEYS if k in spec]
+    if variant == "full" and given:
+        return f"variant full trains every parameter, without an adapter; {', '.join(given)} not taken"
+    if variant != "full" and len(given) < len(ADAPTER_KEYS):
+        return f"variant {variant} needs r, alpha and targets"
+    return None
+
 
 def main():
     spec = json.loads(sys.argv[1])
+    bad = spec_error(spec)
+    if bad:
+        variant = spec.get("variant") if isinstance(spec, dict) else None
+        print("@@RESULT " + json.dumps({"ok": False, "variant": variant, "error": f"torch_bench spec: {bad}"}), flush=True)
+        return
     import torch
     import transformers
     import peft
@@ -41,9 +74,11 @@ def main():
             # from_config takes attn_implementation across transformers 4.36..5.x (the model constructors do not)
             model = transformers.AutoModelForCausalLM.from_config(mc, attn_implementation=spec.get("attn", "sdpa"), torch_dtype=torch.float32)
         model.train()
-        lcfg = LoraConfig(r=spec["r"], lora_alpha=spec["alpha"], target_modules=spec["targets"], lora_dropout=0.0,
-                          fan_in_fan_out=fan_in_fan_out, bias="none", task_type="CAUSAL_LM")
-        model = get_peft_model(model, lcfg)
+        full = spec["variant"] == "full"
+        if not full:
+            lcfg = LoraConfig(r=spec["r"], lora_alpha=spec["alpha"], target_modules=spec["targets"], lora_dropout=0.0,
+                              fan_in_fan_out=fan_in_fan_out, bias="none", task_type="CAUSAL_LM")
+            model = get_peft_model(model, lcfg)
         if spec["variant"] == "sharea":
             from peft.tuners.lora import LoraLayer
             first = {}
@@ -61,7 +96,10 @@ def main():
         res["compiled"] = bool(spec.get("compile"))
         res["trainableParams"] = sum(p.numel() for p in params)
         res["trainableBytes"] = sum(p.numel() * p.element_size() for p in params)
-        opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01)
+        # full: the pretraining recipe (scripts/pretrain/run.ts), clip 1; the adapters: bench/worker.ts's AdamW, no clip
+        opt = (torch.optim.AdamW(params, lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1) if full
+               else torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01))
+        res["clip"] = 1.0 if full else None
         res["initSeconds"] = time.perf_counter() - t0
         g = torch.Generator(device="cpu").manual_seed(7)
         ids = torch.randint(0, cfg["vocab_size"], (spec["batch"], spec["seq"]), generator=g).to(dev)
@@ -73,6 +111,8 @@ def main():
         def step():
             out = fwd(input_ids=ids, labels=ids)
             out.loss.backward()
+            if full:
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             opt.zero_grad(set_to_none=True)
             return out.loss.item()  # the loop reads its loss every step, as ours does

@@ -33,5 +33,5 @@ grep -hE 'done|stopped|replay|snapshot|Error|error' ".pretrain/logs/$name.log" |
 rm -rf .pretrain/stage-causal && mkdir -p .pretrain/stage-causal/send && cp -r .pretrain/logs .pretrain/stage-causal/send/
 if [ -f ".pretrain/out/$name/config.json" ]; then cp -r ".pretrain/out/$name" .pretrain/stage-causal/send/model
 elif [ -f ".pretrain/snap/$name/config.json" ]; then cp -r ".pretrain/snap/$name" .pretrain/stage-causal/send/snap; fi
-tar cf - -C .pretrain/stage-causal send | split -b 15M - "${OUT:-/tmp}/causal.tar."
+mkdir -p "${OUT:-/tmp}" && tar cf - -C .pretrain/stage-causal send | split -b 15M - "${OUT:-/tmp}/causal.tar."
 ls -la "${OUT:-/tmp}"

@@ -65,5 +65,5 @@ for n in $runs; do cp ".pretrain/out/$n/training_stats.json" ".pretrain/stage-ml
 [ -n "$best" ] && cp -r ".pretrain/out/$best" .pretrain/stage-mlm/send/best
 # a run cut by BUDGET: its float16 snapshot, what survives if the machine does not (--init it on a fresh one)
 for n in $runs; do [ ! -f ".pretrain/out/$n/config.json" ] && [ -f ".pretrain/snap/$n/config.json" ] && cp -r ".pretrain/snap/$n" ".pretrain/stage-mlm/send/snap-$n"; done
-tar cf - -C .pretrain/stage-mlm send | split -b 15M - "${OUT:-/tmp}/mlm.tar."
+mkdir -p "${OUT:-/tmp}" && tar cf - -C .pretrain/stage-mlm send | split -b 15M - "${OUT:-/tmp}/mlm.tar."
 ls -la "${OUT:-/tmp}"
