@@ -3,13 +3,17 @@
 # in one call of at most ~6 minutes, from the repo root on the GPU machine:
 #   bash bench/pack-device.sh && npm run build          # here, once
 #   bash .device/run.sh bash bench/gpu-all.sh           # there (carry: .device, dist)
-# Writes into $OUT (else bench/results/gpu-all-<date>/), 9 files:
+# Writes into $OUT (else bench/results/gpu-all-<date>/), 11 files:
 #   gpt2-small.{json,log}  GPT-2 small 8 x 256, LoRA and ShareA vs PyTorch + PEFT eager (3 runs each,
 #                          interleaved, median of medians) and torch.compile (ShareA); the LoRA run's
 #                          per-kernel profile (timestamp quantization off) is in the JSON (ours.lora.profile*)
 #   notebook.{json,log}    notebook scale, ShareA at 6 and 12 layers, both sides, 3 runs each (LoRA's step
 #                          costs the same at this shape; --notebook-variants sharea,lora adds it)
 #   scaling.{json,log}     GPT-2 medium, large, a LLaMA-7B-wide stack, ShareA, both sides
+#   pretrain.{json,log}    the pretraining shape (GPT-2 d256-l12, vocab 8257), every parameter trained, batch 64 x 256,
+#                          ours vs PyTorch (AdamW over all parameters, clip 1), 3 runs each, interleaved; our per-kernel
+#                          profile of one step (pretrain.log); one run each with split-K off (the weight gradients' split,
+#                          bench/NOTES.md entry 25), the multi-tensor optimizer on and the flash backward on. About 2-3 minutes: BENCH_PARTS=pretrain bash .device/run.sh bash bench/gpu-all.sh
 #   tests.log              the 12 reference tests and test/gpu on webgpu
 #   gemm.log               the GEMM sweep (one @@RESULT JSON line: ms per product and tile)
 #   summary.txt            the ratio table, also printed last
@@ -67,10 +71,17 @@ part tests-optin 60 env SHARELORA_BACKEND=webgpu FLASH_BACKWARD_ALL=1 SHARELORA_
 # unrolled K loop (un, dbun) and split-K 2 for the 768 x 768 products
 part gemm 150 node dist/bench/gemm.js '{"reps":10,"tiles":["lib","128x128","128x128un","128x128db","128x128dbun","128x64","128x64un","64x64t4","64x64t4un","128x128@s2"]}'
 part scaling 90 node dist/bench/run.js --suite scaling --steps 6 --warmup 2 --out "$out/scaling.json"
+# the pretraining step (scripts/pretrain/run.ts trainRun: full training, step replay on): where its ~170 ms go
+# (bench/pretrain-census.ts counts its dispatches on lavapipe); the variants: split-K off, and two opt-in switches
+part pretrain 270 node dist/bench/run.js --suite pretrain --steps 20 --warmup 6 --repeats 3 \
+  --variants '{"split-K off":{"SHARELORA_GEMM_SPLITK":"0"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"}}' \
+  --out "$out/pretrain.json"
 
 {
   echo "# tests: $(grep -E '^# (pass|fail) ' "$out/tests.log" | tr '\n' ' ')"
   echo "# tests, flat stream + multi-tensor + flash backward on: $(grep -E '^# (pass|fail) ' "$out/tests-optin.log" 2>/dev/null | tr '\n' ' ')"
   node dist/bench/summary.js "$out"
+  # the pretraining part's own table (bench/run.ts suitePretrain)
+  [ -f "$out/pretrain.log" ] && sed -n '/^Pretraining shape/,/^our profiled step/p' "$out/pretrain.log"
   echo "# total $(( $(date +%s) - t0 )) s"
 } | tee -a "$out/summary.txt"

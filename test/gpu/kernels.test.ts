@@ -7,6 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { thinSplits } from '../../src/backend/webgpu/thin.js';
+import { STATS_SPLIT } from '../../src/backend/webgpu/optim.js';
 import * as tf from '@tensorflow/tfjs-core';
 import * as ref from '../../src/backend/ops.js';
 import { webgpuOps as ours } from '../../src/backend/webgpu/index.js';
@@ -143,16 +144,21 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
     want.forEach((w, i) => assert.ok(relErr(got[i], w) < 1e-4, `tensor ${i}: rel err ${relErr(got[i], w)}`));
     // [Σg², all finite] with NaN and Inf caught, over more elements than one workgroup's threads
     await tf.setBackend('webgpu');
-    const g = randn(5000, 50);
-    const sq = g.reduce((a, x) => a + x * x, 0);
-    for (const [bad, flag] of [[undefined, 1], [NaN, 0], [Infinity, 0], [-Infinity, 0]] as const) {
-      const data = Float32Array.from(g);
-      if (bad !== undefined) data[4321] = bad;
-      const st = tf.tidy(() => ours.gradStats(tf.tensor1d(data)));
-      const [s2, f] = await st.data();
-      st.dispose();
-      assert.equal(f, flag, `finite flag with ${bad}`);
-      if (bad === undefined) assert.ok(Math.abs(s2 - sq) / sq < 1e-5, `sum of squares ${s2} vs ${sq}`);
+    // and over more than STATS_SPLIT elements (two passes: partials over a grid-strided range, then their sum), the
+    // bad value in the last workgroup's stretch and in the first
+    for (const [size, at] of [[5000, 4321], [STATS_SPLIT + 1, STATS_SPLIT], [300001, 3], [300001, 299999]] as const) {
+      const g = randn(size, 50);
+      let sq = 0;
+      for (const x of g) sq += x * x;
+      for (const [bad, flag] of [[undefined, 1], [NaN, 0], [Infinity, 0], [-Infinity, 0]] as const) {
+        const data = Float32Array.from(g);
+        if (bad !== undefined) data[at] = bad;
+        const st = tf.tidy(() => ours.gradStats(tf.tensor1d(data)));
+        const [s2, f] = await st.data();
+        st.dispose();
+        assert.equal(f, flag, `${size} elements: finite flag with ${bad} at ${at}`);
+        if (bad === undefined) assert.ok(Math.abs(s2 - sq) / sq < 1e-5, `${size} elements: sum of squares ${s2} vs ${sq}`);
+      }
     }
   });
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { splitCount, splitStats } from '../../src/backend/webgpu/splitk.js';
 import { epilogueDisagreements, randn, relErr, releaseGPU, webgpuUnavailable } from './helpers.js';
-// the switches are off by default until measured on a GPU (issue 25); these tests exercise the kernels themselves
+// split-K is on by default; set here so an environment that turned it off still tests the kernels
 process.env.SHARELORA_GEMM_SPLITK = '1';
 process.env.SHARELORA_GEMM_PRETRANSPOSE ??= '4096';
 
@@ -33,6 +33,20 @@ describe('split-K GEMM', () => {
     assert.equal(splitCount(2048, 3072, 768, tiles(2048, 3072), 132), 1);
     // notebook scale (4096 tokens, 256 wide): too little work for the extra launch
     assert.equal(splitCount(4096, 256, 1024, tiles(4096, 256), 132), 1);
+  });
+
+  it('weight gradients of full training (few 128×128 tiles over the batch\'s tokens) split into up to 32 slices', () => {
+    // the 12-layer pretraining model at 64 × 256 tokens (K = 16,384): c_attn 256 × 768 (12 tiles), attn.c_proj 256 × 256
+    // (4), mlp.c_fc 256 × 1024 (16); each fills about a wave of 132 SMs once split
+    assert.equal(splitCount(256, 768, 16384, 12, 132, { few: true }), 11);
+    assert.equal(splitCount(256, 256, 16384, 4, 132, { few: true }), 32);
+    assert.equal(splitCount(256, 1024, 16384, 16, 132, { few: true }), 8);
+    // without `few`, the 256 × 256 one is under MIN_WORK, and no product takes more than 16 slices
+    assert.equal(splitCount(256, 256, 16384, 4, 132), 1);
+    assert.equal(splitCount(256, 768, 16384, 12, 132), 11);
+    assert.equal(splitCount(512, 512, 16384, 16, 132), 8);
+    // 512 of K per slice at least: 4,096 tokens allow 8
+    assert.equal(splitCount(256, 256, 4096, 4, 132, { few: true }), 8);
   });
 
   it('agrees with tf.matMul (+ bias + s·U·V) for forced splits on the 32×32 tile', async (t) => {
@@ -66,6 +80,23 @@ describe('split-K GEMM', () => {
     assert.ok(relErr(split, whole) < 1e-5, `split on W: rel err ${relErr(split, whole)}`);
     assert.ok(relErr(splitCopy, whole) < 1e-5, `split on the copy: rel err ${relErr(splitCopy, whole)}`);
     tf.dispose([dy, W]);
+  });
+
+  it('a weight gradient xᵀ·dy (256 × 256 over 4,096 tokens) the rule gave 32×32 runs split on 128×128', async (t) => {
+    if (skip) return t.skip(skip);
+    const M = 256, N = 256, K = 4096;
+    const x = randn(K * M, 15), dy = randn(K * N, 16, 0.05);
+    await tf.setBackend('webgpu');
+    const before = splitStats.products;
+    const got = await (tf.matMul(tf.tensor(x, [K, M]), tf.tensor(dy, [K, N]), true, false) as tf.Tensor).data();
+    assert.equal(splitStats.products - before, 1, 'split');
+    await tf.setBackend('cpu');
+    // the first 32 rows of xᵀ·dy are the first 32 columns of x against dy
+    const cols = 32;
+    const want = await tf.matMul(tf.slice(tf.tensor(x, [K, M]), [0, 0], [K, cols]), tf.tensor(dy, [K, N]), true, false).data();
+    await tf.setBackend('webgpu');
+    const e = relErr(got.subarray(0, cols * N), want);
+    assert.ok(e < 1e-5, `rel err ${e}`);
   });
 
   it('a long-K product the rule gave 64×64 (as the LM head\'s dX) runs split on 128×128', async (t) => {

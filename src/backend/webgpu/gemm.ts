@@ -169,8 +169,12 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   // often (once per 128 columns instead of 64) and does 8×8 FMAs per thread per shared load instead of 4×4.
   const bigTiles = Math.ceil(g.M / BIG.BM) * Math.ceil(g.N / BIG.BN);
   const longK = t === MID && g.K > 4096 && g.M > 64 && g.N > 64 && bigTiles >= 0.7 * flags.gpuSms;
-  if (simple && g.splitK === undefined && (t === BIG || longK) && !g.tile && !flags.gemmTile && !tileRule) {
-    S = splitCount(g.M, g.N, g.K, bigTiles);
+  // and where it chose 32×32 because even 64×64 tiles would not fill the GPU, over a long K: the weight gradients
+  // of full training (xᵀ·dy over the batch's tokens), which ran unsplit on 32×32 at 64 × 256 tokens (the
+  // pretraining census, bench/NOTES.md entry 25)
+  const few = t === SMALL && g.K >= 4096 && g.M > 64 && g.N > 64;
+  if (simple && g.splitK === undefined && (t === BIG || longK || few) && !g.tile && !flags.gemmTile && !tileRule) {
+    S = splitCount(g.M, g.N, g.K, bigTiles, flags.gpuSms, { few });
     if (S > 1) t = BIG;
   }
   if (S > 1) return splitGemm(g, t, S);

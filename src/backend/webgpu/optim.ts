@@ -12,9 +12,21 @@ import * as tf from '@tensorflow/tfjs-core';
 import { dispatch, elementCount, grid1d, webgpuBackend, type KernelAttrs, type KernelInputs, type UniformField } from './dispatch.js';
 import { ELT_HEADER, reducers } from './rows.js';
 
+/**
+ * Above this many elements the one workgroup's loop is a step's long pole: full training's gradients of 0.07–2.1 M
+ * elements (the pretraining census, bench/NOTES.md entry 25) took an estimated 0.1–4 ms each that way, one
+ * dependent load after another. They are summed in two passes instead: up to STATS_GROUPS workgroups of partial
+ * [Σg², any non-finite] over a grid-strided range, then one workgroup over the partials. A different summation
+ * order than the one-workgroup loop, so the sums differ in the last bits; small tensors (every adapter's) keep it.
+ */
+export const STATS_SPLIT = 65536;
+const STATS_GROUPS = 512;
+
 export function gradStatsKernel({ inputs }: { inputs: KernelInputs }): tf.TensorInfo {
   const { g } = inputs;
   const WG = 256;
+  const n = elementCount(g);
+  if (n > STATS_SPLIT) return gradStatsTwoPass(g, n);
   return dispatch({
     key: 'optim_grad_stats',
     outputs: [{ name: 'S' }],
@@ -35,7 +47,50 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>) {
   bad = wgMax(bad, lid);
   if (lid == 0u) { S[0] = s; S[1] = 1.0 - bad; }
 }`,
-  }, [g], [{ shape: [2] }], [['n', 'u32', elementCount(g)]], [1, 1, 1])[0];
+  }, [g], [{ shape: [2] }], [['n', 'u32', n]], [1, 1, 1])[0];
+}
+
+function gradStatsTwoPass(g: tf.TensorInfo, n: number): tf.TensorInfo {
+  const WG = 256;
+  const groups = Math.min(STATS_GROUPS, Math.ceil(n / (WG * 8)));
+  const [partial] = dispatch({
+    key: 'optim_grad_stats_partial',
+    outputs: [{ name: 'S' }],
+    inputs: [{ name: 'G' }],
+    body: () => `${reducers(WG)}
+@compute @workgroup_size(${WG}, 1, 1)
+fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>) {
+  let lid = l3.x;
+  var s = 0.0;
+  var bad = 0.0;
+  for (var i = w3.x * ${WG}u + lid; i < P.n; i += P.groups * ${WG}u) {
+    let x = G[i];
+    if ((bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u) { bad = 1.0; }
+    s += x * x;
+  }
+  s = wgSum(s, lid);
+  bad = wgMax(bad, lid);
+  if (lid == 0u) { S[2u * w3.x] = s; S[2u * w3.x + 1u] = bad; }
+}`,
+  }, [g], [{ shape: [groups, 2] }], [['n', 'u32', n], ['groups', 'u32', groups]], [groups, 1, 1]);
+  const [out] = dispatch({
+    key: 'optim_grad_stats_reduce',
+    outputs: [{ name: 'S' }],
+    inputs: [{ name: 'Q' }],
+    body: () => `${reducers(WG)}
+@compute @workgroup_size(${WG}, 1, 1)
+fn main(@builtin(local_invocation_id) l3 : vec3<u32>) {
+  let lid = l3.x;
+  var s = 0.0;
+  var bad = 0.0;
+  for (var i = lid; i < P.groups; i += ${WG}u) { s += Q[2u * i]; bad = max(bad, Q[2u * i + 1u]); }
+  s = wgSum(s, lid);
+  bad = wgMax(bad, lid);
+  if (lid == 0u) { S[0] = s; S[1] = 1.0 - bad; }
+}`,
+  }, [partial], [{ shape: [2] }], [['groups', 'u32', groups]], [1, 1, 1]);
+  tf.backend().disposeData(partial.dataId);
+  return out;
 }
 
 /**

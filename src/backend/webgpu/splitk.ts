@@ -29,14 +29,24 @@ const MAX_SPLITS = 16;
 const MIN_WORK = 2e9;
 
 /**
+ * A product with only a few 128×128 tiles over a long K (`few`: a weight gradient in full training, dW = xᵀ·dy,
+ * M and N a layer's widths and K the batch's tokens): unsplit, the tile rule gives it 32×32 tiles of 64 threads
+ * (too few 64×64 ones to fill the GPU), which run far below the big tile's rate, so splitting pays even for
+ * products under MIN_WORK, and more slices are worth it (a 256 × 256 gradient is 4 tiles: 32 slices make 128
+ * workgroups, each still 512 deep at K = 16,384).
+ */
+const MIN_WORK_FEW = 2.5e8;
+const MAX_SPLITS_FEW = 32;
+
+/**
  * How many K-slices (1: no split). Modelled as equal-speed work units on
  * `sms` SMs: S slices of `tiles` tiles finish after ⌈tiles·S/sms⌉ rounds of
  * K/S each; the S minimising that, if it beats the unsplit ⌈tiles/sms⌉·K
  * by 15% or more (the reduce is not free), smallest S on ties.
  */
-export function splitCount(M: number, N: number, K: number, tiles: number, sms = flags.gpuSms): number {
-  if (!flags.gemmSplitK || M * N * K < MIN_WORK) return 1;
-  const maxS = Math.min(MAX_SPLITS, Math.floor(K / MIN_K_PER_SPLIT));
+export function splitCount(M: number, N: number, K: number, tiles: number, sms = flags.gpuSms, o: { few?: boolean } = {}): number {
+  if (!flags.gemmSplitK || M * N * K < (o.few ? MIN_WORK_FEW : MIN_WORK)) return 1;
+  const maxS = Math.min(o.few ? MAX_SPLITS_FEW : MAX_SPLITS, Math.floor(K / MIN_K_PER_SPLIT));
   const unsplit = Math.ceil(tiles / sms);
   let best = 1, bestCost = unsplit;
   for (let S = 2; S <= maxS; S++) {
