@@ -28,7 +28,8 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
 
   it('linear (odd shapes, bias)', async (t) => {
     if (skip) return t.skip(skip);
-    for (const [N, I, O, tw] of [[37, 29, 51, 0], [64, 128, 96, 1], [130, 64, 3, 0]]) {
+    // 1,000 rows: the bias gradient's column sum over several 64-row stretches, the last one short (norm.ts columnSum)
+    for (const [N, I, O, tw] of [[37, 29, 51, 0], [64, 128, 96, 1], [130, 64, 3, 0], [1000, 29, 70, 0]]) {
       await check(`linear ${N}x${I}x${O} transposeW=${tw}`, (x, w, b) => ref.linear(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D, !!tw),
         (x, w, b) => ours.linear(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D, !!tw),
         { inputs: [f32([N, I], 1), f32(tw ? [O, I] : [I, O], 2, 0.2), f32([O], 3)], wrt: [0, 1, 2] }, 1e-4);
@@ -55,10 +56,12 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
 
   it('layerNorm and rmsNorm', async (t) => {
     if (skip) return t.skip(skip);
-    for (const D of [48, 700]) {
-      const c: Case = { inputs: [{ data: randn(3 * 5 * D, 13, 2).map((v, i) => v + (i % 7)), shape: [3, 5, D] }, f32([D], 14), f32([D], 15)], wrt: [0, 1, 2] };
-      await check(`layerNorm D=${D}`, (x, g, b) => ref.layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5), (x, g, b) => ours.layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5), c, 1e-4);
-      await check(`rmsNorm D=${D}`, (x, g) => ref.rmsNorm(x, g as tf.Tensor1D, 1e-6), (x, g) => ours.rmsNorm(x, g as tf.Tensor1D, 1e-6),
+    // [3, 5, D]: one stretch of rows for dγ and dβ; [3, 700, 100]: 2,100 rows in 33 stretches, the last short, and
+    // a D that is not a multiple of the 64 columns a workgroup sums
+    for (const [T, D] of [[5, 48], [5, 700], [700, 100]]) {
+      const c: Case = { inputs: [{ data: randn(3 * T * D, 13, 2).map((v, i) => v + (i % 7)), shape: [3, T, D] }, f32([D], 14), f32([D], 15)], wrt: [0, 1, 2] };
+      await check(`layerNorm T=${T} D=${D}`, (x, g, b) => ref.layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5), (x, g, b) => ours.layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5), c, 1e-4);
+      await check(`rmsNorm T=${T} D=${D}`, (x, g) => ref.rmsNorm(x, g as tf.Tensor1D, 1e-6), (x, g) => ours.rmsNorm(x, g as tf.Tensor1D, 1e-6),
         { inputs: c.inputs.slice(0, 2), wrt: [0, 1] }, 1e-4);
     }
   });

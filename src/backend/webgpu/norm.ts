@@ -1,12 +1,12 @@
 /**
  * Layer and RMS norm as one row kernel each way. The forward also writes
  * each row's (mean, rstd), so the backward neither recomputes them nor needs
- * x̂ kept; dγ and dβ (trainable norms only) are formed from the same stats
- * in ops.ts.
+ * x̂ kept; dγ and dβ (trainable norms only) come from the same stats through
+ * columnSum (below).
  */
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { dispatch, elementCount, grid1d, type KernelAttrs, type KernelInputs } from './dispatch.js';
-import { reducers, ROW_HEADER, rowWG } from './rows.js';
+import { ELT_HEADER, reducers, ROW_HEADER, rowWG } from './rows.js';
 
 /** y = (x-mean)·rstd·g + b (layer) or x·rstd·g (rms); stats [rows, 2] = (mean, rstd). */
 export function normForward({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo[] {
@@ -132,4 +132,60 @@ export function addNormBackward({ inputs }: { inputs: KernelInputs; attrs: Kerne
     inputs: [{ name: 'DY' }, { name: 'H' }, { name: 'G' }, { name: 'S' }, ...(withDh ? [{ name: 'DH' }] : [])],
     body: () => normBackwardBody(WG, false, 'H', withDh),
   }, withDh ? [dy, h, gamma, stats, dh!] : [dy, h, gamma, stats], [{ shape: h.shape }], [['rows', 'u32', rows], ['D', 'u32', D]], grid1d(rows))[0];
+}
+
+/**
+ * Column sums over many rows, for the parameter gradients of full training: dβ and a bias's gradient (Σ_rows dy),
+ * and with x and the forward's stats dγ (Σ_rows dy·x̂, x̂ = (x − mean)·rstd, or x·rstd for RMS). tfjs's
+ * composition rebuilt x̂ in five full-size ops and summed through a transpose and a reduce, 9 dispatches a
+ * norm (the pretraining census, bench/NOTES.md entry 25). Two passes: workgroups of 64 columns × 4 row lanes
+ * each sum a stretch of rows (consecutive threads read consecutive columns of a row), then one thread per
+ * column adds the stretches. Output [D].
+ */
+export function columnSum({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo {
+  const { dy, x, stats } = inputs;
+  const rms = !!attrs.rms, weighted = !!x;
+  if (weighted !== !!stats) throw new Error('columnSum: x and stats come together');
+  const D = dy.shape[dy.shape.length - 1];
+  const rows = elementCount(dy) / D;
+  const groupsX = Math.ceil(D / 64);
+  // about 512 workgroups in all, each stretch at least 64 rows
+  const chunks = Math.max(1, Math.min(Math.ceil(rows / 64), Math.ceil(512 / groupsX)));
+  const per = Math.ceil(rows / chunks);
+  const [partial] = dispatch({
+    key: `col_sum_partial_${weighted ? (rms ? 'rms' : 'ln') : 'plain'}`,
+    outputs: [{ name: 'Q' }],
+    inputs: weighted ? [{ name: 'DY' }, { name: 'X' }, { name: 'S' }] : [{ name: 'DY' }],
+    body: () => `
+var<workgroup> red : array<f32, 256>;
+@compute @workgroup_size(64, 4, 1)
+fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>) {
+  let col = w3.x * 64u + l3.x;
+  let r0 = w3.y * P.per;
+  let r1 = min(P.rows, r0 + P.per);
+  var s = 0.0;
+  if (col < P.D) {
+    for (var r = r0 + l3.y; r < r1; r += 4u) {
+      ${weighted ? `s += DY[r * P.D + col] * (X[r * P.D + col]${rms ? '' : ' - S[2u * r]'}) * S[2u * r + 1u];` : 's += DY[r * P.D + col];'}
+    }
+  }
+  red[l3.y * 64u + l3.x] = s;
+  workgroupBarrier();
+  if (l3.y == 0u && col < P.D) {
+    Q[w3.y * P.D + col] = (red[l3.x] + red[64u + l3.x]) + (red[128u + l3.x] + red[192u + l3.x]);
+  }
+}`,
+  }, weighted ? [dy, x, stats] : [dy], [{ shape: [chunks, D] }], [['rows', 'u32', rows], ['D', 'u32', D], ['per', 'u32', per]], [groupsX, chunks, 1]);
+  const [out] = dispatch({
+    key: 'col_sum_reduce',
+    outputs: [{ name: 'O' }],
+    inputs: [{ name: 'Q' }],
+    body: () => `${ELT_HEADER}
+  var s = 0.0;
+  for (var c = 0u; c < P.chunks; c++) { s += Q[c * P.n + i]; }
+  O[i] = s;
+}`,
+  }, [partial], [{ shape: [D] }], [['n', 'u32', D], ['chunks', 'u32', chunks]], grid1d(Math.ceil(D / 256)));
+  tf.backend().disposeData(partial.dataId);
+  return out;
 }

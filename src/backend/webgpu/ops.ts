@@ -80,7 +80,7 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, bias?: tf.Tensor1D, trans
   }, (dy, [xs, ws]) => ({
     x: () => mm(dy, ws, { transB: !transposeW }),
     w: () => transposeW ? mm(dy, xs, { transA: true }) : mm(xs, dy, { transA: true }),
-    bias: () => tf.sum(dy, 0),
+    bias: () => run(KERNELS.colSum, { dy }) as tf.Tensor,
   }));
 }
 
@@ -112,7 +112,7 @@ export function loraLinear(
       x: () => mm(dy, ws, { transB: !transposeW, lowRank: xd ? undefined : { u: g, v: As, s: scaling, vT: false } }),
       xd: () => mm(g, As, { alpha: scaling }),
       w: () => transposeW ? mm(dy, xs, { transA: true }) : mm(xs, dy, { transA: true }),
-      bias: () => tf.sum(dy, 0),
+      bias: () => run(KERNELS.colSum, { dy }) as tf.Tensor,
       A: () => mm(g, xds, { transA: true, alpha: scaling }),
       B: () => mm(dy, u, { transA: true, alpha: scaling }),
     };
@@ -128,17 +128,11 @@ function norm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D | undefined, e
     save([x, gamma, stats]);
     return y;
   }, (dy, [xs, gs, stats]) => {
-    const D = xs.shape[xs.shape.length - 1];
-    // x̂ for dγ, rebuilt from the saved row statistics; only for trainable norms
-    const xhat = () => {
-      const s = tf.reshape(stats, [...xs.shape.slice(0, -1), 2]);
-      const [mean, rstd] = tf.split(s, 2, -1);
-      return tf.mul(tf.sub(xs, rms ? 0 : mean), rstd);
-    };
+    // dγ = Σ dy·x̂ with x̂ from the saved row statistics, dβ = Σ dy; only for trainable norms
     return {
       x: () => run(KERNELS.normBwd, { dy, x: xs, gamma: gs, stats }, { rms }) as tf.Tensor,
-      gamma: () => tf.reshape(tf.sum(tf.reshape(tf.mul(dy, xhat()), [-1, D]), 0), [D]),
-      beta: () => tf.reshape(tf.sum(tf.reshape(dy, [-1, D]), 0), [D]),
+      gamma: () => run(KERNELS.colSum, { dy, x: xs, stats }, { rms }) as tf.Tensor,
+      beta: () => run(KERNELS.colSum, { dy }) as tf.Tensor,
     };
   });
 }
@@ -169,15 +163,11 @@ export function addLayerNorm(x: tf.Tensor, a: tf.Tensor, gamma: tf.Tensor1D, bet
   }, ([dh, dy], [hs, gs, stats]) => {
     const D = hs.shape[hs.shape.length - 1];
     const dsum = dy ? run(KERNELS.addNormBwd, { dy, h: hs, gamma: gs, stats, dh: dh ?? undefined }) as tf.Tensor : dh!;
-    const xhat = () => {
-      const [mean, rstd] = tf.split(tf.reshape(stats, [...hs.shape.slice(0, -1), 2]), 2, -1);
-      return tf.mul(tf.sub(hs, mean), rstd);
-    };
     return {
       x: () => alias(dsum),
       a: () => dy ? dsum : alias(dsum),
-      gamma: () => dy ? tf.reshape(tf.sum(tf.reshape(tf.mul(dy, xhat()), [-1, D]), 0), [D]) : tf.zeros([D]),
-      beta: () => dy ? tf.reshape(tf.sum(tf.reshape(dy, [-1, D]), 0), [D]) : tf.zeros([D]),
+      gamma: () => dy ? run(KERNELS.colSum, { dy, x: hs, stats }) as tf.Tensor : tf.zeros([D]),
+      beta: () => dy ? run(KERNELS.colSum, { dy }) as tf.Tensor : tf.zeros([D]),
     };
   }) as [tf.Tensor, tf.Tensor];
 }

@@ -15,7 +15,7 @@ import { installPoolCap } from './pool.js';
 import { watchDevice } from './errors.js';
 import { installReplayHooks } from './replay.js';
 import { replaceBatchMatMul, slMatMul } from './matmul.js';
-import { addNormBackward, addNormForward, normBackward, normForward } from './norm.js';
+import { addNormBackward, addNormForward, columnSum, normBackward, normForward } from './norm.js';
 import { adamwKernel, adamwManyKernel, gradStatsKernel, gradStatsManyKernel, stepControlKernel } from './optim.js';
 
 export const KERNELS = {
@@ -34,6 +34,7 @@ export const KERNELS = {
   stepControl: 'ShareLoraStepControl',
   xent: 'ShareLoraSoftmaxXent',
   xentGrad: 'ShareLoraSoftmaxXentGrad',
+  colSum: 'ShareLoraColumnSum',
 } as const;
 
 let registered = false;
@@ -53,6 +54,7 @@ export function registerKernels(opts: { replaceBatchMatMul?: boolean } = {}): vo
   reg(KERNELS.matmul, slMatMul);
   reg(KERNELS.normFwd, normForward);
   reg(KERNELS.normBwd, normBackward);
+  reg(KERNELS.colSum, columnSum);
   reg(KERNELS.addNormFwd, addNormForward);
   reg(KERNELS.addNormBwd, addNormBackward);
   reg(KERNELS.act, activation);
