@@ -22,6 +22,14 @@ import { ELT_HEADER, reducers } from './rows.js';
 export const STATS_SPLIT = 65536;
 const STATS_GROUPS = 512;
 
+/** WGSL: adds x² of G[start], G[start + step], … below n to `s`, and sets `bad` where one is Inf or NaN */
+const sumSquares = (G: string, start: string, step: string, n: string): string => `for (var i = ${start}; i < ${n}; i += ${step}) {
+    let x = ${G}[i];
+    // exponent all ones = Inf or NaN (a bit test: the compiler may assume x == x)
+    if ((bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u) { bad = 1.0; }
+    s += x * x;
+  }`;
+
 export function gradStatsKernel({ inputs }: { inputs: KernelInputs }): tf.TensorInfo {
   const { g } = inputs;
   const WG = 256;
@@ -37,12 +45,7 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>) {
   let lid = l3.x;
   var s = 0.0;
   var bad = 0.0;
-  for (var i = lid; i < P.n; i += ${WG}u) {
-    let x = G[i];
-    // exponent all ones = Inf or NaN (a bit test: the compiler may assume x == x)
-    if ((bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u) { bad = 1.0; }
-    s += x * x;
-  }
+  ${sumSquares('G', 'lid', `${WG}u`, 'P.n')}
   s = wgSum(s, lid);
   bad = wgMax(bad, lid);
   if (lid == 0u) { S[0] = s; S[1] = 1.0 - bad; }
@@ -63,11 +66,7 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   let lid = l3.x;
   var s = 0.0;
   var bad = 0.0;
-  for (var i = w3.x * ${WG}u + lid; i < P.n; i += P.groups * ${WG}u) {
-    let x = G[i];
-    if ((bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u) { bad = 1.0; }
-    s += x * x;
-  }
+  ${sumSquares('G', `w3.x * ${WG}u + lid`, `P.groups * ${WG}u`, 'P.n')}
   s = wgSum(s, lid);
   bad = wgMax(bad, lid);
   if (lid == 0u) { S[2u * w3.x] = s; S[2u * w3.x + 1u] = bad; }
@@ -194,11 +193,7 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   var s = 0.0;
   var bad = 0.0;
   ${chunk.map((_, j) => `${j ? 'else ' : ''}if (t == ${j}u) {
-    for (var i = lid; i < P.n${j}; i += ${WG}u) {
-      let x = G${j}[i];
-      if ((bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u) { bad = 1.0; }
-      s += x * x;
-    }
+    ${sumSquares(`G${j}`, 'lid', `${WG}u`, `P.n${j}`)}
   }`).join('\n  ')}
   s = wgSum(s, lid);
   bad = wgMax(bad, lid);
