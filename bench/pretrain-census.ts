@@ -35,8 +35,7 @@ import { randomModel } from '../src/models/init.js';
 import { Trainer } from '../src/train/trainer.js';
 import { replaySettings } from '../src/train/step-replay.js';
 import { checkOptions, optionKeys } from '../src/util/options.js';
-import { chooseTile } from '../src/backend/webgpu/gemm.js';
-import { splitCount } from '../src/backend/webgpu/splitk.js';
+import { chooseTile, splitChoice } from '../src/backend/webgpu/gemm.js';
 import { THIN_MAX, thinSplits } from '../src/backend/webgpu/thin.js';
 import { modelConfig, preset } from '../scripts/pretrain/run.js';
 
@@ -60,25 +59,15 @@ interface Product { part: string; op: string; batch: number; M: number; N: numbe
 
 /**
  * The kernel webgpu/gemm.ts's gemm() picks for a plain product (no forced tile, no tile rule, not strided):
- * the thin kernel (a side ≤ 8) and its K-splits, else chooseTile's tile, split over K (splitCount) only where
- * the tile is 128 × 128, the long-K 64 × 64 case or the long-K 32 × 32 one (`few`). Repeated here from gemm() as of this file; the census
- * checks it against the kernels the products dispatched.
+ * the thin kernel (a side ≤ 8) and its K-splits (repeated here from gemm()), else chooseTile's tile and gemm.ts's
+ * own splitChoice; the census checks it against the kernels the products dispatched.
  */
 export function plan(M: number, N: number, K: number, batch: number, bias: boolean): { kernel: string; tile: string; S: number; workgroups: number } {
   if (batch === 1 && !bias && Math.min(M, N) <= THIN_MAX && Math.max(M, N) >= 64 && K >= 64) {
     const groups = Math.ceil(Math.max(M, N) / 16), S = thinSplits(groups, K);
     return { kernel: `thin_gemm${S > 1 ? '_split' : ''}`, tile: 'thin', S, workgroups: groups * S };
   }
-  let t = chooseTile(M, N, batch, K);
-  const BIG = t.BM === 128 && t.BN === 128, MID = t.BM === 64 && t.BN === 64;
-  const bigTiles = Math.ceil(M / 128) * Math.ceil(N / 128);
-  const longK = MID && K > 4096 && M > 64 && N > 64 && bigTiles >= 0.7 * flags.gpuSms;
-  const few = t.BM === 32 && t.BN === 32 && K >= 4096 && M > 64 && N > 64;
-  let S = 1;
-  if (batch === 1 && (BIG || longK || few)) {
-    S = splitCount(M, N, K, bigTiles, flags.gpuSms, { few });
-    if (S > 1) t = { ...t, BM: 128, BN: 128 };
-  }
+  const { t, S } = batch === 1 ? splitChoice(M, N, K, chooseTile(M, N, batch, K)) : { t: chooseTile(M, N, batch, K), S: 1 };
   return { kernel: `gemm_${t.BM}x${t.BN}${S > 1 ? '_sk' : ''}`, tile: `${t.BM}x${t.BN}`, S, workgroups: Math.ceil(M / t.BM) * Math.ceil(N / t.BN) * S * batch };
 }
 

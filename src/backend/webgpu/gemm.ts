@@ -152,6 +152,24 @@ function bodyOf(t: GemmTile, o: GemmBodyOptions): string {
   return t.variant ? t.variant.body(t, o) : gemmBody({ ...t, ...layoutOf(t, !!o.split) }, o);
 }
 
+/**
+ * The K-slices (and the tile they run on) for one plain product whose tile the rule chose as `t`: split where the
+ * rule chose 128×128, or chose 64×64 only because K is long for ~a wave of 128×128 tiles (the LM head's dX: 6.2 ms
+ * on 64×64, 32.5 on unsplit 128×128, run 6). Split, 128×128 reads the long operand half as often (once per 128
+ * columns instead of 64) and does 8×8 FMAs per thread per shared load instead of 4×4. And where it chose 32×32
+ * because even 64×64 tiles would not fill the GPU, over a long K: the weight gradients of full training (xᵀ·dy
+ * over the batch's tokens), which ran unsplit on 32×32 at 64 × 256 tokens (the pretraining census, bench/NOTES.md
+ * entry 25). A forced tile or tile rule is left unsplit.
+ */
+export function splitChoice(M: number, N: number, K: number, t: GemmTile): { t: GemmTile; S: number } {
+  const bigTiles = Math.ceil(M / BIG.BM) * Math.ceil(N / BIG.BN);
+  const longK = t === MID && K > 4096 && M > 64 && N > 64 && bigTiles >= 0.7 * flags.gpuSms;
+  const few = t === SMALL && K >= 4096 && M > 64 && N > 64;
+  if (!(t === BIG || longK || few) || flags.gemmTile || tileRule) return { t, S: 1 };
+  const S = splitCount(M, N, K, bigTiles, flags.gpuSms, { few });
+  return { t: S > 1 ? BIG : t, S };
+}
+
 export function gemm(g: GemmArgs): tf.TensorInfo {
   const batch = g.batch ?? 1;
   const plain = batch === 1 && !g.bias && !g.lowRank && !g.into && g.aH === undefined && g.cH === undefined && g.hsB === undefined
@@ -164,19 +182,7 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
     && g.lda === undefined && (g.ldb === undefined || g.padB) && g.ldc === undefined;
   let t = g.tile ?? chooseTile(g.M, g.N, batch, g.K);
   let S = simple ? g.splitK ?? 1 : 1;
-  // where the rule chose 128×128, or chose 64×64 only because K is long for ~a wave of 128×128 tiles (the LM
-  // head's dX: 6.2 ms on 64×64, 32.5 on unsplit 128×128, run 6). Split, 128×128 reads the long operand half as
-  // often (once per 128 columns instead of 64) and does 8×8 FMAs per thread per shared load instead of 4×4.
-  const bigTiles = Math.ceil(g.M / BIG.BM) * Math.ceil(g.N / BIG.BN);
-  const longK = t === MID && g.K > 4096 && g.M > 64 && g.N > 64 && bigTiles >= 0.7 * flags.gpuSms;
-  // and where it chose 32×32 because even 64×64 tiles would not fill the GPU, over a long K: the weight gradients
-  // of full training (xᵀ·dy over the batch's tokens), which ran unsplit on 32×32 at 64 × 256 tokens (the
-  // pretraining census, bench/NOTES.md entry 25)
-  const few = t === SMALL && g.K >= 4096 && g.M > 64 && g.N > 64;
-  if (simple && g.splitK === undefined && (t === BIG || longK || few) && !g.tile && !flags.gemmTile && !tileRule) {
-    S = splitCount(g.M, g.N, g.K, bigTiles, flags.gpuSms, { few });
-    if (S > 1) t = BIG;
-  }
+  if (simple && g.splitK === undefined && !g.tile) ({ t, S } = splitChoice(g.M, g.N, g.K, t));
   if (S > 1) return splitGemm(g, t, S);
   const lda = g.lda ?? (g.transA ? g.M : g.K);
   const ldb = g.ldb ?? (g.transB ? g.K : g.N);
