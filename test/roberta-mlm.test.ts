@@ -19,6 +19,7 @@ import { readSafetensors, serializeSafetensors } from '../src/models/safetensors
 import { Roberta } from '../src/models/roberta.js';
 import { fullFineTune } from '../src/adapters/full.js';
 import { lossAndGrads } from '../src/train/loss.js';
+import { Trainer } from '../src/train/trainer.js';
 import { expected, FIXTURES, relErr, testBackend } from './helpers.js';
 
 const TINY = {
@@ -146,6 +147,38 @@ describe('RobertaForMaskedLM', () => {
     assert.equal(m.baseParameterCount(), [...w.values()].reduce((a, x) => a + x.length, 0));
     assert.ok(!grads.has('lm_head.decoder.weight'));
     tf.dispose([logits, loss, h, ...grads.values()]);
+  });
+
+  it('headRows: the head on the labelled rows only (padded with an unlabelled one) gives the full loss, its gradients and evaluate()\'s metrics; rows that leave a label out, or a model of another task, are errors', async () => {
+    const m = randomModel(TINY, { seed: 5, task: 'masked-lm' }) as Roberta;
+    const T = IDS[0].length;
+    // the labelled positions (1, 4, 9), then position 0 (<s>, unlabelled) twice as padding
+    const headRows = [1, 4, T + 2, 0, 0];
+    const full = fullFineTune(m);
+    const a = await lossAndGrads(m, full, { inputIds: IDS, attentionMask: MASK, labels: LABELS });
+    const b = await lossAndGrads(m, full, { inputIds: IDS, attentionMask: MASK, labels: LABELS, headRows });
+    assert.ok(Math.abs(a.loss - b.loss) < 1e-6 * Math.abs(a.loss), `loss ${b.loss} against ${a.loss}`);
+    for (const [name, g] of a.grads) {
+      const [x, y] = [await g.data() as Float32Array, await b.grads.get(name)!.data() as Float32Array];
+      assert.ok(relErr(y, Float64Array.from(x)) < 1e-5, `${name}: rel err ${relErr(y, Float64Array.from(x))}`);
+    }
+    tf.dispose([...a.grads.values(), ...b.grads.values()]);
+    const logits = m.forward({ inputIds: IDS, attentionMask: MASK, headRows: tf.tensor1d(headRows, 'int32') }).logits;
+    assert.deepEqual(logits.shape, [1, headRows.length, TINY.vocab_size]);
+    logits.dispose();
+    const trainer = new Trainer(m, full, { lr: 1e-3, schedule: 'constant' });
+    const e1 = await trainer.evaluate([{ inputIds: IDS, attentionMask: MASK, labels: LABELS }]);
+    const e2 = await trainer.evaluate([{ inputIds: IDS, attentionMask: MASK, labels: LABELS, headRows }]);
+    assert.ok(Math.abs(e1.loss - e2.loss) < 1e-6 * e1.loss);
+    assert.equal(e2.metrics.accuracy, e1.metrics.accuracy);
+    // a labelled position left out would drop its loss silently
+    await assert.rejects(trainer.step({ inputIds: IDS, attentionMask: MASK, labels: LABELS, headRows: [1, 4, 0] }), /headRows.*leaves out position 9 \(labels\[1\]\[2\] = 21\)/);
+    await assert.rejects(trainer.step({ inputIds: IDS, attentionMask: MASK, labels: LABELS, headRows: [1, 4, 9, 14] }), /headRows\[3\].*is 14, expected a position in \[0, 14\)/);
+    await assert.rejects(trainer.step({ inputIds: IDS, attentionMask: MASK, labels: LABELS, headRows: [] }), /headRows.*non-empty array/);
+    trainer.dispose();
+    const cls = randomModel(TINY, { seed: 5, task: 'seq-cls' });
+    await assert.rejects(lossAndGrads(cls, fullFineTune(cls), { inputIds: IDS, labels: [0, 1], headRows: [0] }), /headRows.*is for a masked LM.*"seq-cls"/);
+    assert.throws(() => cls.forward({ inputIds: IDS, headRows: tf.tensor1d([0], 'int32') }), /headRows is for the masked-LM head/);
   });
 
   it('saves a folder transformers can load (RobertaForMaskedLM, decoder tied, not written) and loads it back; seq-cls takes the encoder and ignores lm_head', async () => {

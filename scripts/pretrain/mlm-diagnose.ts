@@ -138,7 +138,7 @@ async function main(): Promise<void> {
   // the cheap loss must be the model's own: the same batch through forward + maskedLmLoss
   {
     const b = mlmBatch(data, data.train, seed, 0, batch, block, rate);
-    const [full, sparse] = tf.tidy(() => [model.loss(model.forward(b).logits, tf.tensor2d(b.labels, undefined, 'int32')), sparseLoss(model, b)]);
+    const [full, sparse] = tf.tidy(() => [model.loss(model.forward({ inputIds: b.inputIds, attentionMask: b.attentionMask }).logits, tf.tensor2d(b.labels, undefined, 'int32')), sparseLoss(model, b)]);
     const [a, c] = [(await full!.data())[0]!, (await sparse!.data())[0]!];
     tf.dispose([full!, sparse!]);
     if (Math.abs(a - c) > 1e-4 * Math.abs(a)) throw new Error(`sparse loss ${c} differs from the model's loss ${a}`);

@@ -15,6 +15,13 @@ export interface Batch {
   attentionMask?: IdsLike;
   /** causal and masked LM: [B, T] ids with -100 ignored; classification: [B] class ids (or floats for regression) */
   labels: tf.Tensor | number[] | number[][];
+  /**
+   * Masked LM only: the flattened positions (row · T + column) the head runs
+   * on. Every labelled position must be one of them; the rest (a fixed count
+   * keeps the step's shapes, and so its replay, the same from batch to batch)
+   * repeat a position whose label is -100. Same loss and gradients as without.
+   */
+  headRows?: number[] | Int32Array | tf.Tensor1D;
 }
 
 /** A batch as the collate functions build it: host rows, padded on the right, with their mask. */
@@ -59,6 +66,11 @@ export function toInt2D(x: IdsLike, what: string): tf.Tensor2D {
 }
 
 /** Labels as a tensor: rows [B, T] or values [B] in `dtype`; a tensor is cloned as it is. */
+/** headRows as the int32 [N] tensor forward() takes */
+export function toHeadRows(rows: ArrayLike<number>): tf.Tensor1D {
+  return tf.tensor1d(Int32Array.from(rows), 'int32');
+}
+
 export function toLabelTensor(labels: Batch['labels'], dtype: 'int32' | 'float32'): tf.Tensor2D | tf.Tensor1D {
   if (labels instanceof tf.Tensor) return tf.clone(labels) as tf.Tensor2D | tf.Tensor1D;
   if (labels.length > 0 && isRow(labels[0])) {

@@ -57,7 +57,8 @@ export class GPT2 extends BaseModel {
     }
   }
 
-  forward({ inputIds, attentionMask, training = false }: ForwardInput): ForwardOutput {
+  forward({ inputIds, attentionMask, training = false, headRows }: ForwardInput): ForwardOutput {
+    if (headRows !== undefined) throw new Error(`forward: headRows is for a masked LM (RoBERTa); a ${this.config.modelType} ${this.task} model predicts at every position`);
     const { hidden: C, heads: H, headDim: D, eps } = this.config;
     const ln = (x: tf.Tensor, n: Norm) => layerNorm(x, n.w.value, n.b.value, eps);
     return tf.tidy(() => {

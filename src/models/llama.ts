@@ -76,7 +76,8 @@ export class Llama extends BaseModel {
     return r;
   }
 
-  forward({ inputIds, attentionMask, training = false }: ForwardInput): ForwardOutput {
+  forward({ inputIds, attentionMask, training = false, headRows }: ForwardInput): ForwardOutput {
+    if (headRows !== undefined) throw new Error(`forward: headRows is for a masked LM (RoBERTa); a ${this.config.modelType} ${this.task} model predicts at every position`);
     const { heads: H, kvHeads: Hkv, headDim: D, eps } = this.config;
     const T0 = inputIds instanceof tf.Tensor ? inputIds.shape[1] : (inputIds as ArrayLike<number>[])[0]?.length ?? 0;
     const { cos, sin } = this.rope(T0);

@@ -126,7 +126,12 @@ export class Roberta extends BaseModel {
     const training = input.training ?? false;
     return tf.tidy(() => {
       const x = this.hiddenStates(input);
-      const B = x.shape[0];
+      const [B, T] = x.shape;
+      if (input.headRows !== undefined) {
+        if (!this.lm) throw new Error('forward: headRows is for the masked-LM head; this RoBERTa classifies (its head reads the first token)');
+        const N = input.headRows.shape[0];
+        return { logits: this.maskedLmLogits(tf.reshape(tf.gather(tf.reshape(x, [B * T, C]), input.headRows), [1, N, C]) as tf.Tensor3D, training) };
+      }
       if (this.lm) return { logits: this.maskedLmLogits(x, training) };
       const cls = tf.reshape(tf.slice(x, [0, 0, 0], [B, 1, C]), [B, C]);
       return { logits: this.outProj!.apply(tf.tanh(this.dense!.apply(cls, training)), training) };

@@ -14,6 +14,13 @@ export interface ForwardInput {
   attentionMask?: IdsLike;
   /** true while training: enables LoRA dropout. */
   training?: boolean;
+  /**
+   * Masked LM only: the flattened positions (row · T + column) the head is
+   * applied to; logits come back as [1, N, V], one row per position. At 15%
+   * masking the [B·T, V] logits of every position are most of a small
+   * encoder's head cost, and only the masked rows carry a loss.
+   */
+  headRows?: tf.Tensor1D;
 }
 
 export interface ForwardOutput {

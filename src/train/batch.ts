@@ -25,7 +25,7 @@ export class BatchError extends Error {
   }
 }
 
-const BATCH_KEYS = ['inputIds', 'attentionMask', 'labels'];
+const BATCH_KEYS = ['inputIds', 'attentionMask', 'labels', 'headRows'];
 
 export interface BatchInfo {
   rows: number;
@@ -122,7 +122,29 @@ export function checkBatch(where: string, batch: unknown, model: Model, training
     if (bad) throw new BatchError(where, `labels${bad[0]}`, `is ${describeValue(bad[1])}, expected ${rule.expected}`);
     if (training && lossLabelsOnHost(b.labels as Grid | number[], model) === 0) throw nothingToLearn(where, causal);
   }
+  if (b.headRows !== undefined) checkHeadRows(where, b, model, B, T);
   return { rows: B, cols: T, onDevice };
+}
+
+/** headRows: host positions in [0, B·T) that cover every labelled position of host labels */
+function checkHeadRows(where: string, b: Batch, model: Model, B: number, T: number): void {
+  if (model.task !== 'masked-lm') throw new BatchError(where, 'headRows', `is for a masked LM, whose loss is at the masked positions only; this model's task is "${model.task}", which ${model.task === 'causal-lm' ? 'predicts at every position' : 'predicts once a row'}`);
+  const rows = b.headRows as unknown;
+  if (!isList(rows) || rows.length === 0) throw new BatchError(where, 'headRows', `must be a non-empty array of positions (row · ${T} + column), got ${describeValue(rows)}`);
+  if (!Array.isArray(b.labels) || !isGrid(b.labels)) throw new BatchError(where, 'labels', 'must be host rows when headRows is given (every labelled position is checked to be among headRows)');
+  const covered = new Uint8Array(B * T);
+  for (let i = 0; i < rows.length; i++) {
+    const v = rows[i]!;
+    if (!Number.isInteger(v) || v < 0 || v >= B * T) throw new BatchError(where, `headRows[${i}]`, `is ${describeValue(v)}, expected a position in [0, ${B * T}) (row · ${T} + column of inputIds)`);
+    covered[v] = 1;
+  }
+  const labels = b.labels as Grid;
+  for (let r = 0; r < B; r++) {
+    const row = labels[r]!;
+    for (let t = 0; t < T; t++) {
+      if (row[t] !== IGNORE_INDEX && !covered[r * T + t]) throw new BatchError(where, 'headRows', `leaves out position ${r * T + t} (labels[${r}][${t}] = ${row[t]}): every labelled position must be among headRows, or its loss would be dropped`);
+    }
+  }
 }
 
 /**

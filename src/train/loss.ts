@@ -8,7 +8,7 @@ export interface Trainable {
 import { installEagerRelease } from '../backend/tape.js';
 import { checkBatch } from './batch.js';
 import { checkOptions } from '../util/options.js';
-import { toLabelTensor, type Batch } from '../data/batch.js';
+import { toHeadRows, toLabelTensor, type Batch } from '../data/batch.js';
 import { isRegression } from '../models/heads.js';
 import type { Model } from '../models/types.js';
 
@@ -17,6 +17,19 @@ export type { Batch };
 /** Labels in the dtype the model's loss takes: float32 for regression, int32 otherwise. */
 export function labelsTensor(labels: Batch['labels'], model: Model): tf.Tensor {
   return toLabelTensor(labels, isRegression(model) ? 'float32' : 'int32');
+}
+
+/**
+ * The model's logits and the labels they line up with: with headRows, the
+ * masked LM's head on those rows only ([1, N, V]) and the labels gathered at
+ * them ([1, N]); the cross-entropy over them is the full one's, since every
+ * other position is ignored. Call inside a tidy.
+ */
+export function forwardForLoss(model: Model, batch: Batch, labels: tf.Tensor, training: boolean): { logits: tf.Tensor; labels: tf.Tensor } {
+  if (batch.headRows === undefined) return { logits: model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask, training }).logits, labels };
+  const rows = batch.headRows instanceof tf.Tensor ? batch.headRows as tf.Tensor1D : toHeadRows(batch.headRows);
+  const { logits } = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask, training, headRows: rows });
+  return { logits, labels: tf.reshape(tf.gather(tf.reshape(labels, [-1]), rows), [1, rows.shape[0]]) };
 }
 
 export interface LossAndGrads {
@@ -58,8 +71,8 @@ export function lossAndGradTensors(model: Model, adapter: Trainable, batch: Batc
       const labels = labelsTensor(batch.labels, model);
       const r = tf.variableGrads(() => {
         tape = (tf.engine() as unknown as { state: { activeTape: typeof tape } }).state.activeTape;
-        const { logits } = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask, training: opts.training ?? false });
-        return model.loss(logits, labels);
+        const f = forwardForLoss(model, batch, labels, opts.training ?? false);
+        return model.loss(f.logits, f.labels);
       }, vars);
       return [r.value, ...vars.map((v) => r.grads[v.name])];
     });
@@ -76,9 +89,8 @@ export function lossAndGradTensors(model: Model, adapter: Trainable, batch: Batc
 export async function evalLoss(model: Model, batch: Batch): Promise<number> {
   checkBatch('evalLoss', batch, model, false);
   const loss = tf.tidy(() => {
-    const labels = labelsTensor(batch.labels, model);
-    const { logits } = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask });
-    return model.loss(logits, labels);
+    const f = forwardForLoss(model, batch, labelsTensor(batch.labels, model), false);
+    return model.loss(f.logits, f.labels);
   });
   const v = (await loss.data())[0];
   loss.dispose();

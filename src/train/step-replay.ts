@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Model } from '../models/types.js';
 import { abortRecording, beginRecording, StepReplay, type Recording, type SubmittedReplay } from '../backend/webgpu/replay.js';
-import { toInt2D, type Batch } from '../data/batch.js';
+import { toHeadRows, toInt2D, type Batch } from '../data/batch.js';
 import { labelsTensor } from './loss.js';
 
 /** one forward/backward/statistics pass as the trainer consumes it */
@@ -201,6 +201,7 @@ export class StepReplayer {
       inputIds: keep(toInt2D(batch.inputIds, 'inputIds')),
       attentionMask: batch.attentionMask === undefined ? undefined : keep(toInt2D(batch.attentionMask, 'attentionMask')),
       labels: keep(labelsTensor(batch.labels, this.model)),
+      ...(batch.headRows === undefined ? {} : { headRows: batch.headRows instanceof tf.Tensor ? batch.headRows : keep(toHeadRows(batch.headRows)) }),
     };
     // the device check reads the batch's own tensors, as the normal step does
     const pick = <K extends keyof Batch>(k: K) => (batch[k] instanceof tf.Tensor ? batch[k] : fwd[k]);
@@ -209,8 +210,8 @@ export class StepReplayer {
       : batch;
     const dynamic = new Map<string, tf.TensorInfo>();
     const parts: string[] = [];
-    for (const k of ['inputIds', 'attentionMask', 'labels'] as const) {
-      const f = fwd[k] as tf.Tensor | undefined, c = check[k];
+    for (const k of ['inputIds', 'attentionMask', 'labels', 'headRows'] as const) {
+      const f = fwd[k] as tf.Tensor | undefined, c = k === 'headRows' ? undefined : check[k];
       if (f) { dynamic.set(k, f); parts.push(`${k}:${f.dtype}[${f.shape}]`); }
       if (c instanceof tf.Tensor && c !== f) { dynamic.set(`check.${k}`, c); parts.push(`check.${k}:${c.dtype}[${c.shape}]`); }
     }

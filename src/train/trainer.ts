@@ -15,7 +15,7 @@ import { isRegression } from '../models/heads.js';
 import { BatchError, checkBatch, deviceBatchCheck, deviceCheckPassed, failDeviceCheck, lossLabelCount } from './batch.js';
 import type { StepRecord, TrainerCallbacks } from './callbacks.js';
 import { accuracy, pearson } from './metrics.js';
-import { labelsTensor, lossAndGradTensors, type Batch, type Trainable } from './loss.js';
+import { forwardForLoss, labelsTensor, lossAndGradTensors, type Batch, type Trainable } from './loss.js';
 import { gradStatsMany, stepControl } from '../backend/ops.js';
 import { assertGpuHealthy } from '../backend/index.js';
 import { flags } from '../backend/flags.js';
@@ -434,8 +434,7 @@ export class Trainer {
     const causal = this.model.task === 'causal-lm';
     for (const [i, b] of batches.entries()) {
       const [lossT, labels, pred, countT] = await this.explained(`${where} (batch ${i})`, b, false, () => tf.tidy(() => {
-        const labels = labelsTensor(b.labels, this.model);
-        const { logits } = this.model.forward({ inputIds: b.inputIds, attentionMask: b.attentionMask });
+        const { logits, labels } = forwardForLoss(this.model, b, labelsTensor(b.labels, this.model), false);
         const pred = causal ? tf.zeros([0]) : (isRegression(this.model) ? tf.reshape(logits, [-1]) : tf.argMax(logits, -1));
         // a batch's loss is its mean over the labels that carry one: weigh it by them
         return [this.model.loss(logits, labels), labels, pred, lossLabelCount(labels, this.model)];
