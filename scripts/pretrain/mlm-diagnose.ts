@@ -1,11 +1,10 @@
 /**
  * Short masked-LM runs on the CPU, to see which recipe leaves the unigram
  * plateau (issue 20). The same model, batches (mlmBatch), AdamW, clipping,
- * schedule and held-out metric (mlmMetrics) as `pretrain-mlm.js train`, with
- * one difference in cost only: the masked-LM head is applied to the masked
- * positions alone (the loss is the same number: checked at step 0 against
- * the model's own forward + loss), which makes a small model's step ~5×
- * cheaper on wasm.
+ * schedule and held-out metric (mlmMetrics) as `pretrain-mlm.js train`,
+ * which also applies the masked-LM head to the masked positions alone
+ * (mlmBatch's headRows; the loss is the same number, checked here at step 0
+ * against the full head), what makes a small model's step ~5× cheaper on wasm.
  *
  *   node dist/scripts/pretrain/mlm-diagnose.js --preset d64-l2 --batch 32 --block 64 --steps 1000 --lr 1e-3 --warmup 100 --json out.json
  *   node dist/scripts/pretrain/mlm-diagnose.js --preset d256-l12 --init .pretrain/init/mlm-from-gpt2-deep --steps 200 --lr 1e-4 ...
@@ -13,7 +12,7 @@
 import { writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/backend/index.js';
-import { crossEntropy } from '../../src/backend/ops.js';
+import { forwardForLoss } from '../../src/train/loss.js';
 import { join } from 'node:path';
 import { randomModel } from '../../src/models/init.js';
 import { loadModelFromDir } from '../../src/models/load.js';
@@ -80,15 +79,10 @@ function syntheticData(V: number, seed: number, peak: number): TokenData {
   return { dir: '(synthetic)', merges: V - 256, vocab: V + 1, sep: V, train, heldOut, heldOutDocs: [], unigram, stats: { synthetic: V } };
 }
 
-/** mean cross-entropy over the masked positions, the head applied to those rows only */
+/** mean cross-entropy over the masked positions, the head applied to those rows only (mlmBatch's headRows) */
 function sparseLoss(model: Roberta, b: ReturnType<typeof mlmBatch>): tf.Scalar {
-  const flat = b.labels.flat();
-  const at = flat.flatMap((y, i) => (y === -100 ? [] : [i]));
-  const x = model.hiddenStates({ inputIds: b.inputIds, attentionMask: b.attentionMask, training: true });
-  const C = x.shape[2];
-  const rows = tf.gather(tf.reshape(x, [-1, C]), tf.tensor1d(at, 'int32'));
-  const logits = model.maskedLmLogits(tf.reshape(rows, [1, at.length, C]) as tf.Tensor3D, true);
-  return crossEntropy(tf.reshape(logits, [at.length, -1]) as tf.Tensor2D, tf.tensor1d(at.map((i) => flat[i]!), 'int32'));
+  const f = forwardForLoss(model, b, tf.tensor2d(b.labels, undefined, 'int32'), true);
+  return model.loss(f.logits, f.labels);
 }
 
 /**
