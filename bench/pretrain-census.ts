@@ -38,7 +38,6 @@ import { checkOptions, optionKeys } from '../src/util/options.js';
 import { chooseTile, splitChoice } from '../src/backend/webgpu/gemm.js';
 import { THIN_MAX, thinSplits } from '../src/backend/webgpu/thin.js';
 import { modelConfig, preset } from '../scripts/pretrain/run.js';
-import { maskedRows } from '../scripts/pretrain/cli.js';
 
 export interface CensusSpec {
   kind: 'causal' | 'mlm';
@@ -240,10 +239,9 @@ export async function census(spec: CensusSpec): Promise<Record<string, unknown>>
     }
     // scripts/pretrain/cli.ts mlmBatch: <s> tokens </s>, dynamic masking (15%), <mask> the last id
     const rows = Array.from({ length: spec.batch }, () => [0, ...Array.from({ length: spec.seq - 2 }, () => 4 + rnd(V - 5)), 2]);
-    const b = collateMaskedLM(rows, { maskId: V - 1, vocabSize: V, specialIds: [0, 1, 2, 3], padId: 1, seed: step + 1 });
     // and its headRows: the head on the masked rows, padded to a count set by the shape (bench/NOTES.md entry 26)
-    const headRows = maskedRows(b.labels as number[][], 0.15);
-    return { inputIds: b.inputIds, attentionMask: b.attentionMask, labels: b.labels as number[][], ...(headRows ? { headRows } : {}) };
+    const b = collateMaskedLM(rows, { maskId: V - 1, vocabSize: V, specialIds: [0, 1, 2, 3], padId: 1, seed: step + 1, headRows: true });
+    return { inputIds: b.inputIds, attentionMask: b.attentionMask, labels: b.labels as number[][], ...(b.headRows ? { headRows: b.headRows as Int32Array } : {}) };
   };
 
   const counted: StepCount[] = [];

@@ -50,7 +50,7 @@ export { SaveError } from './util/save-error.js';
 export {
   datasets, DataError, transferPairs, readGlue, readHfDataset, readE2E, readAlpaca, pretrainingCorpus,
   TextTokenizer, gpt2Tokenizer, saveTokenizer,
-  collateClassification, collateCausalLM, collateMaskedLM, taskBatches, packSequences, blocksToBatch, bucketByLength, toTensors, IGNORE_INDEX,
+  collateClassification, collateCausalLM, collateMaskedLM, maskedHeadRows, taskBatches, packSequences, blocksToBatch, bucketByLength, toTensors, IGNORE_INDEX,
   type TaskData, type TaskInfo,
 } from './data/index.js';
 

@@ -18,7 +18,8 @@ import { readSafetensors } from '../src/models/safetensors.js';
 import type { PretrainingDocument } from '../src/data/pretraining.js';
 import { readTokenData, writeTokenData, mlmTokenizer, type TokenData } from '../scripts/pretrain/data.js';
 import { causalBitsPerByte, modelConfig, parseFlags, preset, UsageError } from '../scripts/pretrain/run.js';
-import { main, maskedRows, mlmBatch, mlmMetrics } from '../scripts/pretrain/cli.js';
+import { main, mlmBatch, mlmMetrics } from '../scripts/pretrain/cli.js';
+import { maskedHeadRows } from '../src/data/collate.js';
 import { testBackend } from './helpers.js';
 
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), `sharelora-pretrain-${p}-`));
@@ -248,14 +249,14 @@ describe('pretraining scripts', () => {
     for (const step of [0, 1, 2]) {
       const b = mlmBatch(data, data.train, 0, step, 16, 64, 0.15);
       const rows = b.headRows!;
-      assert.equal(rows.length, 64 * Math.ceil((16 * 62 * 0.15 + 6 * Math.sqrt(16 * 62 * 0.15 * 0.85)) / 64));
+      assert.equal(rows.length, 64 * Math.ceil((16 * 64 * 0.15 + 6 * Math.sqrt(16 * 64 * 0.15 * 0.85)) / 64));
       assert.equal(new Set(rows).size, rows.length);
       const labelled = b.labels.flatMap((r, i) => r.flatMap((y, t) => (y === -100 ? [] : [i * 64 + t])));
       assert.deepEqual(Array.from(rows.subarray(0, labelled.length)), labelled);
       assert.ok(Array.from(rows.subarray(labelled.length)).every((p) => b.labels[Math.floor(p / 64)]![p % 64] === -100));
     }
     // more masked than the count allows: no headRows (the head then runs on every position)
-    assert.equal(maskedRows(Array.from({ length: 4 }, () => Array.from({ length: 64 }, (_, t) => (t ? 5 : -100))), 0.15), undefined);
+    assert.equal(maskedHeadRows(Array.from({ length: 4 }, () => Array.from({ length: 64 }, (_, t) => (t ? 5 : -100))), 0.15), undefined);
     const [run, out] = [tmp('recipe'), tmp('recipe-out')];
     await quiet(() => main('mlm', ['train', '--data', dataDir, '--run', run, '--out', out, '--budget-minutes', '10', '--preset', 'tiny', '--batch', '4', '--block', '32',
       '--total-steps', '2', '--warmup', '1', '--backend', 'cpu', '--mask-rate', '0.4', '--beta2', '0.98', '--clip', '0.5', '--position-init', 'sinusoidal', '--max-steps-this-run', '1']));

@@ -13,7 +13,6 @@ import { useBackend } from '../../src/backend/index.js';
 import { loadModelFromDir } from '../../src/models/load.js';
 import type { Model } from '../../src/models/types.js';
 import { collateMaskedLM } from '../../src/data/collate.js';
-import { IGNORE_INDEX } from '../../src/backend/labels.js';
 import { PRETRAINING_SOURCES, type PretrainingSource } from '../../src/data/pretraining.js';
 import { causalTokenizer, DEFAULT_MERGES, MLM_SHIFT, mlmTokenizer, prepare, readTokenData, textAsHeldOut, type TokenData } from './data.js';
 import { loadTokenizer } from '../../src/data/load-tokenizer.js';
@@ -47,36 +46,9 @@ export function mlmBatch(data: TokenData, stream: Uint16Array, seed: number, ste
     rows.push([BOS, ...toMlm(data, stream.subarray(at, at + block - 2)), EOS]);
   }
   const maskId = 256 + data.merges + MLM_SHIFT;
-  const b = collateMaskedLM(rows, { maskId, vocabSize: maskId + 1, specialIds: [BOS, PAD, EOS, UNK], padId: PAD, seed: batchSeed(seed + 1, step), probability: maskRate });
-  const labels = b.labels as number[][];
-  const headRows = maskedRows(labels, maskRate);
-  return { inputIds: b.inputIds, attentionMask: b.attentionMask, labels, ...(headRows ? { headRows } : {}) };
-}
-
-/**
- * The masked positions as headRows, padded to a count that depends on the
- * batch's shape only (the mean plus six standard deviations of the binomial
- * count, a multiple of 64) with the first unlabelled positions, so every step
- * has the same shapes and the step replay holds (distinct rows: the gather's
- * gradient adds into no row twice). Undefined in the rare batch with more
- * (the head then runs on every position: same loss).
- */
-export function maskedRows(labels: number[][], maskRate: number): Int32Array | undefined {
-  const B = labels.length, T = labels[0]!.length;
-  const n = B * (T - 2);
-  const cap = Math.min(B * T, 64 * Math.ceil((n * maskRate + 6 * Math.sqrt(n * maskRate * (1 - maskRate))) / 64));
-  const out = new Int32Array(cap);
-  let k = 0;
-  for (let r = 0; r < B; r++) {
-    const row = labels[r]!;
-    for (let t = 0; t < T; t++) {
-      if (row[t] === IGNORE_INDEX) continue;
-      if (k === cap) return undefined;
-      out[k++] = r * T + t;
-    }
-  }
-  for (let i = 0; k < cap; i++) if (labels[Math.floor(i / T)]![i % T] === IGNORE_INDEX) out[k++] = i;
-  return out;
+  // the head on the masked rows only (headRows): bench/NOTES.md entry 26
+  const b = collateMaskedLM(rows, { maskId, vocabSize: maskId + 1, specialIds: [BOS, PAD, EOS, UNK], padId: PAD, seed: batchSeed(seed + 1, step), probability: maskRate, headRows: true });
+  return { inputIds: b.inputIds, attentionMask: b.attentionMask, labels: b.labels as number[][], ...(b.headRows ? { headRows: b.headRows as Int32Array } : {}) };
 }
 
 /** the held-out windows of mlmMetrics, masked (15%) with a fixed seed so every model sees the same masks */

@@ -165,9 +165,14 @@ export interface MaskedLmOptions extends PadOptions {
   /** of the predicted tokens, the share replaced by `<mask>` (default 0.8) and by a random token (default 0.1); the rest stay */
   maskFraction?: number;
   randomFraction?: number;
+  /**
+   * also give `headRows` (maskedHeadRows): the predicted positions padded to a count set by the batch's shape,
+   * so that a masked LM runs its head on those rows only (the same loss; ~6× less head work at 15%)
+   */
+  headRows?: boolean;
 }
 
-const MLM_KEYS = optionKeys<MaskedLmOptions>()(['maskId', 'vocabSize', 'specialIds', 'padId', 'seed', 'probability', 'maskFraction', 'randomFraction', 'padToMultipleOf', 'padTo']);
+const MLM_KEYS = optionKeys<MaskedLmOptions>()(['maskId', 'vocabSize', 'specialIds', 'padId', 'seed', 'probability', 'maskFraction', 'randomFraction', 'headRows', 'padToMultipleOf', 'padTo']);
 
 /**
  * RoBERTa's dynamic masking (transformers' DataCollatorForLanguageModeling):
@@ -209,7 +214,37 @@ export function collateMaskedLM(rows: readonly (readonly number[])[], opts: Mask
       else if (u < maskFraction + randomFraction) row[t] = drawable[Math.floor(rng.next() * drawable.length)]!;
     }
   });
-  return { ...padded, labels };
+  if (opts.headRows !== undefined && typeof opts.headRows !== 'boolean') throw new TypeError(`collateMaskedLM: headRows must be true or false, got ${JSON.stringify(opts.headRows)}`);
+  const headRows = opts.headRows ? maskedHeadRows(labels, probability) : undefined;
+  return { ...padded, labels, ...(headRows ? { headRows } : {}) };
+}
+
+/**
+ * A masked-LM batch's labelled positions (row · T + column) as a batch's
+ * `headRows`, padded with its first unlabelled positions (distinct rows: the
+ * gather's gradient adds into none twice) to a count that depends on the
+ * shape [B, T] alone: the mean plus six standard deviations of the binomial
+ * count of B·T positions each predicted with `probability`, rounded up to a
+ * multiple of 64. Every step of a fixed-shape run then has the same shapes,
+ * which step replay needs. Undefined when the batch has more (p ≈ 1e-9 at
+ * 64 × 256: the head then runs on every position, with the same loss).
+ */
+export function maskedHeadRows(labels: readonly (readonly number[])[], probability: number): Int32Array | undefined {
+  const B = labels.length, T = labels[0]?.length ?? 0, n = B * T;
+  const cap = Math.min(n, 64 * Math.ceil((n * probability + 6 * Math.sqrt(n * probability * (1 - probability))) / 64));
+  if (cap === 0) return undefined;
+  const out = new Int32Array(cap);
+  let k = 0;
+  for (let r = 0; r < B; r++) {
+    const row = labels[r]!;
+    for (let t = 0; t < T; t++) {
+      if (row[t] === IGNORE_INDEX) continue;
+      if (k === cap) return undefined;
+      out[k++] = r * T + t;
+    }
+  }
+  for (let i = 0; k < cap; i++) if (labels[Math.floor(i / T)]![i % T] === IGNORE_INDEX) out[k++] = i;
+  return out;
 }
 
 /** maskId, specialIds and vocabSize of a RoBERTa-style tokenizer (its `<mask>` and every added special token). */

@@ -35,7 +35,7 @@ export { TextTokenizer, type EncodeOptions, type TokenizerConfig, type Tokenizer
 export { GPT2_CONFIG, gpt2Tokenizer, gpt2TokenizerJson, parseMerges } from './gpt2-bpe.js';
 export { loadTokenizer, saveTokenizer } from './load-tokenizer.js';
 export {
-  IGNORE_INDEX, blocksToBatch, collateCausalLM, collateClassification, collateMaskedLM, encodeCausal, maskedLmTokens, packSequences, padCausal, padRows,
+  IGNORE_INDEX, blocksToBatch, collateCausalLM, collateClassification, collateMaskedLM, encodeCausal, maskedHeadRows, maskedLmTokens, packSequences, padCausal, padRows,
   type MaskedLmOptions, type CausalCollateOptions, type CausalExample, type CausalRow, type ClassificationCollateOptions, type PadOptions,
 } from './collate.js';
 export { bucketByLength, type BucketOptions } from './bucket.js';

@@ -79,5 +79,23 @@ describe('collateMaskedLM', () => {
     assert.throws(() => collateMaskedLM([[0, 5000, 2]], opts), /row 0 position 1 holds 5000, not an id in \[0, 1000\)/);
     assert.throws(() => collateMaskedLM([[0, 5, 2]], { ...opts, maskId: 1000 }), /maskId must be an id in \[0, 1000\)/);
     assert.throws(() => collateMaskedLM([], opts), /empty batch/);
+    assert.throws(() => collateMaskedLM([[0, 5, 2]], { ...opts, headRows: 1 as unknown as boolean }), /headRows must be true or false, got 1/);
+  });
+
+  it('headRows: every labelled position once, then distinct unlabelled ones, to a count set by the shape alone', () => {
+    const counts = new Set<number>();
+    for (const seed of [1, 2, 3]) {
+      const b = collateMaskedLM(rows(16, seed), { ...opts, seed, padTo: 128, headRows: true });
+      const T = b.inputIds[0]!.length;
+      const rowsAt = Array.from(b.headRows as Int32Array);
+      counts.add(rowsAt.length);
+      const labelled = (b.labels as number[][]).flatMap((r, i) => r.flatMap((y, t) => (y === IGNORE_INDEX ? [] : [i * T + t])));
+      assert.deepEqual(rowsAt.slice(0, labelled.length), labelled);
+      assert.equal(new Set(rowsAt).size, rowsAt.length);
+      assert.ok(rowsAt.slice(labelled.length).every((p) => (b.labels as number[][])[Math.floor(p / T)]![p % T] === IGNORE_INDEX));
+    }
+    // 16 × 128 positions at 15%: mean 307.2 + 6σ (97.0) = 404.2, up to a multiple of 64
+    assert.deepEqual([...counts], [448]);
+    assert.equal(collateMaskedLM(rows(2, 1), opts).headRows, undefined);
   });
 });
