@@ -10,6 +10,9 @@
 # A run cut by the call's limit leaves a checkpoint (same machine: the same
 # command continues it) and a float16 snapshot; both come back in $OUT
 # (causal.tar.*: cat them | tar xf -, into send/), with the finished model folder when there is one.
+# AVERAGE=1: once the run has finished, also the element-wise mean of INIT and the new model
+# (scripts/pretrain/average.ts) and its held-out score (send/avg, send/logs/avg-NAME.json), so the
+# finishing call only waits and copies.
 set -uo pipefail
 train_min=${1:?TRAIN_MINUTES} lr=${2:-1e-3} wu=${3:-200}
 [ -f .pretrain/data/stats.json ] || { echo "no .pretrain/data here: carry it"; exit 3; }
@@ -30,7 +33,16 @@ node dist/scripts/pretrain-causal.js train "${common[@]}" --run ".pretrain/run-$
 echo "exit $?"
 grep -E 'step [0-9]+/' ".pretrain/logs/$name.log" | awk 'NR % 10 == 0' | tail -n 30
 grep -hE 'done|stopped|replay|snapshot|Error|error' ".pretrain/logs/$name.log" | tail -n 8
+if [ -n "${AVERAGE:-}" ] && [ -f ".pretrain/out/$name/config.json" ]; then
+  evalflags=(--data .pretrain/data --backend webgpu)
+  [ -n "${PRETRAIN_LOCAL:-}" ] && evalflags=(--data .pretrain/data --block 32 --eval-tokens 2000 --backend "${PRETRAIN_LOCAL_BACKEND:-wasm}")
+  rm -rf ".pretrain/avg-$name"
+  node dist/scripts/pretrain/average.js --out ".pretrain/avg-$name" --models "$init,.pretrain/out/$name" >> ".pretrain/logs/$name.log" 2>&1 \
+    && node dist/scripts/pretrain-causal.js eval --model ".pretrain/avg-$name" "${evalflags[@]}" --json ".pretrain/logs/avg-$name.json" >> ".pretrain/logs/$name.log" 2>&1
+  echo "average: exit $?"; grep -o '"heldOutBitsPerByte": *[0-9.]*' ".pretrain/logs/avg-$name.json" 2>/dev/null
+fi
 rm -rf .pretrain/stage-causal && mkdir -p .pretrain/stage-causal/send && cp -r .pretrain/logs .pretrain/stage-causal/send/
+[ -f ".pretrain/avg-$name/config.json" ] && cp -r ".pretrain/avg-$name" .pretrain/stage-causal/send/avg
 if [ -f ".pretrain/out/$name/config.json" ]; then cp -r ".pretrain/out/$name" .pretrain/stage-causal/send/model
 elif [ -f ".pretrain/snap/$name/config.json" ]; then cp -r ".pretrain/snap/$name" .pretrain/stage-causal/send/snap; fi
 mkdir -p "${OUT:-/tmp}" && tar cf - -C .pretrain/stage-causal send | split -b 15M - "${OUT:-/tmp}/causal.tar."
