@@ -175,6 +175,9 @@ describe('RobertaForMaskedLM', () => {
     await assert.rejects(trainer.step({ inputIds: IDS, attentionMask: MASK, labels: LABELS, headRows: [1, 4, 0] }), /headRows.*leaves out position 9 \(labels\[1\]\[2\] = 21\)/);
     await assert.rejects(trainer.step({ inputIds: IDS, attentionMask: MASK, labels: LABELS, headRows: [1, 4, 9, 14] }), /headRows\[3\].*is 14, expected a position in \[0, 14\)/);
     await assert.rejects(trainer.step({ inputIds: IDS, attentionMask: MASK, labels: LABELS, headRows: [] }), /headRows.*non-empty array/);
+    const t = tf.tensor1d(headRows, 'int32');
+    await assert.rejects(trainer.step({ inputIds: IDS, attentionMask: MASK, labels: LABELS, headRows: t }), /headRows.*host positions.*not a tensor/);
+    t.dispose();
     trainer.dispose();
     const cls = randomModel(TINY, { seed: 5, task: 'seq-cls' });
     await assert.rejects(lossAndGrads(cls, fullFineTune(cls), { inputIds: IDS, labels: [0, 1], headRows: [0] }), /headRows.*is for a masked LM.*"seq-cls"/);

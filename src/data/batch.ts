@@ -20,6 +20,7 @@ export interface Batch {
    * on. Every labelled position must be one of them; the rest (a fixed count
    * keeps the step's shapes, and so its replay, the same from batch to batch)
    * repeat a position whose label is -100. Same loss and gradients as without.
+   * Host positions (collateMaskedLM's `headRows: true` makes them); a tensor only inside the trainer's step replay.
    */
   headRows?: number[] | Int32Array | tf.Tensor1D;
 }

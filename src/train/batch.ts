@@ -130,6 +130,7 @@ export function checkBatch(where: string, batch: unknown, model: Model, training
 function checkHeadRows(where: string, b: Batch, model: Model, B: number, T: number): void {
   if (model.task !== 'masked-lm') throw new BatchError(where, 'headRows', `is for a masked LM, whose loss is at the masked positions only; this model's task is "${model.task}", which ${model.task === 'causal-lm' ? 'predicts at every position' : 'predicts once a row'}`);
   const rows = b.headRows as unknown;
+  if (rows instanceof tf.Tensor) throw new BatchError(where, 'headRows', 'must be host positions (number[] or Int32Array), not a tensor: every labelled position is checked on the host to be among them');
   if (!isList(rows) || rows.length === 0) throw new BatchError(where, 'headRows', `must be a non-empty array of positions (row · ${T} + column), got ${describeValue(rows)}`);
   if (!Array.isArray(b.labels) || !isGrid(b.labels)) throw new BatchError(where, 'labels', 'must be host rows when headRows is given (every labelled position is checked to be among headRows)');
   const covered = new Uint8Array(B * T);
