@@ -66,12 +66,12 @@ export function toInt2D(x: IdsLike, what: string): tf.Tensor2D {
   return tf.tensor2d(data, shape, 'int32');
 }
 
-/** Labels as a tensor: rows [B, T] or values [B] in `dtype`; a tensor is cloned as it is. */
 /** headRows as the int32 [N] tensor forward() takes */
 export function toHeadRows(rows: ArrayLike<number>): tf.Tensor1D {
   return tf.tensor1d(Int32Array.from(rows), 'int32');
 }
 
+/** Labels as a tensor: rows [B, T] or values [B] in `dtype`; a tensor is cloned as it is. */
 export function toLabelTensor(labels: Batch['labels'], dtype: 'int32' | 'float32'): tf.Tensor2D | tf.Tensor1D {
   if (labels instanceof tf.Tensor) return tf.clone(labels) as tf.Tensor2D | tf.Tensor1D;
   if (labels.length > 0 && isRow(labels[0])) {
