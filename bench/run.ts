@@ -312,6 +312,13 @@ export const PRETRAIN_CAUSAL = {
   scale_attn_weights: true, tie_word_embeddings: true, bos_token_id: 8256, eos_token_id: 8256, pad_token_id: null,
 };
 
+/** The masked LM of the same shape (scripts/pretrain/weights/mlm-s13/config.json): RobertaForMaskedLM, vocabulary 8,261, tied decoder. */
+export const PRETRAIN_MLM = {
+  model_type: 'roberta', architectures: ['RobertaForMaskedLM'], vocab_size: 8261, hidden_size: 256, num_hidden_layers: 12, num_attention_heads: 8,
+  intermediate_size: 1024, hidden_act: 'gelu', max_position_embeddings: 258, type_vocab_size: 1, layer_norm_eps: 1e-5, initializer_range: 0.02,
+  hidden_dropout_prob: 0, attention_probs_dropout_prob: 0, pad_token_id: 1, bos_token_id: 0, eos_token_id: 2, tie_word_embeddings: true,
+};
+
 /**
  * Full training at the pretraining shape (scripts/pretrain-causal.ts: every parameter trained, no adapter,
  * batch 64 × 256): ours (variant 'full': fullFineTune, the pretraining recipe, step replay as trainRun runs it)
@@ -337,9 +344,18 @@ export async function suitePretrain(steps: number, out: Record<string, unknown>,
     variantRes[name] = runNode('worker.js', { ...base, backend: 'webgpu', profile: true }, env);
     log(`#   ${JSON.stringify({ ok: variantRes[name].ok, ms: variantRes[name].medianMs, err: variantRes[name].error })}`);
   }
+  // the masked LM (ours only): the head on the masked rows against the head on every row, one run each (entry 26)
+  const mlmRes: Record<string, AnyResult> = {};
+  if (arg('pretrain-mlm') !== '0') {
+    for (const [name, headRows] of [['masked LM, head on the masked rows', true], ['masked LM, head on every row', false]] as const) {
+      log(`# ours, ${name} ...`);
+      mlmRes[name] = runNode('worker.js', { ...base, config: PRETRAIN_MLM, backend: 'webgpu', headRows });
+      log(`#   ${JSON.stringify({ ok: mlmRes[name].ok, ms: mlmRes[name].medianMs, err: mlmRes[name].error })}`);
+    }
+  }
   const o = res.ours, t = res.torch;
   const speed = (x?: AnyResult) => x?.medianMs && t.medianMs ? (t.medianMs as number) / (x.medianMs as number) : NaN;
-  out.pretrain = { shape: `GPT-2 d256-l12 (vocab 8257, tied head), full training, batch ${batch} x 256, fp32, AdamW(1e-3, betas 0.9/0.95, wd 0.1), clip 1; PyTorch eager (sdpa)`, results: res, variants, variantResults: variantRes };
+  out.pretrain = { shape: `GPT-2 d256-l12 (vocab 8257, tied head), full training, batch ${batch} x 256, fp32, AdamW(1e-3, betas 0.9/0.95, wd 0.1), clip 1; PyTorch eager (sdpa)`, results: res, variants, variantResults: variantRes, mlm: mlmRes };
   const row = (name: string, x: AnyResult) => `${name} | ${fmt(x.medianMs)} | ${fmt(x.cpuMs)} | ${fmt(x.profileGpuMs as number | undefined)} (${x.kernelsPerStep ?? '-'}) | ${x.gpuDispatchesPerStep ?? '-'} | ${JSON.stringify(x.replay ?? null)} | ${fmt(speed(x), 3)}x ${x.error ?? ''}`;
   const byShape = (o.profileByShape as Array<{ name: string; count: number; ms: number }> | undefined) ?? [];
   const gpuMs = o.profileGpuMs as number | undefined;
@@ -351,6 +367,7 @@ export async function suitePretrain(steps: number, out: Record<string, unknown>,
     'what | ms/step | host CPU ms/step | GPU ms (profile of a normal step, kernels) | dispatches a timed step | replay | speed ours/PyTorch',
     row('ours', o),
     ...Object.entries(variantRes).map(([k, x]) => row(`ours, ${k}`, x)),
+    ...Object.entries(mlmRes).map(([k, x]) => row(`ours, ${k} (RobertaForMaskedLM d256-l12, vocab 8261; not the PyTorch model)`, x)),
     `our profiled step, by kernel and input shapes (ms in the step, count, share of ${fmt(gpuMs)} ms):`,
     ...byShape.slice(0, 30).map((k) => `  ${fmt(k.ms, 3).padStart(8)} ms ${String(k.count).padStart(4)}x ${gpuMs ? `${((100 * k.ms) / gpuMs).toFixed(1).padStart(5)}%` : ''}  ${k.name}`),
     `by kernel: ${((o.profile as Array<{ name: string; count: number; ms: number }> | undefined) ?? []).map((k) => `${k.name} ${fmt(k.ms, 2)} ms/${k.count}`).join(', ')}`,
@@ -504,7 +521,25 @@ async function suiteMax(out: Record<string, unknown>, budgetS: number, save: () 
   return ['', 'Largest LLaMA-shaped model (7B-wide layers) ShareA r=8 fine-tunes, fp32, batch 1 x 256, one H200:', `ours:  ${line(ours)}`, `torch: ${line(torch)}`];
 }
 
+/** every flag of this script: `--name value`, or the switches alone */
+const VALUE_FLAGS = ['compile', 'cpu-backends', 'init', 'max-bracket', 'max-budget', 'notebook-layers', 'notebook-variants', 'out', 'pretrain-batch',
+  'pretrain-mlm', 'repeats', 'scaling-shapes', 'steps', 'suite', 'variant-models', 'variants', 'warmup'];
+const SWITCHES = ['no-plain', 'host-variants', 'no-eager-attention'];
+
+/** a misspelled flag would otherwise measure the default silently */
+function checkArgs(): void {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!, name = a.replace(/^--/, '');
+    if (!a.startsWith('--')) throw new Error(`bench/run.js: expected a --flag, got ${JSON.stringify(a)}`);
+    if (SWITCHES.includes(name)) continue;
+    if (!VALUE_FLAGS.includes(name)) throw new Error(`bench/run.js: unknown flag --${name} (flags: ${[...VALUE_FLAGS, ...SWITCHES].map((f) => `--${f}`).join(', ')})`);
+    if (args[i + 1] === undefined) throw new Error(`bench/run.js: --${name} needs a value`);
+    i++;
+  }
+}
+
 async function main() {
+  checkArgs();
   const gpu = await gpuAdapter();
   const suites = (arg('suite') ?? (gpu ? 'gpu,cpu' : 'cpu')).split(',');
   const steps = Number(arg('steps', '10'));
@@ -537,4 +572,4 @@ async function main() {
   process.exit(0);
 }
 
-if (process.argv[1] && /run\.js$/.test(process.argv[1])) void main();
+if (process.argv[1] && /run\.js$/.test(process.argv[1])) main().catch((e: Error) => { console.error(e.message); process.exit(2); });

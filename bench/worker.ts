@@ -5,7 +5,7 @@
  *   node dist/bench/worker.js '<spec json>'
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fullFineTune, injectShareLoRA, randomModel, Trainer, useBackend, type Model } from '../src/index.js';
+import { collateMaskedLM, fullFineTune, injectShareLoRA, randomModel, Trainer, useBackend, type Model } from '../src/index.js';
 import { parseConfig } from '../src/models/config.js';
 import { GPT2 } from '../src/models/gpt2.js';
 import { Llama } from '../src/models/llama.js';
@@ -39,8 +39,13 @@ export interface WorkerSpec {
   fitOnly?: boolean;
   /** flags for Dawn's create() */
   dawnFlags?: string[];
+  /**
+   * a RoBERTa config (a masked LM): its batch is <s> ids </s> rows masked at 15% by collateMaskedLM, as host
+   * arrays as pretraining passes them; true: with headRows (the head on the masked rows, bench/NOTES.md entry 26)
+   */
+  headRows?: boolean;
 }
-const SPEC_KEYS = optionKeys<WorkerSpec>()(['backend', 'config', 'batch', 'seq', 'variant', 'r', 'alpha', 'targets', 'steps', 'warmup', 'init', 'profile', 'fitOnly', 'dawnFlags']);
+const SPEC_KEYS = optionKeys<WorkerSpec>()(['backend', 'config', 'batch', 'seq', 'variant', 'r', 'alpha', 'targets', 'steps', 'warmup', 'init', 'profile', 'fitOnly', 'dawnFlags', 'headRows']);
 
 /** the spec's keys and variant checked: a misspelled key would otherwise measure the default silently */
 function checkSpec(spec: WorkerSpec): void {
@@ -238,7 +243,13 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
   // on the null device the batch goes as arrays: the trainer then checks it on the host, where a tensor
   // batch's check is read back from the device (garbage there)
   const rows = () => Array.from({ length: spec.batch }, (_, b) => Array.from(ids.subarray(b * spec.seq, (b + 1) * spec.seq)));
-  const batch = nullGpu ? { inputIds: rows(), labels: rows() } : { inputIds, labels };
+  const masked = model.task === 'masked-lm';
+  if (spec.headRows !== undefined && !masked) throw new Error('bench worker spec: headRows is for a masked LM (a RoBERTa config)');
+  // a masked LM: <s> ordinary ids </s> (ids 4 … V-2), 15% masked with <mask> = V-1, the same masks every step
+  const mlm = masked ? collateMaskedLM(rows().map((r) => [0, ...r.slice(2).map((x) => 4 + (x % (V - 5))), 2]),
+    { maskId: V - 1, vocabSize: V, specialIds: [0, 1, 2, 3], padId: 1, seed: 1, headRows: spec.headRows ?? false }) : undefined;
+  const batch = mlm ? { inputIds: mlm.inputIds, attentionMask: mlm.attentionMask, labels: mlm.labels, ...(mlm.headRows ? { headRows: mlm.headRows } : {}) }
+    : nullGpu ? { inputIds: rows(), labels: rows() } : { inputIds, labels };
   res.trainableParams = adapter.trainableParameterCount();
   res.trainableBytes = res.trainableParams * 4;
 
