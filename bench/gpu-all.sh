@@ -13,7 +13,9 @@
 #   pretrain.{json,log}    the pretraining shape (GPT-2 d256-l12, vocab 8257), every parameter trained, batch 64 x 256,
 #                          ours vs PyTorch (AdamW over all parameters, clip 1), 3 runs each, interleaved; our per-kernel
 #                          profile of one step (pretrain.log); one run each with split-K off (the weight gradients' split,
-#                          bench/NOTES.md entry 25), the multi-tensor optimizer on and the flash backward on. About 2-3 minutes: BENCH_PARTS=pretrain bash .device/run.sh bash bench/gpu-all.sh
+#                          bench/NOTES.md entry 25), the multi-tensor optimizer on, the flash backward on and Dawn's
+#                          robustness off (entry 27); the masked LM with and without headRows (entry 26). About 4-6
+#                          minutes: BENCH_PARTS=pretrain bash .device/run.sh bash bench/gpu-all.sh
 #   tests.log              the 12 reference tests and test/gpu on webgpu
 #   gemm.log               the GEMM sweep (one @@RESULT JSON line: ms per product and tile)
 #   summary.txt            the ratio table, also printed last
@@ -74,7 +76,7 @@ part scaling 90 node dist/bench/run.js --suite scaling --steps 6 --warmup 2 --ou
 # the pretraining step (scripts/pretrain/run.ts trainRun: full training, step replay on): where its ~170 ms go
 # (bench/pretrain-census.ts counts its dispatches on lavapipe); the variants: split-K off, and three opt-in switches
 # (Dawn's bounds clamping off: −20% GEMM time in entry 2, never measured on a whole pretraining step)
-part pretrain 300 node dist/bench/run.js --suite pretrain --steps 20 --warmup 6 --repeats 3 \
+part pretrain 360 node dist/bench/run.js --suite pretrain --steps 20 --warmup 6 --repeats 3 \
   --variants '{"split-K off":{"SHARELORA_GEMM_SPLITK":"0"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"},"robustness off":{"SHARELORA_WEBGPU_ROBUSTNESS":"0"}}' \
   --out "$out/pretrain.json"
 
