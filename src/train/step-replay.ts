@@ -210,11 +210,14 @@ export class StepReplayer {
       : batch;
     const dynamic = new Map<string, tf.TensorInfo>();
     const parts: string[] = [];
-    for (const k of ['inputIds', 'attentionMask', 'labels', 'headRows'] as const) {
-      const f = fwd[k] as tf.Tensor | undefined, c = k === 'headRows' ? undefined : check[k];
+    for (const k of ['inputIds', 'attentionMask', 'labels'] as const) {
+      const f = fwd[k] as tf.Tensor | undefined, c = check[k];
       if (f) { dynamic.set(k, f); parts.push(`${k}:${f.dtype}[${f.shape}]`); }
       if (c instanceof tf.Tensor && c !== f) { dynamic.set(`check.${k}`, c); parts.push(`check.${k}:${c.dtype}[${c.shape}]`); }
     }
+    // the masked LM's head rows: a forward input only (the host check has seen them)
+    const rows = fwd.headRows as tf.Tensor | undefined;
+    if (rows) { dynamic.set('headRows', rows); parts.push(`headRows:${rows.dtype}[${rows.shape}]`); }
     for (const [name, v] of this.params()) { dynamic.set(`param.${name}`, v); parts.push(`${name}[${v.shape}]`); }
     return { fwd, check, dynamic, key: parts.join(' '), dispose: () => tf.dispose(made) };
   }
