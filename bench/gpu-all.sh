@@ -3,7 +3,7 @@
 # in one call of at most ~6 minutes, from the repo root on the GPU machine:
 #   bash bench/pack-device.sh && npm run build          # here, once
 #   bash .device/run.sh bash bench/gpu-all.sh           # there (carry: .device, dist)
-# Writes into $OUT (else bench/results/gpu-all-<date>/), 11 files:
+# Writes into $OUT (else bench/results/gpu-all-<date>/), 12 files:
 #   gpt2-small.{json,log}  GPT-2 small 8 x 256, LoRA and ShareA vs PyTorch + PEFT eager (3 runs each,
 #                          interleaved, median of medians) and torch.compile (ShareA); the LoRA run's
 #                          per-kernel profile (timestamp quantization off) is in the JSON (ours.lora.profile*)
@@ -16,7 +16,7 @@
 #                          bench/NOTES.md entry 25), the multi-tensor optimizer on, the flash backward on and Dawn's
 #                          robustness off (entry 27); the masked LM with and without headRows (entry 26). About 4-6
 #                          minutes: BENCH_PARTS=pretrain bash .device/run.sh bash bench/gpu-all.sh
-#   tests.log              the 12 reference tests and test/gpu on webgpu
+#   tests.log              the 12 reference tests and test/gpu on webgpu (tests-norobust.log: the same, robustness off)
 #   gemm.log               the GEMM sweep (one @@RESULT JSON line: ms per product and tile)
 #   summary.txt            the ratio table, also printed last
 # Each part has its own time limit, so one that hangs cannot take the rest.
@@ -59,15 +59,19 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>
 # (SHARELORA_GEMM_RULE=waves2), which replaced GPT-2 small's "flash
 # attention off" (53.97 ms against the default's 54.2–57.7 in session 10's run: no longer a difference to track)
 # (session 10: the part ran past 200 s on a warm machine before torch.compile; the GEMM unroll variant is entry 21's)
-# Since session 12 the unrolled GEMM is the default (bench/NOTES.md "22 and 23, measured"): the variants measure it off, and the two-wave rule (now with unroll)
+# Since session 12 the unrolled GEMM is the default (bench/NOTES.md "22 and 23, measured"). Since session 15 (entry 28) both step parts
+# measure Dawn's bounds clamping off and the multi-tensor optimizer, alone and together (unroll off, the two-wave rule and
+# "GEMM changes off" were measured in sessions 10-12 and are no longer tracked)
 part gpt2-small 300 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
-  --compile sharea --variant-models sharea --variants '{"GEMM unroll off":{"SHARELORA_GEMM_UNROLL":"0"},"two-wave rule":{"SHARELORA_GEMM_RULE":"waves2"},"GEMM changes off":{"SHARELORA_GEMM_SPLITK":"0","SHARELORA_GEMM_PRETRANSPOSE":"0"}}' \
+  --compile sharea --variant-models sharea --variants '{"robustness off":{"SHARELORA_WEBGPU_ROBUSTNESS":"0"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"robustness off + multi-tensor on":{"SHARELORA_WEBGPU_ROBUSTNESS":"0","SHARELORA_WEBGPU_MULTI_TENSOR":"1"}}' \
   --out "$out/gpt2-small.json"
 part notebook 270 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
-  --variants '{"GEMM unroll off":{"SHARELORA_GEMM_UNROLL":"0"},"two-wave rule":{"SHARELORA_GEMM_RULE":"waves2"},"replay off":{"SHARELORA_WEBGPU_REPLAY":"0"},"pipeline on":{"SHARELORA_WEBGPU_PIPELINE":"1"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"}}' \
+  --variants '{"robustness off":{"SHARELORA_WEBGPU_ROBUSTNESS":"0"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"robustness off + multi-tensor on":{"SHARELORA_WEBGPU_ROBUSTNESS":"0","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"replay off":{"SHARELORA_WEBGPU_REPLAY":"0"}}' \
   --out "$out/notebook.json"
 # 45 s was too short on a machine whose shader cache was cold (session 10: cut after 10 of 18 suites)
 part tests 150 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
+# the same tests with Dawn's bounds clamping off (entry 28: whether it can be the default)
+part tests-norobust 150 env SHARELORA_BACKEND=webgpu SHARELORA_WEBGPU_ROBUSTNESS=0 node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
 part tests-optin 60 env SHARELORA_BACKEND=webgpu FLASH_BACKWARD_ALL=1 SHARELORA_WEBGPU_FLAT_STREAM=1 SHARELORA_WEBGPU_MULTI_TENSOR=1 SHARELORA_WEBGPU_FLASH_BACKWARD=1 node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/step-replay.test.js dist/test/gpu/flash-backward.test.js
 # the GEMM sweep over GPT-2 small's products (bench/NOTES.md entry 20): the library's choice against forced tiles, the
 # unrolled K loop (un, dbun) and split-K 2 for the 768 x 768 products
@@ -82,6 +86,7 @@ part pretrain 360 node dist/bench/run.js --suite pretrain --steps 20 --warmup 6 
 
 {
   echo "# tests: $(grep -E '^# (pass|fail) ' "$out/tests.log" | tr '\n' ' ')"
+  echo "# tests, robustness off: $(grep -E '^# (pass|fail) ' "$out/tests-norobust.log" 2>/dev/null | tr '\n' ' ')"
   echo "# tests, flat stream + multi-tensor + flash backward on: $(grep -E '^# (pass|fail) ' "$out/tests-optin.log" 2>/dev/null | tr '\n' ' ')"
   node dist/bench/summary.js "$out"
   # the pretraining part's own table (bench/run.ts suitePretrain)
