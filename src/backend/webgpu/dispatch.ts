@@ -120,9 +120,10 @@ function pipelineFor(be: WebGPUBackendLike, spec: KernelSpec, uniforms: UniformF
   let p = pipelines.get(key);
   if (p && p.nUniforms !== uniforms.length) throw new Error(`${key}: uniform fields changed (${p.nUniforms} -> ${uniforms.length}); the key must name the variant`);
   if (!p) {
-    const code = `${bindingsSource(spec, uniforms)}\n${spec.body()}`;
+    // the key as the first line, so a shader dump (Dawn's dump_shaders, bench/shader-audit.ts) names the kernel
+    const code = `// kernel: ${key}\n${bindingsSource(spec, uniforms)}\n${spec.body()}`;
     const print = flags.printWgsl;
-    if (print && spec.key.includes(print)) console.log(`// ${spec.key}\n${code}`);
+    if (print && spec.key.includes(print)) console.log(code);
     const module = be.device.createShaderModule({ code, label: spec.key });
     const pipeline = be.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: spec.key });
     p = { pipeline, layout: pipeline.getBindGroupLayout(0), nUniforms: uniforms.length };

@@ -157,7 +157,10 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   for (var j0 = 0u; j0 < kEnd; j0 += ${BS}u) {
     ${stage(D4, WG, 'j0', (r) => rd(K, `kb + ${r} * P.ldk + c`), (r) => rd(V, `vb + ${r} * P.ldv + c`))}
     let n = min(${BS}u, kEnd - j0);
-    for (var jj = part * ${per}u; jj < min(n, (part + 1u) * ${per}u); jj++) {
+    // constant trip counts with the end as a branch, so Tint proves the St indices in range (no clamps: entry 28)
+    for (var t = 0u; t < ${per}u; t++) {
+      let jj = part * ${per}u + t;
+      if (jj >= n) { break; }
       ${dot('qk', (c) => `q${c}, St[jj * ${D4}u + ${c}u]`, D4)}
       ${dot('dp', (c) => `g${c}, St[${BS * D4}u + jj * ${D4}u + ${c}u]`, D4)}
       let p = exp(qk * P.scale + biasAt(b, i, j0 + jj) - l);
@@ -209,7 +212,9 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
     for (var i0 = iStart; i0 < P.T; i0 += ${BS}u) {
       ${stage(D4, WG, 'i0', (r) => rd(Q, `qb + ${r} * P.ldq + c`), (r) => rd('DO', `ob + ${r} * P.H * ${D}u + c`))}
       let n = min(${BS}u, P.T - i0);
-      for (var ii = part * ${per}u; ii < min(n, (part + 1u) * ${per}u); ii++) {
+      for (var t = 0u; t < ${per}u; t++) {
+        let ii = part * ${per}u + t;
+        if (ii >= n) { break; }
         let i = i0 + ii;
         ${dot('qk', (c) => `k${c}, St[ii * ${D4}u + ${c}u]`, D4)}
         ${dot('dp', (c) => `v${c}, St[${BS * D4}u + ii * ${D4}u + ${c}u]`, D4)}

@@ -80,9 +80,11 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
       Vs[e] = ${rd(V, 'vb + j * P.ldv + c')};
     }
     workgroupBarrier();
-    let n = min(${BKV}u, kEnd - j0);
-    for (var jj = 0u; jj < n; jj++) {
+    // a constant trip count with the end as a (workgroup-uniform) branch: Tint's range analysis then proves
+    // every Ks/Vs index in range and adds no clamps to this loop (bench/shader-audit.ts; with \`jj < n\` it added 32 a key)
+    for (var jj = 0u; jj < ${BKV}u; jj++) {
       let j = j0 + jj;
+      if (j >= kEnd) { break; }
       var dotv = vec4<f32>(0.0);
       ${vecs.map((c) => `dotv = fma(q${c}, Ks[jj * ${D4}u + ${c}u], dotv);`).join('\n      ')}
       let sc = (dotv.x + dotv.y + dotv.z + dotv.w) * P.scale + biasAt(b, i, j);

@@ -352,10 +352,12 @@ export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB,
     // q loop inside each output (alpha first, then q = 0, 1, …), so the results are unchanged
     for (let R = 0; R < TM; R++) for (let j = 0; j < hn; j++) epi.push(`acc_${R}_${j} = acc_${R}_${j} * P.alpha;`);
     for (let i = 0; i < hm; i++) for (let r = 0; r < 4; r++) epi.push(`let urow${i * 4 + r} = min(${rowOf(i, r)}, P.M - 1u) * P.R;`);
+    // the thread's V columns, clamped once here rather than on every q
+    for (let j = 0; j < hn; j++) for (let c = 0; c < 4; c++) epi.push(`let vcol${j}_${c} = ${lowRank === 'T' ? `min(${colOf(j)} + ${c}u, P.N - 1u) * P.R` : `min(${colOf(j)} + ${c}u, P.N - 1u)`};`);
     epi.push('for (var q = 0u; q < P.R; q++) {');
     for (let j = 0; j < hn; j++) {
-      epi.push(`var vv${j} = vec4<f32>(0.0);`);
-      epi.push(`{ let col = ${colOf(j)}; ${each4(`let cc = min(col + c, P.N - 1u); vv${j}[c] = ${lowRank === 'T' ? 'V[cc * P.R + q]' : 'V[q * P.N + cc]'};`)} }`);
+      const at = (c: number) => lowRank === 'T' ? `V[vcol${j}_${c} + q]` : `V[q * P.N + vcol${j}_${c}]`;
+      epi.push(`let vv${j} = vec4<f32>(${[0, 1, 2, 3].map(at).join(', ')});`);
     }
     for (let R = 0; R < TM; R++) {
       epi.push(`{ let uq = vec4<f32>(U[urow${R} + q] * P.lrs);`);
@@ -396,10 +398,14 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   ${load(opA)}
   ${load(opB)}
   let nk = (${split ? 'kEnd - kBeg' : 'P.K'} + ${BK - 1}u) / ${BK}u;${t.db ? `
-  // slice t is read from buffer t % 2 while slice t + 1 is stored into the other
-  var wa = 0u; var wb = 0u;
-  ${store(opA)}
-  ${store(opB)}
+  // slice t is read from buffer t % 2 while slice t + 1 is stored into the other. The store offsets are
+  // \`let\`s of the loop counter (a \`var\` assigned in the loop hid their range from Tint, which then clamped
+  // every shared-memory store: bench/shader-audit.ts)
+  {
+    let wa = 0u; let wb = 0u;
+    ${store(opA)}
+    ${store(opB)}
+  }
   workgroupBarrier();
   for (var t = 0u; t < nk; t++) {
     let sa0 = (t % 2u) * ${(BK * BM) / 4}u;
@@ -411,8 +417,8 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
     }
     ${kLoop}
     if (t + 1u < nk) {
-      wa = ((t + 1u) % 2u) * ${(BK * BM) / 4}u;
-      wb = ((t + 1u) % 2u) * ${(BK * BN) / 4}u;
+      let wa = ((t + 1u) % 2u) * ${(BK * BM) / 4}u;
+      let wb = ((t + 1u) % 2u) * ${(BK * BN) / 4}u;
       ${store(opA)}
       ${store(opB)}
     }
