@@ -44,8 +44,30 @@ describe('pretrain average', () => {
       }
     }
     const stats = JSON.parse(readFileSync(join(out, 'training_stats.json'), 'utf8'));
-    assert.deepEqual(stats.averagedFrom, [{ dir: a, weight: 0.25 }, { dir: b, weight: 0.75 }]);
+    assert.deepEqual(stats.averagedFrom, [{ dir: a, weight: 0.25, tokensInAll: 0 }, { dir: b, weight: 0.75, tokensInAll: 0 }]);
+    // no evaluation given: the mean has no metrics of its own, and its card says so (it once copied the first input's)
+    assert.equal(stats.metrics, undefined);
+    assert.match(readFileSync(join(out, 'README.md'), 'utf8'), /Not evaluated/);
     loadModelFromDir(out).dispose();
+  });
+
+  it('takes its held-out metrics from --eval, keeps the inputs\' scores apart, and the lineage of the longest-trained input', () => {
+    const a = scaledCopy(1), b = scaledCopy(3), out = join(tmp('out'), 'avg');
+    writeFileSync(join(a, 'training_stats.json'), JSON.stringify({ steps: 10, tokensSeen: 100, trainSeconds: 5, tokensInAll: 100, command: 'prep\ntrain-a', metrics: { heldOutBitsPerByte: 1.5 } }));
+    writeFileSync(join(b, 'training_stats.json'), JSON.stringify({ steps: 20, tokensSeen: 200, trainSeconds: 9, tokensInAll: 300, command: 'prep\ntrain-b', metrics: { heldOutBitsPerByte: 1.45 }, continuedFrom: { dir: a }, lineage: [{ command: 'train-a', steps: 10, tokensSeen: 100, trainSeconds: 5, metrics: { heldOutBitsPerByte: 1.5 } }] }));
+    const evalFile = join(tmp('eval'), 'eval.json');
+    writeFileSync(evalFile, JSON.stringify({ model: out, backend: 'webgpu', heldOutBitsPerByte: 1.4321, command: 'eval-cmd' }));
+    averageModels([a, b], [1, 1], out, { evalFile });
+    const stats = JSON.parse(readFileSync(join(out, 'training_stats.json'), 'utf8'));
+    assert.equal(stats.metrics.heldOutBitsPerByte, 1.4321);
+    assert.equal(stats.metrics.model, undefined);
+    assert.equal(stats.tokensInAll, 300);
+    assert.deepEqual(stats.averagedFrom.map((x: { metrics: { heldOutBitsPerByte: number } }) => x.metrics.heldOutBitsPerByte), [1.5, 1.45]);
+    assert.deepEqual(stats.lineage.map((g: { command: string }) => g.command), ['train-a', 'train-b']);
+    const card = readFileSync(join(out, 'README.md'), 'utf8');
+    assert.match(card, /heldOutBitsPerByte 1\.4321/);
+    assert.match(card, /train-a[\s\S]*train-b[\s\S]*average\.js[\s\S]*eval-cmd/);
+    assert.throws(() => averageModels([a, b], [1, 1], join(tmp('x'), 'avg'), { evalFile: join(tmp('none'), 'missing.json') }), /--eval .*missing\.json: no such file/);
   });
 
   it('refuses folders of another architecture, naming the config field', () => {
