@@ -7,7 +7,9 @@
  * over B·H·T² floats. Here a workgroup takes 64 query rows of one (batch,
  * head), walks the keys in blocks of 32 staged in shared memory, and keeps
  * per row a running max, a running sum and the output row in registers
- * (online softmax); it writes O and the row log-sum-exp, the same two
+ * (online softmax), two threads a row by default, each over half of every
+ * block, their partial states merged at the end (FlashAttention-2's split of
+ * the key loop, inside one workgroup); it writes O and the row log-sum-exp, the same two
  * outputs as before, so the backward (which recomputes from the inputs and
  * the LSE) is unchanged. Causal: key blocks wholly after a query block are
  * skipped; their weights are exp(−1e9 − m) = 0 exactly in float32, as in the
@@ -24,6 +26,11 @@ import { dispatch, webgpuBackend } from './dispatch.js';
 import { ATTENTION_BIAS, vec4At as rd } from './rows.js';
 
 const BQ = 64, BKV = 32, MAX_D = 64;
+/**
+ * Threads a query row (SHARELORA_WEBGPU_FLASH_PARTS, default 2): 2 at every head dim, since q and o are
+ * 2·D floats a thread and 128 threads a workgroup at D = 64 already hold 16K registers; 1 is the serial walk.
+ */
+const PARTS = (_D: number) => flags.webgpuFlashParts;
 
 export interface FlashShape { B: number; T: number; H: number; D: number; rep: number; causal: boolean; scale: number; rows?: boolean }
 
@@ -49,20 +56,27 @@ export function flashForward(src: { q: FlashSrc; k: FlashSrc; v: FlashSrc }, key
   const be = webgpuBackend();
   const o = be.makeTensorInfo(tokenShape(s, s.H * s.D), 'float32');
   const lse = be.makeTensorInfo([s.B * s.H * s.T], 'float32');
+  // S threads a query row, each walking its slice of every staged key block with its own running max, sum and
+  // output; the slices meet at the end. One thread a row gave B·H·T threads (24,576 at GPT-2 small, ~190 an SM
+  // on an H100), each a serial walk over every key: too few to hide the latency of its dependent chain.
+  const S = PARTS(s.D), WG = BQ * S, per = BKV / S;
+  // the parts' outputs meet through the staging memory (BQ rows of D4 vec4s are its 2·BKV·D4), one part at a time
+  const via = (c: number) => `KV[row * ${D4}u + ${c}u]`;
   return dispatch({
-    key: `attn_flash_${s.D}_${+s.causal}${+masked}${+sameSrc}`,
+    key: `attn_flash_${s.D}_${S}_${+s.causal}${+masked}${+sameSrc}`,
     outputs: [{ name: 'O' }, { name: 'LSE' }],
     inputs: inDecl,
     body: () => `
-var<workgroup> Ks : array<vec4<f32>, ${BKV * D4}>;
-var<workgroup> Vs : array<vec4<f32>, ${BKV * D4}>;
+// the key block at KV[0…], the value block at KV[${BKV * D4}…]
+var<workgroup> KV : array<vec4<f32>, ${2 * BKV * D4}>;
 ${ATTENTION_BIAS(s.causal, masked)}
-@compute @workgroup_size(${BQ}, 1, 1)
+@compute @workgroup_size(${WG}, 1, 1)
 fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>) {
   let lid = l3.x;
+  let row = lid % ${BQ}u; let part = lid / ${BQ}u;
   let zh = w3.y;
   let b = zh / P.H; let h = zh % P.H; let hk = h / P.rep;
-  let i = w3.x * ${BQ}u + lid;
+  let i = w3.x * ${BQ}u + row;
   let valid = i < P.T;
   let qb = b * P.T * P.ldq + P.offq + h * ${s.D}u + min(i, P.T - 1u) * P.ldq;
   let kb = b * P.T * P.ldk + P.offk + hk * ${s.D}u;
@@ -73,31 +87,50 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   var l = 0.0;
   let kEnd = ${s.causal ? `min(P.T, (w3.x + 1u) * ${BQ}u)` : 'P.T'};
   for (var j0 = 0u; j0 < kEnd; j0 += ${BKV}u) {
-    for (var e = lid; e < ${BKV * D4}u; e += ${BQ}u) {
+    for (var e = lid; e < ${BKV * D4}u; e += ${WG}u) {
       let j = min(j0 + e / ${D4}u, P.T - 1u);
       let c = (e % ${D4}u) * 4u;
-      Ks[e] = ${rd(K, 'kb + j * P.ldk + c')};
-      Vs[e] = ${rd(V, 'vb + j * P.ldv + c')};
+      KV[e] = ${rd(K, 'kb + j * P.ldk + c')};
+      KV[${BKV * D4}u + e] = ${rd(V, 'vb + j * P.ldv + c')};
     }
     workgroupBarrier();
-    // a constant trip count with the end as a (workgroup-uniform) branch: Tint's range analysis then proves
-    // every Ks/Vs index in range and adds no clamps to this loop (bench/shader-audit.ts; with \`jj < n\` it added 32 a key)
-    for (var jj = 0u; jj < ${BKV}u; jj++) {
+    // a constant trip count with the end as a branch: Tint's range analysis then proves every KV index in
+    // range and adds no clamps to this loop (bench/shader-audit.ts; with \`jj < n\` it added 32 a key)
+    for (var t = 0u; t < ${per}u; t++) {
+      let jj = part * ${per}u + t;
       let j = j0 + jj;
       if (j >= kEnd) { break; }
       var dotv = vec4<f32>(0.0);
-      ${vecs.map((c) => `dotv = fma(q${c}, Ks[jj * ${D4}u + ${c}u], dotv);`).join('\n      ')}
+      ${vecs.map((c) => `dotv = fma(q${c}, KV[jj * ${D4}u + ${c}u], dotv);`).join('\n      ')}
       let sc = (dotv.x + dotv.y + dotv.z + dotv.w) * P.scale + biasAt(b, i, j);
       let mn = max(m, sc);
       let cr = exp(m - mn);
       let p = exp(sc - mn);
       l = l * cr + p;
-      ${vecs.map((c) => `o${c} = fma(vec4<f32>(p), Vs[jj * ${D4}u + ${c}u], o${c} * cr);`).join('\n      ')}
+      ${vecs.map((c) => `o${c} = fma(vec4<f32>(p), KV[${BKV * D4}u + jj * ${D4}u + ${c}u], o${c} * cr);`).join('\n      ')}
       m = mn;
     }
     workgroupBarrier();
-  }
-  if (valid) {
+  }${S > 1 ? `
+  // part 0 takes in each other part's (m, l, o), rescaled to the larger max
+  for (var sp = 1u; sp < ${S}u; sp++) {
+    if (part == sp) { KV[row * ${D4}u] = vec4<f32>(m, l, 0.0, 0.0); }
+    workgroupBarrier();
+    var ca = 1.0; var cb = 0.0;
+    if (part == 0u) {
+      let ml = KV[row * ${D4}u];
+      let mn = max(m, ml.x);
+      ca = exp(m - mn); cb = exp(ml.x - mn);
+      l = l * ca + ml.y * cb;
+      m = mn;
+    }
+    workgroupBarrier();
+    if (part == sp) { ${vecs.map((c) => `${via(c)} = o${c};`).join(' ')} }
+    workgroupBarrier();
+    if (part == 0u) { ${vecs.map((c) => `o${c} = o${c} * ca + ${via(c)} * cb;`).join(' ')} }
+    workgroupBarrier();
+  }` : ''}
+  if (valid && part == 0u) {
     let inv = 1.0 / l;
     let ob = (b * P.T + i) * P.H * ${s.D}u + h * ${s.D}u;
     ${vecs.map((c) => `O[ob + ${4 * c}u] = o${c}.x * inv; O[ob + ${4 * c + 1}u] = o${c}.y * inv; O[ob + ${4 * c + 2}u] = o${c}.z * inv; O[ob + ${4 * c + 3}u] = o${c}.w * inv;`).join('\n    ')}
