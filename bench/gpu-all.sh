@@ -61,13 +61,13 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>
 # (session 10: the part ran past 200 s on a warm machine before torch.compile; the GEMM unroll variant is entry 21's)
 # Since session 12 the unrolled GEMM is the default (bench/NOTES.md "22 and 23, measured"). Since session 15 (entry 28) both step parts
 # measure Dawn's bounds clamping off and the multi-tensor optimizer, alone and together, and the flash backward, whose
-# loops lost their 69 clamps a key tile in entry 28, and the flash forward with one thread a query row (entry 29's change off) (unroll off, the two-wave rule and
+# loops lost their 69 clamps a key tile in entry 28, the flash forward with one thread a query row (entry 29's change off) and with its opt-in block rescale (unroll off, the two-wave rule and
 # "GEMM changes off" were measured in sessions 10-12 and are no longer tracked)
 part gpt2-small 300 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
-  --compile sharea --variant-models sharea --variants '{"robustness off":{"SHARELORA_WEBGPU_ROBUSTNESS":"0"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"robustness off + multi-tensor on":{"SHARELORA_WEBGPU_ROBUSTNESS":"0","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"},"flash forward 1 thread a row":{"SHARELORA_WEBGPU_FLASH_PARTS":"1"}}' \
+  --compile sharea --variant-models sharea --variants '{"robustness off":{"SHARELORA_WEBGPU_ROBUSTNESS":"0"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"robustness off + multi-tensor on":{"SHARELORA_WEBGPU_ROBUSTNESS":"0","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"},"flash forward 1 thread a row":{"SHARELORA_WEBGPU_FLASH_PARTS":"1"},"flash forward block rescale":{"SHARELORA_WEBGPU_FLASH_BLOCK":"1"}}' \
   --out "$out/gpt2-small.json"
 part notebook 270 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
-  --variants '{"robustness off":{"SHARELORA_WEBGPU_ROBUSTNESS":"0"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"robustness off + multi-tensor on":{"SHARELORA_WEBGPU_ROBUSTNESS":"0","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"},"flash forward 1 thread a row":{"SHARELORA_WEBGPU_FLASH_PARTS":"1"},"replay off":{"SHARELORA_WEBGPU_REPLAY":"0"}}' \
+  --variants '{"robustness off":{"SHARELORA_WEBGPU_ROBUSTNESS":"0"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"robustness off + multi-tensor on":{"SHARELORA_WEBGPU_ROBUSTNESS":"0","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"},"flash forward 1 thread a row":{"SHARELORA_WEBGPU_FLASH_PARTS":"1"},"flash forward block rescale":{"SHARELORA_WEBGPU_FLASH_BLOCK":"1"},"replay off":{"SHARELORA_WEBGPU_REPLAY":"0"}}' \
   --out "$out/notebook.json"
 # 45 s was too short on a machine whose shader cache was cold (session 10: cut after 10 of 18 suites)
 part tests 150 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/

@@ -68,6 +68,7 @@ const webgpuValidation = once(() => onOff('SHARELORA_WEBGPU_VALIDATION', true));
 const webgpuRobustness = once(() => onOff('SHARELORA_WEBGPU_ROBUSTNESS', true));
 const webgpuFlashAttention = once(() => onOff('SHARELORA_WEBGPU_FLASH_ATTENTION', true));
 const webgpuFlashBackward = once(() => onOff('SHARELORA_WEBGPU_FLASH_BACKWARD', false));
+const webgpuFlashBlock = once(() => onOff('SHARELORA_WEBGPU_FLASH_BLOCK', false));
 const webgpuFlashParts = once(() => Number(oneOf('SHARELORA_WEBGPU_FLASH_PARTS', ['1', '2', '4'] as const, '2')));
 const webgpuFusedLN = once(() => onOff('SHARELORA_WEBGPU_FUSED_LN', false));
 const webgpuFlatStream = once(() => onOff('SHARELORA_WEBGPU_FLAT_STREAM', false));
@@ -109,6 +110,8 @@ export const flags = {
   get webgpuFlashBackward(): boolean { return webgpuFlashBackward(); },
   /** SHARELORA_WEBGPU_FLASH_PARTS=1|2|4 (2): threads a query row in the flash attention forward (webgpu/flash.ts; bench/NOTES.md entry 29). */
   get webgpuFlashParts(): number { return webgpuFlashParts(); },
+  /** SHARELORA_WEBGPU_FLASH_BLOCK=1 (opt-in until measured): the flash forward scores a key block first and rescales once a block (bench/NOTES.md entry 29). */
+  get webgpuFlashBlock(): boolean { return webgpuFlashBlock(); },
   /** SHARELORA_WEBGPU_FUSED_LN=1: a residual add and the LayerNorm after it as one kernel each way (ops.addLayerNorm; webgpu/norm.ts); slower on the H100 (bench/NOTES.md entry 14), so off. */
   get webgpuFusedLN(): boolean { return webgpuFusedLN(); },
   /** SHARELORA_WEBGPU_FLAT_STREAM=1 (opt-in: no gain on an H100 with step replay, README's switch table): GPT-2 keeps its residual stream as [B·T, C] rows on our kernels, without the Reshapes around every projection (ops.flatStream). */

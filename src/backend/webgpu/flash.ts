@@ -62,8 +62,30 @@ export function flashForward(src: { q: FlashSrc; k: FlashSrc; v: FlashSrc }, key
   const S = PARTS(s.D), WG = BQ * S, per = BKV / S;
   // the parts' outputs meet through the staging memory (BQ rows of D4 vec4s are its 2·BKV·D4), one part at a time
   const via = (c: number) => `KV[row * ${D4}u + ${c}u]`;
+  // SHARELORA_WEBGPU_FLASH_BLOCK=1: the part's keys of a staged block scored first (independent dot products the
+  // GPU can overlap), then one rescale of (l, o) to the block's max instead of one a key (FlashAttention-2's order)
+  // (blocks of at most 16 keys a thread: one part's 32 written out made a shader lavapipe took minutes to compile)
+  const BLOCK = flags.webgpuFlashBlock && per <= 16;
+  const keys = Array.from({ length: per }, (_, t) => t);
+  const blockWalk = `let jb = part * ${per}u;
+    ${keys.map((t) => `var s${t} = -3.0e38;
+    if (j0 + jb + ${t}u < kEnd) {
+      var d${t} = vec4<f32>(0.0);
+      ${vecs.map((c) => `d${t} = fma(q${c}, KV[(jb + ${t}u) * ${D4}u + ${c}u], d${t});`).join(' ')}
+      s${t} = (d${t}.x + d${t}.y + d${t}.z + d${t}.w) * P.scale + biasAt(b, i, j0 + jb + ${t}u);
+    }`).join('\n    ')}
+    let mb = max(m, ${keys.reduce((acc, t) => (t === 0 ? 's0' : `max(${acc}, s${t})`), '')});
+    let cr = exp(m - mb);
+    l = l * cr;
+    ${vecs.map((c) => `o${c} = o${c} * cr;`).join(' ')}
+    ${keys.map((t) => `{
+      let p = select(0.0, exp(s${t} - mb), j0 + jb + ${t}u < kEnd);
+      l = l + p;
+      ${vecs.map((c) => `o${c} = fma(vec4<f32>(p), KV[${BKV * D4}u + (jb + ${t}u) * ${D4}u + ${c}u], o${c});`).join(' ')}
+    }`).join('\n    ')}
+    m = mb;`;
   return dispatch({
-    key: `attn_flash_${s.D}_${S}_${+s.causal}${+masked}${+sameSrc}`,
+    key: `attn_flash_${s.D}_${S}${BLOCK ? 'b' : ''}_${+s.causal}${+masked}${+sameSrc}`,
     outputs: [{ name: 'O' }, { name: 'LSE' }],
     inputs: inDecl,
     body: () => `
@@ -94,7 +116,7 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
       KV[${BKV * D4}u + e] = ${rd(V, 'vb + j * P.ldv + c')};
     }
     workgroupBarrier();
-    // a constant trip count with the end as a branch: Tint's range analysis then proves every KV index in
+    ${BLOCK ? blockWalk : `// a constant trip count with the end as a branch: Tint's range analysis then proves every KV index in
     // range and adds no clamps to this loop (bench/shader-audit.ts; with \`jj < n\` it added 32 a key)
     for (var t = 0u; t < ${per}u; t++) {
       let jj = part * ${per}u + t;
@@ -109,7 +131,7 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
       l = l * cr + p;
       ${vecs.map((c) => `o${c} = fma(vec4<f32>(p), KV[${BKV * D4}u + jj * ${D4}u + ${c}u], o${c} * cr);`).join('\n      ')}
       m = mn;
-    }
+    }`}
     workgroupBarrier();
   }${S > 1 ? `
   // part 0 takes in each other part's (m, l, o), rescaled to the larger max
