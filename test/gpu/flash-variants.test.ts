@@ -1,0 +1,34 @@
+/**
+ * The flash attention forward's other shapes of its key walk (bench/NOTES.md entry 29), each in a child process since
+ * the switches are read once a process: one thread a row (SHARELORA_WEBGPU_FLASH_PARTS=1), four, and the opt-in block
+ * rescale with two and four; each must pass flash-attention.test.js (the reference on the cpu backend) and
+ * flash-backward.test.js (whose backward rebuilds the softmax from the forward's LSE).
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { webgpuUnavailable } from './helpers.js';
+
+const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
+
+describe('flash attention forward variants', () => {
+  for (const env of [
+    { SHARELORA_WEBGPU_FLASH_PARTS: '1' },
+    { SHARELORA_WEBGPU_FLASH_PARTS: '4' },
+    { SHARELORA_WEBGPU_FLASH_PARTS: '2', SHARELORA_WEBGPU_FLASH_BLOCK: '1' },
+    { SHARELORA_WEBGPU_FLASH_PARTS: '4', SHARELORA_WEBGPU_FLASH_BLOCK: '1' },
+  ]) {
+    it(JSON.stringify(env), { timeout: 600_000 }, async (t) => {
+      const skip = await webgpuUnavailable();
+      if (skip) return t.skip(skip);
+      // (without NODE_TEST_CONTEXT: node:test in a child it sets refuses to run files, as a recursive run)
+      const { NODE_TEST_CONTEXT: _, ...parent } = process.env;
+      const r = spawnSync(process.execPath, ['--test', here('./flash-attention.test.js'), here('./flash-backward.test.js')], { encoding: 'utf8', env: { ...parent, ...env } });
+      const out = `${r.stdout}\n${r.stderr}`;
+      assert.equal(r.status, 0, out.slice(-3000));
+      assert.match(out, /^# fail 0$/m);
+      assert.doesNotMatch(out, /^# pass 0$/m);
+    });
+  }
+});
