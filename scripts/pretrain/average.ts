@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { readSafetensors, serializeSafetensors, type TensorToWrite } from '../../src/models/safetensors.js';
 import { lineageOf, need, parseFlags, reproduceStages, UsageError, type FlagSpec, type Stage } from './run.js';
 
-export function averageModels(dirs: string[], weights: number[], out: string, o: { evalFile?: string; command?: string } = {}): { tensors: number; parameters: number } {
+export function averageModels(dirs: string[], weights: number[], out: string, o: { evalFile?: string } = {}): { tensors: number; parameters: number } {
   if (dirs.length < 2) throw new UsageError(`--models: expected two or more model folders, got ${dirs.length}`);
   if (weights.length !== dirs.length) throw new UsageError(`--weights: expected ${dirs.length} numbers (one per model), got ${weights.length}`);
   if (weights.some((w) => !Number.isFinite(w) || w < 0)) throw new UsageError(`--weights: expected non-negative numbers, got ${weights.join(',')}`);
@@ -61,18 +61,20 @@ export function averageModels(dirs: string[], weights: number[], out: string, o:
   for (const f of readdirSync(dirs[0]!)) if (!['model.safetensors', 'training_stats.json', 'README.md'].includes(f)) copyFileSync(join(dirs[0]!, f), join(out, f));
   writeFileSync(join(out, 'model.safetensors'), serializeSafetensors(acc));
   const inputs = dirs.map((d, i) => ({ dir: d, weight: weights[i]! / sum, stats: statsOf(d) }));
-  const command = o.command ?? `node dist/scripts/pretrain/average.js --out ${out} --models ${dirs.join(',')}${weights.every((w) => w === weights[0]) ? '' : ` --weights ${weights.join(',')}`}`;
+  const command = `node dist/scripts/pretrain/average.js --out ${out} --models ${dirs.join(',')}${weights.every((w) => w === weights[0]) ? '' : ` --weights ${weights.join(',')}`}`;
   // the input that had seen the most tokens carries the recipe (a later cycle continues the earlier one)
   const latest = inputs.reduce((x, y) => (seen(y.stats) > seen(x.stats) ? y : x));
   const lineage: Stage[] | undefined = latest.stats.steps !== undefined ? lineageOf(latest.stats as unknown as Parameters<typeof lineageOf>[0]) : undefined;
   const first = inputs[0]!.stats;
+  // its command: the data preparation (the first line of a training run's multi-line command), then the averaging
+  const firstLines = String(first.command ?? '').split('\n');
   const stats = {
     ...(first.kind !== undefined ? { kind: first.kind, preset: first.preset } : {}), parameters,
     // a continuation from this folder (--init) reads these: the mean itself trained no step
     steps: 0, tokensSeen: 0, trainSeconds: 0, tokensInAll: seen(latest.stats),
     ...(first.data !== undefined ? { data: first.data } : {}),
     ...(metrics ? { metrics, metricsFrom: o.evalFile } : {}),
-    command: [String(first.command ?? '').split('\n')[0], command].filter((l) => l && !l.startsWith('node dist/scripts/pretrain-causal.js train') && !l.startsWith('node dist/scripts/pretrain-mlm.js train')).join('\n'),
+    command: [...(firstLines.length > 1 ? [firstLines[0]] : []), command].join('\n'),
     averagedFrom: inputs.map((x) => ({ dir: x.dir, weight: x.weight, ...(x.stats.metrics ? { metrics: numbers(x.stats.metrics) } : {}), tokensInAll: seen(x.stats) })),
     ...(lineage ? { lineage } : {}),
   };
