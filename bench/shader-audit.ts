@@ -16,16 +16,15 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { GPT2_SMALL } from './run.js';
 import type { WorkerSpec } from './worker.js';
 
 export interface ShaderAudit { key: string; clamps: number; clampsInLoops: number; maxDepth: number; loops: number; fmas: number; wgslMin: number }
 
 const DEFAULT_SPEC: WorkerSpec = {
   backend: 'webgpu',
-  config: {
-    model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], n_layer: 1, n_embd: 768, n_head: 12, vocab_size: 8257, n_positions: 256,
-    resid_pdrop: 0, embd_pdrop: 0, attn_pdrop: 0, layer_norm_epsilon: 1e-5, activation_function: 'gelu_new', initializer_range: 0.02,
-  },
+  // (lavapipe binds at most 128 MiB: a 50,257-word vocabulary's logits at 8 × 256 do not fit)
+  config: { ...GPT2_SMALL, n_layer: 1, vocab_size: 8257, n_positions: 256 },
   batch: 8, seq: 256, variant: 'sharea', r: 8, alpha: 16, targets: ['c_attn'], steps: 2, warmup: 1,
 };
 
@@ -59,14 +58,15 @@ export function auditDump(text: string): ShaderAudit[] {
 /** Runs `spec` (steps and warm-up at least 1) in a child bench worker with shader dumps on, and audits them. */
 export function auditSpec(spec: WorkerSpec = DEFAULT_SPEC, env: Record<string, string> = {}): ShaderAudit[] {
   if (spec.backend !== 'webgpu') throw new Error(`shader audit: spec.backend must be "webgpu", got ${JSON.stringify(spec.backend)}`);
-  const dump = 'enable-dawn-features=dump_shaders';
-  const flags = [...(spec.dawnFlags ?? []).filter((f) => !f.startsWith('enable-dawn-features=')), dump];
-  const enabled = (spec.dawnFlags ?? []).find((f) => f.startsWith('enable-dawn-features='));
-  if (enabled) flags[flags.length - 1] = `${enabled},dump_shaders`;
+  // dump_shaders joins the spec's own enabled features (Dawn reads one enable-dawn-features flag)
+  const ENABLE = 'enable-dawn-features=';
+  const given = spec.dawnFlags ?? [];
+  const enabled = given.find((f) => f.startsWith(ENABLE));
+  const flags = [...given.filter((f) => f !== enabled), `${enabled ? `${enabled},` : ENABLE}dump_shaders`];
   const worker = fileURLToPath(new URL('./worker.js', import.meta.url));
   const r = spawnSync(process.execPath, [worker, JSON.stringify({ ...spec, dawnFlags: flags })], { encoding: 'utf8', maxBuffer: 1 << 30, env: { ...process.env, ...env } });
   const text = `${r.stdout}\n${r.stderr}`;
-  const result = /@@RESULT (.*)/.exec(text)?.[1] ?? /^\{"ok".*$/m.exec(text)?.[0];
+  const result = /@@RESULT (.*)/.exec(text)?.[1];
   if (r.status !== 0) throw new Error(`shader audit: the worker exited with ${r.status}: ${text.slice(-2000)}`);
   if (result && /"error"/.test(result)) throw new Error(`shader audit: the worker's step failed: ${result.slice(-1000)}`);
   const rows = auditDump(text);

@@ -56,7 +56,8 @@ export function averageModels(dirs: string[], weights: number[], out: string, o:
     acc.set(name, { dtype: t.dtype as 'F16' | 'F32', shape: t.shape, data: mean });
     parameters += mean.length;
   }
-  const metrics = o.evalFile ? evalMetrics(o.evalFile) : undefined;
+  const evaluation = o.evalFile ? readEval(o.evalFile) : undefined;
+  const metrics = evaluation?.metrics;
   mkdirSync(out, { recursive: true });
   for (const f of readdirSync(dirs[0]!)) if (!['model.safetensors', 'training_stats.json', 'README.md'].includes(f)) copyFileSync(join(dirs[0]!, f), join(out, f));
   writeFileSync(join(out, 'model.safetensors'), serializeSafetensors(acc));
@@ -79,7 +80,7 @@ export function averageModels(dirs: string[], weights: number[], out: string, o:
     ...(lineage ? { lineage } : {}),
   };
   writeFileSync(join(out, 'training_stats.json'), JSON.stringify(stats, null, 1) + '\n');
-  writeFileSync(join(out, 'README.md'), card(out, inputs, metrics, stats.tokensInAll, lineage, command, o.evalFile));
+  writeFileSync(join(out, 'README.md'), card({ out, inputs, latest, tokensInAll: stats.tokensInAll, lineage, command, evaluation }));
   return { tensors: acc.size, parameters };
 }
 
@@ -96,27 +97,30 @@ function numbers(m: Record<string, unknown>): Record<string, number> {
   return Object.fromEntries(Object.entries(m).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
 }
 
-/** the held-out metrics of an eval --json file (the averaged model's own) */
-function evalMetrics(file: string): Record<string, unknown> {
+interface Evaluation { file: string; metrics: Record<string, unknown>; command?: string }
+
+/** the held-out metrics of an eval --json file (the averaged model's own), and the command that wrote it */
+function readEval(file: string): Evaluation {
   if (!existsSync(file)) throw new UsageError(`--eval ${file}: no such file (the JSON of pretrain-causal.js eval --json on the averaged folder)`);
   const e = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   const keep = Object.fromEntries(Object.entries(e).filter(([k]) => !['model', 'backend', 'parameters', 'seconds', 'command'].includes(k)));
   if (!Object.values(keep).some((v) => typeof v === 'number')) throw new UsageError(`--eval ${file}: no numeric metric in it (expected e.g. "heldOutBitsPerByte")`);
-  return keep;
+  return { file, metrics: keep, ...(typeof e.command === 'string' ? { command: e.command } : {}) };
 }
 
 const SCORE = /BitsPerByte$|maskedAccuracy$/;
 
-function card(out: string, inputs: Array<{ dir: string; weight: number; stats: Stats }>, metrics: Record<string, unknown> | undefined,
-  tokensInAll: number, lineage: Stage[] | undefined, command: string, evalFile: string | undefined): string {
+type Input = { dir: string; weight: number; stats: Stats };
+
+function card({ out, inputs, latest, tokensInAll, lineage, command, evaluation }: {
+  out: string; inputs: Input[]; latest: Input; tokensInAll: number; lineage: Stage[] | undefined; command: string; evaluation: Evaluation | undefined;
+}): string {
   const name = out.split('/').filter(Boolean).at(-1)!;
-  const latest = inputs.reduce((x, y) => (seen(y.stats) > seen(x.stats) ? y : x));
-  const evalCommand = evalFile ? (JSON.parse(readFileSync(evalFile, 'utf8')) as { command?: string }).command : undefined;
   const fmt = (v: number) => (Number.isInteger(v) ? v.toLocaleString('en') : v.toPrecision(5));
   const score = (m: Record<string, unknown> | undefined) => Object.entries(m ?? {}).filter(([k, v]) => SCORE.test(k) && !k.startsWith('unigram') && typeof v === 'number').map(([k, v]) => `${k} ${(v as number).toFixed(4)}`).join(', ') || 'not recorded';
   const rows = inputs.map((x) => `| \`${x.dir}\` | ${x.weight.toFixed(3)} | ${seen(x.stats).toLocaleString('en')} | ${score(x.stats.metrics)} |`).join('\n');
-  const evalLine = metrics
-    ? `Held out (the mean's own evaluation, \`${evalFile}\`): ${Object.entries(metrics).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k} ${fmt(v as number)}`).join(', ')}.`
+  const evalLine = evaluation
+    ? `Held out (the mean's own evaluation, \`${evaluation.file}\`): ${Object.entries(evaluation.metrics).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k} ${fmt(v as number)}`).join(', ')}.`
     : 'Not evaluated: the held-out scores of the inputs below are theirs, not this model\'s (`--eval FILE` writes its own).';
   return `# ${name}
 
@@ -135,7 +139,7 @@ Reproduce${lineage ? ' (each stage continues the model the stage before it saved
 \`\`\`
 npm run build
 ${lineage && lineage.length > 1 ? reproduceStages(lineage.slice(0, -1), String(latest.stats.command ?? '')).replace('(this model)', `(\`${latest.dir}\`)`) : String(latest.stats.command ?? `# (${latest.dir}: its command not recorded)`)}
-${command}${evalCommand ? `\n# the evaluation that gave the held-out numbers above (${evalFile})\n${evalCommand}` : ''}
+${command}${evaluation?.command ? `\n# the evaluation that gave the held-out numbers above (${evaluation.file})\n${evaluation.command}` : ''}
 \`\`\`
 `;
 }

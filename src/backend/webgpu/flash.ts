@@ -26,11 +26,6 @@ import { dispatch, webgpuBackend } from './dispatch.js';
 import { ATTENTION_BIAS, vec4At as rd } from './rows.js';
 
 const BQ = 64, BKV = 32, MAX_D = 64;
-/**
- * Threads a query row (SHARELORA_WEBGPU_FLASH_PARTS, default 2): 2 at every head dim, since q and o are
- * 2·D floats a thread and 128 threads a workgroup at D = 64 already hold 16K registers; 1 is the serial walk.
- */
-const PARTS = (_D: number) => flags.webgpuFlashParts;
 
 export interface FlashShape { B: number; T: number; H: number; D: number; rep: number; causal: boolean; scale: number; rows?: boolean }
 
@@ -59,7 +54,9 @@ export function flashForward(src: { q: FlashSrc; k: FlashSrc; v: FlashSrc }, key
   // S threads a query row, each walking its slice of every staged key block with its own running max, sum and
   // output; the slices meet at the end. One thread a row gave B·H·T threads (24,576 at GPT-2 small, ~190 an SM
   // on an H100), each a serial walk over every key: too few to hide the latency of its dependent chain.
-  const S = PARTS(s.D), WG = BQ * S, per = BKV / S;
+  // S (SHARELORA_WEBGPU_FLASH_PARTS, default 2) at every head dim: q and o are 2·D floats a thread, and 128 threads a
+  // workgroup at D = 64 already hold 16K registers; 1 is the serial walk
+  const S = flags.webgpuFlashParts, WG = BQ * S, per = BKV / S;
   // the parts' outputs meet through the staging memory (BQ rows of D4 vec4s are its 2·BKV·D4), one part at a time
   const via = (c: number) => `KV[row * ${D4}u + ${c}u]`;
   // SHARELORA_WEBGPU_FLASH_BLOCK=1: the part's keys of a staged block scored first (independent dot products the
