@@ -132,11 +132,14 @@ describe('step replay on webgpu', () => {
     const gathered = await run(false, true);
     const replayed = await run(true, true);
     // a key bias's gradient is zero but for rounding (softmax ignores a shift shared by every key), and AdamW turns
-    // rounding into steps of ±lr: the full head and the gathered one round differently, so it is left out there
+    // rounding into steps of ±lr: it is left out of both comparisons (on the H100, session 16, gathered against
+    // replayed differed there by 1.0e-5 to 2.0e-5 in one run of three, every other parameter within 1e-5)
     const noKeyBias = (r: Run): Run => ({ ...r, params: new Map([...r.params].filter(([n]) => !n.endsWith('key.bias'))) });
     assertSame(noKeyBias(full), noKeyBias(gathered));
     assert.ok(replayed.replayed >= 3, `only ${replayed.replayed} of 8 steps replayed`);
-    assertSame(gathered, replayed);
+    assertSame(noKeyBias(gathered), noKeyBias(replayed));
+    // what is left out still moves by at most lr a step (AdamW's step is bounded by lr·(1 + decay) with bias correction)
+    assertParamsClose(gathered.params, replayed.params, 2 * 1e-2 * data.length);
   });
 
   it('two fits awaited together record nothing (each would record the other\'s commands) and train as without replay', async (t) => {
