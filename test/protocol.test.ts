@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { holm, runProtocol, stableJson, type ProtocolRun } from '../src/train/protocol.js';
+import { holm, rateBeyond, runProtocol, stableJson, type ProtocolRun } from '../src/train/protocol.js';
 
 // a made-up task: validation loss is a parabola in log10(lr) with its minimum at `best`, plus seed noise
 const BEST: Record<string, number> = { good: 3e-3, other: 1e-2 };
@@ -57,6 +57,42 @@ describe('runProtocol', () => {
       tuned.final.filter((d: { method: string }) => d.method === 'other').objects().map((r) => ({ ...r, seconds: 0 })));
     await assert.rejects(runProtocol({ ...base, finalRates: { gooood: 1e-2 } }, recipe), /finalRates.*"gooood", which is not a method/);
     await assert.rejects(runProtocol({ ...base, finalRates: { good: -1 } }, recipe), /finalRates\.good.*positive finite/);
+  });
+
+  it('rateBeyond continues a sweep\'s spacing: a 1-3-10 ladder, a decade ladder', () => {
+    assert.equal(rateBeyond([1e-3, 3e-3, 1e-2, 3e-2], 'low'), 3e-4);
+    assert.equal(rateBeyond([1e-3, 3e-3, 1e-2, 3e-2], 'high'), 1e-1);
+    assert.equal(rateBeyond([3e-3, 1e-2, 3e-2, 1e-1], 'low'), 1e-3);
+    assert.equal(rateBeyond([3e-3, 1e-2, 3e-2, 1e-1], 'high'), 3e-1);
+    assert.equal(rateBeyond([1e-4, 1e-3, 1e-2, 1e-1], 'low'), 1e-5);
+  });
+
+  it('widen: a rate chosen at an edge adds rates beyond it until the choice is inside, at most widen a side; cached runs are read back', async () => {
+    const cache = join(mkdtempSync(join(tmpdir(), 'protocol-')), 'runs.jsonl');
+    // 'low' is best at 2e-4 (below the sweep), 'high' at 0.12 (above), 'mid' inside
+    const best: Record<string, number> = { low: 2e-4, high: 0.12, mid: 3e-3 };
+    const r2 = async (r: ProtocolRun<{ offset: number }>) => ({ valLoss: (Math.log10(r.lr) - Math.log10(best[r.method]!)) ** 2, testAcc: 0.8 });
+    const methods = { mid: { offset: 0 }, low: { offset: 0 }, high: { offset: 0 } };
+    const plain = await runProtocol({ ...base, methods, cache, replicate: false }, r2);
+    assert.deepEqual(plain.chosen, { mid: 3e-3, low: 1e-3, high: 3e-2 });
+    assert.deepEqual(plain.edge, { mid: null, low: 'low', high: 'high' });
+    const lines: string[] = [];
+    const w = await runProtocol({ ...base, methods, cache, replicate: false, widen: 2, log: (l: string) => lines.push(l) }, r2);
+    // low: 3e-4 is better than 1e-3, then 1e-4 is worse than 3e-4: chosen inside at 3e-4
+    assert.deepEqual(w.chosen, { mid: 3e-3, low: 3e-4, high: 1e-1 });
+    assert.deepEqual(w.edge, { mid: null, low: null, high: null });
+    // only the added rates were trained: 1e-4 and 3e-4 for low, 1e-1 and 3e-1 for high, two tuning seeds each
+    assert.equal(w.trained, 8);
+    assert.equal(w.tuning.numRows(), 3 * 4 * 2 + 8);
+    const sweep = w.sweep.objects() as Array<{ method: string; lr: number; added: boolean; chosen: boolean }>;
+    assert.deepEqual(sweep.filter((r) => r.method === 'low').map((r) => [r.lr, r.added, r.chosen]), [[1e-4, true, false], [3e-4, true, true], [1e-3, false, false], [3e-3, false, false], [1e-2, false, false], [3e-2, false, false]]);
+    assert.ok(lines.some((l) => /low: the chosen rate is at the low edge of its sweep; adding 0\.0003/.test(l)), lines.join('\n'));
+    // at most `widen` a side: with widen 1 'high' stops at 1e-1, still its edge, and says so
+    const one = await runProtocol({ ...base, methods: { high: { offset: 0 } }, lrs: [1e-3, 3e-3, 1e-2, 3e-2], replicate: false, widen: 1 }, async (r) => ({ valLoss: (Math.log10(r.lr) - Math.log10(0.5)) ** 2 }));
+    assert.deepEqual(one.chosen, { high: 1e-1 });
+    assert.equal(one.edge.high, 'high');
+    await assert.rejects(runProtocol({ ...base, widen: -1 }, recipe), /widen.*whole number/);
+    await assert.rejects(runProtocol({ ...base, widen: 1.5 }, recipe), /widen.*whole number/);
   });
 
   it('caches by configuration: a second call trains nothing; a changed key trains again', async () => {

@@ -4,7 +4,9 @@
  *
  *   1. tune: each method's learning rate is chosen on a validation metric from
  *      a sweep of at least four rates spanning at least a decade, over a few
- *      tuning seeds (their mean decides);
+ *      tuning seeds (their mean decides); with `widen`, a rate chosen at the
+ *      sweep's edge adds the next rate beyond it, until the choice is inside
+ *      or `widen` rates were added on that side;
  *   2. replicate: each method at its chosen rate with `seeds` fresh seeds
  *      (disjoint from the tuning seeds), paired by seed across methods;
  *   3. report: the test metrics of those runs only, summarized per method with
@@ -79,6 +81,12 @@ export interface ProtocolOptions<C> {
    * Runs share the cache with the tuned ones: a method whose tuned rate is the one given reads its final runs back.
    */
   finalRates?: Record<string, number>;
+  /**
+   * How many rates a method's sweep may add beyond each edge (default 0: none). While a method's chosen rate is the
+   * lowest (highest) of its sweep, the next rate below (above) is tuned, continuing the sweep's own spacing (1e-3,
+   * 3e-3, 1e-2 … continues to 3e-4 and 3e-2 …), and the choice is made again. Runs already cached are read back.
+   */
+  widen?: number;
 }
 
 export interface ProtocolResult {
@@ -88,6 +96,8 @@ export interface ProtocolResult {
   sweep: Table;
   /** method -> chosen rate */
   chosen: Record<string, number>;
+  /** method -> 'low' or 'high' where its chosen rate is still at that edge of its (widened) sweep, else null */
+  edge: Record<string, 'low' | 'high' | null>;
   /** the final runs: method, lr, seed and metrics */
   final: Table;
   /** per method: mean of `value` over the final seeds with a t interval */
@@ -101,13 +111,23 @@ export interface ProtocolResult {
   seconds: number;
 }
 
-const KEYS = ['methods', 'lrs', 'lrsFor', 'tuneSeeds', 'seeds', 'select', 'baseline', 'cache', 'key', 'log', 'waitSeconds', 'replicate', 'finalRates'];
+const KEYS = ['methods', 'lrs', 'lrsFor', 'tuneSeeds', 'seeds', 'select', 'baseline', 'cache', 'key', 'log', 'waitSeconds', 'replicate', 'finalRates', 'widen'];
 
 function checkRates(where: string, field: string, lrs: unknown): readonly number[] {
   if (!Array.isArray(lrs) || lrs.some((x) => typeof x !== 'number' || !Number.isFinite(x) || x <= 0)) throw new OptionsError(where, field, `must be an array of positive finite learning rates, got ${JSON.stringify(lrs)}`);
   if (lrs.length < 4) throw new OptionsError(where, field, `needs at least 4 learning rates (got ${lrs.length}): a rate chosen from fewer cannot show it is not at the sweep's edge`);
   if (Math.max(...lrs) / Math.min(...lrs) < 10 - 1e-9) throw new OptionsError(where, field, `must span at least a decade (got ${Math.min(...lrs)} … ${Math.max(...lrs)})`);
   return lrs as number[];
+}
+
+/**
+ * The next rate beyond an edge of a sweep, continuing its spacing with period two (a 1-3-10 ladder steps ×3 then
+ * ×3.33, so the step beyond the low edge repeats the second step, not the first); sorted ascending, ≥ 3 rates.
+ */
+export function rateBeyond(sorted: readonly number[], side: 'low' | 'high'): number {
+  const n = sorted.length;
+  const next = side === 'low' ? sorted[0]! / (sorted[2]! / sorted[1]!) : sorted[n - 1]! * (sorted[n - 2]! / sorted[n - 3]!);
+  return Number(next.toPrecision(6));
 }
 
 /** Holm's step-down adjustment of p-values (nulls stay null) */
@@ -137,6 +157,8 @@ export async function runProtocol<C>(options: ProtocolOptions<C>, recipe: (run: 
     if (!methods.includes(m)) throw new OptionsError(where, 'finalRates', `names "${m}", which is not a method (${methods.join(', ')})`);
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new OptionsError(where, `finalRates.${m}`, `must be a positive finite learning rate, got ${JSON.stringify(v)}`);
   }
+  const widen = options.widen ?? 0;
+  if (!Number.isInteger(widen) || widen < 0) throw new OptionsError(where, 'widen', `must be a whole number of rates (0 or more), got ${JSON.stringify(widen)}`);
   const tuneSeeds = options.tuneSeeds ?? [1000, 1001];
   const nSeeds = options.seeds ?? 10;
   if (!Number.isInteger(nSeeds) || nSeeds < 1) throw new OptionsError(where, 'seeds', `must be a positive integer, got ${nSeeds}`);
@@ -170,26 +192,56 @@ export async function runProtocol<C>(options: ProtocolOptions<C>, recipe: (run: 
     await cache.waitFor([...byKey.keys()], (k) => { const r = byKey.get(k)!; return `${r.method} lr ${r.lr} seed ${r.seed}`; });
   };
 
-  const tuneRuns = methods.flatMap((m) => (lrsFor[m] ?? lrs).flatMap((lr) => tuneSeeds.map((seed) => ({ method: m, config: options.methods[m]!, lr, seed, phase: 'tune' as const }))));
+  // each method's sweep, ascending; `widen` may add rates beyond its edges
+  const rates: Record<string, number[]> = Object.fromEntries(methods.map((m) => [m, [...(lrsFor[m] ?? lrs)].sort((a, b) => a - b)]));
+  const added: Record<string, Set<number>> = Object.fromEntries(methods.map((m) => [m, new Set<number>()]));
+  const tuneRunsOf = (m: string, lr: number): ProtocolRun<C>[] => tuneSeeds.map((seed) => ({ method: m, config: options.methods[m] as C, lr, seed, phase: 'tune' as const }));
+  const tuneRuns = methods.flatMap((m) => rates[m]!.flatMap((lr) => tuneRunsOf(m, lr)));
   await runAll(tuneRuns);
   const metricOf = (r: ProtocolRun<C>, name: string) => {
     const v = rowOf(keyOf(r))!.metrics[name];
     if (typeof v !== 'number') throw new Error(`${where}: the recipe's result for ${r.method} lr ${r.lr} seed ${r.seed} has no number "${name}" (it has ${Object.keys(rowOf(keyOf(r))!.metrics).join(', ')})`);
     return v;
   };
+  const meanAt = (m: string, lr: number) => {
+    const vs = tuneRunsOf(m, lr).map((r) => metricOf(r, options.select.metric));
+    // a diverged run (NaN, Infinity) counts as the worst possible value
+    return vs.some((v) => !Number.isFinite(v)) ? (options.select.goal === 'min' ? Infinity : -Infinity) : vs.reduce((a, b) => a + b, 0) / vs.length;
+  };
+  const choose = (m: string) => {
+    let best: { lr: number; v: number } | undefined;
+    for (const lr of rates[m]!) {
+      const v = meanAt(m, lr);
+      if (!best || (options.select.goal === 'min' ? v < best.v : v > best.v)) best = { lr, v };
+    }
+    return best!.lr;
+  };
+  const edgeOf = (m: string, lr: number): 'low' | 'high' | null => (lr === rates[m]![0] ? 'low' : lr === rates[m]!.at(-1) ? 'high' : null);
+  // widening rounds: every method at an edge adds one rate a round, so the shards tune the new rates together
+  const widened: Record<string, { low: number; high: number }> = Object.fromEntries(methods.map((m) => [m, { low: 0, high: 0 }]));
+  for (;;) {
+    const round: ProtocolRun<C>[] = [];
+    for (const m of methods) {
+      const side = edgeOf(m, choose(m));
+      if (!side || widened[m]![side] >= widen) continue;
+      const lr = rateBeyond(rates[m]!, side);
+      widened[m]![side]++;
+      added[m]!.add(lr);
+      rates[m] = [...rates[m]!, lr].sort((a, b) => a - b);
+      log(`${m}: the chosen rate is at the ${side} edge of its sweep; adding ${lr}`);
+      round.push(...tuneRunsOf(m, lr));
+    }
+    if (!round.length) break;
+    tuneRuns.push(...round);
+    await runAll(round);
+  }
   const chosen: Record<string, number> = {};
+  const edge: Record<string, 'low' | 'high' | null> = {};
   const sweepRows: Record<string, unknown>[] = [];
   for (const m of methods) {
-    let best: { lr: number; v: number } | undefined;
-    for (const lr of lrsFor[m] ?? lrs) {
-      const vs = tuneRuns.filter((r) => r.method === m && r.lr === lr).map((r) => metricOf(r, options.select.metric));
-      // a diverged run (NaN, Infinity) counts as the worst possible value
-      const mean = vs.some((v) => !Number.isFinite(v)) ? (options.select.goal === 'min' ? Infinity : -Infinity) : vs.reduce((a, b) => a + b, 0) / vs.length;
-      sweepRows.push({ method: m, lr, [options.select.metric]: mean, chosen: false });
-      if (!best || (options.select.goal === 'min' ? mean < best.v : mean > best.v)) best = { lr, v: mean };
-    }
-    chosen[m] = best!.lr;
-    for (const row of sweepRows) if (row.method === m && row.lr === best!.lr) row.chosen = true;
+    chosen[m] = choose(m);
+    edge[m] = edgeOf(m, chosen[m]!);
+    for (const lr of rates[m]!) sweepRows.push({ method: m, lr, [options.select.metric]: meanAt(m, lr), chosen: lr === chosen[m], ...(widen ? { added: added[m]!.has(lr) } : {}) });
   }
   const replicate = options.replicate ?? true;
   const finalRuns = replicate ? methods.flatMap((m) => finalSeeds.map((seed) => ({ method: m, config: options.methods[m]!, lr: options.finalRates?.[m] ?? chosen[m]!, seed, phase: 'final' as const }))) : [];
@@ -202,7 +254,7 @@ export async function runProtocol<C>(options: ProtocolOptions<C>, recipe: (run: 
   const tuning = aq.from(toRows(tuneRuns));
   const final = finalRuns.length ? aq.from(toRows(finalRuns)) : aq.table({ method: [], lr: [], seed: [] });
   return {
-    tuning, final, chosen, trained, seconds: (performance.now() - t0) / 1000,
+    tuning, final, chosen, edge, trained, seconds: (performance.now() - t0) / 1000,
     sweep: aq.from(sweepRows),
     summary: (value) => { notReplicated(); return summarize(final, { by: 'method', value }); },
     compare: (value) => {
