@@ -92,6 +92,28 @@ const FIELDS: Record<keyof Provenance, string> = {
  * The run's provenance as a plain object (JSON-serialisable; its fields are
  * listed in Provenance) that shows as a two-column table in a notebook.
  */
+let nvidiaName: string | null | undefined;
+function nvidiaSmiName(): string | null {
+  if (nvidiaName === undefined) {
+    try {
+      nvidiaName = execFileSync('nvidia-smi', ['--query-gpu=name', '--format=csv,noheader'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0]!.trim() || null;
+    } catch {
+      nvidiaName = null;
+    }
+  }
+  return nvidiaName;
+}
+
+/**
+ * Dawn's adapter info on NVIDIA's Vulkan driver names the driver ("nvidia NVIDIA: 580.159.04"), not the card, and an
+ * H100 and an H200 time differently: where nvidia-smi answers, the card's name goes first.
+ */
+export function withGpuName(backend: string, device: string, cardName: () => string | null = nvidiaSmiName): string {
+  if (backend !== 'webgpu' || !/nvidia/i.test(device)) return device;
+  const name = cardName();
+  return name ? `${name} (${device})` : device;
+}
+
 export function provenance(options: ProvenanceOptions = {}): Provenance {
   checkOptions('provenance', options, optionKeys<ProvenanceOptions>()(['model', 'start']));
   const { model, start } = options;
@@ -104,7 +126,7 @@ export function provenance(options: ProvenanceOptions = {}): Provenance {
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     wallSeconds: Math.round((Date.now() - startMs) / 100) / 10,
     backend: info?.name ?? tf.getBackend() ?? 'none',
-    device: info?.device ?? 'unknown (the backend was not chosen with useBackend)',
+    device: info ? withGpuName(info.name, info.device) : 'unknown (the backend was not chosen with useBackend)',
     cpu: c.length ? `${c[0].model.trim()} × ${c.length}` : 'unknown',
     node: process.version,
     sharelora: version(),

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { provenance } from '../../src/notebook/index.js';
+import { withGpuName } from '../../src/notebook/provenance.js';
 import { MIME_BUNDLE, type DisplayOutput } from '../../src/notebook/mime.js';
 import { ROOT, testBackend } from '../helpers.js';
 
@@ -57,4 +58,13 @@ it('lists the switches that change how the backend computes, and only those', ()
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
     Object.assign(process.env, saved);
   }
+});
+
+it('puts the card\'s name before the NVIDIA driver string Dawn reports, where nvidia-smi names one', () => {
+  assert.equal(withGpuName('webgpu', 'nvidia NVIDIA: 580.159.04 580.159.4.0', () => 'NVIDIA H100 80GB HBM3'), 'NVIDIA H100 80GB HBM3 (nvidia NVIDIA: 580.159.04 580.159.4.0)');
+  assert.equal(withGpuName('webgpu', 'nvidia NVIDIA: 580.159.04', () => null), 'nvidia NVIDIA: 580.159.04');
+  let asked = false;
+  assert.equal(withGpuName('webgpu', 'mesa llvmpipe: Mesa 25.0.7', () => { asked = true; return 'x'; }), 'mesa llvmpipe: Mesa 25.0.7');
+  assert.equal(withGpuName('wasm', 'CPU (WebAssembly, SIMD)', () => { asked = true; return 'x'; }), 'CPU (WebAssembly, SIMD)');
+  assert.equal(asked, false, 'nvidia-smi is asked only for an NVIDIA webgpu adapter');
 });
