@@ -5,10 +5,13 @@
  *   node dist/bench/gemm.js '{"reps":5}'
  *   node dist/bench/gemm.js '{"reps":5,"notebook":true}'   # the notebook-scale step's products (6 layers, 32 × 128)
  *   node dist/bench/gemm.js '{"tiles":["lib","128x128","128x128un","128x128@s2"]}'   # lib: the library's own choice; @sS: S K-slices
+ *   node dist/bench/gemm.js '{"occupancy":true}'   # how many workgroups of each tile an SM runs at once (below)
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/index.js';
 import { registerKernels, tfjsBatchMatMul, chooseTile, nameOfTile, tileNames } from '../src/backend/webgpu/index.js';
+import { tileNamed } from '../src/backend/webgpu/gemm.js';
+import { flags } from '../src/backend/flags.js';
 import { registerGemmVariants } from './gemm-variants.js';
 
 export interface GemmShape { name: string; M: number; N: number; K: number; ta: boolean; tb: boolean; batch: number; perStep: number }
@@ -93,9 +96,41 @@ export async function runGemmSweep(o: { reps?: number; tiles?: string[]; dawnFla
   return { device: info.device, rows, stepMs, dawnFlags: o.dawnFlags };
 }
 
+/**
+ * How many workgroups of a tile one SM runs at once, read from time against workload: products of w·SMs tiles
+ * (w = 0.5 … 4) of one tile and one K. With one resident workgroup an SM, w = 1 and w = 2 take two rounds' time
+ * apart; with two, they take about the same. splitk.ts's wave model assumes one (SHARELORA_GEMM_OCCUPANCY), and the
+ * session-12 sweep fits either that or two at a lower rate each (bench/NOTES.md entry 30): this settles it.
+ */
+export async function runOccupancyProbe(o: { reps?: number; tiles?: string[]; K?: number } = {}): Promise<{ device: string; sms: number; rows: Array<{ tile: string; waves: number; tiles: number; M: number; N: number; K: number; ms: number; msPerWave: number; tflops: number }> }> {
+  const info = await useBackend('webgpu');
+  registerKernels();
+  const reps = o.reps ?? 10, K = o.K ?? 768;
+  const sms = flags.gpuSms;
+  const rows = [];
+  for (const tile of o.tiles ?? ['128x128', '64x64t4']) {
+    const t = tileNamed(tile, 'the occupancy probe');
+    // N: 12 column tiles (an H100's 132 SMs are 11 × 12); M: as many row tiles as w·SMs needs
+    const N = 12 * t.BN;
+    for (const w of [0.5, 1, 1.5, 2, 3, 4]) {
+      const M = Math.max(1, Math.round((w * sms) / 12)) * t.BM;
+      const a = tf.randomUniform([M, K], -1, 1), b = tf.randomUniform([K, N], -1, 1);
+      const f = () => tf.engine().runKernel('ShareLoraMatMul', { a, b }, { transA: false, transB: false, tile, splitK: 1 } as never) as tf.Tensor;
+      tf.dispose(f());
+      const tm = await tf.time(() => { for (let i = 0; i < reps; i++) tf.dispose(f()); });
+      const ms = (tm.kernelMs as number) / reps;
+      const n = (M / t.BM) * 12;
+      rows.push({ tile, waves: n / sms, tiles: n, M, N, K, ms, msPerWave: ms / (n / sms), tflops: (2 * M * N * K) / ms / 1e9 });
+      tf.dispose([a, b]);
+    }
+  }
+  return { device: info.device, sms, rows };
+}
+
 if (process.argv[1] && /gemm\.js$/.test(process.argv[1])) {
   const o = process.argv[2] ? JSON.parse(process.argv[2]) : {};
-  runGemmSweep(o).then((r) => {
+  (o.occupancy ? runOccupancyProbe(o) : runGemmSweep(o)).then((r) => {
+    if ('sms' in r) for (const x of r.rows) console.log(`${x.tile.padEnd(8)} ${x.waves.toFixed(2).padStart(5)} waves (${String(x.tiles).padStart(4)} tiles, ${x.M} x ${x.N} x ${x.K}): ${x.ms.toFixed(3)} ms, ${x.msPerWave.toFixed(3)} ms a wave, ${x.tflops.toFixed(1)} TFLOP/s`);
     process.stdout.write(`@@RESULT ${JSON.stringify(r)}\n`);
     process.exit(0);
   }, (e) => { process.stdout.write(`@@RESULT ${JSON.stringify({ error: String(e?.message ?? e) })}\n`); process.exit(0); });

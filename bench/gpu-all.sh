@@ -64,7 +64,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>
 # loops lost their 69 clamps a key tile in entry 28, the flash forward with one thread a query row (entry 29's change off) and with its opt-in block rescale (unroll off, the two-wave rule and
 # "GEMM changes off" were measured in sessions 10-12 and are no longer tracked)
 part gpt2-small 300 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
-  --compile sharea --variant-models sharea --variants '{"robustness off":{"SHARELORA_WEBGPU_ROBUSTNESS":"0"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"robustness off + multi-tensor on":{"SHARELORA_WEBGPU_ROBUSTNESS":"0","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"},"flash forward 1 thread a row":{"SHARELORA_WEBGPU_FLASH_PARTS":"1"},"flash forward block rescale":{"SHARELORA_WEBGPU_FLASH_BLOCK":"1"}}' \
+  --compile sharea --variant-models sharea --variants '{"robustness off":{"SHARELORA_WEBGPU_ROBUSTNESS":"0"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"robustness off + multi-tensor on":{"SHARELORA_WEBGPU_ROBUSTNESS":"0","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"},"flash forward 1 thread a row":{"SHARELORA_WEBGPU_FLASH_PARTS":"1"},"flash forward block rescale":{"SHARELORA_WEBGPU_FLASH_BLOCK":"1"},"occupancy 2":{"SHARELORA_GEMM_OCCUPANCY":"2"}}' \
   --out "$out/gpt2-small.json"
 part notebook 270 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
   --variants '{"robustness off":{"SHARELORA_WEBGPU_ROBUSTNESS":"0"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"robustness off + multi-tensor on":{"SHARELORA_WEBGPU_ROBUSTNESS":"0","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"},"flash forward 1 thread a row":{"SHARELORA_WEBGPU_FLASH_PARTS":"1"},"flash forward block rescale":{"SHARELORA_WEBGPU_FLASH_BLOCK":"1"},"replay off":{"SHARELORA_WEBGPU_REPLAY":"0"}}' \
@@ -74,6 +74,8 @@ part tests 150 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dis
 # the same tests with Dawn's bounds clamping off (entry 28: whether it can be the default)
 part tests-norobust 150 env SHARELORA_BACKEND=webgpu SHARELORA_WEBGPU_ROBUSTNESS=0 node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
 part tests-optin 60 env SHARELORA_BACKEND=webgpu FLASH_BACKWARD_ALL=1 SHARELORA_WEBGPU_FLAT_STREAM=1 SHARELORA_WEBGPU_MULTI_TENSOR=1 SHARELORA_WEBGPU_FLASH_BACKWARD=1 node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/step-replay.test.js dist/test/gpu/flash-backward.test.js
+# how many 128×128 (and 64×64) workgroups an SM runs at once (bench/NOTES.md entry 30): split-K's wave model assumes one
+part occupancy 60 node dist/bench/gemm.js '{"occupancy":true}'
 # the GEMM sweep over GPT-2 small's products (bench/NOTES.md entry 20): the library's choice against forced tiles, the
 # unrolled K loop (un, dbun) and split-K 2 for the 768 x 768 products
 part gemm 150 node dist/bench/gemm.js '{"reps":10,"tiles":["lib","128x128","128x128un","128x128db","128x128dbun","128x64","128x64un","64x64t4","64x64t4un","128x128@s2"]}'

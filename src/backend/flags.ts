@@ -84,6 +84,7 @@ const dawnLog = once(() => onOff('SHARELORA_DAWN_LOG', false));
 const interruptGraceMs = once(() => integer('SHARELORA_INTERRUPT_GRACE_MS', 2000, 0, 'milliseconds'));
 const runnerBackend = once(() => raw('SHARELORA_RUNNER_BACKEND') ?? 'auto');
 const gemmSplitK = once(() => onOff('SHARELORA_GEMM_SPLITK', true));
+const gemmOccupancy = once(() => integer('SHARELORA_GEMM_OCCUPANCY', 1, 1, 'workgroups of the 128×128 GEMM tile one SM runs at once'));
 const gemmUnroll = once(() => onOff('SHARELORA_GEMM_UNROLL', true));
 const gemmRule = once(() => oneOf('SHARELORA_GEMM_RULE', ['wave', 'waves2'] as const, 'wave'));
 const webgpuPoolMiB = once(() => integer('SHARELORA_WEBGPU_POOL_MIB', 2048, 0, 'MiB of free buffers tfjs\'s webgpu pool may keep; 0: no cap'));
@@ -136,6 +137,8 @@ export const flags = {
   get gemmTile(): string | undefined { return raw('SHARELORA_GEMM_TILE'); },
   /** SHARELORA_GEMM_SPLITK=0: no split-K for products whose tiles cannot fill the GPU (webgpu/splitk.ts). */
   get gemmSplitK(): boolean { return gemmSplitK(); },
+  /** SHARELORA_GEMM_OCCUPANCY: 128×128 workgroups an SM runs at once in split-K's wave model (webgpu/splitk.ts); default 1; `node dist/bench/gemm.js '{"occupancy":true}'` measures it. */
+  get gemmOccupancy(): number { return gemmOccupancy(); },
   /** SHARELORA_GEMM_UNROLL (default on; 0 turns it off): the library's GEMM tiles with the K loop unrolled, 128×128 also double-buffered (webgpu/gemm.ts; on since a whole step was measured faster with it, bench/NOTES.md "22 and 23, measured"). */
   get gemmUnroll(): boolean { return gemmUnroll(); },
   /** SHARELORA_GEMM_RULE=waves2: 128×128 tiles only where they make two waves on the GPU, else 64×64 (webgpu/gemm.ts; opt-in until measured in a step, bench/NOTES.md entry 21). */

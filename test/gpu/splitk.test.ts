@@ -33,6 +33,9 @@ describe('split-K GEMM', () => {
     assert.equal(splitCount(2048, 3072, 768, tiles(2048, 3072), 132), 1);
     // notebook scale (4096 tokens, 256 wide): too little work for the extra launch
     assert.equal(splitCount(4096, 256, 1024, tiles(4096, 256), 132), 1);
+    // two resident workgroups an SM (SHARELORA_GEMM_OCCUPANCY=2: 264 a round): five slices (480 workgroups, two rounds
+    // of K/5) beat four (two rounds of K/4), where one a SM made four the best (three rounds of K/4 against one of K)
+    assert.equal(splitCount(2048, 768, 3072, tiles(2048, 768), 2 * 132), 5);
   });
 
   it('weight gradients of full training (few 128×128 tiles over the batch\'s tokens) split into up to 32 slices', () => {

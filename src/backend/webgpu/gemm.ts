@@ -166,7 +166,8 @@ export function splitChoice(M: number, N: number, K: number, t: GemmTile): { t: 
   const longK = t === MID && K > 4096 && M > 64 && N > 64 && bigTiles >= 0.7 * flags.gpuSms;
   const few = t === SMALL && K >= 4096 && M > 64 && N > 64;
   if (!(t === BIG || longK || few) || flags.gemmTile || tileRule) return { t, S: 1 };
-  const S = splitCount(M, N, K, bigTiles, flags.gpuSms, { few });
+  // one round of the wave model is as many 128×128 workgroups as the GPU runs at once
+  const S = splitCount(M, N, K, bigTiles, flags.gpuSms * flags.gemmOccupancy, { few });
   return { t: S > 1 ? BIG : t, S };
 }
 
