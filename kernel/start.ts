@@ -61,13 +61,19 @@ function main(): void {
   const ownGroup = process.platform !== 'win32';
   const child = spawn('jupyter', args, { stdio: 'inherit', env, detached: ownGroup });
   let signals = 0;
+  let retry: NodeJS.Timeout | undefined;
   const stop = () => {
     signals++;
-    if (signals === 1) console.log('\nshutting Jupyter down (again to force it)');
-    child.kill(signals === 1 ? 'SIGTERM' : 'SIGKILL');
+    if (signals > 1) { child.kill('SIGKILL'); return; }
+    console.log('\nshutting Jupyter down (again to force it)');
+    child.kill('SIGTERM');
+    // Notebook 6's SIGTERM handler needs the event loop that start() creates only after printing its URLs: a SIGTERM
+    // in that moment is lost to an AttributeError (no io_loop) and the server stays up, so ask again a few times
+    let left = 5;
+    retry = setInterval(() => { if (left-- > 0 && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); else clearInterval(retry); }, 2000);
   };
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, stop);
-  child.on('exit', (code, signal) => process.exit(code ?? (signal === 'SIGTERM' && signals ? 0 : 1)));
+  child.on('exit', (code, signal) => { clearInterval(retry); process.exit(code ?? (signal === 'SIGTERM' && signals ? 0 : 1)); });
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();
