@@ -99,9 +99,38 @@ function defaultTile(M: number, N: number, batch: number, K: number): GemmTile {
   // SHARELORA_GEMM_RULE=waves2: the H100 sweep of entry 21 had 64×64 ahead of 128×128 on every product where
   // 128×128 made under two waves (GPT-2 small's N = 768); opt-in until a whole step shows it
   if (flags.gemmRule === 'waves2' && M > 64 && N > 64 && tiles(BIG) < 2 * SMS && K <= 4096) return tiles(MID) >= SMS ? MID : SMALL;
+  // (where even 64×64 makes under a wave, the small tile below fills more of the GPU than either)
+  if (flags.gemmRule === 'efficiency' && M > 64 && N > 64 && K <= 4096 && tiles(MID) >= SMS) return efficientTile(M, N, batch, K, tiles);
   if (M > 64 && N > 64 && (tiles(BIG) >= 2 * SMS || (tiles(BIG) >= 0.7 * SMS && K <= 4096))) return BIG;
   if (tiles(MID) >= SMS) return MID;
   return SMALL;
+}
+
+/**
+ * 64×64's rate against 128×128's where both fill their waves: the session-12 H100 sweep's c_fc forward (384 and
+ * 1,536 tiles, both 97% of their last wave) ran 26.2 against 28.3 TFLOP/s (bench/NOTES.md entry 31).
+ */
+const MID_RATE = 0.93;
+/** what a split's reduce pass costs against its gain: splitCount asks for 15% (splitk.ts) */
+const SPLIT_PENALTY = 1.15;
+
+/**
+ * SHARELORA_GEMM_RULE=efficiency: each candidate's expected rate is its steady rate times the fill of its waves
+ * (a round holds SMs × SHARELORA_GEMM_OCCUPANCY workgroups; the last round's empty slots idle for a whole K loop):
+ * 128×128 unsplit, 128×128 over split-K's slices (one product only, with the reduce's cost), 64×64. On the
+ * session-12 sweep's GPT-2 products this picks each row's faster of the two tiles (entry 31).
+ */
+function efficientTile(M: number, N: number, batch: number, K: number, tiles: (t: GemmTile) => number): GemmTile {
+  const slots = flags.gpuSms * flags.gemmOccupancy;
+  const fill = (n: number) => n / (Math.ceil(n / slots) * slots);
+  const big = tiles(BIG);
+  let bigRate = fill(big);
+  if (batch === 1) {
+    const S = splitCount(M, N, K, big, slots);
+    if (S > 1) bigRate = Math.max(bigRate, (big / slots) / (Math.ceil((big * S) / slots) / S) / SPLIT_PENALTY);
+  }
+  const midRate = fill(tiles(MID)) * MID_RATE;
+  return midRate > bigRate ? MID : BIG;
 }
 
 export interface GemmArgs {
