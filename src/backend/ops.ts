@@ -152,6 +152,51 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
   return tf.div(tf.neg(tf.sum(tf.mul(picked, valid))), n) as tf.Scalar;
 }
 
+/** 1 where an id is not a whole number in [0, n) (NaN included) */
+export function invalidIds(ids: tf.Tensor, n: number): tf.Tensor {
+  const whole = ids.dtype === 'int32' ? tf.scalar(true, 'bool') : tf.equal(ids, tf.floor(ids));
+  return tf.logicalNot(tf.logicalAnd(whole, tf.logicalAnd(tf.greaterEqual(ids, 0), tf.less(ids, n))));
+}
+
+/** 1 where an attention-mask value is neither 0 (padding) nor 1 (token) */
+export function invalidMask(mask: tf.Tensor): tf.Tensor {
+  return tf.logicalAnd(tf.notEqual(mask, 0), tf.notEqual(mask, 1));
+}
+
+/** 1 where a label is wrong: not finite (a regression target), or neither IGNORE_INDEX nor a class id in [0, range) */
+export function invalidLabels(labels: tf.Tensor, o: { range: number; regression: boolean }): tf.Tensor {
+  if (o.regression) return tf.logicalNot(tf.isFinite(labels));
+  return tf.logicalAnd(tf.notEqual(labels, IGNORE_INDEX), invalidIds(labels, o.range));
+}
+
+/**
+ * A batch's device-side check in one tensor: [bad input ids, bad attention-mask values, bad labels, labels that carry
+ * a loss] (an absent part counts 0, absent labels count 1 that carries a loss). `skipFirst`: a causal LM's first
+ * column predicts nothing. One dispatch on webgpu (webgpu/batch-check.ts) instead of about fifteen.
+ */
+export function batchCounts(ids: tf.Tensor | undefined, mask: tf.Tensor | undefined, labels: tf.Tensor | undefined,
+  o: { vocab: number; labelRange: number; regression: boolean; skipFirst: boolean }): tf.Tensor1D {
+  const fz = fused(); if (fz) { const r = fz.batchCounts(ids, mask, labels, o); if (r) return r; }
+  return tf.tidy(() => {
+    const count = (bad: tf.Tensor): tf.Tensor => tf.sum(tf.cast(bad, 'float32'));
+    const zero: tf.Tensor = tf.scalar(0);
+    let learn: tf.Tensor = tf.scalar(1);
+    if (labels) {
+      if (o.regression) learn = tf.scalar(labels.size);
+      else {
+        const used = o.skipFirst ? tf.slice(labels, [0, 1], [labels.shape[0], labels.shape[1]! - 1]) : labels;
+        learn = count(tf.notEqual(used, IGNORE_INDEX));
+      }
+    }
+    return tf.stack([
+      ids ? count(invalidIds(ids, o.vocab)) : zero,
+      mask ? count(invalidMask(mask)) : zero,
+      labels ? count(invalidLabels(labels, { range: o.labelRange, regression: o.regression })) : zero,
+      learn,
+    ]) as tf.Tensor1D;
+  });
+}
+
 /** [Σg², 1 if every element of g is finite else 0], still on the device (the trainer's clipping and overflow check). */
 export function gradStats(g: tf.Tensor): tf.Tensor1D {
   const fz = fused(); if (fz) return fz.gradStats(g);

@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { IGNORE_INDEX } from '../backend/labels.js';
+import { batchCounts, invalidIds, invalidLabels, invalidMask } from '../backend/ops.js';
 import { isRegression } from '../models/heads.js';
 import type { Model } from '../models/types.js';
 import { closest, describeValue, isPlainObject } from '../util/options.js';
@@ -184,30 +185,14 @@ export const nothingToLearn = (where: string, causal: boolean) => new BatchError
 export function deviceBatchCheck(batch: Batch, model: Model): tf.Tensor1D | undefined {
   const { inputIds, attentionMask, labels } = batch;
   if (!(inputIds instanceof tf.Tensor) && !(attentionMask instanceof tf.Tensor) && !(labels instanceof tf.Tensor)) return undefined;
-  return tf.tidy(() => {
-    const count = (bad: tf.Tensor): tf.Tensor => tf.sum(tf.cast(bad, 'float32'));
-    const zero: tf.Tensor = tf.scalar(0);
-    const ids = inputIds instanceof tf.Tensor ? count(badIds(inputIds, model.config.vocabSize)) : zero;
-    const mask = attentionMask instanceof tf.Tensor ? count(tf.logicalAnd(tf.notEqual(attentionMask, 0), tf.notEqual(attentionMask, 1))) : zero;
-    let lab = zero, learn: tf.Tensor = tf.scalar(1);
-    if (labels instanceof tf.Tensor) {
-      lab = count(badLabels(labels, model));
-      learn = lossLabelCount(labels, model);
-    }
-    return tf.stack([ids, mask, lab, learn]) as tf.Tensor1D;
+  const t = (x: unknown) => (x instanceof tf.Tensor ? x : undefined);
+  return batchCounts(t(inputIds), t(attentionMask), t(labels), {
+    vocab: model.config.vocabSize, labelRange: labelRange(model), regression: isRegression(model), skipFirst: model.task === 'causal-lm',
   });
 }
 
-function badIds(ids: tf.Tensor, V: number): tf.Tensor {
-  const whole = ids.dtype === 'int32' ? tf.scalar(true, 'bool') : tf.equal(ids, tf.floor(ids));
-  return tf.logicalNot(tf.logicalAnd(whole, tf.logicalAnd(tf.greaterEqual(ids, 0), tf.less(ids, V))));
-}
-
-function badLabels(labels: tf.Tensor, model: Model): tf.Tensor {
-  if (isRegression(model)) return tf.logicalNot(tf.isFinite(labels));
-  const n = model.task === 'seq-cls' ? model.config.numLabels : model.config.vocabSize;
-  return tf.logicalAnd(tf.notEqual(labels, IGNORE_INDEX), badIds(labels, n));
-}
+const labelRange = (model: Model): number => (model.task === 'seq-cls' ? model.config.numLabels : model.config.vocabSize);
+const badLabels = (labels: tf.Tensor, model: Model): tf.Tensor => invalidLabels(labels, { range: labelRange(model), regression: isRegression(model) });
 
 /**
  * A device check came back non-zero: find the first offending value (a
@@ -225,10 +210,10 @@ export async function failDeviceCheck(where: string, batch: Batch, model: Model,
     throw new BatchError(where, `${field}${at}`, `is ${describeValue(values[k])}, expected ${expected}`);
   };
   const V = model.config.vocabSize;
-  if (ids) await first('inputIds', batch.inputIds as tf.Tensor, () => badIds(batch.inputIds as tf.Tensor, V), `a token id in [0, ${V}) (the vocabulary)`);
+  if (ids) await first('inputIds', batch.inputIds as tf.Tensor, () => invalidIds(batch.inputIds as tf.Tensor, V), `a token id in [0, ${V}) (the vocabulary)`);
   if (mask) {
     const m = batch.attentionMask as tf.Tensor;
-    await first('attentionMask', m, () => tf.logicalAnd(tf.notEqual(m, 0), tf.notEqual(m, 1)), '0 (padding) or 1 (token)');
+    await first('attentionMask', m, () => invalidMask(m), '0 (padding) or 1 (token)');
   }
   if (lab) await first('labels', batch.labels as tf.Tensor, () => badLabels(batch.labels as tf.Tensor, model), labelRule(model).expected);
   if (training && learn === 0) throw nothingToLearn(where, model.task === 'causal-lm');

@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { AdamWHyper, DropoutSpec, TokenAttentionOptions } from '../op-types.js';
 import { alias } from '../light-clone.js';
 import { KERNELS } from './register.js';
+import { checkType } from './batch-check.js';
 
 type Thunks = Record<string, () => tf.Tensor>;
 type Save = (ts: tf.Tensor[]) => void;
@@ -239,6 +240,17 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
 /** [Σg², 1 if g is all finite else 0] in one dispatch (optim.ts). */
 export function gradStats(g: tf.Tensor): tf.Tensor1D {
   return run(KERNELS.gradStats, { g }) as tf.Tensor1D;
+}
+
+/** ../ops.ts batchCounts in one dispatch (batch-check.ts); undefined for a dtype the kernel does not read (the caller falls back) */
+export function batchCounts(ids: tf.Tensor | undefined, mask: tf.Tensor | undefined, labels: tf.Tensor | undefined,
+  o: { vocab: number; labelRange: number; regression: boolean; skipFirst: boolean }): tf.Tensor1D | undefined {
+  const parts: Record<string, tf.Tensor> = {};
+  if (ids) parts.ids = ids;
+  if (mask) parts.mask = mask;
+  if (labels) parts.labels = labels;
+  if (Object.values(parts).some((t) => !checkType(t))) return undefined;
+  return run(KERNELS.batchCheck, parts, { ...o }) as tf.Tensor1D;
 }
 
 /** torch AdamW's new (p, m, v) in one dispatch (optim.ts); with h.ctrl, scale and whether to apply come from it. */

@@ -17,6 +17,7 @@ import { installReplayHooks } from './replay.js';
 import { replaceBatchMatMul, slMatMul } from './matmul.js';
 import { addNormBackward, addNormForward, columnSum, normBackward, normForward } from './norm.js';
 import { adamwKernel, adamwManyKernel, gradStatsKernel, gradStatsManyKernel, stepControlKernel } from './optim.js';
+import { batchCheckKernel } from './batch-check.js';
 
 export const KERNELS = {
   matmul: 'ShareLoraMatMul',
@@ -28,6 +29,7 @@ export const KERNELS = {
   attn: 'ShareLoraAttention',
   attnGrad: 'ShareLoraAttentionGrad',
   gradStats: 'ShareLoraGradStats',
+  batchCheck: 'ShareLoraBatchCheck',
   adamw: 'ShareLoraAdamW',
   gradStatsMany: 'ShareLoraGradStatsMany',
   adamwMany: 'ShareLoraAdamWMany',
@@ -61,6 +63,7 @@ export function registerKernels(opts: { replaceBatchMatMul?: boolean } = {}): vo
   reg(KERNELS.attn, attentionForward);
   reg(KERNELS.attnGrad, attentionBackward);
   reg(KERNELS.gradStats, gradStatsKernel);
+  reg(KERNELS.batchCheck, batchCheckKernel);
   reg(KERNELS.adamw, adamwKernel);
   reg(KERNELS.gradStatsMany, gradStatsManyKernel);
   reg(KERNELS.adamwMany, adamwManyKernel);
