@@ -109,13 +109,13 @@ async function replace(trainer: Saved, state: TrainerState, target: string): Pro
     const rotating = existsSync(target);
     if (rotating) {
       refuseForeignPrev(prev);
-      await rm(prev, { recursive: true, force: true });
+      await discard(prev, target);
       await rename(target, prev);
     }
     await rename(tmp, target);
     await syncDir(dirname(target));
     // not rotating: a <dir>.prev checkpoint is what a killed save left, superseded now
-    if (rotating || (prevIsOurs(prev) && isCheckpoint(prev))) await rm(prev, { recursive: true, force: true });
+    if (rotating || (prevIsOurs(prev) && isCheckpoint(prev))) await discard(prev, target);
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;
@@ -181,6 +181,19 @@ function refuseForeignPrev(prev: string): void {
   const st = lstatSync(prev);
   const what = st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a folder that is not a checkpoint' : 'a file';
   throw new CheckpointError(prev, `is ${what}, not a previous checkpoint; a save moves the previous checkpoint aside under this name and deletes it, so it will not touch yours — rename or move it, then save again (nothing was written)`);
+}
+
+/**
+ * Delete a folder of ours so that a kill part-way leaves nothing half-deleted under its name: renamed to one of this
+ * process's temporary names first (removeStaleTemps clears it once the process is gone). Deleted in place, a <dir>.prev
+ * whose trainer.json went first was no longer recognisable as a checkpoint, and every later save refused to touch it
+ * (seen once in the suite: a SIGKILL inside that rm).
+ */
+async function discard(dir: string, target: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  const trash = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await rename(dir, trash);
+  await rm(trash, { recursive: true, force: true });
 }
 
 /** temporary folders of saves whose process died (killed mid-save) */

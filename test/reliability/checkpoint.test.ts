@@ -195,6 +195,9 @@ describe('checkpoint and resume', () => {
       });
       assert.equal(await exit, 'SIGKILL', 'the child was killed, not finished');
       if (readdirSync(tmp).some((n) => n.startsWith('killed.tmp-') || n === 'killed.prev')) midSave++;
+      // whatever the kill interrupted, a <dir>.prev left behind is a whole checkpoint (a half-deleted one would make every
+      // later save refuse it as foreign), and so is <dir> where it exists
+      for (const d of [dir, `${dir}.prev`]) if (existsSync(d)) assert.ok(existsSync(join(d, 'trainer.json')), `${d} is incomplete: ${readdirSync(d)}`);
       const tr = await resume(dir);
       assert.ok(tr.updates >= done, `resumed at update ${tr.updates}, but update ${done} had been saved`);
       assert.equal(tr.records.length, tr.updates);
