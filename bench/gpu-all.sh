@@ -92,6 +92,8 @@ part pretrain 360 node dist/bench/run.js --suite pretrain --steps 20 --warmup 6 
   echo "# tests, robustness off: $(grep -E '^# (pass|fail) ' "$out/tests-norobust.log" 2>/dev/null | tr '\n' ' ')"
   echo "# tests, flat stream + multi-tensor + flash backward on: $(grep -E '^# (pass|fail) ' "$out/tests-optin.log" 2>/dev/null | tr '\n' ' ')"
   node dist/bench/summary.js "$out"
+  # the occupancy probe's lines (bench/gemm.ts runOccupancyProbe; entry 30)
+  [ -f "$out/occupancy.log" ] && grep -E ' waves \(' "$out/occupancy.log"
   # the pretraining part's own table (bench/run.ts suitePretrain)
   [ -f "$out/pretrain.log" ] && sed -n '/^Pretraining shape/,/^our profiled step/p' "$out/pretrain.log"
   echo "# total $(( $(date +%s) - t0 )) s"
