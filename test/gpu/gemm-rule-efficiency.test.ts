@@ -6,10 +6,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs-core';
 import { chooseTile, nameOfTile } from '../../src/backend/webgpu/index.js';
-import { splitStats } from '../../src/backend/webgpu/splitk.js';
-import { randn, relErr, releaseGPU, webgpuUnavailable } from './helpers.js';
+import { assertUnsplitMatMulAgrees, releaseGPU, webgpuUnavailable } from './helpers.js';
 // read once per process: this file is its own process under node --test
 process.env.SHARELORA_GEMM_RULE = 'efficiency';
 process.env.SHARELORA_GEMM_SPLITK = '1';
@@ -54,14 +52,6 @@ describe('the wave-fill tile rule (SHARELORA_GEMM_RULE=efficiency)', () => {
     // 96 tiles of 128×128 (the default rule's choice); K short for lavapipe
     const M = 2048, N = 768, K = 200;
     assert.equal(nameOfTile(chooseTile(M, N, 1, K)), '64x64t4');
-    const a = randn(M * K, 31), b = randn(K * N, 32);
-    await tf.setBackend('webgpu');
-    const before = splitStats.products;
-    const got = await tf.matMul(tf.tensor(a, [M, K]), tf.tensor(b, [K, N])).data();
-    assert.equal(splitStats.products, before, 'not split');
-    await tf.setBackend('cpu');
-    const want = await tf.matMul(tf.tensor(a, [M, K]), tf.tensor(b, [K, N])).data();
-    await tf.setBackend('webgpu');
-    assert.ok(relErr(got, want) < 1e-5, `rel err ${relErr(got, want)}`);
+    await assertUnsplitMatMulAgrees(M, N, K, 31);
   });
 });

@@ -9,6 +9,7 @@ import { useBackend } from '../../src/backend/index.js';
 import type { Batch } from '../../src/data/batch.js';
 import * as ref from '../../src/backend/ops.js';
 import { webgpuOps as ours } from '../../src/backend/webgpu/index.js';
+import { splitStats } from '../../src/backend/webgpu/splitk.js';
 
 let why: string | undefined;
 let ready: Promise<string | undefined> | undefined;
@@ -208,6 +209,22 @@ export async function epilogueDisagreements(cases: readonly EpilogueCase[]): Pro
     if (!(e < 1e-5)) bad.push(`${tile} ${M}x${N}x${K} ${ta}${tb} S=${S} ${epi}: rel err ${e}`);
   }
   return bad;
+}
+
+/**
+ * A plain tf.matMul of M × K by K × N on webgpu, through whatever tile the active rule picks, agrees with the cpu
+ * backend and was not split (the tile-rule tests: a product the rule moves to 64×64 runs there, whole).
+ */
+export async function assertUnsplitMatMulAgrees(M: number, N: number, K: number, seed: number): Promise<void> {
+  const a = randn(M * K, seed), b = randn(K * N, seed + 1);
+  await tf.setBackend('webgpu');
+  const before = splitStats.products;
+  const got = await tf.matMul(tf.tensor(a, [M, K]), tf.tensor(b, [K, N])).data();
+  assert.equal(splitStats.products, before, 'not split');
+  await tf.setBackend('cpu');
+  const want = await tf.matMul(tf.tensor(a, [M, K]), tf.tensor(b, [K, N])).data();
+  await tf.setBackend('webgpu');
+  assert.ok(relErr(got, want) < 1e-5, `rel err ${relErr(got, want)}`);
 }
 
 /** Asserts every parameter of `b` within `tol` (absolute, elementwise) of the same-named one of `a`. */
