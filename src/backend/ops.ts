@@ -170,6 +170,18 @@ export function invalidLabels(labels: tf.Tensor, o: { range: number; regression:
 }
 
 /**
+ * The labels that carry a loss (the weight of a batch's mean loss): every target of a regression, else those that
+ * are not IGNORE_INDEX, from the second column on where `skipFirst` (a causal LM's position 0 predicts nothing).
+ */
+export function lossLabels(labels: tf.Tensor, o: { regression: boolean; skipFirst: boolean }): tf.Scalar {
+  return tf.tidy(() => {
+    if (o.regression) return tf.scalar(labels.size);
+    const used = o.skipFirst ? tf.slice(labels, [0, 1], [labels.shape[0], labels.shape[1]! - 1]) : labels;
+    return tf.sum(tf.cast(tf.notEqual(used, IGNORE_INDEX), 'float32'));
+  });
+}
+
+/**
  * A batch's device-side check in one tensor: [bad input ids, bad attention-mask values, bad labels, labels that carry
  * a loss] (an absent part counts 0, absent labels count 1 that carries a loss). `skipFirst`: a causal LM's first
  * column predicts nothing. One dispatch on webgpu (webgpu/batch-check.ts) instead of about fifteen.
@@ -180,14 +192,7 @@ export function batchCounts(ids: tf.Tensor | undefined, mask: tf.Tensor | undefi
   return tf.tidy(() => {
     const count = (bad: tf.Tensor): tf.Tensor => tf.sum(tf.cast(bad, 'float32'));
     const zero: tf.Tensor = tf.scalar(0);
-    let learn: tf.Tensor = tf.scalar(1);
-    if (labels) {
-      if (o.regression) learn = tf.scalar(labels.size);
-      else {
-        const used = o.skipFirst ? tf.slice(labels, [0, 1], [labels.shape[0], labels.shape[1]! - 1]) : labels;
-        learn = count(tf.notEqual(used, IGNORE_INDEX));
-      }
-    }
+    const learn: tf.Tensor = labels ? lossLabels(labels, o) : tf.scalar(1);
     return tf.stack([
       ids ? count(invalidIds(ids, o.vocab)) : zero,
       mask ? count(invalidMask(mask)) : zero,

@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { IGNORE_INDEX } from '../backend/labels.js';
-import { batchCounts, invalidIds, invalidLabels, invalidMask } from '../backend/ops.js';
+import { batchCounts, invalidIds, invalidLabels, invalidMask, lossLabels } from '../backend/ops.js';
 import { isRegression } from '../models/heads.js';
 import type { Model } from '../models/types.js';
 import { closest, describeValue, isPlainObject } from '../util/options.js';
@@ -156,11 +156,7 @@ function checkHeadRows(where: string, b: Batch, model: Model, B: number, T: numb
  * position 0 predicts nothing). On the device, as a float32 scalar.
  */
 export function lossLabelCount(labels: tf.Tensor, model: Model): tf.Scalar {
-  return tf.tidy(() => {
-    if (isRegression(model)) return tf.scalar(labels.size);
-    const used = model.task === 'causal-lm' ? tf.slice(labels, [0, 1], [labels.shape[0], labels.shape[1]! - 1]) : labels;
-    return tf.sum(tf.cast(tf.notEqual(used, IGNORE_INDEX), 'float32'));
-  });
+  return lossLabels(labels, { regression: isRegression(model), skipFirst: model.task === 'causal-lm' });
 }
 
 /** lossLabelCount of host labels */
