@@ -42,6 +42,13 @@ export function gpt2Shapes(N = 2048, C = 768, V = 50257, L = 12, T = 256, H = 12
   ];
 }
 
+/** GPU time of one call of f, the mean over reps after one call that compiles and warms */
+async function kernelMs(f: () => tf.Tensor, reps: number): Promise<number> {
+  tf.dispose(f());
+  const t = await tf.time(() => { for (let i = 0; i < reps; i++) tf.dispose(f()); });
+  return (t.kernelMs as number) / reps;
+}
+
 export interface GemmRow { shape: string; M: number; N: number; K: number; batch: number; perStep: number; gflop: number; ms: Record<string, number>; auto: string; best: string }
 
 export async function runGemmSweep(o: { reps?: number; tiles?: string[]; dawnFlags?: string[]; small?: boolean; notebook?: boolean } = {}): Promise<{ device: string; rows: GemmRow[]; stepMs: Record<string, number>; dawnFlags?: string[] }> {
@@ -65,11 +72,7 @@ export async function runGemmSweep(o: { reps?: number; tiles?: string[]; dawnFla
     const a = tf.randomUniform(aShape, -1, 1), b = tf.randomUniform(bShape, -1, 1);
     const gflop = (2 * s.M * s.N * s.K * s.batch) / 1e9;
     const ms: Record<string, number> = {};
-    const time = async (f: () => tf.Tensor) => {
-      tf.dispose(f()); // compile + warm
-      const t = await tf.time(() => { for (let i = 0; i < reps; i++) tf.dispose(f()); });
-      return t.kernelMs as number / reps;
-    };
+    const time = (f: () => tf.Tensor) => kernelMs(f, reps);
     for (const tile of tiles) {
       // 'lib': no tile attribute, so the library's own choice (its rule, split-K, the thin kernel) runs;
       // NAME@sS: the tile NAME over S K-slices
@@ -116,9 +119,7 @@ export async function runOccupancyProbe(o: { reps?: number; tiles?: string[]; K?
       const M = Math.max(1, Math.round((w * sms) / 12)) * t.BM;
       const a = tf.randomUniform([M, K], -1, 1), b = tf.randomUniform([K, N], -1, 1);
       const f = () => tf.engine().runKernel('ShareLoraMatMul', { a, b }, { transA: false, transB: false, tile, splitK: 1 } as never) as tf.Tensor;
-      tf.dispose(f());
-      const tm = await tf.time(() => { for (let i = 0; i < reps; i++) tf.dispose(f()); });
-      const ms = (tm.kernelMs as number) / reps;
+      const ms = await kernelMs(f, reps);
       const n = (M / t.BM) * 12;
       rows.push({ tile, waves: n / sms, tiles: n, M, N, K, ms, msPerWave: ms / (n / sms), tflops: (2 * M * N * K) / ms / 1e9 });
       tf.dispose([a, b]);
