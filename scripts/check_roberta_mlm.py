@@ -3,7 +3,7 @@ and compare logits (attended positions, 1e-4 relative to the largest), loss, tok
 Usage: python3 check_roberta_mlm.py DIR   (prints a log; exits 1 on any mismatch)"""
 import json, os, sys, torch
 from safetensors.torch import load_file
-from transformers import AutoTokenizer, RobertaForMaskedLM
+from transformers import AutoModelForMaskedLM, AutoTokenizer, RobertaForMaskedLM
 import transformers
 torch.backends.cuda.matmul.allow_tf32 = False
 root = sys.argv[1]
@@ -12,7 +12,10 @@ print(f"torch {torch.__version__}, transformers {transformers.__version__}")
 bad = 0
 for name, m in manifest.items():
     d = m['dir'] if os.path.isabs(m['dir']) or os.path.exists(m['dir']) else os.path.join(os.path.dirname(root.rstrip('/')), m['dir'])
-    model, info = RobertaForMaskedLM.from_pretrained(d, output_loading_info=True, dtype=torch.float32)
+    # issue 20 asks for the Auto class a user would call; it must resolve to RobertaForMaskedLM
+    model, info = AutoModelForMaskedLM.from_pretrained(d, output_loading_info=True, dtype=torch.float32)
+    if not isinstance(model, RobertaForMaskedLM):
+        print(f'{name}: AutoModelForMaskedLM gave {type(model).__name__}, not RobertaForMaskedLM'); bad += 1; continue
     model.eval()
     ours = load_file(os.path.join(d, 'ours.safetensors'))
     ids, mask, labels = ours['input_ids'].long(), ours['attention_mask'].long(), ours['labels'].long()
