@@ -86,7 +86,7 @@ const runnerBackend = once(() => raw('SHARELORA_RUNNER_BACKEND') ?? 'auto');
 const gemmSplitK = once(() => onOff('SHARELORA_GEMM_SPLITK', true));
 const gemmOccupancy = once(() => integer('SHARELORA_GEMM_OCCUPANCY', 1, 1, 'workgroups of the 128×128 GEMM tile one SM runs at once'));
 const gemmUnroll = once(() => onOff('SHARELORA_GEMM_UNROLL', true));
-const gemmRule = once(() => oneOf('SHARELORA_GEMM_RULE', ['wave', 'waves2', 'efficiency'] as const, 'wave'));
+const gemmRule = once(() => oneOf('SHARELORA_GEMM_RULE', ['wave', 'waves2', 'efficiency'] as const, 'efficiency'));
 const webgpuPoolMiB = once(() => integer('SHARELORA_WEBGPU_POOL_MIB', 2048, 0, 'MiB of free buffers tfjs\'s webgpu pool may keep; 0: no cap'));
 const gemmPretransposeMiB = once(() => integer('SHARELORA_GEMM_PRETRANSPOSE', 4096, 0, 'MiB of transposed copies of frozen weights; 0 turns them off'));
 
@@ -141,7 +141,7 @@ export const flags = {
   get gemmOccupancy(): number { return gemmOccupancy(); },
   /** SHARELORA_GEMM_UNROLL (default on; 0 turns it off): the library's GEMM tiles with the K loop unrolled, 128×128 also double-buffered (webgpu/gemm.ts; on since a whole step was measured faster with it, bench/NOTES.md "22 and 23, measured"). */
   get gemmUnroll(): boolean { return gemmUnroll(); },
-  /** SHARELORA_GEMM_RULE=waves2: 128×128 tiles only where they make two waves on the GPU, else 64×64 (webgpu/gemm.ts; opt-in until measured in a step, bench/NOTES.md entry 21); =efficiency: 128×128 (split or not) or 64×64 by their last wave's fill and rates measured in a sweep (entry 31; opt-in until measured in a step). */
+  /** SHARELORA_GEMM_RULE: the GEMM tile rule (webgpu/gemm.ts). Default `efficiency`: 128×128 (split or not) or 64×64 by their last wave's fill and rates measured in a sweep (bench/NOTES.md entry 31; the default since session 17 measured GPT-2 small's step 1.5–1.8 ms faster with it, "30 and 31, measured"); `wave`: the rule before it (128×128 from about a wave of tiles); `waves2`: 128×128 only where it makes two waves, else 64×64 (entry 21). */
   get gemmRule(): 'wave' | 'waves2' | 'efficiency' { return gemmRule(); },
   /** SHARELORA_GEMM_PRETRANSPOSE: MiB of transposed frozen-weight copies the GEMM may keep (webgpu/frozen.ts); default 4096; 0: none. */
   get gemmPretransposeMiB(): number { return gemmPretransposeMiB(); },

@@ -11,6 +11,8 @@ import { splitCount, splitStats } from '../../src/backend/webgpu/splitk.js';
 import { epilogueDisagreements, randn, relErr, releaseGPU, webgpuUnavailable } from './helpers.js';
 // split-K is on by default; set here so an environment that turned it off still tests the kernels
 process.env.SHARELORA_GEMM_SPLITK = '1';
+// the wave rule splits GPT-2's N = 768 products on 128×128; the default (efficiency) rule gives them 64×64 unsplit
+process.env.SHARELORA_GEMM_RULE = 'wave';
 process.env.SHARELORA_GEMM_PRETRANSPOSE ??= '4096';
 
 let skip: string | undefined;
