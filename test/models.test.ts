@@ -68,6 +68,32 @@ describe('checkpoints', () => {
     tr.dispose(); m.dispose();
   });
 
+  it('fullFineTune({ head: true }) trains the task head of each architecture; a pattern that matches nothing is refused', async () => {
+    for (const [family, prefix] of [['gpt2', 'score.'], ['llama', 'score.'], ['roberta', 'classifier.']] as const) {
+      const m = loadModelFromDir(join(FIXTURES, family, 'model'), { task: 'seq-cls', numLabels: 2, seed: 1 });
+      const ft = fullFineTune(m, { head: true });
+      const names = [...ft.namedParameters().keys()];
+      assert.ok(names.length > 0 && names.every((n) => n.startsWith(prefix)), `${family}: ${names.join(', ')}`);
+      const tr = new Trainer(m, ft, { lr: 3e-2, weightDecay: 0 });
+      const batch = { inputIds: ids, attentionMask: mask, labels: [0, 1] };
+      const first = await tr.step(batch);
+      let last = first;
+      for (let i = 0; i < 10; i++) last = await tr.step(batch);
+      assert.ok(last < first, `${family}: ${first} -> ${last}`);
+      tr.dispose(); ft.freeze(); m.dispose();
+    }
+    // GPT-2's head name on RoBERTa (notebook 02's probe before it took { head: true }): a clear error, not a trainer
+    // with no variables
+    const r = loadModelFromDir(join(FIXTURES, 'roberta', 'model'), { task: 'seq-cls', numLabels: 2, seed: 1 });
+    assert.throws(() => fullFineTune(r, { include: /^score\./ }), /fullFineTune: option "include" \/\^score\\\.\/ matches none of this roberta model's \d+ weights .*its task head: classifier, or pass \{ head: true \}/);
+    assert.throws(() => fullFineTune(r, { head: true, include: /x/ }), /give one/);
+    assert.throws(() => fullFineTune(r, { heads: true } as never), /heads/);
+    r.dispose();
+    const lm = loadModelFromDir(join(FIXTURES, 'gpt2', 'model'));
+    assert.throws(() => fullFineTune(lm, { head: true }), /no task head/);
+    lm.dispose();
+  });
+
   it('bad checkpoints name the file and the tensor', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sl-bad-'));
     assert.throws(() => loadModelFromDir(dir), (e: Error) => e instanceof CheckpointError && /config\.json/.test(e.message));
