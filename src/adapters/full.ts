@@ -29,7 +29,7 @@ export class FullFineTune {
     const chosen = (name: string) => (opts.head ? heads.some((h) => name.startsWith(`${h}.`)) : !opts.include || opts.include.test(name));
     const names = [...model.weights().keys()];
     // a pattern that matches nothing would leave the trainer with no variables and fail far from here
-    if (!names.some(chosen)) throw new OptionsError('fullFineTune', opts.head ? 'head' : 'include', `${opts.include} matches none of this ${model.family} model's ${names.length} weights (${names.slice(0, 3).join(', ')}, …${heads.length ? `; its task head: ${heads.join(', ')}, or pass { head: true }` : ''})`);
+    if (!names.some(chosen)) throw new OptionsError('fullFineTune', opts.head ? 'head' : 'include', `${opts.head ? `the task head (${heads.join(', ')})` : opts.include} matches none of this ${model.family} model's ${names.length} weights (${names.slice(0, 3).join(', ')}, …${heads.length ? `; its task head: ${heads.join(', ')}, or pass { head: true }` : ''})`);
     for (const [name, ref] of model.weights()) {
       if (!chosen(name)) continue;
       const v = tf.variable(ref.get(), true, uniqueVariableName(`full.${name}`));

@@ -90,5 +90,5 @@ describe('embedded model', () => {
     t.diagnostic(`${name}: eval loss / accuracy pretrained ${pre.loss.toFixed(3)} / ${pre.metrics.accuracy.toFixed(3)}, random init ${rnd.loss.toFixed(3)} / ${rnd.metrics.accuracy.toFixed(3)}`);
     assert.ok(pre.loss < rnd.loss, `${name} eval loss: pretrained ${pre.loss} vs random init ${rnd.loss}`);
     assert.ok(pre.metrics.accuracy > rnd.metrics.accuracy, `${name} accuracy: pretrained ${pre.metrics.accuracy} vs random init ${rnd.metrics.accuracy}`);
-});
+  });
 });

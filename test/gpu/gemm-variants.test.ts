@@ -24,7 +24,7 @@ describe('bench GEMM variants', () => {
     // no SHARELORA_GEMM_K32 / SHARELORA_GEMM_COALESCED here: the rule is the library's
     if (process.env.SHARELORA_GEMM_TILE === undefined) {
       // (GPT-2 small's c_attn forward: 64×64 under the default efficiency rule, entry 31)
-      assert.equal(nameOfTile(chooseTile(2048, 2304, 1, 768)), process.env.SHARELORA_GEMM_RULE === 'wave' ? '128x128' : '64x64t4');
+      assert.equal(nameOfTile(chooseTile(2048, 2304, 1, 768)), (process.env.SHARELORA_GEMM_RULE ?? 'efficiency') === 'efficiency' ? '64x64t4' : '128x128');
       assert.equal(nameOfTile(chooseTile(2048, 768, 1, 50257)), '64x64t4');
       assert.equal(nameOfTile(chooseTile(256, 256, 1, 64)), '32x32');
     }
