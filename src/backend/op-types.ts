@@ -7,6 +7,9 @@ import type * as tf from '@tensorflow/tfjs-core';
 
 export interface DropoutSpec { rate: number; seed: number }
 
+/** batchCounts: the vocabulary, the labels' class range, a regression head, and a causal LM's unpredicted first column */
+export interface BatchCountOptions { vocab: number; labelRange: number; regression: boolean; skipFirst: boolean }
+
 export interface AttentionOptions {
   causal: boolean;
   /** [B, T] with 1 for keys that may be attended to, 0 for padding */

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { flags } from './flags.js';
 import { fused } from './webgpu/active.js';
 import { IGNORE_INDEX } from './labels.js';
-import type { AdamWHyper, AttentionOptions, DropoutSpec, TokenAttentionOptions } from './op-types.js';
+import type { AdamWHyper, AttentionOptions, BatchCountOptions, DropoutSpec, TokenAttentionOptions } from './op-types.js';
 
 export type { AdamWHyper, AttentionOptions, DropoutSpec, TokenAttentionOptions } from './op-types.js';
 
@@ -187,7 +187,7 @@ export function lossLabels(labels: tf.Tensor, o: { regression: boolean; skipFirs
  * column predicts nothing. One dispatch on webgpu (webgpu/batch-check.ts) instead of about fifteen.
  */
 export function batchCounts(ids: tf.Tensor | undefined, mask: tf.Tensor | undefined, labels: tf.Tensor | undefined,
-  o: { vocab: number; labelRange: number; regression: boolean; skipFirst: boolean }): tf.Tensor1D {
+  o: BatchCountOptions): tf.Tensor1D {
   const fz = fused(); if (fz) { const r = fz.batchCounts(ids, mask, labels, o); if (r) return r; }
   return tf.tidy(() => {
     const count = (bad: tf.Tensor): tf.Tensor => tf.sum(tf.cast(bad, 'float32'));

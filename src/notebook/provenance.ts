@@ -88,10 +88,6 @@ const FIELDS: Record<keyof Provenance, string> = {
   sharelora: 'sharelora', commit: 'commit', model: 'base model', modelSha256: 'weights sha256 (16 hex)', switches: 'switches',
 };
 
-/**
- * The run's provenance as a plain object (JSON-serialisable; its fields are
- * listed in Provenance) that shows as a two-column table in a notebook.
- */
 let nvidiaName: string | null | undefined;
 function nvidiaSmiName(): string | null {
   if (nvidiaName === undefined) {
@@ -114,6 +110,10 @@ export function withGpuName(backend: string, device: string, cardName: () => str
   return name ? `${name} (${device})` : device;
 }
 
+/**
+ * The run's provenance as a plain object (JSON-serialisable; its fields are
+ * listed in Provenance) that shows as a two-column table in a notebook.
+ */
 export function provenance(options: ProvenanceOptions = {}): Provenance {
   checkOptions('provenance', options, optionKeys<ProvenanceOptions>()(['model', 'start']));
   const { model, start } = options;

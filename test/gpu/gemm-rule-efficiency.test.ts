@@ -49,7 +49,7 @@ describe('the wave-fill tile rule (SHARELORA_GEMM_RULE=efficiency)', () => {
 
   it('a product the rule moves to 64×64 agrees with tf.matMul, unsplit', async (t) => {
     if (skip) return t.skip(skip);
-    // 96 tiles of 128×128 (the default rule's choice); K short for lavapipe
+    // 96 tiles of 128×128 (the wave rule's choice); K short for lavapipe
     const M = 2048, N = 768, K = 200;
     assert.equal(nameOfTile(chooseTile(M, N, 1, K)), '64x64t4');
     await assertUnsplitMatMulAgrees(M, N, K, 31);

@@ -40,7 +40,7 @@ describe('the two-wave tile rule (SHARELORA_GEMM_RULE=waves2)', () => {
 
   it('a product the rule now gives 64×64 agrees with tf.matMul, unsplit', async (t) => {
     if (skip) return t.skip(skip);
-    // 96 tiles of 128×128, where the default rule takes 128×128; K short for lavapipe
+    // 96 tiles of 128×128, where the wave rule takes 128×128; K short for lavapipe
     const M = 2048, N = 768, K = 200;
     assert.equal(nameOfTile(chooseTile(M, N, 1, K)), '64x64t4');
     await assertUnsplitMatMulAgrees(M, N, K, 21);

@@ -7,9 +7,9 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { elementCount, dispatch, type KernelAttrs, type KernelInputs } from './dispatch.js';
+import { IGNORE_INDEX } from '../labels.js';
 
 const WG = 256;
-const IGNORE = -100;
 
 /** the WGSL element type a tensor's buffer holds: int32 and bool are i32 */
 export const checkType = (t: { dtype: string }): 'i32' | 'f32' | undefined =>
@@ -34,7 +34,7 @@ export function batchCheckKernel({ inputs, attrs }: { inputs: KernelInputs; attr
     const body = regression
       ? (t === 'f32' ? 'if (!finite(x)) { c += 1u; }' : '')
       // !(x == -100) rather than x != -100: Tint's != on floats is ordered, false for NaN, which must count as kept
-      : `let kept = !(x == ${lit(t, IGNORE)});
+      : `let kept = !(x == ${lit(t, IGNORE_INDEX)});
       if (kept && !${good('x', t, 'P.R')}) { c += 1u; }
       if (kept${skipFirst ? ' && k % P.T != 0u' : ''}) { d += 1u; }`;
     loops.push(`for (var k = lid; k < P.nL; k += ${WG}u) { let x = L[k]; ${body} }`);

@@ -10,7 +10,7 @@
  * dgamma.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { AdamWHyper, DropoutSpec, TokenAttentionOptions } from '../op-types.js';
+import type { AdamWHyper, BatchCountOptions, DropoutSpec, TokenAttentionOptions } from '../op-types.js';
 import { alias } from '../light-clone.js';
 import { KERNELS } from './register.js';
 import { checkType } from './batch-check.js';
@@ -244,7 +244,7 @@ export function gradStats(g: tf.Tensor): tf.Tensor1D {
 
 /** ../ops.ts batchCounts in one dispatch (batch-check.ts); undefined for a dtype the kernel does not read (the caller falls back) */
 export function batchCounts(ids: tf.Tensor | undefined, mask: tf.Tensor | undefined, labels: tf.Tensor | undefined,
-  o: { vocab: number; labelRange: number; regression: boolean; skipFirst: boolean }): tf.Tensor1D | undefined {
+  o: BatchCountOptions): tf.Tensor1D | undefined {
   const parts: Record<string, tf.Tensor> = {};
   if (ids) parts.ids = ids;
   if (mask) parts.mask = mask;
