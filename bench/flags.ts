@@ -7,6 +7,7 @@ import { once, onOff, raw } from '../src/backend/flags.js';
 
 const gemmK32 = once(() => onOff('SHARELORA_GEMM_K32', false));
 const gemmCoalesced = once(() => onOff('SHARELORA_GEMM_COALESCED', false));
+const gemmBig = once(() => raw('SHARELORA_GEMM_BIG'));
 const python = once(() => raw('SHARELORA_PYTHON') ?? 'python3');
 
 export const benchFlags = {
@@ -14,6 +15,8 @@ export const benchFlags = {
   get gemmK32(): boolean { return gemmK32(); },
   /** SHARELORA_GEMM_COALESCED=1: K-fastest loads for every single-buffered tile (gemm-variants.ts). */
   get gemmCoalesced(): boolean { return gemmCoalesced(); },
+  /** SHARELORA_GEMM_BIG=NAME: a registered tile (gemm-variants.ts) runs every unsplit product the rule gives 128×128. */
+  get gemmBig(): string | undefined { return gemmBig(); },
   /** SHARELORA_PYTHON: the Python with torch, transformers and peft for the PyTorch baseline; default python3. */
   get python(): string { return python(); },
 };

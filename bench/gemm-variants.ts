@@ -18,12 +18,14 @@
  */
 import { flags } from '../src/backend/flags.js';
 import { benchFlags } from './flags.js';
-import { gemmBody, registerTile, setTileRule, type GemmBodyOptions, type GemmTile } from '../src/backend/webgpu/gemm.js';
+import { gemmBody, registerTile, setBigTileOverride, setTileRule, tileNamed, type GemmBodyOptions, type GemmTile } from '../src/backend/webgpu/gemm.js';
 
-const dbVariant = { name: 'db', body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, db: true }, o) };
+const dbVariant = { name: 'db', db: true, body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, db: true }, o) };
 const coVariant = { name: 'co', body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, co: true }, o) };
 const unVariant = { name: 'un', body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, un: true }, o) };
-const dbunVariant = { name: 'dbun', body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, db: true, un: true }, o) };
+const dbunVariant = { name: 'dbun', db: true, body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, db: true, un: true }, o) };
+const wtdbunVariant = { name: 'wtdbun', db: true, body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, wt: true, db: true, un: true }, o) };
+const wtunVariant = { name: 'wtun', body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, wt: true, un: true }, o) };
 
 export const VARIANT_TILES: Record<string, GemmTile> = {
   '128x64': { BM: 128, BN: 64, BK: 16, TM: 8, TN: 8 },
@@ -39,6 +41,20 @@ export const VARIANT_TILES: Record<string, GemmTile> = {
   '128x64un': { BM: 128, BN: 64, BK: 16, TM: 8, TN: 8, variant: unVariant },
   '64x64t4un': { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, variant: unVariant },
   '128x128dbun': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, variant: dbunVariant },
+  // session 18 (bench/NOTES.md entry 33): more outputs a thread (128 threads, 8 × 16 or 16 × 8 each: ~5.3 FMAs a
+  // shared-memory float against 4), wider tiles (48 KB double-buffered), a 8-deep slice, subgroup-shaped threads
+  '128x128t8x16dbun': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 16, variant: dbunVariant },
+  '128x128t16x8dbun': { BM: 128, BN: 128, BK: 16, TM: 16, TN: 8, variant: dbunVariant },
+  '128x256t8x16dbun': { BM: 128, BN: 256, BK: 16, TM: 8, TN: 16, variant: dbunVariant },
+  '256x128t16x8dbun': { BM: 256, BN: 128, BK: 16, TM: 16, TN: 8, variant: dbunVariant },
+  '128x256k8t8x16dbun': { BM: 128, BN: 256, BK: 8, TM: 8, TN: 16, variant: dbunVariant },
+  '128x256t8x16un': { BM: 128, BN: 256, BK: 16, TM: 8, TN: 16, variant: unVariant },
+  '128x128k32un': { BM: 128, BN: 128, BK: 32, TM: 8, TN: 8, variant: unVariant },
+  '128x128k32t8x16un': { BM: 128, BN: 128, BK: 32, TM: 8, TN: 16, variant: unVariant },
+  '128x128k8dbun': { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, variant: dbunVariant },
+  '128x128wtdbun': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, variant: wtdbunVariant },
+  '64x64t4wtun': { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, variant: wtunVariant },
+  '64x128t8x16dbun': { BM: 64, BN: 128, BK: 16, TM: 8, TN: 16, variant: dbunVariant },
 };
 
 let registered = false;
@@ -49,6 +65,9 @@ export function registerGemmVariants(): void {
   registered = true;
   for (const [name, tile] of Object.entries(VARIANT_TILES)) registerTile(name, tile);
   const k32 = benchFlags.gemmK32, coalesced = benchFlags.gemmCoalesced;
+  // a whole step's A/B of another kernel for the 128×128 products (bench/NOTES.md entry 33): unlike a tile rule,
+  // this leaves split-K's choices (and its 128×128 partials) as they are
+  if (benchFlags.gemmBig) setBigTileOverride(tileNamed(benchFlags.gemmBig, 'SHARELORA_GEMM_BIG'));
   if (k32 || coalesced) setTileRule((M, N, batch, K, chosen) => coalescedRule(k32 ? k32Rule(M, N, batch, K, chosen) : chosen, coalesced));
 }
 

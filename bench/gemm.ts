@@ -64,6 +64,7 @@ export async function runGemmSweep(o: { reps?: number; tiles?: string[]; dawnFla
   const tiles = o.tiles ?? tileNames();
   const rows: GemmRow[] = [];
   const stepMs: Record<string, number> = { auto: 0, best: 0, tfjs: 0 };
+  const failed = new Set<string>();
   // notebook scale: bench/run.ts's notebook suite (GPT-2 shape 256 wide, 8 heads, vocabulary 8257, 32 × 128 tokens, 6 layers)
   const shapes = o.small ? gpt2Shapes(256, 128, 1000, 2, 64, 4) : o.notebook ? gpt2Shapes(4096, 256, 8257, 6, 128, 8) : gpt2Shapes();
   for (const s of shapes) {
@@ -78,7 +79,14 @@ export async function runGemmSweep(o: { reps?: number; tiles?: string[]; dawnFla
       // NAME@sS: the tile NAME over S K-slices
       const m = /^(.+)@s(\d+)$/.exec(tile);
       const attrs = tile === 'lib' ? {} : m ? { tile: m[1], splitK: +m[2] } : { tile };
-      ms[tile] = await time(() => tf.engine().runKernel('ShareLoraMatMul', { a, b }, { transA: s.ta, transB: s.tb, ...attrs } as never) as tf.Tensor);
+      // a tile this device cannot run (over its workgroup memory) is NaN in its column, not the end of the sweep
+      try {
+        ms[tile] = await time(() => tf.engine().runKernel('ShareLoraMatMul', { a, b }, { transA: s.ta, transB: s.tb, ...attrs } as never) as tf.Tensor);
+      } catch (e) {
+        ms[tile] = NaN;
+        if (!failed.has(tile)) console.log(`# ${tile}: ${(e as Error).message}`);
+        failed.add(tile);
+      }
     }
     const orig = tfjsBatchMatMul();
     if (orig) {
@@ -89,7 +97,7 @@ export async function runGemmSweep(o: { reps?: number; tiles?: string[]; dawnFla
     }
     const autoTile = chooseTile(s.M, s.N, s.batch, s.K);
     const auto = nameOfTile(autoTile)!;
-    const best = tiles.reduce((x, y) => (ms[y] < ms[x] ? y : x));
+    const best = tiles.reduce((x, y) => (ms[y] < ms[x] || Number.isNaN(ms[x]) ? y : x));
     rows.push({ shape: s.name, M: s.M, N: s.N, K: s.K, batch: s.batch, perStep: s.perStep, gflop, ms, auto, best });
     stepMs.auto += s.perStep * (ms[auto] ?? NaN);
     stepMs.best += s.perStep * ms[best];

@@ -7,7 +7,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { registerGemmVariants, VARIANT_TILES } from '../../bench/gemm-variants.js';
 import { chooseTile, nameOfTile, tileNames } from '../../src/backend/webgpu/index.js';
-import { releaseGPU, tileDisagreements, webgpuUnavailable } from './helpers.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { gemmSharedBytes, setBigTileOverride } from '../../src/backend/webgpu/gemm.js';
+import { webgpuBackend } from '../../src/backend/webgpu/dispatch.js';
+import { randn, relErr, releaseGPU, tileDisagreements, webgpuUnavailable } from './helpers.js';
 
 let skip: string | undefined;
 
@@ -30,8 +33,46 @@ describe('bench GEMM variants', () => {
     }
   });
 
+  it('a tile over the device\'s workgroup memory is a clear error, not a silent no-op', async (t) => {
+    if (skip) return t.skip(skip);
+    const limit = webgpuBackend().device.limits.maxComputeWorkgroupStorageSize;
+    const over = Object.keys(VARIANT_TILES).find((n) => gemmSharedBytes(VARIANT_TILES[n], false) > limit);
+    if (!over) return t.skip(`every variant fits this device's ${limit} bytes`);
+    assert.throws(
+      () => tf.engine().runKernel('ShareLoraMatMul', { a: tf.ones([64, 64]), b: tf.ones([64, 64]) }, { transA: false, transB: false, tile: over } as never),
+      new RegExp(`needs ${gemmSharedBytes(VARIANT_TILES[over], false)} bytes of workgroup memory; this device allows ${limit}`),
+    );
+  });
+
+  it('SHARELORA_GEMM_BIG\'s override runs the rule\'s unsplit 128×128 products, epilogue included', async (t) => {
+    if (skip) return t.skip(skip);
+    // 1280 × 1280 × 64: 100 tiles of 128×128, which every rule keeps on 128×128, unsplit (K is short)
+    const M = 1280, N = 1280, K = 64, r = 3;
+    assert.equal(nameOfTile(chooseTile(M, N, 1, K)), '128x128');
+    const a = randn(M * K, 1), b = randn(K * N, 2), bias = randn(N, 3), u = randn(M * r, 4), v = randn(N * r, 5);
+    const run = () => tf.engine().runKernel('ShareLoraMatMul',
+      { a: tf.tensor(a, [M, K]), b: tf.tensor(b, [K, N]), bias: tf.tensor(bias, [N]), u: tf.tensor(u, [M, r]), v: tf.tensor(v, [N, r]) },
+      { transA: false, transB: false, alpha: 0.5, lrScale: 0.7, lrVT: true } as never) as tf.Tensor;
+    const want = await run().data();
+    const limit = webgpuBackend().device.limits.maxComputeWorkgroupStorageSize;
+    try {
+      // a tile this device cannot hold: the throw shows the override, not the library's tile, was dispatched
+      const over = Object.keys(VARIANT_TILES).find((n) => gemmSharedBytes(VARIANT_TILES[n], false) > limit);
+      if (over) {
+        setBigTileOverride(VARIANT_TILES[over]);
+        assert.throws(run, /bytes of workgroup memory/);
+      }
+      setBigTileOverride(VARIANT_TILES['128x128t8x16dbun']);
+      assert.ok(relErr(await run().data(), want) < 1e-5);
+    } finally {
+      setBigTileOverride(undefined);
+    }
+  });
+
   it('every variant tile agrees with tf.matMul on awkward shapes', async (t) => {
     if (skip) return t.skip(skip);
-    assert.deepEqual(await tileDisagreements(Object.keys(VARIANT_TILES)), []);
+    const skipped: string[] = [];
+    assert.deepEqual(await tileDisagreements(Object.keys(VARIANT_TILES), skipped), []);
+    if (skipped.length) console.log(`# not run on this device (over its workgroup memory): ${skipped.join(', ')}`);
   });
 });

@@ -62,6 +62,12 @@ export interface KernelSpec {
   /** names of output bindings, in order; element types default to f32 */
   outputs: Array<{ name: string; type?: string }>;
   inputs: Array<{ name: string; type?: string }>;
+  /**
+   * bytes of var<workgroup> memory the body declares, where it may exceed WebGPU's guaranteed 16 KiB: checked
+   * against the device's limit before the pipeline is made, since an over-limit pipeline is only reported as an
+   * asynchronous validation error and its dispatch silently does nothing
+   */
+  workgroupBytes?: number;
 }
 
 const pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout; nUniforms: number }>();
@@ -201,6 +207,9 @@ export function dispatch(
   }
   forDevice(be);
   checkDtypes(spec, inputs, be);
+  if (spec.workgroupBytes !== undefined && spec.workgroupBytes > be.device.limits.maxComputeWorkgroupStorageSize) {
+    throw new Error(`${spec.key}: needs ${spec.workgroupBytes} bytes of workgroup memory; this device allows ${be.device.limits.maxComputeWorkgroupStorageSize} (maxComputeWorkgroupStorageSize)`);
+  }
   const outInfos = outputs.map((o) => isInfo(o) ? o : be.makeTensorInfo(o.shape, o.dtype ?? 'float32'));
   if (grid[0] * grid[1] * grid[2] === 0) return outInfos;
   for (const t of inputs) be.uploadToGPU(t.dataId);

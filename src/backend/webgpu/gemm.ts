@@ -42,9 +42,9 @@ export interface GemmBodyOptions {
 }
 
 export interface GemmTile {
-  BM: number; BN: number; BK: number; TM: 4 | 8; TN: 4 | 8;
+  BM: number; BN: number; BK: number; TM: 4 | 8 | 16; TN: 4 | 8 | 16;
   /** a kernel of the benchmark's own (bench/gemm-variants.ts); its name joins the pipeline key */
-  variant?: { name: string; body: (t: GemmTile, o: GemmBodyOptions) => string };
+  variant?: { name: string; body: (t: GemmTile, o: GemmBodyOptions) => string; db?: boolean };
 }
 
 const BIG: GemmTile = { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 };
@@ -81,6 +81,16 @@ let tileRule: TileRule | undefined;
 
 export function setTileRule(rule: TileRule | undefined): void {
   tileRule = rule;
+}
+
+/**
+ * Another kernel for every unsplit product the rule runs on 128×128 (the benchmark's SHARELORA_GEMM_BIG, which
+ * A/Bs a kernel inside a whole step without changing any tile or split-K choice); undefined: the library's own.
+ */
+let bigOverride: GemmTile | undefined;
+
+export function setBigTileOverride(tile: GemmTile | undefined): void {
+  bigOverride = tile;
 }
 
 export function chooseTile(M: number, N: number, batch: number, K = 0): GemmTile {
@@ -177,6 +187,12 @@ function layoutOf(t: GemmTile, split: boolean): GemmLayout & { name: string } {
   return t === BIG && !split ? { db: true, un: true, name: 'dbun' } : { un: true, name: 'un' };
 }
 
+/** var<workgroup> bytes of a tile's kernel: its A and B slices, twice where double-buffered */
+export function gemmSharedBytes(t: GemmTile, split: boolean): number {
+  const db = t.variant ? !!t.variant.db : !!layoutOf(t, split).db;
+  return (db ? 2 : 1) * t.BK * (t.BM + t.BN) * 4;
+}
+
 function bodyOf(t: GemmTile, o: GemmBodyOptions): string {
   return t.variant ? t.variant.body(t, o) : gemmBody({ ...t, ...layoutOf(t, !!o.split) }, o);
 }
@@ -214,6 +230,7 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   let S = simple ? g.splitK ?? 1 : 1;
   if (simple && g.splitK === undefined && !g.tile) ({ t, S } = splitChoice(g.M, g.N, g.K, t));
   if (S > 1) return splitGemm(g, t, S);
+  if (t === BIG && bigOverride && !g.tile) t = bigOverride;
   const lda = g.lda ?? (g.transA ? g.M : g.K);
   const ldb = g.ldb ?? (g.transB ? g.K : g.N);
   const ldc = g.ldc ?? g.N;
@@ -246,7 +263,7 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
     uniforms.push(['R', 'u32', lr.r], ['lrs', 'f32', lr.s]);
   }
   const [out] = dispatch(
-    { key, outputs: [{ name: 'C', type: vecC ? 'vec4<f32>' : 'f32' }], inputs: inDecl, body: () => bodyOf(t, { transA: g.transA, transB: g.transB, vecA, vecB, vecC, bias: !!g.bias, lowRank: lr ? (lr.vT ? 'T' : 'N') : '' }) },
+    { key, workgroupBytes: gemmSharedBytes(t, false), outputs: [{ name: 'C', type: vecC ? 'vec4<f32>' : 'f32' }], inputs: inDecl, body: () => bodyOf(t, { transA: g.transA, transB: g.transB, vecA, vecB, vecC, bias: !!g.bias, lowRank: lr ? (lr.vT ? 'T' : 'N') : '' }) },
     inputs, [g.into ?? { shape: g.outShape }], uniforms,
     [Math.ceil(g.N / t.BN), Math.ceil(g.M / t.BM), batch],
   );
@@ -270,7 +287,7 @@ function splitGemm(g: GemmArgs, t: GemmTile, S: number): tf.TensorInfo {
   ];
   const [partials] = dispatch(
     {
-      key, outputs: [{ name: 'C', type: vecC ? 'vec4<f32>' : 'f32' }],
+      key, workgroupBytes: gemmSharedBytes(t, true), outputs: [{ name: 'C', type: vecC ? 'vec4<f32>' : 'f32' }],
       inputs: [{ name: 'A', type: vecA ? 'vec4<f32>' : 'f32' }, { name: 'B', type: vecB ? 'vec4<f32>' : 'f32' }],
       body: () => bodyOf(t, { transA: g.transA, transB: g.transB, vecA, vecB, vecC, bias: false, lowRank: '', split: true }),
     },
@@ -298,6 +315,12 @@ export interface GemmLayout {
    * previous step's FMAs (issue 25 item 1: "a generated, unrolled K loop")
    */
   un?: boolean;
+  /**
+   * threads placed so that each 32-thread subgroup covers an 8-wide, 4-tall block of thread tiles instead of
+   * two full rows of 16 (the "warp tile" of CUTLASS-style kernels): a K step's shared-memory reads of a subgroup
+   * then touch 4 distinct A vectors and 8 distinct B vectors instead of 2 and 16 (only differs where BN/TN = 16)
+   */
+  wt?: boolean;
 }
 
 /** The kernel source for one tile and one set of operand layouts (epilogue included). */
@@ -410,13 +433,18 @@ export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB,
     }
     epi.push('}');
   }
+  // (wt) a subgroup is 32 consecutive local ids; WX / 8 subgroups side by side, each 8 threads wide and 4 tall
+  const warpTiled = !!t.wt && WX % 8 === 0 && WY % 4 === 0 && WX !== 8;
+  const threadIds = warpTiled
+    ? `let lid = l3.y * ${WX}u + l3.x; let lane = lid % 32u; let wid = lid / 32u; let tx = (wid % ${WX / 8}u) * 8u + lane % 8u; let ty = (wid / ${WX / 8}u) * 4u + lane / 8u;`
+    : `let tx = l3.x; let ty = l3.y; let lid = ty * ${WX}u + tx;`;
   const regs: string[] = [];
   for (let i = 0; i < nA; i++) regs.push(`var ra${i} = vec4<f32>(0.0);`);
   for (let i = 0; i < nB; i++) regs.push(`var rb${i} = vec4<f32>(0.0);`);
   L.push(`
 @compute @workgroup_size(${WX}, ${WY}, 1)
 fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>) {
-  let tx = l3.x; let ty = l3.y; let lid = ty * ${WX}u + tx;
+  ${threadIds}
   let n0 = w3.x * ${BN}u; let m0 = w3.y * ${BM}u; let z = w3.z;
   let aOff = (z / P.aH) * P.sA + (z % P.aH) * P.hsA + P.oA;
   let bOff = (z / P.bH) * P.sB + ((z % P.bH) / P.bRep) * P.hsB + P.oB;
