@@ -5,12 +5,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { registerGemmVariants, VARIANT_TILES } from '../../bench/gemm-variants.js';
+import { registerGemmVariants, SESSION18_TILES, VARIANT_TILES } from '../../bench/gemm-variants.js';
 import { chooseTile, nameOfTile, tileNames } from '../../src/backend/webgpu/index.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { gemmSharedBytes, setBigTileOverride } from '../../src/backend/webgpu/gemm.js';
 import { webgpuBackend } from '../../src/backend/webgpu/dispatch.js';
-import { randn, relErr, releaseGPU, tileDisagreements, webgpuUnavailable } from './helpers.js';
+import { randn, relErr, releaseGPU, TILE_CASES, tileDisagreements, webgpuUnavailable } from './helpers.js';
 
 let skip: string | undefined;
 
@@ -62,7 +62,7 @@ describe('bench GEMM variants', () => {
         setBigTileOverride(VARIANT_TILES[over]);
         assert.throws(run, /bytes of workgroup memory/);
       }
-      setBigTileOverride(VARIANT_TILES['128x128t8x16dbun']);
+      setBigTileOverride(VARIANT_TILES['128x128k8dbun']);
       assert.ok(relErr(await run().data(), want) < 1e-5);
     } finally {
       setBigTileOverride(undefined);
@@ -72,7 +72,13 @@ describe('bench GEMM variants', () => {
   it('every variant tile agrees with tf.matMul on awkward shapes', async (t) => {
     if (skip) return t.skip(skip);
     const skipped: string[] = [];
-    assert.deepEqual(await tileDisagreements(Object.keys(VARIANT_TILES), skipped), []);
+    // lavapipe compiles each kernel in 3-136 s without a shader cache (a fresh CI machine): the variants of
+    // session 17 and before keep the two transposed layouts they were always checked on, session 18's are
+    // checked on the plain layout, which is what the sweep and SHARELORA_GEMM_BIG run them on in a step
+    const recent = new Set(SESSION18_TILES);
+    const older = Object.keys(VARIANT_TILES).filter((n) => !recent.has(n));
+    assert.deepEqual(await tileDisagreements(older, skipped, TILE_CASES.slice(0, 2)), []);
+    assert.deepEqual(await tileDisagreements(SESSION18_TILES, skipped, TILE_CASES.slice(2)), []);
     if (skipped.length) console.log(`# not run on this device (over its workgroup memory): ${skipped.join(', ')}`);
   });
 });

@@ -156,7 +156,11 @@ export async function checkAttentionCase(check: Check, [B, H, Hkv, T, D, causal,
  * cpu, on unaligned (scalar loads/stores) and aligned (vec4) shapes and both
  * transposes; returns the failures.
  */
-export async function tileDisagreements(tiles: string[], skipped: string[] = []): Promise<string[]> {
+/** M, N, K, transA, transB: both transposed layouts on odd sizes, and the plain layout over several tiles */
+export type GemmCase = readonly [number, number, number, boolean, boolean];
+export const TILE_CASES: readonly GemmCase[] = [[131, 67, 45, true, false], [64, 128, 32, false, true], [300, 260, 70, false, false]];
+
+export async function tileDisagreements(tiles: string[], skipped: string[] = [], cases: readonly GemmCase[] = TILE_CASES): Promise<string[]> {
   const bad: string[] = [];
   for (const tile of tiles) {
     await tf.setBackend('webgpu');
@@ -165,7 +169,7 @@ export async function tileDisagreements(tiles: string[], skipped: string[] = [])
     const bytes = gemmSharedBytes(tileNamed(tile, 'tileDisagreements'), false);
     if (bytes > webgpuBackend().device.limits.maxComputeWorkgroupStorageSize) { skipped.push(`${tile} (${bytes} bytes of workgroup memory)`); continue; }
     const before = (await gpuHealth(webgpuBackend())).errors;
-    for (const [M, N, K, ta, tb] of [[131, 67, 45, true, false], [64, 128, 32, false, true], [300, 260, 70, false, false]] as const) {
+    for (const [M, N, K, ta, tb] of cases) {
       const a = randn(M * K, M + K), b = randn(K * N, N);
       await tf.setBackend('cpu');
       const want = await tf.matMul(tf.tensor(a, ta ? [K, M] : [M, K]), tf.tensor(b, tb ? [N, K] : [K, N]), ta, tb).data();
