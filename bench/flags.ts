@@ -8,6 +8,7 @@ import { once, onOff, raw } from '../src/backend/flags.js';
 const gemmK32 = once(() => onOff('SHARELORA_GEMM_K32', false));
 const gemmCoalesced = once(() => onOff('SHARELORA_GEMM_COALESCED', false));
 const gemmBig = once(() => raw('SHARELORA_GEMM_BIG'));
+const gemmWide = once(() => raw('SHARELORA_GEMM_WIDE'));
 const python = once(() => raw('SHARELORA_PYTHON') ?? 'python3');
 
 export const benchFlags = {
@@ -17,6 +18,8 @@ export const benchFlags = {
   get gemmCoalesced(): boolean { return gemmCoalesced(); },
   /** SHARELORA_GEMM_BIG=NAME: a registered tile (gemm-variants.ts) runs every unsplit product the rule gives 128×128. */
   get gemmBig(): string | undefined { return gemmBig(); },
+  /** SHARELORA_GEMM_WIDE=NAME: the same, for those with N ≥ 8,192 (an LM head's forward); before SHARELORA_GEMM_BIG. */
+  get gemmWide(): string | undefined { return gemmWide(); },
   /** SHARELORA_PYTHON: the Python with torch, transformers and peft for the PyTorch baseline; default python3. */
   get python(): string { return python(); },
 };

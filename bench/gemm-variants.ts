@@ -24,25 +24,18 @@ const dbVariant = { name: 'db', db: true, body: (t: GemmTile, o: GemmBodyOptions
 const coVariant = { name: 'co', body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, co: true }, o) };
 const unVariant = { name: 'un', body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, un: true }, o) };
 const dbunVariant = { name: 'dbun', db: true, body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, db: true, un: true }, o) };
-const wtdbunVariant = { name: 'wtdbun', db: true, body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, wt: true, db: true, un: true }, o) };
-const wtunVariant = { name: 'wtun', body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, wt: true, un: true }, o) };
 
 /**
- * session 18 (bench/NOTES.md entry 33): more outputs a thread (128 threads, 8 × 16 or 16 × 8 each: ~5.3 FMAs a
- * shared-memory float against 4), wider tiles (48 KB double-buffered), a 8-deep slice, subgroup-shaped threads
+ * session 18 (bench/NOTES.md entry 33, measured): 128 × 256 tiles, 8 × 16 outputs a thread (256 threads), 48 KB
+ * double-buffered or 24 KB single-buffered: 35 TFLOP/s on GPT-2 small's LM-head forward against 27 for 128 × 128, and
+ * slower on every block product; an 8-deep slice, the cheapest of that session's kernels to compile, which the
+ * SHARELORA_GEMM_BIG test runs. The session's other candidates (128 × 128 with 128 threads of 8 × 16 or 16 × 8,
+ * 256 × 128, subgroup-shaped threads, 64 × 128) lost in the sweep or the step and were taken out.
  */
 const SESSION18: Record<string, GemmTile> = {
-  '128x128t8x16dbun': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 16, variant: dbunVariant },
-  '128x128t16x8dbun': { BM: 128, BN: 128, BK: 16, TM: 16, TN: 8, variant: dbunVariant },
   '128x256t8x16dbun': { BM: 128, BN: 256, BK: 16, TM: 8, TN: 16, variant: dbunVariant },
-  '256x128t16x8dbun': { BM: 256, BN: 128, BK: 16, TM: 16, TN: 8, variant: dbunVariant },
-  '128x256k8t8x16dbun': { BM: 128, BN: 256, BK: 8, TM: 8, TN: 16, variant: dbunVariant },
   '128x256t8x16un': { BM: 128, BN: 256, BK: 16, TM: 8, TN: 16, variant: unVariant },
-  '128x128k32t8x16un': { BM: 128, BN: 128, BK: 32, TM: 8, TN: 16, variant: unVariant },
   '128x128k8dbun': { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, variant: dbunVariant },
-  '128x128wtdbun': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, variant: wtdbunVariant },
-  '64x64t4wtun': { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, variant: wtunVariant },
-  '64x128t8x16dbun': { BM: 64, BN: 128, BK: 16, TM: 8, TN: 16, variant: dbunVariant },
 };
 
 export const VARIANT_TILES: Record<string, GemmTile> = {
@@ -75,7 +68,9 @@ export function registerGemmVariants(): void {
   const k32 = benchFlags.gemmK32, coalesced = benchFlags.gemmCoalesced;
   // a whole step's A/B of another kernel for the 128×128 products (bench/NOTES.md entry 33): unlike a tile rule,
   // this leaves split-K's choices (and its 128×128 partials) as they are
-  if (benchFlags.gemmBig) setBigTileOverride(tileNamed(benchFlags.gemmBig, 'SHARELORA_GEMM_BIG'));
+  const big = benchFlags.gemmBig ? tileNamed(benchFlags.gemmBig, 'SHARELORA_GEMM_BIG') : undefined;
+  const wide = benchFlags.gemmWide ? tileNamed(benchFlags.gemmWide, 'SHARELORA_GEMM_WIDE') : undefined;
+  if (big || wide) setBigTileOverride((M, N) => (N >= 8192 ? wide : undefined) ?? big);
   if (k32 || coalesced) setTileRule((M, N, batch, K, chosen) => coalescedRule(k32 ? k32Rule(M, N, batch, K, chosen) : chosen, coalesced));
 }
 

@@ -87,10 +87,10 @@ export function setTileRule(rule: TileRule | undefined): void {
  * Another kernel for every unsplit product the rule runs on 128×128 (the benchmark's SHARELORA_GEMM_BIG, which
  * A/Bs a kernel inside a whole step without changing any tile or split-K choice); undefined: the library's own.
  */
-let bigOverride: GemmTile | undefined;
+let bigOverride: ((M: number, N: number, K: number) => GemmTile | undefined) | undefined;
 
-export function setBigTileOverride(tile: GemmTile | undefined): void {
-  bigOverride = tile;
+export function setBigTileOverride(tile: GemmTile | ((M: number, N: number, K: number) => GemmTile | undefined) | undefined): void {
+  bigOverride = typeof tile === 'function' ? tile : tile && (() => tile);
 }
 
 export function chooseTile(M: number, N: number, batch: number, K = 0): GemmTile {
@@ -230,7 +230,7 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   let S = simple ? g.splitK ?? 1 : 1;
   if (simple && g.splitK === undefined && !g.tile) ({ t, S } = splitChoice(g.M, g.N, g.K, t));
   if (S > 1) return splitGemm(g, t, S);
-  if (t === BIG && bigOverride && !g.tile) t = bigOverride;
+  if (t === BIG && bigOverride && !g.tile) t = bigOverride(g.M, g.N, g.K) ?? t;
   const lda = g.lda ?? (g.transA ? g.M : g.K);
   const ldb = g.ldb ?? (g.transB ? g.K : g.N);
   const ldc = g.ldc ?? g.N;
@@ -315,12 +315,6 @@ export interface GemmLayout {
    * previous step's FMAs (issue 25 item 1: "a generated, unrolled K loop")
    */
   un?: boolean;
-  /**
-   * threads placed so that each 32-thread subgroup covers an 8-wide, 4-tall block of thread tiles instead of
-   * two full rows of 16 (the "warp tile" of CUTLASS-style kernels): a K step's shared-memory reads of a subgroup
-   * then touch 4 distinct A vectors and 8 distinct B vectors instead of 2 and 16 (only differs where BN/TN = 16)
-   */
-  wt?: boolean;
 }
 
 /** The kernel source for one tile and one set of operand layouts (epilogue included). */
@@ -433,18 +427,13 @@ export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB,
     }
     epi.push('}');
   }
-  // (wt) a subgroup is 32 consecutive local ids; WX / 8 subgroups side by side, each 8 threads wide and 4 tall
-  const warpTiled = !!t.wt && WX % 8 === 0 && WY % 4 === 0 && WX !== 8;
-  const threadIds = warpTiled
-    ? `let lid = l3.y * ${WX}u + l3.x; let lane = lid % 32u; let wid = lid / 32u; let tx = (wid % ${WX / 8}u) * 8u + lane % 8u; let ty = (wid / ${WX / 8}u) * 4u + lane / 8u;`
-    : `let tx = l3.x; let ty = l3.y; let lid = ty * ${WX}u + tx;`;
   const regs: string[] = [];
   for (let i = 0; i < nA; i++) regs.push(`var ra${i} = vec4<f32>(0.0);`);
   for (let i = 0; i < nB; i++) regs.push(`var rb${i} = vec4<f32>(0.0);`);
   L.push(`
 @compute @workgroup_size(${WX}, ${WY}, 1)
 fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>) {
-  ${threadIds}
+  let tx = l3.x; let ty = l3.y; let lid = ty * ${WX}u + tx;
   let n0 = w3.x * ${BN}u; let m0 = w3.y * ${BM}u; let z = w3.z;
   let aOff = (z / P.aH) * P.sA + (z % P.aH) * P.hsA + P.oA;
   let bOff = (z / P.bH) * P.sB + ((z % P.bH) / P.bRep) * P.hsB + P.oB;
