@@ -18,7 +18,7 @@
  */
 import { flags } from '../src/backend/flags.js';
 import { benchFlags } from './flags.js';
-import { gemmBody, registerTile, setBigTileOverride, setTileRule, tileNamed, type GemmBodyOptions, type GemmTile } from '../src/backend/webgpu/gemm.js';
+import { BIG_TILE, gemmBody, registerTile, setPlanOverride, setTileRule, tileNamed, type GemmBodyOptions, type GemmPlan, type GemmTile } from '../src/backend/webgpu/gemm.js';
 
 const dbVariant = { name: 'db', db: true, body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, db: true }, o) };
 const coVariant = { name: 'co', body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, co: true }, o) };
@@ -66,12 +66,40 @@ export function registerGemmVariants(): void {
   registered = true;
   for (const [name, tile] of Object.entries(VARIANT_TILES)) registerTile(name, tile);
   const k32 = benchFlags.gemmK32, coalesced = benchFlags.gemmCoalesced;
-  // a whole step's A/B of another kernel for the 128×128 products (bench/NOTES.md entry 33): unlike a tile rule,
-  // this leaves split-K's choices (and its 128×128 partials) as they are
+  // a whole step's A/B of other kernels (bench/NOTES.md entry 33): unlike a tile rule, these leave the library's
+  // split-K choices as they are, except where SHARELORA_GEMM_WIDE_SPLIT makes its own
   const big = benchFlags.gemmBig ? tileNamed(benchFlags.gemmBig, 'SHARELORA_GEMM_BIG') : undefined;
   const wide = benchFlags.gemmWide ? tileNamed(benchFlags.gemmWide, 'SHARELORA_GEMM_WIDE') : undefined;
-  if (big || wide) setBigTileOverride((M, N) => (N >= 8192 ? wide : undefined) ?? big);
+  const wideSplit = benchFlags.gemmWideSplit;
+  if (big || wide || wideSplit) {
+    setPlanOverride((M, N, K, plan, canSplit) => (wideSplit ? wideSplitPlan(M, N, K, canSplit) : undefined)
+      ?? (plan.t === BIG_TILE && plan.S === 1 ? bigPlan(N, big, wide) : undefined));
+  }
   if (k32 || coalesced) setTileRule((M, N, batch, K, chosen) => coalescedRule(k32 ? k32Rule(M, N, batch, K, chosen) : chosen, coalesced));
+}
+
+function bigPlan(N: number, big: GemmTile | undefined, wide: GemmTile | undefined): GemmPlan | undefined {
+  const t = (N >= 8192 ? wide : undefined) ?? big;
+  return t && { t, S: 1 };
+}
+
+/**
+ * SHARELORA_GEMM_WIDE_SPLIT=1: 128 × 256 (single-buffered, so it can be a split-K partial) wherever the fewest K-slices
+ * (none, 2, 3, 4, 6, 8; at least 256 of K each) fill 90% of its last round of one workgroup an SM. Entry 33's sweep had
+ * that tile at ~35 TFLOP/s once its rounds are full (the LM head's forward) and the block products losing only to their
+ * fill (192 tiles at N = 3,072: 1.45 rounds), so split it fills them: predicted 31–34 TFLOP/s, after the reduce, on
+ * GPT-2 small's N = 3,072 and K = 3,072 products against 25–30 for the library's plan.
+ */
+export function wideSplitPlan(M: number, N: number, K: number, canSplit: boolean, sms = flags.gpuSms): GemmPlan | undefined {
+  if (M <= 64 || N <= 128 || K > 4096) return undefined;
+  const t = SESSION18['128x256t8x16un'];
+  const tiles = Math.ceil(M / t.BM) * Math.ceil(N / t.BN);
+  for (const S of canSplit ? [1, 2, 3, 4, 6, 8] : [1]) {
+    if (S > 1 && K / S < 256) break;
+    const n = tiles * S;
+    if (n / (Math.ceil(n / sms) * sms) >= 0.9) return { t, S };
+  }
+  return undefined;
 }
 
 /** The LM head's forward alone ran 7.3 ms against 10.3 on it (run 6), but the step lost (run 8). */

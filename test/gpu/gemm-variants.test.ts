@@ -5,12 +5,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { registerGemmVariants, SESSION18_TILES, VARIANT_TILES } from '../../bench/gemm-variants.js';
+import { registerGemmVariants, SESSION18_TILES, VARIANT_TILES, wideSplitPlan } from '../../bench/gemm-variants.js';
 import { chooseTile, nameOfTile, tileNames } from '../../src/backend/webgpu/index.js';
 import * as tf from '@tensorflow/tfjs-core';
-import { gemmSharedBytes, setBigTileOverride } from '../../src/backend/webgpu/gemm.js';
+import { BIG_TILE, gemmSharedBytes, setPlanOverride, type GemmTile } from '../../src/backend/webgpu/gemm.js';
 import { webgpuBackend } from '../../src/backend/webgpu/dispatch.js';
-import { randn, relErr, releaseGPU, TILE_CASES, tileDisagreements, webgpuUnavailable } from './helpers.js';
+import { epilogueDisagreements, randn, relErr, releaseGPU, TILE_CASES, tileDisagreements, webgpuUnavailable } from './helpers.js';
 
 let skip: string | undefined;
 
@@ -44,7 +44,7 @@ describe('bench GEMM variants', () => {
     );
   });
 
-  it('SHARELORA_GEMM_BIG\'s override runs the rule\'s unsplit 128×128 products, epilogue included', async (t) => {
+  it('a plan override runs the rule\'s unsplit 128×128 products on another kernel, epilogue included', async (t) => {
     if (skip) return t.skip(skip);
     // 1280 × 1280 × 64: 100 tiles of 128×128, which every rule keeps on 128×128, unsplit (K is short)
     const M = 1280, N = 1280, K = 64, r = 3;
@@ -55,18 +55,40 @@ describe('bench GEMM variants', () => {
       { transA: false, transB: false, alpha: 0.5, lrScale: 0.7, lrVT: true } as never) as tf.Tensor;
     const want = await run().data();
     const limit = webgpuBackend().device.limits.maxComputeWorkgroupStorageSize;
+    const onBig = (tile: GemmTile) => setPlanOverride((_M, _N, _K, plan) => (plan.t === BIG_TILE && plan.S === 1 ? { t: tile, S: 1 } : undefined));
     try {
       // a tile this device cannot hold: the throw shows the override, not the library's tile, was dispatched
       const over = Object.keys(VARIANT_TILES).find((n) => gemmSharedBytes(VARIANT_TILES[n], false) > limit);
       if (over) {
-        setBigTileOverride(VARIANT_TILES[over]);
+        onBig(VARIANT_TILES[over]);
         assert.throws(run, /bytes of workgroup memory/);
       }
-      setBigTileOverride(VARIANT_TILES['128x128k8dbun']);
+      onBig(VARIANT_TILES['128x128k8dbun']);
       assert.ok(relErr(await run().data(), want) < 1e-5);
     } finally {
-      setBigTileOverride(undefined);
+      setPlanOverride(undefined);
     }
+  });
+
+  it('SHARELORA_GEMM_WIDE_SPLIT\'s plan: 128 × 256 over the fewest K-slices that fill 90% of a round, or nothing', () => {
+    const plan = (M: number, N: number, K: number, canSplit = true) => {
+      const p = wideSplitPlan(M, N, K, canSplit, 132);
+      return p && `${nameOfTile(p.t)}@s${p.S}`;
+    };
+    // GPT-2 small's products (entry 33): the LM head's forward unsplit, N = 3,072 over 2, K = 3,072 over 8
+    assert.equal(plan(2048, 50257, 768), '128x256t8x16un@s1');
+    assert.equal(plan(2048, 3072, 768), '128x256t8x16un@s2');
+    assert.equal(plan(2048, 768, 3072), '128x256t8x16un@s8');
+    assert.equal(plan(2048, 768, 3072, false), undefined);
+    // 768 × 768 needs 4 slices of 192: under the 256 of K a slice keeps
+    assert.equal(plan(2048, 768, 768), undefined);
+    assert.equal(plan(2048, 768, 50257), undefined);
+    assert.equal(plan(64, 4096, 768), undefined);
+  });
+
+  it('128 × 256 as a split-K partial agrees with the cpu, bias and low-rank epilogue in the reduce', async (t) => {
+    if (skip) return t.skip(skip);
+    assert.deepEqual(await epilogueDisagreements([[300, 520, 900, false, false, '128x256t8x16un', 3, 'lrT+bias']]), []);
   });
 
   it('every variant tile agrees with tf.matMul on awkward shapes', async (t) => {

@@ -83,15 +83,24 @@ export function setTileRule(rule: TileRule | undefined): void {
   tileRule = rule;
 }
 
-/**
- * Another kernel for every unsplit product the rule runs on 128×128 (the benchmark's SHARELORA_GEMM_BIG, which
- * A/Bs a kernel inside a whole step without changing any tile or split-K choice); undefined: the library's own.
- */
-let bigOverride: ((M: number, N: number, K: number) => GemmTile | undefined) | undefined;
+/** A product's kernel: the tile and its K-slices (1: unsplit). */
+export interface GemmPlan { t: GemmTile; S: number }
 
-export function setBigTileOverride(tile: GemmTile | ((M: number, N: number, K: number) => GemmTile | undefined) | undefined): void {
-  bigOverride = typeof tile === 'function' ? tile : tile && (() => tile);
+/**
+ * The benchmark's A/B of other kernels inside a whole step (bench/gemm-variants.ts: SHARELORA_GEMM_BIG, _WIDE,
+ * _WIDE_SPLIT): called with the library's plan for every product not given a tile or split by its caller;
+ * `canSplit` is false for the batched, strided or written-into products, which must stay unsplit. undefined: the
+ * library's plan.
+ */
+export type PlanOverride = (M: number, N: number, K: number, plan: GemmPlan, canSplit: boolean) => GemmPlan | undefined;
+let planOverride: PlanOverride | undefined;
+
+export function setPlanOverride(f: PlanOverride | undefined): void {
+  planOverride = f;
 }
+
+/** the 128×128 tile the rule and split-K choose (the benchmark's overrides compare plans against it) */
+export const BIG_TILE: GemmTile = BIG;
 
 export function chooseTile(M: number, N: number, batch: number, K = 0): GemmTile {
   const forced = flags.gemmTile;
@@ -229,8 +238,12 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   let t = g.tile ?? chooseTile(g.M, g.N, batch, g.K);
   let S = simple ? g.splitK ?? 1 : 1;
   if (simple && g.splitK === undefined && !g.tile) ({ t, S } = splitChoice(g.M, g.N, g.K, t));
+  if (planOverride && !g.tile && g.splitK === undefined) {
+    const p = planOverride(g.M, g.N, g.K, { t, S }, !!simple);
+    if (p && p.S > 1 && !simple) throw new Error(`a plan override split a product that cannot be split (${g.M} x ${g.N} x ${g.K})`);
+    if (p) ({ t, S } = p);
+  }
   if (S > 1) return splitGemm(g, t, S);
-  if (t === BIG && bigOverride && !g.tile) t = bigOverride(g.M, g.N, g.K) ?? t;
   const lda = g.lda ?? (g.transA ? g.M : g.K);
   const ldb = g.ldb ?? (g.transB ? g.K : g.N);
   const ldc = g.ldc ?? g.N;
