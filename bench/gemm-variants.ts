@@ -8,10 +8,13 @@
  *   - K-fastest loads of K-contiguous operands (`co`): coalesced global
  *     reads, a 4-way conflicted shared store;
  *   - a 32-deep K-slice (`128x128k32`);
- *   - the K steps of a slice unrolled in the source (`un`), alone and double-buffered (`dbun`).
+ *   - the K steps of a slice unrolled in the source (`un`), alone and double-buffered (`dbun`);
+ *   - 128×256 with 8×16 outputs a thread, and an 8-deep slice (session 18, entries 33–34).
  * registerGemmVariants() makes them nameable (the sweep's tile attribute,
  * SHARELORA_GEMM_TILE); SHARELORA_GEMM_K32=1 and SHARELORA_GEMM_COALESCED=1
- * also put them into the tile rule, for A/B runs of a whole training step.
+ * also put them into the tile rule, and SHARELORA_GEMM_BIG, _WIDE and
+ * _WIDE_SPLIT into the library's plans (setPlanOverride, which keeps its
+ * split-K choices), for A/B runs of a whole training step.
  *
  * The kernels themselves come from the library's generator (gemmBody with
  * its `db` / `co` layout options), so the bench measures the library's code.
