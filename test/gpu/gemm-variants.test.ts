@@ -94,7 +94,7 @@ describe('bench GEMM variants', () => {
   it('every variant tile agrees with tf.matMul on awkward shapes', async (t) => {
     if (skip) return t.skip(skip);
     const skipped: string[] = [];
-    // lavapipe compiles each kernel in 3-136 s without a shader cache (a fresh CI machine): the variants of
+    // lavapipe compiles each kernel in 1-45 s without a shader cache (a fresh CI machine): the variants of
     // session 17 and before keep the two transposed layouts they were always checked on, session 18's are
     // checked on the plain layout, which is what the sweep and SHARELORA_GEMM_BIG run them on in a step
     const recent = new Set(SESSION18_TILES);

@@ -151,11 +151,6 @@ export async function checkAttentionCase(check: Check, [B, H, Hkv, T, D, causal,
   await check(`attentionPackedRows B${B} H${H} T${T} D${D} causal=${causal} masked=${masked}`, mr(ref.attentionPackedRows), mr(ours.attentionPackedRows), { inputs: rows, wrt: [0] });
 }
 
-/**
- * Our GEMM through ShareLoraMatMul with a forced tile against tf.matMul on
- * cpu, on unaligned (scalar loads/stores) and aligned (vec4) shapes and both
- * transposes; returns the failures.
- */
 /** M, N, K, transA, transB */
 export type GemmCase = readonly [number, number, number, boolean, boolean];
 /** both transposed layouts on odd sizes (the library's tiles run the plain layout in every forward of the kernel and reference tests) */
@@ -163,6 +158,11 @@ export const TILE_CASES: readonly GemmCase[] = [[131, 67, 45, true, false], [64,
 /** the plain layout over several tiles of each size */
 export const PLAIN_CASE: readonly GemmCase[] = [[300, 260, 70, false, false]];
 
+/**
+ * Our GEMM through ShareLoraMatMul with a forced tile against tf.matMul on
+ * cpu, on unaligned (scalar loads/stores) and aligned (vec4) shapes and both
+ * transposes; returns the failures.
+ */
 export async function tileDisagreements(tiles: string[], skipped: string[] = [], cases: readonly GemmCase[] = TILE_CASES): Promise<string[]> {
   const bad: string[] = [];
   for (const tile of tiles) {
