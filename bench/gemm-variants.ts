@@ -21,12 +21,12 @@
  */
 import { flags } from '../src/backend/flags.js';
 import { benchFlags } from './flags.js';
-import { BIG_TILE, gemmBody, registerTile, setPlanOverride, setTileRule, tileNamed, type GemmBodyOptions, type GemmPlan, type GemmTile } from '../src/backend/webgpu/gemm.js';
+import { BIG_TILE, registerTile, setPlanOverride, setTileRule, tileNamed, type GemmPlan, type GemmTile } from '../src/backend/webgpu/gemm.js';
 
-const dbVariant = { name: 'db', db: true, body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, db: true }, o) };
-const coVariant = { name: 'co', body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, co: true }, o) };
-const unVariant = { name: 'un', body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, un: true }, o) };
-const dbunVariant = { name: 'dbun', db: true, body: (t: GemmTile, o: GemmBodyOptions) => gemmBody({ ...t, db: true, un: true }, o) };
+const dbVariant = { name: 'db', layout: { db: true } };
+const coVariant = { name: 'co', layout: { co: true } };
+const unVariant = { name: 'un', layout: { un: true } };
+const dbunVariant = { name: 'dbun', layout: { db: true, un: true } };
 
 /**
  * session 18 (bench/NOTES.md entry 33, measured): 128 × 256 tiles, 8 × 16 outputs a thread (256 threads), 48 KB

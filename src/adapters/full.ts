@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Model } from '../models/types.js';
 import { uniqueVariableName } from '../util/rng.js';
-import { checkOptions, OptionsError } from '../util/options.js';
+import { checkOptions, describeValue, optionKeys, OptionsError } from '../util/options.js';
 
 export interface FullFineTuneOptions {
   /** train only the weights whose names match (the rest stay frozen) */
@@ -20,9 +20,9 @@ export class FullFineTune {
   dropoutCounter = 0;
 
   constructor(readonly model: Model, opts: FullFineTuneOptions = {}) {
-    checkOptions('fullFineTune', opts, ['include', 'head']);
-    if (opts.include !== undefined && !(opts.include instanceof RegExp)) throw new OptionsError('fullFineTune', 'include', `must be a RegExp over weight names, got ${typeof opts.include}`);
-    if (opts.head !== undefined && typeof opts.head !== 'boolean') throw new OptionsError('fullFineTune', 'head', `must be true or false, got ${typeof opts.head}`);
+    checkOptions('fullFineTune', opts, optionKeys<FullFineTuneOptions>()(['include', 'head']));
+    if (opts.include !== undefined && !(opts.include instanceof RegExp)) throw new OptionsError('fullFineTune', 'include', `must be a RegExp over weight names, got ${describeValue(opts.include)}`);
+    if (opts.head !== undefined && typeof opts.head !== 'boolean') throw new OptionsError('fullFineTune', 'head', `must be true or false, got ${describeValue(opts.head)}`);
     if (opts.head && opts.include) throw new OptionsError('fullFineTune', 'head', 'and "include" both choose the weights to train: give one');
     const heads = [...model.heads.keys()];
     if (opts.head && heads.length === 0) throw new OptionsError('fullFineTune', 'head', `this ${model.family} model has no task head (load it with a task such as { task: 'seq-cls' })`);

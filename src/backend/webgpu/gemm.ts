@@ -43,8 +43,8 @@ export interface GemmBodyOptions {
 
 export interface GemmTile {
   BM: number; BN: number; BK: number; TM: 4 | 8 | 16; TN: 4 | 8 | 16;
-  /** a kernel of the benchmark's own (bench/gemm-variants.ts); its name joins the pipeline key */
-  variant?: { name: string; body: (t: GemmTile, o: GemmBodyOptions) => string; db?: boolean };
+  /** a staging of the benchmark's own (bench/gemm-variants.ts), in place of the library's (layoutOf); its name joins the pipeline key */
+  variant?: { name: string; layout: GemmLayout };
 }
 
 const BIG: GemmTile = { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 };
@@ -198,12 +198,12 @@ function layoutOf(t: GemmTile, split: boolean): GemmLayout & { name: string } {
 
 /** var<workgroup> bytes of a tile's kernel: its A and B slices, twice where double-buffered */
 export function gemmSharedBytes(t: GemmTile, split: boolean): number {
-  const db = t.variant ? !!t.variant.db : !!layoutOf(t, split).db;
+  const db = !!(t.variant ? t.variant.layout : layoutOf(t, split)).db;
   return (db ? 2 : 1) * t.BK * (t.BM + t.BN) * 4;
 }
 
 function bodyOf(t: GemmTile, o: GemmBodyOptions): string {
-  return t.variant ? t.variant.body(t, o) : gemmBody({ ...t, ...layoutOf(t, !!o.split) }, o);
+  return gemmBody({ ...t, ...(t.variant ? t.variant.layout : layoutOf(t, !!o.split)) }, o);
 }
 
 /**
@@ -313,9 +313,9 @@ function splitGemm(g: GemmArgs, t: GemmTile, S: number): tf.TensorInfo {
 }
 
 /**
- * How a kernel stages its K-slices. The library's tiles use neither option;
- * the benchmark's variants (bench/gemm-variants.ts) measure both, through this
- * same generator, so a fix here reaches them too (bench/NOTES.md).
+ * How a kernel stages its K-slices. The library's tiles take theirs from
+ * layoutOf; the benchmark's variants (bench/gemm-variants.ts) name their own
+ * and run through this same generator, so a fix here reaches them too (bench/NOTES.md).
  */
 export interface GemmLayout {
   /** double-buffered shared memory: the next K-slice is stored while the current one is used */
