@@ -7,9 +7,6 @@ import { once, onOff, raw } from '../src/backend/flags.js';
 
 const gemmK32 = once(() => onOff('SHARELORA_GEMM_K32', false));
 const gemmCoalesced = once(() => onOff('SHARELORA_GEMM_COALESCED', false));
-const gemmBig = once(() => raw('SHARELORA_GEMM_BIG'));
-const gemmWide = once(() => raw('SHARELORA_GEMM_WIDE'));
-const gemmWideSplit = once(() => onOff('SHARELORA_GEMM_WIDE_SPLIT', false));
 const python = once(() => raw('SHARELORA_PYTHON') ?? 'python3');
 
 export const benchFlags = {
@@ -17,12 +14,6 @@ export const benchFlags = {
   get gemmK32(): boolean { return gemmK32(); },
   /** SHARELORA_GEMM_COALESCED=1: K-fastest loads for every single-buffered tile (gemm-variants.ts). */
   get gemmCoalesced(): boolean { return gemmCoalesced(); },
-  /** SHARELORA_GEMM_BIG=NAME: a registered tile (gemm-variants.ts) runs every unsplit product the rule gives 128×128. */
-  get gemmBig(): string | undefined { return gemmBig(); },
-  /** SHARELORA_GEMM_WIDE=NAME: the same, for those with N ≥ 8,192 (an LM head's forward); before SHARELORA_GEMM_BIG. */
-  get gemmWide(): string | undefined { return gemmWide(); },
-  /** SHARELORA_GEMM_WIDE_SPLIT=1: 128 × 256 over the K-slices that fill the GPU's rounds, where some do (gemm-variants.ts wideSplitPlan). */
-  get gemmWideSplit(): boolean { return gemmWideSplit(); },
   /** SHARELORA_PYTHON: the Python with torch, transformers and peft for the PyTorch baseline; default python3. */
   get python(): string { return python(); },
 };

@@ -7,21 +7,21 @@
  *     the current one is used, one barrier per slice instead of two;
  *   - K-fastest loads of K-contiguous operands (`co`): coalesced global
  *     reads, a 4-way conflicted shared store;
- *   - a 32-deep K-slice (`128x128k32`);
  *   - the K steps of a slice unrolled in the source (`un`), alone and double-buffered (`dbun`);
- *   - 128×256 with 8×16 outputs a thread, and an 8-deep slice (session 18, entries 33–34).
+ *   - 128×256 double-buffered, and an 8-deep slice (session 18, entry 33).
+ * (The 32-deep `128x128k32` and single-buffered `128x256` became the library's
+ * in session 19: gemm.ts widePlan, bench/NOTES.md "34, measured".)
  * registerGemmVariants() makes them nameable (the sweep's tile attribute,
  * SHARELORA_GEMM_TILE); SHARELORA_GEMM_K32=1 and SHARELORA_GEMM_COALESCED=1
- * also put them into the tile rule, and SHARELORA_GEMM_BIG, _WIDE and
- * _WIDE_SPLIT into the library's plans (setPlanOverride, which keeps its
- * split-K choices), for A/B runs of a whole training step.
+ * also put them into the tile rule, for A/B runs of a whole training step
+ * (setPlanOverride in gemm.ts is the hook for A/Bs of whole plans).
  *
  * The kernels themselves come from the library's generator (gemmBody with
  * its `db` / `co` layout options), so the bench measures the library's code.
  */
 import { flags } from '../src/backend/flags.js';
 import { benchFlags } from './flags.js';
-import { BIG_TILE, registerTile, setPlanOverride, setTileRule, tileNamed, type GemmPlan, type GemmTile } from '../src/backend/webgpu/gemm.js';
+import { registerTile, setTileRule, tileNamed, type GemmTile } from '../src/backend/webgpu/gemm.js';
 
 const dbVariant = { name: 'db', layout: { db: true } };
 const coVariant = { name: 'co', layout: { co: true } };
@@ -30,14 +30,12 @@ const dbunVariant = { name: 'dbun', layout: { db: true, un: true } };
 
 /**
  * session 18 (bench/NOTES.md entry 33, measured): 128 × 256 tiles, 8 × 16 outputs a thread (256 threads), 48 KB
- * double-buffered or 24 KB single-buffered: 35 TFLOP/s on GPT-2 small's LM-head forward against 27 for 128 × 128, and
- * slower on every block product; an 8-deep slice, the cheapest of that session's kernels to compile, which the
- * SHARELORA_GEMM_BIG test runs. The session's other candidates (128 × 128 with 128 threads of 8 × 16 or 16 × 8,
+ * double-buffered (the 24 KB single-buffered one is the library's `128x256` since session 19); an 8-deep slice, the
+ * cheapest of that session's kernels to compile, which the plan-override test runs. The session's other candidates (128 × 128 with 128 threads of 8 × 16 or 16 × 8,
  * 256 × 128, subgroup-shaped threads, 64 × 128) lost in the sweep or the step and were taken out.
  */
 const SESSION18: Record<string, GemmTile> = {
   '128x256t8x16dbun': { BM: 128, BN: 256, BK: 16, TM: 8, TN: 16, variant: dbunVariant },
-  '128x256t8x16un': { BM: 128, BN: 256, BK: 16, TM: 8, TN: 16, variant: unVariant },
   '128x128k8dbun': { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, variant: dbunVariant },
 };
 
@@ -47,7 +45,6 @@ export const VARIANT_TILES: Record<string, GemmTile> = {
   '64x64': { BM: 64, BN: 64, BK: 16, TM: 8, TN: 8 },
   '128x128db': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, variant: dbVariant },
   '64x64t4db': { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, variant: dbVariant },
-  '128x128k32': { BM: 128, BN: 128, BK: 32, TM: 8, TN: 8 },
   '128x128co': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, variant: coVariant },
   '64x64t4co': { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, variant: coVariant },
   '32x32co': { BM: 32, BN: 32, BK: 16, TM: 4, TN: 4, variant: coVariant },
@@ -69,47 +66,14 @@ export function registerGemmVariants(): void {
   registered = true;
   for (const [name, tile] of Object.entries(VARIANT_TILES)) registerTile(name, tile);
   const k32 = benchFlags.gemmK32, coalesced = benchFlags.gemmCoalesced;
-  // a whole step's A/B of other kernels (bench/NOTES.md entry 33): unlike a tile rule, these leave the library's
-  // split-K choices as they are, except where SHARELORA_GEMM_WIDE_SPLIT makes its own
-  const big = benchFlags.gemmBig ? tileNamed(benchFlags.gemmBig, 'SHARELORA_GEMM_BIG') : undefined;
-  const wide = benchFlags.gemmWide ? tileNamed(benchFlags.gemmWide, 'SHARELORA_GEMM_WIDE') : undefined;
-  const wideSplit = benchFlags.gemmWideSplit;
-  if (big || wide || wideSplit) {
-    setPlanOverride((M, N, K, plan, canSplit) => (wideSplit ? wideSplitPlan(M, N, K, canSplit) : undefined)
-      ?? (plan.t === BIG_TILE && plan.S === 1 ? bigPlan(N, big, wide) : undefined));
-  }
   if (k32 || coalesced) setTileRule((M, N, batch, K, chosen) => coalescedRule(k32 ? k32Rule(M, N, batch, K, chosen) : chosen, coalesced));
-}
-
-function bigPlan(N: number, big: GemmTile | undefined, wide: GemmTile | undefined): GemmPlan | undefined {
-  const t = (N >= 8192 ? wide : undefined) ?? big;
-  return t && { t, S: 1 };
-}
-
-/**
- * SHARELORA_GEMM_WIDE_SPLIT=1: 128 × 256 (single-buffered, so it can be a split-K partial) wherever the fewest K-slices
- * (none, 2, 3, 4, 6, 8; at least 256 of K each) fill 90% of its last round of one workgroup an SM. Entry 33's sweep had
- * that tile at ~35 TFLOP/s once its rounds are full (the LM head's forward) and the block products losing only to their
- * fill (192 tiles at N = 3,072: 1.45 rounds), so split it fills them: predicted 31–34 TFLOP/s, after the reduce, on
- * GPT-2 small's N = 3,072 and K = 3,072 products against 25–30 for the library's plan.
- */
-export function wideSplitPlan(M: number, N: number, K: number, canSplit: boolean, sms = flags.gpuSms): GemmPlan | undefined {
-  if (M <= 64 || N <= 128 || K > 4096) return undefined;
-  const t = SESSION18['128x256t8x16un'];
-  const tiles = Math.ceil(M / t.BM) * Math.ceil(N / t.BN);
-  for (const S of canSplit ? [1, 2, 3, 4, 6, 8] : [1]) {
-    if (S > 1 && K / S < 256) break;
-    const n = tiles * S;
-    if (n / (Math.ceil(n / sms) * sms) >= 0.9) return { t, S };
-  }
-  return undefined;
 }
 
 /** The LM head's forward alone ran 7.3 ms against 10.3 on it (run 6), but the step lost (run 8). */
 function k32Rule(M: number, N: number, batch: number, K: number, chosen: GemmTile): GemmTile {
   const SMS = flags.gpuSms;
   const tiles = Math.ceil(M / 128) * Math.ceil(N / 128) * batch;
-  return M > 64 && N > 64 && tiles >= 16 * SMS && K <= 4096 ? VARIANT_TILES['128x128k32'] : chosen;
+  return M > 64 && N > 64 && tiles >= 16 * SMS && K <= 4096 ? tileNamed('128x128k32', 'the K32 rule') : chosen;
 }
 
 /** The same tile with K-fastest loads, where one is registered (every 16-deep, single-buffered tile the rule picks). */

@@ -67,12 +67,14 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>
 # measure the rule before it as "rule wave". Since session 18 (entry 33) the GPT-2-small part measures the sweep's two
 # winners in the step (the LM head's forward on 128 x 256, the other 128 x 128 products on 32-deep slices) and no longer
 # robustness off, the flash variants and occupancy 2 (each measured in sessions 16-17 without a gain); both step parts
-# measure entry 34's plan (128 x 256 split to fill the GPU's rounds)
+# measure entry 34's plan (128 x 256 split to fill the GPU's rounds). Since session 19 that plan is the default and both
+# step parts measure the plan before it ("plan rule"); the GPT-2-small part runs it interleaved, three runs a side
+# (--interleave-variants: session 19's one-run variants and cross-call comparisons disagreed by 2-3 ms)
 part gpt2-small 300 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
-  --compile sharea --variant-models sharea --variants '{"rule wave":{"SHARELORA_GEMM_RULE":"wave"},"wide 128x256":{"SHARELORA_GEMM_WIDE":"128x256t8x16un"},"big k32":{"SHARELORA_GEMM_BIG":"128x128k32"},"wide 128x256 + big k32":{"SHARELORA_GEMM_WIDE":"128x256t8x16un","SHARELORA_GEMM_BIG":"128x128k32"},"wide split":{"SHARELORA_GEMM_WIDE_SPLIT":"1"},"wide split + big k32":{"SHARELORA_GEMM_WIDE_SPLIT":"1","SHARELORA_GEMM_BIG":"128x128k32"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"}}' \
+  --compile sharea --interleave-variants --variants '{"plan rule":{"SHARELORA_GEMM_PLAN":"rule"}}' \
   --out "$out/gpt2-small.json"
 part notebook 270 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
-  --variants '{"robustness off":{"SHARELORA_WEBGPU_ROBUSTNESS":"0"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"robustness off + multi-tensor on":{"SHARELORA_WEBGPU_ROBUSTNESS":"0","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"},"flash forward 1 thread a row":{"SHARELORA_WEBGPU_FLASH_PARTS":"1"},"flash forward block rescale":{"SHARELORA_WEBGPU_FLASH_BLOCK":"1"},"replay off":{"SHARELORA_WEBGPU_REPLAY":"0"},"rule wave":{"SHARELORA_GEMM_RULE":"wave"},"wide split":{"SHARELORA_GEMM_WIDE_SPLIT":"1"}}' \
+  --variants '{"robustness off":{"SHARELORA_WEBGPU_ROBUSTNESS":"0"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"robustness off + multi-tensor on":{"SHARELORA_WEBGPU_ROBUSTNESS":"0","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"},"flash forward 1 thread a row":{"SHARELORA_WEBGPU_FLASH_PARTS":"1"},"flash forward block rescale":{"SHARELORA_WEBGPU_FLASH_BLOCK":"1"},"replay off":{"SHARELORA_WEBGPU_REPLAY":"0"},"plan rule":{"SHARELORA_GEMM_PLAN":"rule"}}' \
   --out "$out/notebook.json"
 # 45 s was too short on a machine whose shader cache was cold (session 10: cut after 10 of 18 suites)
 part tests 150 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
@@ -83,7 +85,7 @@ part tests-optin 60 env SHARELORA_BACKEND=webgpu FLASH_BACKWARD_ALL=1 SHARELORA_
 part occupancy 60 node dist/bench/gemm.js '{"occupancy":true}'
 # the GEMM sweep over GPT-2 small's products (bench/NOTES.md entry 20): the library's choice against forced tiles, the
 # unrolled K loop (un, dbun) and split-K 2 for the 768 x 768 products
-part gemm 150 node dist/bench/gemm.js '{"reps":10,"tiles":["lib","128x128","64x64t4","128x128k32","128x128k8dbun","128x256t8x16un","128x256t8x16un@s2","128x256t8x16un@s8","128x256t8x16dbun","128x64","128x128@s2"]}'
+part gemm 150 node dist/bench/gemm.js '{"reps":10,"tiles":["lib","128x128","64x64t4","128x128k32","128x256","128x256@s2","128x256@s3","128x256@s4","128x256@s8","128x128@s2"]}'
 part scaling 90 node dist/bench/run.js --suite scaling --steps 6 --warmup 2 --out "$out/scaling.json"
 # the pretraining step (scripts/pretrain/run.ts trainRun: full training, step replay on): where its ~170 ms go
 # (bench/pretrain-census.ts counts its dispatches on lavapipe); the variants: split-K off, and three opt-in switches

@@ -161,11 +161,22 @@ async function suiteGpu(steps: number, out: Record<string, unknown>, save: () =>
     ({ config: GPT2_SMALL, batch: 8, seq: 256, variant, r: 8, alpha: 16, targets: ['c_attn'], steps: Math.max(steps, 10), warmup: 3, attn: 'sdpa', ...extra });
   // the per-kernel profile runs once, after the timed steps of the first run (it does not change the timed steps)
   let profiled = false;
+  const hostVariants: Record<string, Record<string, string>> = args.includes('--host-variants')
+    ? { 'no host caches': { SHARELORA_WEBGPU_HOST_CACHE: '0' }, 'submit every 64': { SHARELORA_WEBGPU_SUBMIT_BATCH: '64' } } : {};
+  const variants = Object.entries({ ...hostVariants, ...(JSON.parse(arg('variants') ?? '{}') as Record<string, Record<string, string>>) });
+  // --variant-models sharea: the A/Bs on one of the two (they move LoRA and ShareA alike)
+  const variantModels = (arg('variant-models') ?? 'lora,sharea').split(',') as Array<'lora' | 'sharea'>;
+  // --interleave-variants: each variant joins the round-robin with the full step count, `repeats` runs like the
+  // main configurations, instead of one shorter run after them (a difference of a few ms needs runs that alternate)
+  const interleave = args.includes('--interleave-variants');
+  const variantJobs: Record<string, () => AnyResult> = {};
+  if (interleave) for (const [name, env] of variants) for (const v of variantModels) variantJobs[`ours ${v}: ${name}`] = () => runNode('worker.js', spec(v), env);
   const both = repeated(repeats, {
     'ours lora': () => { const r = runNode('worker.js', spec('lora', { profile: !profiled })); profiled ||= r.ok; return r; },
     'torch lora': () => runTorch(torchSpec('lora')),
     'ours sharea': () => runNode('worker.js', spec('sharea')),
     'torch sharea': () => runTorch(torchSpec('sharea')),
+    ...variantJobs,
   }, (all) => { out.gpu = { partial: all }; save(); });
   const ours: Record<string, AnyResult> = { lora: both['ours lora'], sharea: both['ours sharea'] };
   let plain: AnyResult = { ok: false, error: 'not run (--no-plain)' };
@@ -175,12 +186,10 @@ async function suiteGpu(steps: number, out: Record<string, unknown>, save: () =>
     log(`#   ${JSON.stringify({ ok: plain.ok, ms: plain.medianMs, err: plain.error })}`);
   }
   const extraRuns: Record<string, AnyResult> = {};
-  const hostVariants: Record<string, Record<string, string>> = args.includes('--host-variants')
-    ? { 'no host caches': { SHARELORA_WEBGPU_HOST_CACHE: '0' }, 'submit every 64': { SHARELORA_WEBGPU_SUBMIT_BATCH: '64' } } : {};
-  for (const [name, env] of Object.entries({ ...hostVariants, ...(JSON.parse(arg('variants') ?? '{}') as Record<string, Record<string, string>>) })) {
-    // --variant-models sharea: the A/Bs on one of the two (they move LoRA and ShareA alike)
-    for (const v of (arg('variant-models') ?? 'lora,sharea').split(',') as Array<'lora' | 'sharea'>) {
+  for (const [name, env] of variants) {
+    for (const v of variantModels) {
       const key = `${v}: ${name}`;
+      if (interleave) { extraRuns[key] = both[`ours ${key}`]; continue; }
       log(`# ours webgpu ${v} with ${name} ...`);
       extraRuns[key] = runNode('worker.js', spec(v, { steps: Math.max(4, Math.ceil(steps / 2)) }), env);
       log(`#   ${JSON.stringify({ ok: extraRuns[key].ok, ms: extraRuns[key].medianMs, cpuMs: extraRuns[key].cpuMs, err: extraRuns[key].error })}`);
@@ -234,7 +243,7 @@ async function suiteGpu(steps: number, out: Record<string, unknown>, save: () =>
     `first-step loss (same weights and batch): ours ${(ours.lora.loss as number[] | undefined)?.[0]} | plain tfjs ${(plain.loss as number[] | undefined)?.[0]} | GPU kernel time per step (profile) ${fmt(ours.lora.profileGpuMs)} ms over ${ours.lora.kernelsPerStep} kernels; host CPU ${fmt(ours.lora.cpuMs)} ms/step`,
     ...Object.entries(extraRuns).map(([k, r]) => {
       const t = torch[k.split(':')[0]]?.tokensPerSec as number | undefined;
-      return `ours ${k}: ${fmt(r.medianMs)} ms/step, ${fmt(r.tokensPerSec, 0)} tok/s (${fmt(t && r.tokensPerSec ? (r.tokensPerSec as number) / t : NaN, 3)}x torch), cpu ${fmt(r.cpuMs)} ms/step`;
+      return `ours ${k}: ${fmt(r.medianMs)} ms/step, ${fmt(r.tokensPerSec, 0)} tok/s (${fmt(t && r.tokensPerSec ? (r.tokensPerSec as number) / t : NaN, 3)}x torch), cpu ${fmt(r.cpuMs)} ms/step${r.runs ? `, runs ${JSON.stringify(r.runs)}` : ''}`;
     }),
   ];
   return lines;
@@ -524,7 +533,7 @@ async function suiteMax(out: Record<string, unknown>, budgetS: number, save: () 
 /** every flag of this script: `--name value`, or the switches alone */
 const VALUE_FLAGS = ['compile', 'cpu-backends', 'init', 'max-bracket', 'max-budget', 'notebook-layers', 'notebook-variants', 'out', 'pretrain-batch',
   'pretrain-mlm', 'repeats', 'scaling-shapes', 'steps', 'suite', 'variant-models', 'variants', 'warmup'];
-const SWITCHES = ['no-plain', 'host-variants', 'no-eager-attention'];
+const SWITCHES = ['no-plain', 'host-variants', 'no-eager-attention', 'interleave-variants'];
 
 /** a misspelled flag would otherwise measure the default silently */
 function checkArgs(): void {

@@ -30,9 +30,9 @@ if (small?.ours) {
     const c = small.torch[`${v}_compile`];
     if (c) lines.push(`GPT-2 small 8x256 ${v} vs torch.compile | ${ms(small.ours[v])} | ${ms(c)} | ${ratio(small.ours[v], c)} |`);
   }
-  // same-run A/Bs: ours under other switches (one run each), against the same PyTorch median
+  // same-run A/Bs: ours under other switches (one run each, or `repeats` with --interleave-variants), against the same PyTorch median
   for (const [k, o] of Object.entries(small.extraRuns ?? {})) {
-    lines.push(`GPT-2 small ${k} | ${ms(o)} | ${ms(small.torch[k.split(':')[0]])} | ${ratio(o, small.torch[k.split(':')[0]])} | (1 run)`);
+    lines.push(`GPT-2 small ${k} | ${ms(o)} | ${ms(small.torch[k.split(':')[0]])} | ${ratio(o, small.torch[k.split(':')[0]])} | ${o?.runs ? JSON.stringify(o.runs) : '(1 run)'}`);
   }
   const l = small.ours.lora;
   lines.push(`GPT-2 small memory: ours pool ${gib(l?.poolBytes)}, PyTorch peak ${gib(small.torch.lora?.peakAllocatedBytes)}; profile ${l?.profileGpuMs?.toFixed(1)} ms GPU over ${l?.kernelsPerStep} kernels; host CPU ${l?.cpuMs?.toFixed(1)} ms/step`);

@@ -86,6 +86,7 @@ const runnerBackend = once(() => raw('SHARELORA_RUNNER_BACKEND') ?? 'auto');
 const gemmSplitK = once(() => onOff('SHARELORA_GEMM_SPLITK', true));
 const gemmOccupancy = once(() => integer('SHARELORA_GEMM_OCCUPANCY', 1, 1, 'workgroups of the 128×128 GEMM tile one SM runs at once'));
 const gemmUnroll = once(() => onOff('SHARELORA_GEMM_UNROLL', true));
+const gemmPlan = once(() => oneOf('SHARELORA_GEMM_PLAN', ['wide', 'rule'] as const, 'wide'));
 const gemmRule = once(() => oneOf('SHARELORA_GEMM_RULE', ['wave', 'waves2', 'efficiency'] as const, 'efficiency'));
 const webgpuPoolMiB = once(() => integer('SHARELORA_WEBGPU_POOL_MIB', 2048, 0, 'MiB of free buffers tfjs\'s webgpu pool may keep; 0: no cap'));
 const gemmPretransposeMiB = once(() => integer('SHARELORA_GEMM_PRETRANSPOSE', 4096, 0, 'MiB of transposed copies of frozen weights; 0 turns them off'));
@@ -143,6 +144,8 @@ export const flags = {
   get gemmUnroll(): boolean { return gemmUnroll(); },
   /** SHARELORA_GEMM_RULE: the GEMM tile rule (webgpu/gemm.ts). Default `efficiency`: 128×128 (split or not) or 64×64 by their last wave's fill and rates measured in a sweep (bench/NOTES.md entry 31; the default since session 17 measured GPT-2 small's step 1.5–1.8 ms faster with it, "30 and 31, measured"); `wave`: the rule before it (128×128 from about a wave of tiles); `waves2`: 128×128 only where it makes two waves, else 64×64 (entry 21). */
   get gemmRule(): 'wave' | 'waves2' | 'efficiency' { return gemmRule(); },
+  /** SHARELORA_GEMM_PLAN: 'wide' (default) puts the rule's products onto 128 × 256 split to fill the GPU, or 32-deep 128 × 128 (gemm.ts widePlan); 'rule': the tile rule and split-K alone, as before session 19. */
+  get gemmPlan(): 'wide' | 'rule' { return gemmPlan(); },
   /** SHARELORA_GEMM_PRETRANSPOSE: MiB of transposed frozen-weight copies the GEMM may keep (webgpu/frozen.ts); default 4096; 0: none. */
   get gemmPretransposeMiB(): number { return gemmPretransposeMiB(); },
   /** SHARELORA_PRINT_WGSL: print the WGSL of every kernel whose key contains this text, when first compiled. */

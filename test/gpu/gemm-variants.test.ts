@@ -5,10 +5,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { registerGemmVariants, SESSION18_TILES, VARIANT_TILES, wideSplitPlan } from '../../bench/gemm-variants.js';
+import { registerGemmVariants, SESSION18_TILES, VARIANT_TILES } from '../../bench/gemm-variants.js';
 import { chooseTile, nameOfTile, tileNames } from '../../src/backend/webgpu/index.js';
 import * as tf from '@tensorflow/tfjs-core';
-import { BIG_TILE, gemmSharedBytes, setPlanOverride, type GemmTile } from '../../src/backend/webgpu/gemm.js';
+import { BIG_TILE, gemmSharedBytes, setPlanOverride, tileNamed, widePlan, type GemmTile } from '../../src/backend/webgpu/gemm.js';
 import { webgpuBackend } from '../../src/backend/webgpu/dispatch.js';
 import { epilogueDisagreements, PLAIN_CASE, randn, relErr, releaseGPU, TILE_CASES, tileDisagreements, webgpuUnavailable } from './helpers.js';
 
@@ -44,9 +44,10 @@ describe('bench GEMM variants', () => {
     );
   });
 
-  it('a plan override runs the rule\'s unsplit 128×128 products on another kernel, epilogue included', async (t) => {
+  it('a plan override runs the library\'s unsplit products on another kernel, epilogue included', async (t) => {
     if (skip) return t.skip(skip);
-    // 1280 × 1280 × 64: 100 tiles of 128×128, which every rule keeps on 128×128, unsplit (K is short)
+    // 1280 × 1280 × 64: 100 tiles of 128×128, which every rule keeps on 128×128, unsplit (K is short), and the wide plan
+    // on its 32-deep 128×128
     const M = 1280, N = 1280, K = 64, r = 3;
     assert.equal(nameOfTile(chooseTile(M, N, 1, K)), '128x128');
     const a = randn(M * K, 1), b = randn(K * N, 2), bias = randn(N, 3), u = randn(M * r, 4), v = randn(N * r, 5);
@@ -55,7 +56,7 @@ describe('bench GEMM variants', () => {
       { transA: false, transB: false, alpha: 0.5, lrScale: 0.7, lrVT: true } as never) as tf.Tensor;
     const want = await run().data();
     const limit = webgpuBackend().device.limits.maxComputeWorkgroupStorageSize;
-    const onBig = (tile: GemmTile) => setPlanOverride((_M, _N, _K, plan) => (plan.t === BIG_TILE && plan.S === 1 ? { t: tile, S: 1 } : undefined));
+    const onBig = (tile: GemmTile) => setPlanOverride((_M, _N, _K, plan) => (plan.S === 1 ? { t: tile, S: 1 } : undefined));
     try {
       // a tile this device cannot hold: the throw shows the override, not the library's tile, was dispatched
       const over = Object.keys(VARIANT_TILES).find((n) => gemmSharedBytes(VARIANT_TILES[n], false) > limit);
@@ -70,25 +71,32 @@ describe('bench GEMM variants', () => {
     }
   });
 
-  it('SHARELORA_GEMM_WIDE_SPLIT\'s plan: 128 × 256 over the fewest K-slices that fill 90% of a round, or nothing', () => {
-    const plan = (M: number, N: number, K: number, canSplit = true) => {
-      const p = wideSplitPlan(M, N, K, canSplit, 132);
-      return p && `${nameOfTile(p.t)}@s${p.S}`;
+  it('the wide plan: 128 × 256 over the fewest K-slices that fill 90% of a round, else 32-deep 128 × 128 for unsplit 128 × 128', () => {
+    const big = { t: BIG_TILE, S: 1 }, mid = { t: tileNamed('64x64t4', 'test'), S: 1 };
+    const plan = (M: number, N: number, K: number, from = big, canSplit = true, batch = 1) => {
+      const p = widePlan(M, N, K, batch, from, canSplit, 132);
+      return `${nameOfTile(p.t)}@s${p.S}`;
     };
-    // GPT-2 small's products (entry 33): the LM head's forward unsplit, N = 3,072 over 2, K = 3,072 over 8
-    assert.equal(plan(2048, 50257, 768), '128x256t8x16un@s1');
-    assert.equal(plan(2048, 3072, 768), '128x256t8x16un@s2');
-    assert.equal(plan(2048, 768, 3072), '128x256t8x16un@s8');
-    assert.equal(plan(2048, 768, 3072, false), undefined);
-    // 768 × 768 needs 4 slices of 192: under the 256 of K a slice keeps
-    assert.equal(plan(2048, 768, 768), undefined);
-    assert.equal(plan(2048, 768, 50257), undefined);
-    assert.equal(plan(64, 4096, 768), undefined);
+    // GPT-2 small's products (bench/NOTES.md entries 33-34): the LM head's forward unsplit, N = 3,072 over 2, K = 3,072
+    // over 8, whatever the rule had chosen
+    assert.equal(plan(2048, 50257, 768), '128x256@s1');
+    assert.equal(plan(2048, 3072, 768, mid), '128x256@s2');
+    assert.equal(plan(2048, 768, 3072, { t: BIG_TILE, S: 3 }), '128x256@s8');
+    // unsplittable: 128 × 256 only where it fills unsplit; else the 32-deep tile for unsplit 128 × 128, the rest as chosen
+    assert.equal(plan(2048, 768, 3072, big, false), '128x128k32@s1');
+    assert.equal(plan(2048, 768, 3072, mid, false), '64x64t4@s1');
+    // 768 × 768 needs 4 slices of 192, under the 256 of K a slice keeps; an LM head's dX (K > 4096) keeps split-K's plan
+    assert.equal(plan(2048, 768, 768), '128x128k32@s1');
+    assert.equal(plan(2048, 768, 50257, { t: BIG_TILE, S: 6 }), '128x128@s6');
+    assert.equal(plan(64, 4096, 768, mid), '64x64t4@s1');
+    // a batch counts its tiles once per matrix: 96 heads of 256 × 256 make 192 tiles, 73% of two rounds
+    assert.equal(plan(256, 256, 64, big, false, 96), '128x128k32@s1');
+    assert.equal(plan(1024, 1024, 64, big, false, 33), '128x256@s1');
   });
 
   it('128 × 256 as a split-K partial agrees with the cpu, bias and low-rank epilogue in the reduce', async (t) => {
     if (skip) return t.skip(skip);
-    assert.deepEqual(await epilogueDisagreements([[300, 520, 900, false, false, '128x256t8x16un', 3, 'lrT+bias']]), []);
+    assert.deepEqual(await epilogueDisagreements([[300, 520, 900, false, false, '128x256', 3, 'lrT+bias']]), []);
   });
 
   it('every variant tile agrees with tf.matMul on awkward shapes', async (t) => {

@@ -50,7 +50,11 @@ export interface GemmTile {
 const BIG: GemmTile = { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 };
 const MID: GemmTile = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 };
 const SMALL: GemmTile = { BM: 32, BN: 32, BK: 16, TM: 4, TN: 4 };
-const TILES = new Map<string, GemmTile>([['128x128', BIG], ['64x64t4', MID], ['32x32', SMALL]]);
+/** 256 threads of 8 × 16 outputs, 24 KB single-buffered, so it can also be a split-K partial (widePlan) */
+const WIDE: GemmTile = { BM: 128, BN: 256, BK: 16, TM: 8, TN: 16 };
+/** 128 × 128 with 32-deep K-slices: half the barriers a K, 32 KB single-buffered (widePlan) */
+const DEEP: GemmTile = { BM: 128, BN: 128, BK: 32, TM: 8, TN: 8 };
+const TILES = new Map<string, GemmTile>([['128x128', BIG], ['64x64t4', MID], ['32x32', SMALL], ['128x256', WIDE], ['128x128k32', DEEP]]);
 
 /** Adds a tile that SHARELORA_GEMM_TILE, the tile attribute of ShareLoraMatMul and a tile rule can name (the benchmark's). */
 export function registerTile(name: string, tile: GemmTile): void {
@@ -87,8 +91,8 @@ export function setTileRule(rule: TileRule | undefined): void {
 export interface GemmPlan { t: GemmTile; S: number }
 
 /**
- * The benchmark's A/B of other kernels inside a whole step (bench/gemm-variants.ts: SHARELORA_GEMM_BIG, _WIDE,
- * _WIDE_SPLIT): called with the library's plan for every product not given a tile or split by its caller;
+ * The benchmark's A/B of other kernels inside a whole step (bench/gemm-variants.ts): called with the library's plan
+ * for every product not given a tile or split by its caller;
  * `canSplit` is false for the batched, strided or written-into products, which must stay unsplit. undefined: the
  * library's plan.
  */
@@ -225,6 +229,28 @@ export function splitChoice(M: number, N: number, K: number, t: GemmTile): { t: 
   return { t: S > 1 ? BIG : t, S };
 }
 
+/**
+ * SHARELORA_GEMM_PLAN=wide (the default since session 19): 128 × 256 over the fewest K-slices (none, 2, 3, 4, 6, 8;
+ * at least 256 of K each) that fill 90% of the last round of one workgroup an SM; where none do, the 32-deep
+ * 128 × 128 in place of the unsplit 128 × 128; every other plan as the tile rule and split-K made it. In the
+ * session-18 sweep 128 × 256 ran the LM head's forward at 35 TFLOP/s against 27 and lost the block products only to
+ * their fill; in session 19 (one H100, bench/NOTES.md "34, measured") GPT-2 small's step went from 55.0 / 51.9 ms
+ * (LoRA / ShareA) to 48.6 / 47.0, three runs a side, and the notebook-scale step moved by less than its noise.
+ * `canSplit` is false for batched, strided or written-into products, which stay unsplit (a batch counts its tiles
+ * once per matrix); K > 4096 (an LM head's dX) keeps split-K's own plan.
+ */
+export function widePlan(M: number, N: number, K: number, batch: number, plan: GemmPlan, canSplit: boolean, sms = flags.gpuSms): GemmPlan {
+  if (M > 64 && N > 128 && K <= 4096) {
+    const tiles = Math.ceil(M / WIDE.BM) * Math.ceil(N / WIDE.BN) * batch;
+    for (const S of canSplit ? [1, 2, 3, 4, 6, 8] : [1]) {
+      if (S > 1 && K / S < 256) break;
+      const n = tiles * S;
+      if (n / (Math.ceil(n / sms) * sms) >= 0.9) return { t: WIDE, S };
+    }
+  }
+  return plan.t === BIG && plan.S === 1 ? { t: DEEP, S: 1 } : plan;
+}
+
 export function gemm(g: GemmArgs): tf.TensorInfo {
   const batch = g.batch ?? 1;
   const plain = batch === 1 && !g.bias && !g.lowRank && !g.into && g.aH === undefined && g.cH === undefined && g.hsB === undefined
@@ -238,6 +264,8 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   let t = g.tile ?? chooseTile(g.M, g.N, batch, g.K);
   let S = simple ? g.splitK ?? 1 : 1;
   if (simple && g.splitK === undefined && !g.tile) ({ t, S } = splitChoice(g.M, g.N, g.K, t));
+  // a forced tile or tile rule (the benchmark's A/Bs) keeps its own plan, as in splitChoice
+  if (flags.gemmPlan === 'wide' && !g.tile && g.splitK === undefined && !flags.gemmTile && !tileRule) ({ t, S } = widePlan(g.M, g.N, g.K, batch, { t, S }, !!simple));
   if (planOverride && !g.tile && g.splitK === undefined) {
     const p = planOverride(g.M, g.N, g.K, { t, S }, !!simple);
     if (p && p.S > 1 && !simple) throw new Error(`a plan override split a product that cannot be split (${g.M} x ${g.N} x ${g.K})`);
