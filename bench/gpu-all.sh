@@ -69,12 +69,14 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>
 # robustness off, the flash variants and occupancy 2 (each measured in sessions 16-17 without a gain); both step parts
 # measure entry 34's plan (128 x 256 split to fill the GPU's rounds). Since session 19 that plan is the default and both
 # step parts measure the plan before it ("plan rule"); the GPT-2-small part runs it interleaved, three runs a side
-# (--interleave-variants: session 19's one-run variants and cross-call comparisons disagreed by 2-3 ms)
+# (--interleave-variants: session 19's one-run variants and cross-call comparisons disagreed by 2-3 ms), with entry 35's
+# thin-product and statistics switches and entry 36's causal skip off
 part gpt2-small 300 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
-  --compile sharea --interleave-variants --variants '{"plan rule":{"SHARELORA_GEMM_PLAN":"rule"}}' \
+  --compile sharea --interleave-variants --variant-models sharea \
+  --variants '{"plan rule":{"SHARELORA_GEMM_PLAN":"rule"},"thin 8 waves":{"SHARELORA_GEMM_THIN_WAVES":"8"},"stats split 4096":{"SHARELORA_GRAD_STATS_SPLIT":"4096"},"causal skip off":{"SHARELORA_WEBGPU_CAUSAL_SKIP":"0"}}' \
   --out "$out/gpt2-small.json"
 part notebook 270 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
-  --variants '{"robustness off":{"SHARELORA_WEBGPU_ROBUSTNESS":"0"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"robustness off + multi-tensor on":{"SHARELORA_WEBGPU_ROBUSTNESS":"0","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"},"flash forward 1 thread a row":{"SHARELORA_WEBGPU_FLASH_PARTS":"1"},"flash forward block rescale":{"SHARELORA_WEBGPU_FLASH_BLOCK":"1"},"replay off":{"SHARELORA_WEBGPU_REPLAY":"0"},"plan rule":{"SHARELORA_GEMM_PLAN":"rule"}}' \
+  --variants '{"robustness off":{"SHARELORA_WEBGPU_ROBUSTNESS":"0"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"robustness off + multi-tensor on":{"SHARELORA_WEBGPU_ROBUSTNESS":"0","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"},"flash forward 1 thread a row":{"SHARELORA_WEBGPU_FLASH_PARTS":"1"},"flash forward block rescale":{"SHARELORA_WEBGPU_FLASH_BLOCK":"1"},"replay off":{"SHARELORA_WEBGPU_REPLAY":"0"},"plan rule":{"SHARELORA_GEMM_PLAN":"rule"},"thin 8 waves":{"SHARELORA_GEMM_THIN_WAVES":"8"},"stats split 4096":{"SHARELORA_GRAD_STATS_SPLIT":"4096"},"causal skip off":{"SHARELORA_WEBGPU_CAUSAL_SKIP":"0"}}' \
   --out "$out/notebook.json"
 # 45 s was too short on a machine whose shader cache was cold (session 10: cut after 10 of 18 suites)
 part tests 150 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/

@@ -70,6 +70,7 @@ const webgpuFlashAttention = once(() => onOff('SHARELORA_WEBGPU_FLASH_ATTENTION'
 const webgpuFlashBackward = once(() => onOff('SHARELORA_WEBGPU_FLASH_BACKWARD', false));
 const webgpuFlashBlock = once(() => onOff('SHARELORA_WEBGPU_FLASH_BLOCK', false));
 const webgpuFlashParts = once(() => Number(oneOf('SHARELORA_WEBGPU_FLASH_PARTS', ['1', '2', '4'] as const, '2')));
+const webgpuCausalSkip = once(() => onOff('SHARELORA_WEBGPU_CAUSAL_SKIP', true));
 const webgpuFusedLN = once(() => onOff('SHARELORA_WEBGPU_FUSED_LN', false));
 const webgpuFlatStream = once(() => onOff('SHARELORA_WEBGPU_FLAT_STREAM', false));
 const webgpuMultiTensor = once(() => onOff('SHARELORA_WEBGPU_MULTI_TENSOR', false));
@@ -86,6 +87,8 @@ const runnerBackend = once(() => raw('SHARELORA_RUNNER_BACKEND') ?? 'auto');
 const gemmSplitK = once(() => onOff('SHARELORA_GEMM_SPLITK', true));
 const gemmOccupancy = once(() => integer('SHARELORA_GEMM_OCCUPANCY', 1, 1, 'workgroups of the 128×128 GEMM tile one SM runs at once'));
 const gemmUnroll = once(() => onOff('SHARELORA_GEMM_UNROLL', true));
+const gemmThinWaves = once(() => integer('SHARELORA_GEMM_THIN_WAVES', 2, 1, 'workgroups an SM the thin LoRA products split K to reach'));
+const gradStatsSplit = once(() => raw('SHARELORA_GRAD_STATS_SPLIT') === undefined ? undefined : integer('SHARELORA_GRAD_STATS_SPLIT', 65536, 0, 'elements above which a gradient\'s statistics take two passes'));
 const gemmPlan = once(() => oneOf('SHARELORA_GEMM_PLAN', ['wide', 'rule'] as const, 'wide'));
 const gemmRule = once(() => oneOf('SHARELORA_GEMM_RULE', ['wave', 'waves2', 'efficiency'] as const, 'efficiency'));
 const webgpuPoolMiB = once(() => integer('SHARELORA_WEBGPU_POOL_MIB', 2048, 0, 'MiB of free buffers tfjs\'s webgpu pool may keep; 0: no cap'));
@@ -114,6 +117,8 @@ export const flags = {
   get webgpuFlashParts(): number { return webgpuFlashParts(); },
   /** SHARELORA_WEBGPU_FLASH_BLOCK=1 (opt-in until measured): the flash forward scores a key block first and rescales once a block (bench/NOTES.md entry 29). */
   get webgpuFlashBlock(): boolean { return webgpuFlashBlock(); },
+  /** SHARELORA_WEBGPU_CAUSAL_SKIP (default on; 0 turns it off): the causal attention backward's T × T products leave out what lies wholly past the diagonal (webgpu/attention.ts; the same sums, less work; bench/NOTES.md entry 36). */
+  get webgpuCausalSkip(): boolean { return webgpuCausalSkip(); },
   /** SHARELORA_WEBGPU_FUSED_LN=1: a residual add and the LayerNorm after it as one kernel each way (ops.addLayerNorm; webgpu/norm.ts); slower on the H100 (bench/NOTES.md entry 14), so off. */
   get webgpuFusedLN(): boolean { return webgpuFusedLN(); },
   /** SHARELORA_WEBGPU_FLAT_STREAM=1 (opt-in: no gain on an H100 with step replay, README's switch table): GPT-2 keeps its residual stream as [B·T, C] rows on our kernels, without the Reshapes around every projection (ops.flatStream). */
@@ -146,6 +151,10 @@ export const flags = {
   get gemmRule(): 'wave' | 'waves2' | 'efficiency' { return gemmRule(); },
   /** SHARELORA_GEMM_PLAN: 'wide' (default) puts the rule's products onto 128 × 256 split to fill the GPU, or 32-deep 128 × 128 (gemm.ts widePlan); 'rule': the tile rule and split-K alone, as before session 19. */
   get gemmPlan(): 'wide' | 'rule' { return gemmPlan(); },
+  /** SHARELORA_GEMM_THIN_WAVES: the thin LoRA products (webgpu/thin.ts) split K until their workgroups reach this many an SM; default 2. */
+  get gemmThinWaves(): number { return gemmThinWaves(); },
+  /** SHARELORA_GRAD_STATS_SPLIT: elements above which ShareLoraGradStats runs in two passes (webgpu/optim.ts); unset: STATS_SPLIT (65,536). */
+  get gradStatsSplit(): number | undefined { return gradStatsSplit(); },
   /** SHARELORA_GEMM_PRETRANSPOSE: MiB of transposed frozen-weight copies the GEMM may keep (webgpu/frozen.ts); default 4096; 0: none. */
   get gemmPretransposeMiB(): number { return gemmPretransposeMiB(); },
   /** SHARELORA_PRINT_WGSL: print the WGSL of every kernel whose key contains this text, when first compiled. */

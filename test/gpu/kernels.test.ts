@@ -169,6 +169,10 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
     if (skip) return t.skip(skip);
     assert.ok(thinSplits(Math.ceil(256 / 16), 4096) > 1 && thinSplits(Math.ceil(200 / 16), 1000) === 3, 'the cases below split K');
     assert.equal(thinSplits(Math.ceil(100 / 16), 70), 1);
+    // SHARELORA_GEMM_THIN_WAVES: GPT-2 small's dB (2,304 rows in 144 groups, K = 2,048 tokens) splits only past two a SM
+    assert.equal(thinSplits(144, 2048, 132, 2), 1);
+    assert.equal(thinSplits(144, 2048, 132, 8), 8);
+    assert.equal(thinSplits(48, 2048, 132, 8), 8);
     const cases: Array<[number[], number[], boolean, boolean]> = [
       [[45, 70], [70, 33], false, false],
       [[70, 45], [70, 33], true, false],

@@ -20,7 +20,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { dispatch, grid1d, webgpuBackend, type KernelAttrs, type KernelInputs } from './dispatch.js';
 import { flashForward, flashSupported, tokenShape } from './flash.js';
 import { flashBackward, flashBackwardSupported } from './flash-backward.js';
-import { gemm, type GemmArgs } from './gemm.js';
+import { gemm, type Causal, type GemmArgs } from './gemm.js';
+import { flags } from '../flags.js';
 import { ATTENTION_BIAS, reducers, ROW_HEADER, rowWG } from './rows.js';
 
 interface Shape { B: number; T: number; H: number; Hkv: number; D: number; rep: number; packed: boolean; causal: boolean; scale: number; rows: boolean }
@@ -55,8 +56,8 @@ const asB = (x: Src, s: Shape, rep: number): Partial<GemmArgs> => ({ b: x.t, ldb
 /** write head z's [T, D] block into a token-major target */
 const asC = (t: tf.TensorInfo, ld: number, off: number, s: Shape): Partial<GemmArgs> => ({ into: t, ldc: ld, sC: s.T * ld, cH: s.H, hsC: s.D, oC: off });
 
-function scores(src: { q: Src; k: Src }, s: Shape): tf.TensorInfo {
-  return gemm({ ...asA(src.q, s), ...asB(src.k, s, s.rep), M: s.T, N: s.T, K: s.D, transA: false, transB: true, batch: s.B * s.H, alpha: s.scale, outShape: [s.B * s.H, s.T, s.T] } as GemmArgs);
+function scores(src: { q: Src; k: Src }, s: Shape, causal?: Causal): tf.TensorInfo {
+  return gemm({ ...asA(src.q, s), ...asB(src.k, s, s.rep), M: s.T, N: s.T, K: s.D, transA: false, transB: true, batch: s.B * s.H, alpha: s.scale, causal, outShape: [s.B * s.H, s.T, s.T] } as GemmArgs);
 }
 
 /** Both softmax row kernels: reducers, the bias, and row = (batch·head, query i) over a T-long score row at base. */
@@ -91,26 +92,31 @@ function softmaxRows(z: tf.TensorInfo, km: tf.TensorInfo | undefined, s: Shape):
 }
 
 /** From recomputed Z, dP = dO·Vᵀ and the saved LSE: P again, and dS = scale·P∘(dP − rowsum(P∘dP)). */
-function softmaxRowsGrad(z: tf.TensorInfo, dp: tf.TensorInfo, lse: tf.TensorInfo, km: tf.TensorInfo | undefined, s: Shape): tf.TensorInfo[] {
+function softmaxRowsGrad(z: tf.TensorInfo, dp: tf.TensorInfo, lse: tf.TensorInfo, km: tf.TensorInfo | undefined, s: Shape, trim: boolean): tf.TensorInfo[] {
   const rows = s.B * s.H * s.T;
   const WG = rowWG(s.T);
   const ins = km ? [z, dp, lse, km] : [z, dp, lse];
+  // trim (causal, SHARELORA_WEBGPU_CAUSAL_SKIP): Z and dP past the diagonal are not read (their GEMMs left out the tiles
+  // wholly past it), and P and dS there are written as zeros, which the trimmed dQ/dK/dV products still read near it
+  const jEnd = trim ? 'i + 1u' : 'P.T';
   return dispatch({
-    key: `attn_sm_bwd_${WG}_${+s.causal}${+!!km}`,
+    key: `attn_sm_bwd_${WG}_${+s.causal}${+!!km}${trim ? '_trim' : ''}`,
     outputs: [{ name: 'DS' }, { name: 'Pr' }],
     inputs: [{ name: 'Z' }, { name: 'DP' }, { name: 'LSE' }, ...(km ? [{ name: 'KM', type: 'i32' }] : [])],
     body: () => `${rowPrelude(WG, !!km, s.causal)}
   let l = LSE[row];
+  let jEnd = ${jEnd};
   var d = 0.0;
-  for (var j = lid; j < P.T; j += ${WG}u) {
+  for (var j = lid; j < jEnd; j += ${WG}u) {
     let p = exp(Z[base + j] + biasAt(b, i, j) - l);
     Pr[base + j] = p;
     d += p * DP[base + j];
   }
   d = wgSum(d, lid);
-  for (var j = lid; j < P.T; j += ${WG}u) {
+  for (var j = lid; j < jEnd; j += ${WG}u) {
     DS[base + j] = P.scale * Pr[base + j] * (DP[base + j] - d);
-  }
+  }${trim ? `
+  for (var j = jEnd + lid; j < P.T; j += ${WG}u) { DS[base + j] = 0.0; Pr[base + j] = 0.0; }` : ''}
 }`,
   }, ins, [{ shape: z.shape }, { shape: z.shape }], [['rows', 'u32', rows], ['T', 'u32', s.T], ['H', 'u32', s.H], ['scale', 'f32', s.scale]], grid1d(rows));
 }
@@ -137,6 +143,9 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   }, [x], [{ shape: tokenShape(s, s.Hkv * s.D) }], [['n', 'u32', n], ['D', 'u32', s.D], ['Hkv', 'u32', s.Hkv], ['rep', 'u32', s.rep]], grid1d(Math.ceil(n / 256)))[0];
 }
 
+/** backward calls that left out the causal products' masked work (the tests check it ran) */
+export const causalSkipStats = { calls: 0 };
+
 const free = (...ts: tf.TensorInfo[]) => { const be = webgpuBackend(); for (const t of ts) be.disposeData(t.dataId); };
 
 /** inputs {qkv} or {q, k, v}, optional keyMask (int32 [B, T]); outputs [O [B, T, H·D], LSE [B·H·T]] */
@@ -162,17 +171,21 @@ export function attentionBackward({ inputs, attrs }: { inputs: KernelInputs; att
   const HD = s.H * s.D;
   const dO: Src = { t: inputs.dy, ld: HD, off: 0 };
   const BH = s.B * s.H;
-  const z = scores(src, s);
-  const dp = gemm({ ...asA(dO, s), ...asB(src.v, s, s.rep), M: s.T, N: s.T, K: s.D, transA: false, transB: true, batch: BH, outShape: [BH, s.T, s.T] } as GemmArgs);
-  const [ds, p] = softmaxRowsGrad(z, dp, inputs.lse, inputs.keyMask, s);
+  // causal: the T × T products leave out what lies wholly past the diagonal (about a quarter of their work at T = 256
+  // on 128-row tiles: bench/NOTES.md entry 36); the results are the same sums in the same order
+  const trim = s.causal && flags.webgpuCausalSkip;
+  if (trim) causalSkipStats.calls++;
+  const z = scores(src, s, trim ? 'skipAbove' : undefined);
+  const dp = gemm({ ...asA(dO, s), ...asB(src.v, s, s.rep), M: s.T, N: s.T, K: s.D, transA: false, transB: true, batch: BH, causal: trim ? 'skipAbove' : undefined, outShape: [BH, s.T, s.T] } as GemmArgs);
+  const [ds, p] = softmaxRowsGrad(z, dp, inputs.lse, inputs.keyMask, s, trim);
   free(z, dp);
   const mmArgs = { M: s.T, N: s.D, K: s.T, batch: BH, strideA: s.T * s.T, transB: false };
-  // dQ = dS·K (K read per query head through the kv mapping)
+  // dQ = dS·K (K read per query head through the kv mapping): query i takes keys j ≤ i
   const dQ = (into: tf.TensorInfo, ld: number, off: number) =>
-    gemm({ a: ds, ...asB(src.k, s, s.rep), ...asC(into, ld, off, s), ...mmArgs, transA: false, outShape: into.shape } as GemmArgs);
-  // dK = dSᵀ·Q and dV = Pᵀ·dO, per query head
+    gemm({ a: ds, ...asB(src.k, s, s.rep), ...asC(into, ld, off, s), ...mmArgs, transA: false, causal: trim ? 'kBelow' : undefined, outShape: into.shape } as GemmArgs);
+  // dK = dSᵀ·Q and dV = Pᵀ·dO, per query head: key j takes queries i ≥ j
   const dKV = (a: tf.TensorInfo, x: Src, into: tf.TensorInfo, ld: number, off: number) =>
-    gemm({ a, ...asB(x, s, 1), ...asC(into, ld, off, s), ...mmArgs, transA: true, outShape: into.shape } as GemmArgs);
+    gemm({ a, ...asB(x, s, 1), ...asC(into, ld, off, s), ...mmArgs, transA: true, causal: trim ? 'kAbove' : undefined, outShape: into.shape } as GemmArgs);
   let outs: tf.TensorInfo[];
   if (s.packed) {
     const g = be.makeTensorInfo(tokenShape(s, 3 * HD), 'float32');

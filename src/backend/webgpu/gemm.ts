@@ -39,7 +39,16 @@ export interface GemmBodyOptions {
    * and writes alpha·(its partial product) to C + z·P.sC; bias and low-rank wait for the reduce
    */
   split?: boolean;
+  /**
+   * a causal attention product (attention.ts): 'skipAbove' leaves out the workgroups whose whole tile lies above the
+   * diagonal (column > row everywhere: masked scores, never read); 'kBelow' ends each workgroup's K loop at its last
+   * row (dQ = dS·K: key j ≤ query i), 'kAbove' starts it at its first row (dK = dSᵀ·Q, dV = Pᵀ·dO: query i ≥ key j).
+   * The terms left out are zeros, so each output is the same sum in the same order.
+   */
+  causal?: Causal;
 }
+
+export type Causal = 'skipAbove' | 'kBelow' | 'kAbove';
 
 export interface GemmTile {
   BM: number; BN: number; BK: number; TM: 4 | 8 | 16; TN: 4 | 8 | 16;
@@ -186,6 +195,8 @@ export interface GemmArgs {
   tile?: GemmTile;
   /** K-slices (splitk.ts); unset: splitCount decides for the tile rule's products, 1 never splits */
   splitK?: number;
+  /** a causal attention product's structure (GemmBodyOptions.causal); such a product is never split */
+  causal?: Causal;
 }
 
 /**
@@ -259,7 +270,7 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
     return thinGemm({ a: g.a, b: g.b, M: g.M, N: g.N, K: g.K, transA: g.transA, transB: g.transB, alpha: g.alpha ?? 1, outShape: g.outShape });
   }
   // split-K only for one plain product: batched, strided or written-into GEMMs keep their layouts
-  const simple = batch === 1 && !g.into && g.aH === undefined && g.cH === undefined && g.hsB === undefined
+  const simple = batch === 1 && !g.causal && !g.into && g.aH === undefined && g.cH === undefined && g.hsB === undefined
     && g.lda === undefined && (g.ldb === undefined || g.padB) && g.ldc === undefined;
   let t = g.tile ?? chooseTile(g.M, g.N, batch, g.K);
   let S = simple ? g.splitK ?? 1 : 1;
@@ -286,7 +297,7 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   const vecB = al(ldb, sB, hsB, oB, g.transB ? g.K : g.padB ? ldb : g.N);
   const vecC = al(ldc, sC, hsC, oC, g.N);
   const lr = g.lowRank;
-  const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}${t.variant?.name ?? layoutOf(t, false).name}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_${g.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}`;
+  const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}${t.variant?.name ?? layoutOf(t, false).name}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_${g.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}${g.causal ? `_${g.causal}` : ''}`;
   const uniforms: UniformField[] = [
     ['M', 'u32', g.M], ['N', 'u32', g.N], ['K', 'u32', g.K],
     ['lda', 'u32', lda], ['ldb', 'u32', ldb], ['ldc', 'u32', ldc],
@@ -304,7 +315,7 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
     uniforms.push(['R', 'u32', lr.r], ['lrs', 'f32', lr.s]);
   }
   const [out] = dispatch(
-    { key, workgroupBytes: gemmSharedBytes(t, false), outputs: [{ name: 'C', type: vecC ? 'vec4<f32>' : 'f32' }], inputs: inDecl, body: () => bodyOf(t, { transA: g.transA, transB: g.transB, vecA, vecB, vecC, bias: !!g.bias, lowRank: lr ? (lr.vT ? 'T' : 'N') : '' }) },
+    { key, workgroupBytes: gemmSharedBytes(t, false), outputs: [{ name: 'C', type: vecC ? 'vec4<f32>' : 'f32' }], inputs: inDecl, body: () => bodyOf(t, { transA: g.transA, transB: g.transB, vecA, vecB, vecC, bias: !!g.bias, lowRank: lr ? (lr.vT ? 'T' : 'N') : '', causal: g.causal }) },
     inputs, [g.into ?? { shape: g.outShape }], uniforms,
     [Math.ceil(g.N / t.BN), Math.ceil(g.M / t.BM), batch],
   );
@@ -359,11 +370,16 @@ export interface GemmLayout {
 }
 
 /** The kernel source for one tile and one set of operand layouts (epilogue included). */
-export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB, vecC, bias, lowRank, split }: GemmBodyOptions): string {
+export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB, vecC, bias, lowRank, split, causal }: GemmBodyOptions): string {
   const { BM, BN, BK, TM, TN } = t;
   if (split && (bias || lowRank || t.db)) throw new Error('a split-K partial has no epilogue and is single-buffered');
-  // the K bound of the loads and the first K of the slices: the whole K, or this workgroup's share of it
-  const KE = split ? 'kEnd' : 'P.K', K0 = split ? 'kBeg + ' : '';
+  if (split && causal) throw new Error('a causal GEMM is never split');
+  // the K range of this workgroup: the whole K, its split-K share, or (causal) the part on its side of the diagonal
+  const kRange = split ? 'let kBeg = z * P.kc; let kEnd = min(P.K, kBeg + P.kc);'
+    : causal === 'kBelow' ? `let kBeg = 0u; let kEnd = min(P.K, m0 + ${BM}u);`
+    : causal === 'kAbove' ? 'let kBeg = min(m0, P.K); let kEnd = P.K;' : '';
+  // the K bound of the loads and the first K of the slices
+  const KE = kRange ? 'kEnd' : 'P.K', K0 = kRange ? 'kBeg + ' : '';
   const hm = TM / 4, hn = TN / 4;
   const WX = BN / TN, WY = BM / TM, NT = WX * WY;
   const nA = (BM * BK) / 4 / NT, nB = (BN * BK) / 4 / NT;
@@ -478,14 +494,16 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   let n0 = w3.x * ${BN}u; let m0 = w3.y * ${BM}u; let z = w3.z;
   let aOff = (z / P.aH) * P.sA + (z % P.aH) * P.hsA + P.oA;
   let bOff = (z / P.bH) * P.sB + ((z % P.bH) / P.bRep) * P.hsB + P.oB;
-  let cOff = (z / P.cH) * P.sC + (z % P.cH) * P.hsC + P.oC;${split ? `
-  let kBeg = z * P.kc; let kEnd = min(P.K, kBeg + P.kc);` : ''}
+  let cOff = (z / P.cH) * P.sC + (z % P.cH) * P.hsC + P.oC;${causal === 'skipAbove' ? `
+  // every column of this tile is past every row of it: masked scores, which nothing reads (the whole workgroup returns)
+  if (n0 >= m0 + ${BM}u) { return; }` : ''}${kRange ? `
+  ${kRange}` : ''}
   ${accDecl.join('\n  ')}
   ${regs.join('\n  ')}
-  var k0 = ${split ? 'kBeg' : '0u'};
+  var k0 = ${kRange ? 'kBeg' : '0u'};
   ${load(opA)}
   ${load(opB)}
-  let nk = (${split ? 'kEnd - kBeg' : 'P.K'} + ${BK - 1}u) / ${BK}u;${t.db ? `
+  let nk = (${kRange ? 'kEnd - kBeg' : 'P.K'} + ${BK - 1}u) / ${BK}u;${t.db ? `
   // slice t is read from buffer t % 2 while slice t + 1 is stored into the other. The store offsets are
   // \`let\`s of the loop counter (a \`var\` assigned in the loop hid their range from Tint, which then clamped
   // every shared-memory store: bench/shader-audit.ts)
@@ -498,7 +516,7 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   for (var t = 0u; t < nk; t++) {
     let sa0 = (t % 2u) * ${(BK * BM) / 4}u;
     let sb0 = (t % 2u) * ${(BK * BN) / 4}u;
-    k0 = (t + 1u) * ${BK}u;
+    k0 = ${K0}(t + 1u) * ${BK}u;
     if (t + 1u < nk) {
       ${load(opA)}
       ${load(opB)}

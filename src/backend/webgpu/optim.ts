@@ -9,6 +9,7 @@
  * with the clipping coefficient folded in as a gradient scale.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { flags } from '../flags.js';
 import { dispatch, elementCount, grid1d, webgpuBackend, type KernelAttrs, type KernelInputs, type UniformField } from './dispatch.js';
 import { ELT_HEADER, reducers } from './rows.js';
 
@@ -18,6 +19,8 @@ import { ELT_HEADER, reducers } from './rows.js';
  * dependent load after another. They are summed in two passes instead: up to STATS_GROUPS workgroups of partial
  * [Σg², any non-finite] over a grid-strided range, then one workgroup over the partials. A different summation
  * order than the one-workgroup loop, so the sums differ in the last bits; small tensors (every adapter's) keep it.
+ * SHARELORA_GRAD_STATS_SPLIT moves the threshold: GPT-2 small's [2304, 8] adapter gradients took 39 µs each in one
+ * workgroup (bench/NOTES.md entry 35).
  */
 export const STATS_SPLIT = 65536;
 const STATS_GROUPS = 512;
@@ -34,7 +37,7 @@ export function gradStatsKernel({ inputs }: { inputs: KernelInputs }): tf.Tensor
   const { g } = inputs;
   const WG = 256;
   const n = elementCount(g);
-  if (n > STATS_SPLIT) return gradStatsTwoPass(g, n);
+  if (n > (flags.gradStatsSplit ?? STATS_SPLIT)) return gradStatsTwoPass(g, n);
   return dispatch({
     key: 'optim_grad_stats',
     outputs: [{ name: 'S' }],

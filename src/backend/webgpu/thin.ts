@@ -29,10 +29,14 @@ const ROWS = 16, LANES = 16;
 const MIN_K_PER_SPLIT = 256;
 const MAX_SPLITS = 32;
 
-/** K-slices for a thin product with `groups` row groups (1: no split): enough workgroups for two waves */
-export function thinSplits(groups: number, K: number, sms = flags.gpuSms): number {
-  if (!flags.gemmSplitK || groups >= sms || groups > 65535) return 1;
-  const S = Math.min(Math.ceil((2 * sms) / groups), Math.floor(K / MIN_K_PER_SPLIT), MAX_SPLITS);
+/**
+ * K-slices for a thin product with `groups` row groups (1: no split): enough workgroups for SHARELORA_GEMM_THIN_WAVES
+ * (default 2) a GPU's SMs, where the row groups alone make under half that. These products are bound by how fast
+ * the big operand is read, which takes more warps in flight than two 256-thread workgroups an SM (bench/NOTES.md 35).
+ */
+export function thinSplits(groups: number, K: number, sms = flags.gpuSms, waves = flags.gemmThinWaves): number {
+  if (!flags.gemmSplitK || 2 * groups >= waves * sms || groups > 65535) return 1;
+  const S = Math.min(Math.ceil((waves * sms) / groups), Math.floor(K / MIN_K_PER_SPLIT), MAX_SPLITS);
   return S >= 2 ? S : 1;
 }
 
