@@ -89,26 +89,30 @@ describe('bench GEMM variants', () => {
     assert.equal(plan(2048, 768, 768), '128x128k32@s1');
     assert.equal(plan(2048, 768, 50257, { t: BIG_TILE, S: 6 }), '128x128@s6');
     assert.equal(plan(64, 4096, 768, mid), '64x64t4@s1');
-    // a batch counts its tiles once per matrix: 96 heads of 256 × 256 make 192 tiles, 73% of two rounds
+    // a batched product (attention's) keeps its tile, 128 × 128 on its 32-deep form, however many tiles it makes
     assert.equal(plan(256, 256, 64, big, false, 96), '128x128k32@s1');
-    assert.equal(plan(1024, 1024, 64, big, false, 33), '128x256@s1');
+    assert.equal(plan(1024, 1024, 64, big, false, 33), '128x128k32@s1');
+    assert.equal(plan(1024, 1024, 64, mid, false, 33), '64x64t4@s1');
   });
 
-  it('128 × 256 as a split-K partial agrees with the cpu, bias and low-rank epilogue in the reduce', async (t) => {
+  it('128 × 256 agrees with the cpu with bias and low-rank epilogue, unsplit and as a split-K partial (epilogue in the reduce)', async (t) => {
     if (skip) return t.skip(skip);
-    assert.deepEqual(await epilogueDisagreements([[300, 520, 900, false, false, '128x256', 3, 'lrT+bias']]), []);
+    assert.deepEqual(await epilogueDisagreements([[300, 520, 900, false, false, '128x256', 3, 'lrT+bias'], [300, 520, 90, false, false, '128x256', 1, 'lrT+bias']]), []);
   });
 
-  it('every variant tile agrees with tf.matMul on awkward shapes', async (t) => {
+  it('every variant tile, and the wide plan\'s two, agrees with tf.matMul on awkward shapes', async (t) => {
     if (skip) return t.skip(skip);
     const skipped: string[] = [];
     // lavapipe compiles each kernel in 1-45 s without a shader cache (a fresh CI machine): the variants of
     // session 17 and before keep the two transposed layouts they were always checked on, session 18's are
-    // checked on the plain layout, which is what the sweep and SHARELORA_GEMM_BIG run them on in a step
+    // checked on the plain layout, which is what the sweep runs them on
     const recent = new Set(SESSION18_TILES);
     const older = Object.keys(VARIANT_TILES).filter((n) => !recent.has(n));
     assert.deepEqual(await tileDisagreements(older, skipped, TILE_CASES), []);
     assert.deepEqual(await tileDisagreements(SESSION18_TILES, skipped, PLAIN_CASE), []);
+    // the wide plan's two tiles (library tiles since session 19), on the layouts they had here as session 17-18 variants
+    assert.deepEqual(await tileDisagreements(['128x128k32'], skipped, TILE_CASES), []);
+    assert.deepEqual(await tileDisagreements(['128x256'], skipped, PLAIN_CASE), []);
     if (skipped.length) console.log(`# not run on this device (over its workgroup memory): ${skipped.join(', ')}`);
   });
 });

@@ -247,12 +247,13 @@ export function splitChoice(M: number, N: number, K: number, t: GemmTile): { t: 
  * session-18 sweep 128 × 256 ran the LM head's forward at 35 TFLOP/s against 27 and lost the block products only to
  * their fill; in session 19 (one H100, bench/NOTES.md "34, measured") GPT-2 small's step went from 55.0 / 51.9 ms
  * (LoRA / ShareA) to 48.6 / 47.0, three runs a side, and the notebook-scale step moved by less than its noise.
- * `canSplit` is false for batched, strided or written-into products, which stay unsplit (a batch counts its tiles
- * once per matrix); K > 4096 (an LM head's dX) keeps split-K's own plan.
+ * `canSplit` is false for strided or written-into products, which stay unsplit; batched ones (attention's) keep
+ * their tile but for the 32-deep form, as measured (their 128 × 256 fill was never); K > 4096 (an LM head's dX)
+ * keeps split-K's own plan.
  */
 export function widePlan(M: number, N: number, K: number, batch: number, plan: GemmPlan, canSplit: boolean, sms = flags.gpuSms): GemmPlan {
-  if (M > 64 && N > 128 && K <= 4096) {
-    const tiles = Math.ceil(M / WIDE.BM) * Math.ceil(N / WIDE.BN) * batch;
+  if (batch === 1 && M > 64 && N > 128 && K <= 4096) {
+    const tiles = Math.ceil(M / WIDE.BM) * Math.ceil(N / WIDE.BN);
     for (const S of canSplit ? [1, 2, 3, 4, 6, 8] : [1]) {
       if (S > 1 && K / S < 256) break;
       const n = tiles * S;
