@@ -551,6 +551,8 @@ async function main() {
   checkArgs();
   const gpu = await gpuAdapter();
   const suites = (arg('suite') ?? (gpu ? 'gpu,cpu' : 'cpu')).split(',');
+  // only the gpu suite interleaves its variants; elsewhere the switch would change nothing, silently
+  if (args.includes('--interleave-variants') && !suites.includes('gpu')) throw new Error('bench/run.js: --interleave-variants applies to --suite gpu only');
   const steps = Number(arg('steps', '10'));
   const out: Record<string, unknown> = { date: new Date().toISOString(), adapter: gpu ?? 'none (no hardware WebGPU adapter)', versions: versions(), argv: args };
   const lines: string[] = [];
