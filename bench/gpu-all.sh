@@ -93,7 +93,7 @@ part scaling 90 node dist/bench/run.js --suite scaling --steps 6 --warmup 2 --ou
 # (bench/pretrain-census.ts counts its dispatches on lavapipe); the variants: split-K off, and three opt-in switches
 # (Dawn's bounds clamping off: −20% GEMM time in entry 2, never measured on a whole pretraining step)
 part pretrain 360 node dist/bench/run.js --suite pretrain --steps 20 --warmup 6 --repeats 3 \
-  --variants '{"split-K off":{"SHARELORA_GEMM_SPLITK":"0"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"},"robustness off":{"SHARELORA_WEBGPU_ROBUSTNESS":"0"}}' \
+  --variants '{"plan rule":{"SHARELORA_GEMM_PLAN":"rule"},"split-K off":{"SHARELORA_GEMM_SPLITK":"0"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"},"robustness off":{"SHARELORA_WEBGPU_ROBUSTNESS":"0"}}' \
   --out "$out/pretrain.json"
 
 {
