@@ -88,7 +88,7 @@ const gemmSplitK = once(() => onOff('SHARELORA_GEMM_SPLITK', true));
 const gemmOccupancy = once(() => integer('SHARELORA_GEMM_OCCUPANCY', 1, 1, 'workgroups of the 128×128 GEMM tile one SM runs at once'));
 const gemmUnroll = once(() => onOff('SHARELORA_GEMM_UNROLL', true));
 const gemmThinWaves = once(() => integer('SHARELORA_GEMM_THIN_WAVES', 2, 1, 'workgroups an SM the thin LoRA products split K to reach'));
-const gradStatsSplit = once(() => raw('SHARELORA_GRAD_STATS_SPLIT') === undefined ? undefined : integer('SHARELORA_GRAD_STATS_SPLIT', 65536, 0, 'elements above which a gradient\'s statistics take two passes'));
+const gradStatsSplit = once(() => integer('SHARELORA_GRAD_STATS_SPLIT', 65536, 0, 'elements above which a gradient\'s statistics take two passes'));
 const gemmPlan = once(() => oneOf('SHARELORA_GEMM_PLAN', ['wide', 'rule'] as const, 'wide'));
 const gemmRule = once(() => oneOf('SHARELORA_GEMM_RULE', ['wave', 'waves2', 'efficiency'] as const, 'efficiency'));
 const webgpuPoolMiB = once(() => integer('SHARELORA_WEBGPU_POOL_MIB', 2048, 0, 'MiB of free buffers tfjs\'s webgpu pool may keep; 0: no cap'));
@@ -153,8 +153,8 @@ export const flags = {
   get gemmPlan(): 'wide' | 'rule' { return gemmPlan(); },
   /** SHARELORA_GEMM_THIN_WAVES: the thin LoRA products (webgpu/thin.ts) split K until their workgroups reach this many an SM; default 2. */
   get gemmThinWaves(): number { return gemmThinWaves(); },
-  /** SHARELORA_GRAD_STATS_SPLIT: elements above which ShareLoraGradStats runs in two passes (webgpu/optim.ts); unset: STATS_SPLIT (65,536). */
-  get gradStatsSplit(): number | undefined { return gradStatsSplit(); },
+  /** SHARELORA_GRAD_STATS_SPLIT: elements above which ShareLoraGradStats runs in two passes (webgpu/optim.ts); default 65,536. */
+  get gradStatsSplit(): number { return gradStatsSplit(); },
   /** SHARELORA_GEMM_PRETRANSPOSE: MiB of transposed frozen-weight copies the GEMM may keep (webgpu/frozen.ts); default 4096; 0: none. */
   get gemmPretransposeMiB(): number { return gemmPretransposeMiB(); },
   /** SHARELORA_PRINT_WGSL: print the WGSL of every kernel whose key contains this text, when first compiled. */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { registerGemmVariants, SESSION18_TILES, VARIANT_TILES } from '../../bench/gemm-variants.js';
 import { chooseTile, nameOfTile, tileNames } from '../../src/backend/webgpu/index.js';
 import * as tf from '@tensorflow/tfjs-core';
-import { BIG_TILE, gemmSharedBytes, setPlanOverride, tileNamed, widePlan, type GemmTile } from '../../src/backend/webgpu/gemm.js';
+import { gemmSharedBytes, setPlanOverride, tileNamed, widePlan, type GemmTile } from '../../src/backend/webgpu/gemm.js';
 import { webgpuBackend } from '../../src/backend/webgpu/dispatch.js';
 import { epilogueDisagreements, PLAIN_CASE, randn, relErr, releaseGPU, TILE_CASES, tileDisagreements, webgpuUnavailable } from './helpers.js';
 
@@ -72,7 +72,7 @@ describe('bench GEMM variants', () => {
   });
 
   it('the wide plan: 128 × 256 over the fewest K-slices that fill 90% of a round, else 32-deep 128 × 128 for unsplit 128 × 128', () => {
-    const big = { t: BIG_TILE, S: 1 }, mid = { t: tileNamed('64x64t4', 'test'), S: 1 };
+    const BIG = tileNamed('128x128', 'test'), big = { t: BIG, S: 1 }, mid = { t: tileNamed('64x64t4', 'test'), S: 1 };
     const plan = (M: number, N: number, K: number, from = big, canSplit = true, batch = 1) => {
       const p = widePlan(M, N, K, batch, from, canSplit, 132);
       return `${nameOfTile(p.t)}@s${p.S}`;
@@ -81,13 +81,13 @@ describe('bench GEMM variants', () => {
     // over 8, whatever the rule had chosen
     assert.equal(plan(2048, 50257, 768), '128x256@s1');
     assert.equal(plan(2048, 3072, 768, mid), '128x256@s2');
-    assert.equal(plan(2048, 768, 3072, { t: BIG_TILE, S: 3 }), '128x256@s8');
+    assert.equal(plan(2048, 768, 3072, { t: BIG, S: 3 }), '128x256@s8');
     // unsplittable: 128 × 256 only where it fills unsplit; else the 32-deep tile for unsplit 128 × 128, the rest as chosen
     assert.equal(plan(2048, 768, 3072, big, false), '128x128k32@s1');
     assert.equal(plan(2048, 768, 3072, mid, false), '64x64t4@s1');
     // 768 × 768 needs 4 slices of 192, under the 256 of K a slice keeps; an LM head's dX (K > 4096) keeps split-K's plan
     assert.equal(plan(2048, 768, 768), '128x128k32@s1');
-    assert.equal(plan(2048, 768, 50257, { t: BIG_TILE, S: 6 }), '128x128@s6');
+    assert.equal(plan(2048, 768, 50257, { t: BIG, S: 6 }), '128x128@s6');
     assert.equal(plan(64, 4096, 768, mid), '64x64t4@s1');
     // a batched product (attention's) keeps its tile, 128 × 128 on its 32-deep form, however many tiles it makes
     assert.equal(plan(256, 256, 64, big, false, 96), '128x128k32@s1');

@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { thinSplits } from '../../src/backend/webgpu/thin.js';
-import { STATS_SPLIT } from '../../src/backend/webgpu/optim.js';
+import { flags } from '../../src/backend/flags.js';
 import * as tf from '@tensorflow/tfjs-core';
 import * as ref from '../../src/backend/ops.js';
 import { webgpuOps as ours } from '../../src/backend/webgpu/index.js';
@@ -147,9 +147,9 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
     want.forEach((w, i) => assert.ok(relErr(got[i], w) < 1e-4, `tensor ${i}: rel err ${relErr(got[i], w)}`));
     // [Σg², all finite] with NaN and Inf caught, over more elements than one workgroup's threads
     await tf.setBackend('webgpu');
-    // and over more than STATS_SPLIT elements (two passes: partials over a grid-strided range, then their sum), the
+    // and over more than flags.gradStatsSplit elements (two passes: partials over a grid-strided range, then their sum), the
     // bad value in the last workgroup's stretch and in the first
-    for (const [size, at] of [[5000, 4321], [STATS_SPLIT + 1, STATS_SPLIT], [300001, 3], [300001, 299999]] as const) {
+    for (const [size, at] of [[5000, 4321], [flags.gradStatsSplit + 1, flags.gradStatsSplit], [300001, 3], [300001, 299999]] as const) {
       const g = randn(size, 50);
       let sq = 0;
       for (const x of g) sq += x * x;

@@ -112,9 +112,6 @@ export function setPlanOverride(f: PlanOverride | undefined): void {
   planOverride = f;
 }
 
-/** the 128×128 tile the rule and split-K choose (the benchmark's overrides compare plans against it) */
-export const BIG_TILE: GemmTile = BIG;
-
 export function chooseTile(M: number, N: number, batch: number, K = 0): GemmTile {
   const forced = flags.gemmTile;
   if (forced) return tileNamed(forced, 'SHARELORA_GEMM_TILE');

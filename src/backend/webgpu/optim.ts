@@ -14,15 +14,14 @@ import { dispatch, elementCount, grid1d, webgpuBackend, type KernelAttrs, type K
 import { ELT_HEADER, reducers } from './rows.js';
 
 /**
- * Above this many elements the one workgroup's loop is a step's long pole: full training's gradients of 0.07–2.1 M
- * elements (the pretraining census, bench/NOTES.md entry 25) took an estimated 0.1–4 ms each that way, one
- * dependent load after another. They are summed in two passes instead: up to STATS_GROUPS workgroups of partial
+ * Above flags.gradStatsSplit elements (SHARELORA_GRAD_STATS_SPLIT, default 65,536) the one workgroup's loop is a
+ * step's long pole: full training's gradients of 0.07–2.1 M elements (the pretraining census, bench/NOTES.md entry
+ * 25) took an estimated 0.1–4 ms each that way, one dependent load after another. They are summed in two passes instead: up to STATS_GROUPS workgroups of partial
  * [Σg², any non-finite] over a grid-strided range, then one workgroup over the partials. A different summation
  * order than the one-workgroup loop, so the sums differ in the last bits; small tensors (every adapter's) keep it.
- * SHARELORA_GRAD_STATS_SPLIT moves the threshold: GPT-2 small's [2304, 8] adapter gradients took 39 µs each in one
- * workgroup (bench/NOTES.md entry 35).
+ * A lower threshold is entry 35's A/B: GPT-2 small's [2304, 8] adapter gradients took 39 µs each in one workgroup
+ * (bench/NOTES.md).
  */
-export const STATS_SPLIT = 65536;
 const STATS_GROUPS = 512;
 
 /** WGSL: adds x² of G[start], G[start + step], … below n to `s`, and sets `bad` where one is Inf or NaN */
@@ -37,7 +36,7 @@ export function gradStatsKernel({ inputs }: { inputs: KernelInputs }): tf.Tensor
   const { g } = inputs;
   const WG = 256;
   const n = elementCount(g);
-  if (n > (flags.gradStatsSplit ?? STATS_SPLIT)) return gradStatsTwoPass(g, n);
+  if (n > flags.gradStatsSplit) return gradStatsTwoPass(g, n);
   return dispatch({
     key: 'optim_grad_stats',
     outputs: [{ name: 'S' }],
