@@ -39,6 +39,16 @@ const SESSION18: Record<string, GemmTile> = {
   '128x128k8dbun': { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8, variant: dbunVariant },
 };
 
+/**
+ * session 20 (entry 37): the wide tile's 24- and 32-deep K-slices at a size lavapipe's 32 KB runs (64 × 128, 64
+ * threads of 8 × 16), so CI checks the generator at those depths; the library's own `128x256k24` / `128x256k32` need
+ * 36 and 48 KB and are checked on the GPU machine
+ */
+const SESSION20: Record<string, GemmTile> = {
+  '64x128k24t8x16': { BM: 64, BN: 128, BK: 24, TM: 8, TN: 16, variant: unVariant },
+  '64x128k32t8x16': { BM: 64, BN: 128, BK: 32, TM: 8, TN: 16, variant: unVariant },
+};
+
 export const VARIANT_TILES: Record<string, GemmTile> = {
   '128x64': { BM: 128, BN: 64, BK: 16, TM: 8, TN: 8 },
   '64x128': { BM: 64, BN: 128, BK: 16, TM: 8, TN: 8 },
@@ -53,10 +63,12 @@ export const VARIANT_TILES: Record<string, GemmTile> = {
   '64x64t4un': { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4, variant: unVariant },
   '128x128dbun': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, variant: dbunVariant },
   ...SESSION18,
+  ...SESSION20,
 };
 
 /** the variants added in session 18 (entry 33), which the lavapipe test checks on one layout only (compile time) */
 export const SESSION18_TILES = Object.keys(SESSION18);
+export const SESSION20_TILES = Object.keys(SESSION20);
 
 let registered = false;
 

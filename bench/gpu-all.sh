@@ -70,16 +70,26 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>
 # measure entry 34's plan (128 x 256 split to fill the GPU's rounds). Since session 19 that plan is the default and both
 # step parts measure the plan before it ("plan rule"); the GPT-2-small part runs it interleaved, three runs a side
 # (--interleave-variants: session 19's one-run variants and cross-call comparisons disagreed by 2-3 ms), with entry 35's
-# thin-product and statistics switches and entry 36's causal skip off
+# thin-product and statistics switches and entry 36's causal skip off. Since session 20 (entry 37) the thin products at 8
+# waves and the two-pass statistics are defaults, measured against the old settings; the step part measures the
+# vec4 activation kernels off and the wide tile's deeper K-slices, each interleaved variant with a profile of its own
+# (bench/run.ts profileDelta); the notebook part keeps three variants (its eleven of session 19 took ~250 s; robustness,
+# multi-tensor, the flash variants and replay off were measured in sessions 10-17 without a gain there)
 part gpt2-small 300 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
   --compile sharea --interleave-variants --variant-models sharea \
-  --variants '{"plan rule":{"SHARELORA_GEMM_PLAN":"rule"},"thin 8 waves":{"SHARELORA_GEMM_THIN_WAVES":"8"},"stats split 4096":{"SHARELORA_GRAD_STATS_SPLIT":"4096"},"causal skip off":{"SHARELORA_WEBGPU_CAUSAL_SKIP":"0"}}' \
+  --variants '{"thin 2 + stats 65536":{"SHARELORA_GEMM_THIN_WAVES":"2","SHARELORA_GRAD_STATS_SPLIT":"65536"}}' \
   --out "$out/gpt2-small.json"
-part notebook 270 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
-  --variants '{"robustness off":{"SHARELORA_WEBGPU_ROBUSTNESS":"0"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"robustness off + multi-tensor on":{"SHARELORA_WEBGPU_ROBUSTNESS":"0","SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"},"flash forward 1 thread a row":{"SHARELORA_WEBGPU_FLASH_PARTS":"1"},"flash forward block rescale":{"SHARELORA_WEBGPU_FLASH_BLOCK":"1"},"replay off":{"SHARELORA_WEBGPU_REPLAY":"0"},"plan rule":{"SHARELORA_GEMM_PLAN":"rule"},"thin 8 waves":{"SHARELORA_GEMM_THIN_WAVES":"8"},"stats split 4096":{"SHARELORA_GRAD_STATS_SPLIT":"4096"},"causal skip off":{"SHARELORA_WEBGPU_CAUSAL_SKIP":"0"}}' \
-  --out "$out/notebook.json"
+# kernel changes, one run each with a profile (their GPU time by shape is the measurement; the step's wall clock of one
+# run is not, bench/NOTES.md "34, measured")
+part gpt2-kernels 200 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 1 --no-plain --no-eager-attention --init tiled \
+  --variant-models sharea \
+  --variants '{"vec4 elementwise off":{"SHARELORA_WEBGPU_VEC4_ELEMENTWISE":"0"},"wide BK 24":{"SHARELORA_GEMM_WIDE_BK":"24"},"wide BK 32":{"SHARELORA_GEMM_WIDE_BK":"32"},"wide fill 0.8":{"SHARELORA_GEMM_WIDE_FILL":"0.8"}}' \
+  --out "$out/gpt2-kernels.json"
 # 45 s was too short on a machine whose shader cache was cold (session 10: cut after 10 of 18 suites)
 part tests 150 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
+part notebook 200 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
+  --variants '{"thin 2 + stats 65536":{"SHARELORA_GEMM_THIN_WAVES":"2","SHARELORA_GRAD_STATS_SPLIT":"65536"},"vec4 elementwise off":{"SHARELORA_WEBGPU_VEC4_ELEMENTWISE":"0"}}' \
+  --out "$out/notebook.json"
 # the same tests with Dawn's bounds clamping off (entry 28: whether it can be the default)
 part tests-norobust 150 env SHARELORA_BACKEND=webgpu SHARELORA_WEBGPU_ROBUSTNESS=0 node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
 part tests-optin 60 env SHARELORA_BACKEND=webgpu FLASH_BACKWARD_ALL=1 SHARELORA_WEBGPU_FLAT_STREAM=1 SHARELORA_WEBGPU_MULTI_TENSOR=1 SHARELORA_WEBGPU_FLASH_BACKWARD=1 node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/step-replay.test.js dist/test/gpu/flash-backward.test.js
@@ -87,7 +97,7 @@ part tests-optin 60 env SHARELORA_BACKEND=webgpu FLASH_BACKWARD_ALL=1 SHARELORA_
 part occupancy 60 node dist/bench/gemm.js '{"occupancy":true}'
 # the GEMM sweep over GPT-2 small's products (bench/NOTES.md entry 20): the library's choice against forced tiles, the
 # unrolled K loop (un, dbun) and split-K 2 for the 768 x 768 products
-part gemm 150 node dist/bench/gemm.js '{"reps":10,"tiles":["lib","128x128","64x64t4","128x128k32","128x256","128x256@s2","128x256@s3","128x256@s4","128x256@s8","128x128@s2"]}'
+part gemm 150 node dist/bench/gemm.js '{"reps":10,"tiles":["lib","128x128k32","128x256","128x256k24","128x256k32","128x256@s2","128x256k32@s2","128x256@s3","128x256@s8","128x256k32@s8"]}'
 part scaling 90 node dist/bench/run.js --suite scaling --steps 6 --warmup 2 --out "$out/scaling.json"
 # the pretraining step (scripts/pretrain/run.ts trainRun: full training, step replay on): where its ~170 ms go
 # (bench/pretrain-census.ts counts its dispatches on lavapipe); the variants: split-K off, and three opt-in switches

@@ -150,6 +150,24 @@ function repeated(repeats: number, jobs: Record<string, () => AnyResult>, progre
   return merged;
 }
 
+type ShapeTime = { name: string; count: number; ms: number };
+/**
+ * A profiled variant against the profile of its model's main configuration: the GPU time of a step and the
+ * kernel shapes that moved most (ms a step, variant minus main), e.g.
+ * "; GPU 46.1 ms (main 46.8) over 720 kernels (696): ShareLoraMatMul [2048,2304][2048,8] -0.41 (0.85 -> 0.44), ...".
+ */
+function profileDelta(v: AnyResult, main: AnyResult | undefined): string {
+  const a = v.profileByShape as ShapeTime[] | undefined, b = main?.profileByShape as ShapeTime[] | undefined;
+  if (!a) return '';
+  const head = `; GPU ${fmt(v.profileGpuMs as number)} ms${b ? ` (main ${fmt(main!.profileGpuMs as number)})` : ''} over ${v.kernelsPerStep} kernels${b ? ` (${main!.kernelsPerStep})` : ''}`;
+  if (!b) return head;
+  const ms = (xs: ShapeTime[]) => new Map(xs.map((x) => [x.name, x.ms]));
+  const va = ms(a), vb = ms(b);
+  const moved = [...new Set([...va.keys(), ...vb.keys()])].map((n) => ({ n, d: (va.get(n) ?? 0) - (vb.get(n) ?? 0), was: vb.get(n) ?? 0, now: va.get(n) ?? 0 }))
+    .filter((x) => Math.abs(x.d) >= 0.02).sort((x, y) => Math.abs(y.d) - Math.abs(x.d)).slice(0, 6);
+  return `${head}: ${moved.map((x) => `${x.n} ${x.d >= 0 ? '+' : ''}${x.d.toFixed(2)} (${x.was.toFixed(2)} -> ${x.now.toFixed(2)})`).join(', ') || 'no shape moved by 0.02 ms'}`;
+}
+
 async function suiteGpu(steps: number, out: Record<string, unknown>, save: () => void) {
   const spec = (variant: 'lora' | 'sharea', extra: Partial<WorkerSpec> = {}): WorkerSpec => ({
     backend: 'webgpu', config: GPT2_SMALL, batch: 8, seq: 256, variant, r: 8, alpha: 16, targets: ['c_attn'], steps, warmup: Number(arg('warmup', '3')),
@@ -160,7 +178,7 @@ async function suiteGpu(steps: number, out: Record<string, unknown>, save: () =>
   const torchSpec = (variant: 'lora' | 'sharea', extra: Record<string, unknown> = {}) =>
     ({ config: GPT2_SMALL, batch: 8, seq: 256, variant, r: 8, alpha: 16, targets: ['c_attn'], steps: Math.max(steps, 10), warmup: 3, attn: 'sdpa', ...extra });
   // the per-kernel profile runs once, after the timed steps of the first run (it does not change the timed steps)
-  let profiled = false;
+  let profiled = false, profiledA = false;
   const hostVariants: Record<string, Record<string, string>> = args.includes('--host-variants')
     ? { 'no host caches': { SHARELORA_WEBGPU_HOST_CACHE: '0' }, 'submit every 64': { SHARELORA_WEBGPU_SUBMIT_BATCH: '64' } } : {};
   const variants = Object.entries({ ...hostVariants, ...(JSON.parse(arg('variants') ?? '{}') as Record<string, Record<string, string>>) });
@@ -170,11 +188,18 @@ async function suiteGpu(steps: number, out: Record<string, unknown>, save: () =>
   // main configurations, instead of one shorter run after them (a difference of a few ms needs runs that alternate)
   const interleave = args.includes('--interleave-variants');
   const variantJobs: Record<string, () => AnyResult> = {};
-  if (interleave) for (const [name, env] of variants) for (const v of variantModels) variantJobs[`ours ${v}: ${name}`] = () => runNode('worker.js', spec(v), env);
+  // each interleaved variant's first good run is profiled too (one extra step after its timed ones), so a variant's
+  // GPU time and its per-shape kernel times sit beside the main profile of the same call
+  const variantProfiled = new Set<string>();
+  if (interleave) for (const [name, env] of variants) for (const v of variantModels) {
+    const key = `ours ${v}: ${name}`;
+    variantJobs[key] = () => { const r = runNode('worker.js', spec(v, { profile: !variantProfiled.has(key) }), env); if (r.ok) variantProfiled.add(key); return r; };
+  }
   const both = repeated(repeats, {
     'ours lora': () => { const r = runNode('worker.js', spec('lora', { profile: !profiled })); profiled ||= r.ok; return r; },
     'torch lora': () => runTorch(torchSpec('lora')),
-    'ours sharea': () => runNode('worker.js', spec('sharea')),
+    // ShareA is profiled too when variants run on it: their profiles are compared with it
+    'ours sharea': () => { const r = runNode('worker.js', spec('sharea', { profile: interleave && !profiledA && variantModels.includes('sharea') })); profiledA ||= r.ok; return r; },
     'torch sharea': () => runTorch(torchSpec('sharea')),
     ...variantJobs,
   }, (all) => { out.gpu = { partial: all }; save(); });
@@ -191,7 +216,8 @@ async function suiteGpu(steps: number, out: Record<string, unknown>, save: () =>
       const key = `${v}: ${name}`;
       if (interleave) { extraRuns[key] = both[`ours ${key}`]; continue; }
       log(`# ours webgpu ${v} with ${name} ...`);
-      extraRuns[key] = runNode('worker.js', spec(v, { steps: Math.max(4, Math.ceil(steps / 2)) }), env);
+      // profiled (one step after the timed ones): a kernel change shows in its GPU time by shape, which one run measures
+      extraRuns[key] = runNode('worker.js', spec(v, { steps: Math.max(4, Math.ceil(steps / 2)), profile: true }), env);
       log(`#   ${JSON.stringify({ ok: extraRuns[key].ok, ms: extraRuns[key].medianMs, cpuMs: extraRuns[key].cpuMs, err: extraRuns[key].error })}`);
     }
   }
@@ -241,9 +267,10 @@ async function suiteGpu(steps: number, out: Record<string, unknown>, save: () =>
     }),
     ...(repeats > 1 ? (['lora', 'sharea'] as const).map((v) => `${v} runs (median of each run's median step): ours ${JSON.stringify(ours[v].runs)} torch ${JSON.stringify(torch[v].runs)}`) : []),
     `first-step loss (same weights and batch): ours ${(ours.lora.loss as number[] | undefined)?.[0]} | plain tfjs ${(plain.loss as number[] | undefined)?.[0]} | GPU kernel time per step (profile) ${fmt(ours.lora.profileGpuMs)} ms over ${ours.lora.kernelsPerStep} kernels; host CPU ${fmt(ours.lora.cpuMs)} ms/step`,
+    ...(ours.sharea.profileGpuMs !== undefined ? [`ShareA's profiled step: ${fmt(ours.sharea.profileGpuMs as number)} ms of GPU time over ${ours.sharea.kernelsPerStep} kernels`] : []),
     ...Object.entries(extraRuns).map(([k, r]) => {
       const t = torch[k.split(':')[0]]?.tokensPerSec as number | undefined;
-      return `ours ${k}: ${fmt(r.medianMs)} ms/step, ${fmt(r.tokensPerSec, 0)} tok/s (${fmt(t && r.tokensPerSec ? (r.tokensPerSec as number) / t : NaN, 3)}x torch), cpu ${fmt(r.cpuMs)} ms/step${r.runs ? `, runs ${JSON.stringify(r.runs)}` : ''}`;
+      return `ours ${k}: ${fmt(r.medianMs)} ms/step, ${fmt(r.tokensPerSec, 0)} tok/s (${fmt(t && r.tokensPerSec ? (r.tokensPerSec as number) / t : NaN, 3)}x torch), cpu ${fmt(r.cpuMs)} ms/step${r.runs ? `, runs ${JSON.stringify(r.runs)}` : ''}${profileDelta(r, ours[k.split(':')[0]])}`;
     }),
   ];
   return lines;

@@ -37,6 +37,15 @@ if (small?.ours) {
   const l = small.ours.lora;
   lines.push(`GPT-2 small memory: ours pool ${gib(l?.poolBytes)}, PyTorch peak ${gib(small.torch.lora?.peakAllocatedBytes)}; profile ${l?.profileGpuMs?.toFixed(1)} ms GPU over ${l?.kernelsPerStep} kernels; host CPU ${l?.cpuMs?.toFixed(1)} ms/step`);
 }
+// the kernel variants (bench/gpu-all.sh gpt2-kernels): one run each, profiled; their GPU time against ShareA's own
+const kern = read('gpt2-kernels.json')?.gpu as { ours: Record<string, R>; torch: Record<string, R>; extraRuns?: Record<string, R> } | undefined;
+if (kern?.ours) {
+  const a = kern.ours.sharea;
+  lines.push(`GPT-2 small sharea (kernel part, 1 run) | ${ms(a)} | ${ms(kern.torch.sharea)} | ${ratio(a, kern.torch.sharea)} | GPU ${a?.profileGpuMs?.toFixed(2) ?? '-'} ms`);
+  for (const [k, o] of Object.entries(kern.extraRuns ?? {})) {
+    lines.push(`GPT-2 small ${k} (kernel part, 1 run) | ${ms(o)} | ${ms(kern.torch[k.split(':')[0]])} | ${ratio(o, kern.torch[k.split(':')[0]])} | GPU ${o?.profileGpuMs?.toFixed(2) ?? '-'} ms`);
+  }
+}
 const nb = read('notebook.json')?.notebook as { results: Record<string, R>; rows: Array<{ layers: number; variant: string }> } | undefined;
 if (nb?.rows) {
   for (const r of nb.rows) {

@@ -87,8 +87,11 @@ const runnerBackend = once(() => raw('SHARELORA_RUNNER_BACKEND') ?? 'auto');
 const gemmSplitK = once(() => onOff('SHARELORA_GEMM_SPLITK', true));
 const gemmOccupancy = once(() => integer('SHARELORA_GEMM_OCCUPANCY', 1, 1, 'workgroups of the 128×128 GEMM tile one SM runs at once'));
 const gemmUnroll = once(() => onOff('SHARELORA_GEMM_UNROLL', true));
-const gemmThinWaves = once(() => integer('SHARELORA_GEMM_THIN_WAVES', 2, 1, 'workgroups an SM the thin LoRA products split K to reach'));
-const gradStatsSplit = once(() => integer('SHARELORA_GRAD_STATS_SPLIT', 65536, 0, 'elements above which a gradient\'s statistics take two passes'));
+const gemmThinWaves = once(() => integer('SHARELORA_GEMM_THIN_WAVES', 8, 1, 'workgroups an SM the thin LoRA products split K to reach'));
+const gradStatsSplit = once(() => integer('SHARELORA_GRAD_STATS_SPLIT', 4096, 0, 'elements above which a gradient\'s statistics take two passes'));
+const gemmWideBK = once(() => Number(oneOf('SHARELORA_GEMM_WIDE_BK', ['16', '24', '32'] as const, '16')));
+const gemmWideFill = once(() => Number(oneOf('SHARELORA_GEMM_WIDE_FILL', ['0.9', '0.8'] as const, '0.9')));
+const webgpuVec4Elementwise = once(() => onOff('SHARELORA_WEBGPU_VEC4_ELEMENTWISE', true));
 const gemmPlan = once(() => oneOf('SHARELORA_GEMM_PLAN', ['wide', 'rule'] as const, 'wide'));
 const gemmRule = once(() => oneOf('SHARELORA_GEMM_RULE', ['wave', 'waves2', 'efficiency'] as const, 'efficiency'));
 const webgpuPoolMiB = once(() => integer('SHARELORA_WEBGPU_POOL_MIB', 2048, 0, 'MiB of free buffers tfjs\'s webgpu pool may keep; 0: no cap'));
@@ -151,10 +154,16 @@ export const flags = {
   get gemmRule(): 'wave' | 'waves2' | 'efficiency' { return gemmRule(); },
   /** SHARELORA_GEMM_PLAN: 'wide' (default) puts the rule's products onto 128 × 256 split to fill the GPU, or 32-deep 128 × 128 (gemm.ts widePlan); 'rule': the tile rule and split-K alone, as before session 19. */
   get gemmPlan(): 'wide' | 'rule' { return gemmPlan(); },
-  /** SHARELORA_GEMM_THIN_WAVES: the thin LoRA products (webgpu/thin.ts) split K until their workgroups reach this many an SM; default 2. */
+  /** SHARELORA_GEMM_THIN_WAVES: the thin LoRA products (webgpu/thin.ts) split K until their workgroups reach this many an SM; default 8 (2 before session 20: bench/NOTES.md "35 and 36, measured"). */
   get gemmThinWaves(): number { return gemmThinWaves(); },
-  /** SHARELORA_GRAD_STATS_SPLIT: elements above which ShareLoraGradStats runs in two passes (webgpu/optim.ts); default 65,536. */
+  /** SHARELORA_GRAD_STATS_SPLIT: elements above which ShareLoraGradStats runs in two passes (webgpu/optim.ts); default 4,096 (65,536 before session 20: bench/NOTES.md "35 and 36, measured"). */
   get gradStatsSplit(): number { return gradStatsSplit(); },
+  /** SHARELORA_GEMM_WIDE_BK=16|24|32: the K-slice depth of the wide plan's 128 × 256 tile (webgpu/gemm.ts); 16 (24 KB of workgroup memory) by default, 24 and 32 (36 and 48 KB) for A/B runs (bench/NOTES.md entry 37). */
+  get gemmWideBK(): number { return gemmWideBK(); },
+  /** SHARELORA_GEMM_WIDE_FILL=0.9|0.8: how full the wide plan's last round of 128 × 256 workgroups must be (webgpu/gemm.ts widePlan); 0.8 also moves GPT-2 small's c_attn forward onto 128 × 256 over 3 K-slices (bench/NOTES.md entry 37). */
+  get gemmWideFill(): number { return gemmWideFill(); },
+  /** SHARELORA_WEBGPU_VEC4_ELEMENTWISE (default on; 0 turns it off): the activation kernels take four elements a thread where the count allows (webgpu/activation.ts; bench/NOTES.md entry 37). */
+  get webgpuVec4Elementwise(): boolean { return webgpuVec4Elementwise(); },
   /** SHARELORA_GEMM_PRETRANSPOSE: MiB of transposed frozen-weight copies the GEMM may keep (webgpu/frozen.ts); default 4096; 0: none. */
   get gemmPretransposeMiB(): number { return gemmPretransposeMiB(); },
   /** SHARELORA_PRINT_WGSL: print the WGSL of every kernel whose key contains this text, when first compiled. */

@@ -63,7 +63,16 @@ const SMALL: GemmTile = { BM: 32, BN: 32, BK: 16, TM: 4, TN: 4 };
 const WIDE: GemmTile = { BM: 128, BN: 256, BK: 16, TM: 8, TN: 16 };
 /** 128 × 128 with 32-deep K-slices: half the barriers a K, 32 KB single-buffered (widePlan) */
 const DEEP: GemmTile = { BM: 128, BN: 128, BK: 32, TM: 8, TN: 8 };
-const TILES = new Map<string, GemmTile>([['128x128', BIG], ['64x64t4', MID], ['32x32', SMALL], ['128x256', WIDE], ['128x128k32', DEEP]]);
+/**
+ * the same with 24- and 32-deep K-slices (36 and 48 KB: above WebGPU's guaranteed 32 KB, within what Dawn grants on
+ * the H100): a third and half the barriers a K; SHARELORA_GEMM_WIDE_BK puts one into the wide plan (bench/NOTES.md entry 37)
+ */
+const WIDE24: GemmTile = { BM: 128, BN: 256, BK: 24, TM: 8, TN: 16 };
+const WIDE32: GemmTile = { BM: 128, BN: 256, BK: 32, TM: 8, TN: 16 };
+const TILES = new Map<string, GemmTile>([['128x128', BIG], ['64x64t4', MID], ['32x32', SMALL], ['128x256', WIDE], ['128x256k24', WIDE24], ['128x256k32', WIDE32], ['128x128k32', DEEP]]);
+
+/** the wide plan's 128 × 256 tile at SHARELORA_GEMM_WIDE_BK */
+const wideTile = (): GemmTile => flags.gemmWideBK === 32 ? WIDE32 : flags.gemmWideBK === 24 ? WIDE24 : WIDE;
 
 /** Adds a tile that SHARELORA_GEMM_TILE, the tile attribute of ShareLoraMatMul and a tile rule can name (the benchmark's). */
 export function registerTile(name: string, tile: GemmTile): void {
@@ -239,7 +248,7 @@ export function splitChoice(M: number, N: number, K: number, t: GemmTile): { t: 
 
 /**
  * SHARELORA_GEMM_PLAN=wide (the default since session 19): 128 × 256 over the fewest K-slices (none, 2, 3, 4, 6, 8;
- * at least 256 of K each) that fill 90% of the last round of one workgroup an SM; where none do, the 32-deep
+ * at least 256 of K each) that fill 90% (SHARELORA_GEMM_WIDE_FILL) of the last round of one workgroup an SM; where none do, the 32-deep
  * 128 × 128 in place of the unsplit 128 × 128; every other plan as the tile rule and split-K made it. In the
  * session-18 sweep 128 × 256 ran the LM head's forward at 35 TFLOP/s against 27 and lost the block products only to
  * their fill; in session 19 (one H100, bench/NOTES.md "34, measured") GPT-2 small's step went from 55.0 / 51.9 ms
@@ -248,13 +257,13 @@ export function splitChoice(M: number, N: number, K: number, t: GemmTile): { t: 
  * their tile but for the 32-deep form, as measured (their 128 × 256 fill was never); K > 4096 (an LM head's dX)
  * keeps split-K's own plan.
  */
-export function widePlan(M: number, N: number, K: number, batch: number, plan: GemmPlan, canSplit: boolean, sms = flags.gpuSms): GemmPlan {
+export function widePlan(M: number, N: number, K: number, batch: number, plan: GemmPlan, canSplit: boolean, sms = flags.gpuSms, fill = flags.gemmWideFill): GemmPlan {
   if (batch === 1 && M > 64 && N > 128 && K <= 4096) {
     const tiles = Math.ceil(M / WIDE.BM) * Math.ceil(N / WIDE.BN);
     for (const S of canSplit ? [1, 2, 3, 4, 6, 8] : [1]) {
       if (S > 1 && K / S < 256) break;
       const n = tiles * S;
-      if (n / (Math.ceil(n / sms) * sms) >= 0.9) return { t: WIDE, S };
+      if (n / (Math.ceil(n / sms) * sms) >= fill) return { t: wideTile(), S };
     }
   }
   return plan.t === BIG && plan.S === 1 ? { t: DEEP, S: 1 } : plan;

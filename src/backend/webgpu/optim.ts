@@ -14,13 +14,13 @@ import { dispatch, elementCount, grid1d, webgpuBackend, type KernelAttrs, type K
 import { ELT_HEADER, reducers } from './rows.js';
 
 /**
- * Above flags.gradStatsSplit elements (SHARELORA_GRAD_STATS_SPLIT, default 65,536) the one workgroup's loop is a
+ * Above flags.gradStatsSplit elements (SHARELORA_GRAD_STATS_SPLIT, default 4,096) the one workgroup's loop is a
  * step's long pole: full training's gradients of 0.07–2.1 M elements (the pretraining census, bench/NOTES.md entry
  * 25) took an estimated 0.1–4 ms each that way, one dependent load after another. They are summed in two passes instead: up to STATS_GROUPS workgroups of partial
  * [Σg², any non-finite] over a grid-strided range, then one workgroup over the partials. A different summation
- * order than the one-workgroup loop, so the sums differ in the last bits; small tensors (every adapter's) keep it.
- * A lower threshold is entry 35's A/B: GPT-2 small's [2304, 8] adapter gradients took 39 µs each in one workgroup
- * (bench/NOTES.md).
+ * order than the one-workgroup loop, so the sums differ in the last bits; small tensors keep it. The threshold was
+ * 65,536 until session 20: GPT-2 small's [2304, 8] adapter gradients took 39 µs each in one workgroup, and two passes
+ * were faster in the step (bench/NOTES.md "35 and 36, measured").
  */
 const STATS_GROUPS = 512;
 

@@ -31,8 +31,9 @@ const MAX_SPLITS = 32;
 
 /**
  * K-slices for a thin product with `groups` row groups (1: no split): enough workgroups for SHARELORA_GEMM_THIN_WAVES
- * (default 2) a GPU's SMs, where the row groups alone make under half that. These products are bound by how fast
- * the big operand is read, which takes more warps in flight than two 256-thread workgroups an SM (bench/NOTES.md 35).
+ * (default 8; 2 until session 20) a GPU's SMs, where the row groups alone make under half that. These products are
+ * bound by how fast the big operand is read, which takes more warps in flight than two 256-thread workgroups an SM
+ * (bench/NOTES.md 35, and "35 and 36, measured").
  */
 export function thinSplits(groups: number, K: number, sms = flags.gpuSms, waves = flags.gemmThinWaves): number {
   if (!flags.gemmSplitK || 2 * groups >= waves * sms || groups > 65535) return 1;
