@@ -199,7 +199,7 @@ async function suiteGpu(steps: number, out: Record<string, unknown>, save: () =>
     'ours lora': () => { const r = runNode('worker.js', spec('lora', { profile: !profiled })); profiled ||= r.ok; return r; },
     'torch lora': () => runTorch(torchSpec('lora')),
     // ShareA is profiled too when variants run on it: their profiles are compared with it
-    'ours sharea': () => { const r = runNode('worker.js', spec('sharea', { profile: interleave && !profiledA && variantModels.includes('sharea') })); profiledA ||= r.ok; return r; },
+    'ours sharea': () => { const r = runNode('worker.js', spec('sharea', { profile: variants.length > 0 && !profiledA && variantModels.includes('sharea') })); profiledA ||= r.ok; return r; },
     'torch sharea': () => runTorch(torchSpec('sharea')),
     ...variantJobs,
   }, (all) => { out.gpu = { partial: all }; save(); });

@@ -14,18 +14,22 @@ let skip: string | undefined;
 
 describe('causal attention backward, masked work left out', () => {
   before(async () => { skip = await webgpuUnavailable(); if (skip) console.log(`# SKIP causal skip tests: ${skip}`); });
-  after(() => { delete process.env.SHARELORA_GEMM_TILE; releaseGPU(); });
+  after(() => { delete process.env.SHARELORA_GEMM_TILE; delete process.env.SHARELORA_WEBGPU_ATTENTION_TILE; releaseGPU(); });
 
   it('matches the reference gradients: several tiles, ragged, key mask, GQA, packed, rows', async (t) => {
     if (skip) return t.skip(skip);
     // B, H, Hkv, T, D, causal, masked; D = 6 keeps the flash kernels out (the backward under test is the default one)
     // (each tile's kernels compile cold on lavapipe in CI: two tiles, the plan's 128-row one and the 32-row one)
+    // 'attention 64x64t4': SHARELORA_WEBGPU_ATTENTION_TILE, the backward's products alone on 64-row tiles
     const cases: Array<[string | undefined, AttentionCase]> = [
       [undefined, [1, 2, 2, 257, 6, true, true]],
       ['32x32', [2, 2, 1, 100, 6, true, true]],
+      ['attention 64x64t4', [1, 3, 1, 200, 6, true, false]],
     ];
     for (const [i, [tile, c]] of cases.entries()) {
-      if (tile) process.env.SHARELORA_GEMM_TILE = tile; else delete process.env.SHARELORA_GEMM_TILE;
+      delete process.env.SHARELORA_GEMM_TILE; delete process.env.SHARELORA_WEBGPU_ATTENTION_TILE;
+      if (tile?.startsWith('attention ')) process.env.SHARELORA_WEBGPU_ATTENTION_TILE = tile.slice('attention '.length);
+      else if (tile) process.env.SHARELORA_GEMM_TILE = tile;
       const calls = causalSkipStats.calls;
       await checkAttentionCase((name, f, g, cs) => checkAgainstCpu(`${name} tile ${tile ?? 'plan'}`, f, g, cs, 1e-4), c, 40 + 10 * i, { rows: i === 1 });
       assert.ok(causalSkipStats.calls > calls, `tile ${tile ?? 'plan'}: the trimmed backward did not run`);

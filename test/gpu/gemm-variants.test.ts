@@ -97,6 +97,8 @@ describe('bench GEMM variants', () => {
     // onto 128 × 256; at 0.9 it keeps the rule's tile
     assert.equal(plan(2048, 2304, 768, mid), '64x64t4@s1');
     assert.equal(`${nameOfTile(widePlan(2048, 2304, 768, 1, mid, true, 132, 0.8).t)}@s${widePlan(2048, 2304, 768, 1, mid, true, 132, 0.8).S}`, '128x256@s3');
+    // SHARELORA_GEMM_WIDE_SPLITS with 5: the K = 3,072 products with N = 768 (48 tiles) over 5 slices, 240 workgroups
+    assert.equal(widePlan(2048, 768, 3072, 1, { t: BIG, S: 3 }, true, 132, 0.9, [1, 2, 3, 4, 5, 6, 8]).S, 5);
   });
 
   it('128 × 256 agrees with the cpu with bias and low-rank epilogue, unsplit and as a split-K partial (epilogue in the reduce)', async (t) => {

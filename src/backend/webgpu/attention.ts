@@ -20,7 +20,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { dispatch, grid1d, webgpuBackend, type KernelAttrs, type KernelInputs } from './dispatch.js';
 import { flashForward, flashSupported, tokenShape } from './flash.js';
 import { flashBackward, flashBackwardSupported } from './flash-backward.js';
-import { gemm, type Causal, type GemmArgs } from './gemm.js';
+import { gemm, tileNamed, type Causal, type GemmArgs, type GemmTile } from './gemm.js';
 import { flags } from '../flags.js';
 import { ATTENTION_BIAS, reducers, ROW_HEADER, rowWG } from './rows.js';
 
@@ -56,8 +56,8 @@ const asB = (x: Src, s: Shape, rep: number): Partial<GemmArgs> => ({ b: x.t, ldb
 /** write head z's [T, D] block into a token-major target */
 const asC = (t: tf.TensorInfo, ld: number, off: number, s: Shape): Partial<GemmArgs> => ({ into: t, ldc: ld, sC: s.T * ld, cH: s.H, hsC: s.D, oC: off });
 
-function scores(src: { q: Src; k: Src }, s: Shape, causal?: Causal): tf.TensorInfo {
-  return gemm({ ...asA(src.q, s), ...asB(src.k, s, s.rep), M: s.T, N: s.T, K: s.D, transA: false, transB: true, batch: s.B * s.H, alpha: s.scale, causal, outShape: [s.B * s.H, s.T, s.T] } as GemmArgs);
+function scores(src: { q: Src; k: Src }, s: Shape, causal?: Causal, tile?: GemmTile): tf.TensorInfo {
+  return gemm({ ...asA(src.q, s), ...asB(src.k, s, s.rep), M: s.T, N: s.T, K: s.D, transA: false, transB: true, batch: s.B * s.H, alpha: s.scale, causal, tile, outShape: [s.B * s.H, s.T, s.T] } as GemmArgs);
 }
 
 /** Both softmax row kernels: reducers, the bias, and row = (batch·head, query i) over a T-long score row at base. */
@@ -175,11 +175,14 @@ export function attentionBackward({ inputs, attrs }: { inputs: KernelInputs; att
   // on 128-row tiles: bench/NOTES.md entry 36); the results are the same sums in the same order
   const trim = s.causal && flags.webgpuCausalSkip;
   if (trim) causalSkipStats.calls++;
-  const z = scores(src, s, trim ? 'skipAbove' : undefined);
-  const dp = gemm({ ...asA(dO, s), ...asB(src.v, s, s.rep), M: s.T, N: s.T, K: s.D, transA: false, transB: true, batch: BH, causal: trim ? 'skipAbove' : undefined, outShape: [BH, s.T, s.T] } as GemmArgs);
+  // SHARELORA_WEBGPU_ATTENTION_TILE=64x64t4 (A/B, entry 37): the backward's five products on 64-row tiles, where the
+  // causal forms leave out 3/8 of the work at T = 256 instead of 1/4
+  const tile = flags.webgpuAttentionTile === 'plan' ? undefined : tileNamed(flags.webgpuAttentionTile, 'SHARELORA_WEBGPU_ATTENTION_TILE');
+  const z = scores(src, s, trim ? 'skipAbove' : undefined, tile);
+  const dp = gemm({ ...asA(dO, s), ...asB(src.v, s, s.rep), M: s.T, N: s.T, K: s.D, transA: false, transB: true, batch: BH, causal: trim ? 'skipAbove' : undefined, tile, outShape: [BH, s.T, s.T] } as GemmArgs);
   const [ds, p] = softmaxRowsGrad(z, dp, inputs.lse, inputs.keyMask, s, trim);
   free(z, dp);
-  const mmArgs = { M: s.T, N: s.D, K: s.T, batch: BH, strideA: s.T * s.T, transB: false };
+  const mmArgs = { M: s.T, N: s.D, K: s.T, batch: BH, strideA: s.T * s.T, transB: false, tile };
   // dQ = dS·K (K read per query head through the kv mapping): query i takes keys j ≤ i
   const dQ = (into: tf.TensorInfo, ld: number, off: number) =>
     gemm({ a: ds, ...asB(src.k, s, s.rep), ...asC(into, ld, off, s), ...mmArgs, transA: false, causal: trim ? 'kBelow' : undefined, outShape: into.shape } as GemmArgs);

@@ -257,10 +257,10 @@ export function splitChoice(M: number, N: number, K: number, t: GemmTile): { t: 
  * their tile but for the 32-deep form, as measured (their 128 × 256 fill was never); K > 4096 (an LM head's dX)
  * keeps split-K's own plan.
  */
-export function widePlan(M: number, N: number, K: number, batch: number, plan: GemmPlan, canSplit: boolean, sms = flags.gpuSms, fill = flags.gemmWideFill): GemmPlan {
+export function widePlan(M: number, N: number, K: number, batch: number, plan: GemmPlan, canSplit: boolean, sms = flags.gpuSms, fill = flags.gemmWideFill, splits = flags.gemmWideSplits): GemmPlan {
   if (batch === 1 && M > 64 && N > 128 && K <= 4096) {
     const tiles = Math.ceil(M / WIDE.BM) * Math.ceil(N / WIDE.BN);
-    for (const S of canSplit ? [1, 2, 3, 4, 6, 8] : [1]) {
+    for (const S of canSplit ? splits : [1]) {
       if (S > 1 && K / S < 256) break;
       const n = tiles * S;
       if (n / (Math.ceil(n / sms) * sms) >= fill) return { t: wideTile(), S };
