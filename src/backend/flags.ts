@@ -92,6 +92,7 @@ const gradStatsSplit = once(() => integer('SHARELORA_GRAD_STATS_SPLIT', 4096, 0,
 const gemmWideBK = once(() => Number(oneOf('SHARELORA_GEMM_WIDE_BK', ['16', '24', '32'] as const, '16')));
 const gemmWideFill = once(() => Number(oneOf('SHARELORA_GEMM_WIDE_FILL', ['0.9', '0.8'] as const, '0.9')));
 const gemmWideSplits = once(() => oneOf('SHARELORA_GEMM_WIDE_SPLITS', ['1,2,3,4,6,8', '1,2,3,4,5,6,8'] as const, '1,2,3,4,6,8').split(',').map(Number));
+const webgpuGeluGemm = once(() => onOff('SHARELORA_WEBGPU_GELU_GEMM', false));
 const webgpuVec4Elementwise = once(() => onOff('SHARELORA_WEBGPU_VEC4_ELEMENTWISE', true));
 const gemmPlan = once(() => oneOf('SHARELORA_GEMM_PLAN', ['wide', 'rule'] as const, 'wide'));
 const gemmRule = once(() => oneOf('SHARELORA_GEMM_RULE', ['wave', 'waves2', 'efficiency'] as const, 'efficiency'));
@@ -167,6 +168,8 @@ export const flags = {
   get gemmWideSplits(): number[] { return gemmWideSplits(); },
   /** SHARELORA_WEBGPU_VEC4_ELEMENTWISE (default on; 0 turns it off): the activation kernels take four elements a thread where the count allows (webgpu/activation.ts; bench/NOTES.md entry 37). */
   get webgpuVec4Elementwise(): boolean { return webgpuVec4Elementwise(); },
+  /** SHARELORA_WEBGPU_GELU_GEMM=1 (opt-in until measured): an MLP's GELU inside its second projection's GEMM, forward (on A's loads) and backward (the input gradient's epilogue) instead of two GELU kernels (ops.geluLinear; bench/NOTES.md entry 37). */
+  get webgpuGeluGemm(): boolean { return webgpuGeluGemm(); },
   /** SHARELORA_WEBGPU_ATTENTION_TILE=plan|64x64t4 (on access): the tile of the attention backward's five products (webgpu/attention.ts); `plan` (default) is the GEMM's own choice; 64x64t4 an A/B (bench/NOTES.md entry 37). */
   get webgpuAttentionTile(): 'plan' | '64x64t4' { return oneOf('SHARELORA_WEBGPU_ATTENTION_TILE', ['plan', '64x64t4'] as const, 'plan'); },
   /** SHARELORA_GEMM_PRETRANSPOSE: MiB of transposed frozen-weight copies the GEMM may keep (webgpu/frozen.ts); default 4096; 0: none. */

@@ -136,6 +136,15 @@ export function gelu(x: tf.Tensor, kind: 'tanh' | 'erf'): tf.Tensor {
   return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(inner)));
 }
 
+/**
+ * y = gelu(h)·W + b (an MLP's second projection after its activation): the same as linear(gelu(h), ...), which
+ * is what runs here; the webgpu kernels apply the GELU inside the GEMM instead (webgpu/ops.ts geluLinear).
+ */
+export function geluLinear(h: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D | undefined, kind: 'tanh' | 'erf', transposeW = false): tf.Tensor2D {
+  const fz = fused(); if (fz && flags.webgpuGeluGemm) return fz.geluLinear(h, w, bias, kind, transposeW);
+  return linear(gelu(h, kind) as tf.Tensor2D, w, bias, transposeW);
+}
+
 export function silu(x: tf.Tensor): tf.Tensor {
   const fz = fused(); if (fz) return fz.silu(x);
   return tf.mul(x, tf.sigmoid(x));

@@ -5,7 +5,7 @@
  * last non-padding token.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { addLayerNorm, attentionPacked, attentionPackedRows, flatStream, gelu, layerNorm } from '../backend/ops.js';
+import { addLayerNorm, attentionPacked, attentionPackedRows, flatStream, layerNorm } from '../backend/ops.js';
 import { toInt2D } from '../data/batch.js';
 import { BaseModel } from './base-model.js';
 import { lastToken, lmLogits, scoreHead } from './heads.js';
@@ -73,6 +73,8 @@ export class GPT2 extends BaseModel {
       const B = ids.shape[0];
       if (flat) x = tf.reshape(x, [B * T, C]);
       const proj = (l: Linear, v: tf.Tensor) => flat ? l.applyRows(v as tf.Tensor2D, training) : l.apply(v, training);
+      // mlp.c_proj(gelu(h)), the GELU inside c_proj's op (Linear.applyGelu)
+      const geluProj = (l: Linear, h: tf.Tensor) => flat ? l.applyRowsGelu(h as tf.Tensor2D, 'tanh', training) : l.applyGelu(h, 'tanh', training);
       const opts = { heads: H, causal: true, keyMask: mask, scale: 1 / Math.sqrt(D) };
       // each residual add goes with the norm that reads it (ops.addLayerNorm, one kernel where fused):
       // the attention's with ln_2, the MLP's with the next block's ln_1 or ln_f
@@ -83,7 +85,7 @@ export class GPT2 extends BaseModel {
         const y = flat ? attentionPackedRows(qkv as tf.Tensor2D, T, opts) : attentionPacked(qkv as tf.Tensor3D, opts);
         [x, xn] = addLayerNorm(x, proj(b.proj, y), b.ln2.w.value, b.ln2.b.value, eps);
         const n = norms[i + 1];
-        [x, xn] = addLayerNorm(x, proj(b.fcProj, gelu(proj(b.fc, xn), 'tanh')), n.w.value, n.b.value, eps);
+        [x, xn] = addLayerNorm(x, geluProj(b.fcProj, proj(b.fc, xn)), n.w.value, n.b.value, eps);
       });
       x = xn;
       if (flat && !this.score) return { logits: tf.reshape(tf.matMul(x, this.wte.value, false, true), [B, T, this.config.vocabSize]) };

@@ -5,7 +5,7 @@
  * An adapter attaches itself as `lora`; this is the only hook it needs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { linear, loraLinear, type DropoutSpec } from '../backend/ops.js';
+import { gelu, geluLinear, linear, loraLinear, type DropoutSpec } from '../backend/ops.js';
 
 export interface LoraHook {
   /**
@@ -58,6 +58,23 @@ export class Linear {
       y = linear(x2, this.weight, this.bias, this.layout === 'out_in');
     }
     return y;
+  }
+
+  /**
+   * gelu(h) [N, in] -> [N, out] (an MLP's second projection): one op with the GELU inside, unless an adapter is
+   * active here (its low-rank path needs gelu(h) as a tensor, so the plain order runs).
+   */
+  applyRowsGelu(h2: tf.Tensor2D, kind: 'tanh' | 'erf', training = false): tf.Tensor2D {
+    const l = this.lora;
+    if (l && l.enabled && !l.merged) return this.applyRows(gelu(h2, kind) as tf.Tensor2D, training);
+    return geluLinear(h2, this.weight, this.bias, kind, this.layout === 'out_in');
+  }
+
+  /** applyRowsGelu on h [..., in] */
+  applyGelu(h: tf.Tensor, kind: 'tanh' | 'erf', training = false): tf.Tensor {
+    const lead = h.shape.slice(0, -1);
+    const h2 = tf.reshape(h, [-1, this.inFeatures]) as tf.Tensor2D;
+    return tf.reshape(this.applyRowsGelu(h2, kind, training), [...lead, this.outFeatures]);
   }
 
   parameterCount(): number {

@@ -100,7 +100,7 @@ export class Roberta extends BaseModel {
         const y = attention(l.q.apply(x, training) as tf.Tensor3D, l.k.apply(x, training) as tf.Tensor3D, l.v.apply(x, training) as tf.Tensor3D,
           { heads: H, causal: false, keyMask: mask, scale: 1 / Math.sqrt(D) });
         x = ln(tf.add(l.o.apply(y, training), x), l.ln1);
-        x = ln(tf.add(l.down.apply(gelu(l.up.apply(x, training), act), training), x), l.ln2);
+        x = ln(tf.add(l.down.applyGelu(l.up.apply(x, training), act, training), x), l.ln2);
       }
       return x as tf.Tensor3D;
     });

@@ -77,6 +77,35 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
     }
   });
 
+  it('geluLinear: the GELU inside the GEMM (A\'s loads, the input gradient\'s epilogue), every gradient, unsplit and split', async (t) => {
+    if (skip) return t.skip(skip);
+    // against linear(gelu(h)) on the cpu; odd shapes take the scalar loads and stores, 64 × 128 × 96 the vec4 ones
+    for (const [N, I, O, tw, kind] of [[37, 29, 51, 0, 'tanh'], [64, 128, 96, 1, 'tanh'], [40, 36, 20, 0, 'erf']] as const) {
+      await check(`geluLinear ${N}x${I}x${O} transposeW=${tw} ${kind}`,
+        (h, w, b) => ref.geluLinear(h as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D, kind, !!tw),
+        (h, w, b) => ours.geluLinear(h as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D, kind, !!tw),
+        { inputs: [f32([N, I], 60, 2), f32(tw ? [O, I] : [I, O], 61, 0.2), f32([O], 62)], wrt: [0, 1, 2] }, 1e-4);
+    }
+    // split over K (the activation in every partial's A loads; act' in the reduce), aligned and not
+    for (const [M, K, N] of [[96, 200, 64], [50, 130, 33]]) {
+      for (const kind of ['gelu_tanh', 'gelu_erf'] as const) {
+        const a = randn(M * K, 63, 2), b = randn(K * N, 64, 0.3), h = randn(M * N, 65, 2);
+        await tf.setBackend('cpu');
+        const g = kind === 'gelu_erf' ? 'erf' : 'tanh';
+        const wantF = await tf.matMul(ref.gelu(tf.tensor(a, [M, K]), g), tf.tensor(b, [K, N])).data();
+        const c = tf.matMul(tf.tensor(a, [M, K]), tf.tensor(b, [K, N]));
+        const wantB = await tf.grad((x) => tf.sum(tf.mul(ref.gelu(x, g), c)))(tf.tensor(h, [M, N])).data();
+        await tf.setBackend('webgpu');
+        for (const splitK of [1, 3]) {
+          const f = tf.engine().runKernel('ShareLoraMatMul', { a: tf.tensor(a, [M, K]), b: tf.tensor(b, [K, N]) }, { transA: false, transB: false, splitK, actA: kind } as never) as tf.Tensor;
+          assert.ok(relErr(await f.data(), wantF) < 1e-5, `actA ${kind} ${M}x${K}x${N} S=${splitK}: rel err ${relErr(await f.data(), wantF)}`);
+          const d = tf.engine().runKernel('ShareLoraMatMul', { a: tf.tensor(a, [M, K]), b: tf.tensor(b, [K, N]), h: tf.tensor(h, [M, N]) }, { transA: false, transB: false, splitK, dAct: kind } as never) as tf.Tensor;
+          assert.ok(relErr(await d.data(), wantB) < 1e-5, `dAct ${kind} ${M}x${K}x${N} S=${splitK}: rel err ${relErr(await d.data(), wantB)}`);
+        }
+      }
+    }
+  });
+
   it('attention on token-major q/k/v: causal, key mask (int32 and float), GQA', async (t) => {
     if (skip) return t.skip(skip);
     const configs: Array<[number, number, number, number, number, boolean, '' | 'int32' | 'float32']> = [

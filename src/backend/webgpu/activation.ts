@@ -39,6 +39,26 @@ fn erf_(v : ${T}) -> ${T} {
   return sign(v) * (1.0 - p * exp(-a * a));
 }`;
 
+export type ActKind = 'gelu_tanh' | 'gelu_erf' | 'silu';
+
+/**
+ * WGSL functions on vec4s for kernels that apply an activation inside another pass (the GEMM's A loads and
+ * epilogue, gemm.ts): `act4_(x)` = act(x), and `dact4_(x, g)` = g·act'(x), the same expressions as this file's
+ * kernels, so a fused GEMM computes what the GELU kernels and a plain GEMM would.
+ */
+export function actFunctions(kind: ActKind): string {
+  const f = ACT[kind]('vec4<f32>');
+  return `${kind === 'gelu_erf' ? ERF('vec4<f32>') : ''}
+fn act4_(x : vec4<f32>) -> vec4<f32> {
+  ${f.fwd}
+  return y;
+}
+fn dact4_(x : vec4<f32>, g : vec4<f32>) -> vec4<f32> {
+  ${f.bwd}
+  return y;
+}`;
+}
+
 /**
  * One pass over x (and dy). Where the element count is a multiple of 4 (every hidden size we train), each
  * thread takes a vec4: GPT-2 small's [8, 256, 3,072] GELU ran at ~1.2 TB/s one float a thread (42 µs forward,

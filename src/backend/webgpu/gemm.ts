@@ -25,6 +25,7 @@ import { dispatch, type UniformField } from './dispatch.js';
 import { each4 } from './rows.js';
 import { reduceSplits, splitChunk, splitCount } from './splitk.js';
 import { THIN_MAX, thinGemm } from './thin.js';
+import { actFunctions, type ActKind } from './activation.js';
 
 /** What the kernel source depends on besides the tile. */
 export interface GemmBodyOptions {
@@ -34,6 +35,10 @@ export interface GemmBodyOptions {
   bias: boolean;
   /** the low-rank epilogue's V layout: 'T' [N, r], 'N' [r, N], '' none */
   lowRank: '' | 'T' | 'N';
+  /** A is an activation's input: every loaded element of A goes through act (activation.ts act4_) first */
+  actA?: ActKind;
+  /** the epilogue multiplies by act'(H[row, col]) (dact4_), H laid out like C with ldc = N: d(pre) = d(post)·act'(pre) */
+  dAct?: ActKind;
   /**
    * split-K partial (splitk.ts): workgroup z takes K-slice [z·P.kc, min(K, (z+1)·P.kc))
    * and writes alpha·(its partial product) to C + z·P.sC; bias and low-rank wait for the reduce
@@ -197,6 +202,10 @@ export interface GemmArgs {
   bias?: tf.TensorInfo;
   /** + s·U·V with U [M, r] and V [N, r] (vT) or [r, N] */
   lowRank?: { u: tf.TensorInfo; v: tf.TensorInfo; r: number; s: number; vT: boolean };
+  /** C = alpha·act(A)·B: the activation applied to A as it is loaded (ops.geluLinear's forward and weight gradient) */
+  actA?: ActKind;
+  /** C ⊙= act'(h), h [M, N] (ops.geluLinear's input gradient); plain C layout only */
+  dAct?: { h: tf.TensorInfo; kind: ActKind };
   outShape: number[];
   tile?: GemmTile;
   /** K-slices (splitk.ts); unset: splitCount decides for the tile rule's products, 1 never splits */
@@ -271,8 +280,9 @@ export function widePlan(M: number, N: number, K: number, batch: number, plan: G
 
 export function gemm(g: GemmArgs): tf.TensorInfo {
   const batch = g.batch ?? 1;
+  if (g.dAct && (batch !== 1 || g.into || g.ldc !== undefined || g.cH !== undefined)) throw new Error('gemm: dAct needs a plain [M, N] output');
   const plain = batch === 1 && !g.bias && !g.lowRank && !g.into && g.aH === undefined && g.cH === undefined && g.hsB === undefined
-    && g.lda === undefined && g.ldb === undefined && g.ldc === undefined && !g.tile;
+    && g.lda === undefined && g.ldb === undefined && g.ldc === undefined && !g.tile && !g.actA && !g.dAct;
   if (plain && Math.min(g.M, g.N) <= THIN_MAX && Math.max(g.M, g.N) >= 64 && g.K >= 64) {
     return thinGemm({ a: g.a, b: g.b, M: g.M, N: g.N, K: g.K, transA: g.transA, transB: g.transB, alpha: g.alpha ?? 1, outShape: g.outShape });
   }
@@ -304,7 +314,7 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   const vecB = al(ldb, sB, hsB, oB, g.transB ? g.K : g.padB ? ldb : g.N);
   const vecC = al(ldc, sC, hsC, oC, g.N);
   const lr = g.lowRank;
-  const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}${t.variant?.name ?? layoutOf(t, false).name}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_${g.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}${g.causal ? `_${g.causal}` : ''}`;
+  const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}${t.variant?.name ?? layoutOf(t, false).name}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_${g.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}${g.causal ? `_${g.causal}` : ''}${g.actA ? `_a${g.actA}` : ''}${g.dAct ? `_d${g.dAct.kind}` : ''}`;
   const uniforms: UniformField[] = [
     ['M', 'u32', g.M], ['N', 'u32', g.N], ['K', 'u32', g.K],
     ['lda', 'u32', lda], ['ldb', 'u32', ldb], ['ldc', 'u32', ldc],
@@ -321,8 +331,9 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
     inDecl.push({ name: 'U' }, { name: 'V' });
     uniforms.push(['R', 'u32', lr.r], ['lrs', 'f32', lr.s]);
   }
+  if (g.dAct) { inputs.push(g.dAct.h); inDecl.push({ name: 'H', type: vecC ? 'vec4<f32>' : 'f32' }); }
   const [out] = dispatch(
-    { key, workgroupBytes: gemmSharedBytes(t, false), outputs: [{ name: 'C', type: vecC ? 'vec4<f32>' : 'f32' }], inputs: inDecl, body: () => bodyOf(t, { transA: g.transA, transB: g.transB, vecA, vecB, vecC, bias: !!g.bias, lowRank: lr ? (lr.vT ? 'T' : 'N') : '', causal: g.causal }) },
+    { key, workgroupBytes: gemmSharedBytes(t, false), outputs: [{ name: 'C', type: vecC ? 'vec4<f32>' : 'f32' }], inputs: inDecl, body: () => bodyOf(t, { transA: g.transA, transB: g.transB, vecA, vecB, vecC, bias: !!g.bias, lowRank: lr ? (lr.vT ? 'T' : 'N') : '', causal: g.causal, actA: g.actA, dAct: g.dAct?.kind }) },
     inputs, [g.into ?? { shape: g.outShape }], uniforms,
     [Math.ceil(g.N / t.BN), Math.ceil(g.M / t.BM), batch],
   );
@@ -335,7 +346,7 @@ function splitGemm(g: GemmArgs, t: GemmTile, S: number): tf.TensorInfo {
   const splits = Math.ceil(g.K / kc);
   const lda = g.transA ? g.M : g.K, ldb = g.ldb ?? (g.transB ? g.K : g.N);
   const vecA = lda % 4 === 0, vecB = ldb % 4 === 0 && (g.transB || g.padB || g.N % 4 === 0), vecC = g.N % 4 === 0;
-  const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}${t.variant?.name ?? layoutOf(t, true).name}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_sk`;
+  const key = `gemm_${t.BM}x${t.BN}x${t.BK}_${t.TM}x${t.TN}${t.variant?.name ?? layoutOf(t, true).name}_${g.transA ? 'T' : 'N'}${g.transB ? 'T' : 'N'}_${+vecA}${+vecB}${+vecC}_sk${g.actA ? `_a${g.actA}` : ''}`;
   const uniforms: UniformField[] = [
     ['M', 'u32', g.M], ['N', 'u32', g.N], ['K', 'u32', g.K],
     ['lda', 'u32', lda], ['ldb', 'u32', ldb], ['ldc', 'u32', g.N],
@@ -348,12 +359,12 @@ function splitGemm(g: GemmArgs, t: GemmTile, S: number): tf.TensorInfo {
     {
       key, workgroupBytes: gemmSharedBytes(t, true), outputs: [{ name: 'C', type: vecC ? 'vec4<f32>' : 'f32' }],
       inputs: [{ name: 'A', type: vecA ? 'vec4<f32>' : 'f32' }, { name: 'B', type: vecB ? 'vec4<f32>' : 'f32' }],
-      body: () => bodyOf(t, { transA: g.transA, transB: g.transB, vecA, vecB, vecC, bias: false, lowRank: '', split: true }),
+      body: () => bodyOf(t, { transA: g.transA, transB: g.transB, vecA, vecB, vecC, bias: false, lowRank: '', split: true, actA: g.actA }),
     },
     [g.a, g.b], [{ shape: [splits, g.M, g.N] }], uniforms,
     [Math.ceil(g.N / t.BN), Math.ceil(g.M / t.BM), splits],
   );
-  const out = reduceSplits({ partials, S: splits, M: g.M, N: g.N, bias: g.bias, lowRank: g.lowRank, outShape: g.outShape });
+  const out = reduceSplits({ partials, S: splits, M: g.M, N: g.N, bias: g.bias, lowRank: g.lowRank, dAct: g.dAct, outShape: g.outShape });
   tf.backend().disposeData(partials.dataId);
   return out;
 }
@@ -377,10 +388,11 @@ export interface GemmLayout {
 }
 
 /** The kernel source for one tile and one set of operand layouts (epilogue included). */
-export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB, vecC, bias, lowRank, split, causal }: GemmBodyOptions): string {
+export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB, vecC, bias, lowRank, split, causal, actA, dAct }: GemmBodyOptions): string {
   const { BM, BN, BK, TM, TN } = t;
   if (split && (bias || lowRank || t.db)) throw new Error('a split-K partial has no epilogue and is single-buffered');
   if (split && causal) throw new Error('a causal GEMM is never split');
+  if (split && dAct) throw new Error('a split-K partial has no epilogue: the reduce applies dAct');
   // the K range of this workgroup: the whole K, its split-K share, or (causal) the part on its side of the diagonal
   const kRange = split ? 'let kBeg = z * P.kc; let kEnd = min(P.K, kBeg + P.kc);'
     : causal === 'kBelow' ? `let kBeg = 0u; let kEnd = min(P.K, m0 + ${BM}u);`
@@ -399,6 +411,9 @@ export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB,
     : `let ${r} = v % ${rows}u; let kq = v / ${rows}u;`;
   const L: string[] = [];
   const nb = t.db ? 2 : 1;
+  const acts = [...new Set([actA, dAct].filter(Boolean))] as ActKind[];
+  if (acts.length > 1) throw new Error('one activation kind a GEMM');
+  if (acts.length) L.push(actFunctions(acts[0]));
   L.push(`var<workgroup> As : array<vec4<f32>, ${(nb * BK * BM) / 4}>;`);
   L.push(`var<workgroup> Bs : array<vec4<f32>, ${(nb * BK * BN) / 4}>;`);
   // global -> register loads of one K-slice (starting at k0) and register -> shared stores.
@@ -423,6 +438,8 @@ export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB,
         if (o.vec) s.push(`${r} = vec4<f32>(0.0); if (gk < ${KE} && gr < ${o.R}) { ${r} = ${o.X}[(${o.off} + gk * ${o.ld} + gr) / 4u]; }`);
         else s.push(each4(`${r}[c] = 0.0; if (gk < ${KE} && gr + c < ${o.R}) { ${r}[c] = ${o.X}[${o.off} + gk * ${o.ld} + gr + c]; }`));
       }
+      // act(0) = 0 for every ActKind, so the zeros past the edges stay zeros
+      if (o.X === 'A' && actA) s.push(`${r} = act4_(${r});`);
       s.push('}');
     }
     return s.join('\n');
@@ -484,6 +501,11 @@ export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB,
       epi.push(`{ let col = ${colOf(j)};`);
       epi.push(lowRank ? `var o = acc_${R}_${j};` : `var o = acc_${R}_${j} * P.alpha;`);
       if (bias) epi.push(each4(`o[c] += bias[min(col + c, P.N - 1u)];`));
+      if (dAct) {
+        // H is C's shape with ldc = N (gemm() checks); rows and columns past the edges are clamped reads, never stored
+        epi.push(vecC ? `o = dact4_(H[(min(row, P.M - 1u) * P.N + min(col, P.N - 4u)) / 4u], o);`
+          : `{ var hv = vec4<f32>(0.0); ${each4(`hv[c] = H[min(row, P.M - 1u) * P.N + min(col + c, P.N - 1u)];`)} o = dact4_(hv, o); }`);
+      }
       epi.push(`if (row < P.M) {`);
       if (vecC) epi.push(`if (col < P.N) { C[(cOff + row * P.ldc + col) / 4u] = o; }`);
       else epi.push(each4(`if (col + c < P.N) { C[cOff + row * P.ldc + col + c] = o[c]; }`));

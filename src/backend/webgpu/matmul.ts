@@ -9,6 +9,7 @@ import { elementCount, type KernelAttrs, type KernelInputs } from './dispatch.js
 import { transposedFrozen } from './frozen.js';
 import { gemm, tileNamed, type GemmArgs } from './gemm.js';
 import { THIN_MAX } from './thin.js';
+import type { ActKind } from './activation.js';
 
 /**
  * B read transposed and a frozen weight: read its transposed copy along rows
@@ -22,10 +23,11 @@ function rowMajorB(g: GemmArgs): GemmArgs {
 
 /**
  * Our GEMM as a kernel: a [.., M, K] (or [.., K, M] with transA), b likewise;
- * optional bias [N]; optional low-rank u [M, r] and v ([N, r] if lrVT else [r, N]).
+ * optional bias [N]; optional low-rank u [M, r] and v ([N, r] if lrVT else [r, N]);
+ * attrs.actA: act(a) in place of a; input h [M, N] with attrs.dAct: the output times act'(h).
  */
 export function slMatMul({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo {
-  const { a, b, bias, u, v } = inputs;
+  const { a, b, bias, u, v, h } = inputs;
   const transA = !!attrs.transA, transB = !!attrs.transB;
   const ra = a.shape.length, rb = b.shape.length;
   const M = transA ? a.shape[ra - 1] : a.shape[ra - 2];
@@ -43,6 +45,8 @@ export function slMatMul({ inputs, attrs }: { inputs: KernelInputs; attrs: Kerne
     bias,
     lowRank: u && v ? { u, v, r: u.shape[u.shape.length - 1], s: attrs.lrScale as number, vT: !!attrs.lrVT } : undefined,
     outShape, tile, splitK: attrs.splitK as number | undefined,
+    actA: (attrs.actA as ActKind | undefined) || undefined,
+    dAct: h ? { h, kind: attrs.dAct as ActKind } : undefined,
   }));
 }
 

@@ -14,6 +14,7 @@ import type { AdamWHyper, BatchCountOptions, DropoutSpec, TokenAttentionOptions 
 import { alias } from '../light-clone.js';
 import { KERNELS } from './register.js';
 import { checkType } from './batch-check.js';
+import type { ActKind } from './activation.js';
 
 type Thunks = Record<string, () => tf.Tensor>;
 type Save = (ts: tf.Tensor[]) => void;
@@ -65,10 +66,14 @@ export function mm(a: tf.Tensor, b: tf.Tensor, o: {
   transA?: boolean; transB?: boolean; alpha?: number; bias?: tf.Tensor;
   lowRank?: { u: tf.Tensor; v: tf.Tensor; s: number; vT: boolean };
   batch?: number; outShape?: number[]; bH?: number; bHkv?: number; bRep?: number;
+  /** act(a) in place of a */
+  actA?: ActKind;
+  /** the product times act'(h) */
+  dAct?: { h: tf.Tensor; kind: ActKind };
 } = {}): tf.Tensor {
-  return run(KERNELS.matmul, { a, b, bias: o.bias, u: o.lowRank?.u, v: o.lowRank?.v }, {
+  return run(KERNELS.matmul, { a, b, bias: o.bias, u: o.lowRank?.u, v: o.lowRank?.v, h: o.dAct?.h }, {
     transA: !!o.transA, transB: !!o.transB, alpha: o.alpha ?? 1, lrScale: o.lowRank?.s ?? 0, lrVT: !!o.lowRank?.vT,
-    batch: o.batch, outShape: o.outShape, bH: o.bH, bHkv: o.bHkv, bRep: o.bRep,
+    batch: o.batch, outShape: o.outShape, bH: o.bH, bHkv: o.bHkv, bRep: o.bRep, actA: o.actA ?? '', dAct: o.dAct?.kind ?? '',
   }) as tf.Tensor;
 }
 
@@ -182,6 +187,31 @@ function act(x: tf.Tensor, kind: 'gelu_tanh' | 'gelu_erf' | 'silu'): tf.Tensor {
 
 export function gelu(x: tf.Tensor, kind: 'tanh' | 'erf'): tf.Tensor {
   return act(x, kind === 'erf' ? 'gelu_erf' : 'gelu_tanh');
+}
+
+/**
+ * y = gelu(h)·W + b with the GELU inside the GEMM (an MLP's second projection): the forward applies it to h as
+ * the GEMM loads it, the input gradient multiplies dy·Wᵀ by gelu'(h) in the GEMM's epilogue, so neither gelu(h)
+ * nor its gradient is ever a tensor, and the two GELU kernels a layer do not run (bench/NOTES.md entry 37). The
+ * weight gradient (full training only) takes gelu(h) through the activation kernel.
+ */
+export function geluLinear(h: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D | undefined, kind: 'tanh' | 'erf', transposeW = false): tf.Tensor2D {
+  const k: ActKind = kind === 'erf' ? 'gelu_erf' : 'gelu_tanh';
+  const inputs: Record<string, tf.Tensor> = { h, w };
+  if (bias) inputs.bias = bias;
+  return lazyGrad(inputs, (save) => {
+    save([h, w]);
+    return mm(h, w, { bias, transB: transposeW, actA: k }) as tf.Tensor2D;
+  }, (dy, [hs, ws]) => ({
+    h: () => mm(dy, ws, { transB: !transposeW, dAct: { h: hs, kind: k } }),
+    w: () => {
+      const a = run(KERNELS.act, { x: hs }, { kind: k }) as tf.Tensor;
+      const dw = transposeW ? mm(dy, a, { transA: true }) : mm(a, dy, { transA: true });
+      a.dispose();
+      return dw;
+    },
+    bias: () => run(KERNELS.colSum, { dy }) as tf.Tensor,
+  }));
 }
 
 export function silu(x: tf.Tensor): tf.Tensor {

@@ -14,6 +14,7 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { flags } from '../flags.js';
+import { actFunctions, type ActKind } from './activation.js';
 import { dispatch, grid1d, type UniformField } from './dispatch.js';
 import { each4 } from './rows.js';
 
@@ -66,6 +67,8 @@ export interface ReduceArgs {
   S: number; M: number; N: number;
   bias?: tf.TensorInfo;
   lowRank?: { u: tf.TensorInfo; v: tf.TensorInfo; r: number; s: number; vT: boolean };
+  /** last: o ⊙= act'(h[m, n]) (gemm.ts GemmArgs.dAct) */
+  dAct?: { h: tf.TensorInfo; kind: ActKind };
   outShape: number[];
 }
 
@@ -78,7 +81,7 @@ export function reduceSplits(a: ReduceArgs): tf.TensorInfo {
   // 4 columns per thread; vec4 access when rows stay 16-byte aligned
   const vec = N % 4 === 0;
   const T = vec ? 'vec4<f32>' : 'f32';
-  const key = `gemm_splitk_sum_${vec ? 'v' : 's'}_${a.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}`;
+  const key = `gemm_splitk_sum_${vec ? 'v' : 's'}_${a.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}${a.dAct ? `_d${a.dAct.kind}` : ''}`;
   const inputs: tf.TensorInfo[] = [a.partials];
   const inDecl: Array<{ name: string; type?: string }> = [{ name: 'Pt', type: T }];
   const uniforms: UniformField[] = [['M', 'u32', M], ['N', 'u32', N], ['S', 'u32', S], ['cols', 'u32', Math.ceil(N / 4)]];
@@ -88,9 +91,10 @@ export function reduceSplits(a: ReduceArgs): tf.TensorInfo {
     inDecl.push({ name: 'U' }, { name: 'V' });
     uniforms.push(['R', 'u32', lr.r], ['lrs', 'f32', lr.s]);
   }
+  if (a.dAct) { inputs.push(a.dAct.h); inDecl.push({ name: 'H', type: T }); }
   const total = M * Math.ceil(N / 4);
   splitStats.products++;
-  const body = () => `
+  const body = () => `${a.dAct ? actFunctions(a.dAct.kind) : ''}
 @compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>, @builtin(num_workgroups) n3 : vec3<u32>) {
   let i = (w3.y * n3.x + w3.x) * 256u + l3.x;
@@ -107,7 +111,8 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
     let uq = U[row * P.R + q] * P.lrs;
     ${each4(`let cc = min(col + c, P.N - 1u); o[c] += uq * ${lr.vT ? 'V[cc * P.R + q]' : 'V[q * P.N + cc]'};`)}
   }` : ''}${a.bias ? `
-  ${each4(`o[c] += bias[min(col + c, P.N - 1u)];`)}` : ''}
+  ${each4(`o[c] += bias[min(col + c, P.N - 1u)];`)}` : ''}${a.dAct ? `
+  ${vec ? 'o = dact4_(H[(row * P.N + col) / 4u], o);' : `{ var hv = vec4<f32>(0.0); ${each4('hv[c] = H[row * P.N + min(col + c, P.N - 1u)];')} o = dact4_(hv, o); }`}` : ''}
   ${vec ? 'C[(row * P.N + col) / 4u] = o;' : each4('if (col + c < P.N) { C[row * P.N + col + c] = o[c]; }')}
 }`;
   return dispatch({ key, outputs: [{ name: 'C', type: T }], inputs: inDecl, body }, inputs, [{ shape: a.outShape }], uniforms, grid1d(Math.ceil(total / 256)))[0];
