@@ -81,15 +81,14 @@ part gpt2-small 300 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --r
   --out "$out/gpt2-small.json"
 # kernel changes, one run each with a profile (their GPU time by shape is the measurement; the step's wall clock of one
 # run is not, bench/NOTES.md "34, measured")
-part gpt2-kernels 200 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 1 --no-plain --no-eager-attention --init tiled \
+part gpt2-kernels 260 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 1 --no-plain --no-eager-attention --init tiled \
   --variant-models sharea \
   --variants '{"vec4 elementwise off":{"SHARELORA_WEBGPU_VEC4_ELEMENTWISE":"0"},"wide BK 24":{"SHARELORA_GEMM_WIDE_BK":"24"},"wide BK 32":{"SHARELORA_GEMM_WIDE_BK":"32"},"wide fill 0.8":{"SHARELORA_GEMM_WIDE_FILL":"0.8"},"wide splits with 5":{"SHARELORA_GEMM_WIDE_SPLITS":"1,2,3,4,5,6,8"},"fused LN on":{"SHARELORA_WEBGPU_FUSED_LN":"1"},"attention tile 64":{"SHARELORA_WEBGPU_ATTENTION_TILE":"64x64t4"},"gelu in gemm":{"SHARELORA_WEBGPU_GELU_GEMM":"1"}}' \
   --out "$out/gpt2-kernels.json"
 # 45 s was too short on a machine whose shader cache was cold (session 10: cut after 10 of 18 suites)
 part tests 150 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
-part notebook 200 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
-  --variants '{"thin 2 + stats 65536":{"SHARELORA_GEMM_THIN_WAVES":"2","SHARELORA_GRAD_STATS_SPLIT":"65536"},"vec4 elementwise off":{"SHARELORA_WEBGPU_VEC4_ELEMENTWISE":"0"},"fused LN on":{"SHARELORA_WEBGPU_FUSED_LN":"1"},"attention tile 64":{"SHARELORA_WEBGPU_ATTENTION_TILE":"64x64t4"},"gelu in gemm":{"SHARELORA_WEBGPU_GELU_GEMM":"1"}}' \
-  --out "$out/notebook.json"
+# the reference tests with entry 37's two opt-in kernels (the GELU inside the GEMM, the fused residual add + LayerNorm)
+part tests-gelu 60 env SHARELORA_BACKEND=webgpu SHARELORA_WEBGPU_GELU_GEMM=1 SHARELORA_WEBGPU_FUSED_LN=1 node --test --test-concurrency=1 dist/test/reference.test.js
 # the same tests with Dawn's bounds clamping off (entry 28: whether it can be the default)
 part tests-norobust 150 env SHARELORA_BACKEND=webgpu SHARELORA_WEBGPU_ROBUSTNESS=0 node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
 part tests-optin 60 env SHARELORA_BACKEND=webgpu FLASH_BACKWARD_ALL=1 SHARELORA_WEBGPU_FLAT_STREAM=1 SHARELORA_WEBGPU_MULTI_TENSOR=1 SHARELORA_WEBGPU_FLASH_BACKWARD=1 node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/step-replay.test.js dist/test/gpu/flash-backward.test.js
@@ -99,6 +98,10 @@ part occupancy 60 node dist/bench/gemm.js '{"occupancy":true}'
 # unrolled K loop (un, dbun) and split-K 2 for the 768 x 768 products
 part gemm 150 node dist/bench/gemm.js '{"reps":10,"tiles":["lib","128x128k32","128x256","128x256k24","128x256k32","128x256@s2","128x256k32@s2","128x256@s3","128x256@s8","128x256k32@s8"]}'
 part scaling 90 node dist/bench/run.js --suite scaling --steps 6 --warmup 2 --out "$out/scaling.json"
+# (after the scaling part since session 20: a call short of time keeps the step parts, the tests and the scaling table)
+part notebook 200 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
+  --variants '{"thin 2 + stats 65536":{"SHARELORA_GEMM_THIN_WAVES":"2","SHARELORA_GRAD_STATS_SPLIT":"65536"},"vec4 elementwise off":{"SHARELORA_WEBGPU_VEC4_ELEMENTWISE":"0"},"fused LN on":{"SHARELORA_WEBGPU_FUSED_LN":"1"},"attention tile 64":{"SHARELORA_WEBGPU_ATTENTION_TILE":"64x64t4"},"gelu in gemm":{"SHARELORA_WEBGPU_GELU_GEMM":"1"}}' \
+  --out "$out/notebook.json"
 # the pretraining step (scripts/pretrain/run.ts trainRun: full training, step replay on): where its ~170 ms go
 # (bench/pretrain-census.ts counts its dispatches on lavapipe); the variants: split-K off, and three opt-in switches
 # (Dawn's bounds clamping off: −20% GEMM time in entry 2, never measured on a whole pretraining step)
@@ -108,6 +111,7 @@ part pretrain 360 node dist/bench/run.js --suite pretrain --steps 20 --warmup 6 
 
 {
   echo "# tests: $(grep -E '^# (pass|fail) ' "$out/tests.log" | tr '\n' ' ')"
+  echo "# tests, GELU in the GEMM + fused LN: $(grep -E '^# (pass|fail) ' "$out/tests-gelu.log" 2>/dev/null | tr '\n' ' ')"
   echo "# tests, robustness off: $(grep -E '^# (pass|fail) ' "$out/tests-norobust.log" 2>/dev/null | tr '\n' ' ')"
   echo "# tests, flat stream + multi-tensor + flash backward on: $(grep -E '^# (pass|fail) ' "$out/tests-optin.log" 2>/dev/null | tr '\n' ' ')"
   node dist/bench/summary.js "$out"
