@@ -71,20 +71,19 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>
 # step parts measure the plan before it ("plan rule"); the GPT-2-small part runs it interleaved, three runs a side
 # (--interleave-variants: session 19's one-run variants and cross-call comparisons disagreed by 2-3 ms), with entry 35's
 # thin-product and statistics switches and entry 36's causal skip off. Since session 20 (entry 37) the thin products at 8
-# waves and the two-pass statistics are defaults, measured against the old settings; the step part measures the
-# vec4 activation kernels off and the wide tile's deeper K-slices, each interleaved variant with a profile of its own
-# (bench/run.ts profileDelta); the notebook part keeps three variants (its eleven of session 19 took ~250 s; robustness,
-# multi-tensor, the flash variants and replay off were measured in sessions 10-17 without a gain there)
-part gpt2-small 300 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
-  --compile sharea --interleave-variants --variant-models sharea \
-  --variants '{"thin 2 + stats 65536":{"SHARELORA_GEMM_THIN_WAVES":"2","SHARELORA_GRAD_STATS_SPLIT":"65536"}}' \
-  --out "$out/gpt2-small.json"
-# kernel changes, one run each with a profile (their GPU time by shape is the measurement; the step's wall clock of one
-# run is not, bench/NOTES.md "34, measured")
+# waves and the two-pass statistics are defaults; a kernel part measures them against the old settings and entry 37's
+# switches, one profiled run each (bench/run.ts profileDelta prints each variant's per-shape GPU time against the
+# default's), ahead of the headline part; the notebook part keeps four variants (its eleven of session 19 took
+# ~250 s; robustness, multi-tensor, the flash variants and replay off were measured in sessions 10-17 without a gain)
+# kernel changes first (a call cut short keeps them), one run each with a profile: their GPU time by shape is the
+# measurement; the step's wall clock of one run is not (bench/NOTES.md "34, measured")
 part gpt2-kernels 260 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 1 --no-plain --no-eager-attention --init tiled \
   --variant-models sharea \
-  --variants '{"vec4 elementwise off":{"SHARELORA_WEBGPU_VEC4_ELEMENTWISE":"0"},"wide BK 24":{"SHARELORA_GEMM_WIDE_BK":"24"},"wide BK 32":{"SHARELORA_GEMM_WIDE_BK":"32"},"wide fill 0.8":{"SHARELORA_GEMM_WIDE_FILL":"0.8"},"wide splits with 5":{"SHARELORA_GEMM_WIDE_SPLITS":"1,2,3,4,5,6,8"},"fused LN on":{"SHARELORA_WEBGPU_FUSED_LN":"1"},"attention tile 64":{"SHARELORA_WEBGPU_ATTENTION_TILE":"64x64t4"},"gelu in gemm":{"SHARELORA_WEBGPU_GELU_GEMM":"1"}}' \
+  --variants '{"thin 2 + stats 65536":{"SHARELORA_GEMM_THIN_WAVES":"2","SHARELORA_GRAD_STATS_SPLIT":"65536"},"vec4 elementwise off":{"SHARELORA_WEBGPU_VEC4_ELEMENTWISE":"0"},"wide BK 24":{"SHARELORA_GEMM_WIDE_BK":"24"},"wide BK 32":{"SHARELORA_GEMM_WIDE_BK":"32"},"wide fill 0.8":{"SHARELORA_GEMM_WIDE_FILL":"0.8"},"wide splits with 5":{"SHARELORA_GEMM_WIDE_SPLITS":"1,2,3,4,5,6,8"},"fused LN on":{"SHARELORA_WEBGPU_FUSED_LN":"1"},"attention tile 64":{"SHARELORA_WEBGPU_ATTENTION_TILE":"64x64t4"},"gelu in gemm":{"SHARELORA_WEBGPU_GELU_GEMM":"1"}}' \
   --out "$out/gpt2-kernels.json"
+# the headline: both sides three runs each, interleaved, and torch.compile
+part gpt2-small 300 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
+  --compile sharea --out "$out/gpt2-small.json"
 # 45 s was too short on a machine whose shader cache was cold (session 10: cut after 10 of 18 suites)
 part tests 150 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
 # the reference tests with entry 37's two opt-in kernels (the GELU inside the GEMM, the fused residual add + LayerNorm)
