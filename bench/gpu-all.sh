@@ -75,10 +75,11 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>
 # switches, one profiled run each (bench/run.ts profileDelta prints each variant's per-shape GPU time against the
 # default's), ahead of the headline part; the notebook part keeps four variants (its eleven of session 19 took
 # ~250 s; robustness, multi-tensor, the flash variants and replay off were measured in sessions 10-17 without a gain)
-# kernel changes first (a call cut short keeps them), one run each with a profile: their GPU time by shape is the
-# measurement; the step's wall clock of one run is not (bench/NOTES.md "34, measured")
+# kernel changes first (a call cut short keeps them), ShareA alone (--ours-only: no PyTorch, no LoRA), one run each
+# with a profile: their GPU time by shape is the measurement; the step's wall clock of one run is not (bench/NOTES.md
+# "34, measured")
 part gpt2-kernels 260 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 1 --no-plain --no-eager-attention --init tiled \
-  --variant-models sharea \
+  --variant-models sharea --ours-only \
   --variants '{"thin 2 + stats 65536":{"SHARELORA_GEMM_THIN_WAVES":"2","SHARELORA_GRAD_STATS_SPLIT":"65536"},"vec4 elementwise off":{"SHARELORA_WEBGPU_VEC4_ELEMENTWISE":"0"},"wide BK 32":{"SHARELORA_GEMM_WIDE_BK":"32"},"wide fill 0.8":{"SHARELORA_GEMM_WIDE_FILL":"0.8"},"wide splits with 5":{"SHARELORA_GEMM_WIDE_SPLITS":"1,2,3,4,5,6,8"},"fused LN on":{"SHARELORA_WEBGPU_FUSED_LN":"1"},"attention tile 64":{"SHARELORA_WEBGPU_ATTENTION_TILE":"64x64t4"},"gelu in gemm":{"SHARELORA_WEBGPU_GELU_GEMM":"1"}}' \
   --out "$out/gpt2-kernels.json"
 # the headline: both sides three runs each, interleaved, and torch.compile

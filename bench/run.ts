@@ -195,6 +195,24 @@ async function suiteGpu(steps: number, out: Record<string, unknown>, save: () =>
     const key = `ours ${v}: ${name}`;
     variantJobs[key] = () => { const r = runNode('worker.js', spec(v, { profile: !variantProfiled.has(key) }), env); if (r.ok) variantProfiled.add(key); return r; };
   }
+  // --ours-only (a short device call): ShareA and its variants, profiled, no PyTorch, no LoRA
+  if (args.includes('--ours-only')) {
+    if (!variantModels.includes('sharea') || variantModels.length !== 1) throw new Error('--ours-only measures ShareA\'s variants: give --variant-models sharea');
+    const only = repeated(repeats, { 'ours sharea': () => runNode('worker.js', spec('sharea', { profile: true })), ...variantJobs }, (all) => { out.gpu = { partial: all }; save(); });
+    const extra: Record<string, AnyResult> = {};
+    for (const [name, env] of variants) {
+      const key = `sharea: ${name}`;
+      if (interleave) { extra[key] = only[`ours ${key}`]; continue; }
+      log(`# ours webgpu sharea with ${name} ...`);
+      extra[key] = runNode('worker.js', spec('sharea', { profile: true }), env);
+      log(`#   ${JSON.stringify({ ok: extra[key].ok, ms: extra[key].medianMs, err: extra[key].error })}`);
+      out.gpu = { ours: { sharea: only['ours sharea'] }, torch: {}, extraRuns: extra }; save();
+    }
+    out.gpu = { ours: { sharea: only['ours sharea'] }, torch: {}, extraRuns: extra };
+    const a = only['ours sharea'];
+    return ['', `GPT-2 small ShareA, ours only: ${fmt(a.medianMs)} ms/step; GPU ${fmt(a.profileGpuMs as number)} ms over ${a.kernelsPerStep} kernels`,
+      ...Object.entries(extra).map(([k, r]) => `ours ${k}: ${fmt(r.medianMs)} ms/step${profileDelta(r, a)}`)];
+  }
   const both = repeated(repeats, {
     'ours lora': () => { const r = runNode('worker.js', spec('lora', { profile: !profiled })); profiled ||= r.ok; return r; },
     'torch lora': () => runTorch(torchSpec('lora')),
@@ -560,7 +578,7 @@ async function suiteMax(out: Record<string, unknown>, budgetS: number, save: () 
 /** every flag of this script: `--name value`, or the switches alone */
 const VALUE_FLAGS = ['compile', 'cpu-backends', 'init', 'max-bracket', 'max-budget', 'notebook-layers', 'notebook-variants', 'out', 'pretrain-batch',
   'pretrain-mlm', 'repeats', 'scaling-shapes', 'steps', 'suite', 'variant-models', 'variants', 'warmup'];
-const SWITCHES = ['no-plain', 'host-variants', 'no-eager-attention', 'interleave-variants'];
+const SWITCHES = ['no-plain', 'host-variants', 'no-eager-attention', 'interleave-variants', 'ours-only'];
 
 /** a misspelled flag would otherwise measure the default silently */
 function checkArgs(): void {
@@ -580,6 +598,7 @@ async function main() {
   const suites = (arg('suite') ?? (gpu ? 'gpu,cpu' : 'cpu')).split(',');
   // only the gpu suite interleaves its variants; elsewhere the switch would change nothing, silently
   if (args.includes('--interleave-variants') && !suites.includes('gpu')) throw new Error('bench/run.js: --interleave-variants applies to --suite gpu only');
+  if (args.includes('--ours-only') && !suites.includes('gpu')) throw new Error('bench/run.js: --ours-only applies to --suite gpu only');
   const steps = Number(arg('steps', '10'));
   const out: Record<string, unknown> = { date: new Date().toISOString(), adapter: gpu ?? 'none (no hardware WebGPU adapter)', versions: versions(), argv: args };
   const lines: string[] = [];

@@ -41,9 +41,9 @@ if (small?.ours) {
 const kern = read('gpt2-kernels.json')?.gpu as { ours: Record<string, R>; torch: Record<string, R>; extraRuns?: Record<string, R> } | undefined;
 if (kern?.ours) {
   const a = kern.ours.sharea;
-  lines.push(`GPT-2 small sharea (kernel part, 1 run) | ${ms(a)} | ${ms(kern.torch.sharea)} | ${ratio(a, kern.torch.sharea)} | GPU ${a?.profileGpuMs?.toFixed(2) ?? '-'} ms`);
+  lines.push(`GPT-2 small sharea (kernel part, 1 run) | ${ms(a)} | ${ms(kern.torch?.sharea)} | ${ratio(a, kern.torch?.sharea)} | GPU ${a?.profileGpuMs?.toFixed(2) ?? '-'} ms`);
   for (const [k, o] of Object.entries(kern.extraRuns ?? {})) {
-    lines.push(`GPT-2 small ${k} (kernel part, 1 run) | ${ms(o)} | ${ms(kern.torch[k.split(':')[0]])} | ${ratio(o, kern.torch[k.split(':')[0]])} | GPU ${o?.profileGpuMs?.toFixed(2) ?? '-'} ms`);
+    lines.push(`GPT-2 small ${k} (kernel part, 1 run) | ${ms(o)} | ${ms(kern.torch?.[k.split(':')[0]])} | ${ratio(o, kern.torch?.[k.split(':')[0]])} | GPU ${o?.profileGpuMs?.toFixed(2) ?? '-'} ms`);
   }
 }
 const nb = read('notebook.json')?.notebook as { results: Record<string, R>; rows: Array<{ layers: number; variant: string }> } | undefined;
