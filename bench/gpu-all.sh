@@ -78,7 +78,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>
 # kernel changes first (a call cut short keeps them), ShareA alone (--ours-only: no PyTorch, no LoRA), one run each
 # with a profile: their GPU time by shape is the measurement; the step's wall clock of one run is not (bench/NOTES.md
 # "34, measured")
-part gpt2-kernels 260 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 1 --no-plain --no-eager-attention --init tiled \
+part gpt2-kernels 260 node dist/bench/run.js --suite gpu --steps 8 --warmup 4 --repeats 1 --no-plain --no-eager-attention --init tiled \
   --variant-models sharea --ours-only \
   --variants '{"thin 2 + stats 65536":{"SHARELORA_GEMM_THIN_WAVES":"2","SHARELORA_GRAD_STATS_SPLIT":"65536"},"vec4 elementwise off":{"SHARELORA_WEBGPU_VEC4_ELEMENTWISE":"0"},"gelu in gemm":{"SHARELORA_WEBGPU_GELU_GEMM":"1"},"fused LN on":{"SHARELORA_WEBGPU_FUSED_LN":"1"},"wide fill 0.8":{"SHARELORA_GEMM_WIDE_FILL":"0.8"},"wide splits with 5":{"SHARELORA_GEMM_WIDE_SPLITS":"1,2,3,4,5,6,8"},"wide BK 32":{"SHARELORA_GEMM_WIDE_BK":"32"},"attention tile 64":{"SHARELORA_WEBGPU_ATTENTION_TILE":"64x64t4"}}' \
   --out "$out/gpt2-kernels.json"
