@@ -89,9 +89,7 @@ const gemmOccupancy = once(() => integer('SHARELORA_GEMM_OCCUPANCY', 1, 1, 'work
 const gemmUnroll = once(() => onOff('SHARELORA_GEMM_UNROLL', true));
 const gemmThinWaves = once(() => integer('SHARELORA_GEMM_THIN_WAVES', 8, 1, 'workgroups an SM the thin LoRA products split K to reach'));
 const gradStatsSplit = once(() => integer('SHARELORA_GRAD_STATS_SPLIT', 4096, 0, 'elements above which a gradient\'s statistics take two passes'));
-const gemmWideBK = once(() => Number(oneOf('SHARELORA_GEMM_WIDE_BK', ['16', '24', '32'] as const, '16')));
-const gemmWideFill = once(() => Number(oneOf('SHARELORA_GEMM_WIDE_FILL', ['0.9', '0.8'] as const, '0.9')));
-const gemmWideSplits = once(() => oneOf('SHARELORA_GEMM_WIDE_SPLITS', ['1,2,3,4,6,8', '1,2,3,4,5,6,8'] as const, '1,2,3,4,6,8').split(',').map(Number));
+const gemmWideBK = once(() => oneOf('SHARELORA_GEMM_WIDE_BK', ['auto', '16', '32'] as const, 'auto'));
 const webgpuGeluGemm = once(() => onOff('SHARELORA_WEBGPU_GELU_GEMM', false));
 const webgpuVec4Elementwise = once(() => onOff('SHARELORA_WEBGPU_VEC4_ELEMENTWISE', true));
 const gemmPlan = once(() => oneOf('SHARELORA_GEMM_PLAN', ['wide', 'rule'] as const, 'wide'));
@@ -160,18 +158,14 @@ export const flags = {
   get gemmThinWaves(): number { return gemmThinWaves(); },
   /** SHARELORA_GRAD_STATS_SPLIT: elements above which ShareLoraGradStats runs in two passes (webgpu/optim.ts); default 4,096 (65,536 before session 20: bench/NOTES.md "35 and 36, measured"). */
   get gradStatsSplit(): number { return gradStatsSplit(); },
-  /** SHARELORA_GEMM_WIDE_BK=16|24|32: the K-slice depth of the wide plan's 128 × 256 tile (webgpu/gemm.ts); 16 (24 KB of workgroup memory) by default, 24 and 32 (36 and 48 KB) for A/B runs (bench/NOTES.md entry 37). */
-  get gemmWideBK(): number { return gemmWideBK(); },
-  /** SHARELORA_GEMM_WIDE_FILL=0.9|0.8: how full the wide plan's last round of 128 × 256 workgroups must be (webgpu/gemm.ts widePlan); 0.8 also moves GPT-2 small's c_attn forward onto 128 × 256 over 3 K-slices (bench/NOTES.md entry 37). */
-  get gemmWideFill(): number { return gemmWideFill(); },
-  /** SHARELORA_GEMM_WIDE_SPLITS: the K-slice counts the wide plan tries, fewest first (webgpu/gemm.ts widePlan); `1,2,3,4,5,6,8` lets GPT-2 small's N = 768 products fill 91% of two rounds over 5 slices instead of 97% of three over 8 (bench/NOTES.md entry 37). */
-  get gemmWideSplits(): number[] { return gemmWideSplits(); },
+  /** SHARELORA_GEMM_WIDE_BK=auto|16|32: the K-slice depth of the wide plan's 128 × 256 tile (webgpu/gemm.ts wideTile); `auto` (default) is 32 (48 KB) for unsplit products where the device allows it, else 16 (bench/NOTES.md "37, measured"). */
+  get gemmWideBK(): 'auto' | '16' | '32' { return gemmWideBK(); },
   /** SHARELORA_WEBGPU_VEC4_ELEMENTWISE (default on; 0 turns it off): the activation kernels take four elements a thread where the count allows (webgpu/activation.ts; bench/NOTES.md entry 37). */
   get webgpuVec4Elementwise(): boolean { return webgpuVec4Elementwise(); },
   /** SHARELORA_WEBGPU_GELU_GEMM=1 (opt-in until measured): an MLP's GELU inside its second projection's GEMM, forward (on A's loads) and backward (the input gradient's epilogue) instead of two GELU kernels (ops.geluLinear; bench/NOTES.md entry 37). */
   get webgpuGeluGemm(): boolean { return webgpuGeluGemm(); },
-  /** SHARELORA_WEBGPU_ATTENTION_TILE=plan|64x64t4 (on access): the tile of the attention backward's five products (webgpu/attention.ts); `plan` (default) is the GEMM's own choice; 64x64t4 an A/B (bench/NOTES.md entry 37). */
-  get webgpuAttentionTile(): 'plan' | '64x64t4' { return oneOf('SHARELORA_WEBGPU_ATTENTION_TILE', ['plan', '64x64t4'] as const, 'plan'); },
+  /** SHARELORA_WEBGPU_ATTENTION_TILE=auto|plan|64x64t4 (on access): the tile of the attention backward's five products (webgpu/attention.ts); `auto` (default): 64x64t4 where causal, the GEMM's own choice otherwise; `plan`: always the GEMM's choice (bench/NOTES.md "37, measured"). */
+  get webgpuAttentionTile(): 'auto' | 'plan' | '64x64t4' { return oneOf('SHARELORA_WEBGPU_ATTENTION_TILE', ['auto', 'plan', '64x64t4'] as const, 'auto'); },
   /** SHARELORA_GEMM_PRETRANSPOSE: MiB of transposed frozen-weight copies the GEMM may keep (webgpu/frozen.ts); default 4096; 0: none. */
   get gemmPretransposeMiB(): number { return gemmPretransposeMiB(); },
   /** SHARELORA_PRINT_WGSL: print the WGSL of every kernel whose key contains this text, when first compiled. */

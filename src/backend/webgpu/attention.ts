@@ -175,9 +175,10 @@ export function attentionBackward({ inputs, attrs }: { inputs: KernelInputs; att
   // on 128-row tiles: bench/NOTES.md entry 36); the results are the same sums in the same order
   const trim = s.causal && flags.webgpuCausalSkip;
   if (trim) causalSkipStats.calls++;
-  // SHARELORA_WEBGPU_ATTENTION_TILE=64x64t4 (A/B, entry 37): the backward's five products on 64-row tiles, where the
-  // causal forms leave out 3/8 of the work at T = 256 instead of 1/4
-  const tile = flags.webgpuAttentionTile === 'plan' ? undefined : tileNamed(flags.webgpuAttentionTile, 'SHARELORA_WEBGPU_ATTENTION_TILE');
+  // causal: the backward's five products on 64-row tiles, where the causal forms leave out 3/8 of the work at T = 256
+  // instead of 1/4 (GPT-2 small on the H100: 3.54 → 3.10 ms a step; bench/NOTES.md "37, measured")
+  const at = flags.webgpuAttentionTile;
+  const tile = at === '64x64t4' || (at === 'auto' && trim) ? tileNamed('64x64t4', 'SHARELORA_WEBGPU_ATTENTION_TILE') : undefined;
   const z = scores(src, s, trim ? 'skipAbove' : undefined, tile);
   const dp = gemm({ ...asA(dO, s), ...asB(src.v, s, s.rep), M: s.T, N: s.T, K: s.D, transA: false, transB: true, batch: BH, causal: trim ? 'skipAbove' : undefined, tile, outShape: [BH, s.T, s.T] } as GemmArgs);
   const [ds, p] = softmaxRowsGrad(z, dp, inputs.lse, inputs.keyMask, s, trim);

@@ -21,7 +21,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { flags } from '../flags.js';
-import { dispatch, type UniformField } from './dispatch.js';
+import { dispatch, webgpuBackend, type UniformField } from './dispatch.js';
 import { each4 } from './rows.js';
 import { reduceSplits, splitChunk, splitCount } from './splitk.js';
 import { THIN_MAX, thinGemm } from './thin.js';
@@ -69,15 +69,23 @@ const WIDE: GemmTile = { BM: 128, BN: 256, BK: 16, TM: 8, TN: 16 };
 /** 128 × 128 with 32-deep K-slices: half the barriers a K, 32 KB single-buffered (widePlan) */
 const DEEP: GemmTile = { BM: 128, BN: 128, BK: 32, TM: 8, TN: 8 };
 /**
- * the same with 24- and 32-deep K-slices (36 and 48 KB: above WebGPU's guaranteed 32 KB, within what Dawn grants on
- * the H100): a third and half the barriers a K; SHARELORA_GEMM_WIDE_BK puts one into the wide plan (bench/NOTES.md entry 37)
+ * the same with 32-deep K-slices: half the barriers a K, 48 KB (above WebGPU's guaranteed 32 KB; Dawn grants it on the
+ * H100). On the H100 it ran GPT-2 small's LM-head forward (unsplit) in 4.34 ms against 4.75 and each split product
+ * 1% slower (bench/NOTES.md "37, measured"), so the wide plan takes it for unsplit products where the device allows
  */
-const WIDE24: GemmTile = { BM: 128, BN: 256, BK: 24, TM: 8, TN: 16 };
 const WIDE32: GemmTile = { BM: 128, BN: 256, BK: 32, TM: 8, TN: 16 };
-const TILES = new Map<string, GemmTile>([['128x128', BIG], ['64x64t4', MID], ['32x32', SMALL], ['128x256', WIDE], ['128x256k24', WIDE24], ['128x256k32', WIDE32], ['128x128k32', DEEP]]);
+const TILES = new Map<string, GemmTile>([['128x128', BIG], ['64x64t4', MID], ['32x32', SMALL], ['128x256', WIDE], ['128x256k32', WIDE32], ['128x128k32', DEEP]]);
 
-/** the wide plan's 128 × 256 tile at SHARELORA_GEMM_WIDE_BK */
-const wideTile = (): GemmTile => flags.gemmWideBK === 32 ? WIDE32 : flags.gemmWideBK === 24 ? WIDE24 : WIDE;
+/**
+ * The wide plan's 128 × 256 for S K-slices: SHARELORA_GEMM_WIDE_BK=auto (default) is 32-deep where the product is
+ * unsplit and the device allows 48 KB of workgroup memory, else 16-deep; 16 or 32 force one.
+ */
+function wideTile(S: number, workgroupBytes: number): GemmTile {
+  const bk = flags.gemmWideBK;
+  if (bk === '16') return WIDE;
+  if (bk === '32') return WIDE32;
+  return S === 1 && workgroupBytes >= gemmSharedBytes(WIDE32, false) ? WIDE32 : WIDE;
+}
 
 /** Adds a tile that SHARELORA_GEMM_TILE, the tile attribute of ShareLoraMatMul and a tile rule can name (the benchmark's). */
 export function registerTile(name: string, tile: GemmTile): void {
@@ -257,22 +265,23 @@ export function splitChoice(M: number, N: number, K: number, t: GemmTile): { t: 
 
 /**
  * SHARELORA_GEMM_PLAN=wide (the default since session 19): 128 × 256 over the fewest K-slices (none, 2, 3, 4, 6, 8;
- * at least 256 of K each) that fill 90% (SHARELORA_GEMM_WIDE_FILL) of the last round of one workgroup an SM; where none do, the 32-deep
+ * at least 256 of K each) that fill 90% of the last round of one workgroup an SM; where none do, the 32-deep
  * 128 × 128 in place of the unsplit 128 × 128; every other plan as the tile rule and split-K made it. In the
  * session-18 sweep 128 × 256 ran the LM head's forward at 35 TFLOP/s against 27 and lost the block products only to
  * their fill; in session 19 (one H100, bench/NOTES.md "34, measured") GPT-2 small's step went from 55.0 / 51.9 ms
  * (LoRA / ShareA) to 48.6 / 47.0, three runs a side, and the notebook-scale step moved by less than its noise.
  * `canSplit` is false for strided or written-into products, which stay unsplit; batched ones (attention's) keep
  * their tile but for the 32-deep form, as measured (their 128 × 256 fill was never); K > 4096 (an LM head's dX)
- * keeps split-K's own plan.
+ * keeps split-K's own plan. An unsplit 128 × 256 is 32-deep where `workgroupBytes` (the device's limit) allows.
  */
-export function widePlan(M: number, N: number, K: number, batch: number, plan: GemmPlan, canSplit: boolean, sms = flags.gpuSms, fill = flags.gemmWideFill, splits = flags.gemmWideSplits): GemmPlan {
+export function widePlan(M: number, N: number, K: number, batch: number, plan: GemmPlan, canSplit: boolean, sms = flags.gpuSms, workgroupBytes = 32768): GemmPlan {
   if (batch === 1 && M > 64 && N > 128 && K <= 4096) {
     const tiles = Math.ceil(M / WIDE.BM) * Math.ceil(N / WIDE.BN);
-    for (const S of canSplit ? splits : [1]) {
+    // (5 slices, and a 0.8 fill that put the c_attn forward onto 3, were measured no better and 1.6 ms worse: entry 37)
+    for (const S of canSplit ? [1, 2, 3, 4, 6, 8] : [1]) {
       if (S > 1 && K / S < 256) break;
       const n = tiles * S;
-      if (n / (Math.ceil(n / sms) * sms) >= fill) return { t: wideTile(), S };
+      if (n / (Math.ceil(n / sms) * sms) >= 0.9) return { t: wideTile(S, workgroupBytes), S };
     }
   }
   return plan.t === BIG && plan.S === 1 ? { t: DEEP, S: 1 } : plan;
@@ -293,7 +302,9 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   let S = simple ? g.splitK ?? 1 : 1;
   if (simple && g.splitK === undefined && !g.tile) ({ t, S } = splitChoice(g.M, g.N, g.K, t));
   // a forced tile or tile rule (the benchmark's A/Bs) keeps its own plan, as in splitChoice
-  if (flags.gemmPlan === 'wide' && !g.tile && g.splitK === undefined && !flags.gemmTile && !tileRule) ({ t, S } = widePlan(g.M, g.N, g.K, batch, { t, S }, !!simple));
+  if (flags.gemmPlan === 'wide' && !g.tile && g.splitK === undefined && !flags.gemmTile && !tileRule) {
+    ({ t, S } = widePlan(g.M, g.N, g.K, batch, { t, S }, !!simple, flags.gpuSms, webgpuBackend().device.limits.maxComputeWorkgroupStorageSize));
+  }
   if (planOverride && !g.tile && g.splitK === undefined) {
     const p = planOverride(g.M, g.N, g.K, { t, S }, !!simple);
     if (p && p.S > 1 && !simple) throw new Error(`a plan override split a product that cannot be split (${g.M} x ${g.N} x ${g.K})`);
@@ -438,8 +449,6 @@ export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB,
         if (o.vec) s.push(`${r} = vec4<f32>(0.0); if (gk < ${KE} && gr < ${o.R}) { ${r} = ${o.X}[(${o.off} + gk * ${o.ld} + gr) / 4u]; }`);
         else s.push(each4(`${r}[c] = 0.0; if (gk < ${KE} && gr + c < ${o.R}) { ${r}[c] = ${o.X}[${o.off} + gk * ${o.ld} + gr + c]; }`));
       }
-      // act(0) = 0 for every ActKind, so the zeros past the edges stay zeros
-      if (o.X === 'A' && actA) s.push(`${r} = act4_(${r});`);
       s.push('}');
     }
     return s.join('\n');
@@ -447,9 +456,14 @@ export function gemmBody(t: GemmTile & GemmLayout, { transA, transB, vecA, vecB,
   const store = (o: Operand): string => {
     const s: string[] = [];
     for (let i = 0; i < o.n; i++) {
-      s.push(`{ let v = lid + ${i * NT}u;`);
-      if (!o.kContig) s.push(`${o.X}s[${o.w} + v] = ${o.reg}${i};`); // v = kk*(rows/4) + rq already
-      else s.push(`${rowsOf('rr', o.rows)} ${each4(`${o.X}s[${o.w} + (kq * 4u + c) * ${o.rows / 4}u + rr / 4u][rr % 4u] = ${o.reg}${i}[c];`)}`);
+      // A through the activation (actA) on its way to shared memory, not as it is loaded: applied at the load, it made
+      // each K-slice wait for its global loads before the slice before was multiplied (+0.8 ms on GPT-2 small's
+      // mlp.c_proj forward, bench/NOTES.md "37, measured"); act(0) = 0, so the zeros past the edges stay zeros
+      const act = o.X === 'A' && !!actA;
+      const sv = act ? 'sv' : `${o.reg}${i}`;
+      s.push(`{ let v = lid + ${i * NT}u;${act ? ` let sv = act4_(${o.reg}${i});` : ''}`);
+      if (!o.kContig) s.push(`${o.X}s[${o.w} + v] = ${sv};`); // v = kk*(rows/4) + rq already
+      else s.push(`${rowsOf('rr', o.rows)} ${each4(`${o.X}s[${o.w} + (kq * 4u + c) * ${o.rows / 4}u + rr / 4u][rr % 4u] = ${sv}[c];`)}`);
       s.push('}');
     }
     return s.join('\n');
