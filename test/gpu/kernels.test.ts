@@ -7,6 +7,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { thinSplits } from '../../src/backend/webgpu/thin.js';
+import { normStats } from '../../src/backend/webgpu/norm.js';
+import { webgpuBackend } from '../../src/backend/webgpu/dispatch.js';
 import { flags } from '../../src/backend/flags.js';
 import * as tf from '@tensorflow/tfjs-core';
 import * as ref from '../../src/backend/ops.js';
@@ -58,12 +60,22 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
     if (skip) return t.skip(skip);
     // [3, 5, D]: one stretch of rows for dγ and dβ; [3, 700, 100]: 2,100 rows in 33 stretches, the last short, and
     // a D that is not a multiple of the 64 columns a workgroup sums
-    for (const [T, D] of [[5, 48], [5, 700], [700, 100]]) {
-      const c: Case = { inputs: [{ data: randn(3 * T * D, 13, 2).map((v, i) => v + (i % 7)), shape: [3, T, D] }, f32([D], 14), f32([D], 15)], wrt: [0, 1, 2] };
-      await check(`layerNorm T=${T} D=${D}`, (x, g, b) => ref.layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5), (x, g, b) => ours.layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5), c, 1e-4);
-      await check(`rmsNorm T=${T} D=${D}`, (x, g) => ref.rmsNorm(x, g as tf.Tensor1D, 1e-6), (x, g) => ours.rmsNorm(x, g as tf.Tensor1D, 1e-6),
-        { inputs: c.inputs.slice(0, 2), wrt: [0, 1] }, 1e-4);
+    // and again with the row sums by subgroups (SHARELORA_WEBGPU_SUBGROUP_NORMS, where the device has them: lavapipe's
+    // are 8 wide, so a row's 32-256 threads span several subgroups)
+    const hasSubgroups = webgpuBackend().device.features.has('subgroups');
+    for (const sub of hasSubgroups ? [false, true] : [false]) {
+      if (sub) process.env.SHARELORA_WEBGPU_SUBGROUP_NORMS = '1'; else delete process.env.SHARELORA_WEBGPU_SUBGROUP_NORMS;
+      const before = normStats.subgroupDispatches;
+      for (const [T, D] of [[5, 48], [5, 700], [700, 100]]) {
+        const c: Case = { inputs: [{ data: randn(3 * T * D, 13, 2).map((v, i) => v + (i % 7)), shape: [3, T, D] }, f32([D], 14), f32([D], 15)], wrt: [0, 1, 2] };
+        await check(`layerNorm T=${T} D=${D} subgroups=${sub}`, (x, g, b) => ref.layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5), (x, g, b) => ours.layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5), c, 1e-4);
+        await check(`rmsNorm T=${T} D=${D} subgroups=${sub}`, (x, g) => ref.rmsNorm(x, g as tf.Tensor1D, 1e-6), (x, g) => ours.rmsNorm(x, g as tf.Tensor1D, 1e-6),
+          { inputs: c.inputs.slice(0, 2), wrt: [0, 1] }, 1e-4);
+      }
+      assert.equal(normStats.subgroupDispatches > before, sub, `subgroups=${sub}: the subgroup path ${sub ? 'did not run' : 'ran'}`);
     }
+    delete process.env.SHARELORA_WEBGPU_SUBGROUP_NORMS;
+    if (!hasSubgroups) console.log('# this adapter has no subgroups: the subgroup row sums were not run');
   });
 
   it('gelu (tanh, erf) and silu', async (t) => {

@@ -20,7 +20,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { flags } from '../flags.js';
 
-/** The features we enable when the adapter offers them (the first is tfjs's own; subgroups are for the row kernels' reductions, not yet written to use them). */
+/** The features we enable when the adapter offers them (the first is tfjs's own; subgroups for the norm kernels' row sums (norm.ts, SHARELORA_WEBGPU_SUBGROUP_NORMS)). */
 export const WANTED_FEATURES = ['timestamp-query', 'subgroups'] as const;
 
 /** Limits raised to the adapter's: tfjs's six, plus those our kernels can grow into. */

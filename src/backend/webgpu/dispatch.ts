@@ -59,6 +59,8 @@ export interface KernelSpec {
   key: string;
   /** WGSL body: everything after the generated bindings; entry point `main` */
   body: () => string;
+  /** WGSL `enable` extensions the body needs (e.g. `subgroups`), written ahead of the bindings */
+  enables?: string[];
   /** names of output bindings, in order; element types default to f32 */
   outputs: Array<{ name: string; type?: string }>;
   inputs: Array<{ name: string; type?: string }>;
@@ -127,7 +129,7 @@ function pipelineFor(be: WebGPUBackendLike, spec: KernelSpec, uniforms: UniformF
   if (p && p.nUniforms !== uniforms.length) throw new Error(`${key}: uniform fields changed (${p.nUniforms} -> ${uniforms.length}); the key must name the variant`);
   if (!p) {
     // the key as the first line, so a shader dump (Dawn's dump_shaders, bench/shader-audit.ts) names the kernel
-    const code = `// kernel: ${key}\n${bindingsSource(spec, uniforms)}\n${spec.body()}`;
+    const code = `// kernel: ${key}\n${(spec.enables ?? []).map((e) => `enable ${e};\n`).join('')}${bindingsSource(spec, uniforms)}\n${spec.body()}`;
     const print = flags.printWgsl;
     if (print && spec.key.includes(print)) console.log(code);
     const module = be.device.createShaderModule({ code, label: spec.key });

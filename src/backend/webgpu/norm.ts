@@ -5,7 +5,7 @@
  * columnSum (below).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { dispatch, elementCount, grid1d, type KernelAttrs, type KernelInputs } from './dispatch.js';
+import { dispatch, elementCount, grid1d, webgpuBackend, type KernelAttrs, type KernelInputs } from './dispatch.js';
 import { ELT_HEADER, reducers, ROW_HEADER, rowWG } from './rows.js';
 import { flags } from '../flags.js';
 
@@ -26,6 +26,59 @@ export function registerRow(D: number): { WG: number; E: number } | undefined {
   return E <= 8 ? { WG, E } : undefined;
 }
 
+/**
+ * The register-row kernels' row sums through subgroup operations (SHARELORA_WEBGPU_SUBGROUP_NORMS=1, where the device
+ * has `subgroups`): subgroupAdd within each subgroup, then one barrier and a fixed-order sum of the subgroups' partials,
+ * instead of a log2(WG)-level tree with a barrier per level. The partial's slot is lid / subgroup size: subgroups are
+ * contiguous runs of the local index on the GPUs this runs on (NVIDIA, lavapipe), which WGSL itself does not promise.
+ */
+function subgroupNorms(): boolean {
+  const on = flags.webgpuSubgroupNorms && webgpuBackend().device.features.has('subgroups');
+  if (on) normStats.subgroupDispatches++;
+  return on;
+}
+
+/** norm dispatches that summed by subgroups (the tests check the path ran) */
+export const normStats = { subgroupDispatches: 0 };
+
+/** WGSL: `rowSum2(v, lid, sg)`, the workgroup's sum of a vec2 per thread, by subgroups (`sub`) or a shared-memory tree */
+const rowSum2 = (WG: number, sub: boolean) => sub ? `
+var<workgroup> sred : array<vec2<f32>, ${WG}>;
+fn rowSum2(v : vec2<f32>, lid : u32, sg : u32) -> vec2<f32> {
+  let s = subgroupAdd(v);
+  if (lid % sg == 0u) { sred[lid / sg] = s; }
+  workgroupBarrier();
+  var t = vec2<f32>(0.0);
+  for (var i = 0u; i < (${WG}u + sg - 1u) / sg; i++) { t += sred[i]; }
+  workgroupBarrier();
+  return t;
+}` : `
+var<workgroup> red2 : array<vec2<f32>, ${WG}>;
+fn rowSum2(v : vec2<f32>, lid : u32, sg : u32) -> vec2<f32> {
+  red2[lid] = v;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) { red2[lid] = red2[lid] + red2[lid + s]; }
+    workgroupBarrier();
+  }
+  let r = red2[0];
+  workgroupBarrier();
+  return r;
+}`;
+
+/** ROW_HEADER with the subgroup size as \`sg\` (1 where subgroups are not used; rowSum2 then ignores it) */
+const rowHeaderSg = (WG: number, sub: boolean) => sub ? `
+@compute @workgroup_size(${WG}, 1, 1)
+fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>, @builtin(num_workgroups) n3 : vec3<u32>, @builtin(subgroup_size) sg : u32) {
+  let lid = l3.x;
+  let row = w3.y * n3.x + w3.x;
+  if (row >= P.rows) { return; }` : `${ROW_HEADER(WG)}
+  let sg = 1u;`;
+
+/** WGSL: the workgroup's sum of one f32 a thread: the tree of rows.ts, or rowSum2 by subgroups */
+const rowSum = (expr: string, sub: boolean) => sub ? `rowSum2(vec2<f32>(${expr}, 0.0), lid, sg).x` : `wgSum(${expr}, lid)`;
+const rowSumDecl = (WG: number, sub: boolean) => sub ? rowSum2(WG, true) : reducers(WG);
+
 const each = (E: number, f: (e: number) => string) => Array.from({ length: E }, (_, e) => f(e)).join('\n  ');
 const sumOf = (E: number, f: (e: number) => string) => Array.from({ length: E }, (_, e) => f(e)).join(' + ');
 /** WGSL: the thread's E vec4s of row `base` of ARR as name0..name{E-1}, zeros past the row's end */
@@ -42,18 +95,20 @@ export function normForward({ inputs, attrs }: { inputs: KernelInputs; attrs: Ke
   const reg = registerRow(D);
   if (reg) {
     const { WG, E } = reg;
+    const sub = subgroupNorms();
     return dispatch({
-      key: `norm_fwd_v4_${rms ? 'rms' : 'ln'}_${WG}_${E}`,
+      key: `norm_fwd_v4_${rms ? 'rms' : 'ln'}_${WG}_${E}${sub ? '_sg' : ''}`,
+      enables: sub ? ['subgroups'] : undefined,
       outputs: [{ name: 'Y', type: 'vec4<f32>' }, { name: 'S' }],
       inputs: rms ? [{ name: 'X', type: 'vec4<f32>' }, { name: 'G', type: 'vec4<f32>' }] : [{ name: 'X', type: 'vec4<f32>' }, { name: 'G', type: 'vec4<f32>' }, { name: 'Bt', type: 'vec4<f32>' }],
-      body: () => `${reducers(WG)}
-${ROW_HEADER(WG)}
+      body: () => `${rowSumDecl(WG, sub)}
+${rowHeaderSg(WG, sub)}
   let base = row * P.D4;
   ${loadRow('x', 'X', WG, E)}
-  ${rms ? 'let mean = 0.0;' : `let mean = wgSum(${sumOf(E, (e) => `dot(x${e}, vec4<f32>(1.0))`)}, lid) / f32(P.D);`}
+  ${rms ? 'let mean = 0.0;' : `let mean = ${rowSum(sumOf(E, (e) => `dot(x${e}, vec4<f32>(1.0))`), sub)} / f32(P.D);`}
   var s2 = 0.0;
   ${each(E, (e) => `if (lid + ${e * WG}u < P.D4) { let d = x${e} - mean; s2 += dot(d, d); }`)}
-  let rstd = inverseSqrt(wgSum(s2, lid) / f32(P.D) + P.eps);
+  let rstd = inverseSqrt(${rowSum('s2', sub)} / f32(P.D) + P.eps);
   ${each(E, (e) => `{ let i = lid + ${e * WG}u; if (i < P.D4) { Y[base + i] = (x${e} - mean) * rstd * G[i]${rms ? '' : ' + Bt[i]'}; } }`)}
   if (lid == 0u) { S[row * 2u] = mean; S[row * 2u + 1u] = rstd; }
 }`,
@@ -113,10 +168,9 @@ ${ROW_HEADER(WG)}
  * normBackwardBody with the row held in registers, four floats a component (registerRow): dy and x read once,
  * and the two row sums (Σg, Σg·x̂) in one tree of vec2s instead of two trees.
  */
-function normBackwardBodyV4(WG: number, E: number, rms: boolean, withDh: boolean): string {
-  return `
-var<workgroup> red2 : array<vec2<f32>, ${WG}>;
-${ROW_HEADER(WG)}
+function normBackwardBodyV4(WG: number, E: number, rms: boolean, withDh: boolean, sub: boolean): string {
+  return `${rowSum2(WG, sub)}
+${rowHeaderSg(WG, sub)}
   let base = row * P.D4;
   let mean = S[row * 2u];
   let rstd = S[row * 2u + 1u];
@@ -124,13 +178,7 @@ ${ROW_HEADER(WG)}
   ${loadRow('x', 'X', WG, E)}
   var acc = vec2<f32>(0.0);
   ${each(E, (e) => `{ let i = lid + ${e * WG}u; if (i < P.D4) { let g = dy${e} * G[i]; acc += vec2<f32>(dot(g, vec4<f32>(1.0)), dot(g, (x${e} - mean) * rstd)); } }`)}
-  red2[lid] = acc;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red2[lid] = red2[lid] + red2[lid + s]; }
-    workgroupBarrier();
-  }
-  let tot = red2[0] / f32(P.D);
+  let tot = rowSum2(acc, lid, sg) / f32(P.D);
   let mg = ${rms ? '0.0' : 'tot.x'};
   let mgx = tot.y;
   ${each(E, (e) => `{ let i = lid + ${e * WG}u; if (i < P.D4) { let xh = (x${e} - mean) * rstd; DX[base + i] = rstd * (dy${e} * G[i] - mg - xh * mgx)${withDh ? ' + DH[base + i]' : ''}; } }`)}
@@ -145,12 +193,13 @@ export function normBackward({ inputs, attrs }: { inputs: KernelInputs; attrs: K
   const rows = elementCount(x) / D;
   const reg = registerRow(D);
   if (reg) {
-    const v4 = 'vec4<f32>';
+    const v4 = 'vec4<f32>', sub = subgroupNorms();
     return dispatch({
-      key: `norm_bwd_v4_${rms ? 'rms' : 'ln'}_${reg.WG}_${reg.E}`,
+      key: `norm_bwd_v4_${rms ? 'rms' : 'ln'}_${reg.WG}_${reg.E}${sub ? '_sg' : ''}`,
+      enables: sub ? ['subgroups'] : undefined,
       outputs: [{ name: 'DX', type: v4 }],
       inputs: [{ name: 'DY', type: v4 }, { name: 'X', type: v4 }, { name: 'G', type: v4 }, { name: 'S' }],
-      body: () => normBackwardBodyV4(reg.WG, reg.E, rms, false),
+      body: () => normBackwardBodyV4(reg.WG, reg.E, rms, false, sub),
     }, [dy, x, gamma, stats], [{ shape: x.shape }], [['rows', 'u32', rows], ['D', 'u32', D], ['D4', 'u32', D / 4]], grid1d(rows))[0];
   }
   const WG = rowWG(D);
@@ -175,21 +224,22 @@ export function addNormForward({ inputs, attrs }: { inputs: KernelInputs; attrs:
   const rows = elementCount(x) / D;
   const reg = registerRow(D);
   if (reg) {
-    const { WG, E } = reg, v4 = 'vec4<f32>';
+    const { WG, E } = reg, v4 = 'vec4<f32>', sub = subgroupNorms();
     return dispatch({
-      key: `add_norm_fwd_v4_ln_${WG}_${E}`,
+      key: `add_norm_fwd_v4_ln_${WG}_${E}${sub ? '_sg' : ''}`,
+      enables: sub ? ['subgroups'] : undefined,
       outputs: [{ name: 'H', type: v4 }, { name: 'Y', type: v4 }, { name: 'S' }],
       inputs: [{ name: 'X', type: v4 }, { name: 'A', type: v4 }, { name: 'G', type: v4 }, { name: 'Bt', type: v4 }],
-      body: () => `${reducers(WG)}
-${ROW_HEADER(WG)}
+      body: () => `${rowSumDecl(WG, sub)}
+${rowHeaderSg(WG, sub)}
   let base = row * P.D4;
   ${loadRow('x', 'X', WG, E)}
   ${loadRow('a', 'A', WG, E)}
   ${each(E, (e) => `let h${e} = x${e} + a${e}; if (lid + ${e * WG}u < P.D4) { H[base + lid + ${e * WG}u] = h${e}; }`)}
-  let mean = wgSum(${sumOf(E, (e) => `dot(h${e}, vec4<f32>(1.0))`)}, lid) / f32(P.D);
+  let mean = ${rowSum(sumOf(E, (e) => `dot(h${e}, vec4<f32>(1.0))`), sub)} / f32(P.D);
   var s2 = 0.0;
   ${each(E, (e) => `if (lid + ${e * WG}u < P.D4) { let d = h${e} - mean; s2 += dot(d, d); }`)}
-  let rstd = inverseSqrt(wgSum(s2, lid) / f32(P.D) + P.eps);
+  let rstd = inverseSqrt(${rowSum('s2', sub)} / f32(P.D) + P.eps);
   ${each(E, (e) => `{ let i = lid + ${e * WG}u; if (i < P.D4) { Y[base + i] = (h${e} - mean) * rstd * G[i] + Bt[i]; } }`)}
   if (lid == 0u) { S[row * 2u] = mean; S[row * 2u + 1u] = rstd; }
 }`,
@@ -232,13 +282,14 @@ export function addNormBackward({ inputs }: { inputs: KernelInputs; attrs: Kerne
   const withDh = !!dh;
   const reg = registerRow(D);
   if (reg) {
-    const v4 = 'vec4<f32>';
+    const v4 = 'vec4<f32>', sub = subgroupNorms();
     return dispatch({
-      key: `add_norm_bwd_v4_ln_${reg.WG}_${reg.E}_${withDh ? 'dh' : 'nodh'}`,
+      key: `add_norm_bwd_v4_ln_${reg.WG}_${reg.E}_${withDh ? 'dh' : 'nodh'}${sub ? '_sg' : ''}`,
+      enables: sub ? ['subgroups'] : undefined,
       outputs: [{ name: 'DX', type: v4 }],
       // the body reads the normed input as X
       inputs: [{ name: 'DY', type: v4 }, { name: 'X', type: v4 }, { name: 'G', type: v4 }, { name: 'S' }, ...(withDh ? [{ name: 'DH', type: v4 }] : [])],
-      body: () => normBackwardBodyV4(reg.WG, reg.E, false, withDh),
+      body: () => normBackwardBodyV4(reg.WG, reg.E, false, withDh, sub),
     }, withDh ? [dy, h, gamma, stats, dh!] : [dy, h, gamma, stats], [{ shape: h.shape }], [['rows', 'u32', rows], ['D', 'u32', D], ['D4', 'u32', D / 4]], grid1d(rows))[0];
   }
   const WG = rowWG(D);
