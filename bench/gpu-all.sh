@@ -3,7 +3,9 @@
 # in one call of at most ~6 minutes, from the repo root on the GPU machine:
 #   bash bench/pack-device.sh && npm run build          # here, once
 #   bash .device/run.sh bash bench/gpu-all.sh           # there (carry: .device, dist)
-# Writes into $OUT (else bench/results/gpu-all-<date>/), 12 files:
+# Writes into $OUT (else bench/results/gpu-all-<date>/), these files and more:
+#   gpt2-kernels.{json,log} GPT-2 small ShareA alone and under each kernel switch, one run each, every run profiled:
+#                          the log ends with each variant's GPU time and the shapes that moved (bench/run.ts profileDelta)
 #   gpt2-small.{json,log}  GPT-2 small 8 x 256, LoRA and ShareA vs PyTorch + PEFT eager (3 runs each,
 #                          interleaved, median of medians) and torch.compile (ShareA); the LoRA run's
 #                          per-kernel profile (timestamp quantization off) is in the JSON (ours.lora.profile*)
