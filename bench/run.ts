@@ -195,6 +195,14 @@ async function suiteGpu(steps: number, out: Record<string, unknown>, save: () =>
     const key = `ours ${v}: ${name}`;
     variantJobs[key] = () => { const r = runNode('worker.js', spec(v, { profile: !variantProfiled.has(key) }), env); if (r.ok) variantProfiled.add(key); return r; };
   }
+  // one variant in a run of its own after the main configurations, profiled (one step after the timed ones): a kernel
+  // change shows in its GPU time by shape, which one run measures
+  const variantRun = (v: 'lora' | 'sharea', name: string, env: Record<string, string>, extra: Partial<WorkerSpec>): AnyResult => {
+    log(`# ours webgpu ${v} with ${name} ...`);
+    const r = runNode('worker.js', spec(v, { ...extra, profile: true }), env);
+    log(`#   ${JSON.stringify({ ok: r.ok, ms: r.medianMs, cpuMs: r.cpuMs, err: r.error })}`);
+    return r;
+  };
   // --ours-only (a short device call): ShareA and its variants, profiled, no PyTorch, no LoRA
   if (args.includes('--ours-only')) {
     if (!variantModels.includes('sharea') || variantModels.length !== 1) throw new Error('--ours-only measures ShareA\'s variants: give --variant-models sharea');
@@ -203,9 +211,7 @@ async function suiteGpu(steps: number, out: Record<string, unknown>, save: () =>
     for (const [name, env] of variants) {
       const key = `sharea: ${name}`;
       if (interleave) { extra[key] = only[`ours ${key}`]; continue; }
-      log(`# ours webgpu sharea with ${name} ...`);
-      extra[key] = runNode('worker.js', spec('sharea', { profile: true }), env);
-      log(`#   ${JSON.stringify({ ok: extra[key].ok, ms: extra[key].medianMs, err: extra[key].error })}`);
+      extra[key] = variantRun('sharea', name, env, {});
       out.gpu = { ours: { sharea: only['ours sharea'] }, torch: {}, extraRuns: extra }; save();
     }
     out.gpu = { ours: { sharea: only['ours sharea'] }, torch: {}, extraRuns: extra };
@@ -233,10 +239,7 @@ async function suiteGpu(steps: number, out: Record<string, unknown>, save: () =>
     for (const v of variantModels) {
       const key = `${v}: ${name}`;
       if (interleave) { extraRuns[key] = both[`ours ${key}`]; continue; }
-      log(`# ours webgpu ${v} with ${name} ...`);
-      // profiled (one step after the timed ones): a kernel change shows in its GPU time by shape, which one run measures
-      extraRuns[key] = runNode('worker.js', spec(v, { steps: Math.max(4, Math.ceil(steps / 2)), profile: true }), env);
-      log(`#   ${JSON.stringify({ ok: extraRuns[key].ok, ms: extraRuns[key].medianMs, cpuMs: extraRuns[key].cpuMs, err: extraRuns[key].error })}`);
+      extraRuns[key] = variantRun(v, name, env, { steps: Math.max(4, Math.ceil(steps / 2)) });
     }
   }
   const torch: Record<string, AnyResult> = { lora: both['torch lora'], sharea: both['torch sharea'] };

@@ -41,9 +41,13 @@ export class Linear {
 
   /** x [..., in] -> [..., out] */
   apply(x: tf.Tensor, training = false): tf.Tensor {
+    return this.onRows(x, (x2) => this.applyRows(x2, training));
+  }
+
+  /** f on x's rows [N, in], the result shaped back to [..., out] */
+  private onRows(x: tf.Tensor, f: (x2: tf.Tensor2D) => tf.Tensor2D): tf.Tensor {
     const lead = x.shape.slice(0, -1);
-    const x2 = tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D;
-    return tf.reshape(this.applyRows(x2, training), [...lead, this.outFeatures]);
+    return tf.reshape(f(tf.reshape(x, [-1, this.inFeatures]) as tf.Tensor2D), [...lead, this.outFeatures]);
   }
 
   /** x2 [N, in] -> [N, out]: apply() without its two Reshapes (each an engine op forward and one backward) */
@@ -72,9 +76,7 @@ export class Linear {
 
   /** applyRowsGelu on h [..., in] */
   applyGelu(h: tf.Tensor, kind: 'tanh' | 'erf', training = false): tf.Tensor {
-    const lead = h.shape.slice(0, -1);
-    const h2 = tf.reshape(h, [-1, this.inFeatures]) as tf.Tensor2D;
-    return tf.reshape(this.applyRowsGelu(h2, kind, training), [...lead, this.outFeatures]);
+    return this.onRows(h, (h2) => this.applyRowsGelu(h2, kind, training));
   }
 
   parameterCount(): number {

@@ -71,7 +71,6 @@ export function activation({ inputs, attrs }: { inputs: KernelInputs; attrs: Ker
   const n = elementCount(x);
   const vec = n % 4 === 0 && flags.webgpuVec4Elementwise;
   const T = vec ? 'vec4<f32>' : 'f32';
-  const f = ACT[kind](T);
   const units = vec ? n / 4 : n;
   return dispatch({
     key: `act_${kind}_${grad ? 'bwd' : 'fwd'}${vec ? '_v4' : ''}`,
@@ -81,7 +80,7 @@ export function activation({ inputs, attrs }: { inputs: KernelInputs; attrs: Ker
 ${ELT_HEADER}
   let x = X[i];
   ${grad ? 'let g = DY[i];' : ''}
-  ${grad ? f.bwd : f.fwd}
+  ${grad ? ACT[kind](T).bwd : ACT[kind](T).fwd}
   Y[i] = y;
 }`,
   }, grad ? [x, dy] : [x], [{ shape: x.shape }], [['n', 'u32', units]], grid1d(Math.ceil(units / 256)))[0];

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { dispatch, elementCount, grid1d, webgpuBackend, type KernelAttrs, type KernelInputs } from './dispatch.js';
-import { ELT_HEADER, reducers, ROW_HEADER, rowWG } from './rows.js';
+import { ELT_HEADER, reducers, ROW_HEADER, rowWG, treeReduce } from './rows.js';
 import { flags } from '../flags.js';
 
 /**
@@ -41,8 +41,8 @@ function subgroupNorms(): boolean {
 /** norm dispatches that summed by subgroups (the tests check the path ran) */
 export const normStats = { subgroupDispatches: 0 };
 
-/** WGSL: `rowSum2(v, lid, sg)`, the workgroup's sum of a vec2 per thread, by subgroups (`sub`) or a shared-memory tree */
-const rowSum2 = (WG: number, sub: boolean) => sub ? `
+/** WGSL: `rowSum2(v, lid, sg)`, the workgroup's sum of a vec2 per thread by subgroups */
+const subgroupSum2 = (WG: number) => `
 var<workgroup> sred : array<vec2<f32>, ${WG}>;
 fn rowSum2(v : vec2<f32>, lid : u32, sg : u32) -> vec2<f32> {
   let s = subgroupAdd(v);
@@ -52,38 +52,52 @@ fn rowSum2(v : vec2<f32>, lid : u32, sg : u32) -> vec2<f32> {
   for (var i = 0u; i < (${WG}u + sg - 1u) / sg; i++) { t += sred[i]; }
   workgroupBarrier();
   return t;
-}` : `
-var<workgroup> red2 : array<vec2<f32>, ${WG}>;
-fn rowSum2(v : vec2<f32>, lid : u32, sg : u32) -> vec2<f32> {
-  red2[lid] = v;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red2[lid] = red2[lid] + red2[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = red2[0];
-  workgroupBarrier();
-  return r;
 }`;
 
-/** ROW_HEADER with the subgroup size as \`sg\` (1 where subgroups are not used; rowSum2 then ignores it) */
+/**
+ * WGSL declarations for the row sums a kernel calls through sum1 / sum2: the subgroup sum (`sub`), else the shared-memory
+ * trees of rows.ts, wgSum for one f32 (`vec2` false) or treeSum2 for a vec2
+ */
+const sumDecls = (WG: number, sub: boolean, vec2: boolean) => sub ? subgroupSum2(WG)
+  : vec2 ? `\nvar<workgroup> red2 : array<vec2<f32>, ${WG}>;\n${treeReduce('treeSum2', 'red2', 'vec2<f32>', WG, (a, b) => `${a} + ${b}`)}` : reducers(WG);
+/** WGSL: the workgroup's sum of the f32 `expr` (sum1) or of the vec2 `expr` (sum2) */
+const sum1 = (expr: string, sub: boolean) => sub ? `rowSum2(vec2<f32>(${expr}, 0.0), lid, sg).x` : `wgSum(${expr}, lid)`;
+const sum2 = (expr: string, sub: boolean) => sub ? `rowSum2(${expr}, lid, sg)` : `treeSum2(${expr}, lid)`;
+
+/** ROW_HEADER, with the subgroup size as `sg` where the sums take subgroups */
 const rowHeaderSg = (WG: number, sub: boolean) => sub ? `
 @compute @workgroup_size(${WG}, 1, 1)
 fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>, @builtin(num_workgroups) n3 : vec3<u32>, @builtin(subgroup_size) sg : u32) {
   let lid = l3.x;
   let row = w3.y * n3.x + w3.x;
-  if (row >= P.rows) { return; }` : `${ROW_HEADER(WG)}
-  let sg = 1u;`;
-
-/** WGSL: the workgroup's sum of one f32 a thread: the tree of rows.ts, or rowSum2 by subgroups */
-const rowSum = (expr: string, sub: boolean) => sub ? `rowSum2(vec2<f32>(${expr}, 0.0), lid, sg).x` : `wgSum(${expr}, lid)`;
-const rowSumDecl = (WG: number, sub: boolean) => sub ? rowSum2(WG, true) : reducers(WG);
+  if (row >= P.rows) { return; }` : ROW_HEADER(WG);
 
 const each = (E: number, f: (e: number) => string) => Array.from({ length: E }, (_, e) => f(e)).join('\n  ');
 const sumOf = (E: number, f: (e: number) => string) => Array.from({ length: E }, (_, e) => f(e)).join(' + ');
 /** WGSL: the thread's E vec4s of row `base` of ARR as name0..name{E-1}, zeros past the row's end */
 const loadRow = (name: string, arr: string, WG: number, E: number) =>
   each(E, (e) => `var ${name}${e} = vec4<f32>(0.0); if (lid + ${e * WG}u < P.D4) { ${name}${e} = ${arr}[base + lid + ${e * WG}u]; }`);
+
+/**
+ * The register-row forward: y = norm(r)·g (+ b) and the row's (mean, rstd), where r is x, or (`add`, the fused
+ * residual step) h = x + a, which it also writes as H.
+ */
+function normForwardBodyV4(WG: number, E: number, rms: boolean, sub: boolean, add: boolean): string {
+  const r = add ? 'h' : 'x';
+  return `${sumDecls(WG, sub, false)}
+${rowHeaderSg(WG, sub)}
+  let base = row * P.D4;
+  ${loadRow('x', 'X', WG, E)}${add ? `
+  ${loadRow('a', 'A', WG, E)}
+  ${each(E, (e) => `let h${e} = x${e} + a${e}; if (lid + ${e * WG}u < P.D4) { H[base + lid + ${e * WG}u] = h${e}; }`)}` : ''}
+  ${rms ? 'let mean = 0.0;' : `let mean = ${sum1(sumOf(E, (e) => `dot(${r}${e}, vec4<f32>(1.0))`), sub)} / f32(P.D);`}
+  var s2 = 0.0;
+  ${each(E, (e) => `if (lid + ${e * WG}u < P.D4) { let d = ${r}${e} - mean; s2 += dot(d, d); }`)}
+  let rstd = inverseSqrt(${sum1('s2', sub)} / f32(P.D) + P.eps);
+  ${each(E, (e) => `{ let i = lid + ${e * WG}u; if (i < P.D4) { Y[base + i] = (${r}${e} - mean) * rstd * G[i]${rms ? '' : ' + Bt[i]'}; } }`)}
+  if (lid == 0u) { S[row * 2u] = mean; S[row * 2u + 1u] = rstd; }
+}`;
+}
 
 /** y = (x-mean)·rstd·g + b (layer) or x·rstd·g (rms); stats [rows, 2] = (mean, rstd). */
 export function normForward({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo[] {
@@ -101,17 +115,7 @@ export function normForward({ inputs, attrs }: { inputs: KernelInputs; attrs: Ke
       enables: sub ? ['subgroups'] : undefined,
       outputs: [{ name: 'Y', type: 'vec4<f32>' }, { name: 'S' }],
       inputs: rms ? [{ name: 'X', type: 'vec4<f32>' }, { name: 'G', type: 'vec4<f32>' }] : [{ name: 'X', type: 'vec4<f32>' }, { name: 'G', type: 'vec4<f32>' }, { name: 'Bt', type: 'vec4<f32>' }],
-      body: () => `${rowSumDecl(WG, sub)}
-${rowHeaderSg(WG, sub)}
-  let base = row * P.D4;
-  ${loadRow('x', 'X', WG, E)}
-  ${rms ? 'let mean = 0.0;' : `let mean = ${rowSum(sumOf(E, (e) => `dot(x${e}, vec4<f32>(1.0))`), sub)} / f32(P.D);`}
-  var s2 = 0.0;
-  ${each(E, (e) => `if (lid + ${e * WG}u < P.D4) { let d = x${e} - mean; s2 += dot(d, d); }`)}
-  let rstd = inverseSqrt(${rowSum('s2', sub)} / f32(P.D) + P.eps);
-  ${each(E, (e) => `{ let i = lid + ${e * WG}u; if (i < P.D4) { Y[base + i] = (x${e} - mean) * rstd * G[i]${rms ? '' : ' + Bt[i]'}; } }`)}
-  if (lid == 0u) { S[row * 2u] = mean; S[row * 2u + 1u] = rstd; }
-}`,
+      body: () => normForwardBodyV4(WG, E, rms, sub, false),
     }, ins, [{ shape: x.shape }, { shape: [rows, 2] }], [['rows', 'u32', rows], ['D', 'u32', D], ['D4', 'u32', D / 4], ['eps', 'f32', attrs.eps as number]], grid1d(rows));
   }
   const WG = rowWG(D);
@@ -169,7 +173,7 @@ ${ROW_HEADER(WG)}
  * and the two row sums (Σg, Σg·x̂) in one tree of vec2s instead of two trees.
  */
 function normBackwardBodyV4(WG: number, E: number, rms: boolean, withDh: boolean, sub: boolean): string {
-  return `${rowSum2(WG, sub)}
+  return `${sumDecls(WG, sub, true)}
 ${rowHeaderSg(WG, sub)}
   let base = row * P.D4;
   let mean = S[row * 2u];
@@ -178,7 +182,7 @@ ${rowHeaderSg(WG, sub)}
   ${loadRow('x', 'X', WG, E)}
   var acc = vec2<f32>(0.0);
   ${each(E, (e) => `{ let i = lid + ${e * WG}u; if (i < P.D4) { let g = dy${e} * G[i]; acc += vec2<f32>(dot(g, vec4<f32>(1.0)), dot(g, (x${e} - mean) * rstd)); } }`)}
-  let tot = rowSum2(acc, lid, sg) / f32(P.D);
+  let tot = ${sum2('acc', sub)} / f32(P.D);
   let mg = ${rms ? '0.0' : 'tot.x'};
   let mgx = tot.y;
   ${each(E, (e) => `{ let i = lid + ${e * WG}u; if (i < P.D4) { let xh = (x${e} - mean) * rstd; DX[base + i] = rstd * (dy${e} * G[i] - mg - xh * mgx)${withDh ? ' + DH[base + i]' : ''}; } }`)}
@@ -230,19 +234,7 @@ export function addNormForward({ inputs, attrs }: { inputs: KernelInputs; attrs:
       enables: sub ? ['subgroups'] : undefined,
       outputs: [{ name: 'H', type: v4 }, { name: 'Y', type: v4 }, { name: 'S' }],
       inputs: [{ name: 'X', type: v4 }, { name: 'A', type: v4 }, { name: 'G', type: v4 }, { name: 'Bt', type: v4 }],
-      body: () => `${rowSumDecl(WG, sub)}
-${rowHeaderSg(WG, sub)}
-  let base = row * P.D4;
-  ${loadRow('x', 'X', WG, E)}
-  ${loadRow('a', 'A', WG, E)}
-  ${each(E, (e) => `let h${e} = x${e} + a${e}; if (lid + ${e * WG}u < P.D4) { H[base + lid + ${e * WG}u] = h${e}; }`)}
-  let mean = ${rowSum(sumOf(E, (e) => `dot(h${e}, vec4<f32>(1.0))`), sub)} / f32(P.D);
-  var s2 = 0.0;
-  ${each(E, (e) => `if (lid + ${e * WG}u < P.D4) { let d = h${e} - mean; s2 += dot(d, d); }`)}
-  let rstd = inverseSqrt(${rowSum('s2', sub)} / f32(P.D) + P.eps);
-  ${each(E, (e) => `{ let i = lid + ${e * WG}u; if (i < P.D4) { Y[base + i] = (h${e} - mean) * rstd * G[i] + Bt[i]; } }`)}
-  if (lid == 0u) { S[row * 2u] = mean; S[row * 2u + 1u] = rstd; }
-}`,
+      body: () => normForwardBodyV4(WG, E, false, sub, true),
     }, [x, a, gamma, beta], [{ shape: x.shape }, { shape: x.shape }, { shape: [rows, 2] }],
     [['rows', 'u32', rows], ['D', 'u32', D], ['D4', 'u32', D / 4], ['eps', 'f32', attrs.eps as number]], grid1d(rows));
   }

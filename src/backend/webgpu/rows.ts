@@ -24,32 +24,30 @@ export const vec4At = (arr: string, base: string) => `vec4<f32>(${arr}[${base}],
  */
 export const each4 = (body: string) => [0, 1, 2, 3].map((c) => `{ const c = ${c}u; ${body} }`).join(' ');
 
+/**
+ * WGSL: `fn NAME(v : T, lid : u32) -> T`, a workgroup's tree reduction of one T a thread through the workgroup
+ * array ARR (WG long, declared by the caller), `combine(a, b)` at each level; call in uniform control flow.
+ */
+export function treeReduce(name: string, arr: string, T: string, WG: number, combine: (a: string, b: string) => string): string {
+  return `fn ${name}(v : ${T}, lid : u32) -> ${T} {
+  ${arr}[lid] = v;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) { ${arr}[lid] = ${combine(`${arr}[lid]`, `${arr}[lid + s]`)}; }
+    workgroupBarrier();
+  }
+  let r = ${arr}[0];
+  workgroupBarrier();
+  return r;
+}`;
+}
+
 /** WGSL: tree sum / max over a workgroup; call in uniform control flow. */
 export function reducers(WG: number): string {
   return `
 var<workgroup> red : array<f32, ${WG}>;
-fn wgSum(v : f32, lid : u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-fn wgMax(v : f32, lid : u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}`;
+${treeReduce('wgSum', 'red', 'f32', WG, (a, b) => `${a} + ${b}`)}
+${treeReduce('wgMax', 'red', 'f32', WG, (a, b) => `max(${a}, ${b})`)}`;
 }
 
 export const ROW_HEADER = (WG: number) => `
