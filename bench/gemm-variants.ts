@@ -48,6 +48,15 @@ const SESSION20: Record<string, GemmTile> = {
   '64x128k32t8x16': { BM: 64, BN: 128, BK: 32, TM: 8, TN: 16, variant: unVariant },
 };
 
+/**
+ * session 21 (entry 39): 192 × 192, 256 threads of 12 × 12: GPT-2 small's c_attn forward (2,048 × 2,304) is 11 × 12 =
+ * 132 such tiles, one round of an H100 or H200 unsplit, low-rank epilogue in the kernel; 144 accumulators a thread
+ * (against 128 × 256's 128) may spill, which the sweep shows
+ */
+const SESSION21: Record<string, GemmTile> = {
+  '192x192': { BM: 192, BN: 192, BK: 16, TM: 12, TN: 12, variant: unVariant },
+};
+
 export const VARIANT_TILES: Record<string, GemmTile> = {
   '128x64': { BM: 128, BN: 64, BK: 16, TM: 8, TN: 8 },
   '64x128': { BM: 64, BN: 128, BK: 16, TM: 8, TN: 8 },
@@ -63,11 +72,13 @@ export const VARIANT_TILES: Record<string, GemmTile> = {
   '128x128dbun': { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8, variant: dbunVariant },
   ...SESSION18,
   ...SESSION20,
+  ...SESSION21,
 };
 
 /** the variants added in session 18 (entry 33), which the lavapipe test checks on one layout only (compile time) */
 export const SESSION18_TILES = Object.keys(SESSION18);
 export const SESSION20_TILES = Object.keys(SESSION20);
+export const SESSION21_TILES = Object.keys(SESSION21);
 
 let registered = false;
 

@@ -76,14 +76,14 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>
 # waves and the two-pass statistics are defaults; a kernel part measures them against the old settings and entry 37's
 # switches, one profiled run each (since "37, measured": the opt-in GELU GEMM and fused LN, alone and together, and the
 # new defaults' old settings) (bench/run.ts profileDelta prints each variant's per-shape GPU time against the
-# default's), ahead of the headline part; the notebook part keeps four variants (its eleven of session 19 took
+# default's), ahead of the headline part (since session 21, entry 39: the fill plan's 128 × 192, alone and with every opt-in kernel); the notebook part keeps four variants (its eleven of session 19 took
 # ~250 s; robustness, multi-tensor, the flash variants and replay off were measured in sessions 10-17 without a gain)
 # kernel changes first (a call cut short keeps them), ShareA alone (--ours-only: no PyTorch, no LoRA), one run each
 # with a profile: their GPU time by shape is the measurement; the step's wall clock of one run is not (bench/NOTES.md
 # "34, measured")
 part gpt2-kernels 260 node dist/bench/run.js --suite gpu --steps 8 --warmup 4 --repeats 1 --no-plain --no-eager-attention --init tiled \
   --variant-models sharea --ours-only \
-  --variants '{"gelu in gemm":{"SHARELORA_WEBGPU_GELU_GEMM":"1"},"fused LN on":{"SHARELORA_WEBGPU_FUSED_LN":"1"},"gelu in gemm + fused LN":{"SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1"},"subgroup norms":{"SHARELORA_WEBGPU_SUBGROUP_NORMS":"1"},"subgroup norms + fused LN":{"SHARELORA_WEBGPU_SUBGROUP_NORMS":"1","SHARELORA_WEBGPU_FUSED_LN":"1"},"wide BK 16":{"SHARELORA_GEMM_WIDE_BK":"16"},"attention tile plan":{"SHARELORA_WEBGPU_ATTENTION_TILE":"plan"},"thin 2 + stats 65536":{"SHARELORA_GEMM_THIN_WAVES":"2","SHARELORA_GRAD_STATS_SPLIT":"65536"},"vec4 elementwise off":{"SHARELORA_WEBGPU_VEC4_ELEMENTWISE":"0"}}' \
+  --variants '{"plan fill":{"SHARELORA_GEMM_PLAN":"fill"},"plan fill + gelu + fused LN + subgroup norms":{"SHARELORA_GEMM_PLAN":"fill","SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1","SHARELORA_WEBGPU_SUBGROUP_NORMS":"1"},"gelu in gemm":{"SHARELORA_WEBGPU_GELU_GEMM":"1"},"fused LN on":{"SHARELORA_WEBGPU_FUSED_LN":"1"},"gelu in gemm + fused LN":{"SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1"},"subgroup norms":{"SHARELORA_WEBGPU_SUBGROUP_NORMS":"1"},"subgroup norms + fused LN":{"SHARELORA_WEBGPU_SUBGROUP_NORMS":"1","SHARELORA_WEBGPU_FUSED_LN":"1"},"wide BK 16":{"SHARELORA_GEMM_WIDE_BK":"16"},"attention tile plan":{"SHARELORA_WEBGPU_ATTENTION_TILE":"plan"},"thin 2 + stats 65536":{"SHARELORA_GEMM_THIN_WAVES":"2","SHARELORA_GRAD_STATS_SPLIT":"65536"},"vec4 elementwise off":{"SHARELORA_WEBGPU_VEC4_ELEMENTWISE":"0"}}' \
   --out "$out/gpt2-kernels.json"
 # the headline: both sides three runs each, interleaved, and torch.compile
 part gpt2-small 300 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
@@ -100,11 +100,11 @@ part tests-optin 60 env SHARELORA_BACKEND=webgpu FLASH_BACKWARD_ALL=1 SHARELORA_
 part occupancy 60 node dist/bench/gemm.js '{"occupancy":true}'
 # the GEMM sweep over GPT-2 small's products (bench/NOTES.md entry 20): the library's choice against forced tiles, the
 # unrolled K loop (un, dbun) and split-K 2 for the 768 x 768 products
-part gemm 150 node dist/bench/gemm.js '{"reps":10,"tiles":["lib","128x128k32","128x256","128x256k32","128x256@s2","128x256k32@s2","128x256@s3","128x256@s8","128x256k32@s8"]}'
+part gemm 150 node dist/bench/gemm.js '{"reps":10,"tiles":["lib","128x128k32","128x256","128x256k32","128x256@s2","128x256@s8","128x192","128x192k32","128x192@s2","128x192@s3","192x192"]}'
 part scaling 90 node dist/bench/run.js --suite scaling --steps 6 --warmup 2 --out "$out/scaling.json"
 # (after the scaling part since session 20: a call short of time keeps the step parts, the tests and the scaling table)
 part notebook 200 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
-  --variants '{"thin 2 + stats 65536":{"SHARELORA_GEMM_THIN_WAVES":"2","SHARELORA_GRAD_STATS_SPLIT":"65536"},"vec4 elementwise off":{"SHARELORA_WEBGPU_VEC4_ELEMENTWISE":"0"},"fused LN on":{"SHARELORA_WEBGPU_FUSED_LN":"1"},"subgroup norms":{"SHARELORA_WEBGPU_SUBGROUP_NORMS":"1"},"attention tile plan":{"SHARELORA_WEBGPU_ATTENTION_TILE":"plan"},"gelu in gemm":{"SHARELORA_WEBGPU_GELU_GEMM":"1"}}' \
+  --variants '{"plan fill":{"SHARELORA_GEMM_PLAN":"fill"},"thin 2 + stats 65536":{"SHARELORA_GEMM_THIN_WAVES":"2","SHARELORA_GRAD_STATS_SPLIT":"65536"},"vec4 elementwise off":{"SHARELORA_WEBGPU_VEC4_ELEMENTWISE":"0"},"fused LN on":{"SHARELORA_WEBGPU_FUSED_LN":"1"},"subgroup norms":{"SHARELORA_WEBGPU_SUBGROUP_NORMS":"1"},"attention tile plan":{"SHARELORA_WEBGPU_ATTENTION_TILE":"plan"},"gelu in gemm":{"SHARELORA_WEBGPU_GELU_GEMM":"1"}}' \
   --out "$out/notebook.json"
 # the pretraining step (scripts/pretrain/run.ts trainRun: full training, step replay on): where its ~170 ms go
 # (bench/pretrain-census.ts counts its dispatches on lavapipe); the variants: split-K off, and three opt-in switches

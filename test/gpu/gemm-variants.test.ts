@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { registerGemmVariants, SESSION18_TILES, SESSION20_TILES, VARIANT_TILES } from '../../bench/gemm-variants.js';
+import { registerGemmVariants, SESSION18_TILES, SESSION20_TILES, SESSION21_TILES, VARIANT_TILES } from '../../bench/gemm-variants.js';
 import { chooseTile, nameOfTile, tileNames } from '../../src/backend/webgpu/index.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { gemmSharedBytes, setPlanOverride, tileNamed, widePlan, type GemmTile } from '../../src/backend/webgpu/gemm.js';
@@ -99,6 +99,36 @@ describe('bench GEMM variants', () => {
     assert.equal(deep(2048, 3072, 768, mid), '128x256@s2');
   });
 
+  it('the fill plan: at each count of K-slices 128 × 256, then 128 × 192, so GPT-2 small\'s block products split less', () => {
+    const big = { t: tileNamed('128x128', 'test'), S: 1 };
+    const fill = (M: number, N: number, K: number, bytes = 32768, canSplit = true) => {
+      const p = widePlan(M, N, K, 1, big, canSplit, 132, bytes, true);
+      return `${nameOfTile(p.t)}@s${p.S}`;
+    };
+    // c_fc forward and mlp.c_proj dX: 256 tiles of 128 × 192 unsplit (97% of two rounds), 32-deep where 40 KB is granted
+    assert.equal(fill(2048, 3072, 768), '128x192@s1');
+    assert.equal(fill(2048, 3072, 768, 49152), '128x192k32@s1');
+    // N = 768 (c_fc dX, mlp.c_proj forward, attn.c_proj both ways): 64 tiles over 2 slices, where 128 × 256 took 8 (or,
+    // for K = 768, none filled and the product stayed on 128 × 128)
+    assert.equal(fill(2048, 768, 3072), '128x192@s2');
+    assert.equal(fill(2048, 768, 768), '128x192@s2');
+    // c_attn forward: 192 tiles fill 73% unsplit, 384 fill 97% over 2
+    assert.equal(fill(2048, 2304, 768), '128x192@s2');
+    // where 128 × 256 fills, it is kept (the LM head's forward); unsplittable and unfilled, the wide plan's fallback
+    assert.equal(fill(2048, 50257, 768, 49152), '128x256k32@s1');
+    assert.equal(fill(2048, 768, 3072, 32768, false), '128x128k32@s1');
+    // the wide plan itself never picks 128 × 192
+    assert.equal(nameOfTile(widePlan(2048, 3072, 768, 1, big, true, 132, 49152, false).t), '128x256');
+  });
+
+  it('128 × 192 (8 × 12 a thread) and the sweep\'s 192 × 192 (12 × 12) agree with the cpu on both transposes, with bias and low-rank epilogue, unsplit and split', async (t) => {
+    if (skip) return t.skip(skip);
+    const skipped: string[] = [];
+    assert.deepEqual(await tileDisagreements(['128x192', '128x192k32', ...SESSION21_TILES], skipped, [...TILE_CASES, ...PLAIN_CASE]), []);
+    assert.deepEqual(await epilogueDisagreements([[300, 520, 900, false, false, '128x192', 2, 'lrT+bias', 8], [300, 400, 90, true, true, '128x192', 1, 'lrN+bias']]), []);
+    if (skipped.length) console.log(`# not run on this device (over its workgroup memory): ${skipped.join(', ')}`);
+  });
+
   it('128 × 256 agrees with the cpu with bias and low-rank epilogue, unsplit and as a split-K partial (epilogue in the reduce)', async (t) => {
     if (skip) return t.skip(skip);
     assert.deepEqual(await epilogueDisagreements([[300, 520, 900, false, false, '128x256', 3, 'lrT+bias'], [300, 520, 90, false, false, '128x256', 1, 'lrT+bias']]), []);
@@ -117,7 +147,7 @@ describe('bench GEMM variants', () => {
     // lavapipe compiles each kernel in 1-45 s without a shader cache (a fresh CI machine): the variants of
     // session 17 and before keep the two transposed layouts they were always checked on, session 18's are
     // checked on the plain layout, which is what the sweep runs them on
-    const recent = new Set([...SESSION18_TILES, ...SESSION20_TILES]);
+    const recent = new Set([...SESSION18_TILES, ...SESSION20_TILES, ...SESSION21_TILES]);
     const older = Object.keys(VARIANT_TILES).filter((n) => !recent.has(n));
     assert.deepEqual(await tileDisagreements(older, skipped, TILE_CASES), []);
     assert.deepEqual(await tileDisagreements(SESSION18_TILES, skipped, PLAIN_CASE), []);

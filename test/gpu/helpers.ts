@@ -189,8 +189,8 @@ export async function tileDisagreements(tiles: string[], skipped: string[] = [],
   return bad;
 }
 
-/** M, N, K, transA, transB, tile, K-slices (1: none), epilogue ('' | 'bias' | 'lrT' | 'lrN', or 'lrX+bias') */
-export type EpilogueCase = readonly [number, number, number, boolean, boolean, string, number, string];
+/** M, N, K, transA, transB, tile, K-slices (1: none), epilogue ('' | 'bias' | 'lrT' | 'lrN', or 'lrX+bias'), rank (3) */
+export type EpilogueCase = readonly [number, number, number, boolean, boolean, string, number, string, number?];
 
 /** the library's GEMM tiles (webgpu/gemm.ts), each checked by tileDisagreements */
 export const LIBRARY_TILES = ['128x128', '64x64t4', '32x32'];
@@ -206,12 +206,12 @@ export const STAGING_EPILOGUE_CASES: readonly EpilogueCase[] = [
 
 /**
  * alpha·op(A)·op(B) (+ bias) (+ s·U·V) through ShareLoraMatMul with a forced tile and split count, against
- * the same on cpu (alpha 0.5, rank 3, s 0.7); returns the failures.
+ * the same on cpu (alpha 0.5, rank 3 unless the case names one, s 0.7); returns the failures.
  */
 export async function epilogueDisagreements(cases: readonly EpilogueCase[]): Promise<string[]> {
   const bad: string[] = [];
-  for (const [M, N, K, ta, tb, tile, S, epi] of cases) {
-    const r = 3, s = 0.7;
+  for (const [M, N, K, ta, tb, tile, S, epi, rank] of cases) {
+    const r = rank ?? 3, s = 0.7;
     const a = randn(M * K, M + K), b = randn(K * N, N), bias = randn(N, 5), u = randn(M * r, 6), v = randn(N * r, 7);
     const aShape = ta ? [K, M] : [M, K], bShape = tb ? [N, K] : [K, N];
     const vT = epi.startsWith('lrT');
@@ -226,7 +226,7 @@ export async function epilogueDisagreements(cases: readonly EpilogueCase[]): Pro
     if (epi.startsWith('lr')) { inputs.u = tf.tensor(u, [M, r]); inputs.v = tf.tensor(v, vT ? [N, r] : [r, N]); }
     const got = tf.engine().runKernel('ShareLoraMatMul', inputs, { transA: ta, transB: tb, alpha: 0.5, tile, splitK: S, lrScale: s, lrVT: vT } as never) as tf.Tensor;
     const e = relErr(await got.data(), wantData);
-    if (!(e < 1e-5)) bad.push(`${tile} ${M}x${N}x${K} ${ta}${tb} S=${S} ${epi}: rel err ${e}`);
+    if (!(e < 1e-5)) bad.push(`${tile} ${M}x${N}x${K} ${ta}${tb} S=${S} ${epi} r=${r}: rel err ${e}`);
   }
   return bad;
 }

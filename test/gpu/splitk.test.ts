@@ -60,6 +60,8 @@ describe('split-K GEMM', () => {
     assert.deepEqual(await epilogueDisagreements([
       [67, 45, 1000, false, false, '32x32', 3, ''], [67, 45, 1000, true, true, '32x32', 4, 'bias'],
       [64, 128, 520, false, true, '32x32', 2, 'lrT'], [96, 64, 700, true, false, '32x32', 5, 'lrN+bias'],
+      // a rank that is a multiple of 4 on rows of a multiple of 4: the reduce's vec4 reads of U and V, both layouts
+      [67, 132, 600, false, true, '32x32', 2, 'lrT', 8], [70, 68, 700, true, false, '32x32', 3, 'lrN+bias', 4],
     ]), []);
   });
 

@@ -56,7 +56,7 @@ export interface GemmBodyOptions {
 export type Causal = 'skipAbove' | 'kBelow' | 'kAbove';
 
 export interface GemmTile {
-  BM: number; BN: number; BK: number; TM: 4 | 8 | 16; TN: 4 | 8 | 16;
+  BM: number; BN: number; BK: number; TM: 4 | 8 | 12 | 16; TN: 4 | 8 | 12 | 16;
   /** a staging of the benchmark's own (bench/gemm-variants.ts), in place of the library's (layoutOf); its name joins the pipeline key */
   variant?: { name: string; layout: GemmLayout };
 }
@@ -74,17 +74,26 @@ const DEEP: GemmTile = { BM: 128, BN: 128, BK: 32, TM: 8, TN: 8 };
  * 1% slower (bench/NOTES.md "37, measured"), so the wide plan takes it for unsplit products where the device allows
  */
 const WIDE32: GemmTile = { BM: 128, BN: 256, BK: 32, TM: 8, TN: 16 };
-const TILES = new Map<string, GemmTile>([['128x128', BIG], ['64x64t4', MID], ['32x32', SMALL], ['128x256', WIDE], ['128x256k32', WIDE32], ['128x128k32', DEEP]]);
+/**
+ * 128 × 192, 256 threads of 8 × 12 (SHARELORA_GEMM_PLAN=fill, entry 39): GPT-2 small's 2,048-row products make
+ * 16 × 16 = 256 tiles at N = 3,072 (97% of two rounds of 132 SMs, unsplit, where 128 × 256 needs two K-slices and a
+ * reduce) and 16 × 4 = 64 at N = 768 (97% of a round over two slices, where 128 × 256 needs eight)
+ */
+const W192: GemmTile = { BM: 128, BN: 192, BK: 16, TM: 8, TN: 12 };
+/** the same 32-deep: 40 KB, where the device grants it (wideTile) */
+const W192K32: GemmTile = { BM: 128, BN: 192, BK: 32, TM: 8, TN: 12 };
+const TILES = new Map<string, GemmTile>([['128x128', BIG], ['64x64t4', MID], ['32x32', SMALL], ['128x256', WIDE], ['128x256k32', WIDE32], ['128x128k32', DEEP], ['128x192', W192], ['128x192k32', W192K32]]);
 
 /**
  * The wide plan's 128 × 256 for S K-slices: SHARELORA_GEMM_WIDE_BK=auto (default) is 32-deep where the product is
  * unsplit and the device allows 48 KB of workgroup memory, else 16-deep; 16 or 32 force one.
  */
-function wideTile(S: number, workgroupBytes: number): GemmTile {
+function wideTile(S: number, workgroupBytes: number, narrow = false): GemmTile {
+  const [t16, t32] = narrow ? [W192, W192K32] : [WIDE, WIDE32];
   const bk = flags.gemmWideBK;
-  if (bk === '16') return WIDE;
-  if (bk === '32') return WIDE32;
-  return S === 1 && workgroupBytes >= gemmSharedBytes(WIDE32, false) ? WIDE32 : WIDE;
+  if (bk === '16') return t16;
+  if (bk === '32') return t32;
+  return S === 1 && workgroupBytes >= gemmSharedBytes(t32, false) ? t32 : t16;
 }
 
 /** Adds a tile that SHARELORA_GEMM_TILE, the tile attribute of ShareLoraMatMul and a tile rule can name (the benchmark's). */
@@ -274,14 +283,17 @@ export function splitChoice(M: number, N: number, K: number, t: GemmTile): { t: 
  * their tile but for the 32-deep form, as measured (their 128 × 256 fill was never); K > 4096 (an LM head's dX)
  * keeps split-K's own plan. An unsplit 128 × 256 is 32-deep where `workgroupBytes` (the device's limit) allows.
  */
-export function widePlan(M: number, N: number, K: number, batch: number, plan: GemmPlan, canSplit: boolean, sms = flags.gpuSms, workgroupBytes = 32768): GemmPlan {
+export function widePlan(M: number, N: number, K: number, batch: number, plan: GemmPlan, canSplit: boolean, sms = flags.gpuSms, workgroupBytes = 32768, withNarrow = flags.gemmPlan === 'fill'): GemmPlan {
   if (batch === 1 && M > 64 && N > 128 && K <= 4096) {
-    const tiles = Math.ceil(M / WIDE.BM) * Math.ceil(N / WIDE.BN);
+    const tiles = (t: GemmTile) => Math.ceil(M / t.BM) * Math.ceil(N / t.BN);
     // (5 slices, and a 0.8 fill that put the c_attn forward onto 3, were measured no better and 1.6 ms worse: entry 37)
     for (const S of canSplit ? [1, 2, 3, 4, 6, 8] : [1]) {
       if (S > 1 && K / S < 256) break;
-      const n = tiles * S;
-      if (n / (Math.ceil(n / sms) * sms) >= 0.9) return { t: wideTile(S, workgroupBytes), S };
+      // 'fill': at each count of slices 128 × 256 first, then 128 × 192, so a product splits only where neither fills
+      for (const narrow of withNarrow ? [false, true] : [false]) {
+        const n = tiles(narrow ? W192 : WIDE) * S;
+        if (n / (Math.ceil(n / sms) * sms) >= 0.9) return { t: wideTile(S, workgroupBytes, narrow), S };
+      }
     }
   }
   return plan.t === BIG && plan.S === 1 ? { t: DEEP, S: 1 } : plan;
@@ -302,7 +314,7 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   let S = simple ? g.splitK ?? 1 : 1;
   if (simple && g.splitK === undefined && !g.tile) ({ t, S } = splitChoice(g.M, g.N, g.K, t));
   // a forced tile or tile rule (the benchmark's A/Bs) keeps its own plan, as in splitChoice
-  if (flags.gemmPlan === 'wide' && !g.tile && g.splitK === undefined && !flags.gemmTile && !tileRule) {
+  if (flags.gemmPlan !== 'rule' && !g.tile && g.splitK === undefined && !flags.gemmTile && !tileRule) {
     ({ t, S } = widePlan(g.M, g.N, g.K, batch, { t, S }, !!simple, flags.gpuSms, webgpuBackend().device.limits.maxComputeWorkgroupStorageSize));
   }
   if (planOverride && !g.tile && g.splitK === undefined) {

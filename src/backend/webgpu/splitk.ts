@@ -81,14 +81,17 @@ export function reduceSplits(a: ReduceArgs): tf.TensorInfo {
   // 4 columns per thread; vec4 access when rows stay 16-byte aligned
   const vec = N % 4 === 0;
   const T = vec ? 'vec4<f32>' : 'f32';
-  const key = `gemm_splitk_sum_${vec ? 'v' : 's'}_${a.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}${a.dAct ? `_d${a.dAct.kind}` : ''}`;
+  // the low-rank term from vec4 reads of U and V where rows of both stay 16-byte aligned: a thread's 4 columns read
+  // R/4 vec4s of U and R (or R/4) vec4s of V instead of 5·R scalars; the order of the additions per output is unchanged
+  const lr4 = !!lr && vec && lr.r % 4 === 0;
+  const key = `gemm_splitk_sum_${vec ? 'v' : 's'}_${a.bias ? 'b' : ''}${lr ? (lr.vT ? 'lrT' : 'lrN') : ''}${lr4 ? '4' : ''}${a.dAct ? `_d${a.dAct.kind}` : ''}`;
   const inputs: tf.TensorInfo[] = [a.partials];
   const inDecl: Array<{ name: string; type?: string }> = [{ name: 'Pt', type: T }];
   const uniforms: UniformField[] = [['M', 'u32', M], ['N', 'u32', N], ['S', 'u32', S], ['cols', 'u32', Math.ceil(N / 4)]];
   if (a.bias) { inputs.push(a.bias); inDecl.push({ name: 'bias' }); }
   if (lr) {
     inputs.push(lr.u, lr.v);
-    inDecl.push({ name: 'U' }, { name: 'V' });
+    inDecl.push({ name: 'U', type: lr4 ? 'vec4<f32>' : 'f32' }, { name: 'V', type: lr4 ? 'vec4<f32>' : 'f32' });
     uniforms.push(['R', 'u32', lr.r], ['lrs', 'f32', lr.s]);
   }
   if (a.dAct) { inputs.push(a.dAct.h); inDecl.push({ name: 'H', type: T }); }
@@ -106,7 +109,13 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
     ${vec
       ? 'o += Pt[(z * P.M * P.N + row * P.N + col) / 4u];'
       : each4('if (col + c < P.N) { o[c] += Pt[z * P.M * P.N + row * P.N + col + c]; }')}
-  }${lr ? `
+  }${lr4 ? `
+  for (var q4 = 0u; q4 < P.R / 4u; q4++) {
+    let u4 = U[row * (P.R / 4u) + q4] * P.lrs;
+    ${lr!.vT
+      ? each4('{ let v4 = V[min(col + c, P.N - 1u) * (P.R / 4u) + q4]; o[c] += u4.x * v4.x; o[c] += u4.y * v4.y; o[c] += u4.z * v4.z; o[c] += u4.w * v4.w; }')
+      : 'o += u4.x * V[((q4 * 4u) * P.N + col) / 4u]; o += u4.y * V[((q4 * 4u + 1u) * P.N + col) / 4u]; o += u4.z * V[((q4 * 4u + 2u) * P.N + col) / 4u]; o += u4.w * V[((q4 * 4u + 3u) * P.N + col) / 4u];'}
+  }` : lr ? `
   for (var q = 0u; q < P.R; q++) {
     let uq = U[row * P.R + q] * P.lrs;
     ${each4(`let cc = min(col + c, P.N - 1u); o[c] += uq * ${lr.vT ? 'V[cc * P.R + q]' : 'V[q * P.N + cc]'};`)}
