@@ -86,8 +86,12 @@ part gpt2-kernels 260 node dist/bench/run.js --suite gpu --steps 8 --warmup 4 --
   --variants '{"plan fill":{"SHARELORA_GEMM_PLAN":"fill"},"plan fill + gelu + fused LN + subgroup norms":{"SHARELORA_GEMM_PLAN":"fill","SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1","SHARELORA_WEBGPU_SUBGROUP_NORMS":"1"},"gelu in gemm":{"SHARELORA_WEBGPU_GELU_GEMM":"1"},"fused LN on":{"SHARELORA_WEBGPU_FUSED_LN":"1"},"gelu in gemm + fused LN":{"SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1"},"subgroup norms":{"SHARELORA_WEBGPU_SUBGROUP_NORMS":"1"},"subgroup norms + fused LN":{"SHARELORA_WEBGPU_SUBGROUP_NORMS":"1","SHARELORA_WEBGPU_FUSED_LN":"1"},"wide BK 16":{"SHARELORA_GEMM_WIDE_BK":"16"},"attention tile plan":{"SHARELORA_WEBGPU_ATTENTION_TILE":"plan"},"thin 2 + stats 65536":{"SHARELORA_GEMM_THIN_WAVES":"2","SHARELORA_GRAD_STATS_SPLIT":"65536"},"vec4 elementwise off":{"SHARELORA_WEBGPU_VEC4_ELEMENTWISE":"0"}}' \
   --out "$out/gpt2-kernels.json"
 # the headline: both sides three runs each, interleaved, and torch.compile
-part gpt2-small 300 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
-  --compile sharea --out "$out/gpt2-small.json"
+# (since session 21: the candidate defaults together, ShareA, interleaved three runs a side in the same process: entry 39's
+# fill plan, entry 37's GELU GEMM and fused LN, entry 38's subgroup norms; whether flipping them reaches 0.8x)
+part gpt2-small 330 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
+  --compile sharea --interleave-variants --variant-models sharea \
+  --variants '{"candidates":{"SHARELORA_GEMM_PLAN":"fill","SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1","SHARELORA_WEBGPU_SUBGROUP_NORMS":"1"}}' \
+  --out "$out/gpt2-small.json"
 # 45 s was too short on a machine whose shader cache was cold (session 10: cut after 10 of 18 suites)
 part tests 150 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
 # the reference tests with entry 37's two opt-in kernels (the GELU inside the GEMM, the fused residual add + LayerNorm)
