@@ -51,10 +51,12 @@ const SESSION20: Record<string, GemmTile> = {
 /**
  * session 21 (entry 39): 192 × 192, 256 threads of 12 × 12: GPT-2 small's c_attn forward (2,048 × 2,304) is 11 × 12 =
  * 132 such tiles, one round of an H100 or H200 unsplit, low-rank epilogue in the kernel; 144 accumulators a thread
- * (against 128 × 256's 128) may spill, which the sweep shows
+ * (against 128 × 256's 128) may spill, which the sweep shows; and 128 × 192 double-buffered
  */
 const SESSION21: Record<string, GemmTile> = {
   '192x192': { BM: 192, BN: 192, BK: 16, TM: 12, TN: 12, variant: unVariant },
+  // 128 × 192 double-buffered (40 KB): one barrier a K-slice instead of two, for the products the fill plan leaves unsplit
+  '128x192dbun': { BM: 128, BN: 192, BK: 16, TM: 8, TN: 12, variant: dbunVariant },
 };
 
 export const VARIANT_TILES: Record<string, GemmTile> = {

@@ -104,7 +104,7 @@ part tests-optin 60 env SHARELORA_BACKEND=webgpu FLASH_BACKWARD_ALL=1 SHARELORA_
 part occupancy 60 node dist/bench/gemm.js '{"occupancy":true}'
 # the GEMM sweep over GPT-2 small's products (bench/NOTES.md entry 20): the library's choice against forced tiles, the
 # unrolled K loop (un, dbun) and split-K 2 for the 768 x 768 products
-part gemm 150 node dist/bench/gemm.js '{"reps":10,"tiles":["lib","128x128k32","128x256","128x256k32","128x256@s2","128x256@s8","128x192","128x192k32","128x192@s2","128x192@s3","192x192"]}'
+part gemm 150 node dist/bench/gemm.js '{"reps":10,"tiles":["lib","128x128k32","128x256","128x256k32","128x256@s2","128x256@s8","128x192","128x192k32","128x192@s2","128x192@s3","128x192dbun","192x192"]}'
 part scaling 90 node dist/bench/run.js --suite scaling --steps 6 --warmup 2 --out "$out/scaling.json"
 # (after the scaling part since session 20: a call short of time keeps the step parts, the tests and the scaling table)
 part notebook 200 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
