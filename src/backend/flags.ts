@@ -164,6 +164,8 @@ export const flags = {
   get webgpuVec4Elementwise(): boolean { return webgpuVec4Elementwise(); },
   /** SHARELORA_WEBGPU_GELU_GEMM=1 (opt-in until measured): an MLP's GELU inside its second projection's GEMM, forward (on A's loads) and backward (the input gradient's epilogue) instead of two GELU kernels (ops.geluLinear; bench/NOTES.md entry 37). */
   get webgpuGeluGemm(): boolean { return webgpuGeluGemm(); },
+  /** SHARELORA_WEBGPU_XENT4=1 (on access; opt-in until measured, bench/NOTES.md entry 40): the cross-entropy kernels take four logits a thread an iteration (one rescale of the online softmax per four, four loads in flight; webgpu/cross-entropy.ts). */
+  get webgpuXent4(): boolean { return onOff('SHARELORA_WEBGPU_XENT4', false); },
   /** SHARELORA_WEBGPU_SUBGROUP_NORMS=1 (on access; opt-in until measured): the register-row norm kernels sum their rows with subgroup operations where the device has `subgroups`, one barrier instead of a tree (webgpu/norm.ts; bench/NOTES.md entry 38). */
   get webgpuSubgroupNorms(): boolean { return onOff('SHARELORA_WEBGPU_SUBGROUP_NORMS', false); },
   /** SHARELORA_WEBGPU_ATTENTION_TILE=auto|plan|64x64t4 (on access): the tile of the attention backward's five products (webgpu/attention.ts); `auto` (default): 64x64t4 where causal, the GEMM's own choice otherwise; `plan`: always the GEMM's choice (bench/NOTES.md "37, measured"). */

@@ -145,17 +145,27 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
     }
   });
 
-  it('crossEntropy with ignored labels', async (t) => {
+  it('crossEntropy with ignored labels (one logit a thread, and four: SHARELORA_WEBGPU_XENT4)', async (t) => {
     if (skip) return t.skip(skip);
-    for (const [N, V] of [[13, 1001], [6, 50]]) {
-      const labels = new Int32Array(N);
-      for (let i = 0; i < N; i++) labels[i] = i % 4 === 3 ? -100 : (i * 7919) % V;
-      await check(`crossEntropy ${N}x${V}`, (l, y) => ref.crossEntropy(l as tf.Tensor2D, y as tf.Tensor1D), (l, y) => ours.crossEntropy(l as tf.Tensor2D, y as tf.Tensor1D),
-        { inputs: [f32([N, V], 20, 4), { data: labels, shape: [N], dtype: 'int32' }], wrt: [0] }, 1e-5);
+    const was = process.env.SHARELORA_WEBGPU_XENT4;
+    try {
+      for (const x4 of ['0', '1']) {
+        process.env.SHARELORA_WEBGPU_XENT4 = x4;
+        // 2,600: two of x4's 1,024-wide iterations and a part of a third, whose lanes past V hold nothing
+        for (const [N, V] of [[13, 1001], [6, 50], [5, 2600]]) {
+          const labels = new Int32Array(N);
+          for (let i = 0; i < N; i++) labels[i] = i % 4 === 3 ? -100 : (i * 7919) % V;
+          await check(`crossEntropy ${N}x${V} xent4=${x4}`, (l, y) => ref.crossEntropy(l as tf.Tensor2D, y as tf.Tensor1D), (l, y) => ours.crossEntropy(l as tf.Tensor2D, y as tf.Tensor1D),
+            // (other logits for the second pass: a pooled buffer of the first pass's answer must not pass for a write)
+            { inputs: [f32([N, V], x4 === '1' ? 27 : 20, 4), { data: labels, shape: [N], dtype: 'int32' }], wrt: [0] }, 1e-5);
+        }
+        // every label ignored: the fallback divides by max(n, 1) and gives 0
+        await check(`crossEntropy all ignored xent4=${x4}`, (l, y) => ref.crossEntropy(l as tf.Tensor2D, y as tf.Tensor1D), (l, y) => ours.crossEntropy(l as tf.Tensor2D, y as tf.Tensor1D),
+          { inputs: [f32([3, 10], 21), { data: new Int32Array(3).fill(-100), shape: [3], dtype: 'int32' }], wrt: [0] }, 1e-6);
+      }
+    } finally {
+      if (was === undefined) delete process.env.SHARELORA_WEBGPU_XENT4; else process.env.SHARELORA_WEBGPU_XENT4 = was;
     }
-    // every label ignored: the fallback divides by max(n, 1) and gives 0
-    await check('crossEntropy all ignored', (l, y) => ref.crossEntropy(l as tf.Tensor2D, y as tf.Tensor1D), (l, y) => ours.crossEntropy(l as tf.Tensor2D, y as tf.Tensor1D),
-      { inputs: [f32([3, 10], 21), { data: new Int32Array(3).fill(-100), shape: [3], dtype: 'int32' }], wrt: [0] }, 1e-6);
   });
 
   it('a float binding fed a tensor whose buffer still holds int32 bits (tfjs relabels int32 -> float32 casts) is refused', async (t) => {

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { dispatch, grid1d, type KernelInputs } from './dispatch.js';
 import { reducers, ROW_HEADER } from './rows.js';
 import { IGNORE_INDEX } from '../labels.js';
+import { flags } from '../flags.js';
 
 /**
  * Per row: one pass of online softmax (running max and rescaled sum), then
@@ -19,8 +20,25 @@ export function xentForward({ inputs }: { inputs: KernelInputs }): tf.TensorInfo
   const { logits, labels } = inputs;
   const [N, V] = logits.shape;
   const WG = 256;
+  // SHARELORA_WEBGPU_XENT4: four logits a thread an iteration, the running max rescaled once for the four (5 exps
+  // for 4 logits, not 8) and four independent loads in flight; the logits past V read as -3e38, whose exp is 0
+  const x4 = flags.webgpuXent4;
+  const loop = x4 ? `
+  for (var j0 = lid; j0 < P.V; j0 += ${4 * WG}u) {
+    let x0 = L[base + j0];
+    ${[1, 2, 3].map((c) => `let j${c} = j0 + ${c * WG}u; let x${c} = select(-3.0e38, L[base + min(j${c}, P.V - 1u)], j${c} < P.V);`).join('\n    ')}
+    let nm = max(max(m, x0), max(x1, max(x2, x3)));
+    s = s * exp(m - nm) + ((exp(x0 - nm) + exp(x1 - nm)) + (exp(x2 - nm) + exp(x3 - nm)));
+    m = nm;
+  }` : `
+  for (var j = lid; j < P.V; j += ${WG}u) {
+    let x = L[base + j];
+    let nm = max(m, x);
+    s = s * exp(m - nm) + exp(x - nm);
+    m = nm;
+  }`;
   const [rowLoss, lse] = dispatch({
-    key: `xent_rows_${WG}`,
+    key: `xent_rows_${WG}${x4 ? '_x4' : ''}`,
     outputs: [{ name: 'RL' }, { name: 'LSE' }],
     inputs: [{ name: 'L' }, { name: 'Y', type: 'i32' }],
     body: () => `
@@ -29,13 +47,7 @@ var<workgroup> rs : array<f32, ${WG}>;
 ${ROW_HEADER(WG)}
   let base = row * P.V;
   var m = -3.0e38;
-  var s = 0.0;
-  for (var j = lid; j < P.V; j += ${WG}u) {
-    let x = L[base + j];
-    let nm = max(m, x);
-    s = s * exp(m - nm) + exp(x - nm);
-    m = nm;
-  }
+  var s = 0.0;${loop}
   rm[lid] = m; rs[lid] = s;
   workgroupBarrier();
   for (var k = ${WG / 2}u; k > 0u; k = k >> 1u) {
@@ -80,14 +92,12 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>) {
 export function xentBackward({ inputs }: { inputs: KernelInputs }): tf.TensorInfo {
   const { logits, labels, lse, count, dy } = inputs;
   const [N, V] = logits.shape;
-  const gx = Math.ceil(V / 256);
-  return dispatch({
-    key: 'xent_bwd',
-    outputs: [{ name: 'DL' }],
-    inputs: [{ name: 'L' }, { name: 'Y', type: 'i32' }, { name: 'LSE' }, { name: 'C' }, { name: 'G' }],
-    body: () => `
-@compute @workgroup_size(256, 1, 1)
-fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>) {
+  // SHARELORA_WEBGPU_XENT4: a thread writes four logits' gradients (256 apart: each store still coalesced), reading
+  // its row's label, LSE and scale once for the four
+  const per = flags.webgpuXent4 ? 4 : 1;
+  const gx = Math.ceil(V / (256 * per));
+  const one = (j: string) => `{ let j = ${j}; if (j < P.V) { var p = exp(L[row * P.V + j] - l); if (i32(j) == y) { p = p - 1.0; } DL[row * P.V + j] = select(p * sc, 0.0, ign); } }`;
+  const body = per === 1 ? `
   let j = w3.x * 256u + l3.x;
   let row = w3.y + w3.z * 65535u;
   if (j >= P.V || row >= P.rows) { return; }
@@ -97,7 +107,23 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   let sc = G[0] / max(C[0], 1.0);
   var p = exp(L[idx] - LSE[row]);
   if (i32(j) == y) { p = p - 1.0; }
-  DL[idx] = p * sc;
+  DL[idx] = p * sc;` : `
+  let j0 = w3.x * ${256 * per}u + l3.x;
+  let row = w3.y + w3.z * 65535u;
+  if (j0 >= P.V || row >= P.rows) { return; }
+  let y = Y[row];
+  // an ignored row's gradient is zero, whatever its logits hold
+  let ign = y == ${IGNORE_INDEX};
+  let sc = G[0] / max(C[0], 1.0);
+  let l = LSE[row];
+  ${[0, 1, 2, 3].map((c) => one(`j0 + ${c * 256}u`)).join('\n  ')}`;
+  return dispatch({
+    key: `xent_bwd${per === 4 ? '_x4' : ''}`,
+    outputs: [{ name: 'DL' }],
+    inputs: [{ name: 'L' }, { name: 'Y', type: 'i32' }, { name: 'LSE' }, { name: 'C' }, { name: 'G' }],
+    body: () => `
+@compute @workgroup_size(256, 1, 1)
+fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>) {${body}
 }`,
   }, [logits, labels, lse, count, dy], [{ shape: [N, V] }], [['rows', 'u32', N], ['V', 'u32', V]], [gx, Math.min(N, 65535), Math.ceil(N / 65535)])[0];
 }
