@@ -83,22 +83,22 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >>
 # "34, measured")
 part gpt2-kernels 260 node dist/bench/run.js --suite gpu --steps 8 --warmup 4 --repeats 1 --no-plain --no-eager-attention --init tiled \
   --variant-models sharea --ours-only \
-  --variants '{"plan fill":{"SHARELORA_GEMM_PLAN":"fill"},"xent4":{"SHARELORA_WEBGPU_XENT4":"1"},"all candidates":{"SHARELORA_GEMM_PLAN":"fill","SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1","SHARELORA_WEBGPU_SUBGROUP_NORMS":"1","SHARELORA_WEBGPU_XENT4":"1"},"gelu in gemm":{"SHARELORA_WEBGPU_GELU_GEMM":"1"},"fused LN on":{"SHARELORA_WEBGPU_FUSED_LN":"1"},"gelu in gemm + fused LN":{"SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1"},"subgroup norms":{"SHARELORA_WEBGPU_SUBGROUP_NORMS":"1"},"subgroup norms + fused LN":{"SHARELORA_WEBGPU_SUBGROUP_NORMS":"1","SHARELORA_WEBGPU_FUSED_LN":"1"},"wide BK 16":{"SHARELORA_GEMM_WIDE_BK":"16"},"attention tile plan":{"SHARELORA_WEBGPU_ATTENTION_TILE":"plan"},"thin 2 + stats 65536":{"SHARELORA_GEMM_THIN_WAVES":"2","SHARELORA_GRAD_STATS_SPLIT":"65536"},"vec4 elementwise off":{"SHARELORA_WEBGPU_VEC4_ELEMENTWISE":"0"}}' \
+  --variants '{"plan fill":{"SHARELORA_GEMM_PLAN":"fill"},"xent4":{"SHARELORA_WEBGPU_XENT4":"1"},"thin block":{"SHARELORA_WEBGPU_THIN_BLOCK":"1"},"all candidates":{"SHARELORA_WEBGPU_THIN_BLOCK":"1","SHARELORA_GEMM_PLAN":"fill","SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1","SHARELORA_WEBGPU_SUBGROUP_NORMS":"1","SHARELORA_WEBGPU_XENT4":"1"},"gelu in gemm":{"SHARELORA_WEBGPU_GELU_GEMM":"1"},"fused LN on":{"SHARELORA_WEBGPU_FUSED_LN":"1"},"gelu in gemm + fused LN":{"SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1"},"subgroup norms":{"SHARELORA_WEBGPU_SUBGROUP_NORMS":"1"},"subgroup norms + fused LN":{"SHARELORA_WEBGPU_SUBGROUP_NORMS":"1","SHARELORA_WEBGPU_FUSED_LN":"1"},"wide BK 16":{"SHARELORA_GEMM_WIDE_BK":"16"},"attention tile plan":{"SHARELORA_WEBGPU_ATTENTION_TILE":"plan"},"thin 2 + stats 65536":{"SHARELORA_GEMM_THIN_WAVES":"2","SHARELORA_GRAD_STATS_SPLIT":"65536"},"vec4 elementwise off":{"SHARELORA_WEBGPU_VEC4_ELEMENTWISE":"0"}}' \
   --out "$out/gpt2-kernels.json"
 # the headline: both sides three runs each, interleaved, and torch.compile
 # (since session 21: the candidate defaults together, ShareA, interleaved three runs a side in the same process: entry 39's
-# fill plan, entry 37's GELU GEMM and fused LN, entry 38's subgroup norms, entry 40's four-wide cross-entropy; whether
+# fill plan, entry 37's GELU GEMM and fused LN, entry 38's subgroup norms, entry 40's four-wide cross-entropy, entry 41's blocked thin products; whether
 # flipping them reaches 0.8x)
 part gpt2-small 330 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
   --compile sharea --interleave-variants --variant-models sharea \
-  --variants '{"candidates":{"SHARELORA_GEMM_PLAN":"fill","SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1","SHARELORA_WEBGPU_SUBGROUP_NORMS":"1","SHARELORA_WEBGPU_XENT4":"1"}}' \
+  --variants '{"candidates":{"SHARELORA_WEBGPU_THIN_BLOCK":"1","SHARELORA_GEMM_PLAN":"fill","SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1","SHARELORA_WEBGPU_SUBGROUP_NORMS":"1","SHARELORA_WEBGPU_XENT4":"1"}}' \
   --out "$out/gpt2-small.json"
 # 45 s was too short on a machine whose shader cache was cold (session 10: cut after 10 of 18 suites)
 part tests 150 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
 # the reference tests with entry 37's two opt-in kernels (the GELU inside the GEMM, the fused residual add + LayerNorm)
-# and entry 38's subgroup row sums (since session 21 also entry 39's fill plan and entry 40's four-wide cross-entropy: every
+# and entry 38's subgroup row sums (since session 21 also entry 39's fill plan, entry 40's four-wide cross-entropy and entry 41's blocked thin products: every
 # candidate default at once)
-part tests-gelu 60 env SHARELORA_BACKEND=webgpu SHARELORA_WEBGPU_GELU_GEMM=1 SHARELORA_WEBGPU_FUSED_LN=1 SHARELORA_WEBGPU_SUBGROUP_NORMS=1 SHARELORA_GEMM_PLAN=fill SHARELORA_WEBGPU_XENT4=1 node --test --test-concurrency=1 dist/test/reference.test.js
+part tests-gelu 60 env SHARELORA_BACKEND=webgpu SHARELORA_WEBGPU_GELU_GEMM=1 SHARELORA_WEBGPU_FUSED_LN=1 SHARELORA_WEBGPU_SUBGROUP_NORMS=1 SHARELORA_GEMM_PLAN=fill SHARELORA_WEBGPU_XENT4=1 SHARELORA_WEBGPU_THIN_BLOCK=1 node --test --test-concurrency=1 dist/test/reference.test.js
 # the same tests with Dawn's bounds clamping off (entry 28: whether it can be the default)
 part tests-norobust 150 env SHARELORA_BACKEND=webgpu SHARELORA_WEBGPU_ROBUSTNESS=0 node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
 part tests-optin 60 env SHARELORA_BACKEND=webgpu FLASH_BACKWARD_ALL=1 SHARELORA_WEBGPU_FLAT_STREAM=1 SHARELORA_WEBGPU_MULTI_TENSOR=1 SHARELORA_WEBGPU_FLASH_BACKWARD=1 node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/step-replay.test.js dist/test/gpu/flash-backward.test.js
@@ -110,7 +110,7 @@ part gemm 150 node dist/bench/gemm.js '{"reps":10,"tiles":["lib","128x128k32","1
 part scaling 90 node dist/bench/run.js --suite scaling --steps 6 --warmup 2 --out "$out/scaling.json"
 # (after the scaling part since session 20: a call short of time keeps the step parts, the tests and the scaling table)
 part notebook 200 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 --repeats 3 --notebook-variants sharea \
-  --variants '{"plan fill":{"SHARELORA_GEMM_PLAN":"fill"},"thin 2 + stats 65536":{"SHARELORA_GEMM_THIN_WAVES":"2","SHARELORA_GRAD_STATS_SPLIT":"65536"},"vec4 elementwise off":{"SHARELORA_WEBGPU_VEC4_ELEMENTWISE":"0"},"fused LN on":{"SHARELORA_WEBGPU_FUSED_LN":"1"},"subgroup norms":{"SHARELORA_WEBGPU_SUBGROUP_NORMS":"1"},"attention tile plan":{"SHARELORA_WEBGPU_ATTENTION_TILE":"plan"},"gelu in gemm":{"SHARELORA_WEBGPU_GELU_GEMM":"1"}}' \
+  --variants '{"plan fill":{"SHARELORA_GEMM_PLAN":"fill"},"thin block":{"SHARELORA_WEBGPU_THIN_BLOCK":"1"},"thin 2 + stats 65536":{"SHARELORA_GEMM_THIN_WAVES":"2","SHARELORA_GRAD_STATS_SPLIT":"65536"},"vec4 elementwise off":{"SHARELORA_WEBGPU_VEC4_ELEMENTWISE":"0"},"fused LN on":{"SHARELORA_WEBGPU_FUSED_LN":"1"},"subgroup norms":{"SHARELORA_WEBGPU_SUBGROUP_NORMS":"1"},"attention tile plan":{"SHARELORA_WEBGPU_ATTENTION_TILE":"plan"},"gelu in gemm":{"SHARELORA_WEBGPU_GELU_GEMM":"1"}}' \
   --out "$out/notebook.json"
 # the pretraining step (scripts/pretrain/run.ts trainRun: full training, step replay on): where its ~170 ms go
 # (bench/pretrain-census.ts counts its dispatches on lavapipe); the variants: split-K off, and three opt-in switches
@@ -121,7 +121,7 @@ part pretrain 360 node dist/bench/run.js --suite pretrain --steps 20 --warmup 6 
 
 {
   echo "# tests: $(grep -E '^# (pass|fail) ' "$out/tests.log" | tr '\n' ' ')"
-  echo "# tests, the candidate defaults (GELU GEMM, fused LN, subgroup norms, fill plan, xent4): $(grep -E '^# (pass|fail) ' "$out/tests-gelu.log" 2>/dev/null | tr '\n' ' ')"
+  echo "# tests, the candidate defaults (GELU GEMM, fused LN, subgroup norms, fill plan, xent4, thin block): $(grep -E '^# (pass|fail) ' "$out/tests-gelu.log" 2>/dev/null | tr '\n' ' ')"
   echo "# tests, robustness off: $(grep -E '^# (pass|fail) ' "$out/tests-norobust.log" 2>/dev/null | tr '\n' ' ')"
   echo "# tests, flat stream + multi-tensor + flash backward on: $(grep -E '^# (pass|fail) ' "$out/tests-optin.log" 2>/dev/null | tr '\n' ' ')"
   node dist/bench/summary.js "$out"

@@ -164,6 +164,8 @@ export const flags = {
   get webgpuVec4Elementwise(): boolean { return webgpuVec4Elementwise(); },
   /** SHARELORA_WEBGPU_GELU_GEMM=1 (opt-in until measured): an MLP's GELU inside its second projection's GEMM, forward (on A's loads) and backward (the input gradient's epilogue) instead of two GELU kernels (ops.geluLinear; bench/NOTES.md entry 37). */
   get webgpuGeluGemm(): boolean { return webgpuGeluGemm(); },
+  /** SHARELORA_WEBGPU_THIN_BLOCK=1 (on access; opt-in until measured, bench/NOTES.md entry 41): the thin LoRA products take 4 rows a thread and 4 of K an iteration, A and B as vec4 (webgpu/thin.ts thinBlocked). */
+  get webgpuThinBlock(): boolean { return onOff('SHARELORA_WEBGPU_THIN_BLOCK', false); },
   /** SHARELORA_WEBGPU_XENT4=1 (on access; opt-in until measured, bench/NOTES.md entry 40): the cross-entropy kernels take four logits a thread an iteration (one rescale of the online softmax per four, four loads in flight; webgpu/cross-entropy.ts). */
   get webgpuXent4(): boolean { return onOff('SHARELORA_WEBGPU_XENT4', false); },
   /** SHARELORA_WEBGPU_SUBGROUP_NORMS=1 (on access; opt-in until measured): the register-row norm kernels sum their rows with subgroup operations where the device has `subgroups`, one barrier instead of a tree (webgpu/norm.ts; bench/NOTES.md entry 38). */

@@ -255,6 +255,36 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
     await check('matMul broadcast', (a, b) => tf.matMul(a, b), (a, b) => tf.matMul(a, b), { inputs: [f32([3, 20, 12], 24), f32([12, 9], 25)], wrt: [] }, 1e-4);
   });
 
+  it('the thin products 4 rows a thread, vec4 (SHARELORA_WEBGPU_THIN_BLOCK): every layout, both orientations, split', async (t) => {
+    if (skip) return t.skip(skip);
+    const was = process.env.SHARELORA_WEBGPU_THIN_BLOCK;
+    process.env.SHARELORA_WEBGPU_THIN_BLOCK = '1';
+    try {
+      // K a multiple of 4 (and M, where A is read as [K, M]), so each of these takes the blocked kernel; the gradients
+      // (wrt both inputs) run more thin products, on the other layouts. N = 8 and 4 read B as vec4, N = 5, 6, 3 as scalars
+      // where B is [K, N]; 100 rows leave the last workgroup's 64 part empty
+      const cases: Array<[number[], number[], boolean, boolean]> = [
+        [[100, 72], [72, 8], false, false],
+        [[72, 100], [8, 72], true, true],
+        [[100, 72], [5, 72], false, true],
+        [[6, 132], [132, 76], false, false],
+        [[132, 6], [76, 132], true, true],
+        [[132, 3], [132, 92], true, false],
+        [[36, 4], [36, 68], true, false],
+        // LoRA's dA and dB shapes at notebook scale: K (tokens) long, so K is split (thinSplits) into slices of a multiple of 4
+        [[4096, 8], [4096, 256], true, false],
+        [[4096, 96], [4096, 8], true, false],
+        [[1000, 4], [1000, 200], true, false],
+      ];
+      for (const [sa, sb, ta, tb] of cases) {
+        await check(`blocked thin matMul ${sa}x${sb} ${ta}${tb}`, (a, b) => tf.matMul(a, b, ta, tb), (a, b) => tf.matMul(a, b, ta, tb),
+          { inputs: [f32(sa, 32), f32(sb, 33)], wrt: [0, 1] }, 1e-4);
+      }
+    } finally {
+      if (was === undefined) delete process.env.SHARELORA_WEBGPU_THIN_BLOCK; else process.env.SHARELORA_WEBGPU_THIN_BLOCK = was;
+    }
+  });
+
   it('ops.ts dispatches to the fused kernels on webgpu', async (t) => {
     if (skip) return t.skip(skip);
     await tf.setBackend('webgpu');

@@ -35,9 +35,9 @@ const MAX_SPLITS = 32;
  * bound by how fast the big operand is read, which takes more warps in flight than two 256-thread workgroups an SM
  * (bench/NOTES.md 35, and "35 and 36, measured").
  */
-export function thinSplits(groups: number, K: number, sms = flags.gpuSms, waves = flags.gemmThinWaves): number {
+export function thinSplits(groups: number, K: number, sms = flags.gpuSms, waves = flags.gemmThinWaves, minK = MIN_K_PER_SPLIT): number {
   if (!flags.gemmSplitK || 2 * groups >= waves * sms || groups > 65535) return 1;
-  const S = Math.min(Math.ceil((waves * sms) / groups), Math.floor(K / MIN_K_PER_SPLIT), MAX_SPLITS);
+  const S = Math.min(Math.ceil((waves * sms) / groups), Math.floor(K / minK), MAX_SPLITS);
   return S >= 2 ? S : 1;
 }
 
@@ -56,6 +56,7 @@ export function thinGemm(g: ThinArgs): tf.TensorInfo {
   const [a, b] = flip ? [g.b, g.a] : [g.a, g.b];
   const transA = flip ? !g.transB : g.transA;
   const transB = flip ? !g.transA : g.transB;
+  if (flags.webgpuThinBlock && g.K % 4 === 0 && (!transA || M % 4 === 0)) return thinBlocked(g, { M, N, a, b, transA, transB, flip });
   const readA = transA ? 'A[k * P.M + row]' : 'A[row * P.K + k]';
   const readB = (n: number) => transB ? `B[${n}u * P.K + k]` : `B[k * ${N}u + ${n}u]`;
   const groups = Math.ceil(M / ROWS);
@@ -126,4 +127,93 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
   ${flip ? 'C[n * P.M + row]' : 'C[i]'} = s * P.alpha;
 }`,
   }, [partials], [{ shape: outShape }], [['M', 'u32', M], ['S', 'u32', S], ['alpha', 'f32', alpha]], grid1d(Math.ceil((M * N) / 256)))[0];
+}
+
+/**
+ * SHARELORA_WEBGPU_THIN_BLOCK=1 (opt-in until measured, bench/NOTES.md entry 41): the same products with 4 rows of the
+ * long side a thread and 4 of K an iteration, A and B read as vec4. The kernel above reads, for every element of the
+ * big operand, all N ≤ 8 values of B at that k as scalars: 9 loads for 8 FMAs, B's re-read for each of a workgroup's
+ * 16 rows; here a thread's 4 rows share each B value it loads (1 vec4 of A a row and N/4–N vec4 of B for 4·4·N FMAs).
+ * A workgroup is 16 row slots × 16 K lanes as before and covers 64 rows: rows r + 16q (A as [M, K]: a lane's vec4 runs
+ * along K) or 4r + q (A as [K, M]: a vec4 runs along M). Needs K a multiple of 4 (and M, where A is [K, M]).
+ */
+function thinBlocked(g: ThinArgs, o: { M: number; N: number; a: tf.TensorInfo; b: tf.TensorInfo; transA: boolean; transB: boolean; flip: boolean }): tf.TensorInfo {
+  const { M, N, transA, transB, flip } = o;
+  const ROWS_WG = 64;
+  const groups = Math.ceil(M / ROWS_WG);
+  // a quarter of the row groups the kernel above makes, each thread 4 rows: slices of half its minimum K keep about
+  // as many workgroups in flight (GPT-2 small's g = dy·B: 32 groups × 18 slices of 128, against 128 × 9 of 256)
+  const S0 = thinSplits(groups, g.K, flags.gpuSms, flags.gemmThinWaves, MIN_K_PER_SPLIT / 2);
+  // K-slices of a multiple of 4, so a lane's 4 values of K are all inside a slice or all outside it
+  const chunk = Math.ceil(g.K / S0 / 4) * 4;
+  const S = Math.ceil(g.K / chunk);
+  const split = S > 1;
+  const bVec = transB || N % 4 === 0;
+  const Q = [0, 1, 2, 3];
+  const ns = Array.from({ length: N }, (_, n) => n);
+  // A: a${q} (row q's 4 values of K) or a${k} (4 rows at K row k)
+  const aLoads = transA
+    ? Q.map((k) => `let a${k} = A[((k + ${k}u) * P.M + m) / 4u];`).join('\n      ')
+    : Q.map((q) => `var a${q} = vec4<f32>(0.0); if (row0 + r + ${16 * q}u < P.M) { a${q} = A[((row0 + r + ${16 * q}u) * P.K + k) / 4u]; }`).join('\n      ');
+  const aAt = (q: number, k: number) => (transA ? `a${k}[${q}]` : `a${q}[${k}]`);
+  // B at (k + kk, n)
+  const bLoads = transB
+    ? ns.map((n) => `let b${n} = B[(${n}u * P.K + k) / 4u];`).join('\n      ')
+    : bVec
+      ? Q.flatMap((kk) => Array.from({ length: N / 4 }, (_, h) => `let b${kk}_${h} = B[((k + ${kk}u) * ${N}u) / 4u + ${h}u];`)).join('\n      ')
+      : Q.flatMap((kk) => ns.map((n) => `let b${kk}_${n} = B[(k + ${kk}u) * ${N}u + ${n}u];`)).join('\n      ');
+  const bAt = (kk: number, n: number) => (transB ? `b${n}[${kk}]` : bVec ? `b${kk}_${n >> 2}[${n & 3}]` : `b${kk}_${n}`);
+  const fmas = Q.flatMap((q) => Q.flatMap((kk) => ns.map((n) => `acc${q}_${n} = fma(${aAt(q, kk)}, ${bAt(kk, n)}, acc${q}_${n});`))).join('\n      ');
+  const orowOf = transA ? 'row0 + 4u * r2 + q' : 'row0 + r2 + 16u * q';
+  const store = split ? `C[(z * P.M + orow) * ${N}u + n]` : flip ? `C[n * P.M + orow]` : `C[orow * ${N}u + n]`;
+  const out = dispatch({
+    key: `thin_blk_${N}_${+transA}${+transB}${+flip}${split ? '_split' : ''}`,
+    outputs: [{ name: 'C' }],
+    inputs: [{ name: 'A', type: 'vec4<f32>' }, { name: 'B', type: bVec ? 'vec4<f32>' : 'f32' }],
+    body: () => `
+var<workgroup> red : array<f32, ${ROWS * LANES * N}>;
+@compute @workgroup_size(${ROWS * LANES}, 1, 1)
+fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>, @builtin(num_workgroups) n3 : vec3<u32>) {
+  let tid = l3.x;
+  // consecutive threads walk the big operand's contiguous dimension: K lanes (A as [M, K]) or row slots (A as [K, M])
+  let r = ${transA ? `tid % ${ROWS}u` : `tid / ${LANES}u`};
+  let lane = ${transA ? `tid / ${ROWS}u` : `tid % ${LANES}u`};
+  let row0 = ${split ? 'w3.x' : '(w3.y * n3.x + w3.x)'} * ${ROWS_WG}u;
+  let z = ${split ? 'w3.y' : '0u'};
+  ${Q.flatMap((q) => ns.map((n) => `var acc${q}_${n} = 0.0;`)).join(' ')}
+  let kBegin = z * P.chunk;
+  let kEnd = min(P.K, kBegin + P.chunk);${transA ? `
+  let m = row0 + 4u * r;
+  if (m < P.M) {` : `
+  {`}
+    for (var k = kBegin + 4u * lane; k < kEnd; k += ${4 * LANES}u) {
+      ${aLoads}
+      ${bLoads}
+      ${fmas}
+    }
+  }
+  // the 16 lanes' sums, one of the thread's 4 rows at a time
+  let slot = (r * ${LANES}u + lane) * ${N}u;
+  let r2 = tid / ${N}u;
+  let n = tid % ${N}u;
+  ${Q.map((q) => `{
+    ${ns.map((n) => `red[slot + ${n}u] = acc${q}_${n};`).join(' ')}
+    workgroupBarrier();
+    if (tid < ${ROWS * N}u) {
+      var s = 0.0;
+      for (var l = 0u; l < ${LANES}u; l++) { s += red[(r2 * ${LANES}u + l) * ${N}u + n]; }
+      let q = ${q}u;
+      let orow = ${orowOf};
+      if (orow < P.M) { ${store} = s${split ? '' : ' * P.alpha'}; }
+    }
+    workgroupBarrier();
+  }`).join('\n  ')}
+}`,
+  }, [o.a, o.b], [{ shape: split ? [S, M, N] : g.outShape }],
+  [['M', 'u32', M], ['K', 'u32', g.K], ['alpha', 'f32', g.alpha], ['chunk', 'u32', chunk]],
+  split ? [groups, S, 1] : grid1d(groups))[0];
+  if (!split) return out;
+  const c = sumSplits(out, S, M, N, flip, g.alpha, g.outShape);
+  tf.backend().disposeData(out.dataId);
+  return c;
 }
