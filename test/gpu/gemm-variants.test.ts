@@ -124,7 +124,9 @@ describe('bench GEMM variants', () => {
   it('128 × 192 (8 × 12 a thread) and the sweep\'s 192 × 192 (12 × 12) agree with the cpu on both transposes, with bias and low-rank epilogue, unsplit and split', async (t) => {
     if (skip) return t.skip(skip);
     const skipped: string[] = [];
-    assert.deepEqual(await tileDisagreements(['128x192', '128x192k32', ...SESSION21_TILES], skipped, [...TILE_CASES, ...PLAIN_CASE]), []);
+    assert.deepEqual(await tileDisagreements(['128x192', '128x192k32'], skipped, [...TILE_CASES, ...PLAIN_CASE]), []);
+    // the sweep's variants on the layout the sweep runs them on (each lavapipe compile of these unrolled kernels is seconds)
+    assert.deepEqual(await tileDisagreements(SESSION21_TILES, skipped, PLAIN_CASE), []);
     assert.deepEqual(await epilogueDisagreements([[300, 520, 900, false, false, '128x192', 2, 'lrT+bias', 8], [300, 400, 90, true, true, '128x192', 1, 'lrN+bias']]), []);
     if (skipped.length) console.log(`# not run on this device (over its workgroup memory): ${skipped.join(', ')}`);
   });
