@@ -152,7 +152,7 @@ export const flags = {
   get gemmUnroll(): boolean { return gemmUnroll(); },
   /** SHARELORA_GEMM_RULE: the GEMM tile rule (webgpu/gemm.ts). Default `efficiency`: 128×128 (split or not) or 64×64 by their last wave's fill and rates measured in a sweep (bench/NOTES.md entry 31; the default since session 17 measured GPT-2 small's step 1.5–1.8 ms faster with it, "30 and 31, measured"); `wave`: the rule before it (128×128 from about a wave of tiles); `waves2`: 128×128 only where it makes two waves, else 64×64 (entry 21). */
   get gemmRule(): 'wave' | 'waves2' | 'efficiency' { return gemmRule(); },
-  /** SHARELORA_GEMM_PLAN: 'wide' (default) puts the rule's products onto 128 × 256 split to fill the GPU, or 32-deep 128 × 128 (gemm.ts widePlan); 'fill' (opt-in, entry 39): the same with 128 × 192 as a second tile, so fewer products are split; 'rule': the tile rule and split-K alone, as before session 19. */
+  /** SHARELORA_GEMM_PLAN: 'wide' (default) puts the rule's products onto 128 × 256 split to fill the GPU, or 32-deep 128 × 128 (gemm.ts widePlan); 'fill' (opt-in, entry 39): 128 × 256 or 128 × 192 over the K-slices a wave model times fastest (gemm.ts fillPlan); 'rule': the tile rule and split-K alone, as before session 19. */
   get gemmPlan(): 'wide' | 'fill' | 'rule' { return gemmPlan(); },
   /** SHARELORA_GEMM_THIN_WAVES: the thin LoRA products (webgpu/thin.ts) split K until their workgroups reach this many an SM; default 8 (2 before session 20: bench/NOTES.md "35 and 36, measured"). */
   get gemmThinWaves(): number { return gemmThinWaves(); },

@@ -99,7 +99,7 @@ describe('bench GEMM variants', () => {
     assert.equal(deep(2048, 3072, 768, mid), '128x256@s2');
   });
 
-  it('the fill plan: at each count of K-slices 128 × 256, then 128 × 192, so GPT-2 small\'s block products split less', () => {
+  it('the fill plan: 128 × 256 or 128 × 192 over the K-slices the wave model times fastest, padding counted', () => {
     const big = { t: tileNamed('128x128', 'test'), S: 1 };
     const fill = (M: number, N: number, K: number, bytes = 32768, canSplit = true) => {
       const p = widePlan(M, N, K, 1, big, canSplit, 132, bytes, true);
@@ -117,6 +117,10 @@ describe('bench GEMM variants', () => {
     // where 128 × 256 fills, it is kept (the LM head's forward); unsplittable and unfilled, the wide plan's fallback
     assert.equal(fill(2048, 50257, 768, 49152), '128x256k32@s1');
     assert.equal(fill(2048, 768, 3072, 32768, false), '128x128k32@s1');
+    // a 256-wide product (the notebook's mlp.c_proj forward): 128 × 192 would be two tiles a third empty, so 128 × 256 over 4
+    assert.equal(fill(4096, 256, 1024), '128x256@s4');
+    // where even the best choice makes under half a round of workgroups, the wide plan decides
+    assert.equal(fill(4096, 256, 256), '128x128k32@s1');
     // the wide plan itself never picks 128 × 192
     assert.equal(nameOfTile(widePlan(2048, 3072, 768, 1, big, true, 132, 49152, false).t), '128x256');
   });

@@ -283,20 +283,54 @@ export function splitChoice(M: number, N: number, K: number, t: GemmTile): { t: 
  * their tile but for the 32-deep form, as measured (their 128 × 256 fill was never); K > 4096 (an LM head's dX)
  * keeps split-K's own plan. An unsplit 128 × 256 is 32-deep where `workgroupBytes` (the device's limit) allows.
  */
-export function widePlan(M: number, N: number, K: number, batch: number, plan: GemmPlan, canSplit: boolean, sms = flags.gpuSms, workgroupBytes = 32768, withNarrow = flags.gemmPlan === 'fill'): GemmPlan {
+export function widePlan(M: number, N: number, K: number, batch: number, plan: GemmPlan, canSplit: boolean, sms = flags.gpuSms, workgroupBytes = 32768, fill = flags.gemmPlan === 'fill'): GemmPlan {
   if (batch === 1 && M > 64 && N > 128 && K <= 4096) {
-    const tiles = (t: GemmTile) => Math.ceil(M / t.BM) * Math.ceil(N / t.BN);
+    if (fill) {
+      const p = fillPlan(M, N, K, canSplit, sms, workgroupBytes);
+      if (p) return p;
+    }
+    const tiles = Math.ceil(M / WIDE.BM) * Math.ceil(N / WIDE.BN);
     // (5 slices, and a 0.8 fill that put the c_attn forward onto 3, were measured no better and 1.6 ms worse: entry 37)
     for (const S of canSplit ? [1, 2, 3, 4, 6, 8] : [1]) {
       if (S > 1 && K / S < 256) break;
-      // 'fill': at each count of slices 128 × 256 first, then 128 × 192, so a product splits only where neither fills
-      for (const narrow of withNarrow ? [false, true] : [false]) {
-        const n = tiles(narrow ? W192 : WIDE) * S;
-        if (n / (Math.ceil(n / sms) * sms) >= 0.9) return { t: wideTile(S, workgroupBytes, narrow), S };
-      }
+      const n = tiles * S;
+      if (n / (Math.ceil(n / sms) * sms) >= 0.9) return { t: wideTile(S, workgroupBytes), S };
     }
   }
   return plan.t === BIG && plan.S === 1 ? { t: DEEP, S: 1 } : plan;
+}
+
+/** FMAs an SM does in a µs on 128 × 256 (the LM head's forward, 34 TFLOP/s on an H100 in session 20's profile) */
+const FMA_PER_SM_US = 34e12 / 2 / 132 / 1e6;
+/**
+ * each tile's rate per FMA against 16-deep 128 × 256: the 32-deep one ran the LM head's forward 4.75 → 4.34 ms
+ * (entry 37); 128 × 192's two are guesses until entry 39's sweep
+ */
+const TILE_RATE = new Map<GemmTile, number>([[WIDE, 1], [WIDE32, 1.09], [W192, 0.95], [W192K32, 1.0]]);
+/** a split's reduce: S partials written and read and the output written at ~2.5 TB/s, plus a dispatch boundary */
+const REDUCE_BYTES_PER_US = 2.5e6, REDUCE_FIXED_US = 4;
+
+/**
+ * SHARELORA_GEMM_PLAN=fill (opt-in, bench/NOTES.md entry 39): 128 × 256 or 128 × 192 over 1, 2, 3, 4, 6 or 8 K-slices
+ * (≥ 256 of K each), whichever the wave model times fastest: rounds of one workgroup an SM × a workgroup's FMAs at its
+ * tile's rate, plus the reduce's traffic where split; fewer slices on ties. Padding counts (a 256-wide product on
+ * 128 × 192 is two tiles, a third of it empty), which the wide plan's fill test does not see. On session 20's profile
+ * it reproduces the c_fc dX (128 × 256 over 8: 339 µs modelled, 336 measured) and picks 128 × 192 for GPT-2 small's
+ * block products. undefined where the best choice makes under half a round of workgroups (the wide plan decides).
+ */
+export function fillPlan(M: number, N: number, K: number, canSplit: boolean, sms: number, workgroupBytes: number): GemmPlan | undefined {
+  let best: GemmPlan | undefined, bestUs = Infinity, bestN = 0;
+  for (const S of canSplit ? [1, 2, 3, 4, 6, 8] : [1]) {
+    if (S > 1 && K / S < 256) break;
+    for (const narrow of [false, true]) {
+      const t = wideTile(S, workgroupBytes, narrow);
+      const n = Math.ceil(M / t.BM) * Math.ceil(N / t.BN) * S;
+      const us = Math.ceil(n / sms) * (t.BM * t.BN * Math.ceil(K / S)) / (FMA_PER_SM_US * TILE_RATE.get(t)!)
+        + (S > 1 ? ((2 * S + 1) * M * N * 4) / REDUCE_BYTES_PER_US + REDUCE_FIXED_US : 0);
+      if (us < bestUs) { best = { t, S }; bestUs = us; bestN = n; }
+    }
+  }
+  return bestN >= sms / 2 ? best : undefined;
 }
 
 export function gemm(g: GemmArgs): tf.TensorInfo {
