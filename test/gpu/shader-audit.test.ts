@@ -26,7 +26,8 @@ describe('shader audit (Tint clamps in loops)', () => {
     const rows = auditSpec(SPEC, { SHARELORA_GPU_SMS: '1', SHARELORA_WEBGPU_FLASH_ATTENTION: '1', SHARELORA_WEBGPU_FLASH_BACKWARD: '1', SHARELORA_GEMM_UNROLL: '1' });
     const byKey = new Map(rows.map((r) => [r.key, r]));
     const gemms = rows.filter((r) => /^gemm_\d+x\d+x\d+_/.test(r.key));
-    assert.ok(gemms.some((r) => r.key.startsWith('gemm_128x256x16_8x16un_')), `a 128 × 256 GEMM ran: ${[...byKey.keys()].join(', ')}`);
+    // (32-deep where the device grants 48 KB of workgroup memory, as the H100 does: session 21's GPU run failed on x16 alone)
+    assert.ok(gemms.some((r) => /^gemm_128x256x(16|32)_8x16un_/.test(r.key)), `a 128 × 256 GEMM ran: ${[...byKey.keys()].join(', ')}`);
     assert.ok(gemms.some((r) => r.key.endsWith('lrT') || r.key.endsWith('lrN')), 'a GEMM with the low-rank epilogue ran');
     for (const r of gemms) assert.equal(r.clampsInLoops, 0, `${r.key}: ${r.clampsInLoops} clamps inside loops`);
     const flash = rows.find((r) => r.key.startsWith('attn_flash_') && !r.key.startsWith('attn_flash_bwd_'));

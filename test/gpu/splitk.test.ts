@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { splitCount, splitStats } from '../../src/backend/webgpu/splitk.js';
 import { epilogueDisagreements, randn, relErr, releaseGPU, webgpuUnavailable } from './helpers.js';
+import { gpuHealth } from '../../src/backend/webgpu/errors.js';
+import { webgpuBackend } from '../../src/backend/webgpu/dispatch.js';
 // split-K is on by default; set here so an environment that turned it off still tests the kernels
 process.env.SHARELORA_GEMM_SPLITK = '1';
 // the wave rule splits GPT-2's N = 768 products on 128×128; the default (efficiency) rule gives them 64×64 unsplit
@@ -63,6 +65,23 @@ describe('split-K GEMM', () => {
       // a rank that is a multiple of 4 on rows of a multiple of 4: the reduce's vec4 reads of U and V, both layouts
       [67, 132, 600, false, true, '32x32', 2, 'lrT', 8], [70, 68, 700, true, false, '32x32', 3, 'lrN+bias', 4],
     ]), []);
+  });
+
+  it('asks for no more K-slices than one buffer of partials the device can bind', async (t) => {
+    if (skip) return t.skip(skip);
+    await tf.setBackend('webgpu');
+    const limit = webgpuBackend().device.limits.maxStorageBufferBindingSize;
+    // 16 slices of a product whose [M, N] output is over a 16th of the limit: its [16, M, N] partials would not bind
+    // (lavapipe: 128 MiB, so 1,024 × 4,096 × 4 bytes = 16 MiB a slice; on larger limits the output grows to match)
+    const M = 1024, N = Math.max(4096, Math.ceil(limit / 16 / 4 / M / 64 + 1) * 64), K = 256;
+    if (M * N * 4 > limit / 2) return t.skip(`${M} x ${N} is too large a product for this test on this device`);
+    const a = randn(M * K, 41), b = randn(K * N, 42);
+    const before = (await gpuHealth(webgpuBackend())).errors;
+    // the split one first: a pooled buffer of the unsplit answer must not stand in for a dispatch that never ran
+    const split = await (tf.engine().runKernel('ShareLoraMatMul', { a: tf.tensor(a, [M, K]), b: tf.tensor(b, [K, N]) }, { transA: false, transB: false, tile: '32x32', splitK: 16 } as never) as tf.Tensor).data();
+    const whole = await (tf.engine().runKernel('ShareLoraMatMul', { a: tf.tensor(a, [M, K]), b: tf.tensor(b, [K, N]) }, { transA: false, transB: false, tile: '32x32', splitK: 1 } as never) as tf.Tensor).data();
+    assert.equal((await gpuHealth(webgpuBackend())).errors, before, 'no GPU validation error');
+    assert.ok(relErr(split, whole) < 1e-5, `rel err ${relErr(split, whole)}`);
   });
 
   it('the tile rule splits a GPT-2-sized dX on 128×128, on the transposed weight and on its frozen copy alike', async (t) => {

@@ -356,6 +356,10 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
     if (p && p.S > 1 && !simple) throw new Error(`a plan override split a product that cannot be split (${g.M} x ${g.N} x ${g.K})`);
     if (p) ({ t, S } = p);
   }
+  // the [S, M, N] partials are one binding: no more slices than the device lets one buffer bind (the session-21 sweep's
+  // 8-slice LM-head forward asked for 3.3 GB against the H100's 2 GB, and its bind group was silently invalid)
+  const maxBinding = webgpuBackend().device.limits.maxStorageBufferBindingSize;
+  while (S > 1 && S * g.M * g.N * 4 > maxBinding) S--;
   if (S > 1) return splitGemm(g, t, S);
   const lda = g.lda ?? (g.transA ? g.M : g.K);
   const ldb = g.ldb ?? (g.transB ? g.K : g.N);
