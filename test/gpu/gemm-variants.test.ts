@@ -108,10 +108,12 @@ describe('bench GEMM variants', () => {
     // c_fc forward and mlp.c_proj dX: 256 tiles of 128 × 192 unsplit (97% of two rounds), 32-deep where 40 KB is granted
     assert.equal(fill(2048, 3072, 768), '128x192@s1');
     assert.equal(fill(2048, 3072, 768, 49152), '128x192k32@s1');
-    // N = 768 (c_fc dX, mlp.c_proj forward, attn.c_proj both ways): 64 tiles over 2 slices, where 128 × 256 took 8 (or,
-    // for K = 768, none filled and the product stayed on 128 × 128)
-    assert.equal(fill(2048, 768, 3072), '128x192@s2');
+    // N = 768: attn.c_proj both ways (K = 768) and c_attn dX (K = 2,304) on 64 tiles over 2 slices; c_fc dX and
+    // mlp.c_proj forward (K = 3,072) stay on 128 × 256 over 8, since the 16-deep 128 × 192 ran at 0.88 of 128 × 256's
+    // rate in session 21's H100 profile (0.349 against 0.338 ms a layer over 2 slices: bench/NOTES.md "39-41, measured")
     assert.equal(fill(2048, 768, 768), '128x192@s2');
+    assert.equal(fill(2048, 768, 2304), '128x192@s2');
+    assert.equal(fill(2048, 768, 3072), '128x256@s8');
     // c_attn forward: 192 tiles fill 73% unsplit, 384 fill 97% over 2
     assert.equal(fill(2048, 2304, 768), '128x192@s2');
     // where 128 × 256 fills, it is kept (the LM head's forward); unsplittable and unfilled, the wide plan's fallback

@@ -304,9 +304,10 @@ export function widePlan(M: number, N: number, K: number, batch: number, plan: G
 const FMA_PER_SM_US = 34e12 / 2 / 132 / 1e6;
 /**
  * each tile's rate per FMA against 16-deep 128 × 256: the 32-deep one ran the LM head's forward 4.75 → 4.34 ms
- * (entry 37); 128 × 192's two are guesses until entry 39's sweep
+ * (entry 37); 128 × 192's from session 21's H100 profile (bench/NOTES.md "39-41, measured"): 32-deep and unsplit, the
+ * c_fc forward in 0.292 ms a layer (two rounds: 1.0), 16-deep over 2 slices, the c_fc dX in 0.349 (0.88)
  */
-const TILE_RATE = new Map<GemmTile, number>([[WIDE, 1], [WIDE32, 1.09], [W192, 0.95], [W192K32, 1.0]]);
+const TILE_RATE = new Map<GemmTile, number>([[WIDE, 1], [WIDE32, 1.09], [W192, 0.88], [W192K32, 1.0]]);
 /** a split's reduce: S partials written and read and the output written at ~2.5 TB/s, plus a dispatch boundary */
 const REDUCE_BYTES_PER_US = 2.5e6, REDUCE_FIXED_US = 4;
 
@@ -315,8 +316,10 @@ const REDUCE_BYTES_PER_US = 2.5e6, REDUCE_FIXED_US = 4;
  * (≥ 256 of K each), whichever the wave model times fastest: rounds of one workgroup an SM × a workgroup's FMAs at its
  * tile's rate, plus the reduce's traffic where split; fewer slices on ties. Padding counts (a 256-wide product on
  * 128 × 192 is two tiles, a third of it empty), which the wide plan's fill test does not see. On session 20's profile
- * it reproduces the c_fc dX (128 × 256 over 8: 339 µs modelled, 336 measured) and picks 128 × 192 for GPT-2 small's
- * block products. undefined where the best choice makes under half a round of workgroups (the wide plan decides).
+ * it reproduces the c_fc dX (128 × 256 over 8: 339 µs modelled, 336 measured). On GPT-2 small it moves c_fc forward
+ * and mlp.c_proj dX onto unsplit 128 × 192 (−1.05 ms a step in session 21's profile), c_attn dX, c_attn forward and
+ * attn.c_proj onto 128 × 192 over 2. undefined where the best choice makes under half a round of workgroups (the wide
+ * plan decides).
  */
 export function fillPlan(M: number, N: number, K: number, canSplit: boolean, sms: number, workgroupBytes: number): GemmPlan | undefined {
   let best: GemmPlan | undefined, bestUs = Infinity, bestN = 0;
