@@ -85,14 +85,18 @@ part gpt2-kernels 260 node dist/bench/run.js --suite gpu --steps 8 --warmup 4 --
   --variant-models sharea --ours-only \
   --variants '{"plan fill":{"SHARELORA_GEMM_PLAN":"fill"},"xent4":{"SHARELORA_WEBGPU_XENT4":"1"},"thin block":{"SHARELORA_WEBGPU_THIN_BLOCK":"1"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"all candidates":{"SHARELORA_WEBGPU_THIN_BLOCK":"1","SHARELORA_GEMM_PLAN":"fill","SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1","SHARELORA_WEBGPU_SUBGROUP_NORMS":"1","SHARELORA_WEBGPU_XENT4":"1"},"gelu in gemm":{"SHARELORA_WEBGPU_GELU_GEMM":"1"},"fused LN on":{"SHARELORA_WEBGPU_FUSED_LN":"1"},"gelu in gemm + fused LN":{"SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1"},"subgroup norms":{"SHARELORA_WEBGPU_SUBGROUP_NORMS":"1"},"subgroup norms + fused LN":{"SHARELORA_WEBGPU_SUBGROUP_NORMS":"1","SHARELORA_WEBGPU_FUSED_LN":"1"},"wide BK 16":{"SHARELORA_GEMM_WIDE_BK":"16"},"attention tile plan":{"SHARELORA_WEBGPU_ATTENTION_TILE":"plan"},"thin 2 + stats 65536":{"SHARELORA_GEMM_THIN_WAVES":"2","SHARELORA_GRAD_STATS_SPLIT":"65536"},"vec4 elementwise off":{"SHARELORA_WEBGPU_VEC4_ELEMENTWISE":"0"}}' \
   --out "$out/gpt2-kernels.json"
-# the headline: both sides three runs each, interleaved, and torch.compile
-# (since session 21: the candidate defaults together, ShareA, interleaved three runs a side in the same process: entry 39's
-# fill plan, entry 37's GELU GEMM and fused LN, entry 38's subgroup norms, entry 40's four-wide cross-entropy, entry 41's blocked thin products; whether
-# flipping them reaches 0.8x)
-part gpt2-small 330 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
-  --compile sharea --interleave-variants --variant-models sharea \
-  --variants '{"candidates":{"SHARELORA_WEBGPU_THIN_BLOCK":"1","SHARELORA_GEMM_PLAN":"fill","SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1","SHARELORA_WEBGPU_SUBGROUP_NORMS":"1","SHARELORA_WEBGPU_XENT4":"1"}}' \
-  --out "$out/gpt2-small.json"
+# fit()'s pipelined step at GPT-2 small (since session 21): there LoRA's wall clock sat 6.4 ms above its GPU time and
+# ShareA's 2.3, the same kernels, so host time between steps, which the pipeline hides (it needs clipping: --clip 1 on
+# both sides, HF Trainer's default); and the candidate kernels' 1.35 ms of GPU time did not show in the wall clock
+# without it. LoRA and ShareA, both sides clipping, the pipeline alone and with the candidates (entry 39's fill plan,
+# 37's GELU GEMM and fused LN, 38's subgroup norms, 40's four-wide cross-entropy), three runs a side interleaved
+part gpt2-pipeline 330 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
+  --clip 1 --interleave-variants --variant-models lora,sharea \
+  --variants '{"pipeline":{"SHARELORA_WEBGPU_PIPELINE":"1"},"pipeline + candidates":{"SHARELORA_WEBGPU_PIPELINE":"1","SHARELORA_GEMM_PLAN":"fill","SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1","SHARELORA_WEBGPU_SUBGROUP_NORMS":"1","SHARELORA_WEBGPU_XENT4":"1"}}' \
+  --out "$out/gpt2-pipeline.json"
+# the headline: both sides three runs each, interleaved, and torch.compile (no clipping, as every session before)
+part gpt2-small 300 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
+  --compile sharea --out "$out/gpt2-small.json"
 # 45 s was too short on a machine whose shader cache was cold (session 10: cut after 10 of 18 suites)
 part tests 150 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
 # the reference tests with entry 37's two opt-in kernels (the GELU inside the GEMM, the fused residual add + LayerNorm)

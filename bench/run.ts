@@ -168,15 +168,27 @@ function profileDelta(v: AnyResult, main: AnyResult | undefined): string {
   return `${head}: ${moved.map((x) => `${x.n} ${x.d >= 0 ? '+' : ''}${x.d.toFixed(2)} (${x.was.toFixed(2)} -> ${x.now.toFixed(2)})`).join(', ') || 'no shape moved by 0.02 ms'}`;
 }
 
+/**
+ * --clip N (gpu suite): both sides clip the adapters' global gradient norm at N (ours: Trainer maxGradNorm; PyTorch:
+ * clip_grad_norm_), as HF Trainer does by default (1.0) and as fit()'s pipelined step (SHARELORA_WEBGPU_PIPELINE) needs
+ */
+function clipSpec(): { clip?: number } {
+  const c = arg('clip');
+  if (c === undefined) return {};
+  const n = Number(c);
+  if (!(n > 0 && Number.isFinite(n))) throw new Error(`bench/run.js: --clip must be a finite number > 0, got ${JSON.stringify(c)}`);
+  return { clip: n };
+}
+
 async function suiteGpu(steps: number, out: Record<string, unknown>, save: () => void) {
   const spec = (variant: 'lora' | 'sharea', extra: Partial<WorkerSpec> = {}): WorkerSpec => ({
     backend: 'webgpu', config: GPT2_SMALL, batch: 8, seq: 256, variant, r: 8, alpha: 16, targets: ['c_attn'], steps, warmup: Number(arg('warmup', '3')),
     // --init tiled: a repeated random block instead of 124 M draws in JS (4 s a process; step time does not depend on it)
-    ...(arg('init') === 'tiled' ? { init: 'tiled' as const } : {}), ...extra,
+    ...(arg('init') === 'tiled' ? { init: 'tiled' as const } : {}), ...clipSpec(), ...extra,
   });
   const repeats = Number(arg('repeats', '1'));
   const torchSpec = (variant: 'lora' | 'sharea', extra: Record<string, unknown> = {}) =>
-    ({ config: GPT2_SMALL, batch: 8, seq: 256, variant, r: 8, alpha: 16, targets: ['c_attn'], steps: Math.max(steps, 10), warmup: 3, attn: 'sdpa', ...extra });
+    ({ config: GPT2_SMALL, batch: 8, seq: 256, variant, r: 8, alpha: 16, targets: ['c_attn'], steps: Math.max(steps, 10), warmup: 3, attn: 'sdpa', ...clipSpec(), ...extra });
   // the per-kernel profile runs once, after the timed steps of the first run (it does not change the timed steps)
   let profiled = false, profiledA = false;
   const hostVariants: Record<string, Record<string, string>> = args.includes('--host-variants')
@@ -579,7 +591,7 @@ async function suiteMax(out: Record<string, unknown>, budgetS: number, save: () 
 }
 
 /** every flag of this script: `--name value`, or the switches alone */
-const VALUE_FLAGS = ['compile', 'cpu-backends', 'init', 'max-bracket', 'max-budget', 'notebook-layers', 'notebook-variants', 'out', 'pretrain-batch',
+const VALUE_FLAGS = ['clip', 'compile', 'cpu-backends', 'init', 'max-bracket', 'max-budget', 'notebook-layers', 'notebook-variants', 'out', 'pretrain-batch',
   'pretrain-mlm', 'repeats', 'scaling-shapes', 'steps', 'suite', 'variant-models', 'variants', 'warmup'];
 const SWITCHES = ['no-plain', 'host-variants', 'no-eager-attention', 'interleave-variants', 'ours-only'];
 
@@ -602,6 +614,8 @@ async function main() {
   // only the gpu suite interleaves its variants; elsewhere the switch would change nothing, silently
   if (args.includes('--interleave-variants') && !suites.includes('gpu')) throw new Error('bench/run.js: --interleave-variants applies to --suite gpu only');
   if (args.includes('--ours-only') && !suites.includes('gpu')) throw new Error('bench/run.js: --ours-only applies to --suite gpu only');
+  if (arg('clip') !== undefined && suites.join(',') !== 'gpu') throw new Error('bench/run.js: --clip applies to --suite gpu alone');
+  clipSpec();
   const steps = Number(arg('steps', '10'));
   const out: Record<string, unknown> = { date: new Date().toISOString(), adapter: gpu ?? 'none (no hardware WebGPU adapter)', versions: versions(), argv: args };
   const lines: string[] = [];

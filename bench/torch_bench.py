@@ -17,7 +17,7 @@ import json
 import sys
 import time
 
-SPEC_KEYS = {"config", "batch", "seq", "variant", "r", "alpha", "targets", "steps", "warmup",
+SPEC_KEYS = {"config", "batch", "seq", "variant", "clip", "r", "alpha", "targets", "steps", "warmup",
              "attn", "compile", "device", "threads", "fitOnly"}
 ADAPTER_KEYS = ("r", "alpha", "targets")
 
@@ -37,6 +37,9 @@ def spec_error(spec):
         return f"variant full trains every parameter, without an adapter; {', '.join(given)} not taken"
     if variant != "full" and len(given) < len(ADAPTER_KEYS):
         return f"variant {variant} needs r, alpha and targets"
+    clip = spec.get("clip")
+    if clip is not None and (variant == "full" or isinstance(clip, bool) or not isinstance(clip, (int, float)) or not (0 < clip < float("inf"))):
+        return f"clip is a finite number > 0 for variant lora or sharea (full clips at 1), got {json.dumps(clip)} for {variant}"
     return None
 
 
@@ -97,9 +100,11 @@ def main():
         res["trainableParams"] = sum(p.numel() for p in params)
         res["trainableBytes"] = sum(p.numel() * p.element_size() for p in params)
         # full: the pretraining recipe (scripts/pretrain/run.ts), clip 1; the adapters: bench/worker.ts's AdamW, no clip
+        # unless the spec's clip (bench/run.ts --clip: both sides clip at that bound)
         opt = (torch.optim.AdamW(params, lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1) if full
                else torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01))
-        res["clip"] = 1.0 if full else None
+        clip = 1.0 if full else spec.get("clip")
+        res["clip"] = clip
         res["initSeconds"] = time.perf_counter() - t0
         g = torch.Generator(device="cpu").manual_seed(7)
         ids = torch.randint(0, cfg["vocab_size"], (spec["batch"], spec["seq"]), generator=g).to(dev)
@@ -111,8 +116,8 @@ def main():
         def step():
             out = fwd(input_ids=ids, labels=ids)
             out.loss.backward()
-            if full:
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
+            if clip:
+                torch.nn.utils.clip_grad_norm_(params, clip)
             opt.step()
             opt.zero_grad(set_to_none=True)
             return out.loss.item()  # the loop reads its loss every step, as ours does

@@ -22,11 +22,16 @@ export interface WorkerSpec {
   batch: number;
   seq: number;
   /**
-   * 'lora' / 'sharea': an adapter of rank r on `targets` (both required), AdamW(lr 1e-4, wd 0.01), no clipping;
+   * 'lora' / 'sharea': an adapter of rank r on `targets` (both required), AdamW(lr 1e-4, wd 0.01), no clipping (unless `clip`);
    * 'full': every parameter trained, no adapter (scripts/pretrain/run.ts trainRun's fullFineTune and recipe:
    * AdamW(lr 1e-3, betas 0.9/0.95, wd 0.1), global-norm clip 1, cosine schedule); r, alpha, targets not taken
    */
   variant: 'lora' | 'sharea' | 'full';
+  /**
+   * the adapters' global-norm clip (Trainer maxGradNorm; torch_bench.py's clip_grad_norm_ with the same bound): what fit()'s
+   * pipelined step needs (SHARELORA_WEBGPU_PIPELINE), and HF Trainer's default of 1. 'full' always clips at 1.
+   */
+  clip?: number;
   r?: number;
   alpha?: number;
   targets?: string[];
@@ -45,7 +50,7 @@ export interface WorkerSpec {
    */
   headRows?: boolean;
 }
-const SPEC_KEYS = optionKeys<WorkerSpec>()(['backend', 'config', 'batch', 'seq', 'variant', 'r', 'alpha', 'targets', 'steps', 'warmup', 'init', 'profile', 'fitOnly', 'dawnFlags', 'headRows']);
+const SPEC_KEYS = optionKeys<WorkerSpec>()(['backend', 'config', 'batch', 'seq', 'variant', 'clip', 'r', 'alpha', 'targets', 'steps', 'warmup', 'init', 'profile', 'fitOnly', 'dawnFlags', 'headRows']);
 
 /** the spec's keys and variant checked: a misspelled key would otherwise measure the default silently */
 function checkSpec(spec: WorkerSpec): void {
@@ -53,6 +58,9 @@ function checkSpec(spec: WorkerSpec): void {
   if (!['lora', 'sharea', 'full'].includes(spec.variant)) throw new Error(`bench worker spec: variant must be lora, sharea or full, got ${JSON.stringify(spec.variant)}`);
   const adapterKeys = (['r', 'alpha', 'targets'] as const).filter((k) => spec[k] !== undefined);
   if (spec.variant === 'full' && adapterKeys.length) throw new Error(`bench worker spec: variant full trains every parameter, without an adapter; ${adapterKeys.join(', ')} not taken`);
+  if (spec.clip !== undefined && (spec.variant === 'full' || !(typeof spec.clip === 'number' && spec.clip > 0 && Number.isFinite(spec.clip)))) {
+    throw new Error(`bench worker spec: clip is a finite number > 0 for variant lora or sharea (full clips at 1), got ${JSON.stringify(spec.clip)} for ${spec.variant}`);
+  }
   if (spec.variant !== 'full' && adapterKeys.length < 3) throw new Error(`bench worker spec: variant ${spec.variant} needs r, alpha and targets`);
 }
 
@@ -230,7 +238,7 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
   const nullGpu = !!spec.dawnFlags?.includes('backend=null');
   const trainer = new Trainer(model, adapter, full
     ? { lr: 1e-3, betas: [0.9, 0.95], weightDecay: 0.1, maxGradNorm: 1, schedule: 'cosine', warmupSteps: 200, totalSteps: 4000 }
-    : { lr: 1e-4, weightDecay: 0.01 });
+    : { lr: 1e-4, weightDecay: 0.01, ...(spec.clip ? { maxGradNorm: spec.clip } : {}) });
   // its statistics are garbage too, so the update would be skipped: take them as finite to time the whole step's host work
   if (nullGpu) (trainer as unknown as { globalNorm: () => Promise<{ norm: number }> }).globalNorm = async () => ({ norm: 1 });
 
