@@ -130,7 +130,7 @@ export const flags = {
   get webgpuMultiTensor(): boolean { return webgpuMultiTensor(); },
   /** SHARELORA_WEBGPU_REPLAY=0 (on access, read by every fit()): no step replay, every step through tfjs (train/step-replay.ts, webgpu/replay.ts; on by default since bench/NOTES.md entry 17's H100 run). */
   get webgpuReplay(): boolean { return onOff('SHARELORA_WEBGPU_REPLAY', true); },
-  /** SHARELORA_WEBGPU_PIPELINE=1 (on access; opt-in: no gain on an H100, bench/NOTES.md "19 and 21, measured"): replayed steps inside fit() submit the update with the clipping coefficient computed on the GPU and read step k's loss while step k+1 runs (train/trainer.ts, webgpu/optim.ts stepControl). */
+  /** SHARELORA_WEBGPU_PIPELINE=1 (on access; opt-in: never yet measured running, bench/NOTES.md entry 42): replayed steps inside fit() submit the update with the clipping coefficient computed on the GPU and read step k's loss while step k+1 runs (train/trainer.ts, webgpu/optim.ts stepControl). */
   get webgpuPipeline(): boolean { return onOff('SHARELORA_WEBGPU_PIPELINE', false); },
   /** SHARELORA_WEBGPU_BINDGROUP_CACHE=0: create every bind group of our kernels afresh (webgpu/dispatch.ts). */
   get webgpuBindGroupCache(): boolean { return webgpuBindGroupCache(); },
