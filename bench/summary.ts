@@ -25,20 +25,20 @@ for (const [f, suite] of [['gpt2-small.json', 'gpu'], ['gpt2-pipeline.json', 'gp
 }
 // the headline (gpt2-small.json) and, since session 21, both sides clipping with fit()'s pipelined step (gpt2-pipeline.json)
 for (const [file, tag] of [['gpt2-small.json', ''], ['gpt2-pipeline.json', ', clip 1 both sides']]) {
-const small = read(file)?.gpu as { ours: Record<string, R>; torch: Record<string, R>; extraRuns?: Record<string, R> } | undefined;
-if (small?.ours) {
-  for (const v of ['lora', 'sharea']) {
-    lines.push(`GPT-2 small 8x256${tag} ${v} vs eager | ${ms(small.ours[v])} | ${ms(small.torch[v])} | ${ratio(small.ours[v], small.torch[v])} | ${JSON.stringify(small.ours[v]?.runs)} ; ${JSON.stringify(small.torch[v]?.runs)}`);
-    const c = small.torch[`${v}_compile`];
-    if (c) lines.push(`GPT-2 small 8x256 ${v} vs torch.compile | ${ms(small.ours[v])} | ${ms(c)} | ${ratio(small.ours[v], c)} |`);
+  const small = read(file)?.gpu as { ours: Record<string, R>; torch: Record<string, R>; extraRuns?: Record<string, R> } | undefined;
+  if (small?.ours) {
+    for (const v of ['lora', 'sharea']) {
+      lines.push(`GPT-2 small 8x256${tag} ${v} vs eager | ${ms(small.ours[v])} | ${ms(small.torch[v])} | ${ratio(small.ours[v], small.torch[v])} | ${JSON.stringify(small.ours[v]?.runs)} ; ${JSON.stringify(small.torch[v]?.runs)}`);
+      const c = small.torch[`${v}_compile`];
+      if (c) lines.push(`GPT-2 small 8x256 ${v} vs torch.compile | ${ms(small.ours[v])} | ${ms(c)} | ${ratio(small.ours[v], c)} |`);
+    }
+    // same-run A/Bs: ours under other switches (one run each, or `repeats` with --interleave-variants), against the same PyTorch median
+    for (const [k, o] of Object.entries(small.extraRuns ?? {})) {
+      lines.push(`GPT-2 small${tag} ${k} | ${ms(o)} | ${ms(small.torch[k.split(':')[0]])} | ${ratio(o, small.torch[k.split(':')[0]])} | ${o?.runs ? JSON.stringify(o.runs) : '(1 run)'}`);
+    }
+    const l = small.ours.lora;
+    lines.push(`GPT-2 small${tag} memory: ours pool ${gib(l?.poolBytes)}, PyTorch peak ${gib(small.torch.lora?.peakAllocatedBytes)}; profile ${l?.profileGpuMs?.toFixed(1)} ms GPU over ${l?.kernelsPerStep} kernels; host CPU ${l?.cpuMs?.toFixed(1)} ms/step`);
   }
-  // same-run A/Bs: ours under other switches (one run each, or `repeats` with --interleave-variants), against the same PyTorch median
-  for (const [k, o] of Object.entries(small.extraRuns ?? {})) {
-    lines.push(`GPT-2 small${tag} ${k} | ${ms(o)} | ${ms(small.torch[k.split(':')[0]])} | ${ratio(o, small.torch[k.split(':')[0]])} | ${o?.runs ? JSON.stringify(o.runs) : '(1 run)'}`);
-  }
-  const l = small.ours.lora;
-  lines.push(`GPT-2 small${tag} memory: ours pool ${gib(l?.poolBytes)}, PyTorch peak ${gib(small.torch.lora?.peakAllocatedBytes)}; profile ${l?.profileGpuMs?.toFixed(1)} ms GPU over ${l?.kernelsPerStep} kernels; host CPU ${l?.cpuMs?.toFixed(1)} ms/step`);
-}
 }
 // the kernel variants (bench/gpu-all.sh gpt2-kernels): one run each, profiled; their GPU time against ShareA's own
 const kern = read('gpt2-kernels.json')?.gpu as { ours: Record<string, R>; torch: Record<string, R>; extraRuns?: Record<string, R> } | undefined;
