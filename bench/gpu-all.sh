@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one device script (issue 25): every GPU measurement the project keeps,
-# in one call of at most ~6 minutes, from the repo root on the GPU machine:
+# from the repo root on the GPU machine, a few parts a call (BENCH_PARTS; a call runs at most 10 minutes):
 #   bash bench/pack-device.sh && npm run build          # here, once
 #   bash .device/run.sh bash bench/gpu-all.sh           # there (carry: .device, dist)
 # Writes into $OUT (else bench/results/gpu-all-<date>/), these files and more:
@@ -9,6 +9,8 @@
 #   gpt2-small.{json,log}  GPT-2 small 8 x 256, LoRA and ShareA vs PyTorch + PEFT eager (3 runs each,
 #                          interleaved, median of medians) and torch.compile (ShareA); the LoRA run's
 #                          per-kernel profile (timestamp quantization off) is in the JSON (ours.lora.profile*)
+#   gpt2-pipeline.{json,log} the same with both sides clipping at 1 (--clip), LoRA and ShareA interleaved with fit()'s
+#                          pipelined step, the multi-tensor optimizer, and both with the candidate kernels (entry 42)
 #   notebook.{json,log}    notebook scale, ShareA at 6 and 12 layers, both sides, 3 runs each (LoRA's step
 #                          costs the same at this shape; --notebook-variants sharea,lora adds it)
 #   scaling.{json,log}     GPT-2 medium, large, a LLaMA-7B-wide stack, ShareA, both sides
