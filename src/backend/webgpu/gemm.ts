@@ -283,6 +283,15 @@ export function splitChoice(M: number, N: number, K: number, t: GemmTile): { t: 
  * their tile but for the 32-deep form, as measured (their 128 × 256 fill was never); K > 4096 (an LM head's dX)
  * keeps split-K's own plan. An unsplit 128 × 256 is 32-deep where `workgroupBytes` (the device's limit) allows.
  */
+/**
+ * The K-slice counts the wide and fill plans try, fewest first: none, 2, 3, 4, 6, 8, each at least 256 of K (1 alone
+ * where the product cannot be split). (5 slices, and a 0.8 fill that put the c_attn forward onto 3, were measured no
+ * better and 1.6 ms worse: entry 37.)
+ */
+function sliceCounts(K: number, canSplit: boolean): number[] {
+  return canSplit ? [1, 2, 3, 4, 6, 8].filter((S) => S === 1 || K / S >= 256) : [1];
+}
+
 export function widePlan(M: number, N: number, K: number, batch: number, plan: GemmPlan, canSplit: boolean, sms = flags.gpuSms, workgroupBytes = 32768, fill = flags.gemmPlan === 'fill'): GemmPlan {
   if (batch === 1 && M > 64 && N > 128 && K <= 4096) {
     if (fill) {
@@ -290,9 +299,7 @@ export function widePlan(M: number, N: number, K: number, batch: number, plan: G
       if (p) return p;
     }
     const tiles = Math.ceil(M / WIDE.BM) * Math.ceil(N / WIDE.BN);
-    // (5 slices, and a 0.8 fill that put the c_attn forward onto 3, were measured no better and 1.6 ms worse: entry 37)
-    for (const S of canSplit ? [1, 2, 3, 4, 6, 8] : [1]) {
-      if (S > 1 && K / S < 256) break;
+    for (const S of sliceCounts(K, canSplit)) {
       const n = tiles * S;
       if (n / (Math.ceil(n / sms) * sms) >= 0.9) return { t: wideTile(S, workgroupBytes), S };
     }
@@ -323,8 +330,7 @@ const REDUCE_BYTES_PER_US = 2.5e6, REDUCE_FIXED_US = 4;
  */
 export function fillPlan(M: number, N: number, K: number, canSplit: boolean, sms: number, workgroupBytes: number): GemmPlan | undefined {
   let best: GemmPlan | undefined, bestUs = Infinity, bestN = 0;
-  for (const S of canSplit ? [1, 2, 3, 4, 6, 8] : [1]) {
-    if (S > 1 && K / S < 256) break;
+  for (const S of sliceCounts(K, canSplit)) {
     for (const narrow of [false, true]) {
       const t = wideTile(S, workgroupBytes, narrow);
       const n = Math.ceil(M / t.BM) * Math.ceil(N / t.BN) * S;

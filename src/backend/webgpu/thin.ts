@@ -49,6 +49,50 @@ export interface ThinArgs {
   outShape: number[];
 }
 
+/**
+ * Both thin kernels' frame: 16 row slots × 16 K lanes a workgroup, consecutive threads along the big operand's
+ * contiguous dimension (K lanes where A is [M, K], row slots where A is [K, M]); `rows` rows of the long side a workgroup
+ */
+const frame = (transA: boolean, split: boolean, rows: number, N: number): string => `
+var<workgroup> red : array<f32, ${ROWS * LANES * N}>;
+@compute @workgroup_size(${ROWS * LANES}, 1, 1)
+fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>, @builtin(num_workgroups) n3 : vec3<u32>) {
+  let tid = l3.x;
+  // consecutive threads walk the big operand's contiguous dimension
+  let r = ${transA ? `tid % ${ROWS}u` : `tid / ${LANES}u`};
+  let lane = ${transA ? `tid / ${ROWS}u` : `tid % ${LANES}u`};
+  let row0 = ${split ? 'w3.x' : '(w3.y * n3.x + w3.x)'} * ${rows}u;`;
+
+/**
+ * With each thread's sums `accs` (one a column): the 16 lanes of row slot r2 added and stored at output row `orow`
+ * (an expression of r2): into the [S, M, N] partials (split: slice w3.y), else C as [M, N] or, flipped, [N, M]
+ */
+function laneSum(accs: string[], orow: string, o: { N: number; split: boolean; flip: boolean }): string {
+  const { N, split, flip } = o;
+  const store = split ? `C[(w3.y * P.M + orow) * ${N}u + n]` : flip ? `C[n * P.M + orow]` : `C[orow * ${N}u + n]`;
+  return `{
+    let slot = (r * ${LANES}u + lane) * ${N}u;
+    ${accs.map((acc, n) => `red[slot + ${n}u] = ${acc};`).join(' ')}
+    workgroupBarrier();
+    if (tid < ${ROWS * N}u) {
+      let r2 = tid / ${N}u;
+      let n = tid % ${N}u;
+      var s = 0.0;
+      for (var l = 0u; l < ${LANES}u; l++) { s += red[(r2 * ${LANES}u + l) * ${N}u + n]; }
+      let orow = ${orow};
+      if (orow < P.M) { ${store} = s${split ? '' : ' * P.alpha'}; }
+    }
+  }`;
+}
+
+/** a split product's partials summed into its output (sumSplits) and freed; an unsplit product's output as it is */
+function finish(out: tf.TensorInfo, S: number, M: number, N: number, flip: boolean, g: ThinArgs): tf.TensorInfo {
+  if (S === 1) return out;
+  const c = sumSplits(out, S, M, N, flip, g.alpha, g.outShape);
+  tf.backend().disposeData(out.dataId);
+  return c;
+}
+
 export function thinGemm(g: ThinArgs): tf.TensorInfo {
   // M-thin: swap roles, compute the transpose, store it transposed
   const flip = g.N > THIN_MAX;
@@ -62,22 +106,13 @@ export function thinGemm(g: ThinArgs): tf.TensorInfo {
   const groups = Math.ceil(M / ROWS);
   const S = thinSplits(groups, g.K);
   const split = S > 1;
-  const store = split ? `C[(w3.y * P.M + orow) * ${N}u + n]` : flip ? `C[n * P.M + orow]` : `C[orow * ${N}u + n]`;
   const acc = Array.from({ length: N }, (_, n) => n);
   const chunk = Math.ceil(g.K / S);
   const out = dispatch({
     key: `thin_gemm_${N}_${+transA}${+transB}${+flip}${split ? '_split' : ''}`,
     outputs: [{ name: 'C' }],
     inputs: [{ name: 'A' }, { name: 'B' }],
-    body: () => `
-var<workgroup> red : array<f32, ${ROWS * LANES * N}>;
-@compute @workgroup_size(${ROWS * LANES}, 1, 1)
-fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>, @builtin(num_workgroups) n3 : vec3<u32>) {
-  let tid = l3.x;
-  // consecutive threads walk the big operand's contiguous dimension
-  let r = ${transA ? `tid % ${ROWS}u` : `tid / ${LANES}u`};
-  let lane = ${transA ? `tid / ${ROWS}u` : `tid % ${LANES}u`};
-  let row0 = ${split ? 'w3.x' : '(w3.y * n3.x + w3.x)'} * ${ROWS}u;
+    body: () => `${frame(transA, split, ROWS, N)}
   let row = row0 + r;
   ${acc.map((n) => `var acc${n} = 0.0;`).join(' ')}
   if (row < P.M) {
@@ -88,25 +123,12 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
       ${acc.map((n) => `acc${n} = fma(av, ${readB(n)}, acc${n});`).join('\n      ')}
     }
   }
-  let slot = (r * ${LANES}u + lane) * ${N}u;
-  ${acc.map((n) => `red[slot + ${n}u] = acc${n};`).join(' ')}
-  workgroupBarrier();
-  if (tid < ${ROWS * N}u) {
-    let r2 = tid / ${N}u;
-    let n = tid % ${N}u;
-    var s = 0.0;
-    for (var l = 0u; l < ${LANES}u; l++) { s += red[(r2 * ${LANES}u + l) * ${N}u + n]; }
-    let orow = row0 + r2;
-    if (orow < P.M) { ${store} = s${split ? '' : ' * P.alpha'}; }
-  }
+  ${laneSum(acc.map((n) => `acc${n}`), 'row0 + r2', { N, split, flip })}
 }`,
   }, [a, b], [{ shape: split ? [S, M, N] : g.outShape }],
   [['M', 'u32', M], ['K', 'u32', g.K], ['alpha', 'f32', g.alpha], ...(split ? [['chunk', 'u32', chunk] as ['chunk', 'u32', number]] : [])],
   split ? [groups, S, 1] : grid1d(groups))[0];
-  if (!split) return out;
-  const c = sumSplits(out, S, M, N, flip, g.alpha, g.outShape);
-  tf.backend().disposeData(out.dataId);
-  return c;
+  return finish(out, S, M, N, flip, g);
 }
 
 /** C = alpha · Σ_s partials[s] ([S, M, N]), stored [M, N] or, for a flipped product, [N, M] */
@@ -164,21 +186,13 @@ function thinBlocked(g: ThinArgs, o: { M: number; N: number; a: tf.TensorInfo; b
       : Q.flatMap((kk) => ns.map((n) => `let b${kk}_${n} = B[(k + ${kk}u) * ${N}u + ${n}u];`)).join('\n      ');
   const bAt = (kk: number, n: number) => (transB ? `b${n}[${kk}]` : bVec ? `b${kk}_${n >> 2}[${n & 3}]` : `b${kk}_${n}`);
   const fmas = Q.flatMap((q) => Q.flatMap((kk) => ns.map((n) => `acc${q}_${n} = fma(${aAt(q, kk)}, ${bAt(kk, n)}, acc${q}_${n});`))).join('\n      ');
-  const orowOf = transA ? 'row0 + 4u * r2 + q' : 'row0 + r2 + 16u * q';
-  const store = split ? `C[(z * P.M + orow) * ${N}u + n]` : flip ? `C[n * P.M + orow]` : `C[orow * ${N}u + n]`;
+  // the output row of row slot r2's q-th row
+  const orowOf = (q: number) => (transA ? `row0 + 4u * r2 + ${q}u` : `row0 + r2 + ${16 * q}u`);
   const out = dispatch({
     key: `thin_blk_${N}_${+transA}${+transB}${+flip}${split ? '_split' : ''}`,
     outputs: [{ name: 'C' }],
     inputs: [{ name: 'A', type: 'vec4<f32>' }, { name: 'B', type: bVec ? 'vec4<f32>' : 'f32' }],
-    body: () => `
-var<workgroup> red : array<f32, ${ROWS * LANES * N}>;
-@compute @workgroup_size(${ROWS * LANES}, 1, 1)
-fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 : vec3<u32>, @builtin(num_workgroups) n3 : vec3<u32>) {
-  let tid = l3.x;
-  // consecutive threads walk the big operand's contiguous dimension: K lanes (A as [M, K]) or row slots (A as [K, M])
-  let r = ${transA ? `tid % ${ROWS}u` : `tid / ${LANES}u`};
-  let lane = ${transA ? `tid / ${ROWS}u` : `tid % ${LANES}u`};
-  let row0 = ${split ? 'w3.x' : '(w3.y * n3.x + w3.x)'} * ${ROWS_WG}u;
+    body: () => `${frame(transA, split, ROWS_WG, N)}
   let z = ${split ? 'w3.y' : '0u'};
   ${Q.flatMap((q) => ns.map((n) => `var acc${q}_${n} = 0.0;`)).join(' ')}
   let kBegin = z * P.chunk;
@@ -192,28 +206,11 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
       ${fmas}
     }
   }
-  // the 16 lanes' sums, one of the thread's 4 rows at a time
-  let slot = (r * ${LANES}u + lane) * ${N}u;
-  let r2 = tid / ${N}u;
-  let n = tid % ${N}u;
-  ${Q.map((q) => `{
-    ${ns.map((n) => `red[slot + ${n}u] = acc${q}_${n};`).join(' ')}
-    workgroupBarrier();
-    if (tid < ${ROWS * N}u) {
-      var s = 0.0;
-      for (var l = 0u; l < ${LANES}u; l++) { s += red[(r2 * ${LANES}u + l) * ${N}u + n]; }
-      let q = ${q}u;
-      let orow = ${orowOf};
-      if (orow < P.M) { ${store} = s${split ? '' : ' * P.alpha'}; }
-    }
-    workgroupBarrier();
-  }`).join('\n  ')}
+  // the 16 lanes' sums, one of the thread's 4 rows at a time (red is reused: a barrier between rounds)
+  ${Q.map((q) => laneSum(ns.map((n) => `acc${q}_${n}`), orowOf(q), { N, split, flip })).join('\n  workgroupBarrier();\n  ')}
 }`,
   }, [o.a, o.b], [{ shape: split ? [S, M, N] : g.outShape }],
   [['M', 'u32', M], ['K', 'u32', g.K], ['alpha', 'f32', g.alpha], ['chunk', 'u32', chunk]],
   split ? [groups, S, 1] : grid1d(groups))[0];
-  if (!split) return out;
-  const c = sumSplits(out, S, M, N, flip, g.alpha, g.outShape);
-  tf.backend().disposeData(out.dataId);
-  return c;
+  return finish(out, S, M, N, flip, g);
 }
