@@ -96,27 +96,17 @@ export function xentBackward({ inputs }: { inputs: KernelInputs }): tf.TensorInf
   // its row's label, LSE and scale once for the four
   const per = flags.webgpuXent4 ? 4 : 1;
   const gx = Math.ceil(V / (256 * per));
+  // each of a thread's logits; an ignored row's gradient is zero, whatever its logits hold
   const one = (j: string) => `{ let j = ${j}; if (j < P.V) { var p = exp(L[row * P.V + j] - l); if (i32(j) == y) { p = p - 1.0; } DL[row * P.V + j] = select(p * sc, 0.0, ign); } }`;
-  const body = per === 1 ? `
-  let j = w3.x * 256u + l3.x;
-  let row = w3.y + w3.z * 65535u;
-  if (j >= P.V || row >= P.rows) { return; }
-  let y = Y[row];
-  let idx = row * P.V + j;
-  if (y == ${IGNORE_INDEX}) { DL[idx] = 0.0; return; }
-  let sc = G[0] / max(C[0], 1.0);
-  var p = exp(L[idx] - LSE[row]);
-  if (i32(j) == y) { p = p - 1.0; }
-  DL[idx] = p * sc;` : `
+  const body = `
   let j0 = w3.x * ${256 * per}u + l3.x;
   let row = w3.y + w3.z * 65535u;
   if (j0 >= P.V || row >= P.rows) { return; }
   let y = Y[row];
-  // an ignored row's gradient is zero, whatever its logits hold
   let ign = y == ${IGNORE_INDEX};
   let sc = G[0] / max(C[0], 1.0);
   let l = LSE[row];
-  ${[0, 1, 2, 3].map((c) => one(`j0 + ${c * 256}u`)).join('\n  ')}`;
+  ${Array.from({ length: per }, (_, c) => one(`j0 + ${c * 256}u`)).join('\n  ')}`;
   return dispatch({
     key: `xent_bwd${per === 4 ? '_x4' : ''}`,
     outputs: [{ name: 'DL' }],
