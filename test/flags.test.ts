@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { flags } from '../src/backend/flags.js';
-import { ROOT } from './helpers.js';
+import { ROOT, withEnv } from './helpers.js';
 
 const FLAGS_FILE = 'src/backend/flags.ts';
 const BENCH_FLAGS_FILE = 'bench/flags.ts';
@@ -22,16 +22,6 @@ function sources(dir: string): string[] {
   });
 }
 
-/** with `name` set to `value` (or removed) for the length of f */
-function withEnv<T>(name: string, value: string | undefined, f: () => T): T {
-  const saved = process.env[name];
-  if (value === undefined) delete process.env[name]; else process.env[name] = value;
-  try {
-    return f();
-  } finally {
-    if (saved === undefined) delete process.env[name]; else process.env[name] = saved;
-  }
-}
 
 describe('SHARELORA_* switches', () => {
   const names = (file: string) => readFileSync(join(ROOT, file), 'utf8').match(/'SHARELORA_[A-Z0-9_]+'/g)!.map((s) => s.slice(1, -1));

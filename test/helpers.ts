@@ -10,6 +10,23 @@ import { useBackend } from '../src/backend/index.js';
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const FIXTURES = join(ROOT, 'test', 'fixtures', 'hf-reference');
 
+/** with `name` set to `value` (or removed) for the length of f, an async f's promise included */
+export function withEnv<T>(name: string, value: string | undefined, f: () => T): T {
+  const saved = process.env[name];
+  const set = (v: string | undefined) => { if (v === undefined) delete process.env[name]; else process.env[name] = v; };
+  set(value);
+  let r: T;
+  try {
+    r = f();
+  } catch (e) {
+    set(saved);
+    throw e;
+  }
+  if (r instanceof Promise) return r.finally(() => set(saved)) as T;
+  set(saved);
+  return r;
+}
+
 /** Tests run on SHARELORA_BACKEND (default cpu); tolerances widen on GPU backends. */
 export async function testBackend(): Promise<string> {
   const name = process.env.SHARELORA_BACKEND || 'cpu';

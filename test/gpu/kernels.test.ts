@@ -15,6 +15,7 @@ import * as ref from '../../src/backend/ops.js';
 import { webgpuOps as ours } from '../../src/backend/webgpu/index.js';
 import { AdamW } from '../../src/train/adamw.js';
 import { checkAgainstCpu, f32, LIBRARY_TILES, randn, relErr, releaseGPU, tileDisagreements, webgpuUnavailable, type Case } from './helpers.js';
+import { withEnv } from '../helpers.js';
 
 const TOL = 2e-5;
 // Lavapipe compiles each GEMM variant with LLVM (seconds apiece for the big
@@ -147,10 +148,8 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
 
   it('crossEntropy with ignored labels (one logit a thread, and four: SHARELORA_WEBGPU_XENT4)', async (t) => {
     if (skip) return t.skip(skip);
-    const was = process.env.SHARELORA_WEBGPU_XENT4;
-    try {
-      for (const x4 of ['0', '1']) {
-        process.env.SHARELORA_WEBGPU_XENT4 = x4;
+    for (const x4 of ['0', '1']) {
+      await withEnv('SHARELORA_WEBGPU_XENT4', x4, async () => {
         // 2,600: two of x4's 1,024-wide iterations and a part of a third, whose lanes past V hold nothing
         for (const [N, V] of [[13, 1001], [6, 50], [5, 2600]]) {
           const labels = new Int32Array(N);
@@ -162,9 +161,7 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
         // every label ignored: the fallback divides by max(n, 1) and gives 0
         await check(`crossEntropy all ignored xent4=${x4}`, (l, y) => ref.crossEntropy(l as tf.Tensor2D, y as tf.Tensor1D), (l, y) => ours.crossEntropy(l as tf.Tensor2D, y as tf.Tensor1D),
           { inputs: [f32([3, 10], 21), { data: new Int32Array(3).fill(-100), shape: [3], dtype: 'int32' }], wrt: [0] }, 1e-6);
-      }
-    } finally {
-      if (was === undefined) delete process.env.SHARELORA_WEBGPU_XENT4; else process.env.SHARELORA_WEBGPU_XENT4 = was;
+      });
     }
   });
 
@@ -257,9 +254,7 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
 
   it('the thin products 4 rows a thread, vec4 (SHARELORA_WEBGPU_THIN_BLOCK): every layout, both orientations, split', async (t) => {
     if (skip) return t.skip(skip);
-    const was = process.env.SHARELORA_WEBGPU_THIN_BLOCK;
-    process.env.SHARELORA_WEBGPU_THIN_BLOCK = '1';
-    try {
+    await withEnv('SHARELORA_WEBGPU_THIN_BLOCK', '1', async () => {
       // K a multiple of 4 (and M, where A is read as [K, M]), so each of these takes the blocked kernel; the gradients
       // (wrt both inputs) run more thin products, on the other layouts. N = 8 and 4 read B as vec4, N = 5, 6, 3 as scalars
       // where B is [K, N]; 100 rows leave the last workgroup's 64 part empty
@@ -280,9 +275,7 @@ describe('webgpu kernels vs tfjs-core fallback', () => {
         await check(`blocked thin matMul ${sa}x${sb} ${ta}${tb}`, (a, b) => tf.matMul(a, b, ta, tb), (a, b) => tf.matMul(a, b, ta, tb),
           { inputs: [f32(sa, 32), f32(sb, 33)], wrt: [0, 1] }, 1e-4);
       }
-    } finally {
-      if (was === undefined) delete process.env.SHARELORA_WEBGPU_THIN_BLOCK; else process.env.SHARELORA_WEBGPU_THIN_BLOCK = was;
-    }
+    });
   });
 
   it('ops.ts dispatches to the fused kernels on webgpu', async (t) => {
