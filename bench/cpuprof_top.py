@@ -2,6 +2,7 @@
 
     node --cpu-prof --cpu-prof-dir=/tmp/prof dist/bench/worker.js "$(cat bench/fixtures/notebook-null-device.json)"
     python3 bench/cpuprof_top.py /tmp/prof/CPU.*.cpuprofile 20    # the last 20 s: the steady-state steps
+    python3 bench/cpuprof_top.py PROFILE 20 update                 # and the self time under frames whose name contains "update"
 
 bench/NOTES.md entry 10 reads host time per step of the webgpu path this way.
 """
@@ -12,6 +13,7 @@ import sys
 
 def main():
     path, window_s = sys.argv[1], float(sys.argv[2])
+    under = sys.argv[3:]
     p = json.load(open(path))
     nodes = {n["id"]: n for n in p["nodes"]}
     parent = {c: n["id"] for n in p["nodes"] for c in n.get("children", [])}
@@ -26,6 +28,7 @@ def main():
         stamps.append(t)
     start = stamps[-1] - window_s * 1e6
     own, incl, total = collections.Counter(), collections.Counter(), 0
+    below = {u: collections.Counter() for u in under}
     for sample, stamp, d in zip(p["samples"], stamps, p["timeDeltas"]):
         if stamp < start:
             continue
@@ -38,10 +41,17 @@ def main():
                 incl[k] += d
                 seen.add(k)
             n = parent.get(n)
+        for u in under:
+            if any(u in k.split(" ")[0] for k in seen):
+                below[u][key(sample)] += d
     print(f"window {total / 1000:.1f} ms")
     for title, counter in (("self", own), ("inclusive", incl)):
         print(f"--- {title}")
         for k, v in counter.most_common(30):
+            print(f"{v / 1000:9.1f} {100 * v / total:5.1f}% {k}")
+    for u, counter in below.items():
+        print(f"--- self time under a frame named *{u}*: {sum(counter.values()) / 1000:.1f} ms")
+        for k, v in counter.most_common(20):
             print(f"{v / 1000:9.1f} {100 * v / total:5.1f}% {k}")
 
 

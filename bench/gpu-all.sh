@@ -9,6 +9,7 @@
 #   gpt2-small.{json,log}  GPT-2 small 8 x 256, LoRA and ShareA vs PyTorch + PEFT eager (3 runs each,
 #                          interleaved, median of medians) and torch.compile (ShareA); the LoRA run's
 #                          per-kernel profile (timestamp quantization off) is in the JSON (ours.lora.profile*)
+#   host-{lora,sharea,...}.{txt,log} bench/host-profile.sh: V8 CPU profiles of the GPT-2-small step, read on the device (entry 43)
 #   gpt2-pipeline.{json,log} the same with both sides clipping at 1 (--clip), LoRA and ShareA interleaved with fit()'s
 #                          pipelined step, the multi-tensor optimizer, and both with the candidate kernels (entry 42)
 #   notebook.{json,log}    notebook scale, ShareA at 6 and 12 layers, both sides, 3 runs each (LoRA's step
@@ -98,6 +99,8 @@ part gpt2-pipeline 400 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 
   --clip 1 --interleave-variants --variant-models lora,sharea \
   --variants '{"pipeline":{"SHARELORA_WEBGPU_PIPELINE":"1"},"multi-tensor":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"pipeline + multi-tensor + candidates":{"SHARELORA_WEBGPU_PIPELINE":"1","SHARELORA_WEBGPU_MULTI_TENSOR":"1","SHARELORA_GEMM_PLAN":"fill","SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1","SHARELORA_WEBGPU_SUBGROUP_NORMS":"1","SHARELORA_WEBGPU_XENT4":"1"}}' \
   --out "$out/gpt2-pipeline.json"
+# where the host time of a GPT-2-small step goes, LoRA against ShareA, with and without the multi-tensor optimizer (entry 43)
+part host-profile 150 bash bench/host-profile.sh "$out"
 # the headline: both sides three runs each, interleaved, and torch.compile (no clipping, as every session before)
 part gpt2-small 300 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
   --compile sharea --out "$out/gpt2-small.json"
