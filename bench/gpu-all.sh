@@ -93,13 +93,13 @@ part gpt2-kernels 260 node dist/bench/run.js --suite gpu --steps 8 --warmup 4 --
 # both sides, HF Trainer's default); and the candidate kernels' 1.35 ms of GPU time did not show in the wall clock
 # without it. LoRA and ShareA, both sides clipping, the pipeline alone and with the candidates (entry 39's fill plan,
 # 37's GELU GEMM and fused LN, 38's subgroup norms, 40's four-wide cross-entropy), three runs a side interleaved
-# (and the multi-tensor optimizer alone: one AdamW op for all 24 or 13 tensors, the other way to cut that host time,
-# which needs no clipping). About 5-6 minutes: BENCH_PARTS="gpt2-pipeline tests" makes one call of ~9
+# (and AdamW out of place, as before session 22: entry 43's in-place update cuts that host time without clipping,
+# by binding the same buffers every step). About 5-6 minutes.
 part gpt2-pipeline 400 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
   --clip 1 --interleave-variants --variant-models lora,sharea \
-  --variants '{"pipeline":{"SHARELORA_WEBGPU_PIPELINE":"1"},"multi-tensor":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"pipeline + multi-tensor + candidates":{"SHARELORA_WEBGPU_PIPELINE":"1","SHARELORA_WEBGPU_MULTI_TENSOR":"1","SHARELORA_GEMM_PLAN":"fill","SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1","SHARELORA_WEBGPU_SUBGROUP_NORMS":"1","SHARELORA_WEBGPU_XENT4":"1"}}' \
+  --variants '{"adamw out of place":{"SHARELORA_WEBGPU_ADAMW_INPLACE":"0"},"pipeline":{"SHARELORA_WEBGPU_PIPELINE":"1"},"pipeline + multi-tensor + candidates":{"SHARELORA_WEBGPU_PIPELINE":"1","SHARELORA_WEBGPU_MULTI_TENSOR":"1","SHARELORA_GEMM_PLAN":"fill","SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1","SHARELORA_WEBGPU_SUBGROUP_NORMS":"1","SHARELORA_WEBGPU_XENT4":"1"}}' \
   --out "$out/gpt2-pipeline.json"
-# where the host time of a GPT-2-small step goes, LoRA against ShareA, with and without the multi-tensor optimizer (entry 43)
+# where the host time of a GPT-2-small step goes, LoRA against ShareA, AdamW in place (the default) and out of place (entry 43)
 part host-profile 150 bash bench/host-profile.sh "$out"
 # the headline: both sides three runs each, interleaved, and torch.compile (no clipping, as every session before)
 part gpt2-small 300 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \

@@ -21,5 +21,5 @@ run() { # name, variant, env...
 }
 run lora lora
 run sharea sharea
-run lora-multi-tensor lora SHARELORA_WEBGPU_MULTI_TENSOR=1
-run sharea-multi-tensor sharea SHARELORA_WEBGPU_MULTI_TENSOR=1
+run lora-out-of-place lora SHARELORA_WEBGPU_ADAMW_INPLACE=0
+run sharea-out-of-place sharea SHARELORA_WEBGPU_ADAMW_INPLACE=0

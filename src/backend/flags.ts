@@ -128,6 +128,8 @@ export const flags = {
   get webgpuFlatStream(): boolean { return webgpuFlatStream(); },
   /** SHARELORA_WEBGPU_MULTI_TENSOR=1 (opt-in: an H100 result not yet settled, README's switch table): the trainer's gradient statistics and AdamW update as one op over all parameters (ops.gradStatsMany, ops.adamwUpdates; webgpu/optim.ts). */
   get webgpuMultiTensor(): boolean { return webgpuMultiTensor(); },
+  /** SHARELORA_WEBGPU_ADAMW_INPLACE=0 (on access): AdamW makes new p, m and v tensors each step instead of writing into them (ops.adamwApply; webgpu/optim.ts adamwInPlaceKernel, bench/NOTES.md entry 43). */
+  get webgpuAdamwInPlace(): boolean { return onOff('SHARELORA_WEBGPU_ADAMW_INPLACE', true); },
   /** SHARELORA_WEBGPU_REPLAY=0 (on access, read by every fit()): no step replay, every step through tfjs (train/step-replay.ts, webgpu/replay.ts; on by default since bench/NOTES.md entry 17's H100 run). */
   get webgpuReplay(): boolean { return onOff('SHARELORA_WEBGPU_REPLAY', true); },
   /** SHARELORA_WEBGPU_PIPELINE=1 (on access; opt-in: never yet measured running, bench/NOTES.md entry 42): replayed steps inside fit() submit the update with the clipping coefficient computed on the GPU and read step k's loss while step k+1 runs (train/trainer.ts, webgpu/optim.ts stepControl). */

@@ -261,6 +261,19 @@ export function adamwUpdates(items: Array<{ p: tf.Tensor; g: tf.Tensor; m: tf.Te
 }
 
 /**
+ * Applies AdamW to every item. On webgpu (unless SHARELORA_WEBGPU_ADAMW_INPLACE=0) it writes into p, m and v
+ * where no other tensor shares their buffers, with no new tensors (webgpu/optim.ts adamwInPlaceKernel); every
+ * other item goes through adamwUpdates, and `assign(i, next)` puts its new [p, m, v] in place.
+ */
+export function adamwApply(items: Array<{ p: tf.Tensor; g: tf.Tensor; m: tf.Tensor; v: tf.Tensor }>, h: AdamWHyper, assign: (i: number, next: tf.Tensor[]) => void): void {
+  const fz = fused();
+  const rest = fz && flags.webgpuAdamwInPlace ? fz.adamwInPlace(items, h) : items;
+  if (!rest.length) return;
+  const index = rest.map((it) => items.indexOf(it));
+  adamwUpdates(rest, h, (j, next) => assign(index[j], next));
+}
+
+/**
  * torch.optim.AdamW's new [p, m, v] for one parameter, not yet assigned:
  * decoupled weight decay first, then the moments, then the bias-corrected step.
  */

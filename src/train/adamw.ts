@@ -9,7 +9,7 @@
  * options (options.ts) use them for its lr/betas/eps/weightDecay.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { adamwUpdates, type AdamWHyper } from '../backend/ops.js';
+import { adamwApply, adamwUpdates, type AdamWHyper } from '../backend/ops.js';
 import { checkOptions, describeValue, optionKeys, OptionsError } from '../util/options.js';
 import { checkAgainst, fromHost, toHost, type HostTensor } from './host.js';
 
@@ -164,10 +164,11 @@ export class AdamW {
 
   /**
    * new [p, m, v] of every parameter that has a gradient, handed to `each` unassigned
-   * (webgpu: one fused dispatch per parameter instead of ~13 ops, or one op for many: src/backend/webgpu/optim.ts)
+   * (webgpu: one fused dispatch per parameter instead of ~13 ops, or one op for many: src/backend/webgpu/optim.ts);
+   * `inPlace`: the backend may write p, m and v directly (ops.adamwApply), and hands `each` only the others
    */
   private next(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, h: ReturnType<AdamW['hyper']>,
-    each: (it: { name: string; p: tf.Variable; m: tf.Variable; v: tf.Variable }, next: tf.Tensor[]) => void, created?: string[], ctrl?: tf.Tensor): void {
+    each: (it: { name: string; p: tf.Variable; m: tf.Variable; v: tf.Variable }, next: tf.Tensor[]) => void, created?: string[], ctrl?: tf.Tensor, inPlace = false): void {
     const items: Array<{ name: string; p: tf.Variable; g: tf.Tensor; m: tf.Variable; v: tf.Variable }> = [];
     for (const [name, p] of params) {
       const g = grads.get(name);
@@ -177,7 +178,7 @@ export class AdamW {
       items.push({ name, p, g, m, v });
     }
     const hyper: AdamWHyper = { decay: h.decay, beta1: this.beta1, beta2: this.beta2, eps: this.eps, stepSize: h.stepSize, sqrtBc2: h.sqrtBc2, gscale: h.gscale, ...(ctrl ? { ctrl } : {}) };
-    adamwUpdates(items, hyper, (i, next) => each(items[i], next));
+    (inPlace ? adamwApply : adamwUpdates)(items, hyper, (i, next) => each(items[i], next));
   }
 
   private moments(name: string, p: tf.Variable): [tf.Variable, tf.Variable] {
@@ -209,7 +210,7 @@ export class AdamW {
       v.assign(v1);
       p.assign(p1);
       tf.dispose([p1, m1, v1]);
-    }, undefined, ctrl);
+    }, undefined, ctrl, true);
     this.step = h.t;
   }
 

@@ -248,3 +248,60 @@ ${ELT_HEADER}
   }
   return outs;
 }
+
+/**
+ * AdamW written into p, m and v themselves (SHARELORA_WEBGPU_ADAMW_INPLACE, bench/NOTES.md entry 43). The
+ * out-of-place kernels above make three new tensors a parameter a step, so every dispatch binds new buffers and a
+ * new uniform buffer (the step size changes every step): a createBindGroup (~65 µs on Dawn's null device here,
+ * most of a dispatch's host cost), three pool acquisitions and three releases, an engine op. Here the step's
+ * hyperparameters are written once into the long-lived `h` by one small dispatch, and each parameter's dispatch
+ * binds only buffers that stay the same from step to step (p, m, v; the replayed step's gradient; `h`; a
+ * uniform holding the element count), so its bind group comes from the cache after the first step.
+ * inputs: h [16], optional c (a pipelined step's [scale, ok], as adamwKernel's), p_k, g_k, m_k, v_k for k < n;
+ * attrs: adamwKernel's and n. No outputs: p_k, m_k and v_k change. The caller (ops.adamwInPlace) makes sure no
+ * other tensor shares their buffers. Same arithmetic, in the same order, as adamwKernel.
+ */
+export function adamwInPlaceKernel({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo[] {
+  const n = attrs.n as number;
+  const f = (k: string) => attrs[k] as number;
+  const { h, c } = inputs;
+  // H = [gscale, beta1, beta2, decay, sqrtBc2, eps, stepSize, apply]; with c, gscale and apply come from it
+  dispatch({
+    key: c ? 'optim_adamw_hyper_ctrl' : 'optim_adamw_hyper',
+    outputs: [{ name: 'H' }],
+    inputs: c ? [{ name: 'C' }] : [],
+    body: () => `
+@compute @workgroup_size(1, 1, 1)
+fn main() {
+  H[0] = ${c ? 'C[0]' : 'P.gscale'}; H[1] = P.beta1; H[2] = P.beta2; H[3] = P.decay;
+  H[4] = P.sqrtBc2; H[5] = P.eps; H[6] = P.stepSize; H[7] = ${c ? 'C[1]' : '1.0'};
+}`,
+  }, c ? [c] : [], [h], [
+    ['gscale', 'f32', f('gscale')], ['beta1', 'f32', f('beta1')], ['beta2', 'f32', f('beta2')], ['decay', 'f32', f('decay')],
+    ['sqrtBc2', 'f32', f('sqrtBc2')], ['eps', 'f32', f('eps')], ['stepSize', 'f32', f('stepSize')],
+  ], [1, 1, 1]);
+  for (let k = 0; k < n; k++) {
+    const p = inputs[`p${k}`];
+    const len = elementCount(p);
+    dispatch({
+      key: 'optim_adamw_inplace',
+      outputs: [{ name: 'Pw' }, { name: 'Mw' }, { name: 'Vw' }],
+      inputs: [{ name: 'G' }, { name: 'H' }],
+      body: () => `${ELT_HEADER}
+  if (H[7] == 0.0) { return; }
+  let beta1 = H[1];
+  let beta2 = H[2];
+  let g = G[i] * H[0];
+  let m1 = beta1 * Mw[i] + (1.0 - beta1) * g;
+  let v1 = beta2 * Vw[i] + (1.0 - beta2) * (g * g);
+  Mw[i] = m1;
+  Vw[i] = v1;
+  Pw[i] = Pw[i] * H[3] - (m1 / (sqrt(v1) / H[4] + H[5])) * H[6];
+}`,
+    }, [inputs[`g${k}`], h], [p, inputs[`m${k}`], inputs[`v${k}`]], [['n', 'u32', len]], grid1d(Math.ceil(len / 256)));
+  }
+  // tfjs keeps the values a read brought back and answers the next read from them: those are stale now
+  const be = webgpuBackend();
+  for (let k = 0; k < n; k++) for (const x of ['p', 'm', 'v']) { const d = be.tensorMap.get(inputs[`${x}${k}`].dataId); if (d) d.values = null; }
+  return [];
+}

@@ -16,7 +16,7 @@ import { watchDevice } from './errors.js';
 import { installReplayHooks } from './replay.js';
 import { replaceBatchMatMul, slMatMul } from './matmul.js';
 import { addNormBackward, addNormForward, columnSum, normBackward, normForward } from './norm.js';
-import { adamwKernel, adamwManyKernel, gradStatsKernel, gradStatsManyKernel, stepControlKernel } from './optim.js';
+import { adamwInPlaceKernel, adamwKernel, adamwManyKernel, gradStatsKernel, gradStatsManyKernel, stepControlKernel } from './optim.js';
 import { batchCheckKernel } from './batch-check.js';
 
 export const KERNELS = {
@@ -33,6 +33,7 @@ export const KERNELS = {
   adamw: 'ShareLoraAdamW',
   gradStatsMany: 'ShareLoraGradStatsMany',
   adamwMany: 'ShareLoraAdamWMany',
+  adamwInPlace: 'ShareLoraAdamWInPlace',
   stepControl: 'ShareLoraStepControl',
   xent: 'ShareLoraSoftmaxXent',
   xentGrad: 'ShareLoraSoftmaxXentGrad',
@@ -67,6 +68,7 @@ export function registerKernels(opts: { replaceBatchMatMul?: boolean } = {}): vo
   reg(KERNELS.adamw, adamwKernel);
   reg(KERNELS.gradStatsMany, gradStatsManyKernel);
   reg(KERNELS.adamwMany, adamwManyKernel);
+  reg(KERNELS.adamwInPlace, adamwInPlaceKernel);
   reg(KERNELS.stepControl, stepControlKernel);
   reg(KERNELS.xent, xentForward);
   reg(KERNELS.xentGrad, xentBackward);
