@@ -11,7 +11,7 @@ type R = { readRoundTripMs?: number; medianMs?: number; runs?: unknown[]; error?
 /** dispatches and engine ops a step (bench/NOTES.md entry 12: what a fusion removes) */
 const ops = (o?: R) => `${o?.gpuDispatchesPerStep} dispatches, ${o?.engineOpsPerStep} engine ops a step`;
 const dir = process.argv[2];
-if (!dir) throw new Error('usage: node dist/bench/summary.js <folder with gpt2-small.json, gpt2-pipeline.json, notebook.json, scaling.json>');
+if (!dir) throw new Error('usage: node dist/bench/summary.js <folder with gpt2-small.json, gpt2-host.json, gpt2-pipeline.json, notebook.json, scaling.json>');
 const read = (f: string) => existsSync(join(dir, f)) ? JSON.parse(readFileSync(join(dir, f), 'utf8')) : undefined;
 const ms = (r?: R) => typeof r?.medianMs === 'number' ? r.medianMs.toFixed(1) : `- (${r?.error ?? 'missing'})`.slice(0, 60);
 const ratio = (ours?: R, torch?: R) => ours?.medianMs && torch?.medianMs ? `${(torch.medianMs / ours.medianMs).toFixed(3)}x` : '-';
@@ -19,12 +19,12 @@ const gib = (b?: number) => typeof b === 'number' ? `${(b / 2 ** 30).toFixed(2)}
 const lines = ['', 'what | ours ms | PyTorch ms | speed ours/PyTorch | runs ours ; torch'];
 
 // a part cut short by its time limit leaves only its finished runs ({ partial }): list their medians
-for (const [f, suite] of [['gpt2-small.json', 'gpu'], ['gpt2-pipeline.json', 'gpu'], ['notebook.json', 'notebook'], ['scaling.json', 'scaling']]) {
+for (const [f, suite] of [['gpt2-small.json', 'gpu'], ['gpt2-host.json', 'gpu'], ['gpt2-pipeline.json', 'gpu'], ['notebook.json', 'notebook'], ['scaling.json', 'scaling']]) {
   const partial = read(f)?.[suite]?.partial as Record<string, R[]> | undefined;
   for (const [k, rs] of Object.entries(partial ?? {})) lines.push(`${suite} (cut short) ${k} | ${rs.map((r) => ms(r)).join(', ')} | | |`);
 }
-// the headline (gpt2-small.json) and, since session 21, both sides clipping with fit()'s pipelined step (gpt2-pipeline.json)
-for (const [file, tag] of [['gpt2-small.json', ''], ['gpt2-pipeline.json', ', clip 1 both sides']]) {
+// the headline (gpt2-small.json), since session 22 the host part's A/Bs (gpt2-host.json) and, since session 21, both sides clipping with fit()'s pipelined step (gpt2-pipeline.json)
+for (const [file, tag] of [['gpt2-small.json', ''], ['gpt2-host.json', ' (host part)'], ['gpt2-pipeline.json', ', clip 1 both sides']]) {
   const small = read(file)?.gpu as { ours: Record<string, R>; torch: Record<string, R>; extraRuns?: Record<string, R> } | undefined;
   if (small?.ours) {
     for (const v of ['lora', 'sharea']) {

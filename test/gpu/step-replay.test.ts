@@ -82,6 +82,33 @@ describe('step replay on webgpu', () => {
     assert.ok(replayed.poolBytes <= plain.poolBytes * 1.25, `free pool bytes after fit(): ${replayed.poolBytes} with replay, ${plain.poolBytes} without`);
   });
 
+  it('submits a replayed step in growing command buffers (SHARELORA_WEBGPU_REPLAY_CHUNK), training as one buffer does', async (t) => {
+    if (skip) return t.skip(skip);
+    const data = batches(6, 4, 12, 7);
+    const queueProto = Object.getPrototypeOf((tf.backend() as unknown as { queue: object }).queue) as { submit: (...a: unknown[]) => unknown };
+    const submit = queueProto.submit;
+    const counted = async (chunk: string) => {
+      let n = 0;
+      queueProto.submit = function (this: unknown, ...a: unknown[]) { n++; return submit.apply(this, a); };
+      process.env.SHARELORA_WEBGPU_REPLAY_CHUNK = chunk;
+      try {
+        const run = await train(true, data);
+        return { run, submits: n };
+      } finally {
+        queueProto.submit = submit;
+        delete process.env.SHARELORA_WEBGPU_REPLAY_CHUNK;
+      }
+    };
+    const one = await counted('0');
+    const chunked = await counted('4');
+    assert.equal(chunked.run.replayed, one.run.replayed);
+    assert.ok(one.run.replayed >= 6);
+    // this step is ~150 dispatches: 4, 8, 16, 32, 64 and the rest, five more submits a replayed step than one buffer
+    assert.ok(chunked.submits >= one.submits + 4 * one.run.replayed, `${chunked.submits} submits in chunks of 4, 8, …; ${one.submits} in one buffer, over ${one.run.replayed} replayed steps`);
+    assertSame(one.run, chunked.run);
+    chunked.run.params.forEach((v, k) => assert.deepEqual(v, one.run.params.get(k), `${k}: the same commands in the same order give the same bits`));
+  });
+
   it('takes the batch from tensors the caller owns, and leaves them untouched', async (t) => {
     if (skip) return t.skip(skip);
     const data = batches(5, 4, 12, 11);

@@ -27,6 +27,7 @@
  *     normal step and keeps it only if both read the same values.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { flags } from '../flags.js';
 import { elementCount, flush, webgpuBackend, type WebGPUBackendLike } from './dispatch.js';
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -401,12 +402,25 @@ export class StepReplay {
     }
     // uploads of the inputs and the last update's commands, submitted ahead of the replay
     flush(be);
-    const enc = be.device.createCommandEncoder();
+    let enc = be.device.createCommandEncoder();
     for (const [src, dst, bytes] of sources) enc.copyBufferToBuffer(src, 0, dst, 0, bytes);
     let pass: GPUComputePassEncoder | undefined;
     let pipeline: GPUComputePipeline | undefined;
+    // The GPU is idle from the last step's end until the first command buffer of this one arrives: submitted in
+    // buffers of `chunk`, 2·chunk, 4·chunk, … dispatches, it starts after the first few while the host encodes the
+    // rest (a GPT-2-small step is ~700 dispatches, ~65 µs of GPU time each against a few µs to encode one)
+    let chunk = flags.webgpuReplayChunk, left = chunk || Infinity;
     for (const c of this.encodeList) {
       if (c.k === 'dispatch') {
+        if (left === 0) {
+          pass?.end();
+          pass = undefined;
+          be.queue.submit([enc.finish()]);
+          enc = be.device.createCommandEncoder();
+          chunk *= 2;
+          left = chunk;
+        }
+        left--;
         if (!pass) { pass = enc.beginComputePass(); pipeline = undefined; }
         if (c.pipeline !== pipeline) { pass.setPipeline(c.pipeline); pipeline = c.pipeline; }
         pass.setBindGroup(0, c.group);
