@@ -113,6 +113,8 @@ part gpt2-small 300 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --r
   --compile sharea --out "$out/gpt2-small.json"
 # 45 s was too short on a machine whose shader cache was cold (session 10: cut after 10 of 18 suites)
 part tests 150 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/
+# the 12 reference tests and the tests of session 22's host-side defaults alone (a call with little device time left)
+part tests-quick 120 env SHARELORA_BACKEND=webgpu node --test --test-concurrency=1 dist/test/reference.test.js dist/test/gpu/adamw-inplace.test.js dist/test/gpu/step-replay.test.js dist/test/gpu/step-pipeline.test.js
 # the reference tests with entry 37's two opt-in kernels (the GELU inside the GEMM, the fused residual add + LayerNorm)
 # and entry 38's subgroup row sums (since session 21 also entry 39's fill plan, entry 40's four-wide cross-entropy and entry 41's blocked thin products: every
 # candidate default at once)
@@ -138,7 +140,8 @@ part pretrain 360 node dist/bench/run.js --suite pretrain --steps 20 --warmup 6 
   --out "$out/pretrain.json"
 
 {
-  echo "# tests: $(grep -E '^# (pass|fail) ' "$out/tests.log" | tr '\n' ' ')"
+  echo "# tests: $(grep -E '^# (pass|fail) ' "$out/tests.log" 2>/dev/null | tr '\n' ' ')"
+  echo "# tests-quick (reference + session 22's defaults): $(grep -E '^# (pass|fail) ' "$out/tests-quick.log" 2>/dev/null | tr '\n' ' ')"
   echo "# tests, the candidate defaults (GELU GEMM, fused LN, subgroup norms, fill plan, xent4, thin block): $(grep -E '^# (pass|fail) ' "$out/tests-gelu.log" 2>/dev/null | tr '\n' ' ')"
   echo "# tests, robustness off: $(grep -E '^# (pass|fail) ' "$out/tests-norobust.log" 2>/dev/null | tr '\n' ' ')"
   echo "# tests, flat stream + multi-tensor + flash backward on: $(grep -E '^# (pass|fail) ' "$out/tests-optin.log" 2>/dev/null | tr '\n' ' ')"
