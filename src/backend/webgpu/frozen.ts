@@ -14,7 +14,7 @@
  *
  * Keyed by the tensor's dataId. A tfjs tensor's data never changes under
  * its dataId (assigning a variable, as adapter.merge() does, gives it a new
- * one), so a copy can never be stale; copies whose source is gone are freed
+ * one; AdamW in place, which does not, calls forgetFrozen), so a copy can never be stale; copies whose source is gone are freed
  * on the next miss. The base model's weights are plain tensors, not
  * variables, so "frozen" is recognised by use: a copy is made the second
  * time the same tensor is a transposed B (a weight is, every step; an
@@ -58,6 +58,20 @@ function sweep(be: WebGPUBackendLike): void {
       bytesHeld -= e.bytes;
     }
   }
+}
+
+/**
+ * Forgets the copy of the tensor under `dataId` and that it was seen: its data was written in place (AdamW in
+ * place, optim.ts), which breaks the rule above. A trainable variable is never copied, but the same data reached
+ * through a reshape is a plain tensor to transposedFrozen.
+ */
+export function forgetFrozen(dataId: object): void {
+  seen.delete(dataId);
+  const e = copies.get(dataId);
+  if (!e) return;
+  owner?.disposeData(e.t.dataId, true);
+  copies.delete(dataId);
+  bytesHeld -= e.bytes;
 }
 
 /**

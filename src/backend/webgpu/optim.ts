@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { flags } from '../flags.js';
 import { dispatch, elementCount, grid1d, webgpuBackend, type KernelAttrs, type KernelInputs, type UniformField } from './dispatch.js';
 import { ELT_HEADER, reducers } from './rows.js';
+import { forgetFrozen } from './frozen.js';
 
 /**
  * Above flags.gradStatsSplit elements (SHARELORA_GRAD_STATS_SPLIT, default 4,096) the one workgroup's loop is a
@@ -300,8 +301,12 @@ fn main() {
 }`,
     }, [inputs[`g${k}`], h], [p, inputs[`m${k}`], inputs[`v${k}`]], [['n', 'u32', len]], grid1d(Math.ceil(len / 256)));
   }
-  // tfjs keeps the values a read brought back and answers the next read from them: those are stale now
+  // tfjs keeps the values a read brought back and answers the next read from them: those are stale now, and so
+  // is a transposed copy of p (frozen.ts), which one of p's reshapes could have been given
   const be = webgpuBackend();
-  for (let k = 0; k < n; k++) for (const x of ['p', 'm', 'v']) { const d = be.tensorMap.get(inputs[`${x}${k}`].dataId); if (d) d.values = null; }
+  for (let k = 0; k < n; k++) {
+    for (const x of ['p', 'm', 'v']) { const d = be.tensorMap.get(inputs[`${x}${k}`].dataId); if (d) d.values = null; }
+    forgetFrozen(inputs[`p${k}`].dataId);
+  }
   return [];
 }
