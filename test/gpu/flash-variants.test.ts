@@ -24,8 +24,11 @@ describe('flash attention forward variants', () => {
       if (skip) return t.skip(skip);
       // (without NODE_TEST_CONTEXT: node:test in a child it sets refuses to run files, as a recursive run)
       const { NODE_TEST_CONTEXT: _, ...parent } = process.env;
-      const r = spawnSync(process.execPath, ['--test', here('./flash-attention.test.js'), here('./flash-backward.test.js')], { encoding: 'utf8', env: { ...parent, ...env } });
+      // spawnSync blocks the event loop, so the test's own timeout cannot stop a child that hangs: its own limit can (a
+      // child that took 7 s alone spun for 17 minutes once, in a run sharing two cores with other lavapipe processes)
+      const r = spawnSync(process.execPath, ['--test', here('./flash-attention.test.js'), here('./flash-backward.test.js')], { encoding: 'utf8', env: { ...parent, ...env }, timeout: 480_000 });
       const out = `${r.stdout}\n${r.stderr}`;
+      assert.ok(!r.error, `the child failed to finish: ${r.error?.message} (signal ${r.signal})\n${out.slice(-3000)}`);
       assert.equal(r.status, 0, out.slice(-3000));
       assert.match(out, /^# fail 0$/m);
       assert.doesNotMatch(out, /^# pass 0$/m);
