@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { webgpuUnavailable } from './helpers.js';
+import { useBackend } from '../../src/backend/index.js';
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 
@@ -22,6 +23,11 @@ describe('flash attention forward variants', () => {
     it(JSON.stringify(env), { timeout: 600_000 }, async (t) => {
       const skip = await webgpuUnavailable();
       if (skip) return t.skip(skip);
+      // lavapipe builds a workgroup barrier's shader as an LLVM coroutine, and LLVM 15's CoroSplit pass spends minutes on
+      // the block rescale's (seen in session 22: over 300 s for one test file that takes 6 s with the default kernel, the
+      // compile thread in llvm::coro::buildCoroutineFrame); the opt-in block form is tested on GPUs (gpu-all's tests part)
+      const { device } = await useBackend('webgpu');
+      if (env.SHARELORA_WEBGPU_FLASH_BLOCK && /llvmpipe/i.test(device ?? '')) return t.skip(`the block rescale's shader takes lavapipe minutes to compile (${device})`);
       // (without NODE_TEST_CONTEXT: node:test in a child it sets refuses to run files, as a recursive run)
       const { NODE_TEST_CONTEXT: _, ...parent } = process.env;
       // spawnSync blocks the event loop, so the test's own timeout cannot stop a child that hangs: its own limit can (a
