@@ -407,8 +407,9 @@ export class StepReplay {
     let pass: GPUComputePassEncoder | undefined;
     let pipeline: GPUComputePipeline | undefined;
     // The GPU is idle from the last step's end until the first command buffer of this one arrives: submitted in
-    // buffers of `chunk`, 2·chunk, 4·chunk, … dispatches, it starts after the first few while the host encodes the
-    // rest (a GPT-2-small step is ~700 dispatches, ~65 µs of GPU time each against a few µs to encode one)
+    // buffers of `chunk`, 2·chunk, 4·chunk, … dispatches (SHARELORA_WEBGPU_REPLAY_CHUNK, opt-in until measured), it
+    // starts after the first few while the host encodes the rest (a GPT-2-small step is ~700 dispatches, ~65 µs of GPU
+    // time each against a few µs to encode one)
     let chunk = flags.webgpuReplayChunk, left = chunk || Infinity;
     for (const c of this.encodeList) {
       if (c.k === 'dispatch') {
