@@ -267,10 +267,8 @@ export function adamwUpdates(items: Array<{ p: tf.Tensor; g: tf.Tensor; m: tf.Te
  */
 export function adamwApply(items: Array<{ p: tf.Tensor; g: tf.Tensor; m: tf.Tensor; v: tf.Tensor }>, h: AdamWHyper, assign: (i: number, next: tf.Tensor[]) => void): void {
   const fz = fused();
-  const rest = fz && flags.webgpuAdamwInPlace ? fz.adamwInPlace(items, h) : items;
-  if (!rest.length) return;
-  const index = rest.map((it) => items.indexOf(it));
-  adamwUpdates(rest, h, (j, next) => assign(index[j], next));
+  const left = fz && flags.webgpuAdamwInPlace ? fz.adamwInPlace(items, h) : items.map((_, i) => i);
+  if (left.length) adamwUpdates(left.map((i) => items[i]), h, (j, next) => assign(left[j], next));
 }
 
 /**

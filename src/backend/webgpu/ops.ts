@@ -307,20 +307,26 @@ let hyper: { t: tf.Tensor; backend: tf.KernelBackend } | undefined;
 /**
  * AdamW written into each item's p, m and v (optim.ts adamwInPlaceKernel): one engine op, no new tensors. Only
  * items whose p, m and v own their buffers alone (a clone or a tensor the variable was made from shares one, and
- * must not change) and are float32; the others are returned, for the out-of-place path.
+ * must not change) and are float32; the indices of the others are returned, for the out-of-place path.
  */
-export function adamwInPlace<T extends { p: tf.Tensor; g: tf.Tensor; m: tf.Tensor; v: tf.Tensor }>(items: T[], h: AdamWHyper): T[] {
+export function adamwInPlace(items: Array<{ p: tf.Tensor; g: tf.Tensor; m: tf.Tensor; v: tf.Tensor }>, h: AdamWHyper): number[] {
   const be = tf.backend();
   const own = (t: tf.Tensor) => t.dtype === 'float32' && be.refCount(t.dataId) === 1;
-  const here = items.filter(({ p, m, v }) => own(p) && own(m) && own(v));
-  if (!here.length) return items;
-  if (!hyper || hyper.backend !== be || hyper.t.isDisposed) hyper = { t: tf.keep(tf.zeros([16])), backend: be };
-  const inputs: Record<string, tf.Tensor> = { h: hyper.t };
-  here.forEach(({ p, g, m, v }, k) => { inputs[`p${k}`] = p; inputs[`g${k}`] = g; inputs[`m${k}`] = m; inputs[`v${k}`] = v; });
+  const left: number[] = [];
+  const inputs: Record<string, tf.Tensor> = {};
+  let n = 0;
+  items.forEach(({ p, g, m, v }, i) => {
+    if (!(own(p) && own(m) && own(v))) { left.push(i); return; }
+    inputs[`p${n}`] = p; inputs[`g${n}`] = g; inputs[`m${n}`] = m; inputs[`v${n}`] = v;
+    n++;
+  });
+  if (!n) return left;
+  if (!hyper || hyper.backend !== be || hyper.t.isDisposed) hyper = { t: tf.keep(tf.zeros([8])), backend: be };
+  inputs.h = hyper.t;
   const { ctrl, ...rest } = h;
   if (ctrl) inputs.c = ctrl;
-  run(KERNELS.adamwInPlace, inputs, { ...rest, n: here.length });
-  return items.filter((it) => !here.includes(it));
+  run(KERNELS.adamwInPlace, inputs, { ...rest, n });
+  return left;
 }
 
 /** adamw of each item, [p', m', v'] per item: one engine op (optim.ts, multi-tensor). */

@@ -95,6 +95,26 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>) {
   return out;
 }
 
+/** AdamW's hyperparameters, in the order the kernels below keep them (their uniforms; adamwInPlaceKernel's H) */
+const HYPER = ['gscale', 'beta1', 'beta2', 'decay', 'sqrtBc2', 'eps', 'stepSize'] as const;
+const hyperUniforms = (attrs: KernelAttrs): UniformField[] => HYPER.map((k): UniformField => [k, 'f32', attrs[k] as number]);
+
+/**
+ * WGSL `fn upd(p, g0, m, v) -> vec3<f32>`: torch AdamW's new [p, m, v] for one element, the same float32 operations
+ * in every kernel below. `at(k)` is the WGSL expression of hyperparameter k, `scale` the gradient's, and where
+ * `keep` holds p, m and v come back unchanged (a pipelined step the device did not apply).
+ */
+const adamwFn = (at: (k: typeof HYPER[number]) => string, scale: string, keep?: string): string => `
+fn upd(p : f32, g0 : f32, m : f32, v : f32) -> vec3<f32> {
+  ${keep ? `if (${keep}) { return vec3<f32>(p, m, v); }` : ''}
+  let g = g0 * ${scale};
+  let m1 = ${at('beta1')} * m + (1.0 - ${at('beta1')}) * g;
+  let v1 = ${at('beta2')} * v + (1.0 - ${at('beta2')}) * (g * g);
+  return vec3<f32>(p * ${at('decay')} - (m1 / (sqrt(v1) / ${at('sqrtBc2')} + ${at('eps')})) * ${at('stepSize')}, m1, v1);
+}`;
+/** the uniforms' form of adamwFn: P.beta1, …; with a control tensor C, its scale and its apply flag */
+const uniformAdamwFn = (ctrl: boolean): string => adamwFn((k) => `P.${k}`, ctrl ? 'C[0]' : 'P.gscale', ctrl ? 'C[1] == 0.0' : undefined);
+
 /**
  * attrs: decay = 1 − lr·wd, beta1, beta2, eps, stepSize = lr/(1 − β1ᵗ), sqrtBc2 = √(1 − β2ᵗ), gscale.
  * With input c (a pipelined step, SHARELORA_WEBGPU_PIPELINE) the clipping coefficient and whether to apply at
@@ -105,23 +125,17 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>) {
 export function adamwKernel({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo[] {
   const { p, g, m, v, c } = inputs;
   const n = elementCount(p);
-  const f = (k: string) => attrs[k] as number;
   return dispatch({
     key: c ? 'optim_adamw_ctrl' : 'optim_adamw',
     outputs: [{ name: 'Po' }, { name: 'Mo' }, { name: 'Vo' }],
     inputs: [{ name: 'Pi' }, { name: 'G' }, { name: 'Mi' }, { name: 'Vi' }, ...(c ? [{ name: 'C' }] : [])],
-    body: () => `${ELT_HEADER}
-  ${c ? 'if (C[1] == 0.0) { Po[i] = Pi[i]; Mo[i] = Mi[i]; Vo[i] = Vi[i]; return; }' : ''}
-  let g = G[i] * ${c ? 'C[0]' : 'P.gscale'};
-  let m1 = P.beta1 * Mi[i] + (1.0 - P.beta1) * g;
-  let v1 = P.beta2 * Vi[i] + (1.0 - P.beta2) * (g * g);
-  Mo[i] = m1;
-  Vo[i] = v1;
-  Po[i] = Pi[i] * P.decay - (m1 / (sqrt(v1) / P.sqrtBc2 + P.eps)) * P.stepSize;
+    body: () => `${uniformAdamwFn(!!c)}
+${ELT_HEADER}
+  let r = upd(Pi[i], G[i], Mi[i], Vi[i]);
+  Po[i] = r.x; Mo[i] = r.y; Vo[i] = r.z;
 }`,
   }, c ? [p, g, m, v, c] : [p, g, m, v], [{ shape: p.shape }, { shape: p.shape }, { shape: p.shape }], [
-    ['n', 'u32', n], ['gscale', 'f32', f('gscale')], ['beta1', 'f32', f('beta1')], ['beta2', 'f32', f('beta2')],
-    ['decay', 'f32', f('decay')], ['sqrtBc2', 'f32', f('sqrtBc2')], ['eps', 'f32', f('eps')], ['stepSize', 'f32', f('stepSize')],
+    ['n', 'u32', n], ...hyperUniforms(attrs),
   ], grid1d(Math.ceil(n / 256)));
 }
 
@@ -210,7 +224,6 @@ fn main(@builtin(local_invocation_id) l3 : vec3<u32>, @builtin(workgroup_id) w3 
 /** inputs p_k, g_k, m_k, v_k for k < n, attrs as adamwKernel's plus n; outputs [p0', m0', v0', p1', …] */
 export function adamwManyKernel({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo[] {
   const n = attrs.n as number;
-  const f = (k: string) => attrs[k] as number;
   const c = inputs.c;
   const per = Math.max(1, Math.floor((storageLimit() - (c ? 1 : 0)) / 7));
   const outs: tf.TensorInfo[] = [];
@@ -226,14 +239,7 @@ export function adamwManyKernel({ inputs, attrs }: { inputs: KernelInputs; attrs
       key: `optim_adamw_many_${count}${c ? '_ctrl' : ''}`,
       outputs: ks.flatMap((_, j) => [{ name: `Po${j}` }, { name: `Mo${j}` }, { name: `Vo${j}` }]),
       inputs: [...ks.flatMap((_, j) => [{ name: `Pi${j}` }, { name: `G${j}` }, { name: `Mi${j}` }, { name: `Vi${j}` }]), ...(c ? [{ name: 'C' }] : [])],
-      body: () => `
-fn upd(p : f32, g0 : f32, m : f32, v : f32) -> vec3<f32> {
-  ${c ? 'if (C[1] == 0.0) { return vec3<f32>(p, m, v); }' : ''}
-  let g = g0 * ${c ? 'C[0]' : 'P.gscale'};
-  let m1 = P.beta1 * m + (1.0 - P.beta1) * g;
-  let v1 = P.beta2 * v + (1.0 - P.beta2) * (g * g);
-  return vec3<f32>(p * P.decay - (m1 / (sqrt(v1) / P.sqrtBc2 + P.eps)) * P.stepSize, m1, v1);
-}
+      body: () => `${uniformAdamwFn(!!c)}
 ${ELT_HEADER}
   ${ks.map((_, j) => `${j ? 'else ' : ''}if (i < P.e${j}) {
     let o = i${j ? ` - P.e${j - 1}` : ''};
@@ -242,8 +248,7 @@ ${ELT_HEADER}
   }`).join('\n  ')}
 }`,
     }, c ? [...ins, c] : ins, ks.flatMap((k) => { const shape = inputs[`p${k}`].shape; return [{ shape }, { shape }, { shape }]; }), [
-      ['n', 'u32', total], ['gscale', 'f32', f('gscale')], ['beta1', 'f32', f('beta1')], ['beta2', 'f32', f('beta2')],
-      ['decay', 'f32', f('decay')], ['sqrtBc2', 'f32', f('sqrtBc2')], ['eps', 'f32', f('eps')], ['stepSize', 'f32', f('stepSize')],
+      ['n', 'u32', total], ...hyperUniforms(attrs),
       ...ends.map((e, j): UniformField => [`e${j}`, 'u32', e]),
     ], grid1d(Math.ceil(total / 256))));
   }
@@ -258,15 +263,14 @@ ${ELT_HEADER}
  * hyperparameters are written once into the long-lived `h` by one small dispatch, and each parameter's dispatch
  * binds only buffers that stay the same from step to step (p, m, v; the replayed step's gradient; `h`; a
  * uniform holding the element count), so its bind group comes from the cache after the first step.
- * inputs: h [16], optional c (a pipelined step's [scale, ok], as adamwKernel's), p_k, g_k, m_k, v_k for k < n;
+ * inputs: h [8], optional c (a pipelined step's [scale, ok], as adamwKernel's), p_k, g_k, m_k, v_k for k < n;
  * attrs: adamwKernel's and n. No outputs: p_k, m_k and v_k change. The caller (ops.adamwInPlace) makes sure no
  * other tensor shares their buffers. Same arithmetic, in the same order, as adamwKernel.
  */
 export function adamwInPlaceKernel({ inputs, attrs }: { inputs: KernelInputs; attrs: KernelAttrs }): tf.TensorInfo[] {
   const n = attrs.n as number;
-  const f = (k: string) => attrs[k] as number;
   const { h, c } = inputs;
-  // H = [gscale, beta1, beta2, decay, sqrtBc2, eps, stepSize, apply]; with c, gscale and apply come from it
+  // H = HYPER's seven, then 1 to apply or 0 to keep p, m and v; with c, gscale and apply come from it
   dispatch({
     key: c ? 'optim_adamw_hyper_ctrl' : 'optim_adamw_hyper',
     outputs: [{ name: 'H' }],
@@ -274,13 +278,11 @@ export function adamwInPlaceKernel({ inputs, attrs }: { inputs: KernelInputs; at
     body: () => `
 @compute @workgroup_size(1, 1, 1)
 fn main() {
-  H[0] = ${c ? 'C[0]' : 'P.gscale'}; H[1] = P.beta1; H[2] = P.beta2; H[3] = P.decay;
-  H[4] = P.sqrtBc2; H[5] = P.eps; H[6] = P.stepSize; H[7] = ${c ? 'C[1]' : '1.0'};
+  ${HYPER.map((k, j) => `H[${j}] = ${c && k === 'gscale' ? 'C[0]' : `P.${k}`};`).join(' ')}
+  H[${HYPER.length}] = ${c ? 'C[1]' : '1.0'};
 }`,
-  }, c ? [c] : [], [h], [
-    ['gscale', 'f32', f('gscale')], ['beta1', 'f32', f('beta1')], ['beta2', 'f32', f('beta2')], ['decay', 'f32', f('decay')],
-    ['sqrtBc2', 'f32', f('sqrtBc2')], ['eps', 'f32', f('eps')], ['stepSize', 'f32', f('stepSize')],
-  ], [1, 1, 1]);
+  }, c ? [c] : [], [h], hyperUniforms(attrs), [1, 1, 1]);
+  const at = (k: typeof HYPER[number]) => `H[${HYPER.indexOf(k)}]`;
   for (let k = 0; k < n; k++) {
     const p = inputs[`p${k}`];
     const len = elementCount(p);
@@ -288,16 +290,11 @@ fn main() {
       key: 'optim_adamw_inplace',
       outputs: [{ name: 'Pw' }, { name: 'Mw' }, { name: 'Vw' }],
       inputs: [{ name: 'G' }, { name: 'H' }],
-      body: () => `${ELT_HEADER}
-  if (H[7] == 0.0) { return; }
-  let beta1 = H[1];
-  let beta2 = H[2];
-  let g = G[i] * H[0];
-  let m1 = beta1 * Mw[i] + (1.0 - beta1) * g;
-  let v1 = beta2 * Vw[i] + (1.0 - beta2) * (g * g);
-  Mw[i] = m1;
-  Vw[i] = v1;
-  Pw[i] = Pw[i] * H[3] - (m1 / (sqrt(v1) / H[4] + H[5])) * H[6];
+      body: () => `${adamwFn(at, at('gscale'))}
+${ELT_HEADER}
+  if (H[${HYPER.length}] == 0.0) { return; }
+  let r = upd(Pw[i], G[i], Mw[i], Vw[i]);
+  Pw[i] = r.x; Mw[i] = r.y; Vw[i] = r.z;
 }`,
     }, [inputs[`g${k}`], h], [p, inputs[`m${k}`], inputs[`v${k}`]], [['n', 'u32', len]], grid1d(Math.ceil(len / 256)));
   }
