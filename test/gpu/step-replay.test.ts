@@ -15,7 +15,7 @@ import { Trainer } from '../../src/train/trainer.js';
 import { replayStats } from '../../src/train/step-replay.js';
 import { liveReplays } from '../../src/backend/webgpu/replay.js';
 import type { Batch } from '../../src/data/batch.js';
-import { FIXTURES } from '../helpers.js';
+import { FIXTURES, withEnv } from '../helpers.js';
 import { randomModel } from '../../src/models/init.js';
 import { fullFineTune } from '../../src/adapters/full.js';
 import { collateMaskedLM } from '../../src/data/collate.js';
@@ -90,13 +90,11 @@ describe('step replay on webgpu', () => {
     const counted = async (chunk: string) => {
       let n = 0;
       queueProto.submit = function (this: unknown, ...a: unknown[]) { n++; return submit.apply(this, a); };
-      process.env.SHARELORA_WEBGPU_REPLAY_CHUNK = chunk;
       try {
-        const run = await train(true, data);
+        const run = await withEnv('SHARELORA_WEBGPU_REPLAY_CHUNK', chunk, () => train(true, data));
         return { run, submits: n };
       } finally {
         queueProto.submit = submit;
-        delete process.env.SHARELORA_WEBGPU_REPLAY_CHUNK;
       }
     };
     const one = await counted('0');
