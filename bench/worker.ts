@@ -5,7 +5,7 @@
  *   node dist/bench/worker.js '<spec json>'
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { collateMaskedLM, fullFineTune, injectShareLoRA, randomModel, Trainer, useBackend, type Model } from '../src/index.js';
+import { collateMaskedLM, fullFineTune, injectShareLoRA, randomModel, Trainer, useBackend, type Model, type ShareLoraOptions } from '../src/index.js';
 import { parseConfig } from '../src/models/config.js';
 import { GPT2 } from '../src/models/gpt2.js';
 import { Llama } from '../src/models/llama.js';
@@ -49,8 +49,14 @@ export interface WorkerSpec {
    * arrays as pretraining passes them; true: with headRows (the head on the masked rows, bench/NOTES.md entry 26)
    */
   headRows?: boolean;
+  /**
+   * more injectShareLoRA options for 'lora' / 'sharea' (checked there): the neighbours' steps, e.g. { "method": "vera" }
+   * or { "method": "tied-lora", "tiedTrain": "VBUA" }; with a method other than lora or lora-fa, `variant` is 'lora' and
+   * `share` is not passed (VeRA and Tied-LoRA tie by construction)
+   */
+  adapter?: Record<string, unknown>;
 }
-const SPEC_KEYS = optionKeys<WorkerSpec>()(['backend', 'config', 'batch', 'seq', 'variant', 'clip', 'r', 'alpha', 'targets', 'steps', 'warmup', 'init', 'profile', 'fitOnly', 'dawnFlags', 'headRows']);
+const SPEC_KEYS = optionKeys<WorkerSpec>()(['backend', 'config', 'batch', 'seq', 'variant', 'clip', 'r', 'alpha', 'targets', 'steps', 'warmup', 'init', 'profile', 'fitOnly', 'dawnFlags', 'headRows', 'adapter']);
 
 /** the spec's keys and variant checked: a misspelled key would otherwise measure the default silently */
 function checkSpec(spec: WorkerSpec): void {
@@ -62,6 +68,24 @@ function checkSpec(spec: WorkerSpec): void {
     throw new Error(`bench worker spec: clip is a finite number > 0 for variant lora or sharea (full clips at 1), got ${JSON.stringify(spec.clip)} for ${spec.variant}`);
   }
   if (spec.variant !== 'full' && adapterKeys.length < 3) throw new Error(`bench worker spec: variant ${spec.variant} needs r, alpha and targets`);
+  if (spec.adapter !== undefined) {
+    if (spec.variant === 'full' || typeof spec.adapter !== 'object' || spec.adapter === null || Array.isArray(spec.adapter)) {
+      throw new Error(`bench worker spec: adapter is an object of injectShareLoRA options for variant lora or sharea, got ${JSON.stringify(spec.adapter)} for ${spec.variant}`);
+    }
+    const taken = ['r', 'alpha', 'targets', 'share', 'seed'].filter((k) => k in spec.adapter!);
+    if (taken.length) throw new Error(`bench worker spec: adapter must not set ${taken.join(', ')} (the spec's r, alpha, targets and variant say them)`);
+  }
+}
+
+/** the spec's adapter: ShareA or LoRA's share, none for VeRA and Tied-LoRA (their method's ties), and no alpha for VeRA (its vectors carry the scale) */
+function adapterOptions(spec: WorkerSpec): ShareLoraOptions {
+  const m = spec.adapter?.method;
+  const base = { r: spec.r!, targets: spec.targets!, seed: 0, ...(m === 'vera' ? {} : { alpha: spec.alpha! }) };
+  if (m === 'vera' || m === 'tied-lora') {
+    if (spec.variant !== 'lora') throw new Error(`bench worker spec: method ${m} ties by construction; give variant lora, got ${spec.variant}`);
+    return { ...base, ...spec.adapter };
+  }
+  return { ...base, share: spec.variant === 'sharea' ? 'A' : 'none', ...spec.adapter };
 }
 
 export interface WorkerResult {
@@ -232,7 +256,7 @@ export async function runWorker(spec: WorkerSpec): Promise<WorkerResult> {
   const model = spec.init === 'tiled' ? tiledModel(spec.config) : randomModel(spec.config, { seed: 0 });
   const full = spec.variant === 'full';
   const adapter = full ? fullFineTune(model)
-    : injectShareLoRA(model, { r: spec.r!, alpha: spec.alpha!, targets: spec.targets!, share: spec.variant === 'sharea' ? 'A' : 'none', seed: 0 });
+    : injectShareLoRA(model, adapterOptions(spec));
   res.initSeconds = (performance.now() - t0) / 1000;
   // Dawn's null device returns garbage: skip the non-finite check there (host-overhead runs only)
   const nullGpu = !!spec.dawnFlags?.includes('backend=null');
