@@ -16,6 +16,7 @@
 #   notebook.{json,log}    notebook scale, ShareA at 6 and 12 layers, both sides, 3 runs each (LoRA's step
 #                          costs the same at this shape; --notebook-variants sharea,lora adds it)
 #   scaling.{json,log}     GPT-2 medium, large, a LLaMA-7B-wide stack, ShareA, both sides
+#   max.{json,log}         the largest LLaMA-7B-wide model (ShareA r=8, fp32, batch 1 x 256) each side fine-tunes
 #   pretrain.{json,log}    the pretraining shape (GPT-2 d256-l12, vocab 8257), every parameter trained, batch 64 x 256,
 #                          ours vs PyTorch (AdamW over all parameters, clip 1), 3 runs each, interleaved; our per-kernel
 #                          profile of one step (pretrain.log); one run each with split-K off (the weight gradients' split,
@@ -139,6 +140,9 @@ part notebook 200 node dist/bench/run.js --suite notebook --steps 20 --warmup 5 
 part pretrain 360 node dist/bench/run.js --suite pretrain --steps 20 --warmup 6 --repeats 3 \
   --variants '{"plan rule":{"SHARELORA_GEMM_PLAN":"rule"},"split-K off":{"SHARELORA_GEMM_SPLITK":"0"},"multi-tensor on":{"SHARELORA_WEBGPU_MULTI_TENSOR":"1"},"flash backward on":{"SHARELORA_WEBGPU_FLASH_BACKWARD":"1"},"robustness off":{"SHARELORA_WEBGPU_ROBUSTNESS":"0"}}' \
   --out "$out/pretrain.json"
+# the largest LLaMA-7B-wide model ShareA r=8 fine-tunes, ours and PyTorch + PEFT (issue 25's done-when; last measured on
+# an H200 in session 1, runs 3 and 7): a search of ~200 s a side, so a call of its own: BENCH_PARTS=max
+part max 560 node dist/bench/run.js --suite max --max-budget 200 --out "$out/max.json"
 
 {
   echo "# tests: $(grep -E '^# (pass|fail) ' "$out/tests.log" 2>/dev/null | tr '\n' ' ')"

@@ -539,7 +539,12 @@ async function suiteMax(out: Record<string, unknown>, budgetS: number, save: () 
   });
   const base = { batch: 1, seq: 256, variant: 'sharea' as const, r: 8, alpha: 16, targets: ['q_proj', 'v_proj'], steps: 0, warmup: 1, fitOnly: true };
   let capacity = 139 * GiB;
-  try { capacity = Number(execFileSync('nvidia-smi', ['--query-gpu=memory.total', '--format=csv,noheader,nounits'], { encoding: 'utf8' }).trim().split('\n')[0]) * MiB; } catch { /* default */ }
+  let gpu = 'the GPU (nvidia-smi did not answer; capacity taken as an H200\'s)';
+  try {
+    const [name, mib] = execFileSync('nvidia-smi', ['--query-gpu=name,memory.total', '--format=csv,noheader,nounits'], { encoding: 'utf8' }).trim().split('\n')[0].split(', ');
+    capacity = Number(mib) * MiB;
+    gpu = `one ${name}`;
+  } catch { /* default */ }
   const paramsPerLayer = 4 * 4096 * 4096 + 3 * 4096 * 11008;
   // --max-bracket ours:69:132,torch:149:170 resumes a search from an earlier run's bracket
   const brackets = new Map((arg('max-bracket') ?? '').split(',').filter(Boolean).map((b) => { const [n, l, h] = b.split(':'); return [n, [Number(l), Number(h)]] as const; }));
@@ -587,7 +592,7 @@ async function suiteMax(out: Record<string, unknown>, budgetS: number, save: () 
   out.maxModel = { ...(out.maxModel as object), torch };
   save();
   const line = (r: typeof ours) => `${r.largestFits} layers fit (${(r.params / 1e9).toFixed(1)}B params)${r.smallestFails ? `, ${r.smallestFails} do not` : ''}; ${fmtB(r.perLayerBytes)} per layer, predicted ${r.predicted}; ${r.trials.length} trials in ${r.seconds.toFixed(0)} s`;
-  return ['', 'Largest LLaMA-shaped model (7B-wide layers) ShareA r=8 fine-tunes, fp32, batch 1 x 256, one H200:', `ours:  ${line(ours)}`, `torch: ${line(torch)}`];
+  return ['', `Largest LLaMA-shaped model (7B-wide layers) ShareA r=8 fine-tunes, fp32, batch 1 x 256, ${gpu}:`, `ours:  ${line(ours)}`, `torch: ${line(torch)}`];
 }
 
 /** every flag of this script: `--name value`, or the switches alone */
