@@ -342,6 +342,17 @@ export function fillPlan(M: number, N: number, K: number, canSplit: boolean, sms
   return bestN >= sms / 2 ? best : undefined;
 }
 
+/**
+ * The planned tile, or where its shared memory exceeds the device's `workgroupBytes` (WebGPU guarantees 16 KiB; the
+ * plans assume the 32-48 KiB of desktop GPUs, and Dawn's null device, on which bench/NOTES.md times the host, grants
+ * only the 16), the largest library tile that fits: 128 × 128 (16 KiB single-buffered as a split-K partial, 32
+ * double-buffered unsplit), 64 × 64, 32 × 32.
+ */
+export function fitWorkgroupMemory(t: GemmTile, split: boolean, workgroupBytes: number): GemmTile {
+  if (gemmSharedBytes(t, split) <= workgroupBytes) return t;
+  return [BIG, MID, SMALL].find((c) => gemmSharedBytes(c, split) <= workgroupBytes) ?? t;
+}
+
 export function gemm(g: GemmArgs): tf.TensorInfo {
   const batch = g.batch ?? 1;
   if (g.dAct && (batch !== 1 || g.into || g.ldc !== undefined || g.cH !== undefined)) throw new Error('gemm: dAct needs a plain [M, N] output');
@@ -369,6 +380,8 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   // 8-slice LM-head forward asked for 3.3 GB against the H100's 2 GB, and its bind group was silently invalid)
   const maxBinding = webgpuBackend().device.limits.maxStorageBufferBindingSize;
   while (S > 1 && S * g.M * g.N * 4 > maxBinding) S--;
+  // a tile a caller or SHARELORA_GEMM_TILE named is kept (dispatch names the limit it exceeds); a planned one fits
+  if (!g.tile && !flags.gemmTile) t = fitWorkgroupMemory(t, S > 1, webgpuBackend().device.limits.maxComputeWorkgroupStorageSize);
   if (S > 1) return splitGemm(g, t, S);
   const lda = g.lda ?? (g.transA ? g.M : g.K);
   const ldb = g.ldb ?? (g.transB ? g.K : g.N);
