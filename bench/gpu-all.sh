@@ -9,7 +9,7 @@
 #   gpt2-small.{json,log}  GPT-2 small 8 x 256, LoRA and ShareA vs PyTorch + PEFT eager (3 runs each,
 #                          interleaved, median of medians) and torch.compile (ShareA); the LoRA run's
 #                          per-kernel profile (timestamp quantization off) is in the JSON (ours.lora.profile*)
-#   gpt2-host.{json,log}   GPT-2 small, LoRA and ShareA against PyTorch, AdamW out of place (entry 43) and chunked replay (44)
+#   gpt2-host.{json,log}   GPT-2 small, LoRA and ShareA against PyTorch, AdamW out of place (entry 43), chunked replay (44), prepare off (45)
 #   host-{lora,sharea,...}.{txt,log} bench/host-profile.sh: V8 CPU profiles of the GPT-2-small step, read on the device (entry 43)
 #   gpt2-pipeline.{json,log} the same with both sides clipping at 1 (--clip), LoRA and ShareA interleaved with fit()'s
 #                          pipelined step, the multi-tensor optimizer, and both with the candidate kernels (entry 42)
@@ -100,13 +100,13 @@ part gpt2-pipeline 400 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 
   --clip 1 --interleave-variants --variant-models lora,sharea \
   --variants '{"pipeline":{"SHARELORA_WEBGPU_PIPELINE":"1"},"pipeline + multi-tensor + candidates":{"SHARELORA_WEBGPU_PIPELINE":"1","SHARELORA_WEBGPU_MULTI_TENSOR":"1","SHARELORA_GEMM_PLAN":"fill","SHARELORA_WEBGPU_GELU_GEMM":"1","SHARELORA_WEBGPU_FUSED_LN":"1","SHARELORA_WEBGPU_SUBGROUP_NORMS":"1","SHARELORA_WEBGPU_XENT4":"1"}}' \
   --out "$out/gpt2-pipeline.json"
-# session 22's two host-side changes, LoRA and ShareA, no clipping, three runs a side interleaved with PyTorch's: the
-# default (AdamW in place, entry 43) against AdamW out of place, and the replayed step in growing command buffers
-# (opt-in, entry 44) against the default.
+# sessions 22-23's host-side changes, LoRA and ShareA, no clipping, three runs a side interleaved with PyTorch's: the
+# default (AdamW in place, entry 43; the next step encoded while this one runs, entry 45) against AdamW out of place
+# and against encoding at submit ("prepare off"), and the replayed step in growing command buffers (opt-in, entry 44).
 # The default rows are the headline's. About 6-7 minutes: BENCH_PARTS="gpt2-host host-profile" is one call
 part gpt2-host 420 node dist/bench/run.js --suite gpu --steps 20 --warmup 6 --repeats 3 --no-plain --no-eager-attention --init tiled \
   --interleave-variants --variant-models lora,sharea \
-  --variants '{"adamw out of place":{"SHARELORA_WEBGPU_ADAMW_INPLACE":"0"},"chunks of 16":{"SHARELORA_WEBGPU_REPLAY_CHUNK":"16"}}' \
+  --variants '{"adamw out of place":{"SHARELORA_WEBGPU_ADAMW_INPLACE":"0"},"prepare off":{"SHARELORA_WEBGPU_REPLAY_PREPARE":"0"},"chunks of 16":{"SHARELORA_WEBGPU_REPLAY_CHUNK":"16"}}' \
   --out "$out/gpt2-host.json"
 # where the host time of a GPT-2-small step goes, LoRA against ShareA, AdamW in place (the default) and out of place (entry 43)
 part host-profile 120 bash bench/host-profile.sh "$out"

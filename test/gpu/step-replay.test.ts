@@ -13,7 +13,7 @@ import { loadModelFromDir } from '../../src/models/load.js';
 import { injectShareLoRA } from '../../src/adapters/sharelora.js';
 import { Trainer } from '../../src/train/trainer.js';
 import { replayStats } from '../../src/train/step-replay.js';
-import { liveReplays } from '../../src/backend/webgpu/replay.js';
+import { liveReplays, preparedSubmits } from '../../src/backend/webgpu/replay.js';
 import type { Batch } from '../../src/data/batch.js';
 import { FIXTURES, withEnv } from '../helpers.js';
 import { randomModel } from '../../src/models/init.js';
@@ -105,6 +105,26 @@ describe('step replay on webgpu', () => {
     assert.ok(chunked.submits >= one.submits + 4 * one.run.replayed, `${chunked.submits} submits in chunks of 4, 8, …; ${one.submits} in one buffer, over ${one.run.replayed} replayed steps`);
     assertSame(one.run, chunked.run);
     chunked.run.params.forEach((v, k) => assert.deepEqual(v, one.run.params.get(k), `${k}: the same commands in the same order give the same bits`));
+  });
+
+  it('encodes each replayed step while the one before runs (SHARELORA_WEBGPU_REPLAY_PREPARE), training as encoding at submit does', async (t) => {
+    if (skip) return t.skip(skip);
+    const data = batches(6, 4, 12, 7);
+    const counted = async (prepare: string) => {
+      const before = preparedSubmits();
+      const run = await withEnv('SHARELORA_WEBGPU_REPLAY_PREPARE', prepare, () => train(true, data));
+      return { run, prepared: preparedSubmits() - before };
+    };
+    const late = await counted('0');
+    const ahead = await counted('1');
+    assert.equal(late.prepared, 0);
+    assert.ok(late.run.replayed >= 6);
+    assert.equal(ahead.run.replayed, late.run.replayed);
+    // every replayed step comes from the buffer its predecessor's submit encoded (the first one's from the verification step's)
+    assert.equal(ahead.prepared, ahead.run.replayed, `${ahead.prepared} of ${ahead.run.replayed} replayed steps prepared`);
+    assert.equal(liveReplays(), 0, 'fit() left a replay (and its prepared buffer) behind');
+    ahead.run.params.forEach((v, k) => assert.deepEqual(v, late.run.params.get(k), `${k}: the same commands in the same order give the same bits`));
+    assert.deepEqual(ahead.run.losses, late.run.losses);
   });
 
   it('takes the batch from tensors the caller owns, and leaves them untouched', async (t) => {

@@ -304,6 +304,8 @@ export class StepReplay {
   private readonly readBuffers: GPUBuffer[] = [];
   private nextRead = 0;
   private readonly reading = [false, false];
+  /** the next step's commands, encoded while this one ran (SHARELORA_WEBGPU_REPLAY_PREPARE); dropped if the replay ends */
+  private prepared?: { cb: GPUCommandBuffer; slot: number };
 
   /** the values a step reads back start its buffer (what a pipelined step hands to stepControl) */
   get pipelinable(): boolean { return !this.ended && this.rec.read!.so === 0 && this.rec.read!.size % 4 === 0; }
@@ -376,6 +378,44 @@ export class StepReplay {
     guarded.set(b, (guarded.get(b) ?? 0) + 1);
   }
 
+  /**
+   * The step's recorded commands and the copy of what it reads back into read buffer `slot`, appended to `enc`, as a
+   * command buffer. `submitChunk` (SHARELORA_WEBGPU_REPLAY_CHUNK): each full chunk of
+   * `chunk`, 2·chunk, 4·chunk, … dispatches handed over as it is encoded, so the GPU, idle since the last step's
+   * end, starts on the first few while the host encodes the rest; the returned buffer is the remainder.
+   */
+  private encodeBody(slot: number, enc = this.be.device.createCommandEncoder(), submitChunk?: (cb: GPUCommandBuffer) => void): GPUCommandBuffer {
+    const dev = this.be.device;
+    let pass: GPUComputePassEncoder | undefined;
+    let pipeline: GPUComputePipeline | undefined;
+    let chunk = submitChunk ? flags.webgpuReplayChunk : 0, left = chunk || Infinity;
+    for (const c of this.encodeList) {
+      if (c.k === 'dispatch') {
+        if (left === 0) {
+          pass?.end();
+          pass = undefined;
+          submitChunk!(enc.finish());
+          enc = dev.createCommandEncoder();
+          chunk *= 2;
+          left = chunk;
+        }
+        left--;
+        if (!pass) { pass = enc.beginComputePass(); pipeline = undefined; }
+        if (c.pipeline !== pipeline) { pass.setPipeline(c.pipeline); pipeline = c.pipeline; }
+        pass.setBindGroup(0, c.group);
+        pass.dispatchWorkgroups(c.wg[0], c.wg[1], c.wg[2]);
+        continue;
+      }
+      if (pass) { pass.end(); pass = undefined; }
+      if (c.k === 'copy') enc.copyBufferToBuffer(c.src, c.so, c.dst, c.dso, c.size);
+      else if (c.k === 'clear') enc.clearBuffer(c.dst, c.offset, c.size);
+    }
+    if (pass) pass.end();
+    const read = this.rec.read!;
+    enc.copyBufferToBuffer(read.src, read.so, this.readBuffers[slot], 0, read.size);
+    return enc.finish();
+  }
+
   /** inputs by name (what the recording's `dynamic` named) -> the tensors of this step */
   async run(dynamic: Map<string, tf.TensorInfo>): Promise<ReplayResult> {
     const r = this.submit(dynamic);
@@ -400,52 +440,35 @@ export class StepReplay {
       if (bytes > own.bytes) throw new Error(`step replay: input ${name} has ${bytes} bytes, the recording ${own.bytes}`);
       sources.push([bufferOf(be, t), own.buffer, bytes]);
     }
+    if (this.reading[this.nextRead]) throw new Error('step replay: a read of two steps ago is still pending (await each submitted read before the next submit)');
     // uploads of the inputs and the last update's commands, submitted ahead of the replay
     flush(be);
-    let enc = be.device.createCommandEncoder();
-    for (const [src, dst, bytes] of sources) enc.copyBufferToBuffer(src, 0, dst, 0, bytes);
-    let pass: GPUComputePassEncoder | undefined;
-    let pipeline: GPUComputePipeline | undefined;
-    // The GPU is idle from the last step's end until the first command buffer of this one arrives: submitted in
-    // buffers of `chunk`, 2·chunk, 4·chunk, … dispatches (SHARELORA_WEBGPU_REPLAY_CHUNK, opt-in until measured), it
-    // starts after the first few while the host encodes the rest (a GPT-2-small step is ~700 dispatches, ~65 µs of GPU
-    // time each against a few µs to encode one)
-    let chunk = flags.webgpuReplayChunk, left = chunk || Infinity;
-    for (const c of this.encodeList) {
-      if (c.k === 'dispatch') {
-        if (left === 0) {
-          pass?.end();
-          pass = undefined;
-          be.queue.submit([enc.finish()]);
-          enc = be.device.createCommandEncoder();
-          chunk *= 2;
-          left = chunk;
-        }
-        left--;
-        if (!pass) { pass = enc.beginComputePass(); pipeline = undefined; }
-        if (c.pipeline !== pipeline) { pass.setPipeline(c.pipeline); pipeline = c.pipeline; }
-        pass.setBindGroup(0, c.group);
-        pass.dispatchWorkgroups(c.wg[0], c.wg[1], c.wg[2]);
-        continue;
-      }
-      if (pass) { pass.end(); pass = undefined; }
-      if (c.k === 'copy') enc.copyBufferToBuffer(c.src, c.so, c.dst, c.dso, c.size);
-      else if (c.k === 'clear') enc.clearBuffer(c.dst, c.offset, c.size);
-    }
-    if (pass) pass.end();
-    const read = this.rec.read!;
-    const rb = this.readBuffers[this.nextRead];
-    if (this.reading[this.nextRead]) throw new Error('step replay: a read of two steps ago is still pending (await each submitted read before the next submit)');
     const slot = this.nextRead;
+    const rb = this.readBuffers[slot];
+    const read = this.rec.read!;
     this.reading[slot] = true;
     this.nextRead = 1 - this.nextRead;
-    enc.copyBufferToBuffer(read.src, read.so, rb, 0, read.size);
-    be.queue.submit([enc.finish()]);
+    const enc = be.device.createCommandEncoder();
+    for (const [src, dst, bytes] of sources) enc.copyBufferToBuffer(src, 0, dst, 0, bytes);
+    const prepared = this.prepared;
+    this.prepared = undefined;
+    if (prepared && prepared.slot === slot) {
+      be.queue.submit([enc.finish(), prepared.cb]);
+      preparedCount++;
+    } else {
+      // the inputs' copies start the first buffer: a chunk's (SHARELORA_WEBGPU_REPLAY_CHUNK) or the whole step's
+      be.queue.submit([this.encodeBody(slot, enc, flags.webgpuReplayChunk > 0 ? (cb) => be.queue.submit([cb]) : undefined)]);
+    }
     const readP = rb.mapAsync(GPUMapMode.READ).then(() => {
       const v = new Float32Array(rb.getMappedRange().slice(0, read.size));
       rb.unmap();
       return v;
     }).finally(() => { this.reading[slot] = false; });
+    // the next step's commands, encoded now while the GPU runs this one: the same every step but for the inputs'
+    // copies (the next submit's first buffer) and the read buffer (two, in turn: the next is known), so at the next
+    // submit the GPU waits only for the update's commands, not for ~700 dispatches' encoding
+    // (SHARELORA_WEBGPU_REPLAY_PREPARE; bench/NOTES.md entry 45)
+    if (flags.webgpuReplayPrepare && !flags.webgpuReplayChunk) this.prepared = { cb: this.encodeBody(this.nextRead), slot: this.nextRead };
     this.replays++;
     const outputs = new Map<string, tf.Tensor>();
     // tensors over the replay's buffers: disposing one leaves the buffer to the replay (tfjs's zeroCopy)
@@ -464,6 +487,7 @@ export class StepReplay {
   end(why = 'ended'): void {
     if (this.ended) return;
     this.ended = why;
+    this.prepared = undefined;
     live.delete(this);
     const pool = poolOf(this.be);
     // the last update read the gradients from pinned buffers: its commands must be submitted before they go
@@ -488,6 +512,10 @@ export class StepReplay {
     if (deferredDestroy.delete(b)) b.destroy();
   }
 }
+
+let preparedCount = 0;
+/** replayed steps submitted from commands encoded ahead (SHARELORA_WEBGPU_REPLAY_PREPARE), since the process started */
+export function preparedSubmits(): number { return preparedCount; }
 
 /** replays alive (tests check that fit() leaves none) */
 export function liveReplays(): number { return live.size; }
