@@ -1,0 +1,84 @@
+/**
+ * BatchMatMul on wasm (src/backend/wasm-matmul.ts): transposed, batched (one XNNPACK product a batch entry, on
+ * tensors registered over slices of the operands), batched against one matrix (rows folded) and the cases left to
+ * tfjs, each against the cpu backend; the slice registrations and XNNPACK operators are given back; a GPT-2 step's
+ * gradients through attention agree with cpu's.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { useBackend } from '../src/backend/index.js';
+import { wasmMatMulStats } from '../src/backend/wasm-matmul.js';
+
+type Case = [number[], number[], boolean, boolean];
+const CASES: Case[] = [
+  [[4, 3, 16, 8], [4, 3, 16, 8], false, true], // attention's scores, q·kᵀ
+  [[4, 3, 16, 16], [4, 3, 16, 8], false, false], // p·v
+  [[4, 3, 16, 16], [4, 3, 16, 8], true, false], // pᵀ·dO
+  [[6, 5, 7], [6, 7, 4], false, false], // rank 3, odd sizes
+  [[3, 5, 7], [7, 4], false, false], // one B: rows folded
+  [[2, 3, 5, 7], [4, 7], false, true], // one B, transposed
+  [[1, 5, 7], [6, 7, 4], false, false], // A broadcast: tfjs's own loop
+  [[6, 0, 7], [6, 7, 4], false, false], // empty
+];
+
+async function products(): Promise<number[][]> {
+  return Promise.all(CASES.map(async ([sa, sb, ta, tb], i) => {
+    const a = tf.randomNormal(sa, 0, 1, 'float32', 2 * i + 1), b = tf.randomNormal(sb, 0, 1, 'float32', 2 * i + 2);
+    const c = tf.matMul(a, b, ta, tb);
+    const v = Array.from(await c.data());
+    tf.dispose([a, b, c]);
+    return v;
+  }));
+}
+
+describe('BatchMatMul on wasm', () => {
+  it('agrees with the cpu backend batched, transposed, folded and broadcast, and routes each as planned', async () => {
+    await useBackend('cpu');
+    const want = await products();
+    await useBackend('wasm');
+    const before = { ...wasmMatMulStats };
+    const got = await products();
+    // three batched products (attention's shapes) and the rank-3 one go per batch entry; the two with one B fold
+    assert.equal(wasmMatMulStats.perBatch - before.perBatch, 4);
+    assert.equal(wasmMatMulStats.folded - before.folded, 2);
+    got.forEach((g, i) => {
+      assert.equal(g.length, want[i].length, `case ${i}: size`);
+      g.forEach((x, j) => assert.ok(Math.abs(x - want[i][j]) <= 1e-5 * (1 + Math.abs(want[i][j])), `case ${i} (${CASES[i][0]} · ${CASES[i][1]}) [${j}]: ${x} against cpu's ${want[i][j]}`));
+    });
+  });
+
+  it('gives back the slices it registers: the wasm heap and tensor count stay flat over many products', async () => {
+    await useBackend('wasm');
+    const be = tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } };
+    const q = tf.randomNormal([8, 4, 32, 16]), k = tf.randomNormal([8, 4, 32, 16]);
+    const run = (n: number) => { for (let i = 0; i < n; i++) tf.tidy(() => { tf.matMul(q, k, false, true).dataSync(); }); };
+    run(20);
+    const heap = be.wasm.HEAPU8.length, tensors = tf.memory().numTensors;
+    run(300); // 9,600 slice products, each with an XNNPACK operator created and deleted
+    assert.equal(be.wasm.HEAPU8.length, heap, 'the wasm heap grew');
+    assert.equal(tf.memory().numTensors, tensors);
+    tf.dispose([q, k]);
+  });
+
+  it('a causal attention\'s gradients (batched products both ways) agree with cpu\'s', async () => {
+    const grads = async () => {
+      const [B, H, T, D] = [2, 3, 12, 8];
+      const q = tf.randomNormal([B, H, T, D], 0, 1, 'float32', 7), k = tf.randomNormal([B, H, T, D], 0, 1, 'float32', 8), v = tf.randomNormal([B, H, T, D], 0, 1, 'float32', 9);
+      const mask = tf.linalg.bandPart(tf.ones([T, T]), -1, 0);
+      const f = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => {
+        const s = tf.add(tf.mul(tf.matMul(qq, kk, false, true), 1 / Math.sqrt(D)), tf.mul(tf.sub(1, mask), -1e9));
+        return tf.sum(tf.mul(tf.matMul(tf.softmax(s), vv), tf.mod(tf.reshape(tf.range(0, B * H * T * D), [B, H, T, D]), 5)));
+      };
+      const g = tf.grads(f)([q, k, v]);
+      const out = await Promise.all(g.map(async (t) => Array.from(await t.data())));
+      tf.dispose([q, k, v, mask, ...g]);
+      return out;
+    };
+    await useBackend('cpu');
+    const want = await grads();
+    await useBackend('wasm');
+    const got = await grads();
+    got.forEach((g, i) => g.forEach((x, j) => assert.ok(Math.abs(x - want[i][j]) <= 1e-4 * (1 + Math.abs(want[i][j])), `grad ${i}[${j}]: ${x} against ${want[i][j]}`)));
+  });
+});
