@@ -101,6 +101,16 @@ function halfToFloat(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
+let HALF: Float32Array | undefined;
+/** float32 of each of the 65,536 half-precision bit patterns */
+export function halfTable(): Float32Array {
+  if (!HALF) {
+    HALF = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) HALF[h] = halfToFloat(h);
+  }
+  return HALF;
+}
+
 /** bytes (exactly one tensor's) -> float32 or int32 values; `owned` bytes may become the result */
 function decode(bytes: Uint8Array, dtype: DType, file: string, name: string, owned = false): Float32Array | Int32Array {
   try {
@@ -119,7 +129,16 @@ function decodeValues(bytes: Uint8Array, dtype: DType, file: string, name: strin
   switch (dtype) {
     case 'F32': { const o = new Float32Array(numel); for (let i = 0; i < numel; i++) o[i] = view.getFloat32(4 * i, true); return o; }
     case 'F64': { const o = new Float32Array(numel); for (let i = 0; i < numel; i++) o[i] = view.getFloat64(8 * i, true); return o; }
-    case 'F16': { const o = new Float32Array(numel); for (let i = 0; i < numel; i++) o[i] = halfToFloat(view.getUint16(2 * i, true)); return o; }
+    case 'F16': {
+      // every half value looked up in a table of all 65,536: the embedded models are stored in F16 and decoding them
+      // with halfToFloat's powers of two took 12% of a notebook's smoke run on wasm (it loads the model for each run)
+      const t = halfTable(), o = new Float32Array(numel);
+      if (LITTLE_ENDIAN && bytes.byteOffset % 2 === 0) {
+        const u = new Uint16Array(bytes.buffer, bytes.byteOffset, numel);
+        for (let i = 0; i < numel; i++) o[i] = t[u[i]];
+      } else for (let i = 0; i < numel; i++) o[i] = t[view.getUint16(2 * i, true)];
+      return o;
+    }
     case 'BF16': {
       const o = new Float32Array(numel); const u = new Uint32Array(o.buffer);
       for (let i = 0; i < numel; i++) u[i] = view.getUint16(2 * i, true) << 16;
