@@ -12,10 +12,11 @@ import { wasmMatMulStats } from '../src/backend/wasm-matmul.js';
 
 type Case = [number[], number[], boolean, boolean];
 const CASES: Case[] = [
-  [[4, 3, 16, 8], [4, 3, 16, 8], false, true], // attention's scores, q·kᵀ
-  [[4, 3, 16, 16], [4, 3, 16, 8], false, false], // p·v
-  [[4, 3, 16, 16], [4, 3, 16, 8], true, false], // pᵀ·dO
-  [[6, 5, 7], [6, 7, 4], false, false], // rank 3, odd sizes
+  [[4, 3, 32, 8], [4, 3, 32, 8], false, true], // attention's scores, q·kᵀ
+  [[4, 3, 32, 32], [4, 3, 32, 8], false, false], // p·v
+  [[4, 3, 32, 32], [4, 3, 32, 8], true, false], // pᵀ·dO
+  [[6, 17, 19], [6, 19, 15], false, false], // rank 3, odd sizes
+  [[6, 5, 7], [6, 7, 4], false, false], // slices too small for XNNPACK: tfjs's own loop
   [[3, 5, 7], [7, 4], false, false], // one B: rows folded
   [[2, 3, 5, 7], [4, 7], false, true], // one B, transposed
   [[1, 5, 7], [6, 7, 4], false, false], // A broadcast: tfjs's own loop
@@ -39,7 +40,7 @@ describe('BatchMatMul on wasm', () => {
     await useBackend('wasm');
     const before = { ...wasmMatMulStats };
     const got = await products();
-    // three batched products (attention's shapes) and the rank-3 one go per batch entry; the two with one B fold
+    // three batched products (attention's shapes) and the odd rank-3 one go per batch entry; the two with one B fold
     assert.equal(wasmMatMulStats.perBatch - before.perBatch, 4);
     assert.equal(wasmMatMulStats.folded - before.folded, 2);
     got.forEach((g, i) => {
@@ -63,7 +64,7 @@ describe('BatchMatMul on wasm', () => {
 
   it('a causal attention\'s gradients (batched products both ways) agree with cpu\'s', async () => {
     const grads = async () => {
-      const [B, H, T, D] = [2, 3, 12, 8];
+      const [B, H, T, D] = [2, 3, 32, 16]; // slices of 32 × 16 × 32: over MIN_SLICE_FMAS, so per batch entry
       const q = tf.randomNormal([B, H, T, D], 0, 1, 'float32', 7), k = tf.randomNormal([B, H, T, D], 0, 1, 'float32', 8), v = tf.randomNormal([B, H, T, D], 0, 1, 'float32', 9);
       const mask = tf.linalg.bandPart(tf.ones([T, T]), -1, 0);
       const f = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => {
@@ -78,7 +79,10 @@ describe('BatchMatMul on wasm', () => {
     await useBackend('cpu');
     const want = await grads();
     await useBackend('wasm');
+    const before = wasmMatMulStats.perBatch;
     const got = await grads();
+    // forward: scores and p·v; backward: two products for each
+    assert.ok(wasmMatMulStats.perBatch - before >= 6, `${wasmMatMulStats.perBatch - before} products per batch entry`);
     got.forEach((g, i) => g.forEach((x, j) => assert.ok(Math.abs(x - want[i][j]) <= 1e-4 * (1 + Math.abs(want[i][j])), `grad ${i}[${j}]: ${x} against ${want[i][j]}`)));
   });
 });

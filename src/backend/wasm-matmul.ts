@@ -27,6 +27,11 @@ interface WasmBackend {
 type KernelArgs = { inputs: Record<string, tf.TensorInfo>; backend: WasmBackend; attrs: Record<string, unknown> };
 
 let patched = false;
+/**
+ * below this many FMAs a batch entry, tfjs's scalar loop is as fast: an XNNPACK product costs ~5 µs to create, run
+ * and delete (a 16 × 16 × 16 slice; the loop at 1.4 GFLOP/s takes ~6 µs for it)
+ */
+const MIN_SLICE_FMAS = 4096;
 /** products routed each way (tests) */
 export const wasmMatMulStats = { perBatch: 0, folded: 0 };
 let wasmBatchMatMul: ((...a: unknown[]) => void) | undefined;
@@ -89,7 +94,8 @@ export function patchWasmMatMul(): void {
           backend.disposeData(b2.dataId);
         }
       }
-      if (outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i])) return perBatch(backend, a, b);
+      const [M, K] = a.shape.slice(-2), N = b.shape[b.shape.length - 1];
+      if (outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i]) && M * K * N >= MIN_SLICE_FMAS) return perBatch(backend, a, b);
     }
     return run(orig, { inputs: { a, b }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } });
   };
