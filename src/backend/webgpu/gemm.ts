@@ -371,17 +371,20 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   if (flags.gemmPlan !== 'rule' && !g.tile && g.splitK === undefined && !flags.gemmTile && !tileRule) {
     ({ t, S } = widePlan(g.M, g.N, g.K, batch, { t, S }, !!simple, flags.gpuSms, webgpuBackend().device.limits.maxComputeWorkgroupStorageSize));
   }
+  let overridden = false;
   if (planOverride && !g.tile && g.splitK === undefined) {
     const p = planOverride(g.M, g.N, g.K, { t, S }, !!simple);
     if (p && p.S > 1 && !simple) throw new Error(`a plan override split a product that cannot be split (${g.M} x ${g.N} x ${g.K})`);
     if (p) ({ t, S } = p);
+    overridden = !!p;
   }
   // the [S, M, N] partials are one binding: no more slices than the device lets one buffer bind (the session-21 sweep's
   // 8-slice LM-head forward asked for 3.3 GB against the H100's 2 GB, and its bind group was silently invalid)
   const maxBinding = webgpuBackend().device.limits.maxStorageBufferBindingSize;
   while (S > 1 && S * g.M * g.N * 4 > maxBinding) S--;
-  // a tile a caller or SHARELORA_GEMM_TILE named is kept (dispatch names the limit it exceeds); a planned one fits
-  if (!g.tile && !flags.gemmTile) t = fitWorkgroupMemory(t, S > 1, webgpuBackend().device.limits.maxComputeWorkgroupStorageSize);
+  // a tile a caller, SHARELORA_GEMM_TILE or the benchmark's tile rule or plan override named is kept (dispatch names
+  // the limit it exceeds: a benchmark must not time another kernel than it asked for); a planned one fits
+  if (!g.tile && !flags.gemmTile && !tileRule && !overridden) t = fitWorkgroupMemory(t, S > 1, webgpuBackend().device.limits.maxComputeWorkgroupStorageSize);
   if (S > 1) return splitGemm(g, t, S);
   const lda = g.lda ?? (g.transA ? g.M : g.K);
   const ldb = g.ldb ?? (g.transB ? g.K : g.N);
