@@ -1,14 +1,14 @@
 /**
  * BatchMatMul on wasm (src/backend/wasm-matmul.ts): transposed, batched (one XNNPACK product a batch entry, on
  * tensors registered over slices of the operands), batched against one matrix (rows folded) and the cases left to
- * tfjs, each against the cpu backend; the slice registrations and XNNPACK operators are given back; a GPT-2 step's
- * gradients through attention agree with cpu's.
+ * tfjs, each against the cpu backend; the slice registrations and XNNPACK operators are given back; a causal
+ * attention's gradients agree with cpu's; an operand transposed twice keeps its transpose until its data is freed.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/backend/index.js';
-import { wasmMatMulStats } from '../src/backend/wasm-matmul.js';
+import { wasmMatMulStats, wasmTransposeStats } from '../src/backend/wasm-matmul.js';
 
 type Case = [number[], number[], boolean, boolean];
 const CASES: Case[] = [
@@ -60,6 +60,41 @@ describe('BatchMatMul on wasm', () => {
     assert.equal(be.wasm.HEAPU8.length, heap, 'the wasm heap grew');
     assert.equal(tf.memory().numTensors, tensors);
     tf.dispose([q, k]);
+  });
+
+  it('keeps the transpose of an operand transposed twice (a frozen weight) until its data is freed, and of nothing used once', async () => {
+    await useBackend('wasm');
+    const be = tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } };
+    const x = tf.randomNormal([64, 96], 0, 1, 'float32', 1);
+    const round = async () => {
+      const w = tf.randomNormal([128, 96], 0, 1, 'float32', 2); // nn.Linear's [out, in]: x·Wᵀ
+      const s0 = { ...wasmTransposeStats, entries: wasmTransposeStats.entries(), bytes: wasmTransposeStats.bytes() };
+      const ys = [0, 1, 2].map(() => tf.matMul(x, w, false, true));
+      const vals = await Promise.all(ys.map((y) => y.data()));
+      // the first transpose is dropped, the second kept, the third read from the cache
+      assert.equal(wasmTransposeStats.kept - s0.kept, 1);
+      assert.equal(wasmTransposeStats.hits - s0.hits, 1);
+      assert.equal(wasmTransposeStats.entries(), s0.entries + 1);
+      assert.equal(wasmTransposeStats.bytes(), s0.bytes + 128 * 96 * 4);
+      assert.deepEqual(vals[2], vals[0]);
+      // a fresh operand each time (an activation): never kept
+      for (let i = 0; i < 3; i++) tf.tidy(() => { tf.matMul(w, tf.add(x, i), false, true); });
+      assert.equal(wasmTransposeStats.kept - s0.kept, 1);
+      tf.dispose([w, ...ys]);
+      assert.equal(wasmTransposeStats.freed - s0.freed, 1, 'freed with its data');
+      assert.equal(wasmTransposeStats.entries(), s0.entries);
+      assert.equal(wasmTransposeStats.bytes(), s0.bytes);
+      return vals[0];
+    };
+    const first = await round();
+    const heap = be.wasm.HEAPU8.length, tensors = tf.memory().numTensors;
+    for (let i = 0; i < 50; i++) await round();
+    assert.equal(be.wasm.HEAPU8.length, heap, 'the wasm heap grew');
+    assert.equal(tf.memory().numTensors, tensors);
+    await useBackend('cpu');
+    const want = await tf.matMul(tf.randomNormal([64, 96], 0, 1, 'float32', 1), tf.randomNormal([128, 96], 0, 1, 'float32', 2), false, true).data();
+    first.forEach((v, j) => assert.ok(Math.abs(v - want[j]) <= 1e-5 * (1 + Math.abs(want[j])), `[${j}] ${v} against cpu's ${want[j]}`));
+    x.dispose();
   });
 
   it('a causal attention\'s gradients (batched products both ways) agree with cpu\'s', async () => {

@@ -1,6 +1,6 @@
 /**
  * tfjs-backend-wasm 4.22 runs BatchMatMul on XNNPACK only for one [M, K]·[K, N] product without transposes; every
- * other case goes to a scalar triple loop (its batch_mat_mul_impl.cc, slow_batch_matmul). Two patches:
+ * other case goes to a scalar triple loop (its batch_mat_mul_impl.cc, slow_batch_matmul). Three patches:
  *
  * - transposeA/transposeB go through the wasm Transpose kernel and the plain product (measured on 2 cores:
  *   [256,1024]ᵀ·[256,1024] 3,745 ms vs 109 ms with an explicit Transpose first; a ShareA step of the mini model
@@ -10,12 +10,17 @@
  *   · [32, 8, 32, 64] took 53 ms on the scalar loop (1.4 GFLOP/s), where one flat [2048, 256]·[256, 768] runs at
  *   18 GFLOP/s; attention's products were a third of a 6-layer GPT-2 training step on wasm. Where only A is
  *   batched, its rows are folded into one product instead.
+ * - an operand transposed a second time under the same data id (a frozen weight in every backward's dy·Wᵀ) keeps its
+ *   transpose until that data is freed, up to WASM_TRANSPOSED_MIB (or SHARELORA_GEMM_PRETRANSPOSE where lower): the
+ *   transpose and XNNPACK's repacking of it (its operator is cached on the tensor's id) were two thirds of such a
+ *   product at 64 tokens (8.8 ms against 2.9 untransposed, the mini model's [64, 256]·[1024, 256]ᵀ).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { flags } from './flags.js';
 
 type TensorData = { id: number; memoryOffset: number };
 interface WasmBackend {
-  disposeData(id: unknown): void;
+  disposeData(id: unknown, force?: boolean): boolean;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   dataIdMap: { get(dataId: unknown): TensorData };
   dataIdNextNumber: number;
@@ -27,6 +32,36 @@ interface WasmBackend {
 type KernelArgs = { inputs: Record<string, tf.TensorInfo>; backend: WasmBackend; attrs: Record<string, unknown> };
 
 let patched = false;
+/** the wasm heap is capped at 2-4 GB: the cache of transposed operands takes at most this much of it */
+const WASM_TRANSPOSED_MIB = 256;
+/** data id -> its transpose (last two axes), for operands transposed twice; freed with the data (watchDisposal) */
+const transposedCache = new Map<object, tf.TensorInfo>();
+const transposedOnce = new WeakSet<object>();
+let transposedBytes = 0;
+/** the cache's size and use (tests) */
+export const wasmTransposeStats = { hits: 0, kept: 0, freed: 0, entries: () => transposedCache.size, bytes: () => transposedBytes };
+
+/** the backend's disposeData also frees the transpose kept for data it frees */
+let cacheBackend: WasmBackend | undefined;
+function watchDisposal(backend: WasmBackend): void {
+  if (backend === cacheBackend) return;
+  // a new wasm module (the kernel restarts an aborted one): the old one's transposes went with its heap
+  transposedCache.clear();
+  transposedBytes = 0;
+  cacheBackend = backend;
+  const dispose = backend.disposeData.bind(backend);
+  backend.disposeData = (dataId: unknown, force?: boolean): boolean => {
+    const freed = dispose(dataId, force);
+    const t = freed ? transposedCache.get(dataId as object) : undefined;
+    if (t) {
+      transposedCache.delete(dataId as object);
+      transposedBytes -= size(t.shape) * 4;
+      wasmTransposeStats.freed++;
+      dispose(t.dataId, true);
+    }
+    return freed;
+  };
+}
 /**
  * below this many FMAs a batch entry, tfjs's scalar loop is as fast: an XNNPACK product costs ~5 µs to create, run
  * and delete (a 16 × 16 × 16 slice; the loop at 1.4 GFLOP/s takes ~6 µs for it)
@@ -101,19 +136,33 @@ export function patchWasmMatMul(): void {
   };
   const kernelFunc = (args: KernelArgs): tf.TensorInfo => {
     const { inputs, backend, attrs } = args;
+    const owned: tf.TensorInfo[] = [];
     const swapLast = (x: tf.TensorInfo) => {
+      const hit = transposedCache.get(x.dataId as object);
+      if (hit) { wasmTransposeStats.hits++; return hit; }
       const perm = x.shape.map((_, i) => i);
       const r = perm.length;
       [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
-      return run(transpose, { inputs: { x }, backend, attrs: { perm } });
+      const t = run(transpose, { inputs: { x }, backend, attrs: { perm } });
+      const bytes = size(x.shape) * 4;
+      const cap = Math.min(WASM_TRANSPOSED_MIB, flags.gemmPretransposeMiB) * 2 ** 20;
+      if (x.dtype === 'float32' && transposedOnce.has(x.dataId as object) && transposedBytes + bytes <= cap) {
+        watchDisposal(backend);
+        transposedCache.set(x.dataId as object, t);
+        transposedBytes += bytes;
+        wasmTransposeStats.kept++;
+      } else {
+        transposedOnce.add(x.dataId as object);
+        owned.push(t);
+      }
+      return t;
     };
     const a = attrs.transposeA ? swapLast(inputs.a) : inputs.a;
     const b = attrs.transposeB ? swapLast(inputs.b) : inputs.b;
     try {
       return plain(backend, a, b, attrs);
     } finally {
-      if (a !== inputs.a) backend.disposeData(a.dataId);
-      if (b !== inputs.b) backend.disposeData(b.dataId);
+      for (const t of owned) backend.disposeData(t.dataId);
     }
   };
   tf.unregisterKernel('BatchMatMul', 'wasm');
