@@ -41,8 +41,8 @@ let transposedBytes = 0;
 /** the cache's size and use (tests) */
 export const wasmTransposeStats = { hits: 0, kept: 0, freed: 0, entries: () => transposedCache.size, bytes: () => transposedBytes };
 
-/** the backend's disposeData also frees the transpose kept for data it frees */
 let cacheBackend: WasmBackend | undefined;
+/** the backend's disposeData also frees the transpose kept for data it frees */
 function watchDisposal(backend: WasmBackend): void {
   if (backend === cacheBackend) return;
   // a new wasm module (the kernel restarts an aborted one): the old one's transposes went with its heap
@@ -69,7 +69,8 @@ function watchDisposal(backend: WasmBackend): void {
 const MIN_SLICE_FMAS = 4096;
 /** products routed each way (tests) */
 export const wasmMatMulStats = { perBatch: 0, folded: 0 };
-let wasmBatchMatMul: ((...a: unknown[]) => void) | undefined;
+/** the C BatchMatMul of each wasm module (the kernel starts a fresh one after an abort) */
+const wasmBatchMatMul = new WeakMap<WasmBackend, (...a: unknown[]) => void>();
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const shapeBytes = (s: number[]) => new Uint8Array(new Int32Array(s).buffer);
@@ -86,7 +87,11 @@ function perBatch(backend: WasmBackend, a: tf.TensorInfo, b: tf.TensorInfo): tf.
   const out = backend.makeOutput([...a.shape.slice(0, -2), M, N], 'float32');
   if (batch * M * N === 0) return out;
   wasmMatMulStats.perBatch++;
-  const run = wasmBatchMatMul ??= backend.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']);
+  let run = wasmBatchMatMul.get(backend);
+  if (!run) {
+    run = backend.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']);
+    wasmBatchMatMul.set(backend, run);
+  }
   const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset;
   const [ao, bo, co] = [off(a), off(b), off(out)];
   const aShape = shapeBytes([1, M, K]), bShape = shapeBytes([1, K, N]);
