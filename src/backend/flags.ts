@@ -132,9 +132,9 @@ export const flags = {
   get webgpuAdamwInPlace(): boolean { return onOff('SHARELORA_WEBGPU_ADAMW_INPLACE', true); },
   /** SHARELORA_WEBGPU_REPLAY=0 (on access, read by every fit()): no step replay, every step through tfjs (train/step-replay.ts, webgpu/replay.ts; on by default since bench/NOTES.md entry 17's H100 run). */
   get webgpuReplay(): boolean { return onOff('SHARELORA_WEBGPU_REPLAY', true); },
-  /** SHARELORA_WEBGPU_REPLAY_CHUNK=N (on access; default 0, one command buffer; opt-in until a GPU measures it, bench/NOTES.md entry 44): a replayed step is submitted in command buffers of N, 2N, 4N, … dispatches, so the GPU starts on the first while the host encodes the rest (webgpu/replay.ts). */
   /** SHARELORA_WEBGPU_REPLAY_PREPARE=0 (on access): a replayed step's commands are encoded when it is submitted, not ahead of it while the step before runs (webgpu/replay.ts, bench/NOTES.md entry 45). */
   get webgpuReplayPrepare(): boolean { return onOff('SHARELORA_WEBGPU_REPLAY_PREPARE', true); },
+  /** SHARELORA_WEBGPU_REPLAY_CHUNK=N (on access; default 0, one command buffer; opt-in until a GPU measures it, bench/NOTES.md entry 44): a replayed step is submitted in command buffers of N, 2N, 4N, … dispatches, so the GPU starts on the first while the host encodes the rest (webgpu/replay.ts). */
   get webgpuReplayChunk(): number { return integer('SHARELORA_WEBGPU_REPLAY_CHUNK', 0, 0, 'dispatches in the first command buffer of a replayed step'); },
   /** SHARELORA_WEBGPU_PIPELINE=1 (on access; opt-in: never yet measured running, bench/NOTES.md entry 42): replayed steps inside fit() submit the update with the clipping coefficient computed on the GPU and read step k's loss while step k+1 runs (train/trainer.ts, webgpu/optim.ts stepControl). */
   get webgpuPipeline(): boolean { return onOff('SHARELORA_WEBGPU_PIPELINE', false); },

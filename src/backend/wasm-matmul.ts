@@ -55,7 +55,7 @@ function watchDisposal(backend: WasmBackend): void {
     const t = freed ? transposedCache.get(dataId as object) : undefined;
     if (t) {
       transposedCache.delete(dataId as object);
-      transposedBytes -= size(t.shape) * 4;
+      transposedBytes -= tf.util.sizeFromShape(t.shape) * 4;
       wasmTransposeStats.freed++;
       dispose(t.dataId, true);
     }
@@ -72,7 +72,6 @@ export const wasmMatMulStats = { perBatch: 0, folded: 0 };
 /** the C BatchMatMul of each wasm module (the kernel starts a fresh one after an abort) */
 const wasmBatchMatMul = new WeakMap<WasmBackend, (...a: unknown[]) => void>();
 
-const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const shapeBytes = (s: number[]) => new Uint8Array(new Int32Array(s).buffer);
 
 /**
@@ -83,7 +82,7 @@ const shapeBytes = (s: number[]) => new Uint8Array(new Int32Array(s).buffer);
 function perBatch(backend: WasmBackend, a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo {
   const r = a.shape.length;
   const [M, K, N] = [a.shape[r - 2], a.shape[r - 1], b.shape[b.shape.length - 1]];
-  const batch = size(a.shape.slice(0, -2));
+  const batch = tf.util.sizeFromShape(a.shape.slice(0, -2));
   const out = backend.makeOutput([...a.shape.slice(0, -2), M, N], 'float32');
   if (batch * M * N === 0) return out;
   wasmMatMulStats.perBatch++;
@@ -118,11 +117,11 @@ export function patchWasmMatMul(): void {
   const run = (k: tf.KernelConfig, args: KernelArgs) => (k.kernelFunc as unknown as (a: KernelArgs) => tf.TensorInfo)(args);
   const plain = (backend: WasmBackend, a: tf.TensorInfo, b: tf.TensorInfo, attrs: Record<string, unknown>): tf.TensorInfo => {
     const outerA = a.shape.slice(0, -2), outerB = b.shape.slice(0, -2);
-    const batchA = size(outerA), batchB = size(outerB);
+    const batchA = tf.util.sizeFromShape(outerA), batchB = tf.util.sizeFromShape(outerB);
+    const [M, K] = a.shape.slice(-2), N = b.shape[b.shape.length - 1];
     if (a.dtype === 'float32' && b.dtype === 'float32' && batchA > 1) {
       if (batchB === 1) {
         // B is one matrix: A's batch is more rows of one product, [batch·M, K]·[K, N]
-        const [M, K] = a.shape.slice(-2), N = b.shape[b.shape.length - 1];
         wasmMatMulStats.folded++;
         const a2 = run(reshape, { inputs: { x: a }, backend, attrs: { shape: [batchA * M, K] } });
         const b2 = run(reshape, { inputs: { x: b }, backend, attrs: { shape: b.shape.slice(-2) } });
@@ -134,7 +133,6 @@ export function patchWasmMatMul(): void {
           backend.disposeData(b2.dataId);
         }
       }
-      const [M, K] = a.shape.slice(-2), N = b.shape[b.shape.length - 1];
       if (outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i]) && M * K * N >= MIN_SLICE_FMAS) return perBatch(backend, a, b);
     }
     return run(orig, { inputs: { a, b }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } });
@@ -149,7 +147,7 @@ export function patchWasmMatMul(): void {
       const r = perm.length;
       [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
       const t = run(transpose, { inputs: { x }, backend, attrs: { perm } });
-      const bytes = size(x.shape) * 4;
+      const bytes = tf.util.sizeFromShape(x.shape) * 4;
       const cap = Math.min(WASM_TRANSPOSED_MIB, flags.gemmPretransposeMiB) * 2 ** 20;
       if (x.dtype === 'float32' && transposedOnce.has(x.dataId as object) && transposedBytes + bytes <= cap) {
         watchDisposal(backend);

@@ -103,7 +103,7 @@ function halfToFloat(h: number): number {
 
 let HALF: Float32Array | undefined;
 /** float32 of each of the 65,536 half-precision bit patterns */
-export function halfTable(): Float32Array {
+function halfTable(): Float32Array {
   if (!HALF) {
     HALF = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) HALF[h] = halfToFloat(h);

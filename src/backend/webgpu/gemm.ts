@@ -368,8 +368,9 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   let S = simple ? g.splitK ?? 1 : 1;
   if (simple && g.splitK === undefined && !g.tile) ({ t, S } = splitChoice(g.M, g.N, g.K, t));
   // a forced tile or tile rule (the benchmark's A/Bs) keeps its own plan, as in splitChoice
+  const limits = webgpuBackend().device.limits;
   if (flags.gemmPlan !== 'rule' && !g.tile && g.splitK === undefined && !flags.gemmTile && !tileRule) {
-    ({ t, S } = widePlan(g.M, g.N, g.K, batch, { t, S }, !!simple, flags.gpuSms, webgpuBackend().device.limits.maxComputeWorkgroupStorageSize));
+    ({ t, S } = widePlan(g.M, g.N, g.K, batch, { t, S }, !!simple, flags.gpuSms, limits.maxComputeWorkgroupStorageSize));
   }
   let overridden = false;
   if (planOverride && !g.tile && g.splitK === undefined) {
@@ -380,11 +381,10 @@ export function gemm(g: GemmArgs): tf.TensorInfo {
   }
   // the [S, M, N] partials are one binding: no more slices than the device lets one buffer bind (the session-21 sweep's
   // 8-slice LM-head forward asked for 3.3 GB against the H100's 2 GB, and its bind group was silently invalid)
-  const maxBinding = webgpuBackend().device.limits.maxStorageBufferBindingSize;
-  while (S > 1 && S * g.M * g.N * 4 > maxBinding) S--;
+  while (S > 1 && S * g.M * g.N * 4 > limits.maxStorageBufferBindingSize) S--;
   // a tile a caller, SHARELORA_GEMM_TILE or the benchmark's tile rule or plan override named is kept (dispatch names
   // the limit it exceeds: a benchmark must not time another kernel than it asked for); a planned one fits
-  if (!g.tile && !flags.gemmTile && !tileRule && !overridden) t = fitWorkgroupMemory(t, S > 1, webgpuBackend().device.limits.maxComputeWorkgroupStorageSize);
+  if (!g.tile && !flags.gemmTile && !tileRule && !overridden) t = fitWorkgroupMemory(t, S > 1, limits.maxComputeWorkgroupStorageSize);
   if (S > 1) return splitGemm(g, t, S);
   const lda = g.lda ?? (g.transA ? g.M : g.K);
   const ldb = g.ldb ?? (g.transB ? g.K : g.N);
